@@ -1,0 +1,45 @@
+// swift-tools-version:6.3
+// 6.3 is the real requirement: `@c @implementation` needs the 6.3 compiler
+// (build-notes §3).
+import PackageDescription
+
+let package = Package(
+    name: "SVAKit",
+    products: [
+        // Static: libSVAKit.a holds the Swift core and CSVAKit's objects, so C
+        // harnesses can link it directly (build-notes §0 "Product .a").
+        .library(name: "SVAKit", type: .static, targets: ["SVAKit"]),
+        // A library and an executable product cannot share a name, hence the case.
+        .executable(name: "svakit", targets: ["SVAKitCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The C target owns the hand-written header (the contract) and the
+        // compile-time layout checks. SwiftPM will not mix C and Swift in one
+        // target, and publicHeadersPath must lie inside the target's path, hence
+        // path "." (build-notes §0).
+        .target(
+            name: "CSVAKit",
+            path: ".",
+            sources: ["Sources/CSVAKit"],
+            publicHeadersPath: "include"
+        ),
+        .target(
+            name: "SVAKit",
+            dependencies: ["CSVAKit"]
+        ),
+        .executableTarget(
+            name: "SVAKitCLI",
+            dependencies: [
+                "SVAKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "SVAKitTests",
+            dependencies: ["SVAKit", "CSVAKit"]
+        ),
+    ]
+)

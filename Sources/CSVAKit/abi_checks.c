@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Compile-time checks that the layouts the C ABI shares with the Swift core
+ * are what the header promises (as swift-nio's CNIOLinux does). The Swift side
+ * repeats them with MemoryLayout in Tests/SVAKitTests/LayoutTests.swift.
+ */
+#include <stddef.h>
+#include "svakit.h"
+
+_Static_assert(sizeof(struct svakit_ptdesc) == 32, "ptdesc must stay 32 bytes");
+_Static_assert(offsetof(struct svakit_ptdesc, generation) == 8, "ptdesc.generation");
+_Static_assert(offsetof(struct svakit_ptdesc, lru_next) == 16, "ptdesc.lru_next");
+_Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_list_next");
+_Static_assert(offsetof(struct svakit_ptdesc, map_count) == 28, "ptdesc.map_count");
+_Static_assert(sizeof(struct svakit_event) == 40, "event must stay 40 bytes");
+_Static_assert(sizeof(struct svakit_translation) == 32, "translation");
+_Static_assert(sizeof(struct svakit_config) == 32, "config");
+_Static_assert(offsetof(svakit_machine, owner) == 8, "machine handle prefix");
+_Static_assert(SVAKIT_SITE_COUNT <= 0xffff, "site fits ptdesc.site");
+
+/* Keeps this translation unit non-empty for every compiler. */
+int svakit__abi_checks_anchor(void);
+int svakit__abi_checks_anchor(void) { return 0; }

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+@c @implementation
+public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: UInt64,
+                          _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard cap >= 0 else { throw .invalidArgument }
+        guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
+        let n = m.copyEvents(since: since, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) { _ in true }
+        return Int32(n)
+    }
+}
+
+@c @implementation
+public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
+                                 _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard cap >= 0 else { throw .invalidArgument }
+        _ = try m.descriptor(pfn)  // range check
+        guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
+        let p = UInt32(truncatingIfNeeded: pfn)
+        let n = m.copyEvents(since: 0, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) {
+            $0.pfn == p && $0.type != EventType.tlbFlush.rawValue
+        }
+        return Int32(n)
+    }
+}

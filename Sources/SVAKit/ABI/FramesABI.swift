@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+@c @implementation
+public func svakit_frame_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ order: UInt32, _ owner: UInt16,
+                               _ pfn: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try requireOut(pfn)
+        guard order <= UInt32(maxOrder) else { throw .invalidArgument }
+        out.pointee = UInt64(try m.allocFrames(order: Int(order), owner: owner).rawValue)
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_frame_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.freeFrames(pfn); return 0 }
+}
+
+@c @implementation
+public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
+                              _ out: UnsafeMutablePointer<svakit_ptdesc>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let o = try requireOut(out)
+        o.pointee = try m.descriptor(pfn)
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
+                              _ buf: UnsafeMutableRawPointer?, _ len: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
+        guard len >= 0 else { throw .invalidArgument }
+        try m.readFrame(pfn, offset: Int(offset), into: UnsafeMutableRawBufferPointer(start: buf, count: len))
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_frame_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
+                               _ buf: UnsafeRawPointer?, _ len: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
+        guard len >= 0 else { throw .invalidArgument }
+        try m.writeFrame(pfn, offset: Int(offset), from: UnsafeRawBufferPointer(start: buf, count: len))
+        return 0
+    }
+}

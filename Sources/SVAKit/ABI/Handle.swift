@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// The glue every C entry point uses: NULL and foreign handles are refused
+/// here, errors become negative errno. No logic lives in the ABI layer.
+@inline(__always)
+func withMachine(_ h: UnsafeMutablePointer<svakit_machine>?,
+                 _ body: (Machine) throws(SVAError) -> Int32) -> Int32 {
+    guard let h else { return SVAError.nullPointer.errno }
+    guard h.pointee.magic == SVAKIT_MACHINE_MAGIC, let owner = h.pointee.owner else {
+        return SVAError.badHandle.errno
+    }
+    // The handle holds the machine's reference; borrowing it here avoids a
+    // retain/release pair per call.
+    return Unmanaged<Machine>.fromOpaque(owner)._withUnsafeGuaranteedRef { m in
+        do throws(SVAError) { return try body(m) } catch { return error.errno }
+    }
+}
+
+/// Writes through a C output pointer, refusing NULL.
+@inline(__always)
+func store<T>(_ value: T, to p: UnsafeMutablePointer<T>?) throws(SVAError) {
+    guard let p else { throw .nullPointer }
+    p.pointee = value
+}
+
+@inline(__always)
+func requireOut<T>(_ p: UnsafeMutablePointer<T>?) throws(SVAError) -> UnsafeMutablePointer<T> {
+    guard let p else { throw .nullPointer }
+    return p
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@c @implementation
+public func svakit_config_default(_ cfg: UnsafeMutablePointer<svakit_config>?) {
+    cfg?.pointee = MachineConfig().cValue
+}
+
+@c @implementation
+public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
+                                  _ out: UnsafeMutablePointer<UnsafeMutablePointer<svakit_machine>?>?) -> Int32 {
+    guard let cfg, let out else { return SVAError.nullPointer.errno }
+    do throws(SVAError) {
+        let m = try Machine(try MachineConfig(cfg.pointee))
+        // The handle owns one reference, dropped by svakit_machine_destroy.
+        _ = Unmanaged.passRetained(m)
+        out.pointee = m.cHandle
+        return 0
+    } catch {
+        return error.errno
+    }
+}
+
+@c @implementation
+public func svakit_machine_destroy(_ h: UnsafeMutablePointer<svakit_machine>?) {
+    guard let h, h.pointee.magic == SVAKIT_MACHINE_MAGIC, let owner = h.pointee.owner else { return }
+    Unmanaged<Machine>.fromOpaque(owner).release()
+}
+
+@c @implementation
+public func svakit_version() -> UnsafePointer<CChar>? {
+    UnsafeRawPointer(SVAKit.version.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@c @implementation
+public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
+    let msg: StaticString = err == 0 ? "success" : SVAError(errno: err)?.message ?? "unknown error"
+    return UnsafeRawPointer(msg.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@c @implementation
+public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
+                                 _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        var s = m.stats
+        s.host_bytes_resident = UInt64(m.residentBytes)
+        try store(s, to: out)
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_machine_check(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
+    withMachine(h) { m in
+        let problems = m.audit()
+        for p in problems { debugLogProblem(p) }
+        return problems.isEmpty ? 0 : -EUCLEAN
+    }
+}

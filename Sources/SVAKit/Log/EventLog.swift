@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+public typealias Event = svakit_event
+
+/// The kinds of step the log records (enum svakit_event_type).
+public enum EventType: UInt16, Sendable, CustomStringConvertible {
+    case frameAlloc = 1, frameFree, tableLink, tableUnlink, tlbFlush, hotRemove, hotAdd
+
+    public var description: String {
+        switch self {
+        case .frameAlloc: "alloc"
+        case .frameFree: "free"
+        case .tableLink: "link"
+        case .tableUnlink: "unlink"
+        case .tlbFlush: "tlb-flush"
+        case .hotRemove: "hot-remove"
+        case .hotAdd: "hot-add"
+        }
+    }
+}
+
+/// A bounded ring of machine steps. Every event gets the next value of the
+/// machine's clock (`step`), so events can be ordered against descriptors'
+/// `alloc_step` and against later reports. The ring keeps the newest
+/// `capacity` events; older ones are overwritten.
+@usableFromInline
+struct EventLog: ~Copyable {
+    let capacity: Int
+    private let ring: UnsafeMutablePointer<Event>
+    /// The step the next event gets; also the number of events ever recorded.
+    private(set) var nextStep: UInt64 = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        ring = .allocate(capacity: self.capacity)
+    }
+
+    deinit { ring.deallocate() }
+
+    /// Records one step and returns its number.
+    @discardableResult
+    mutating func record(_ type: EventType, site: Site, pfn: PFN = .none, desc: Ptdesc? = nil,
+                         va: UInt64 = 0, aux: UInt64 = 0) -> UInt64 {
+        let step = nextStep
+        nextStep &+= 1
+        ring[Int(step % UInt64(capacity))] = Event(
+            step: step, type: type.rawValue, site: site.rawValue,
+            level: desc?.level ?? 0, kind: desc?.kind ?? 0, order: UInt16(desc?.order ?? 0),
+            pfn: pfn.rawValue, generation: desc?.generation ?? 0, va: va, aux: aux)
+        return step
+    }
+
+    /// The oldest step still in the ring.
+    var oldestStep: UInt64 { nextStep > UInt64(capacity) ? nextStep - UInt64(capacity) : 0 }
+
+    /// Events with step >= since, oldest first, that pass `filter`.
+    func forEach(since: UInt64, _ body: (Event) -> Bool) {
+        var s = max(since, oldestStep)
+        while s < nextStep {
+            if !body(ring[Int(s % UInt64(capacity))]) { return }
+            s += 1
+        }
+    }
+}

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+public typealias MachineStats = svakit_stats
+
+/// Read-only views of a machine: counters and the event log.
+extension Machine {
+    public var stats: MachineStats {
+        core.withLock { c in
+            MachineStats(
+                frames: UInt64(c.memory.frameCount), frames_free: UInt64(c.freeFrameCount),
+                frames_offline: UInt64(c.counters.offlineFrames),
+                kernel_tables: UInt64(c.counters.kernelTables), user_tables: UInt64(c.counters.userTables),
+                data_frames: UInt64(c.counters.dataFrames), allocs: UInt64(c.counters.allocs),
+                frees: UInt64(c.counters.frees), kernel_tlb_flushes: UInt64(c.counters.tlbFlushes),
+                metadata_bytes_per_frame: UInt64(MemoryLayout<Ptdesc>.stride),
+                host_bytes_resident: 0, step: c.events.nextStep)
+        }
+    }
+
+    /// Audits every descriptor, free list and table link; returns the
+    /// inconsistencies found, none on a healthy machine. O(frames): for tests.
+    public func audit() -> [String] { core.withLock { c in c.audit() } }
+
+    /// Host bytes backing frame contents now (walks the mapping; not cheap).
+    public var residentBytes: Int { core.withLock { c in c.memory.residentBytes() } }
+
+    /// Events with step >= since, oldest first, at most `limit`.
+    public func events(since: UInt64 = 0, limit: Int = .max) -> [Event] {
+        collect(since: since, limit: limit) { _ in true }
+    }
+
+    /// The events about one frame, oldest first.
+    public func history(of pfn: UInt64, limit: Int = .max) -> [Event] {
+        collect(since: 0, limit: limit) { $0.pfn == UInt32(truncatingIfNeeded: pfn) && $0.type != EventType.tlbFlush.rawValue }
+    }
+
+    /// Copies matching events into `out`; returns how many.
+    func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<Event>,
+                    where match: (Event) -> Bool) -> Int {
+        core.withLock { c in
+            var n = 0
+            c.events.forEach(since: since) { e in
+                guard n < out.count else { return false }
+                if match(e) { out[n] = e; n += 1 }
+                return true
+            }
+            return n
+        }
+    }
+
+    private func collect(since: UInt64, limit: Int, where match: (Event) -> Bool) -> [Event] {
+        core.withLock { c in
+            var out: [Event] = []
+            c.events.forEach(since: since) { e in
+                if match(e) { out.append(e) }
+                return out.count < limit
+            }
+            return out
+        }
+    }
+}
+
+extension svakit_event {
+    public var eventType: EventType? { EventType(rawValue: type) }
+    public var eventSite: Site { Site(rawValue: site) ?? .none }
+}

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+import Synchronization
+
+/// A simulated machine: physical memory with page descriptors, the x86-64
+/// page tables of init_mm and of every address space, and the kernel paths
+/// that free page-table frames.
+///
+/// Thread-safe. Two machines share nothing.
+public final class Machine: @unchecked Sendable {
+    // @unchecked: `handle` is written only in init and deinit; every other
+    // mutable field is a Mutex or an Atomic.
+
+    public let config: MachineConfig
+    public let layout: AddressLayout
+
+    /// Protects frame contents and descriptors, the allocator, every page
+    /// table, the address spaces, the vmalloc area and the event log. Held for
+    /// one step of a kernel path at a time, never while calling out.
+    let core: Mutex<MachineCore>
+
+    /// Protects the CPU TLB flush hook. Copied out and called with no lock
+    /// held, so a hook may call back into the machine.
+    let flushHook = Mutex<TLBFlushHook?>(nil)
+
+    /// The C handle: its public prefix (magic, later the static key) is read
+    /// by the header's inline functions; `owner` points back here.
+    let handle: UnsafeMutablePointer<svakit_machine>
+
+    /// Called by flush_tlb_kernel_range(start, end) and flush_tlb_all()
+    /// (start 0, end UInt64.max) after the entry is cleared and before the
+    /// table is freed.
+    public typealias TLBFlushHook = @Sendable (_ start: UInt64, _ end: UInt64) -> Void
+
+    public init(_ config: MachineConfig = MachineConfig()) throws(SVAError) {
+        try config.validate()
+        self.config = config
+        layout = AddressLayout(levels: config.pagingLevels)
+        core = Mutex(try MachineCore.boot(config))
+        handle = .allocate(capacity: 1)
+        handle.initialize(to: svakit_machine(magic: 0, reserved0: 0, owner: nil))
+        handle.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+        handle.pointee.magic = SVAKIT_MACHINE_MAGIC
+    }
+
+    deinit {
+        handle.pointee.magic = 0
+        handle.deallocate()
+    }
+
+    /// The C handle of this machine (valid while the machine lives).
+    public var cHandle: UnsafeMutablePointer<svakit_machine> { handle }
+
+    // MARK: - Frames
+
+    /// Allocates 2^order contiguous data frames tagged with `owner`.
+    public func allocFrames(order: Int = 0, owner: UInt16 = 0) throws(SVAError) -> PFN {
+        try core.withLock { c throws(SVAError) in
+            try c.allocFrames(order: order, kind: .data, site: .api, owner: owner)
+        }
+    }
+
+    /// Frees a data block (not a page table).
+    public func freeFrames(_ pfn: UInt64) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in try c.freeData(try c.checkFrame(pfn), site: .api) }
+    }
+
+    /// A copy of the frame's descriptor.
+    public func descriptor(_ pfn: UInt64) throws(SVAError) -> Ptdesc {
+        try core.withLock { c throws(SVAError) in c.memory[try c.checkFrame(pfn)] }
+    }
+
+    public func readFrame(_ pfn: UInt64, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in
+            let f = try c.checkFrame(pfn)
+            guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
+            if let b = buf.baseAddress { b.copyMemory(from: c.memory.frame(f) + offset, byteCount: buf.count) }
+        }
+    }
+
+    public func writeFrame(_ pfn: UInt64, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in
+            let f = try c.checkFrame(pfn)
+            guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
+            if let b = buf.baseAddress { (c.memory.frame(f) + offset).copyMemory(from: b, byteCount: buf.count) }
+        }
+    }
+
+    /// Reads one 64-bit word of a frame (e.g. a page-table entry).
+    public func readWord(_ pfn: UInt64, index: Int) throws(SVAError) -> UInt64 {
+        try core.withLock { c throws(SVAError) in
+            guard index >= 0, index < 512 else { throw .invalidArgument }
+            return c.memory.entry(try c.checkFrame(pfn), index).pointee
+        }
+    }
+
+    /// Writes one 64-bit word of a frame: what an attacker who owns a reused
+    /// frame does.
+    public func writeWord(_ pfn: UInt64, index: Int, _ value: UInt64) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in
+            guard index >= 0, index < 512 else { throw .invalidArgument }
+            c.memory.entry(try c.checkFrame(pfn), index).pointee = value
+        }
+    }
+
+    // MARK: - Address spaces and mappings
+
+    /// init_mm, the owner of the shared kernel half.
+    public static let initMM: UInt32 = 0
+
+    public func createAddressSpace() throws(SVAError) -> UInt32 {
+        try core.withLock { c throws(SVAError) in try c.createMM() }
+    }
+
+    public func destroyAddressSpace(_ mm: UInt32) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in try c.destroyMM(mm) }
+    }
+
+    public func rootTable(of mm: UInt32) throws(SVAError) -> TableFrame {
+        try core.withLock { c throws(SVAError) in try c.root(of: mm) }
+    }
+
+    /// Maps [va, va + size) to phys with one leaf. Kernel addresses go through
+    /// `Machine.initMM`, user addresses through a process mm.
+    public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
+                    prot: UInt64 = PageTableEntry.writable, in mm: UInt32 = initMM) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in
+            try c.map(mm: mm, va: va, phys: phys, size: size, prot: prot, site: .map)
+        }
+    }
+
+    /// Clears the leaf that maps exactly [va, va + size); tables stay.
+    public func unmap(_ va: UInt64, size: PageSize = .size4K, in mm: UInt32 = initMM) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in try c.unmap(mm: mm, va: va, size: size) }
+    }
+
+    /// The software walk of `va` in `mm`.
+    public func translate(_ va: UInt64, in mm: UInt32 = initMM) throws(SVAError) -> Translation {
+        try core.withLock { c throws(SVAError) in
+            guard c.layout.isCanonical(va) else { throw .outOfRange }
+            return c.translate(root: try c.root(of: mm), va: va)
+        }
+    }
+
+    /// The entry slot at `level` that maps `va` in `mm`, if the tables exist.
+    public func entrySlot(_ va: UInt64, level: Int, in mm: UInt32 = initMM) throws(SVAError) -> EntrySlot? {
+        try core.withLock { c throws(SVAError) in
+            guard level >= 1, level <= c.layout.rootLevel else { throw .invalidArgument }
+            guard c.layout.isCanonical(va) else { throw .outOfRange }
+            return c.lookup(try c.root(of: mm), to: level, va: va)
+        }
+    }
+
+    /// The table an entry points to (nil for an empty entry or a leaf).
+    public func table(pointedToBy slot: EntrySlot) -> TableFrame? {
+        core.withLock { c in c.child(of: slot) }
+    }
+
+    public func entry(_ slot: EntrySlot) -> PageTableEntry {
+        core.withLock { c in c.entry(slot) }
+    }
+
+    // MARK: - CPU TLB
+
+    public func setTLBFlushHook(_ hook: TLBFlushHook?) {
+        flushHook.withLock { $0 = hook }
+    }
+
+    /// flush_tlb_kernel_range: logs the flush, then runs the hook with no
+    /// lock held.
+    public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
+        core.withLock { c in
+            c.counters.tlbFlushes += 1
+            c.events.record(.tlbFlush, site: site, va: start, aux: end)
+        }
+        flushHook.withLock { $0 }?(start, end)
+    }
+
+    /// flush_tlb_all.
+    public func flushTLBAll(site: Site = .api) { flushTLBKernelRange(0, .max, site: site) }
+}

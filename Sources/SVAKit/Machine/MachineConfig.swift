@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// How a machine is built. `MachineConfig()` is the embedded default: 16 GiB,
+/// 4-level paging, LIFO reuse, a 64 Ki-event log.
+public struct MachineConfig: Sendable, Equatable {
+    /// 4 KiB frames; a multiple of 1024 (4 MiB, the largest block).
+    public var frames: Int
+    /// 4 or 5.
+    public var pagingLevels: Int
+    public var reuse: ReusePolicy
+    public var eventLogCapacity: Int
+
+    public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
+                eventLogCapacity: Int = 1 << 16) {
+        self.frames = frames
+        self.pagingLevels = pagingLevels
+        self.reuse = reuse
+        self.eventLogCapacity = eventLogCapacity
+    }
+
+    /// Simulated memory in bytes.
+    public var memoryBytes: UInt64 { UInt64(frames) << 12 }
+
+    func validate() throws(SVAError) {
+        guard frames >= 1 << maxOrder, frames % (1 << maxOrder) == 0,
+              frames <= 1 << 32 - 1 << maxOrder,
+              pagingLevels == 4 || pagingLevels == 5,
+              eventLogCapacity > 0, eventLogCapacity <= 1 << 26
+        else { throw .invalidArgument }
+    }
+}
+
+extension MachineConfig {
+    /// Reads the C configuration.
+    public init(_ c: svakit_config) throws(SVAError) {
+        let reuse: ReusePolicy
+        switch c.reuse_policy {
+        case UInt32(SVAKIT_REUSE_LIFO.rawValue): reuse = .lifo
+        case UInt32(SVAKIT_REUSE_FIFO.rawValue): reuse = .fifo
+        case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
+        default: throw .invalidArgument
+        }
+        guard c.frames <= UInt64(Int.max) else { throw .invalidArgument }
+        self.init(frames: Int(c.frames), pagingLevels: Int(c.paging_levels), reuse: reuse,
+                  eventLogCapacity: Int(c.event_log_capacity))
+    }
+
+    /// The C form of this configuration.
+    public var cValue: svakit_config {
+        var seed: UInt64 = 0
+        if case .random(let s) = reuse { seed = s }
+        return svakit_config(frames: UInt64(frames), seed: seed, paging_levels: UInt32(pagingLevels),
+                             reuse_policy: reuse.cValue, event_log_capacity: UInt32(eventLogCapacity),
+                             reserved: 0)
+    }
+}

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Everything the machine's memory lock protects: frame contents and
+/// descriptors, the allocator, every page table, the address spaces, the
+/// vmalloc area and the event log. `Machine` owns exactly one, inside a Mutex;
+/// all methods here run with that lock held and never call out of the engine.
+///
+/// `@unchecked Sendable`: the raw memory inside is reachable only through
+/// `Machine.core`, so the Mutex is what makes sharing it safe.
+@usableFromInline
+struct MachineCore: ~Copyable, @unchecked Sendable {
+    let memory: PhysicalMemory
+    var allocator: FrameAllocator
+    var events: EventLog
+    let layout: AddressLayout
+    /// init_mm's root; its entries 256...511 are the shared kernel half.
+    var kernelRoot = TableFrame(pfn: .none, level: 4)
+    /// Root table of each address space, by id; `.none` once destroyed.
+    /// Id 0 is init_mm. Ids are never reused.
+    var mmRoots: [PFN] = []
+    var vmalloc: VmallocSpace
+    var counters = Counters()
+
+    struct Counters {
+        var allocs = 0, frees = 0
+        var kernelTables = 0, userTables = 0, dataFrames = 0
+        var offlineFrames = 0
+        /// Offline frames in virgin memory (the allocator counts those as its own).
+        var offlineVirgin = 0
+        var tlbFlushes = 0
+    }
+
+    private init(memory: consuming PhysicalMemory, config: MachineConfig) {
+        self.memory = memory
+        allocator = FrameAllocator(frames: config.frames, policy: config.reuse)
+        events = EventLog(capacity: config.eventLogCapacity)
+        layout = AddressLayout(levels: config.pagingLevels)
+        vmalloc = VmallocSpace(start: layout.vmallocStart, end: layout.vmallocEnd)
+    }
+
+    /// A booted machine core.
+    static func boot(_ config: MachineConfig) throws(SVAError) -> MachineCore {
+        var core = MachineCore(memory: try PhysicalMemory(frames: config.frames), config: config)
+        try core.boot()
+        return core
+    }
+
+    var memoryBytes: UInt64 { UInt64(memory.frameCount) << 12 }
+
+    func checkFrame(_ pfn: UInt64) throws(SVAError) -> PFN {
+        guard pfn < UInt64(memory.frameCount) else { throw .outOfRange }
+        return PFN(Int(pfn))
+    }
+
+    func root(of mm: UInt32) throws(SVAError) -> TableFrame {
+        guard Int(mm) < mmRoots.count, mmRoots[Int(mm)] != .none else { throw .noSuchMM }
+        return TableFrame(pfn: mmRoots[Int(mm)], level: layout.rootLevel)
+    }
+}

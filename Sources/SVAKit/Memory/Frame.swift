@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// A physical frame number. Frames are 4 KiB; the model addresses up to 2^32
+/// of them (16 TiB), so a PFN fits the 32-bit links of the ptdesc.
+@frozen
+public struct PFN: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt32
+
+    @inlinable public init(_ raw: UInt32) { rawValue = raw }
+    @inlinable public init(_ raw: Int) { rawValue = UInt32(truncatingIfNeeded: raw) }
+
+    /// The end-of-list marker of the ptdesc links.
+    public static let none = PFN(SVAKIT_NO_PFN)
+
+    @inlinable public var index: Int { Int(rawValue) }
+    @inlinable public var physicalAddress: UInt64 { UInt64(rawValue) << 12 }
+    @inlinable public static func < (a: PFN, b: PFN) -> Bool { a.rawValue < b.rawValue }
+    @inlinable public static func + (a: PFN, n: Int) -> PFN { PFN(a.index + n) }
+    public var description: String { "pfn 0x\(String(rawValue, radix: 16))" }
+}
+
+public let pageShift = 12
+public let pageSize = 4096
+public let maxOrder = Int(SVAKIT_MAX_ORDER)
+public let sectionPages = Int(SVAKIT_SECTION_PAGES)
+
+/// What a frame is now (ptdesc.kind).
+public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
+    case free = 0
+    case kernelTable = 1
+    case userTable = 2
+    case data = 3
+    case offline = 4
+
+    public var isTable: Bool { self == .kernelTable || self == .userTable }
+    public var description: String {
+        switch self {
+        case .free: "free"
+        case .kernelTable: "kernel page table"
+        case .userTable: "user page table"
+        case .data: "data"
+        case .offline: "offline"
+        }
+    }
+}
+
+/// Who allocated a frame, or which path freed it (enum svakit_site).
+public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+    case none = 0, boot, api, map, unmap, vmalloc, vfree, pmdFreePtePage, pudFreePmdPage
+    case setMemorySplit, setMemoryCollapse, hotRemove, hotAdd, mmCreate, mmTeardown
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .boot: "boot"
+        case .api: "api"
+        case .map: "map"
+        case .unmap: "unmap"
+        case .vmalloc: "vmalloc"
+        case .vfree: "vfree"
+        case .pmdFreePtePage: "pmd_free_pte_page"
+        case .pudFreePmdPage: "pud_free_pmd_page"
+        case .setMemorySplit: "set_memory split"
+        case .setMemoryCollapse: "cpa_collapse_large_pages"
+        case .hotRemove: "memory hot-remove"
+        case .hotAdd: "memory hot-add"
+        case .mmCreate: "mm create"
+        case .mmTeardown: "mm teardown"
+        }
+    }
+}
+
+/// ptdesc.flags (SVAKIT_PTDESC_*).
+public struct PtdescFlags: OptionSet, Sendable {
+    public var rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// PT_kernel: the kernel frees this table through pagetable_free_kernel().
+    public static let kernel = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_KERNEL))
+    /// Allocated at boot (PageReserved).
+    public static let bootmem = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_BOOTMEM))
+    public static let tail = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_TAIL))
+    /// A live entry points at this table.
+    public static let linked = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_LINKED))
+    public static let deferred = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_DEFERRED))
+    public static let split = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_SPLIT))
+    public static let root = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_ROOT))
+}
+
+/// The page descriptor: the C struct itself, so the layout C sees is the one
+/// Swift stores (32 bytes, checked in abi_checks.c and LayoutTests).
+public typealias Ptdesc = svakit_ptdesc
+
+extension svakit_ptdesc {
+    @inlinable public var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
+    @inlinable public var ptFlags: PtdescFlags {
+        get { PtdescFlags(rawValue: flags) }
+        set { flags = newValue.rawValue }
+    }
+    @inlinable public var allocSite: Site { Site(rawValue: site) ?? .none }
+}

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// An x86-64 page-table entry (the same format at every level).
+@frozen
+public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
+    public var raw: UInt64
+    @inlinable public init(raw: UInt64) { self.raw = raw }
+
+    public static let present = UInt64(SVAKIT_PTE_P)
+    public static let writable = UInt64(SVAKIT_PTE_RW)
+    public static let user = UInt64(SVAKIT_PTE_US)
+    public static let accessed = UInt64(SVAKIT_PTE_A)
+    public static let dirty = UInt64(SVAKIT_PTE_D)
+    public static let pageSize = UInt64(SVAKIT_PTE_PS)
+    public static let global = UInt64(SVAKIT_PTE_G)
+    public static let noExecute = UInt64(SVAKIT_PTE_NX)
+    public static let pfnMask = UInt64(SVAKIT_PTE_PFN_MASK)
+    /// SVAKIT_PROT_MASK: the bits a caller may pass as protections.
+    public static let protMask = writable | user | UInt64(SVAKIT_PTE_PWT) | UInt64(SVAKIT_PTE_PCD) | global | noExecute
+    /// PAGE_KERNEL: RW, global, NX, no US.
+    public static let kernelProt = writable | global | noExecute
+
+    /// What x86 writes into an entry that points at a lower table: `_PAGE_TABLE`
+    /// (P|RW|US|A|D). The user bit is set even in the kernel half; the leaf's
+    /// U/S=0 is what denies user requests (kernel-notes §3.1), which is why an
+    /// IOMMU walk of a kernel address can fault at the leaf after caching
+    /// every upper level.
+    public static let tableFlags = present | writable | user | accessed | dirty
+
+    @inlinable public var isPresent: Bool { raw & Self.present != 0 }
+    @inlinable public var isHugeLeaf: Bool { raw & Self.pageSize != 0 }
+    @inlinable public var pfn: PFN { PFN(UInt32(truncatingIfNeeded: (raw & Self.pfnMask) >> 12)) }
+    @inlinable public var physicalAddress: UInt64 { raw & Self.pfnMask }
+    @inlinable public var prot: UInt64 { raw & Self.protMask }
+
+    public static let none = PageTableEntry(raw: 0)
+
+    /// An entry pointing at the table in `pfn`.
+    @inlinable public static func table(_ pfn: PFN) -> PageTableEntry {
+        PageTableEntry(raw: pfn.physicalAddress | tableFlags)
+    }
+
+    /// A leaf mapping `phys` at `level` (PS is set above level 1).
+    @inlinable public static func leaf(_ phys: UInt64, level: Int, prot: UInt64) -> PageTableEntry {
+        PageTableEntry(raw: (phys & pfnMask) | prot | present | accessed | dirty
+                       | (level > 1 ? pageSize : 0))
+    }
+
+    public var description: String {
+        guard isPresent else { return "none" }
+        var s = "0x\(String(physicalAddress, radix: 16))"
+        if raw & Self.writable != 0 { s += " RW" }
+        if raw & Self.user != 0 { s += " US" }
+        if raw & Self.accessed != 0 { s += " A" }
+        if raw & Self.dirty != 0 { s += " D" }
+        if raw & Self.pageSize != 0 { s += " PS" }
+        if raw & Self.global != 0 { s += " G" }
+        if raw & Self.noExecute != 0 { s += " NX" }
+        return s
+    }
+}
+
+/// The three leaf sizes x86-64 offers.
+public enum PageSize: UInt64, Sendable, CaseIterable {
+    case size4K = 0x1000
+    case size2M = 0x20_0000
+    case size1G = 0x4000_0000
+
+    /// The table level that holds a leaf of this size (1 = PTE table).
+    @inlinable public var level: Int {
+        switch self {
+        case .size4K: 1
+        case .size2M: 2
+        case .size1G: 3
+        }
+    }
+    @inlinable public var bytes: UInt64 { rawValue }
+    @inlinable public var frames: Int { Int(rawValue >> 12) }
+
+    public init?(bytes: UInt64) { self.init(rawValue: bytes) }
+    @inlinable public static func forLevel(_ level: Int) -> PageSize {
+        level == 1 ? .size4K : level == 2 ? .size2M : .size1G
+    }
+}

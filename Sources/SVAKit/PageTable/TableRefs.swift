@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A page table: a frame and the level of the table it holds (1 = PTE table,
+/// 2 = PMD, 3 = PUD, 4 = P4D or PML4, 5 = PML5).
+@frozen
+public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
+    public let pfn: PFN
+    public let level: Int
+    @inlinable init(pfn: PFN, level: Int) { self.pfn = pfn; self.level = level }
+    public var description: String { "L\(level) table at \(pfn)" }
+}
+
+/// One entry: *the table that holds it* and its index there. Deliberately a
+/// different type from the table the entry points to, which only
+/// `PageTables.child(of:)` or `unlink(_:)` yield. Confusing the two freed a
+/// live PMD table in v6 of the kernel series (`pmd_ptdesc(pmd)` instead of
+/// `page_ptdesc(pmd_page(*pmd))`, kernel-notes §2.8).
+@frozen
+public struct EntrySlot: Hashable, Sendable, CustomStringConvertible {
+    /// The table that holds the entry.
+    public let holder: TableFrame
+    public let index: Int
+    @inlinable init(holder: TableFrame, index: Int) { self.holder = holder; self.index = index }
+    public var description: String { "entry \(index) of \(holder)" }
+}
+
+/// Tables that have been unlinked from their parent entries and not freed yet.
+///
+/// Only the unlink operations of `MachineCore` make one, by clearing the
+/// entry that pointed at each table, and `pagetableFree` consumes it. Being
+/// `~Copyable`, a batch cannot be freed twice, and nothing can hand the free
+/// path a table that is still linked. Callers flush the CPU TLB between the
+/// unlink and the free (kernel-notes §2.6).
+@usableFromInline
+struct DetachedTables: ~Copyable {
+    private(set) var tables: [TableFrame] = []
+    /// The first address whose translation went through a detached table.
+    private(set) var va: UInt64 = 0
+
+    init() {}
+
+    mutating func append(_ t: TableFrame, va: UInt64) {
+        if tables.isEmpty { self.va = va }
+        tables.append(t)
+    }
+
+    mutating func append(contentsOf other: consuming DetachedTables) {
+        if tables.isEmpty { va = other.va }
+        tables.append(contentsOf: other.tables)
+    }
+
+    var isEmpty: Bool { tables.isEmpty }
+
+    /// Moves the batch out, leaving an empty one (to hand a batch into a
+    /// closure that runs under the memory lock).
+    mutating func take() -> DetachedTables {
+        let t = self
+        self = DetachedTables()
+        return t
+    }
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+import Testing
+@testable import SVAKit
+
+@Suite struct FrameTests {
+    @Test func allocationFillsTheDescriptor() throws {
+        let m = try machine()
+        let step = m.stats.step
+        let pfn = try m.allocFrames(order: 0, owner: 77)
+        let d = try m.descriptor(UInt64(pfn.rawValue))
+        #expect(d.frameKind == .data)
+        #expect(d.owner == 77)
+        #expect(d.allocSite == .api)
+        #expect(UInt64(d.alloc_step) == step)
+        #expect(d.generation == 0)
+        #expect(d.pt_list_next == PFN.none.rawValue)
+        let h = m.history(of: UInt64(pfn.rawValue))
+        #expect(h.map(\.type) == [EventType.frameAlloc.rawValue])
+    }
+
+    @Test func freeChangesGenerationAndKeepsHistory() throws {
+        let m = try machine()
+        let pfn = try m.allocFrames(owner: 5)
+        try m.freeFrames(UInt64(pfn.rawValue))
+        let d = try m.descriptor(UInt64(pfn.rawValue))
+        #expect(d.frameKind == .free)
+        #expect(d.generation == 1)
+        #expect(d.owner == 5, "who allocated it stays readable after the free")
+        let h = m.history(of: UInt64(pfn.rawValue))
+        #expect(h.map(\.type) == [EventType.frameAlloc.rawValue, EventType.frameFree.rawValue])
+        #expect(h.last?.kind == FrameKind.data.rawValue, "the free event says what the frame was")
+        #expect(h.last?.generation == 1)
+    }
+
+    @Test func lifoHandsBackTheMostRecentlyFreedFrame() throws {
+        let m = try machine(reuse: .lifo)
+        let a = try m.allocFrames(), b = try m.allocFrames()
+        try m.freeFrames(UInt64(a.rawValue))
+        try m.freeFrames(UInt64(b.rawValue))
+        #expect(try m.allocFrames() == b)
+        #expect(try m.allocFrames() == a)
+    }
+
+    @Test func fifoHandsBackTheOldestFreedFrame() throws {
+        let m = try machine(reuse: .fifo)
+        let a = try m.allocFrames(), b = try m.allocFrames()
+        try m.freeFrames(UInt64(a.rawValue))
+        try m.freeFrames(UInt64(b.rawValue))
+        // The order-0 list may hold split remainders first; FIFO serves
+        // those, then a, then b.
+        var got: [PFN] = []
+        for _ in 0..<64 {
+            let p = try m.allocFrames()
+            if p == a || p == b { got.append(p) }
+            if got.count == 2 { break }
+        }
+        #expect(got == [a, b])
+    }
+
+    @Test func randomPolicyIsReproducibleFromItsSeed() throws {
+        let seed = testSeed("randomPolicyIsReproducibleFromItsSeed")
+        func run() throws -> [PFN] {
+            let m = try machine(reuse: .random(seed: seed))
+            var live = (0..<64).map { _ in try? m.allocFrames() }.compactMap { $0 }
+            for p in live.prefix(32) { try m.freeFrames(UInt64(p.rawValue)) }
+            live.removeFirst(32)
+            return try (0..<32).map { _ in try m.allocFrames() }
+        }
+        let first = try run(), second = try run()
+        #expect(first == second)
+    }
+
+    @Test func ordersAreContiguousAndAligned() throws {
+        let m = try machine()
+        for order in 0...maxOrder {
+            let p = try m.allocFrames(order: order)
+            #expect(p.index % (1 << order) == 0, "order \(order) block at \(p) is misaligned")
+            let head = try m.descriptor(UInt64(p.rawValue))
+            #expect(Int(head.order) == order)
+            if order > 0 {
+                let tail = try m.descriptor(UInt64(p.rawValue) + UInt64(1 << order) - 1)
+                #expect(tail.ptFlags.contains(.tail))
+                #expect(tail.frameKind == .data)
+            }
+        }
+        #expect(m.audit() == [])
+    }
+
+    @Test func outOfMemoryIsAnErrorNotACrash() throws {
+        let m = try machine(frames: 1 << 12)  // 16 MiB, most of it the boot tables' neighbours
+        var n = 0
+        while true {
+            do throws(SVAError) { _ = try m.allocFrames(order: 0); n += 1 } catch {
+                #expect(error == .outOfMemory)
+                break
+            }
+        }
+        #expect(n > 0)
+        #expect(m.stats.frames_free == 0)
+        expectRefused(m, .outOfMemory) { _ = try m.allocFrames() }
+        expectRefused(m, .outOfMemory) { _ = try m.vmalloc(4096) }
+    }
+
+    @Test func badFreesAreRefusedAndLeaveTheMachineConsistent() throws {
+        let m = try machine()
+        let p = try m.allocFrames()
+        try m.freeFrames(UInt64(p.rawValue))
+        expectRefused(m, .doubleFree) { try m.freeFrames(UInt64(p.rawValue)) }
+        expectRefused(m, .notAllocated) { try m.freeFrames(UInt64(gib - 1)) }  // never allocated
+        let block = try m.allocFrames(order: 2)
+        expectRefused(m, .notAllocated) { try m.freeFrames(UInt64(block.rawValue) + 1) }  // a tail
+        expectRefused(m, .outOfRange) { try m.freeFrames(UInt64(gib)) }
+        let root = try m.rootTable(of: Machine.initMM)
+        expectRefused(m, .wrongAPI) { try m.freeFrames(UInt64(root.pfn.rawValue)) }  // a page table
+        try m.freeFrames(UInt64(block.rawValue))
+        expectRefused(m, .doubleFree) { try m.freeFrames(UInt64(block.rawValue) + 1) }
+        expectRefused(m, .invalidArgument) { _ = try m.allocFrames(order: maxOrder + 1) }
+    }
+
+    @Test func frameBytesRoundTripAndAreBoundsChecked() throws {
+        let m = try machine()
+        let p = UInt64(try m.allocFrames().rawValue)
+        let bytes: [UInt8] = [1, 2, 3, 4]
+        try bytes.withUnsafeBytes { b in try m.writeFrame(p, offset: 4092, from: b) }
+        var back = [UInt8](repeating: 0, count: 4)
+        try back.withUnsafeMutableBytes { b in try m.readFrame(p, offset: 4092, into: b) }
+        #expect(back == bytes)
+        expectRefused(m, .invalidArgument) {
+            try bytes.withUnsafeBytes { b in try m.writeFrame(p, offset: 4093, from: b) }
+        }
+        expectRefused(m, .outOfRange) { _ = try m.readWord(UInt64(gib), index: 0) }
+    }
+
+    @Test func untouchedMemoryCostsNoHostMemory() throws {
+        let m = try Machine()  // the 16 GiB default
+        #expect(m.config.memoryBytes == 16 << 30)
+        #expect(m.stats.metadata_bytes_per_frame == 32)
+        #expect(m.residentBytes < 4 << 20, "boot touched \(m.residentBytes) bytes of frame contents")
+    }
+}

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * svakit.h - the C ABI of SVAKit, a userspace model of how Linux stops DMA
+ * use-after-free through IOMMUs that share the CPU's page tables (SVA).
+ *
+ * This hand-written header is the contract. The Swift core implements every
+ * function declared here with `@c @implementation`, so the compiler checks each
+ * definition against the prototype below.
+ *
+ * Conventions (kernel style):
+ *   - every function that can fail returns 0 or a negative errno;
+ *   - outputs go through pointer arguments, which may not be NULL;
+ *   - a machine handle is created by svakit_machine_create() and released by
+ *     svakit_machine_destroy(); two machines in one process share nothing.
+ *
+ * Errors (each names one kind of bad input; the machine is left unchanged):
+ *   -EFAULT    a NULL handle or NULL output pointer
+ *   -EBADF     a handle that is not a live SVAKit machine (foreign or destroyed)
+ *   -ERANGE    a frame number past the end of memory, or a non-canonical address
+ *   -EINVAL    an unaligned address/size, a bad flag, level or order, an
+ *              address in the wrong half, or a partial unmap of a huge leaf
+ *   -EEXIST    mapping over a live mapping or over an existing page table
+ *   -ENOENT    nothing mapped there (unmap, vfree of an unknown area)
+ *   -EALREADY  double free: the frame was allocated once and is free now
+ *   -ENXIO     freeing a frame that is not the head of an allocated block
+ *              (never allocated, offline, or the tail of a larger block)
+ *   -EPERM     freeing a frame through the wrong API (a page table through
+ *              svakit_frame_free, data through pagetable_free, a root table)
+ *   -EBUSY     freeing a table that is still linked into a live entry, a huge
+ *              vmap over a table that still maps pages, or hot-removing a
+ *              range that holds allocated frames
+ *   -ESRCH     an unknown address-space (mm) id
+ *   -ENOMEM    the simulated physical memory is exhausted
+ *   -ENOSPC    the vmalloc area is exhausted
+ */
+#ifndef SVAKIT_H
+#define SVAKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The package version; CMake reads these lines, Swift checks them in a test. */
+#define SVAKIT_VERSION_MAJOR 0
+#define SVAKIT_VERSION_MINOR 1
+#define SVAKIT_VERSION_PATCH 0
+#define SVAKIT_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Physical memory                                                          */
+/* ------------------------------------------------------------------------ */
+
+#define SVAKIT_PAGE_SHIFT 12
+#define SVAKIT_PAGE_SIZE (1ULL << SVAKIT_PAGE_SHIFT)
+#define SVAKIT_PMD_SIZE (1ULL << 21)
+#define SVAKIT_PUD_SIZE (1ULL << 30)
+#define SVAKIT_MAX_ORDER 10              /* as MAX_PAGE_ORDER on x86 */
+#define SVAKIT_SECTION_PAGES (1U << 15)  /* 128 MiB hotplug section, x86-64 */
+#define SVAKIT_NO_PFN 0xffffffffU
+
+/* What a frame is now (svakit_ptdesc.kind). */
+enum svakit_frame_kind {
+	SVAKIT_FRAME_FREE = 0,
+	SVAKIT_FRAME_PT_KERNEL = 1,  /* a table of init_mm (the shared kernel half) */
+	SVAKIT_FRAME_PT_USER = 2,    /* a table of a process address space */
+	SVAKIT_FRAME_DATA = 3,       /* data, tagged with an owner */
+	SVAKIT_FRAME_OFFLINE = 4,    /* hot-removed memory */
+};
+
+/* svakit_ptdesc.flags */
+#define SVAKIT_PTDESC_KERNEL  0x01u /* PT_kernel mark: free through pagetable_free_kernel() */
+#define SVAKIT_PTDESC_BOOTMEM 0x02u /* allocated at boot (PageReserved on x86) */
+#define SVAKIT_PTDESC_TAIL    0x04u /* a non-head frame of a multi-frame block */
+#define SVAKIT_PTDESC_LINKED  0x08u /* a table that a live entry points to */
+#define SVAKIT_PTDESC_DEFERRED 0x10u /* queued on the deferred-free list */
+#define SVAKIT_PTDESC_SPLIT   0x20u /* a PTE table that set_memory split allocated */
+#define SVAKIT_PTDESC_ROOT    0x40u /* the root (PGD) of an address space */
+
+/*
+ * The page descriptor of one frame: 32 bytes, checked at compile time in
+ * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links free
+ * blocks through lru_next/lru_prev; the deferred-free list uses its own link,
+ * pt_list_next (kernel-notes §2.8: "don't use page->lru").
+ */
+struct svakit_ptdesc {
+	uint8_t kind;          /* enum svakit_frame_kind */
+	uint8_t level;         /* table level, 1 (PTE) .. 5 (PML5); 0 otherwise */
+	uint8_t order;         /* order of the block this frame heads */
+	uint8_t flags;         /* SVAKIT_PTDESC_* */
+	uint16_t site;         /* enum svakit_site of the last allocation */
+	uint16_t owner;        /* owner tag of a data frame */
+	uint32_t generation;   /* changes at every free */
+	uint32_t alloc_step;   /* event step (low 32 bits) of the last allocation */
+	uint32_t lru_next;     /* allocator free-list link, SVAKIT_NO_PFN at ends */
+	uint32_t lru_prev;
+	uint32_t pt_list_next; /* deferred-free list link */
+	int32_t map_count;     /* IOMMU_DEBUG_PAGEALLOC mapping refcount slot */
+};
+
+/* Frame reuse policy of the allocator (per machine). */
+enum svakit_reuse {
+	SVAKIT_REUSE_LIFO = 0,   /* most recently freed first: the adversary's case */
+	SVAKIT_REUSE_FIFO = 1,
+	SVAKIT_REUSE_RANDOM = 2, /* seeded by svakit_config.seed */
+};
+
+/* Who allocated a frame, and which path freed it (events and ptdesc.site). */
+enum svakit_site {
+	SVAKIT_SITE_NONE = 0,
+	SVAKIT_SITE_BOOT = 1,               /* boot-time tables: direct map, kernel half */
+	SVAKIT_SITE_API = 2,                /* svakit_frame_alloc/free by the caller */
+	SVAKIT_SITE_MAP = 3,                /* a table allocated by svakit_map */
+	SVAKIT_SITE_UNMAP = 4,
+	SVAKIT_SITE_VMALLOC = 5,
+	SVAKIT_SITE_VFREE = 6,
+	SVAKIT_SITE_PMD_FREE_PTE_PAGE = 7,  /* huge vmap over a PTE table */
+	SVAKIT_SITE_PUD_FREE_PMD_PAGE = 8,  /* huge vmap over a PMD table */
+	SVAKIT_SITE_SET_MEMORY_SPLIT = 9,
+	SVAKIT_SITE_SET_MEMORY_COLLAPSE = 10,
+	SVAKIT_SITE_HOT_REMOVE = 11,
+	SVAKIT_SITE_HOT_ADD = 12,
+	SVAKIT_SITE_MM_CREATE = 13,
+	SVAKIT_SITE_MM_TEARDOWN = 14,
+	SVAKIT_SITE_COUNT
+};
+
+/* ------------------------------------------------------------------------ */
+/* x86-64 page-table entries                                                */
+/* ------------------------------------------------------------------------ */
+
+#define SVAKIT_PTE_P   (1ULL << 0)   /* present */
+#define SVAKIT_PTE_RW  (1ULL << 1)   /* writable */
+#define SVAKIT_PTE_US  (1ULL << 2)   /* user */
+#define SVAKIT_PTE_PWT (1ULL << 3)
+#define SVAKIT_PTE_PCD (1ULL << 4)
+#define SVAKIT_PTE_A   (1ULL << 5)   /* accessed */
+#define SVAKIT_PTE_D   (1ULL << 6)   /* dirty */
+#define SVAKIT_PTE_PS  (1ULL << 7)   /* page size: a leaf at level 2 or 3 */
+#define SVAKIT_PTE_G   (1ULL << 8)   /* global */
+#define SVAKIT_PTE_NX  (1ULL << 63)  /* no execute */
+#define SVAKIT_PTE_PFN_MASK 0x000ffffffffff000ULL
+/* The protection bits a caller may pass to svakit_map and svakit_set_memory. */
+#define SVAKIT_PROT_MASK (SVAKIT_PTE_RW | SVAKIT_PTE_US | SVAKIT_PTE_PWT | \
+			  SVAKIT_PTE_PCD | SVAKIT_PTE_G | SVAKIT_PTE_NX)
+
+/* Address space ids: 0 is init_mm, whose tables are the shared kernel half. */
+#define SVAKIT_INIT_MM 0u
+
+/* Result of a software walk (svakit_translate). */
+struct svakit_translation {
+	uint64_t phys;        /* physical address of va (valid when 0 is returned) */
+	uint64_t page_size;   /* 4 KiB, 2 MiB or 1 GiB */
+	uint64_t entry;       /* the leaf entry */
+	uint32_t level;       /* level of the leaf (1, 2 or 3); on -ENOENT, the level
+			       * whose entry was not present */
+	uint32_t reserved;
+};
+
+/* ------------------------------------------------------------------------ */
+/* The machine                                                              */
+/* ------------------------------------------------------------------------ */
+
+struct svakit_config {
+	uint64_t frames;             /* 4 KiB frames; default 4 Mi (16 GiB) */
+	uint64_t seed;               /* for SVAKIT_REUSE_RANDOM */
+	uint32_t paging_levels;      /* 4 (default) or 5 */
+	uint32_t reuse_policy;       /* enum svakit_reuse; default LIFO */
+	uint32_t event_log_capacity; /* ring size in events; default 65536 */
+	uint32_t reserved;
+};
+
+/*
+ * The handle. Only the first fields are public: the static-inline fast paths
+ * in this header read them without a call. Everything else is private to the
+ * Swift core, reached through `owner`.
+ */
+typedef struct svakit_machine {
+	uint32_t magic;              /* SVAKIT_MACHINE_MAGIC while the machine lives */
+	int32_t reserved0;
+	void *owner;                 /* private */
+} svakit_machine;
+
+#define SVAKIT_MACHINE_MAGIC 0x53564b4du /* "SVKM" */
+
+/* Fills *cfg with the embedded default configuration. */
+void svakit_config_default(struct svakit_config *cfg);
+
+/* Creates a machine: boots the kernel half and the 2 MiB direct map of all
+ * memory. -EINVAL for a bad configuration, -ENOMEM if memory cannot hold it. */
+int svakit_machine_create(const struct svakit_config *cfg, svakit_machine **out);
+/* Destroys a machine created by svakit_machine_create; NULL is ignored. */
+void svakit_machine_destroy(svakit_machine *m);
+
+const char *svakit_version(void);
+/* A short, static description of a negative errno returned by SVAKit. */
+const char *svakit_strerror(int err);
+
+struct svakit_stats {
+	uint64_t frames;             /* total frames */
+	uint64_t frames_free;
+	uint64_t frames_offline;
+	uint64_t kernel_tables;      /* frames holding kernel page tables */
+	uint64_t user_tables;
+	uint64_t data_frames;
+	uint64_t allocs;             /* frame allocations since boot */
+	uint64_t frees;
+	uint64_t kernel_tlb_flushes; /* flush_tlb_kernel_range + flush_tlb_all calls */
+	uint64_t metadata_bytes_per_frame;
+	uint64_t host_bytes_resident;/* host memory the frame contents occupy now */
+	uint64_t step;               /* the event clock */
+};
+int svakit_machine_stats(svakit_machine *m, struct svakit_stats *out);
+
+/* Audits every descriptor, free list and table link (O(frames), for tests):
+ * 0 when consistent, -EUCLEAN otherwise (the problems go to stderr). */
+int svakit_machine_check(svakit_machine *m);
+
+/* ------------------------------------------------------------------------ */
+/* Frames                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Allocates 2^order contiguous data frames tagged with owner. */
+int svakit_frame_alloc(svakit_machine *m, unsigned int order, uint16_t owner,
+		       uint64_t *pfn);
+/* Frees a block allocated by svakit_frame_alloc (not a page table). */
+int svakit_frame_free(svakit_machine *m, uint64_t pfn);
+/* A copy of the frame's descriptor. */
+int svakit_frame_info(svakit_machine *m, uint64_t pfn, struct svakit_ptdesc *out);
+/* Byte access to a frame's contents; offset + len must stay in the frame. */
+int svakit_frame_read(svakit_machine *m, uint64_t pfn, uint32_t offset,
+		      void *buf, size_t len);
+int svakit_frame_write(svakit_machine *m, uint64_t pfn, uint32_t offset,
+		       const void *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Page tables                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A new address space: a user root whose kernel half points at the shared
+ * kernel tables, as every x86 mm does. */
+int svakit_mm_create(svakit_machine *m, uint32_t *mm);
+/* Tears down an mm: frees its user mappings' tables and its root. */
+int svakit_mm_destroy(svakit_machine *m, uint32_t mm);
+/* The root table (CR3 / PASID-table pointer) of an mm. */
+int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
+
+/*
+ * Maps [va, va + size) to phys with a single leaf of that size (4 KiB, 2 MiB
+ * or 1 GiB); prot is a subset of SVAKIT_PROT_MASK. Kernel addresses are mapped
+ * through SVAKIT_INIT_MM, user addresses through a process mm. Missing tables
+ * are allocated; existing tables are never replaced (-EEXIST).
+ */
+int svakit_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
+	       uint64_t size, uint64_t prot);
+/* Clears the leaf that maps exactly [va, va + size). Tables stay, as vunmap
+ * leaves them in Linux. */
+int svakit_unmap(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t size);
+/* A software walk: 0 and *out on a mapping, -ENOENT (out->level says where)
+ * when none. */
+int svakit_translate(svakit_machine *m, uint32_t mm, uint64_t va,
+		     struct svakit_translation *out);
+
+/* ------------------------------------------------------------------------ */
+/* Kernel paths that free kernel page-table frames (kernel-notes §2.7)      */
+/* ------------------------------------------------------------------------ */
+
+/* The vmalloc area of the configured paging mode. */
+int svakit_vmalloc_area(svakit_machine *m, uint64_t *start, uint64_t *end);
+/* vmalloc: a virtual range (first fit, lowest address) backed by fresh data
+ * frames mapped with 4 KiB leaves. size is a multiple of 4 KiB. */
+int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
+/* vmalloc_huge: 2 MiB aligned, mapped with 2 MiB leaves; a stale PTE table
+ * under a 2 MiB slot is freed through pmd_free_pte_page. */
+int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
+/* vfree: clears the leaves (the tables stay), flushes, frees the data. */
+int svakit_vfree(svakit_machine *m, uint64_t va);
+/*
+ * ioremap-style huge mapping of phys at a caller-chosen kernel va (vmap_range
+ * with huge pages): a 1 GiB leaf replaces a PMD table through
+ * pud_free_pmd_page, a 2 MiB leaf a PTE table through pmd_free_pte_page.
+ * size must be 2 MiB or 1 GiB and va, phys aligned to it.
+ */
+int svakit_vmap_huge(svakit_machine *m, uint64_t va, uint64_t phys,
+		     uint64_t size, uint64_t prot);
+/* Clears the leaves of [va, va + size) in the kernel half; tables stay. */
+int svakit_vunmap(svakit_machine *m, uint64_t va, uint64_t size);
+
+/* The direct-map address of a physical address (page_offset_base + pa). */
+int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
+/*
+ * set_memory on the direct map: sets and clears protection bits on npages
+ * pages from va, splitting 2 MiB leaves into a PTE table as needed.
+ */
+int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
+		      uint64_t set, uint64_t clear);
+/* cpa_collapse_large_pages for the 2 MiB region holding va: when its 512 PTEs
+ * are contiguous with equal protections, the PTE table is replaced by a 2 MiB
+ * leaf and freed. Returns 1 when it collapsed, 0 when it could not. */
+int svakit_cpa_collapse(svakit_machine *m, uint64_t va);
+/* Memory hot-remove / hot-add of whole sections: remove_pagetable frees the
+ * direct-map tables the range empties, boot-time ones included; the frames
+ * go offline. All frames of the range must be free (-EBUSY). */
+int svakit_memory_hot_remove(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
+int svakit_memory_hot_add(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
+
+/*
+ * The CPU TLB flush hook: flush_tlb_kernel_range(start, end) and flush_tlb_all
+ * (start 0, end UINT64_MAX) call it after the entry is cleared and before the
+ * table is freed. It runs without the machine's lock held.
+ */
+typedef void (*svakit_tlb_flush_fn)(void *ctx, uint64_t start, uint64_t end);
+int svakit_set_tlb_flush_hook(svakit_machine *m, svakit_tlb_flush_fn fn, void *ctx);
+int svakit_flush_tlb_kernel_range(svakit_machine *m, uint64_t start, uint64_t end);
+
+/* ------------------------------------------------------------------------ */
+/* Event log                                                                */
+/* ------------------------------------------------------------------------ */
+
+enum svakit_event_type {
+	SVAKIT_EV_FRAME_ALLOC = 1,
+	SVAKIT_EV_FRAME_FREE = 2,
+	SVAKIT_EV_TABLE_LINK = 3,    /* a table linked under an entry */
+	SVAKIT_EV_TABLE_UNLINK = 4,  /* the entry pointing at a table cleared */
+	SVAKIT_EV_TLB_FLUSH = 5,     /* va..aux, aux = UINT64_MAX for flush_tlb_all */
+	SVAKIT_EV_HOT_REMOVE = 6,
+	SVAKIT_EV_HOT_ADD = 7,
+};
+
+/* One step of the machine (40 bytes). */
+struct svakit_event {
+	uint64_t step;
+	uint16_t type;       /* enum svakit_event_type */
+	uint16_t site;       /* enum svakit_site: the path that did it */
+	uint8_t level;       /* table level, for table events */
+	uint8_t kind;        /* enum svakit_frame_kind of the frame at that step */
+	uint16_t order;
+	uint32_t pfn;
+	uint32_t generation; /* the frame's generation after the step */
+	uint64_t va;         /* the address whose entry changed, or range start */
+	uint64_t aux;        /* range end, or the entry's old value */
+};
+
+/* Copies up to cap events with step >= since, oldest first; returns the number
+ * copied (>= 0) or a negative errno. The ring keeps the newest
+ * event_log_capacity events. */
+int svakit_events(svakit_machine *m, uint64_t since, struct svakit_event *out,
+		  size_t cap);
+/* The same, restricted to events about one frame. */
+int svakit_frame_history(svakit_machine *m, uint64_t pfn,
+			 struct svakit_event *out, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SVAKIT_H */

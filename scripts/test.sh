@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Every test SVAKit has, from a fresh Debian machine with only the Swift
+# toolchain: installs what is missing, then runs
+#   1. swift build and swift test (Swift Testing);
+#   2. the CMake build with the cmocka suites under AddressSanitizer + UBSan;
+#   3. a release CMake build, installed, consumed by a find_package() project,
+#      an add_subdirectory() project and a pkg-config build.
+# Build trees go to .build-ci/ (ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/.build-ci
+
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v ninja >/dev/null || missing+=(ninja-build)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -f /usr/include/cmocka.h ] || missing+=(libcmocka-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]}"
+  sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+step "swift build"
+swift build
+step "swift test"
+swift test
+
+step "cmake: cmocka suites under ASan + UBSan"
+rm -rf "$out"
+cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
+ninja -C "$out/asan"
+(cd "$out/asan" && ctest --output-on-failure)
+
+step "cmake: release build, install"
+cmake -S . -B "$out/release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$out/prefix"
+ninja -C "$out/release"
+(cd "$out/release" && ctest --output-on-failure)
+cmake --install "$out/release"
+
+step "downstream: find_package(SVAKit)"
+cmake -S downstream/find-package -B "$out/find-package" -G Ninja -DCMAKE_PREFIX_PATH="$out/prefix"
+ninja -C "$out/find-package"
+"$out/find-package/app"
+
+step "downstream: add_subdirectory(SVAKit)"
+cmake -S downstream/add-subdirectory -B "$out/add-subdirectory" -G Ninja
+ninja -C "$out/add-subdirectory"
+"$out/add-subdirectory/app"
+
+step "downstream: pkg-config svakit"
+# shellcheck disable=SC2046
+cc -o "$out/pkg-config-app" downstream/main.c \
+  $(PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig" pkg-config --cflags --libs svakit)
+"$out/pkg-config-app"
+
+step "all tests passed"

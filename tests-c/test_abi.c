@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The ABI's edges: version, error strings, configuration checks, and a NULL
+ * or foreign handle at every entry point. Each refusal must leave a real
+ * machine untouched, which the last test checks through the event clock.
+ */
+#include "harness.h"
+
+static void test_version_matches_header(void **state)
+{
+	(void)state;
+	assert_string_equal(svakit_version(), SVAKIT_VERSION_STRING);
+}
+
+static void test_strerror_names_each_error(void **state)
+{
+	(void)state;
+	const int errs[] = { -EFAULT, -EBADF, -ERANGE, -EINVAL, -EEXIST, -ENOENT, -EALREADY,
+			     -ENXIO, -EPERM, -EBUSY, -ESRCH, -ENOMEM, -ENOSPC };
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		const char *s = svakit_strerror(errs[i]);
+		assert_non_null(s);
+		assert_string_not_equal(s, "unknown error");
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(s, svakit_strerror(errs[j]));
+	}
+	assert_string_equal(svakit_strerror(-E2BIG), "unknown error");
+	assert_string_equal(svakit_strerror(0), "success");
+}
+
+static void test_bad_configs_are_refused(void **state)
+{
+	(void)state;
+	struct svakit_config cfg;
+	svakit_machine *m = (svakit_machine *)0x1;
+
+	svakit_config_default(&cfg);
+	assert_int_equal(cfg.frames, 4ULL << 20);
+	assert_int_equal(cfg.paging_levels, 4);
+	assert_int_equal(cfg.reuse_policy, SVAKIT_REUSE_LIFO);
+
+	cfg.paging_levels = 3;
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
+	svakit_config_default(&cfg);
+	cfg.frames = 1000; /* not a multiple of the largest block */
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
+	svakit_config_default(&cfg);
+	cfg.reuse_policy = 7;
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
+	assert_ptr_equal(m, (svakit_machine *)0x1); /* untouched on failure */
+	assert_int_equal(svakit_machine_create(NULL, &m), -EFAULT);
+	assert_int_equal(svakit_machine_create(&cfg, NULL), -EFAULT);
+	svakit_machine_destroy(NULL); /* ignored, as kfree(NULL) */
+}
+
+/* Every entry point that takes a handle, called with h. */
+static void every_entry_point(svakit_machine *h, int expect)
+{
+	uint64_t u = 0, u2 = 0;
+	uint32_t mm = 0;
+	char buf[8] = { 0 };
+	struct svakit_ptdesc d;
+	struct svakit_translation t;
+	struct svakit_event ev[2];
+	struct svakit_stats s;
+
+	assert_int_equal(svakit_machine_stats(h, &s), expect);
+	assert_int_equal(svakit_frame_alloc(h, 0, 0, &u), expect);
+	assert_int_equal(svakit_frame_free(h, 1), expect);
+	assert_int_equal(svakit_frame_info(h, 1, &d), expect);
+	assert_int_equal(svakit_frame_read(h, 1, 0, buf, sizeof(buf)), expect);
+	assert_int_equal(svakit_frame_write(h, 1, 0, buf, sizeof(buf)), expect);
+	assert_int_equal(svakit_mm_create(h, &mm), expect);
+	assert_int_equal(svakit_mm_destroy(h, 1), expect);
+	assert_int_equal(svakit_mm_root(h, 0, &u), expect);
+	assert_int_equal(svakit_map(h, 0, 0xffffc90000000000ULL, 0, 4096, 0), expect);
+	assert_int_equal(svakit_unmap(h, 0, 0xffffc90000000000ULL, 4096), expect);
+	assert_int_equal(svakit_translate(h, 0, 0xffffc90000000000ULL, &t), expect);
+	assert_int_equal(svakit_vmalloc_area(h, &u, &u2), expect);
+	assert_int_equal(svakit_vmalloc(h, 4096, &u), expect);
+	assert_int_equal(svakit_vmalloc_huge(h, 1 << 21, &u), expect);
+	assert_int_equal(svakit_vfree(h, 0xffffc90000000000ULL), expect);
+	assert_int_equal(svakit_vmap_huge(h, 0xffffc90000000000ULL, 0, 1 << 21, 0), expect);
+	assert_int_equal(svakit_vunmap(h, 0xffffc90000000000ULL, 4096), expect);
+	assert_int_equal(svakit_direct_map_va(h, 0, &u), expect);
+	assert_int_equal(svakit_set_memory(h, 0xffff888000000000ULL, 1, 0, 0), expect);
+	assert_int_equal(svakit_cpa_collapse(h, 0xffff888000000000ULL), expect);
+	assert_int_equal(svakit_memory_hot_remove(h, 0, SVAKIT_SECTION_PAGES), expect);
+	assert_int_equal(svakit_memory_hot_add(h, 0, SVAKIT_SECTION_PAGES), expect);
+	assert_int_equal(svakit_set_tlb_flush_hook(h, NULL, NULL), expect);
+	assert_int_equal(svakit_flush_tlb_kernel_range(h, 0, 1), expect);
+	assert_int_equal(svakit_events(h, 0, ev, 2), expect);
+	assert_int_equal(svakit_frame_history(h, 1, ev, 2), expect);
+}
+
+static void test_null_handle_everywhere(void **state)
+{
+	(void)state;
+	every_entry_point(NULL, -EFAULT);
+}
+
+static void test_foreign_handle_everywhere(void **state)
+{
+	(void)state;
+	/* Memory that is readable but is no machine: a zeroed handle, and one
+	 * whose magic is wrong. */
+	svakit_machine zeroed;
+	memset(&zeroed, 0, sizeof(zeroed));
+	every_entry_point(&zeroed, -EBADF);
+
+	struct { uint32_t magic; int32_t pad; void *owner; } other = { 0x12345678u, 0, &other };
+	every_entry_point((svakit_machine *)&other, -EBADF);
+	svakit_machine_destroy(&zeroed); /* refused silently, nothing freed */
+}
+
+static void test_null_outputs_leave_machine_unchanged(void **state)
+{
+	svakit_machine *m = *state;
+	struct svakit_stats before = stats(m), after;
+
+	assert_int_equal(svakit_frame_alloc(m, 0, 0, NULL), -EFAULT);
+	assert_int_equal(svakit_mm_create(m, NULL), -EFAULT);
+	assert_int_equal(svakit_vmalloc(m, 4096, NULL), -EFAULT);
+	assert_int_equal(svakit_frame_info(m, 1, NULL), -EFAULT);
+	assert_int_equal(svakit_translate(m, 0, 0xffffc90000000000ULL, NULL), -EFAULT);
+	assert_int_equal(svakit_frame_read(m, 1, 0, NULL, 8), -EFAULT);
+	assert_int_equal(svakit_events(m, 0, NULL, 4), -EFAULT);
+	assert_int_equal(svakit_events(m, 0, NULL, 0), 0);
+	after = stats(m);
+	assert_int_equal(after.step, before.step);
+	assert_int_equal(after.allocs, before.allocs);
+	assert_int_equal(after.frames_free, before.frames_free);
+}
+
+static void test_two_machines_do_not_interfere(void **state)
+{
+	svakit_machine *a = *state;
+	svakit_machine *b = machine_with(GIB_FRAMES, 5, SVAKIT_REUSE_FIFO, 0);
+	struct svakit_stats sb = stats(b);
+	uint64_t va, start, end;
+
+	assert_int_equal(svakit_vmalloc(a, 8 * 4096, &va), 0);
+	assert_int_equal(stats(b).step, sb.step);
+	assert_int_equal(stats(b).allocs, sb.allocs);
+	assert_int_equal(svakit_vmalloc_area(b, &start, &end), 0);
+	assert_int_equal(start, 0xffa0000000000000ULL); /* b is 5-level */
+	assert_int_equal(svakit_vmalloc_area(a, &start, &end), 0);
+	assert_int_equal(start, 0xffffc90000000000ULL);
+	svakit_machine_destroy(b);
+	/* a still works after b is gone */
+	assert_int_equal(svakit_vfree(a, va), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_matches_header),
+		cmocka_unit_test(test_strerror_names_each_error),
+		cmocka_unit_test(test_bad_configs_are_refused),
+		cmocka_unit_test(test_null_handle_everywhere),
+		cmocka_unit_test(test_foreign_handle_everywhere),
+		cmocka_unit_test_setup_teardown(test_null_outputs_leave_machine_unchanged, setup_machine, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_two_machines_do_not_interfere, setup_machine, teardown_machine),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The kernel paths that free kernel page-table frames, driven through the C
+ * ABI the way x86 drives them (kernel-notes §2.7). For each one the frame's
+ * descriptor and the event log must tell what happened: which path unlinked
+ * the table, that a CPU flush came between the unlink and the free, and that
+ * the flush hook ran while the table was not yet free.
+ */
+#include "harness.h"
+
+struct flush_log {
+	svakit_machine *m;
+	uint64_t watch[4];
+	int nwatch;
+	int flushes;
+	uint64_t start, end;
+	uint8_t kinds_at_flush[4]; /* kind of each watched frame when the hook ran */
+};
+
+static void flush_hook(void *ctx, uint64_t start, uint64_t end)
+{
+	struct flush_log *log = ctx;
+
+	function_called();
+	log->flushes++;
+	log->start = start;
+	log->end = end;
+	/* The hook runs with no lock held: it may call back into the machine. */
+	for (int i = 0; i < log->nwatch; i++)
+		log->kinds_at_flush[i] = info(log->m, log->watch[i]).kind;
+}
+
+static void hook(svakit_machine *m, struct flush_log *log)
+{
+	memset(log, 0, sizeof(*log));
+	log->m = m;
+	assert_int_equal(svakit_set_tlb_flush_hook(m, flush_hook, log), 0);
+}
+
+/* The table the entry at `level` for va (init_mm) points to. */
+static uint64_t ktable(svakit_machine *m, uint64_t va, unsigned level)
+{
+	uint64_t t = table_at(m, SVAKIT_INIT_MM, va, level, 4);
+	uint64_t e = entry_of(m, t, idx(va, level));
+	assert_true(e & SVAKIT_PTE_P);
+	assert_false(e & SVAKIT_PTE_PS);
+	return (e & SVAKIT_PTE_PFN_MASK) >> 12;
+}
+
+/* Unlinked by `site`, then a flush, then freed by `site`. */
+static void assert_freed_after_flush(svakit_machine *m, uint64_t pfn, uint16_t site)
+{
+	struct svakit_event ev[4096];
+	int n = svakit_events(m, 0, ev, 4096), unlink = -1, freed = -1, flush = -1;
+
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		if (ev[i].pfn == pfn && ev[i].type == SVAKIT_EV_TABLE_UNLINK)
+			unlink = i;
+		if (ev[i].pfn == pfn && ev[i].type == SVAKIT_EV_FRAME_FREE)
+			freed = i;
+		if (ev[i].type == SVAKIT_EV_TLB_FLUSH && unlink >= 0 && freed < 0)
+			flush = i;
+	}
+	assert_true(unlink >= 0 && freed > unlink);
+	assert_true(flush > unlink && flush < freed);
+	assert_int_equal(ev[unlink].site, site);
+	assert_int_equal(ev[freed].site, site);
+	assert_int_equal(ev[freed].kind, SVAKIT_FRAME_PT_KERNEL);
+	assert_int_equal(info(m, pfn).kind, SVAKIT_FRAME_FREE);
+}
+
+static void test_pmd_free_pte_page(void **state)
+{
+	svakit_machine *m = *state;
+	struct flush_log log;
+	struct svakit_translation t;
+	uint64_t va, huge, pte, again;
+
+	assert_int_equal(svakit_vmalloc(m, 4096, &va), 0);
+	pte = ktable(m, va, 2);
+	assert_int_equal(info(m, pte).level, 1);
+	assert_true(info(m, pte).flags & SVAKIT_PTDESC_KERNEL);
+	assert_int_equal(info(m, pte).site, SVAKIT_SITE_VMALLOC);
+
+	hook(m, &log);
+	expect_function_call(flush_hook); /* vfree flushes its range */
+	assert_int_equal(svakit_vfree(m, va), 0);
+	assert_true(info(m, pte).flags & SVAKIT_PTDESC_LINKED); /* vunmap leaves tables */
+
+	log.watch[0] = pte;
+	log.nwatch = 1;
+	expect_function_call(flush_hook); /* exactly one flush, before the free */
+	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &huge), 0);
+	assert_int_equal(huge, va);
+	assert_int_equal(log.start, va);
+	assert_int_equal(log.end, va + SVAKIT_PAGE_SIZE - 1);
+	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
+	assert_freed_after_flush(m, pte, SVAKIT_SITE_PMD_FREE_PTE_PAGE);
+	assert_int_equal(info(m, pte).generation, 1);
+	assert_int_equal(svakit_translate(m, 0, va, &t), 0);
+	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
+
+	/* LIFO reuse: the freed table is the next frame anyone gets. */
+	assert_int_equal(svakit_frame_alloc(m, 0, 0xbad, &again), 0);
+	assert_int_equal(again, pte);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+static void test_pud_free_pmd_page(void **state)
+{
+	svakit_machine *m = *state;
+	const uint64_t base = 0xffffc90100000000ULL; /* 1 GiB aligned */
+	struct flush_log log;
+	uint64_t pmd, pte0, pte1;
+
+	assert_int_equal(svakit_map(m, 0, base, 0x1000, 4096, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_map(m, 0, base + SVAKIT_PMD_SIZE, 0x2000, 4096, SVAKIT_PTE_RW), 0);
+	pmd = ktable(m, base, 3);
+	pte0 = ktable(m, base, 2);
+	pte1 = ktable(m, base + SVAKIT_PMD_SIZE, 2);
+	/* A PMD table that still maps pages cannot be replaced. */
+	assert_int_equal(svakit_vmap_huge(m, base, 0, SVAKIT_PUD_SIZE, 0), -EBUSY);
+	assert_int_equal(svakit_machine_check(m), 0);
+
+	hook(m, &log);
+	expect_function_call(flush_hook);
+	assert_int_equal(svakit_vunmap(m, base, 2 * SVAKIT_PMD_SIZE), 0);
+	log.watch[0] = pte0;
+	log.watch[1] = pte1;
+	log.watch[2] = pmd;
+	log.nwatch = 3;
+	expect_function_call(flush_hook);
+	assert_int_equal(svakit_vmap_huge(m, base, 0, SVAKIT_PUD_SIZE, SVAKIT_PTE_RW), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(log.kinds_at_flush[i], SVAKIT_FRAME_PT_KERNEL);
+		assert_freed_after_flush(m, log.watch[i], SVAKIT_SITE_PUD_FREE_PMD_PAGE);
+	}
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+static void test_set_memory_split_and_collapse(void **state)
+{
+	svakit_machine *m = *state;
+	struct flush_log log;
+	struct svakit_translation t;
+	uint64_t va, pte;
+
+	assert_int_equal(svakit_direct_map_va(m, 8 << 20, &va), 0);
+	hook(m, &log);
+	expect_function_call(flush_hook);
+	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, SVAKIT_PTE_PCD, 0), 0);
+	pte = ktable(m, va, 2);
+	assert_true(info(m, pte).flags & SVAKIT_PTDESC_SPLIT);
+	assert_int_equal(info(m, pte).site, SVAKIT_SITE_SET_MEMORY_SPLIT);
+	assert_int_equal(svakit_translate(m, 0, va + 0x6000, &t), 0);
+	assert_true(t.entry & SVAKIT_PTE_PCD);
+	assert_int_equal(t.page_size, SVAKIT_PAGE_SIZE);
+	assert_int_equal(svakit_cpa_collapse(m, va), 0); /* mixed: stays split */
+
+	expect_function_call(flush_hook);
+	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, 0, SVAKIT_PTE_PCD), 0);
+	log.watch[0] = pte;
+	log.nwatch = 1;
+	expect_function_call(flush_hook); /* flush_tlb_all */
+	assert_int_equal(svakit_cpa_collapse(m, va), 1);
+	assert_int_equal(log.start, 0);
+	assert_int_equal(log.end, UINT64_MAX);
+	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
+	assert_freed_after_flush(m, pte, SVAKIT_SITE_SET_MEMORY_COLLAPSE);
+	assert_int_equal(svakit_translate(m, 0, va, &t), 0);
+	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
+
+	assert_int_equal(svakit_set_memory(m, va + 1, 1, 0, 0), -EINVAL);
+	assert_int_equal(svakit_set_memory(m, va, 1, SVAKIT_PTE_PS, 0), -EINVAL);
+	assert_int_equal(svakit_set_memory(m, 0xffffc90000000000ULL, 1, 0, 0), -ERANGE);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+static void test_hot_remove_then_hot_add(void **state)
+{
+	svakit_machine *m = *state;
+	const uint64_t first = 3 * GIB_FRAMES, n = GIB_FRAMES;
+	struct flush_log log;
+	struct svakit_translation t;
+	uint64_t va, pmd, pmd2, p;
+
+	assert_int_equal(svakit_direct_map_va(m, first << 12, &va), 0);
+	pmd = ktable(m, va, 3);
+	assert_true(info(m, pmd).flags & SVAKIT_PTDESC_BOOTMEM); /* allocated at boot */
+	assert_int_equal(info(m, pmd).site, SVAKIT_SITE_BOOT);
+
+	hook(m, &log);
+	log.watch[0] = pmd;
+	log.nwatch = 1;
+	expect_function_call(flush_hook);
+	assert_int_equal(svakit_memory_hot_remove(m, first, n), 0);
+	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
+	assert_freed_after_flush(m, pmd, SVAKIT_SITE_HOT_REMOVE);
+	assert_int_equal(svakit_translate(m, 0, va, &t), -ENOENT);
+	assert_int_equal(stats(m).frames_offline, n);
+	assert_int_equal(info(m, first + 7).kind, SVAKIT_FRAME_OFFLINE);
+	assert_int_equal(svakit_memory_hot_remove(m, first, n), -ENOENT);
+	assert_int_equal(svakit_frame_free(m, first), -ENXIO);
+	assert_int_equal(svakit_machine_check(m), 0);
+
+	assert_int_equal(svakit_memory_hot_add(m, first, n), 0);
+	assert_int_equal(svakit_memory_hot_add(m, first, n), -EBUSY);
+	pmd2 = ktable(m, va, 3);
+	assert_true(info(m, pmd2).flags & SVAKIT_PTDESC_KERNEL);
+	assert_false(info(m, pmd2).flags & SVAKIT_PTDESC_BOOTMEM);
+	assert_int_equal(svakit_translate(m, 0, va + 0x3000, &t), 0);
+	assert_int_equal(t.phys, (first << 12) + 0x3000);
+	assert_int_equal(stats(m).frames_offline, 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(svakit_frame_alloc(m, 0, 0, &p), 0);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+static void test_hot_remove_refusals(void **state)
+{
+	svakit_machine *m = *state;
+	uint64_t before = stats(m).step;
+
+	assert_int_equal(svakit_memory_hot_remove(m, 0, SVAKIT_SECTION_PAGES), -EBUSY); /* boot tables */
+	assert_int_equal(svakit_memory_hot_remove(m, 1, SVAKIT_SECTION_PAGES), -EINVAL);
+	assert_int_equal(svakit_memory_hot_remove(m, GIB_FRAMES, 5), -EINVAL);
+	assert_int_equal(svakit_memory_hot_remove(m, 4 * GIB_FRAMES, SVAKIT_SECTION_PAGES), -ERANGE);
+	assert_int_equal(svakit_memory_hot_add(m, GIB_FRAMES, SVAKIT_SECTION_PAGES), -EBUSY);
+	assert_int_equal(stats(m).step, before);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+static void test_bad_kernel_path_input(void **state)
+{
+	svakit_machine *m = *state;
+	uint64_t va, start, end;
+
+	assert_int_equal(svakit_vmalloc_area(m, &start, &end), 0);
+	assert_int_equal(svakit_vmalloc(m, 0, &va), -EINVAL);
+	assert_int_equal(svakit_vmalloc(m, 100, &va), -EINVAL);
+	assert_int_equal(svakit_vmalloc_huge(m, 4096, &va), -EINVAL);
+	assert_int_equal(svakit_vfree(m, start + 4096), -ENOENT);
+	assert_int_equal(svakit_vmap_huge(m, start + 4096, 0, SVAKIT_PMD_SIZE, 0), -EINVAL);
+	assert_int_equal(svakit_vmap_huge(m, start, 0, SVAKIT_PAGE_SIZE, 0), -EINVAL);
+	assert_int_equal(svakit_vunmap(m, start + 1, 4096), -EINVAL);
+	assert_int_equal(svakit_direct_map_va(m, 4 * GIB_FRAMES << 12, &va), -ERANGE);
+	assert_int_equal(svakit_flush_tlb_kernel_range(m, 2, 1), -EINVAL);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pmd_free_pte_page, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_pud_free_pmd_page, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_set_memory_split_and_collapse, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_hot_remove_then_hot_add, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_hot_remove_refusals, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_bad_kernel_path_input, setup_machine_4g, teardown_machine),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
