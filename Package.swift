@@ -30,10 +30,13 @@ let package = Package(
             name: "SVAKit",
             dependencies: ["CSVAKit"]
         ),
+        // Plain-C references for the benchmarks; not part of the library.
+        .target(name: "CSVAKitBench"),
         .executableTarget(
             name: "SVAKitCLI",
             dependencies: [
                 "SVAKit",
+                "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

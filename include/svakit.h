@@ -31,7 +31,11 @@
  *              range that holds allocated frames
  *   -ESRCH     an unknown address-space (mm) id
  *   -ENOMEM    the simulated physical memory is exhausted
- *   -ENOSPC    the vmalloc area is exhausted
+ *   -ENOSPC    the vmalloc area or the PASID space is exhausted
+ *   -ENODEV    an unknown IOMMU or device id
+ *   -EOPNOTSUPP binding a device that does not support SVA
+ *   -EOVERFLOW the mm's PASID is wider than the device supports
+ *   -ESTALE    an unknown or already released SVA handle
  */
 #ifndef SVAKIT_H
 #define SVAKIT_H
@@ -163,13 +167,22 @@ struct svakit_translation {
 /* The machine                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Who invalidates IOMMUs for kernel addresses (the defence under test). */
+enum svakit_kva_invalidation {
+	SVAKIT_KVA_INV_NONE = 0,     /* the unfixed kernel: nobody does */
+	SVAKIT_KVA_INV_ON_FLUSH = 1, /* v1 of the series: flush_tlb_kernel_range
+				      * calls iommu_sva_invalidate_kva_range */
+};
+
 struct svakit_config {
 	uint64_t frames;             /* 4 KiB frames; default 4 Mi (16 GiB) */
 	uint64_t seed;               /* for SVAKIT_REUSE_RANDOM */
 	uint32_t paging_levels;      /* 4 (default) or 5 */
 	uint32_t reuse_policy;       /* enum svakit_reuse; default LIFO */
 	uint32_t event_log_capacity; /* ring size in events; default 65536 */
-	uint32_t reserved;
+	uint32_t kva_invalidation;   /* enum svakit_kva_invalidation; default NONE */
+	uint32_t pasid_bits;         /* machine-wide PASID space 1 .. 2^bits - 1; default 20 */
+	uint32_t report_log_capacity;/* use-after-free reports kept; default 256 */
 };
 
 /*
@@ -179,7 +192,8 @@ struct svakit_config {
  */
 typedef struct svakit_machine {
 	uint32_t magic;              /* SVAKIT_MACHINE_MAGIC while the machine lives */
-	int32_t reserved0;
+	int32_t iommu_sva_present;   /* the static key: nonzero iff an mm has an SVA
+				      * domain; read only with __atomic builtins */
 	void *owner;                 /* private */
 } svakit_machine;
 
@@ -314,6 +328,181 @@ int svakit_memory_hot_add(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
 typedef void (*svakit_tlb_flush_fn)(void *ctx, uint64_t start, uint64_t end);
 int svakit_set_tlb_flush_hook(svakit_machine *m, svakit_tlb_flush_fn fn, void *ctx);
 int svakit_flush_tlb_kernel_range(svakit_machine *m, uint64_t start, uint64_t end);
+
+/* ------------------------------------------------------------------------ */
+/* IOMMUs and devices                                                       */
+/* ------------------------------------------------------------------------ */
+
+enum svakit_iommu_caching {
+	SVAKIT_CACHING_NONE = 0,      /* walk from the PASID table every time */
+	SVAKIT_CACHING_LEAF_ONLY = 1, /* IOTLB of leaf translations only */
+	SVAKIT_CACHING_FULL = 2,      /* IOTLB + paging-structure caches per level */
+};
+
+enum svakit_replacement {
+	SVAKIT_REPLACE_LRU = 0,
+	SVAKIT_REPLACE_FIFO = 1,
+	SVAKIT_REPLACE_RANDOM = 2,
+};
+
+struct svakit_iommu_config {
+	uint32_t caching;       /* enum svakit_iommu_caching; default FULL */
+	uint32_t replacement;   /* enum svakit_replacement; default LRU */
+	uint32_t iotlb_sets, iotlb_ways; /* default 64 x 4 */
+	uint32_t psc_sets, psc_ways;     /* each level; default 8 x 4 */
+	uint32_t sets_accessed_dirty;    /* the walker writes A/D bits; default 1 */
+	uint32_t reserved;
+	uint64_t seed;          /* for SVAKIT_REPLACE_RANDOM */
+};
+
+struct svakit_iommu_counters {
+	uint64_t walks, iotlb_hits, full_walks, faults;
+	uint64_t psc_hits[6];   /* by level: [2] PDE, [3] PDPTE, [4] PML4E, [5] PML5E */
+	uint64_t range_invalidations, leaf_range_invalidations;
+	uint64_t pasid_invalidations, global_invalidations;
+	uint64_t entries_dropped, fences, accessed_dirty_writes;
+};
+
+void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
+int svakit_iommu_create(svakit_machine *m, const struct svakit_iommu_config *cfg, uint32_t *iommu);
+int svakit_iommu_counters(svakit_machine *m, uint32_t iommu, struct svakit_iommu_counters *out);
+/* Invalidation commands; end is inclusive. leaf_only is the VT-d IH / SMMUv3
+ * LEAF hint: paging-structure entries may stay. */
+int svakit_iommu_invalidate_range(svakit_machine *m, uint32_t iommu, uint32_t pasid,
+				  uint64_t start, uint64_t end, int leaf_only);
+int svakit_iommu_invalidate_pasid(svakit_machine *m, uint32_t iommu, uint32_t pasid);
+int svakit_iommu_invalidate_all(svakit_machine *m, uint32_t iommu);
+/* Completes the walks in flight (an invalidation wait / CMD_SYNC). */
+int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
+
+#define SVAKIT_DEV_SVA 0x1u /* the device can do SVA (PASID, PRI, ATS) */
+
+/* A device behind an IOMMU, with PASIDs 1 .. 2^pasid_bits - 1. */
+int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
+			 uint32_t pasid_bits, uint32_t *dev);
+/* A non-SVA attachment of mm's tables at a PASID the caller picks (as iommufd
+ * lets a VMM do); an SVA bind whose PASID collides gets -EBUSY. */
+int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, uint32_t mm);
+int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
+
+/* ------------------------------------------------------------------------ */
+/* SVA (kernel-notes §1.4-1.6)                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * iommu_sva_bind_device: binds dev to mm. The mm gets one PASID for its whole
+ * life; one SVA domain per (mm, IOMMU) is shared by the devices behind that
+ * IOMMU; binding the same (dev, mm) again returns the same handle with its
+ * count raised. The first bond of any mm turns iommu_sva_present on.
+ */
+int svakit_iommu_sva_bind_device(svakit_machine *m, uint32_t dev, uint32_t mm, uint32_t *handle);
+/* Drops one reference; the last one detaches, frees the domain with its last
+ * user, and turns the key off with the last SVA mm. */
+int svakit_iommu_sva_unbind_device(svakit_machine *m, uint32_t handle);
+int svakit_iommu_sva_get_pasid(svakit_machine *m, uint32_t handle, uint32_t *pasid);
+/* Number of mms on the SVA list (iommu_sva_mms). */
+int svakit_iommu_sva_mm_count(svakit_machine *m, uint32_t *count);
+
+/* The out-of-line slow path: invalidates [start, end] (non-leaf entries
+ * included) for every SVA mm's PASID on every IOMMU it is bound to, then
+ * fences. Takes no global lock. Call it through the inline gate below. */
+void svakit_iommu_sva_invalidate_kva_range_slow(svakit_machine *m, uint64_t start, uint64_t end);
+
+/* The static key: a relaxed load, no call (kernel-notes §1.8: the branch
+ * belongs in an inline wrapper guarding the call). m must be a live machine. */
+static inline int svakit_iommu_sva_present(const svakit_machine *m)
+{
+	return __atomic_load_n(&m->iommu_sva_present, __ATOMIC_RELAXED);
+}
+
+/* The gate: costs one load and a not-taken branch while no mm has SVA. */
+static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint64_t start, uint64_t end)
+{
+	if (__builtin_expect(svakit_iommu_sva_present(m), 0))
+		svakit_iommu_sva_invalidate_kva_range_slow(m, start, end);
+}
+
+/* Used by the engine to flip the key (bind/unbind only). */
+static inline void svakit__set_iommu_sva_present(svakit_machine *m, int on)
+{
+	__atomic_store_n(&m->iommu_sva_present, on, __ATOMIC_RELEASE);
+}
+
+#ifndef SVAKIT_NO_KERNEL_NAMES
+#define iommu_sva_bind_device svakit_iommu_sva_bind_device
+#define iommu_sva_unbind_device svakit_iommu_sva_unbind_device
+#define iommu_sva_get_pasid svakit_iommu_sva_get_pasid
+#define iommu_sva_invalidate_kva_range svakit_iommu_sva_invalidate_kva_range
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* DMA                                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define SVAKIT_DMA_WRITE 0x1u /* (dma_write sets it itself) */
+#define SVAKIT_DMA_PRIV  0x2u /* a supervisor request; SVA devices make user ones */
+#define SVAKIT_DMA_FAULTED 1  /* returned when the translation faulted */
+
+enum svakit_fault_reason {
+	SVAKIT_FAULT_NOT_PRESENT = 1,
+	SVAKIT_FAULT_PRIVILEGE = 2,   /* a user request met U/S = 0 */
+	SVAKIT_FAULT_WRITE = 3,
+	SVAKIT_FAULT_NO_PASID = 4,
+	SVAKIT_FAULT_BAD_ADDRESS = 5,
+};
+
+struct svakit_dma_fault {
+	uint32_t reason;   /* enum svakit_fault_reason */
+	uint32_t level;    /* level of the entry that faulted */
+	uint64_t address;
+};
+
+/* A device reads or writes len bytes at (pasid, va) through its IOMMU.
+ * Returns 0, SVAKIT_DMA_FAULTED (and *fault, which may be NULL) when a
+ * translation faulted, or a negative errno for bad input. */
+int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
+		    void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
+		     const void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+
+/* ------------------------------------------------------------------------ */
+/* The walk oracle's reports                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A DMA use-after-free: a walk read or wrote a frame that was not what the
+ * cache entry (or live entry) that led there believed it was. */
+struct svakit_uaf_report {
+	uint64_t step;              /* event clock of the walk */
+	uint64_t va;
+	uint64_t escalation_phys;   /* where the stale walk translated to */
+	uint64_t freed_step;        /* when the frame was last freed; UINT64_MAX unknown */
+	uint64_t realloc_step;      /* when it was allocated again; UINT64_MAX if not */
+	uint32_t device, pasid, iommu;
+	uint32_t frame;             /* the frame the walk should not have reached */
+	uint32_t expected_generation; /* UINT32_MAX when only kind/level were believed */
+	uint32_t found_generation;
+	uint32_t corrupted_frame;   /* where A/D bits were written; SVAKIT_NO_PFN if none */
+	uint16_t freed_by;          /* enum svakit_site of the free */
+	uint16_t realloc_site;      /* enum svakit_site of the new allocation */
+	uint16_t realloc_owner;
+	uint8_t stale_level;        /* the cache level whose entry led there (2 = PDE,
+				     * 3 = PDPTE, ...); 0 = a live entry */
+	uint8_t expected_level;
+	uint8_t found_kind;         /* enum svakit_frame_kind now */
+	uint8_t found_level;
+	uint8_t escalation;         /* the walk translated through the stale frame */
+	uint8_t corruption;         /* the walker wrote A/D bits into it */
+};
+
+/* Called for every report, after the walk, with no lock held. */
+typedef void (*svakit_report_fn)(void *ctx, const struct svakit_uaf_report *r, const char *text);
+int svakit_set_report_handler(svakit_machine *m, svakit_report_fn fn, void *ctx);
+/* Reports ever made (the log keeps the newest report_log_capacity). */
+int svakit_report_count(svakit_machine *m, uint64_t *total);
+/* Copies up to cap reports with index >= first, oldest first; returns how many. */
+int svakit_reports(svakit_machine *m, uint64_t first, struct svakit_uaf_report *out, size_t cap);
+/* The kernel-style text of report `index` into buf (NUL-terminated, truncated). */
+int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Event log                                                                */

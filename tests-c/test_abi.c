@@ -91,6 +91,34 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_flush_tlb_kernel_range(h, 0, 1), expect);
 	assert_int_equal(svakit_events(h, 0, ev, 2), expect);
 	assert_int_equal(svakit_frame_history(h, 1, ev, 2), expect);
+	assert_int_equal(svakit_machine_check(h), expect);
+
+	struct svakit_iommu_config ic;
+	struct svakit_iommu_counters ctr;
+	struct svakit_dma_fault fault;
+	struct svakit_uaf_report rep;
+	uint32_t id = 0;
+	svakit_iommu_config_default(&ic);
+	assert_int_equal(svakit_iommu_create(h, &ic, &id), expect);
+	assert_int_equal(svakit_iommu_counters(h, 0, &ctr), expect);
+	assert_int_equal(svakit_iommu_invalidate_range(h, 0, 1, 0, 1, 0), expect);
+	assert_int_equal(svakit_iommu_invalidate_pasid(h, 0, 1), expect);
+	assert_int_equal(svakit_iommu_invalidate_all(h, 0), expect);
+	assert_int_equal(svakit_iommu_fence(h, 0), expect);
+	assert_int_equal(svakit_device_create(h, 0, SVAKIT_DEV_SVA, 20, &id), expect);
+	assert_int_equal(svakit_device_attach_pasid(h, 0, 1, 1), expect);
+	assert_int_equal(svakit_device_detach_pasid(h, 0, 1), expect);
+	assert_int_equal(svakit_iommu_sva_bind_device(h, 0, 1, &id), expect);
+	assert_int_equal(svakit_iommu_sva_unbind_device(h, 1), expect);
+	assert_int_equal(svakit_iommu_sva_get_pasid(h, 1, &id), expect);
+	assert_int_equal(svakit_iommu_sva_mm_count(h, &id), expect);
+	svakit_iommu_sva_invalidate_kva_range_slow(h, 0, UINT64_MAX); /* refused silently */
+	assert_int_equal(svakit_dma_read(h, 0, 1, 0, buf, 8, 0, &fault), expect);
+	assert_int_equal(svakit_dma_write(h, 0, 1, 0, buf, 8, 0, &fault), expect);
+	assert_int_equal(svakit_set_report_handler(h, NULL, NULL), expect);
+	assert_int_equal(svakit_report_count(h, &u), expect);
+	assert_int_equal(svakit_reports(h, 0, &rep, 1), expect);
+	assert_int_equal(svakit_report_text(h, 0, buf, sizeof(buf)), expect);
 }
 
 static void test_null_handle_everywhere(void **state)

@@ -12,18 +12,26 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a benchmark.")
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case pagetable
+        case pagetable, gate, fanout, bind, walk
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).") var name: Name
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @OptionGroup var machine: MachineOptions
-    @Option(help: "4 KiB pages mapped for the map/unmap/cold-walk phases.") var pages: Int = 1 << 20
+    @Option(help: "pagetable: 4 KiB pages mapped for the map/unmap/cold-walk phases.") var pages: Int = 1 << 20
+    @Option(help: "gate: loop iterations.") var iterations: Int = 100_000_000
+    @Option(help: "fanout: the largest number of bound mms (powers of ten up to it).") var maxMms: Int = 100_000
+    @Option(help: "bind: bind+unbind pairs.") var pairs: Int = 200_000
+    @Option(help: "walk: translations per case.") var translations: Int = 2_000_000
 
     func run() throws {
         let result: BenchResult
         switch name {
         case .pagetable: result = try PagetableBench(config: machine.config(), pages: pages).run()
+        case .gate: result = try GateBench(iterations: iterations).run()
+        case .fanout: result = try FanoutBench(maxMMs: maxMms).run()
+        case .bind: result = try BindBench(pairs: pairs).run()
+        case .walk: result = try WalkBench(translations: translations).run()
         }
         print(json ? result.json : result.table)
     }

@@ -71,7 +71,9 @@ extension Machine {
             flushTLBKernelRange(va, va + 4095,
                                 site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
         }
-        core.withLock { c in c.finishHugeVmap(detached.take(), va: va, phys: phys, size: size, prot: prot) }
+        try core.withLock { c throws(SVAError) in
+            try c.finishHugeVmap(detached.take(), va: va, phys: phys, size: size, prot: prot)
+        }
     }
 
     /// vunmap_range: clears the leaves of [va, va + size), then flushes.

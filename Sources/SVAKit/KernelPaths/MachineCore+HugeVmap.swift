@@ -40,11 +40,13 @@ extension MachineCore {
     }
 
     /// Frees what `prepareHugeVmap` detached (after the caller's flush) and
-    /// sets the huge leaf (pmd_set_huge / pud_set_huge).
+    /// sets the huge leaf (pmd_set_huge / pud_set_huge). The caller owns the
+    /// range, as vmalloc's callers do; if someone mapped into it meanwhile
+    /// anyway, the leaf is not set and `.busy` comes back.
     mutating func finishHugeVmap(_ detached: consuming DetachedTables, va: UInt64, phys: UInt64,
-                                 size: PageSize, prot: UInt64) {
+                                 size: PageSize, prot: UInt64) throws(SVAError) {
         pagetableFree(detached, site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
-        let s = lookup(kernelRoot, to: size.level, va: va)!
+        guard let s = lookup(kernelRoot, to: size.level, va: va), !entry(s).isPresent else { throw .busy }
         setEntry(s, .leaf(phys, level: size.level, prot: prot))
     }
 

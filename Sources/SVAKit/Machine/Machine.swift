@@ -23,9 +23,31 @@ public final class Machine: @unchecked Sendable {
     /// held, so a hook may call back into the machine.
     let flushHook = Mutex<TLBFlushHook?>(nil)
 
-    /// The C handle: its public prefix (magic, later the static key) is read
-    /// by the header's inline functions; `owner` points back here.
-    let handle: UnsafeMutablePointer<svakit_machine>
+    /// The C handle: its public prefix (magic, the static key
+    /// iommu_sva_present) is read by the header's inline functions; `owner`
+    /// points back here.
+    @usableFromInline let handle: UnsafeMutablePointer<svakit_machine>
+
+    /// Protects the devices, the per-mm SVA data, domains, bonds, the PASID
+    /// allocator and the IOMMU list; serialises every writer of the three
+    /// published tables below and of the key. Lock order: taken first, before
+    /// any IOMMU's lock and the memory lock.
+    let registry: Mutex<RegistryState>
+    /// (PASID, IOMMU) of every SVA domain: what the gate's slow path scans,
+    /// with no lock (see PublishedWords).
+    let svaDomains = PublishedWords()
+    /// Unmanaged IOMMU references by id; the registry's `iommus` keeps them
+    /// alive for the machine's life.
+    let iommuTable = PublishedWords(capacity: 8)
+    /// IOMMU index + 1 by device id.
+    let deviceTable = PublishedWords()
+
+    /// Protects the bounded log of use-after-free reports.
+    let reportLog: Mutex<ReportLog>
+    /// Protects the report handler; copied out and called with no lock held.
+    let reportHandler = Mutex<ReportHandler?>(nil)
+    /// Keeps the IOMMU objects alive (written under `registry`).
+    let iommuObjects = Mutex<[IOMMU]>([])
 
     /// Called by flush_tlb_kernel_range(start, end) and flush_tlb_all()
     /// (start 0, end UInt64.max) after the entry is cleared and before the
@@ -37,8 +59,10 @@ public final class Machine: @unchecked Sendable {
         self.config = config
         layout = AddressLayout(levels: config.pagingLevels)
         core = Mutex(try MachineCore.boot(config))
+        registry = Mutex(RegistryState(pasidBits: config.pasidBits))
+        reportLog = Mutex(ReportLog(capacity: config.reportLogCapacity))
         handle = .allocate(capacity: 1)
-        handle.initialize(to: svakit_machine(magic: 0, reserved0: 0, owner: nil))
+        handle.initialize(to: svakit_machine(magic: 0, iommu_sva_present: 0, owner: nil))
         handle.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
         handle.pointee.magic = SVAKIT_MACHINE_MAGIC
     }
@@ -49,7 +73,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// The C handle of this machine (valid while the machine lives).
-    public var cHandle: UnsafeMutablePointer<svakit_machine> { handle }
+    @inlinable public var cHandle: UnsafeMutablePointer<svakit_machine> { handle }
 
     // MARK: - Frames
 
@@ -112,8 +136,16 @@ public final class Machine: @unchecked Sendable {
         try core.withLock { c throws(SVAError) in try c.createMM() }
     }
 
+    /// Tears an mm down. Refused with `.busy` while a device is attached to
+    /// it: unbind first (in Linux the bond keeps the mm alive).
     public func destroyAddressSpace(_ mm: UInt32) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.destroyMM(mm) }
+        try registry.withLock { r throws(SVAError) in
+            _ = try rootTable(of: mm)
+            guard mm != Machine.initMM else { throw .wrongAPI }
+            try r.checkDetached(mm)
+            try core.withLock { c throws(SVAError) in try c.destroyMM(mm) }
+            r.dropPASID(of: mm)
+        }
     }
 
     public func rootTable(of mm: UInt32) throws(SVAError) -> TableFrame {
@@ -129,9 +161,11 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Clears the leaf that maps exactly [va, va + size); tables stay.
+    /// Clears the leaf that maps exactly [va, va + size); tables stay. In a
+    /// bound mm the MMU notifier then invalidates that range on its IOMMUs.
     public func unmap(_ va: UInt64, size: PageSize = .size4K, in mm: UInt32 = initMM) throws(SVAError) {
         try core.withLock { c throws(SVAError) in try c.unmap(mm: mm, va: va, size: size) }
+        if mm != Machine.initMM { mmInvalidateRange(mm, va, va + size.bytes) }
     }
 
     /// The software walk of `va` in `mm`.
@@ -166,13 +200,14 @@ public final class Machine: @unchecked Sendable {
         flushHook.withLock { $0 = hook }
     }
 
-    /// flush_tlb_kernel_range: logs the flush, then runs the hook with no
-    /// lock held.
+    /// flush_tlb_kernel_range: logs the flush; with `.onFlush` (v1 of the
+    /// series) calls the IOMMU gate; then runs the hook with no lock held.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
         core.withLock { c in
             c.counters.tlbFlushes += 1
             c.events.record(.tlbFlush, site: site, va: start, aux: end)
         }
+        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
         flushHook.withLock { $0 }?(start, end)
     }
 

@@ -1,8 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// Who invalidates IOMMUs for kernel addresses (enum svakit_kva_invalidation).
+public enum KVAInvalidation: UInt32, Sendable {
+    /// The unfixed kernel: nobody does.
+    case none = 0
+    /// v1 of the series: flush_tlb_kernel_range calls the gate.
+    case onFlush = 1
+}
+
 /// How a machine is built. `MachineConfig()` is the embedded default: 16 GiB,
-/// 4-level paging, LIFO reuse, a 64 Ki-event log.
+/// 4-level paging, LIFO reuse, a 64 Ki-event log, 20-bit PASIDs, and the
+/// unfixed kernel's behaviour (no IOMMU invalidation for kernel addresses).
 public struct MachineConfig: Sendable, Equatable {
     /// 4 KiB frames; a multiple of 1024 (4 MiB, the largest block).
     public var frames: Int
@@ -10,13 +19,21 @@ public struct MachineConfig: Sendable, Equatable {
     public var pagingLevels: Int
     public var reuse: ReusePolicy
     public var eventLogCapacity: Int
+    public var kvaInvalidation: KVAInvalidation
+    /// The machine-wide PASID space is 1 ..< 2^pasidBits.
+    public var pasidBits: Int
+    public var reportLogCapacity: Int
 
     public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
-                eventLogCapacity: Int = 1 << 16) {
+                eventLogCapacity: Int = 1 << 16, kvaInvalidation: KVAInvalidation = .none,
+                pasidBits: Int = 20, reportLogCapacity: Int = 256) {
         self.frames = frames
         self.pagingLevels = pagingLevels
         self.reuse = reuse
         self.eventLogCapacity = eventLogCapacity
+        self.kvaInvalidation = kvaInvalidation
+        self.pasidBits = pasidBits
+        self.reportLogCapacity = reportLogCapacity
     }
 
     /// Simulated memory in bytes.
@@ -26,7 +43,9 @@ public struct MachineConfig: Sendable, Equatable {
         guard frames >= 1 << maxOrder, frames % (1 << maxOrder) == 0,
               frames <= 1 << 32 - 1 << maxOrder,
               pagingLevels == 4 || pagingLevels == 5,
-              eventLogCapacity > 0, eventLogCapacity <= 1 << 26
+              eventLogCapacity > 0, eventLogCapacity <= 1 << 26,
+              pasidBits >= 1, pasidBits <= 20,
+              reportLogCapacity > 0, reportLogCapacity <= 1 << 20
         else { throw .invalidArgument }
     }
 }
@@ -41,9 +60,11 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max) else { throw .invalidArgument }
+        guard c.frames <= UInt64(Int.max),
+              let kva = KVAInvalidation(rawValue: c.kva_invalidation) else { throw .invalidArgument }
         self.init(frames: Int(c.frames), pagingLevels: Int(c.paging_levels), reuse: reuse,
-                  eventLogCapacity: Int(c.event_log_capacity))
+                  eventLogCapacity: Int(c.event_log_capacity), kvaInvalidation: kva,
+                  pasidBits: Int(c.pasid_bits), reportLogCapacity: Int(c.report_log_capacity))
     }
 
     /// The C form of this configuration.
@@ -52,6 +73,7 @@ extension MachineConfig {
         if case .random(let s) = reuse { seed = s }
         return svakit_config(frames: UInt64(frames), seed: seed, paging_levels: UInt32(pagingLevels),
                              reuse_policy: reuse.cValue, event_log_capacity: UInt32(eventLogCapacity),
-                             reserved: 0)
+                             kva_invalidation: kvaInvalidation.rawValue, pasid_bits: UInt32(pasidBits),
+                             report_log_capacity: UInt32(reportLogCapacity))
     }
 }

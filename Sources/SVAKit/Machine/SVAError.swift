@@ -32,8 +32,16 @@ public enum SVAError: Error, Equatable, Sendable {
     case noSuchMM
     /// The simulated physical memory is exhausted.
     case outOfMemory
-    /// The vmalloc area is exhausted.
+    /// The vmalloc area or the PASID space is exhausted.
     case noSpace
+    /// No IOMMU or device has that id.
+    case noDevice
+    /// The device cannot do SVA.
+    case notSupported
+    /// The mm's PASID does not fit the device's PASID width.
+    case overflow
+    /// The SVA handle is unknown or already released.
+    case staleHandle
 
     /// The negative errno the C ABI returns for this error.
     public var errno: Int32 {
@@ -51,6 +59,10 @@ public enum SVAError: Error, Equatable, Sendable {
         case .noSuchMM: -ESRCH
         case .outOfMemory: -ENOMEM
         case .noSpace: -ENOSPC
+        case .noDevice: -ENODEV
+        case .notSupported: -EOPNOTSUPP
+        case .overflow: -EOVERFLOW
+        case .staleHandle: -ESTALE
         }
     }
 
@@ -66,6 +78,7 @@ public enum SVAError: Error, Equatable, Sendable {
     public static let allCases: [SVAError] = [
         .nullPointer, .badHandle, .outOfRange, .invalidArgument, .exists, .notFound,
         .doubleFree, .notAllocated, .wrongAPI, .busy, .noSuchMM, .outOfMemory, .noSpace,
+        .noDevice, .notSupported, .overflow, .staleHandle,
     ]
 
     /// A short, static description (what svakit_strerror returns).
@@ -83,7 +96,11 @@ public enum SVAError: Error, Equatable, Sendable {
         case .busy: "in use"
         case .noSuchMM: "no such address space"
         case .outOfMemory: "simulated physical memory exhausted"
-        case .noSpace: "vmalloc area exhausted"
+        case .noSpace: "vmalloc area or PASID space exhausted"
+        case .noDevice: "no such IOMMU or device"
+        case .notSupported: "device does not support SVA"
+        case .overflow: "PASID wider than the device supports"
+        case .staleHandle: "unknown or released SVA handle"
         }
     }
 }

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// 0, SVAKIT_DMA_FAULTED with the fault copied out, or the error.
+private func dmaOutcome(_ fault: DMAFault?, _ out: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
+    guard let fault else { return 0 }
+    out?.pointee = svakit_dma_fault(reason: fault.reason.rawValue, level: UInt32(fault.level), address: fault.address)
+    return SVAKIT_DMA_FAULTED
+}
+
+private func dmaFlags(_ flags: UInt32) throws(SVAError) -> DMAAccess {
+    guard flags & ~(SVAKIT_DMA_WRITE | SVAKIT_DMA_PRIV) == 0 else { throw .invalidArgument }
+    return DMAAccess(rawValue: flags)
+}
+
+@c @implementation
+public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
+                            _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
+                            _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let buf else { throw .nullPointer }
+        guard len >= 0 else { throw .invalidArgument }
+        let f = try m.dmaRead(device: dev, pasid: pasid, va: va, into: UnsafeMutableRawBufferPointer(start: buf, count: len),
+                              access: try dmaFlags(flags))
+        return dmaOutcome(f, fault)
+    }
+}
+
+@c @implementation
+public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
+                             _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,
+                             _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let buf else { throw .nullPointer }
+        guard len >= 0 else { throw .invalidArgument }
+        let f = try m.dmaWrite(device: dev, pasid: pasid, va: va, from: UnsafeRawBufferPointer(start: buf, count: len),
+                               access: try dmaFlags(flags))
+        return dmaOutcome(f, fault)
+    }
+}

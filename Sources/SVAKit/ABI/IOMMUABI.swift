@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+extension IOMMUConfig {
+    init(_ c: svakit_iommu_config) throws(SVAError) {
+        guard let caching = IOMMUCaching(rawValue: c.caching),
+              let replacement = CacheReplacement(rawValue: c.replacement) else { throw .invalidArgument }
+        self.init(caching: caching, iotlbSets: Int(c.iotlb_sets), iotlbWays: Int(c.iotlb_ways),
+                  pscSets: Int(c.psc_sets), pscWays: Int(c.psc_ways), replacement: replacement,
+                  setsAccessedDirty: c.sets_accessed_dirty != 0, seed: c.seed)
+    }
+
+    var cValue: svakit_iommu_config {
+        svakit_iommu_config(caching: caching.rawValue, replacement: replacement.rawValue,
+                            iotlb_sets: UInt32(iotlbSets), iotlb_ways: UInt32(iotlbWays),
+                            psc_sets: UInt32(pscSets), psc_ways: UInt32(pscWays),
+                            sets_accessed_dirty: setsAccessedDirty ? 1 : 0, reserved: 0, seed: seed)
+    }
+}
+
+@c @implementation
+public func svakit_iommu_config_default(_ cfg: UnsafeMutablePointer<svakit_iommu_config>?) {
+    cfg?.pointee = IOMMUConfig().cValue
+}
+
+@c @implementation
+public func svakit_iommu_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ cfg: UnsafePointer<svakit_iommu_config>?,
+                                _ iommu: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let cfg else { throw .nullPointer }
+        let out = try requireOut(iommu)
+        out.pointee = try m.addIOMMU(try IOMMUConfig(cfg.pointee)).id
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
+                                  _ out: UnsafeMutablePointer<svakit_iommu_counters>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let o = try requireOut(out)
+        let c = try m.iommu(iommu).counters
+        let p = c.pscHits.map(UInt64.init)
+        o.pointee = svakit_iommu_counters(
+            walks: UInt64(c.walks), iotlb_hits: UInt64(c.iotlbHits), full_walks: UInt64(c.fullWalks),
+            faults: UInt64(c.faults), psc_hits: (p[0], p[1], p[2], p[3], p[4], p[5]),
+            range_invalidations: UInt64(c.rangeInvalidations),
+            leaf_range_invalidations: UInt64(c.leafRangeInvalidations),
+            pasid_invalidations: UInt64(c.pasidInvalidations), global_invalidations: UInt64(c.globalInvalidations),
+            entries_dropped: UInt64(c.entriesDropped), fences: UInt64(c.fences),
+            accessed_dirty_writes: UInt64(c.accessedDirtyWrites))
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ pasid: UInt32,
+                                          _ start: UInt64, _ end: UInt64, _ leafOnly: Int32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard start <= end else { throw .invalidArgument }
+        try m.iommu(iommu).invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly != 0)
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_iommu_invalidate_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
+                                          _ pasid: UInt32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.iommu(iommu).invalidatePASID(pasid); return 0 }
+}
+
+@c @implementation
+public func svakit_iommu_invalidate_all(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.iommu(iommu).invalidateAll(); return 0 }
+}
+
+@c @implementation
+public func svakit_iommu_fence(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.iommu(iommu).fence(); return 0 }
+}
+
+@c @implementation
+public func svakit_device_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ flags: UInt32,
+                                 _ pasidBits: UInt32, _ dev: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try requireOut(dev)
+        guard flags & ~SVAKIT_DEV_SVA == 0 else { throw .invalidArgument }
+        out.pointee = try m.addDevice(iommu: iommu, sva: flags & SVAKIT_DEV_SVA != 0, pasidBits: Int(pasidBits))
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_device_attach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32,
+                                       _ mm: UInt32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.attachPASID(device: dev, pasid: pasid, mm: mm); return 0 }
+}
+
+@c @implementation
+public func svakit_device_detach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32) -> Int32 {
+    withMachine(h) { m throws(SVAError) in try m.detachPASID(device: dev, pasid: pasid); return 0 }
+}

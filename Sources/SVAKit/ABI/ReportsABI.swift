@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// A C report handler and its context. The context is the caller's; SVAKit
+/// only passes it back.
+private struct CReportHandler: @unchecked Sendable {
+    let fn: svakit_report_fn
+    let ctx: UnsafeMutableRawPointer?
+}
+
+@c @implementation
+public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
+                                      _ ctx: UnsafeMutableRawPointer?) -> Int32 {
+    withMachine(h) { m in
+        if let fn {
+            let handler = CReportHandler(fn: fn, ctx: ctx)
+            m.setReportHandler { r in
+                var record = r.record
+                r.text.withCString { handler.fn(handler.ctx, &record, $0) }
+            }
+        } else {
+            m.setReportHandler(nil)
+        }
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ total: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try requireOut(total)
+        out.pointee = m.reportCount
+        return 0
+    }
+}
+
+@c @implementation
+public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: UInt64,
+                           _ out: UnsafeMutablePointer<svakit_uaf_report>?, _ cap: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard cap >= 0 else { throw .invalidArgument }
+        guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
+        let rs = m.reports(from: first, limit: min(cap, Int(Int32.max)))
+        for (i, r) in rs.enumerated() { out[i] = r.record }
+        return Int32(rs.count)
+    }
+}
+
+@c @implementation
+public func svakit_report_text(_ h: UnsafeMutablePointer<svakit_machine>?, _ index: UInt64,
+                               _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let buf else { throw .nullPointer }
+        guard len > 0 else { throw .invalidArgument }
+        guard let r = m.report(index) else { throw .notFound }
+        var utf8 = Array(r.text.utf8.prefix(len - 1)).map { CChar(bitPattern: $0) }
+        utf8.append(0)
+        buf.update(from: utf8, count: utf8.count)
+        return 0
+    }
+}

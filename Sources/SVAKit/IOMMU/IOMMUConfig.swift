@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+
+/// What an IOMMU caches.
+public enum IOMMUCaching: UInt32, Sendable {
+    /// Nothing: every translation walks from the PASID table (QEMU-like).
+    case none = 0
+    /// An IOTLB of leaf translations only.
+    case leafOnly = 1
+    /// IOTLB plus per-level paging-structure caches (PML5E/PML4E, PDPTE,
+    /// PDE): what VT-d, SMMUv3 walk caches and AMD-Vi PDE caches do, and
+    /// what makes a freed page table reachable (kernel-notes §3).
+    case full = 2
+}
+
+/// How a full cache set picks its victim.
+public enum CacheReplacement: UInt32, Sendable {
+    case lru = 0, fifo = 1, random = 2
+}
+
+public struct IOMMUConfig: Sendable, Equatable {
+    public var caching: IOMMUCaching
+    /// IOTLB geometry: sets x ways.
+    public var iotlbSets: Int
+    public var iotlbWays: Int
+    /// Geometry of each paging-structure cache level.
+    public var pscSets: Int
+    public var pscWays: Int
+    public var replacement: CacheReplacement
+    /// Whether the walker sets Accessed (and, for writes, Dirty) bits in the
+    /// entries it walks (VT-d first stage, SMMUv3 with HA/HD: kernel-notes §3.5).
+    public var setsAccessedDirty: Bool
+    public var seed: UInt64
+
+    public init(caching: IOMMUCaching = .full, iotlbSets: Int = 64, iotlbWays: Int = 4,
+                pscSets: Int = 8, pscWays: Int = 4, replacement: CacheReplacement = .lru,
+                setsAccessedDirty: Bool = true, seed: UInt64 = 1) {
+        self.caching = caching
+        self.iotlbSets = iotlbSets
+        self.iotlbWays = iotlbWays
+        self.pscSets = pscSets
+        self.pscWays = pscWays
+        self.replacement = replacement
+        self.setsAccessedDirty = setsAccessedDirty
+        self.seed = seed
+    }
+
+    func validate() throws(SVAError) {
+        for n in [iotlbSets, iotlbWays, pscSets, pscWays] where n < 1 || n > 1 << 16 {
+            throw .invalidArgument
+        }
+    }
+}

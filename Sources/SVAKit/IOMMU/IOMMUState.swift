@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Counters of one IOMMU.
+public struct IOMMUCounters: Sendable, Equatable {
+    public var walks = 0
+    public var iotlbHits = 0
+    /// Paging-structure cache hits by level (index 2 = PDE ... 5 = PML5E).
+    public var pscHits = [Int](repeating: 0, count: 6)
+    /// Walks that started from the PASID table's root.
+    public var fullWalks = 0
+    public var faults = 0
+    public var rangeInvalidations = 0
+    public var leafRangeInvalidations = 0
+    public var pasidInvalidations = 0
+    public var globalInvalidations = 0
+    public var entriesDropped = 0
+    public var fences = 0
+    public var accessedDirtyWrites = 0
+    public init() {}
+
+    public var invalidations: Int {
+        rangeInvalidations + leafRangeInvalidations + pasidInvalidations + globalInvalidations
+    }
+}
+
+/// An attachment in the PASID table: the (device, PASID) pair walks the
+/// tables rooted at `root` (the mm's PGD, as SVA programs it).
+struct PasidEntry {
+    let root: PFN
+    let rootGeneration: UInt32
+    let mm: UInt32
+}
+
+struct PasidKey: Hashable {
+    let device: UInt32
+    let pasid: UInt32
+}
+
+/// Everything one IOMMU's lock protects: its PASID table, its caches and its
+/// counters.
+/// `@unchecked Sendable`: reachable only through `IOMMU.state`, whose Mutex
+/// makes sharing it safe.
+struct IOMMUState: ~Copyable, @unchecked Sendable {
+    let config: IOMMUConfig
+    var pasidTable: [PasidKey: PasidEntry] = [:]
+    var iotlb: TranslationCache
+    /// Paging-structure caches by the level of the entry they hold:
+    /// pde (2), pdpte (3), pml4e (4), pml5e (5).
+    var pde: TranslationCache
+    var pdpte: TranslationCache
+    var pml4e: TranslationCache
+    var pml5e: TranslationCache
+    var counters = IOMMUCounters()
+    /// One bit per PASID that may have cached lines: set on every fill,
+    /// cleared when a PASID-wide or global invalidation empties it. Lets a
+    /// command for a PASID with nothing cached skip the scan, which keeps the
+    /// fan-out over many bound mms at tens of ns each (a model shortcut with
+    /// no effect on what is dropped).
+    let pasidBits: UnsafeMutablePointer<UInt64>
+    static let pasidWords = (1 << 20) / 64
+
+    init(config: IOMMUConfig) {
+        self.config = config
+        pasidBits = .allocate(capacity: Self.pasidWords)
+        pasidBits.initialize(repeating: 0, count: Self.pasidWords)
+        iotlb = TranslationCache(sets: config.iotlbSets, ways: config.iotlbWays,
+                                 replacement: config.replacement, seed: config.seed)
+        pde = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 2)
+        pdpte = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 3)
+        pml4e = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 4)
+        pml5e = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 5)
+    }
+
+    deinit { pasidBits.deallocate() }
+
+    func mayHaveLines(_ pasid: UInt32) -> Bool {
+        pasidBits[Int(pasid >> 6) & (Self.pasidWords - 1)] & (1 << UInt64(pasid & 63)) != 0
+    }
+
+    func noteLines(_ pasid: UInt32) {
+        pasidBits[Int(pasid >> 6) & (Self.pasidWords - 1)] |= 1 << UInt64(pasid & 63)
+    }
+
+    func forgetLines(_ pasid: UInt32) {
+        pasidBits[Int(pasid >> 6) & (Self.pasidWords - 1)] &= ~(1 << UInt64(pasid & 63))
+    }
+
+    mutating func withPSC<R>(_ level: Int, _ body: (inout TranslationCache) -> R) -> R {
+        switch level {
+        case 2: body(&pde)
+        case 3: body(&pdpte)
+        case 4: body(&pml4e)
+        default: body(&pml5e)
+        }
+    }
+
+    /// The bits of va a paging-structure cache entry at `level` is tagged by.
+    static func pscKey(_ va: UInt64, level: Int) -> UInt64 { va >> UInt64(12 + 9 * (level - 1)) }
+
+    /// The IOTLB tag of va for a leaf at `level` (the size is part of the tag).
+    static func iotlbKey(_ va: UInt64, level: Int) -> UInt64 {
+        (va >> UInt64(12 + 9 * (level - 1))) << 2 | UInt64(level)
+    }
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Devices doing DMA at (PASID, virtual address) through their IOMMU.
+extension Machine {
+    /// A device reads `buf.count` bytes at (pasid, va). Returns the fault that
+    /// stopped it, if any (the bytes before it were read).
+    public func dmaRead(device: UInt32, pasid: UInt32, va: UInt64, into buf: UnsafeMutableRawBufferPointer,
+                        access: DMAAccess = []) throws(SVAError) -> DMAFault? {
+        try dma(device: device, pasid: pasid, va: va, count: buf.count, access: access.subtracting(.write)) { frame, off, n in
+            buf.baseAddress!.advanced(by: off).copyMemory(from: frame, byteCount: n)
+        }
+    }
+
+    /// A device writes `buf` at (pasid, va).
+    public func dmaWrite(device: UInt32, pasid: UInt32, va: UInt64, from buf: UnsafeRawBufferPointer,
+                         access: DMAAccess = []) throws(SVAError) -> DMAFault? {
+        try dma(device: device, pasid: pasid, va: va, count: buf.count, access: access.union(.write)) { frame, off, n in
+            frame.copyMemory(from: buf.baseAddress!.advanced(by: off), byteCount: n)
+        }
+    }
+
+    /// Reads `count` bytes, or the fault.
+    public func dmaRead(device: UInt32, pasid: UInt32, va: UInt64, count: Int,
+                        access: DMAAccess = []) throws(SVAError) -> Result<[UInt8], DMAFault> {
+        guard count >= 0 else { throw .invalidArgument }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let fault: Result<DMAFault?, SVAError> = bytes.withUnsafeMutableBytes { b in
+            Result { () throws(SVAError) in try dmaRead(device: device, pasid: pasid, va: va, into: b, access: access) }
+        }
+        if let f = try fault.get() { return .failure(f) }
+        return .success(bytes)
+    }
+
+    /// An ATS translation request: the IOMMU translates (pasid, va) for the
+    /// device, filling its caches, without moving data.
+    public func translateForDevice(device: UInt32, pasid: UInt32, va: UInt64,
+                                   access: DMAAccess = []) throws(SVAError) -> Result<UInt64, DMAFault> {
+        var phys: UInt64 = 0
+        let base = UInt(bitPattern: memoryBase)  // not inside: `move` runs under the memory lock
+        let fault = try dma(device: device, pasid: pasid, va: va, count: 1, access: access) { p, _, _ in
+            phys = UInt64(UInt(bitPattern: p) &- base)
+        }
+        if let fault { return .failure(fault) }
+        return .success(phys)
+    }
+
+    /// Translates page by page under the IOMMU's lock and then the memory
+    /// lock (the order every walker uses), copying through `move`. Reports
+    /// are delivered after both locks are dropped.
+    private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
+                     move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
+        let w = deviceTable.word(at: Int(device))
+        guard w != 0 else { throw .noDevice }
+        let iommuIndex = Int(w & 0xffff_ffff) - 1
+        guard pasid > 0, UInt64(pasid) < 1 << (w >> 32) else { throw .invalidArgument }
+        guard count >= 0, layout.isCanonical(va), layout.isCanonical(va &+ UInt64(max(count, 1)) &- 1)
+        else { throw .outOfRange }
+        var reports: [UAFReport] = []
+        let fault: DMAFault? = withIOMMU(iommuIndex) { iommu in
+            iommu.state.withLock { s in
+                core.withLock { c in
+                    var off = 0
+                    while off < count {
+                        let a = va + UInt64(off)
+                        let n = min(count - off, pageSize - Int(a & 0xfff))
+                        let (result, finding) = s.walk(&c, device: device, pasid: pasid, va: a, access: access)
+                        if let finding {
+                            reports.append(c.makeReport(finding, device: device, pasid: pasid, iommu: iommu.id, va: a))
+                        }
+                        switch result {
+                        case .failure(let f): return f
+                        case .success(let t):
+                            guard t.phys < c.memoryBytes, UInt64(n) <= c.memoryBytes - t.phys else {
+                                return DMAFault(reason: .badAddress, level: 0, address: a)
+                            }
+                            move(c.memory.bytes + Int(t.phys), off, n)
+                        }
+                        off += n
+                    }
+                    return nil
+                }
+            }
+        } ?? nil
+        if !reports.isEmpty { deliver(reports) }
+        return fault
+    }
+
+    /// Frame 0 of the simulated memory (fixed for the machine's life).
+    var memoryBase: UnsafeMutableRawPointer { core.withLock { $0.memory.bytes } }
+
+    /// Read-only access to the simulated memory for benchmarks that compare
+    /// the model with plain code walking the same bytes. Frame n starts at
+    /// offset n << 12. Do not keep the pointer past the machine's life.
+    public func _withUnsafeMemory<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawPointer(memoryBase))
+    }
+
+    func deliver(_ reports: [UAFReport]) {
+        reportLog.withLock { log in for r in reports { log.append(r) } }
+        if let handler = reportHandler.withLock({ $0 }) { for r in reports { handler(r) } }
+    }
+
+    // MARK: - Reports
+
+    public func setReportHandler(_ handler: ReportHandler?) { reportHandler.withLock { $0 = handler } }
+
+    /// Reports ever made.
+    public var reportCount: UInt64 { reportLog.withLock { $0.total } }
+
+    /// The reports still in the log, oldest first.
+    public var reports: [UAFReport] { reports(from: 0) }
+
+    /// Reports with index >= first still in the log, oldest first.
+    public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] {
+        reportLog.withLock { log in
+            let start = max(first, log.oldest)
+            guard start < log.total else { return [] }
+            return (start..<log.total).prefix(limit).compactMap { log.report($0) }
+        }
+    }
+
+    public func report(_ index: UInt64) -> UAFReport? { reportLog.withLock { $0.report(index) } }
+}

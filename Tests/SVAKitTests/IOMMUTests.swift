@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+import Testing
+@testable import SVAKit
+
+/// One machine, one IOMMU (config given), one device bound to one process.
+func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = .none) throws -> (Machine, SVASetup) {
+    let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 14, kvaInvalidation: kva))
+    return (m, try SVASetup(m, iommu: config))
+}
+
+@Suite struct IOMMUTests {
+    let user: UInt64 = 0x7f00_0000_0000
+
+    @Test func userDMARoundTripsThroughTheIOTLB() throws {
+        let (m, s) = try boundMachine()
+        let frame = try m.allocFrames()
+        try m.map(user, to: frame.physicalAddress, prot: PageTableEntry.user | PageTableEntry.writable, in: s.mm)
+        let data: [UInt8] = Array("hello, device".utf8)
+        let wf = try data.withUnsafeBytes { try m.dmaWrite(device: s.device, pasid: s.bond.pasid, va: user + 100, from: $0) }
+        #expect(wf == nil)
+        #expect(try m.dmaRead(device: s.device, pasid: s.bond.pasid, va: user + 100, count: data.count) == .success(data))
+        let c = s.iommu.counters
+        #expect(c.fullWalks == 1, "the write walked; the read hit the IOTLB")
+        #expect(c.iotlbHits == 1)
+        // The walker set A and D in the leaf.
+        guard case .mapped(_, _, let e, _) = try m.translate(user, in: s.mm) else { Issue.record("unmapped"); return }
+        #expect(e.raw & PageTableEntry.accessed != 0 && e.raw & PageTableEntry.dirty != 0)
+        #expect(m.reportCount == 0)
+    }
+
+    @Test func aFaultingWalkStillFillsThePagingStructureCaches() throws {
+        let (m, s) = try boundMachine()
+        let va = try m.vmalloc(4096)
+        let r = try s.touch(m, va)
+        #expect(r == .failure(DMAFault(reason: .privilege, level: 1, address: va)))
+        #expect(s.iommu.cachedEntries.psc == 3, "PML4E, PDPTE and PDE cached before the leaf faulted")
+        #expect(s.iommu.cachedEntries.iotlb == 0)
+        _ = try s.touch(m, va)
+        #expect(s.iommu.counters.pscHits[2] == 1, "the second walk resumed from the PDE")
+        // A supervisor request is allowed through the same entries.
+        let priv = try m.dmaRead(device: s.device, pasid: s.bond.pasid, va: va, count: 8, access: .privileged)
+        #expect(priv.isSuccess)
+    }
+
+    @Test func leafOnlyInvalidationKeepsPagingStructureEntries() throws {
+        let (m, s) = try boundMachine()
+        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        _ = try s.touch(m, user)
+        #expect(s.iommu.cachedEntries == (1, 3))
+        s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095, leafOnly: true)
+        #expect(s.iommu.cachedEntries == (0, 3))
+        s.iommu.invalidateRange(pasid: s.bond.pasid + 1, start: 0, end: .max)  // another PASID
+        #expect(s.iommu.cachedEntries == (0, 3))
+        s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095)
+        #expect(s.iommu.cachedEntries == (0, 0))
+        _ = try s.touch(m, user)
+        s.iommu.invalidatePASID(s.bond.pasid)
+        #expect(s.iommu.cachedEntries == (0, 0))
+        _ = try s.touch(m, user)
+        s.iommu.invalidateAll()
+        #expect(s.iommu.cachedEntries == (0, 0))
+        let c = s.iommu.counters
+        #expect((c.leafRangeInvalidations, c.rangeInvalidations, c.pasidInvalidations, c.globalInvalidations) == (1, 2, 1, 1))
+        #expect(c.entriesDropped == 1 + 3 + 4 + 4)
+    }
+
+    @Test(arguments: [IOMMUCaching.none, .leafOnly])
+    func simplerHardwareCachesLess(caching: IOMMUCaching) throws {
+        let (m, s) = try boundMachine(IOMMUConfig(caching: caching))
+        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        _ = try s.touch(m, user)
+        _ = try s.touch(m, user)
+        #expect(s.iommu.cachedEntries.psc == 0)
+        #expect(s.iommu.cachedEntries.iotlb == (caching == .leafOnly ? 1 : 0))
+        #expect(s.iommu.counters.fullWalks == (caching == .leafOnly ? 1 : 2))
+    }
+
+    @Test func accessedDirtyUpdatesCanBeTurnedOff() throws {
+        let (m, s) = try boundMachine(IOMMUConfig(setsAccessedDirty: false))
+        try m.map(user, to: 0x3000, prot: PageTableEntry.user | PageTableEntry.writable, in: s.mm)
+        let rootA = try m.entry(#require(try m.entrySlot(user, level: 4, in: s.mm))).raw & PageTableEntry.accessed
+        _ = try [UInt8](repeating: 1, count: 8).withUnsafeBytes {
+            try m.dmaWrite(device: s.device, pasid: s.bond.pasid, va: user, from: $0)
+        }
+        #expect(s.iommu.counters.accessedDirtyWrites == 0)
+        #expect(try m.entry(#require(try m.entrySlot(user, level: 4, in: s.mm))).raw & PageTableEntry.accessed == rootA)
+    }
+
+    @Test func unmappingABoundMMInvalidatesItsPASID() throws {
+        // The MMU-notifier path: no stale IOTLB entry outlives the unmap.
+        let (m, s) = try boundMachine()
+        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        #expect(try s.touch(m, user).isSuccess)
+        try m.unmap(user, in: s.mm)
+        #expect(try s.touch(m, user) == .failure(DMAFault(reason: .notPresent, level: 1, address: user)))
+        #expect(s.iommu.counters.rangeInvalidations == 1)
+    }
+
+    @Test func dmaRefusesBadInput() throws {
+        let (m, s) = try boundMachine()
+        #expect(throws: SVAError.noDevice) { _ = try m.dmaRead(device: 9, pasid: 1, va: 0, count: 8) }
+        #expect(throws: SVAError.invalidArgument) { _ = try m.dmaRead(device: s.device, pasid: 0, va: 0, count: 8) }
+        #expect(throws: SVAError.invalidArgument) { _ = try m.dmaRead(device: s.device, pasid: 1 << 20, va: 0, count: 8) }
+        #expect(throws: SVAError.outOfRange) { _ = try m.dmaRead(device: s.device, pasid: 1, va: 0x0000_8000_0000_0000, count: 8) }
+        #expect(try m.dmaRead(device: s.device, pasid: 7, va: 0, count: 8) == .failure(DMAFault(reason: .noPASID, level: 0, address: 0)))
+    }
+
+    @Test func smallCachesEvictAndStillTranslateCorrectly() throws {
+        let seed = testSeed("smallCachesEvictAndStillTranslateCorrectly")
+        for replacement in [CacheReplacement.lru, .fifo, .random] {
+            let (m, s) = try boundMachine(IOMMUConfig(iotlbSets: 2, iotlbWays: 2, pscSets: 1, pscWays: 2,
+                                                      replacement: replacement, seed: seed))
+            var rng = SplitMix64(seed: seed)
+            var pages: [UInt64: UInt64] = [:]
+            for i in 0..<64 {
+                let va = UInt64(i) << 30 | UInt64(i) << 21  // a table chain each
+                let frame = try m.allocFrames()
+                try m.writeWord(UInt64(frame.rawValue), index: 0, va)
+                try m.map(va, to: frame.physicalAddress, prot: PageTableEntry.user, in: s.mm)
+                pages[va] = va
+            }
+            for _ in 0..<2000 {
+                let va = Array(pages.keys)[rng.next(below: pages.count)]
+                let r = try m.dmaRead(device: s.device, pasid: s.bond.pasid, va: va, count: 8)
+                guard case .success(let b) = r else { Issue.record("\(replacement): \(r)"); break }
+                #expect(b.withUnsafeBytes { $0.load(as: UInt64.self) } == va)
+            }
+            #expect(s.iommu.cachedEntries.iotlb <= 4)
+            #expect(s.iommu.cachedEntries.psc <= 2 * 3)
+            #expect(m.reportCount == 0)
+        }
+    }
+}

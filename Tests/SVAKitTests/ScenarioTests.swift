@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+import Synchronization
+import Testing
+@testable import SVAKit
+
+@Suite struct ScenarioTests {
+    @Test func seed000UnfixedKernelIsExploitable() throws {
+        let m = try machine()
+        let seen = Mutex<[UAFReport]>([])
+        m.setReportHandler { r in seen.withLock { $0.append(r) } }
+        let o = try runHugeVmapScenario(m)
+        #expect(o.secretLeaked, "the device read the secret through the stale PDE")
+        #expect(o.invalidations == 0)
+        let r = try #require(o.reports.first)
+        #expect(o.reports.count == 1)
+        #expect(r.staleLevel == 2, "the PDE cache entry led there")
+        #expect(r.freedBy == .pmdFreePtePage)
+        #expect(r.escalation && r.corruption)
+        #expect(r.record.expected_level == 1)
+        #expect(r.record.found_kind == FrameKind.data.rawValue)
+        #expect(r.record.found_generation == r.record.expected_generation + 1)
+        #expect(r.record.realloc_owner == 0xbad)
+        #expect(r.record.freed_step < r.record.realloc_step && r.record.realloc_step < r.record.step)
+        #expect(r.text.hasPrefix("BUG: SVAKit: DMA use-after-free in IOMMU page walk"))
+        #expect(r.text.contains("PDE cache led to pfn"))
+        #expect(r.text.contains("freed by pmd_free_pte_page"))
+        #expect(seen.withLock { $0.count } == 1, "the handler heard it")
+        #expect(m.reportCount == 1)
+    }
+
+    @Test func seed000InvalidationOnTheFlushHookFaultsCleanly() throws {
+        let m = try Machine(MachineConfig(frames: gib, kvaInvalidation: .onFlush))
+        let o = try runHugeVmapScenario(m)
+        #expect(!o.secretLeaked)
+        #expect(o.reports.isEmpty)
+        #expect(o.finalFault?.reason == .privilege, "the walk starts over and meets the kernel's huge leaf")
+        #expect(o.finalFault?.level == 2)
+        #expect(o.invalidations >= 1)
+    }
+
+    @Test func withoutPagingStructureCachesThereIsNothingStale() throws {
+        // QEMU-like hardware: the attack needs the cached PDE.
+        let m = try machine()
+        let o = try runHugeVmapScenario(m, iommu: IOMMUConfig(caching: .leafOnly))
+        #expect(!o.secretLeaked)
+        #expect(o.reports.isEmpty)
+    }
+
+    @Test func fifoReuseDefusesThisAttackButNotTheBug() throws {
+        // With FIFO the attacker does not get the freed table back; the stale
+        // PDE still points at a free frame, and the oracle still sees it.
+        let m = try machine(reuse: .fifo)
+        let o = try runHugeVmapScenario(m)
+        #expect(!o.secretLeaked)
+        #expect(o.reports.count == 1)
+        #expect(o.reports.first?.record.found_kind == FrameKind.free.rawValue)
+        #expect(o.reports.first?.escalation == false)
+    }
+
+    @Test func reportLogIsBounded() throws {
+        let m = try Machine(MachineConfig(frames: gib, reportLogCapacity: 2))
+        let s = try SVASetup(m)
+        let secret = try makeSecret(m)
+        let va = try m.vmalloc(4096)
+        _ = try s.touch(m, va)
+        try m.vfree(va)
+        _ = try m.vmallocHuge(2 << 20)
+        _ = try plantLeaf(m, va: va, level: 1, target: secret)
+        for _ in 0..<3 {
+            // Each touch walks from the stale PDE again (IOTLB dropped in between).
+            s.iommu.invalidateRange(pasid: s.bond.pasid, start: va, end: va, leafOnly: true)
+            _ = try s.touch(m, va)
+        }
+        #expect(m.reportCount == 3)
+        #expect(m.reports.count == 2)
+        #expect(m.report(0) == nil)
+        #expect(m.report(2) != nil)
+    }
+}
+
+extension UAFReport: Equatable {
+    public static func == (a: UAFReport, b: UAFReport) -> Bool { a.text == b.text }
+}
