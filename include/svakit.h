@@ -348,7 +348,7 @@ enum svakit_replacement {
 struct svakit_iommu_config {
 	uint32_t caching;       /* enum svakit_iommu_caching; default FULL */
 	uint32_t replacement;   /* enum svakit_replacement; default LRU */
-	uint32_t iotlb_sets, iotlb_ways; /* default 64 x 4 */
+	uint32_t iotlb_sets, iotlb_ways; /* sets a power of two; default 64 x 4 */
 	uint32_t psc_sets, psc_ways;     /* each level; default 8 x 4 */
 	uint32_t sets_accessed_dirty;    /* the walker writes A/D bits; default 1 */
 	uint32_t reserved;

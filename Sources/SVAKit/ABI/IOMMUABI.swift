@@ -40,7 +40,7 @@ public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
     withMachine(h) { m throws(SVAError) in
         let o = try requireOut(out)
         let c = try m.iommu(iommu).counters
-        let p = c.pscHits.map(UInt64.init)
+        let p = (0...5).map { UInt64(c.pscHits(level: $0)) }
         o.pointee = svakit_iommu_counters(
             walks: UInt64(c.walks), iotlb_hits: UInt64(c.iotlbHits), full_walks: UInt64(c.fullWalks),
             faults: UInt64(c.faults), psc_hits: (p[0], p[1], p[2], p[3], p[4], p[5]),

@@ -20,7 +20,7 @@ public enum CacheReplacement: UInt32, Sendable {
 
 public struct IOMMUConfig: Sendable, Equatable {
     public var caching: IOMMUCaching
-    /// IOTLB geometry: sets x ways.
+    /// IOTLB geometry: sets (a power of two) x ways.
     public var iotlbSets: Int
     public var iotlbWays: Int
     /// Geometry of each paging-structure cache level.
@@ -49,5 +49,6 @@ public struct IOMMUConfig: Sendable, Equatable {
         for n in [iotlbSets, iotlbWays, pscSets, pscWays] where n < 1 || n > 1 << 16 {
             throw .invalidArgument
         }
+        for n in [iotlbSets, pscSets] where n & (n - 1) != 0 { throw .invalidArgument }
     }
 }

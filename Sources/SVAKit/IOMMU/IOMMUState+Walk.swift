@@ -25,15 +25,17 @@ struct WalkFinding {
 /// The machine's memory lock is held throughout (the caller took it after
 /// this IOMMU's lock), so one walk is atomic against CPU table updates.
 extension IOMMUState {
-    mutating func walk(_ c: inout MachineCore, device: UInt32, pasid: UInt32, va: UInt64,
-                       access: DMAAccess) -> (Result<(phys: UInt64, size: PageSize), DMAFault>, WalkFinding?) {
+    /// Returns the translation or the fault; `finding` (nil on entry) gets
+    /// what the oracle saw, if anything.
+    mutating func walk(_ c: inout MachineCore, device: UInt32, pasid: UInt32, va: UInt64, access: DMAAccess,
+                       finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         counters.walks += 1
         let write = access.contains(.write), user = !access.contains(.privileged)
         let caching = config.caching
 
         if caching != .none, let hit = iotlbLookup(pasid: pasid, va: va, write: write, user: user) {
             counters.iotlbHits += 1
-            return (hit, nil)
+            return hit
         }
 
         var table = PFN.none
@@ -45,7 +47,7 @@ extension IOMMUState {
         if caching == .full {
             for l in 2...c.layout.rootLevel {
                 guard let (a, b) = withPSC(l, { $0.lookup(pasid: pasid, key: Self.pscKey(va, level: l)) }) else { continue }
-                counters.pscHits[l] += 1
+                counters.countPSCHit(level: l)
                 table = PFN(UInt32(truncatingIfNeeded: a))
                 believedGeneration = UInt32(truncatingIfNeeded: a >> 32)
                 level = l - 1
@@ -56,9 +58,9 @@ extension IOMMUState {
             }
         }
         if level == 0 {
-            guard let pe = pasidTable[PasidKey(device: device, pasid: pasid)] else {
+            guard let pe = pasidTable[device, pasid] else {
                 counters.faults += 1
-                return (.failure(DMAFault(reason: .noPASID, level: 0, address: va)), nil)
+                return .failure(DMAFault(reason: .noPASID, level: 0, address: va))
             }
             counters.fullWalks += 1
             table = pe.root
@@ -66,26 +68,27 @@ extension IOMMUState {
             believedGeneration = pe.rootGeneration
         }
 
-        var finding: WalkFinding? = nil
         while true {
             guard c.memory.contains(table) else {
                 counters.faults += 1
-                return (.failure(DMAFault(reason: .badAddress, level: level, address: va)), finding)
+                return .failure(DMAFault(reason: .badAddress, level: level, address: va))
             }
             // The oracle: is this frame the table the pointer believed in?
             if finding == nil {
-                let d = c.memory[table]
-                if !d.frameKind.isTable || Int(d.level) != level
-                    || (believedGeneration != nil && d.generation != believedGeneration!) {
+                let d = c.memory.descs + table.index
+                let kind = d.pointee.kind
+                if kind != FrameKind.kernelTable.rawValue && kind != FrameKind.userTable.rawValue
+                    || Int(d.pointee.level) != level
+                    || (believedGeneration != nil && d.pointee.generation != believedGeneration!) {
                     finding = WalkFinding(staleLevel: staleLevel, frame: table, expectedLevel: level,
-                                          expectedGeneration: believedGeneration, found: d)
+                                          expectedGeneration: believedGeneration, found: d.pointee)
                 }
             }
             let slot = c.memory.entry(table, AddressLayout.index(va, level: level))
             let e = PageTableEntry(raw: slot.pointee)
             guard e.isPresent else {
                 counters.faults += 1
-                return (.failure(DMAFault(reason: .notPresent, level: level, address: va)), finding)
+                return .failure(DMAFault(reason: .notPresent, level: level, address: va))
             }
             userOK = userOK && e.raw & PageTableEntry.user != 0
             writeOK = writeOK && e.raw & PageTableEntry.writable != 0
@@ -96,7 +99,7 @@ extension IOMMUState {
                 let next = e.pfn
                 if caching == .full {
                     noteLines(pasid)
-                    let gen = c.memory.contains(next) ? c.memory[next].generation : 0
+                    let gen = c.memory.contains(next) ? c.memory.descs[next.index].generation : 0
                     let perms = (userOK ? PageTableEntry.user : 0) | (writeOK ? PageTableEntry.writable : 0)
                     _ = withPSC(level) { psc in
                         psc.insert(pasid: pasid, key: Self.pscKey(va, level: level),
@@ -113,7 +116,7 @@ extension IOMMUState {
             if user && !userOK || write && !writeOK {
                 counters.faults += 1
                 let reason: DMAFaultReason = user && !userOK ? .privilege : .write
-                return (.failure(DMAFault(reason: reason, level: level, address: va)), finding)
+                return .failure(DMAFault(reason: reason, level: level, address: va))
             }
             setAccessedDirty(slot, dirty: write, table: table, finding: &finding)
             let size = PageSize.forLevel(level)
@@ -128,7 +131,7 @@ extension IOMMUState {
                     | (write || e.raw & PageTableEntry.dirty != 0 ? PageTableEntry.dirty : 0)
                 iotlb.insert(pasid: pasid, key: Self.iotlbKey(va, level: level), a: e.physicalAddress & ~(size.bytes - 1), b: perms)
             }
-            return (.success((phys, size)), finding)
+            return .success((phys, size))
         }
     }
 

@@ -4,8 +4,9 @@
 public struct IOMMUCounters: Sendable, Equatable {
     public var walks = 0
     public var iotlbHits = 0
-    /// Paging-structure cache hits by level (index 2 = PDE ... 5 = PML5E).
-    public var pscHits = [Int](repeating: 0, count: 6)
+    /// Paging-structure cache hits: PDE, PDPTE, PML4E, PML5E. Plain fields,
+    /// not an array: the walk bumps one on every hit.
+    public var pdeHits = 0, pdpteHits = 0, pml4eHits = 0, pml5eHits = 0
     /// Walks that started from the PASID table's root.
     public var fullWalks = 0
     public var faults = 0
@@ -17,6 +18,26 @@ public struct IOMMUCounters: Sendable, Equatable {
     public var fences = 0
     public var accessedDirtyWrites = 0
     public init() {}
+
+    /// Hits of the paging-structure cache that holds entries of `level`.
+    public func pscHits(level: Int) -> Int {
+        switch level {
+        case 2: pdeHits
+        case 3: pdpteHits
+        case 4: pml4eHits
+        case 5: pml5eHits
+        default: 0
+        }
+    }
+
+    mutating func countPSCHit(level: Int) {
+        switch level {
+        case 2: pdeHits += 1
+        case 3: pdpteHits += 1
+        case 4: pml4eHits += 1
+        default: pml5eHits += 1
+        }
+    }
 
     public var invalidations: Int {
         rangeInvalidations + leafRangeInvalidations + pasidInvalidations + globalInvalidations
@@ -31,10 +52,6 @@ struct PasidEntry {
     let mm: UInt32
 }
 
-struct PasidKey: Hashable {
-    let device: UInt32
-    let pasid: UInt32
-}
 
 /// Everything one IOMMU's lock protects: its PASID table, its caches and its
 /// counters.
@@ -42,7 +59,7 @@ struct PasidKey: Hashable {
 /// makes sharing it safe.
 struct IOMMUState: ~Copyable, @unchecked Sendable {
     let config: IOMMUConfig
-    var pasidTable: [PasidKey: PasidEntry] = [:]
+    var pasidTable = PASIDTable()
     var iotlb: TranslationCache
     /// Paging-structure caches by the level of the entry they hold:
     /// pde (2), pdpte (3), pml4e (4), pml5e (5).

@@ -36,7 +36,7 @@ extension Machine {
     public func translateForDevice(device: UInt32, pasid: UInt32, va: UInt64,
                                    access: DMAAccess = []) throws(SVAError) -> Result<UInt64, DMAFault> {
         var phys: UInt64 = 0
-        let base = UInt(bitPattern: memoryBase)  // not inside: `move` runs under the memory lock
+        let base = UInt(bitPattern: memoryBase)
         let fault = try dma(device: device, pasid: pasid, va: va, count: 1, access: access) { p, _, _ in
             phys = UInt64(UInt(bitPattern: p) &- base)
         }
@@ -44,15 +44,60 @@ extension Machine {
         return .success(phys)
     }
 
+    /// A burst of ATS translation requests under one hold of the locks:
+    /// out[i] gets the physical address of vas[i], or UInt64.max if it
+    /// faulted. Returns the number of faults.
+    public func translateForDevice(device: UInt32, pasid: UInt32, vas: UnsafeBufferPointer<UInt64>,
+                                   into out: UnsafeMutableBufferPointer<UInt64>,
+                                   access: DMAAccess = []) throws(SVAError) -> Int {
+        let iommuIndex = try route(device: device, pasid: pasid)
+        guard out.count >= vas.count else { throw .invalidArgument }
+        for va in vas where !layout.isCanonical(va) { throw .outOfRange }
+        var reports: [UAFReport] = []
+        let faults = withIOMMU(iommuIndex) { iommu in
+            iommu.state.withLock { s in
+                core.withLock { c in
+                    var faults = 0
+                    for (i, va) in vas.enumerated() {
+                        switch walkOne(&s, &c, iommu: iommu.id, device: device, pasid: pasid, va: va,
+                                       access: access, reports: &reports) {
+                        case .success(let t): out[i] = t.phys
+                        case .failure: out[i] = .max; faults += 1
+                        }
+                    }
+                    return faults
+                }
+            }
+        } ?? 0
+        if !reports.isEmpty { deliver(reports) }
+        return faults
+    }
+
+    /// The IOMMU index of a device, after checking the PASID fits it.
+    private func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
+        let w = deviceTable.word(at: Int(device))
+        guard w != 0 else { throw .noDevice }
+        guard pasid > 0, UInt64(pasid) < 1 << (w >> 32) else { throw .invalidArgument }
+        return Int(w & 0xffff_ffff) - 1
+    }
+
+    /// One walk, with both locks held; an oracle finding becomes a report.
+    @inline(__always)
+    private func walkOne(_ s: inout IOMMUState, _ c: inout MachineCore, iommu: UInt32, device: UInt32, pasid: UInt32,
+                         va: UInt64, access: DMAAccess,
+                         reports: inout [UAFReport]) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
+        var finding: WalkFinding? = nil
+        let result = s.walk(&c, device: device, pasid: pasid, va: va, access: access, finding: &finding)
+        if let finding { reports.append(c.makeReport(finding, device: device, pasid: pasid, iommu: iommu, va: va)) }
+        return result
+    }
+
     /// Translates page by page under the IOMMU's lock and then the memory
     /// lock (the order every walker uses), copying through `move`. Reports
     /// are delivered after both locks are dropped.
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
-        let w = deviceTable.word(at: Int(device))
-        guard w != 0 else { throw .noDevice }
-        let iommuIndex = Int(w & 0xffff_ffff) - 1
-        guard pasid > 0, UInt64(pasid) < 1 << (w >> 32) else { throw .invalidArgument }
+        let iommuIndex = try route(device: device, pasid: pasid)
         guard count >= 0, layout.isCanonical(va), layout.isCanonical(va &+ UInt64(max(count, 1)) &- 1)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
@@ -63,10 +108,8 @@ extension Machine {
                     while off < count {
                         let a = va + UInt64(off)
                         let n = min(count - off, pageSize - Int(a & 0xfff))
-                        let (result, finding) = s.walk(&c, device: device, pasid: pasid, va: a, access: access)
-                        if let finding {
-                            reports.append(c.makeReport(finding, device: device, pasid: pasid, iommu: iommu.id, va: a))
-                        }
+                        let result = walkOne(&s, &c, iommu: iommu.id, device: device, pasid: pasid, va: a,
+                                             access: access, reports: &reports)
                         switch result {
                         case .failure(let f): return f
                         case .success(let t):
@@ -84,9 +127,6 @@ extension Machine {
         if !reports.isEmpty { deliver(reports) }
         return fault
     }
-
-    /// Frame 0 of the simulated memory (fixed for the machine's life).
-    var memoryBase: UnsafeMutableRawPointer { core.withLock { $0.memory.bytes } }
 
     /// Read-only access to the simulated memory for benchmarks that compare
     /// the model with plain code walking the same bytes. Frame n starts at

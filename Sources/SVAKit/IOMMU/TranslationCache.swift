@@ -19,14 +19,18 @@ struct CacheLine {
 struct TranslationCache: ~Copyable {
     let sets: Int
     let ways: Int
+    /// sets is a power of two: the set index is a mask, not a division.
+    private let setMask: UInt64
     let replacement: CacheReplacement
     private let lines: UnsafeMutablePointer<CacheLine>
     private var clock: UInt32 = 0
     private var rng: SplitMix64
 
     init(sets: Int, ways: Int, replacement: CacheReplacement, seed: UInt64) {
+        precondition(sets > 0 && sets & (sets - 1) == 0, "sets must be a power of two")
         self.sets = sets
         self.ways = ways
+        setMask = UInt64(sets - 1)
         self.replacement = replacement
         rng = SplitMix64(seed: seed)
         lines = .allocate(capacity: sets * ways)
@@ -40,7 +44,7 @@ struct TranslationCache: ~Copyable {
     private func setBase(pasid: UInt32, key: UInt64) -> Int {
         var h = key &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(pasid) &* 0xC2B2_AE3D_27D4_EB4F
         h ^= h >> 29
-        return Int(h % UInt64(sets)) * ways
+        return Int(h & setMask) * ways
     }
 
     /// The payload cached for (pasid, key), refreshing its LRU age.

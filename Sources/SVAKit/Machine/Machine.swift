@@ -46,6 +46,10 @@ public final class Machine: @unchecked Sendable {
     let reportLog: Mutex<ReportLog>
     /// Protects the report handler; copied out and called with no lock held.
     let reportHandler = Mutex<ReportHandler?>(nil)
+    /// Frame 0 of the simulated memory: fixed for the machine's life, so read
+    /// without the memory lock.
+    let memoryBase: UnsafeMutableRawPointer
+
     /// Keeps the IOMMU objects alive (written under `registry`).
     let iommuObjects = Mutex<[IOMMU]>([])
 
@@ -58,7 +62,9 @@ public final class Machine: @unchecked Sendable {
         try config.validate()
         self.config = config
         layout = AddressLayout(levels: config.pagingLevels)
-        core = Mutex(try MachineCore.boot(config))
+        let booted = try MachineCore.boot(config)
+        memoryBase = booted.memory.bytes
+        core = Mutex(booted)
         registry = Mutex(RegistryState(pasidBits: config.pasidBits))
         reportLog = Mutex(ReportLog(capacity: config.reportLogCapacity))
         handle = .allocate(capacity: 1)

@@ -173,7 +173,7 @@ extension Machine {
         let gen = try descriptor(UInt64(root.pfn.rawValue)).generation
         withIOMMU(iommu) { i in
             i.state.withLock { s in
-                s.pasidTable[PasidKey(device: device, pasid: pasid)] = PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)
+                s.pasidTable[device, pasid] = PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)
             }
         }
     }
@@ -181,7 +181,7 @@ extension Machine {
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32, flush: Bool) {
         withIOMMU(iommu) { i in
             i.state.withLock { s in
-                s.pasidTable[PasidKey(device: device, pasid: pasid)] = nil
+                s.pasidTable[device, pasid] = nil
                 if flush { s.invalidatePASID(pasid) }
             }
             i.fence()
