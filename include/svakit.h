@@ -128,6 +128,8 @@ enum svakit_site {
 	SVAKIT_SITE_HOT_ADD = 12,
 	SVAKIT_SITE_MM_CREATE = 13,
 	SVAKIT_SITE_MM_TEARDOWN = 14,
+	SVAKIT_SITE_PGTABLE_WORK = 15,      /* kernel_pgtable_work_func: the deferred free */
+	SVAKIT_SITE_ARCH = 16,              /* a caller's own arch code through the primitives */
 	SVAKIT_SITE_COUNT
 };
 
@@ -174,6 +176,24 @@ enum svakit_kva_invalidation {
 				      * calls iommu_sva_invalidate_kva_range */
 };
 
+/* How kernel page-table frames are freed (the fix under test, kernel-notes §2). */
+enum svakit_free_mode {
+	SVAKIT_FREE_IMMEDIATE = 0,  /* the unfixed kernel: free at once, no IOMMU
+				     * invalidation */
+	SVAKIT_FREE_LINUX_6_19 = 1, /* the merged series: tables marked PT_kernel
+				     * (generic pgalloc) are deferred; set_memory
+				     * split tables, boot-time and hot-added
+				     * direct-map tables free at once (its holes) */
+	SVAKIT_FREE_COMPLETE = 2,   /* every kernel table deferred */
+};
+
+/* Who runs the deferred-free work. */
+enum svakit_work_mode {
+	SVAKIT_WORK_THREAD = 0,     /* a background worker thread (default) */
+	SVAKIT_WORK_MANUAL = 1,     /* the caller runs it (svakit_run_deferred_work):
+				     * deterministic, for tests and the CLI */
+};
+
 struct svakit_config {
 	uint64_t frames;             /* 4 KiB frames; default 4 Mi (16 GiB) */
 	uint64_t seed;               /* for SVAKIT_REUSE_RANDOM */
@@ -183,6 +203,11 @@ struct svakit_config {
 	uint32_t kva_invalidation;   /* enum svakit_kva_invalidation; default NONE */
 	uint32_t pasid_bits;         /* machine-wide PASID space 1 .. 2^bits - 1; default 20 */
 	uint32_t report_log_capacity;/* use-after-free reports kept; default 256 */
+	uint32_t free_mode;          /* enum svakit_free_mode; default IMMEDIATE */
+	uint32_t work_mode;          /* enum svakit_work_mode; default THREAD */
+	uint32_t max_pending;        /* deferred frames past which the freeing caller
+				      * runs the work itself; default 4096 */
+	uint32_t reserved;
 };
 
 /*
@@ -505,6 +530,75 @@ int svakit_reports(svakit_machine *m, uint64_t first, struct svakit_uaf_report *
 int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
+/* Deferred freeing of kernel page tables and the primitives of a kernel-   */
+/* style arch (kernel-notes §2)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* A zeroed kernel page-table frame for `level` (1 = PTE .. 4/5), marked
+ * PT_kernel as the generic pgalloc helpers mark init_mm's tables; unlinked. */
+int svakit_pagetable_alloc_kernel(svakit_machine *m, unsigned int level, uint64_t *pfn);
+/* Entry `index` of the table in `table_pfn`. */
+int svakit_read_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t *entry);
+/* Writes a leaf or clears an entry (set_pte, pte_clear). A table pointer
+ * must go through svakit_link_table (-EINVAL), and an entry that points to a
+ * table through svakit_unlink_table (-EBUSY). */
+int svakit_write_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t entry);
+/* pmd_populate and friends: points entry `index` of `parent_pfn` at the
+ * unlinked table `child_pfn` one level down. */
+int svakit_link_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t child_pfn);
+/* pmd_clear and friends: clears the entry and returns the table it pointed
+ * to (page_ptdesc(pmd_page(*pmd)): the table the entry POINTS TO). */
+int svakit_unlink_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t *child_pfn);
+
+/* pagetable_free(): an unlinked kernel table goes to the deferred list when
+ * the machine's free mode says so (PT_kernel-marked under linux-6.19, every
+ * kernel table under complete), any other table back to the allocator.
+ * -EBUSY for a table still linked (freeing the table that HOLDS an entry:
+ * the v6 bug), -EPERM for data or a root, -EALREADY for a queued table. */
+int svakit_pagetable_free(svakit_machine *m, uint64_t pfn);
+/* pagetable_free_kernel(): queue an unlinked kernel table (frees at once in
+ * the immediate mode, as with CONFIG_ASYNC_KERNEL_PGTABLE_FREE off). */
+int svakit_pagetable_free_kernel(svakit_machine *m, uint64_t pfn);
+/* Runs the pending work now (the deterministic mode's kworker). */
+int svakit_run_deferred_work(svakit_machine *m);
+/* flush_work(): returns when everything queued before the call is freed. */
+int svakit_flush_deferred_work(svakit_machine *m);
+
+struct svakit_deferred_stats {
+	uint64_t pending;        /* frames on the list now */
+	uint64_t frames_deferred;/* ever queued */
+	uint64_t batches;        /* runs of the work that freed something */
+	uint64_t largest_batch;
+	uint64_t peak_pending;
+	uint64_t invalidations;  /* gated invalidations the work issued */
+};
+int svakit_deferred_stats(svakit_machine *m, struct svakit_deferred_stats *out);
+
+/* Called when a page-table frame returns to the allocator, with the machine's
+ * memory lock held: it must not call back into the machine. */
+typedef void (*svakit_free_fn)(void *ctx, uint64_t pfn, unsigned int level, unsigned int site);
+int svakit_set_free_hook(svakit_machine *m, svakit_free_fn fn, void *ctx);
+
+/* A C IOMMU driver: receives every invalidation command the built-in model
+ * of that IOMMU receives, after the model has applied it, with no lock held.
+ * end is inclusive. Any callback may be NULL. */
+struct svakit_iommu_driver_ops {
+	void (*invalidate_range)(void *ctx, uint32_t pasid, uint64_t start, uint64_t end, int leaf_only);
+	void (*invalidate_pasid)(void *ctx, uint32_t pasid);
+	void (*invalidate_all)(void *ctx);
+	void (*fence)(void *ctx);
+};
+/* Attaches (ops != NULL) or detaches a driver; ops is copied. */
+int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svakit_iommu_driver_ops *ops,
+			    void *ctx);
+
+#ifndef SVAKIT_NO_KERNEL_NAMES
+#define pagetable_free svakit_pagetable_free
+#define pagetable_free_kernel svakit_pagetable_free_kernel
+#define flush_tlb_kernel_range svakit_flush_tlb_kernel_range
+#endif
+
+/* ------------------------------------------------------------------------ */
 /* Event log                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -516,6 +610,9 @@ enum svakit_event_type {
 	SVAKIT_EV_TLB_FLUSH = 5,     /* va..aux, aux = UINT64_MAX for flush_tlb_all */
 	SVAKIT_EV_HOT_REMOVE = 6,
 	SVAKIT_EV_HOT_ADD = 7,
+	SVAKIT_EV_DEFER_QUEUE = 8,   /* pagetable_free_kernel queued pfn */
+	SVAKIT_EV_DEFER_BATCH = 9,   /* the work took aux frames off the list */
+	SVAKIT_EV_KVA_INVALIDATE = 10, /* the work called the gate over va..aux */
 };
 
 /* One step of the machine (40 bytes). */

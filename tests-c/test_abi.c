@@ -47,6 +47,12 @@ static void test_bad_configs_are_refused(void **state)
 	svakit_config_default(&cfg);
 	cfg.reuse_policy = 7;
 	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
+	svakit_config_default(&cfg);
+	cfg.free_mode = 3;
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
+	svakit_config_default(&cfg);
+	cfg.max_pending = 0;
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EINVAL);
 	assert_ptr_equal(m, (svakit_machine *)0x1); /* untouched on failure */
 	assert_int_equal(svakit_machine_create(NULL, &m), -EFAULT);
 	assert_int_equal(svakit_machine_create(&cfg, NULL), -EFAULT);
@@ -119,6 +125,20 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_report_count(h, &u), expect);
 	assert_int_equal(svakit_reports(h, 0, &rep, 1), expect);
 	assert_int_equal(svakit_report_text(h, 0, buf, sizeof(buf)), expect);
+
+	struct svakit_deferred_stats ds;
+	assert_int_equal(svakit_pagetable_alloc_kernel(h, 1, &u), expect);
+	assert_int_equal(svakit_read_entry(h, 1, 0, &u), expect);
+	assert_int_equal(svakit_write_entry(h, 1, 0, 0), expect);
+	assert_int_equal(svakit_link_table(h, 1, 0, 2), expect);
+	assert_int_equal(svakit_unlink_table(h, 1, 0, &u), expect);
+	assert_int_equal(svakit_pagetable_free(h, 1), expect);
+	assert_int_equal(svakit_pagetable_free_kernel(h, 1), expect);
+	assert_int_equal(svakit_run_deferred_work(h), expect);
+	assert_int_equal(svakit_flush_deferred_work(h), expect);
+	assert_int_equal(svakit_deferred_stats(h, &ds), expect);
+	assert_int_equal(svakit_set_free_hook(h, NULL, NULL), expect);
+	assert_int_equal(svakit_iommu_set_driver(h, 0, NULL, NULL), expect);
 }
 
 static void test_null_handle_everywhere(void **state)

@@ -14,11 +14,12 @@ _Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_li
 _Static_assert(offsetof(struct svakit_ptdesc, map_count) == 28, "ptdesc.map_count");
 _Static_assert(sizeof(struct svakit_event) == 40, "event must stay 40 bytes");
 _Static_assert(sizeof(struct svakit_translation) == 32, "translation");
-_Static_assert(sizeof(struct svakit_config) == 40, "config");
+_Static_assert(sizeof(struct svakit_config) == 56, "config");
 _Static_assert(offsetof(svakit_machine, iommu_sva_present) == 4, "the key sits in the public prefix");
 _Static_assert(sizeof(struct svakit_uaf_report) == 80, "uaf report");
 _Static_assert(sizeof(struct svakit_iommu_counters) == 17 * 8, "iommu counters");
 _Static_assert(sizeof(struct svakit_dma_fault) == 16, "dma fault");
+_Static_assert(sizeof(struct svakit_deferred_stats) == 6 * 8, "deferred stats");
 _Static_assert(offsetof(svakit_machine, owner) == 8, "machine handle prefix");
 _Static_assert(SVAKIT_SITE_COUNT <= 0xffff, "site fits ptdesc.site");
 

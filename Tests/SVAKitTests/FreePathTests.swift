@@ -160,7 +160,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         try m.hotAdd(pfn: first, pages: count)
         let pmd2 = try m.tableUnder(va, level: 3)
         let d = try m.descriptor(UInt64(pmd2.pfn.rawValue))
-        #expect(d.ptFlags.contains(.kernel) && !d.ptFlags.contains(.bootmem), "hot-added tables come from the page allocator")
+        #expect(!d.ptFlags.contains(.kernel) && !d.ptFlags.contains(.bootmem), "alloc_low_pages after boot: neither bootmem nor PT_kernel")
         #expect(d.allocSite == .hotAdd)
         #expect(try m.translate(va + 0x5000).physicalAddress == first << 12 + 0x5000)
         #expect(m.stats.frames_offline == 0)

@@ -22,27 +22,65 @@ public final class IOMMU: Sendable {
 
     public var counters: IOMMUCounters { state.withLock { $0.counters } }
 
+    /// Attaches a driver that receives every command this IOMMU receives.
+    public func setDriver(_ driver: IOMMUDriver?) { state.withLock { $0.driver = driver } }
+
     /// Valid (IOTLB, paging-structure) cache lines, for tests.
     public var cachedEntries: (iotlb: Int, psc: Int) { state.withLock { $0.cachedEntries } }
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
     public func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        state.withLock { $0.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly) }
+        let driver = state.withLock { s in
+            s.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly)
+            return s.driver
+        }
+        driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
     public func invalidatePASID(_ pasid: UInt32) {
-        state.withLock { $0.invalidatePASID(pasid) }
+        let driver = state.withLock { s in
+            s.invalidatePASID(pasid)
+            return s.driver
+        }
+        driver?.invalidatePASID?(pasid)
     }
 
     public func invalidateAll() {
-        state.withLock { $0.invalidateAll() }
+        let driver = state.withLock { s in
+            s.invalidateAll()
+            return s.driver
+        }
+        driver?.invalidateAll?()
     }
 
     /// Waits for walks in flight: a walk holds the lock throughout, so
     /// acquiring it once is enough (as an invalidation-wait descriptor or
     /// CMD_SYNC completes after earlier work).
     public func fence() {
-        state.withLock { $0.counters.fences += 1 }
+        let driver = state.withLock { s in
+            s.counters.fences += 1
+            return s.driver
+        }
+        driver?.fence?()
+    }
+}
+
+/// A driver plugged into an IOMMU (struct svakit_iommu_driver_ops): it gets
+/// each command after the model has applied it, with no lock held, so it may
+/// call back into the machine.
+public struct IOMMUDriver: Sendable {
+    public var invalidateRange: (@Sendable (_ pasid: UInt32, _ start: UInt64, _ end: UInt64, _ leafOnly: Bool) -> Void)?
+    public var invalidatePASID: (@Sendable (_ pasid: UInt32) -> Void)?
+    public var invalidateAll: (@Sendable () -> Void)?
+    public var fence: (@Sendable () -> Void)?
+
+    public init(invalidateRange: (@Sendable (UInt32, UInt64, UInt64, Bool) -> Void)? = nil,
+                invalidatePASID: (@Sendable (UInt32) -> Void)? = nil,
+                invalidateAll: (@Sendable () -> Void)? = nil, fence: (@Sendable () -> Void)? = nil) {
+        self.invalidateRange = invalidateRange
+        self.invalidatePASID = invalidatePASID
+        self.invalidateAll = invalidateAll
+        self.fence = fence
     }
 }

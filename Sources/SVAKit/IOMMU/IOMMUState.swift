@@ -68,6 +68,7 @@ struct IOMMUState: ~Copyable, @unchecked Sendable {
     var pml4e: TranslationCache
     var pml5e: TranslationCache
     var counters = IOMMUCounters()
+    var driver: IOMMUDriver?
     /// One bit per PASID that may have cached lines: set on every fill,
     /// cleared when a PASID-wide or global invalidation empties it. Lets a
     /// command for a PASID with nothing cached skip the scan, which keeps the

@@ -71,9 +71,12 @@ extension Machine {
             flushTLBKernelRange(va, va + 4095,
                                 site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
         }
-        try core.withLock { c throws(SVAError) in
-            try c.finishHugeVmap(detached.take(), va: va, phys: phys, size: size, prot: prot)
+        let finished = core.withLock { c in
+            c.finishHugeVmap(detached.take(), va: va, phys: phys, size: size, prot: prot)
         }
+        // Queued tables are scheduled even when the leaf could not be set.
+        deferredQueued(finished.queued)
+        guard finished.mapped else { throw .busy }
     }
 
     /// vunmap_range: clears the leaves of [va, va + size), then flushes.
@@ -106,7 +109,7 @@ extension Machine {
         var detached = try core.withLock { c throws(SVAError) in try c.prepareCollapse(va: va) }
         if detached.isEmpty { return false }
         flushTLBAll(site: .setMemoryCollapse)
-        core.withLock { c in c.pagetableFree(detached.take(), site: .setMemoryCollapse) }
+        deferredQueued(core.withLock { c in c.pagetableFree(detached.take(), site: .setMemoryCollapse) })
         return true
     }
 
@@ -115,7 +118,7 @@ extension Machine {
     public func hotRemove(pfn: UInt64, pages: UInt64) throws(SVAError) {
         var detached = try core.withLock { c throws(SVAError) in try c.prepareHotRemove(pfn: pfn, pages: pages) }
         flushTLBAll(site: .hotRemove)
-        core.withLock { c in c.pagetableFree(detached.take(), site: .hotRemove) }
+        deferredQueued(core.withLock { c in c.pagetableFree(detached.take(), site: .hotRemove) })
     }
 
     /// Memory hot-add of whole offline sections.

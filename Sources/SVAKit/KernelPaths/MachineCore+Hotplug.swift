@@ -64,12 +64,15 @@ extension MachineCore {
     }
 
     /// Brings an offline range back: frames free again, direct map rebuilt with
-    /// tables from the page allocator (PT_kernel-marked, not BOOTMEM).
+    /// tables from the page allocator. x86 takes them from alloc_low_pages(),
+    /// which after boot is __get_free_pages(): not BOOTMEM and not marked
+    /// PT_kernel either (only asm-generic/pgalloc.h marks), so linux-6.19
+    /// frees them at once on the next hot-remove.
     mutating func hotAdd(pfn: UInt64, pages: UInt64) throws(SVAError) {
         try checkSections(pfn: pfn, pages: pages)
         let first = Int(pfn), end = Int(pfn + pages)
         for f in first..<end where memory[PFN(f)].frameKind != .offline { throw .busy }
-        try mapDirect(from: first, frames: end - first, flags: .kernel, site: .hotAdd)
+        try mapDirect(from: first, frames: end - first, flags: [], site: .hotAdd)
         for f in first..<end { memory[PFN(f)].kind = FrameKind.free.rawValue }
         var f = first
         while f < end {

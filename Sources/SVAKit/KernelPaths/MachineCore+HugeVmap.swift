@@ -43,11 +43,14 @@ extension MachineCore {
     /// sets the huge leaf (pmd_set_huge / pud_set_huge). The caller owns the
     /// range, as vmalloc's callers do; if someone mapped into it meanwhile
     /// anyway, the leaf is not set and `.busy` comes back.
+    /// Returns how many tables went to the deferred list, and whether the
+    /// leaf was set.
     mutating func finishHugeVmap(_ detached: consuming DetachedTables, va: UInt64, phys: UInt64,
-                                 size: PageSize, prot: UInt64) throws(SVAError) {
-        pagetableFree(detached, site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
-        guard let s = lookup(kernelRoot, to: size.level, va: va), !entry(s).isPresent else { throw .busy }
+                                 size: PageSize, prot: UInt64) -> (queued: Int, mapped: Bool) {
+        let queued = pagetableFree(detached, site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
+        guard let s = lookup(kernelRoot, to: size.level, va: va), !entry(s).isPresent else { return (queued, false) }
         setEntry(s, .leaf(phys, level: size.level, prot: prot))
+        return (queued, true)
     }
 
     /// Whether `t` maps nothing: no leaves, and only empty tables below it.

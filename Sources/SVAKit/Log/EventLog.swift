@@ -6,6 +6,7 @@ public typealias Event = svakit_event
 /// The kinds of step the log records (enum svakit_event_type).
 public enum EventType: UInt16, Sendable, CustomStringConvertible {
     case frameAlloc = 1, frameFree, tableLink, tableUnlink, tlbFlush, hotRemove, hotAdd
+    case deferQueue, deferBatch, kvaInvalidate
 
     public var description: String {
         switch self {
@@ -16,6 +17,9 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .tlbFlush: "tlb-flush"
         case .hotRemove: "hot-remove"
         case .hotAdd: "hot-add"
+        case .deferQueue: "defer"
+        case .deferBatch: "batch"
+        case .kvaInvalidate: "iommu-invalidate"
         }
     }
 }

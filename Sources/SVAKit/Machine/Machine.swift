@@ -7,6 +7,12 @@ import Synchronization
 /// that free page-table frames.
 ///
 /// Thread-safe. Two machines share nothing.
+/// The worker's way back to its machine without owning it.
+final class MachineBackReference: @unchecked Sendable {
+    // @unchecked: written once in Machine.init before the worker starts.
+    unowned(unsafe) var machine: Machine?
+}
+
 public final class Machine: @unchecked Sendable {
     // @unchecked: `handle` is written only in init and deinit; every other
     // mutable field is a Mutex or an Atomic.
@@ -50,6 +56,12 @@ public final class Machine: @unchecked Sendable {
     /// without the memory lock.
     let memoryBase: UnsafeMutableRawPointer
 
+    /// Calls of the gate's slow path (relaxed: a counter, not a lock).
+    let kvaSlowCalls = Atomic<Int>(0)
+    /// The worker thread of the deferred-free work (nil in manual mode).
+    /// Started after init, stopped and drained in deinit.
+    let deferredWorker: DeferredWorker?
+
     /// Keeps the IOMMU objects alive (written under `registry`).
     let iommuObjects = Mutex<[IOMMU]>([])
 
@@ -67,13 +79,24 @@ public final class Machine: @unchecked Sendable {
         core = Mutex(booted)
         registry = Mutex(RegistryState(pasidBits: config.pasidBits))
         reportLog = Mutex(ReportLog(capacity: config.reportLogCapacity))
+        // The work runs on the worker thread; deinit stops (joins) the
+        // thread before any field goes away, so an unretained reference is
+        // safe there and keeps the thread from keeping the machine alive.
+        let cell = MachineBackReference()
+        deferredWorker = config.workMode == .thread ? DeferredWorker { cell.machine?.runDeferredWork() } : nil
         handle = .allocate(capacity: 1)
         handle.initialize(to: svakit_machine(magic: 0, iommu_sva_present: 0, owner: nil))
         handle.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
         handle.pointee.magic = SVAKIT_MACHINE_MAGIC
+        cell.machine = self
+        deferredWorker?.start()
     }
 
     deinit {
+        // Shutdown drains the queue: the worker finishes, then whatever is
+        // left is freed here (still behind one invalidation).
+        deferredWorker?.stop()
+        while core.withLock({ $0.deferredPending }) > 0 { runDeferredWork() }
         handle.pointee.magic = 0
         handle.deallocate()
     }

@@ -9,6 +9,39 @@ public enum KVAInvalidation: UInt32, Sendable {
     case onFlush = 1
 }
 
+/// How kernel page-table frames are freed (enum svakit_free_mode).
+public enum FreeMode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// The unfixed kernel: free at once, no IOMMU invalidation.
+    case immediate = 0
+    /// The merged series (v6.19): PT_kernel-marked tables are deferred;
+    /// set_memory split tables and boot-time or hot-added direct-map tables,
+    /// which x86 allocates without the mark, free at once.
+    case linux619 = 1
+    /// Every kernel table deferred, boot-time ones included.
+    case complete = 2
+
+    public var description: String {
+        switch self {
+        case .immediate: "immediate"
+        case .linux619: "linux-6.19"
+        case .complete: "complete"
+        }
+    }
+
+    public init?(name: String) {
+        guard let m = FreeMode.allCases.first(where: { $0.description == name }) else { return nil }
+        self = m
+    }
+}
+
+/// Who runs the deferred-free work (enum svakit_work_mode).
+public enum WorkMode: UInt32, Sendable {
+    /// A background worker thread.
+    case thread = 0
+    /// The caller runs pending work (`runDeferredWork`): deterministic.
+    case manual = 1
+}
+
 /// How a machine is built. `MachineConfig()` is the embedded default: 16 GiB,
 /// 4-level paging, LIFO reuse, a 64 Ki-event log, 20-bit PASIDs, and the
 /// unfixed kernel's behaviour (no IOMMU invalidation for kernel addresses).
@@ -23,10 +56,15 @@ public struct MachineConfig: Sendable, Equatable {
     /// The machine-wide PASID space is 1 ..< 2^pasidBits.
     public var pasidBits: Int
     public var reportLogCapacity: Int
+    public var freeMode: FreeMode
+    public var workMode: WorkMode
+    /// Deferred frames past which the freeing caller runs the work itself.
+    public var maxPending: Int
 
     public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
                 eventLogCapacity: Int = 1 << 16, kvaInvalidation: KVAInvalidation = .none,
-                pasidBits: Int = 20, reportLogCapacity: Int = 256) {
+                pasidBits: Int = 20, reportLogCapacity: Int = 256, freeMode: FreeMode = .immediate,
+                workMode: WorkMode = .thread, maxPending: Int = 4096) {
         self.frames = frames
         self.pagingLevels = pagingLevels
         self.reuse = reuse
@@ -34,6 +72,9 @@ public struct MachineConfig: Sendable, Equatable {
         self.kvaInvalidation = kvaInvalidation
         self.pasidBits = pasidBits
         self.reportLogCapacity = reportLogCapacity
+        self.freeMode = freeMode
+        self.workMode = workMode
+        self.maxPending = maxPending
     }
 
     /// Simulated memory in bytes.
@@ -45,7 +86,8 @@ public struct MachineConfig: Sendable, Equatable {
               pagingLevels == 4 || pagingLevels == 5,
               eventLogCapacity > 0, eventLogCapacity <= 1 << 26,
               pasidBits >= 1, pasidBits <= 20,
-              reportLogCapacity > 0, reportLogCapacity <= 1 << 20
+              reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
+              maxPending >= 1, maxPending <= 1 << 30
         else { throw .invalidArgument }
     }
 }
@@ -61,10 +103,13 @@ extension MachineConfig {
         default: throw .invalidArgument
         }
         guard c.frames <= UInt64(Int.max),
-              let kva = KVAInvalidation(rawValue: c.kva_invalidation) else { throw .invalidArgument }
+              let kva = KVAInvalidation(rawValue: c.kva_invalidation),
+              let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
+        else { throw .invalidArgument }
         self.init(frames: Int(c.frames), pagingLevels: Int(c.paging_levels), reuse: reuse,
                   eventLogCapacity: Int(c.event_log_capacity), kvaInvalidation: kva,
-                  pasidBits: Int(c.pasid_bits), reportLogCapacity: Int(c.report_log_capacity))
+                  pasidBits: Int(c.pasid_bits), reportLogCapacity: Int(c.report_log_capacity),
+                  freeMode: free, workMode: work, maxPending: Int(c.max_pending))
     }
 
     /// The C form of this configuration.
@@ -74,6 +119,7 @@ extension MachineConfig {
         return svakit_config(frames: UInt64(frames), seed: seed, paging_levels: UInt32(pagingLevels),
                              reuse_policy: reuse.cValue, event_log_capacity: UInt32(eventLogCapacity),
                              kva_invalidation: kvaInvalidation.rawValue, pasid_bits: UInt32(pasidBits),
-                             report_log_capacity: UInt32(reportLogCapacity))
+                             report_log_capacity: UInt32(reportLogCapacity), free_mode: freeMode.rawValue,
+                             work_mode: workMode.rawValue, max_pending: UInt32(maxPending), reserved: 0)
     }
 }

@@ -20,6 +20,11 @@ struct MachineCore: ~Copyable, @unchecked Sendable {
     var mmRoots: [PFN] = []
     var vmalloc: VmallocSpace
     var counters = Counters()
+    let freeMode: FreeMode
+    var deferred = DeferredList()
+    /// Told of every page-table frame that returns to the allocator, with
+    /// this lock held.
+    var tableFreeHook: TableFreeHook?
 
     struct Counters {
         var allocs = 0, frees = 0
@@ -36,6 +41,7 @@ struct MachineCore: ~Copyable, @unchecked Sendable {
         events = EventLog(capacity: config.eventLogCapacity)
         layout = AddressLayout(levels: config.pagingLevels)
         vmalloc = VmallocSpace(start: layout.vmallocStart, end: layout.vmallocEnd)
+        freeMode = config.freeMode
     }
 
     /// A booted machine core.

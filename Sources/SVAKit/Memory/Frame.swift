@@ -48,7 +48,7 @@ public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
 /// Who allocated a frame, or which path freed it (enum svakit_site).
 public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case none = 0, boot, api, map, unmap, vmalloc, vfree, pmdFreePtePage, pudFreePmdPage
-    case setMemorySplit, setMemoryCollapse, hotRemove, hotAdd, mmCreate, mmTeardown
+    case setMemorySplit, setMemoryCollapse, hotRemove, hotAdd, mmCreate, mmTeardown, pgtableWork, arch
 
     public var description: String {
         switch self {
@@ -67,6 +67,8 @@ public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .hotAdd: "memory hot-add"
         case .mmCreate: "mm create"
         case .mmTeardown: "mm teardown"
+        case .pgtableWork: "kernel_pgtable_work_func"
+        case .arch: "arch code"
         }
     }
 }

@@ -48,6 +48,7 @@ extension MachineCore {
         var shown = before
         shown.generation = memory[pfn].generation
         events.record(.frameFree, site: site, pfn: pfn, desc: shown)
+        if before.frameKind.isTable, let hook = tableFreeHook { hook(pfn, Int(before.level), site) }
     }
 
     /// The descriptor of an allocated block head, or the error that freeing

@@ -114,9 +114,21 @@ extension MachineCore {
 
     /// pagetable_free(): the one release path for page-table frames
     /// (kernel-notes §2.3). Every table has been unlinked (the type says so)
-    /// and the caller has flushed the CPU TLB. Frees at once for now; the
-    /// deferred-free machinery plugs in here.
-    mutating func pagetableFree(_ batch: consuming DetachedTables, site: Site) {
-        for t in batch.tables { release(t.pfn, site: site) }
+    /// and the caller has flushed the CPU TLB. Tables the fidelity mode
+    /// defers go to the deferred list (pagetable_free_kernel); the rest go
+    /// back to the allocator now (__pagetable_free). Returns how many were
+    /// queued: the caller then schedules the work, with this lock dropped.
+    @discardableResult
+    mutating func pagetableFree(_ batch: consuming DetachedTables, site: Site) -> Int {
+        var queued = 0
+        for t in batch.tables {
+            if defers(memory[t.pfn]) {
+                queueDeferred(t.pfn, site: site)
+                queued += 1
+            } else {
+                release(t.pfn, site: site)
+            }
+        }
+        return queued
     }
 }

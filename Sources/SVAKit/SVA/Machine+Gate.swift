@@ -29,6 +29,7 @@ extension Machine {
     /// Against unbind: the word is cleared only after the PASID entry is
     /// gone and the PASID invalidated, so a word it misses has nothing cached.
     func invalidateKVASlow(_ start: UInt64, _ end: UInt64) {
+        kvaSlowCalls.add(1, ordering: .relaxed)
         let last = end == .max ? .max : end &- 1
         let iommus = iommuTable.count
         withUnsafeTemporaryAllocation(of: Bool.self, capacity: max(iommus, 1)) { touched in

@@ -180,10 +180,8 @@ extension Machine {
 
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32, flush: Bool) {
         withIOMMU(iommu) { i in
-            i.state.withLock { s in
-                s.pasidTable[device, pasid] = nil
-                if flush { s.invalidatePASID(pasid) }
-            }
+            i.state.withLock { s in s.pasidTable[device, pasid] = nil }
+            if flush { i.invalidatePASID(pasid) }
             i.fence()
         }
     }

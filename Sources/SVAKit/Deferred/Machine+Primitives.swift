@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The primitives for callers that bring their own arch code: allocate a
+/// kernel table, read and write entries, link and unlink tables, free them
+/// through pagetable_free / pagetable_free_kernel. Each checks what the
+/// ready-made paths guarantee by construction.
+extension Machine {
+    public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
+        try core.withLock { c throws(SVAError) in try c.allocKernelTable(level: level) }
+    }
+
+    public func readEntry(table: UInt64, index: UInt32) throws(SVAError) -> UInt64 {
+        try core.withLock { c throws(SVAError) in try c.readEntry(table, index) }
+    }
+
+    public func writeEntry(table: UInt64, index: UInt32, _ value: UInt64) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in try c.writeEntry(table, index, value) }
+    }
+
+    public func linkTable(parent: UInt64, index: UInt32, child: UInt64) throws(SVAError) {
+        try core.withLock { c throws(SVAError) in try c.linkTable(parent: parent, index: index, child: child) }
+    }
+
+    /// Clears the entry and returns the table it pointed to.
+    public func unlinkTable(parent: UInt64, index: UInt32) throws(SVAError) -> TableFrame {
+        try core.withLock { c throws(SVAError) in
+            var detached = try c.unlinkTable(parent: parent, index: index)
+            let t = detached.tables[0]
+            // The caller owns it now; the engine keeps no batch for it.
+            _ = detached.take()
+            return t
+        }
+    }
+
+    /// pagetable_free(): see svakit_pagetable_free.
+    public func pagetableFree(_ pfn: UInt64) throws(SVAError) {
+        let queued = try core.withLock { c throws(SVAError) in
+            c.pagetableFree(try c.detachedTable(pfn), site: .arch)
+        }
+        deferredQueued(queued)
+    }
+
+    /// pagetable_free_kernel(): see svakit_pagetable_free_kernel.
+    public func pagetableFreeKernel(_ pfn: UInt64) throws(SVAError) {
+        let queued = try core.withLock { c throws(SVAError) in try c.pagetableFreeKernel(pfn) }
+        deferredQueued(queued)
+    }
+
+    /// Told of every page-table frame that returns to the allocator, with
+    /// the memory lock held (the hook must not call into the machine).
+    public func setTableFreeHook(_ hook: TableFreeHook?) {
+        core.withLock { $0.tableFreeHook = hook }
+    }
+}
