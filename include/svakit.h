@@ -613,6 +613,9 @@ enum svakit_event_type {
 	SVAKIT_EV_DEFER_QUEUE = 8,   /* pagetable_free_kernel queued pfn */
 	SVAKIT_EV_DEFER_BATCH = 9,   /* the work took aux frames off the list */
 	SVAKIT_EV_KVA_INVALIDATE = 10, /* the work called the gate over va..aux */
+	SVAKIT_EV_DMA_WALK = 11,     /* an IOMMU walk of va (only with walk tracing):
+				      * aux = 0 or the fault reason, pfn = the frame */
+	SVAKIT_EV_UAF_REPORT = 12,   /* the oracle reported a walk through pfn */
 };
 
 /* One step of the machine (40 bytes). */

@@ -4,8 +4,9 @@
 # Every test SVAKit has, from a fresh Debian machine with only the Swift
 # toolchain: installs what is missing, then runs
 #   1. swift build and swift test (Swift Testing);
-#   2. the CMake build with the cmocka suites under AddressSanitizer + UBSan;
-#   3. a release CMake build, installed, consumed by a find_package() project,
+#   2. the concurrent stress test again under ThreadSanitizer;
+#   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan;
+#   4. a release CMake build, installed, consumed by a find_package() project,
 #      an add_subdirectory() project and a pkg-config build.
 # Build trees go to .build-ci/ (ignored by git).
 set -euo pipefail
@@ -33,8 +34,15 @@ swift build
 step "swift test"
 swift test
 
-step "cmake: cmocka suites under ASan + UBSan"
 rm -rf "$out"
+step "swift test: the stress test under ThreadSanitizer"
+# -DSVAKIT_TSAN turns on the Mutex annotations that silence TSan's false
+# alarms inside Synchronization (build-notes §7); halt_on_error makes any
+# real report fail the run.
+TSAN_OPTIONS="halt_on_error=1" swift test --scratch-path "$out/tsan" --sanitize=thread \
+  -Xswiftc -DSVAKIT_TSAN --filter StressTests
+
+step "cmake: cmocka suites under ASan + UBSan"
 cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
 ninja -C "$out/asan"
 (cd "$out/asan" && ctest --output-on-failure)

@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a benchmark.")
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case pagetable, gate, fanout, bind, walk
+        case pagetable, gate, fanout, bind, walk, deferral
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).") var name: Name
@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: "fanout: the largest number of bound mms (powers of ten up to it).") var maxMms: Int = 100_000
     @Option(help: "bind: bind+unbind pairs.") var pairs: Int = 200_000
     @Option(help: "walk: translations per case.") var translations: Int = 2_000_000
+    @Option(help: "deferral: kernel-table frees in the storm.") var frees: Int = 100_000
 
     func run() throws {
         let result: BenchResult
@@ -32,6 +33,7 @@ struct Bench: ParsableCommand {
         case .fanout: result = try FanoutBench(maxMMs: maxMms).run()
         case .bind: result = try BindBench(pairs: pairs).run()
         case .walk: result = try WalkBench(translations: translations).run()
+        case .deferral: result = try DeferralBench(frees: frees).run()
         }
         print(json ? result.json : result.table)
     }

@@ -131,15 +131,35 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         #expect(m.audit() == [])
     }
 
-    @Test func shutdownDrainsTheQueue() throws {
-        var m: Machine? = try machine(mode: .complete, work: .manual)
+    @Test(arguments: [WorkMode.manual, .thread])
+    func shutdownDrainsTheQueue(work: WorkMode) throws {
+        let freed = Mutex<[(PFN, Site)]>([])
+        var m: Machine? = try machine(mode: .complete, work: work, maxPending: 1 << 20)
+        m!.setTableFreeHook { pfn, _, site in freed.withLock { $0.append((pfn, site)) } }
         let va = try m!.vmalloc(4096)
+        let t = try m!.tableUnder(va, level: 2)
         try m!.vfree(va)
         _ = try m!.vmallocHuge(2 << 20)
-        #expect(m!.deferredStats.pending == 1)
-        let handle = m!.cHandle
-        m = nil  // deinit runs the work
-        _ = handle
+        if work == .manual { #expect(m!.deferredStats.pending == 1) }
+        m = nil  // deinit stops the worker and runs what is left
+        #expect(freed.withLock { $0.contains { $0.0 == t.pfn && $0.1 == .pgtableWork } })
+    }
+
+    @Test func theV6BugIsRefusedByThePrimitives() throws {
+        // Freeing the table that holds the entry (pmd_ptdesc(pmd)) instead of
+        // the one it points to: the holder is still linked.
+        let m = try machine(mode: .complete)
+        let va = try m.vmalloc(4096)
+        try m.vfree(va)
+        let pmd = try m.tableUnder(va, level: 3)
+        expectRefused(m, .busy) { try m.pagetableFree(UInt64(pmd.pfn.rawValue)) }
+        let slot = try #require(try m.entrySlot(va, level: 2))
+        let pte = try m.unlinkTable(parent: UInt64(slot.holder.pfn.rawValue), index: UInt32(slot.index))
+        try m.pagetableFree(UInt64(pte.pfn.rawValue))
+        #expect(m.deferredStats.pending == 1)
+        expectRefused(m, .doubleFree) { try m.pagetableFree(UInt64(pte.pfn.rawValue)) }
+        m.runDeferredWork()
+        #expect(m.audit() == [])
     }
 }
 

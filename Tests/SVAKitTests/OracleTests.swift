@@ -111,11 +111,11 @@ import Testing
                 for _ in 0..<600 {
                     let d = devices[rng.next(below: devices.count)], mm = mms[rng.next(below: mms.count)]
                     let b = try m.bindSVA(device: d, mm: mm)
-                    shared.bound.withLock { $0[b] = d }
+                    shared.bound.locked { $0[b] = d }
                     if !m.svaPresent { shared.keyOffWhileBound.add(1, ordering: .relaxed) }
-                    if rng.next(below: 2) == 0, let (victim, _) = shared.bound.withLock({ $0.randomElement(using: &rng) }) {
+                    if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
-                        shared.bound.withLock { b in
+                        shared.bound.locked { b in
                             if m.registry.withLock({ $0.bonds[victim.id] == nil }) { b[victim] = nil }
                         }
                     }
@@ -125,7 +125,7 @@ import Testing
                 g.addTask {
                     var rng = SplitMix64(seed: seed &+ 100 &+ UInt64(t))
                     for _ in 0..<3000 {
-                        let snapshot = shared.bound.withLock { Array($0) }
+                        let snapshot = shared.bound.locked { Array($0) }
                         if let (b, d) = snapshot.randomElement(using: &rng) {
                             let va = slot(rng.next(below: 8)) + UInt64(rng.next(below: 512)) << 12
                             _ = try? m.dmaRead(device: d, pasid: b.pasid, va: va, count: 8)

@@ -76,12 +76,6 @@ public func svakit_deferred_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
-/// A C callback and its context; the context is the caller's.
-private struct CCallback<F>: @unchecked Sendable {
-    let fn: F
-    let ctx: UnsafeMutableRawPointer?
-}
-
 @c @implementation
 public func svakit_set_free_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_free_fn?,
                                  _ ctx: UnsafeMutableRawPointer?) -> Int32 {

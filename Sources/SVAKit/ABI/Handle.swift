@@ -29,3 +29,11 @@ func requireOut<T>(_ p: UnsafeMutablePointer<T>?) throws(SVAError) -> UnsafeMuta
     guard let p else { throw .nullPointer }
     return p
 }
+
+/// A C function pointer and the context the caller registered with it,
+/// carried into a Swift closure. `@unchecked Sendable`: the context is the
+/// caller's, and SVAKit only passes it back.
+struct CCallback<F>: @unchecked Sendable {
+    let fn: F
+    let ctx: UnsafeMutableRawPointer?
+}

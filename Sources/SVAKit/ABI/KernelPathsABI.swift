@@ -84,19 +84,12 @@ public func svakit_memory_hot_add(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
     withMachine(h) { m throws(SVAError) in try m.hotAdd(pfn: pfn, pages: nrPages); return 0 }
 }
 
-/// A C hook and its context, carried into a Swift hook. The context is the
-/// caller's; SVAKit only passes it back.
-private struct CFlushHook: @unchecked Sendable {
-    let fn: svakit_tlb_flush_fn
-    let ctx: UnsafeMutableRawPointer?
-}
-
 @c @implementation
 public func svakit_set_tlb_flush_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_tlb_flush_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         if let fn {
-            let hook = CFlushHook(fn: fn, ctx: ctx)
+            let hook = CCallback(fn: fn, ctx: ctx)
             m.setTLBFlushHook { start, end in hook.fn(hook.ctx, start, end) }
         } else {
             m.setTLBFlushHook(nil)

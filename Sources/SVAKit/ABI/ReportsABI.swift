@@ -1,19 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
-/// A C report handler and its context. The context is the caller's; SVAKit
-/// only passes it back.
-private struct CReportHandler: @unchecked Sendable {
-    let fn: svakit_report_fn
-    let ctx: UnsafeMutableRawPointer?
-}
-
 @c @implementation
 public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m in
         if let fn {
-            let handler = CReportHandler(fn: fn, ctx: ctx)
+            let handler = CCallback(fn: fn, ctx: ctx)
             m.setReportHandler { r in
                 var record = r.record
                 r.text.withCString { handler.fn(handler.ctx, &record, $0) }

@@ -14,6 +14,8 @@ struct DeferredList {
     var batches = 0
     var largestBatch = 0
     var peakPending = 0
+    /// Gated invalidations the work issued (the key was on).
+    var invalidations = 0
 }
 
 /// Figures of the deferred freeing (svakit_deferred_stats).

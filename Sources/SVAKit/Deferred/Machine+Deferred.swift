@@ -10,13 +10,14 @@ extension Machine {
     /// (PAGE_OFFSET .. TLB_FLUSH_ALL; the slow path fences), then free every
     /// frame. One invalidation per batch, whatever its size.
     public func runDeferredWork() {
-        let (head, count) = core.withLock { $0.spliceDeferred() }
+        let (head, count) = core.locked { $0.spliceDeferred() }
         guard count > 0 else { return }
         let before = kvaSlowCalls.load(ordering: .relaxed)
         invalidateKernelRange(layout.directMapBase, .max)
         let invalidated = kvaSlowCalls.load(ordering: .relaxed) != before
-        core.withLock { c in
+        core.locked { c in
             if invalidated {
+                c.deferred.invalidations += 1
                 c.events.record(.kvaInvalidate, site: .pgtableWork, va: layout.directMapBase, aux: .max)
             }
             c.freeDeferred(head)
@@ -28,31 +29,22 @@ extension Machine {
         if let worker = deferredWorker { worker.flush() }
         // Manual mode, or frames queued while the worker's last run was
         // already past its splice: run what is left here.
-        while core.withLock({ $0.deferredPending }) > 0 { runDeferredWork() }
+        while core.locked({ $0.deferredPending }) > 0 { runDeferredWork() }
     }
 
     public var deferredStats: DeferredStats {
-        core.withLock { c in
+        core.locked { c in
             DeferredStats(pending: c.deferred.count, framesDeferred: c.deferred.framesDeferred,
                           batches: c.deferred.batches, largestBatch: c.deferred.largestBatch,
-                          peakPending: c.deferred.peakPending, invalidations: deferredInvalidations(c))
+                          peakPending: c.deferred.peakPending, invalidations: c.deferred.invalidations)
         }
-    }
-
-    private func deferredInvalidations(_ c: borrowing MachineCore) -> Int {
-        var n = 0
-        c.events.forEach(since: 0) { e in
-            if e.type == EventType.kvaInvalidate.rawValue { n += 1 }
-            return true
-        }
-        return n
     }
 
     /// After a path queued frames, with no lock held: schedule the work, or
     /// run it here when the list is past its bound.
     func deferredQueued(_ queued: Int) {
         guard queued > 0 else { return }
-        if core.withLock({ $0.deferredPending }) > config.maxPending {
+        if core.locked({ $0.deferredPending }) > config.maxPending {
             runDeferredWork()
         } else {
             deferredWorker?.schedule()

@@ -6,24 +6,24 @@
 /// ready-made paths guarantee by construction.
 extension Machine {
     public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
-        try core.withLock { c throws(SVAError) in try c.allocKernelTable(level: level) }
+        try core.locked { c throws(SVAError) in try c.allocKernelTable(level: level) }
     }
 
     public func readEntry(table: UInt64, index: UInt32) throws(SVAError) -> UInt64 {
-        try core.withLock { c throws(SVAError) in try c.readEntry(table, index) }
+        try core.locked { c throws(SVAError) in try c.readEntry(table, index) }
     }
 
     public func writeEntry(table: UInt64, index: UInt32, _ value: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.writeEntry(table, index, value) }
+        try core.locked { c throws(SVAError) in try c.writeEntry(table, index, value) }
     }
 
     public func linkTable(parent: UInt64, index: UInt32, child: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.linkTable(parent: parent, index: index, child: child) }
+        try core.locked { c throws(SVAError) in try c.linkTable(parent: parent, index: index, child: child) }
     }
 
     /// Clears the entry and returns the table it pointed to.
     public func unlinkTable(parent: UInt64, index: UInt32) throws(SVAError) -> TableFrame {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             var detached = try c.unlinkTable(parent: parent, index: index)
             let t = detached.tables[0]
             // The caller owns it now; the engine keeps no batch for it.
@@ -34,7 +34,7 @@ extension Machine {
 
     /// pagetable_free(): see svakit_pagetable_free.
     public func pagetableFree(_ pfn: UInt64) throws(SVAError) {
-        let queued = try core.withLock { c throws(SVAError) in
+        let queued = try core.locked { c throws(SVAError) in
             c.pagetableFree(try c.detachedTable(pfn), site: .arch)
         }
         deferredQueued(queued)
@@ -42,13 +42,13 @@ extension Machine {
 
     /// pagetable_free_kernel(): see svakit_pagetable_free_kernel.
     public func pagetableFreeKernel(_ pfn: UInt64) throws(SVAError) {
-        let queued = try core.withLock { c throws(SVAError) in try c.pagetableFreeKernel(pfn) }
+        let queued = try core.locked { c throws(SVAError) in try c.pagetableFreeKernel(pfn) }
         deferredQueued(queued)
     }
 
     /// Told of every page-table frame that returns to the allocator, with
     /// the memory lock held (the hook must not call into the machine).
     public func setTableFreeHook(_ hook: TableFreeHook?) {
-        core.withLock { $0.tableFreeHook = hook }
+        core.locked { $0.tableFreeHook = hook }
     }
 }

@@ -20,18 +20,18 @@ public final class IOMMU: Sendable {
         state = Mutex(IOMMUState(config: config))
     }
 
-    public var counters: IOMMUCounters { state.withLock { $0.counters } }
+    public var counters: IOMMUCounters { state.locked { $0.counters } }
 
     /// Attaches a driver that receives every command this IOMMU receives.
-    public func setDriver(_ driver: IOMMUDriver?) { state.withLock { $0.driver = driver } }
+    public func setDriver(_ driver: IOMMUDriver?) { state.locked { $0.driver = driver } }
 
     /// Valid (IOTLB, paging-structure) cache lines, for tests.
-    public var cachedEntries: (iotlb: Int, psc: Int) { state.withLock { $0.cachedEntries } }
+    public var cachedEntries: (iotlb: Int, psc: Int) { state.locked { $0.cachedEntries } }
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
     public func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        let driver = state.withLock { s in
+        let driver = state.locked { s in
             s.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly)
             return s.driver
         }
@@ -39,7 +39,7 @@ public final class IOMMU: Sendable {
     }
 
     public func invalidatePASID(_ pasid: UInt32) {
-        let driver = state.withLock { s in
+        let driver = state.locked { s in
             s.invalidatePASID(pasid)
             return s.driver
         }
@@ -47,7 +47,7 @@ public final class IOMMU: Sendable {
     }
 
     public func invalidateAll() {
-        let driver = state.withLock { s in
+        let driver = state.locked { s in
             s.invalidateAll()
             return s.driver
         }
@@ -58,7 +58,7 @@ public final class IOMMU: Sendable {
     /// acquiring it once is enough (as an invalidation-wait descriptor or
     /// CMD_SYNC completes after earlier work).
     public func fence() {
-        let driver = state.withLock { s in
+        let driver = state.locked { s in
             s.counters.fences += 1
             return s.driver
         }

@@ -55,8 +55,8 @@ extension Machine {
         for va in vas where !layout.isCanonical(va) { throw .outOfRange }
         var reports: [UAFReport] = []
         let faults = withIOMMU(iommuIndex) { iommu in
-            iommu.state.withLock { s in
-                core.withLock { c in
+            iommu.state.locked { s in
+                core.locked { c in
                     var faults = 0
                     for (i, va) in vas.enumerated() {
                         switch walkOne(&s, &c, iommu: iommu.id, device: device, pasid: pasid, va: va,
@@ -88,7 +88,17 @@ extension Machine {
                          reports: inout [UAFReport]) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         var finding: WalkFinding? = nil
         let result = s.walk(&c, device: device, pasid: pasid, va: va, access: access, finding: &finding)
-        if let finding { reports.append(c.makeReport(finding, device: device, pasid: pasid, iommu: iommu, va: va)) }
+        if let finding {
+            reports.append(c.makeReport(finding, device: device, pasid: pasid, iommu: iommu, va: va))
+            c.events.record(.uafReport, site: .none, pfn: finding.frame, desc: finding.found, va: va,
+                            aux: finding.escalation ? finding.escalationPhys : 0)
+        }
+        if c.traceWalks {
+            switch result {
+            case .success(let t): c.events.record(.dmaWalk, site: .none, pfn: PFN(Int(t.phys >> 12)), va: va, aux: 0)
+            case .failure(let f): c.events.record(.dmaWalk, site: .none, va: va, aux: UInt64(f.reason.rawValue))
+            }
+        }
         return result
     }
 
@@ -102,8 +112,8 @@ extension Machine {
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let fault: DMAFault? = withIOMMU(iommuIndex) { iommu in
-            iommu.state.withLock { s in
-                core.withLock { c in
+            iommu.state.locked { s in
+                core.locked { c in
                     var off = 0
                     while off < count {
                         let a = va + UInt64(off)
@@ -136,28 +146,28 @@ extension Machine {
     }
 
     func deliver(_ reports: [UAFReport]) {
-        reportLog.withLock { log in for r in reports { log.append(r) } }
-        if let handler = reportHandler.withLock({ $0 }) { for r in reports { handler(r) } }
+        reportLog.locked { log in for r in reports { log.append(r) } }
+        if let handler = reportHandler.locked({ $0 }) { for r in reports { handler(r) } }
     }
 
     // MARK: - Reports
 
-    public func setReportHandler(_ handler: ReportHandler?) { reportHandler.withLock { $0 = handler } }
+    public func setReportHandler(_ handler: ReportHandler?) { reportHandler.locked { $0 = handler } }
 
     /// Reports ever made.
-    public var reportCount: UInt64 { reportLog.withLock { $0.total } }
+    public var reportCount: UInt64 { reportLog.locked { $0.total } }
 
     /// The reports still in the log, oldest first.
     public var reports: [UAFReport] { reports(from: 0) }
 
     /// Reports with index >= first still in the log, oldest first.
     public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] {
-        reportLog.withLock { log in
+        reportLog.locked { log in
             let start = max(first, log.oldest)
             guard start < log.total else { return [] }
             return (start..<log.total).prefix(limit).compactMap { log.report($0) }
         }
     }
 
-    public func report(_ index: UInt64) -> UAFReport? { reportLog.withLock { $0.report(index) } }
+    public func report(_ index: UInt64) -> UAFReport? { reportLog.locked { $0.report(index) } }
 }

@@ -10,33 +10,33 @@ extension Machine {
 
     /// vmalloc with 4 KiB leaves; returns the address.
     public func vmalloc(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        try core.withLock { c throws(SVAError) in try c.vmalloc(size: size, owner: owner) }
+        try core.locked { c throws(SVAError) in try c.vmalloc(size: size, owner: owner) }
     }
 
     /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
     /// table under a slot goes through pmd_free_pte_page.
     public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
         guard size > 0, size & 0x1f_ffff == 0 else { throw .invalidArgument }
-        let va = try core.withLock { c throws(SVAError) in
+        let va = try core.locked { c throws(SVAError) in
             try c.vmalloc.reserve(size: size, align: 1 << 21, huge: true)
         }
         var done: UInt64 = 0
         do throws(SVAError) {
             while done < size {
-                let block = try core.withLock { c throws(SVAError) in
+                let block = try core.locked { c throws(SVAError) in
                     try c.allocFrames(order: 9, kind: .data, site: .vmalloc, owner: owner)
                 }
                 do throws(SVAError) {
                     try vmapHuge(va + done, phys: block.physicalAddress, size: .size2M,
                                  prot: PageTableEntry.kernelProt)
                 } catch {
-                    core.withLock { c in c.release(block, site: .vmalloc) }
+                    core.locked { c in c.release(block, site: .vmalloc) }
                     throw error
                 }
                 done += 1 << 21
             }
         } catch {
-            core.withLock { c in
+            core.locked { c in
                 for b in c.clearLeaves(va: va, size: done, site: .vmalloc) { c.release(b, site: .vmalloc) }
                 c.vmalloc.remove(at: va)
             }
@@ -47,14 +47,14 @@ extension Machine {
 
     /// vfree: clears the leaves (tables stay), flushes, then frees the data.
     public func vfree(_ va: UInt64) throws(SVAError) {
-        let (blocks, size) = try core.withLock { c throws(SVAError) in
+        let (blocks, size) = try core.locked { c throws(SVAError) in
             guard let area = c.vmalloc.area(at: va) else { throw .notFound }
             let blocks = c.clearLeaves(va: va, size: area.size, site: .vfree)
             c.vmalloc.remove(at: va)
             return (blocks, area.size)
         }
         flushTLBKernelRange(va, va + size, site: .vfree)
-        core.withLock { c in for b in blocks { c.release(b, site: .vfree) } }
+        core.locked { c in for b in blocks { c.release(b, site: .vfree) } }
     }
 
     /// A huge kernel mapping at a caller-chosen address (vmap_range with huge
@@ -63,7 +63,7 @@ extension Machine {
     /// pud_free_pmd_page. The caller owns the virtual range.
     public func vmapHuge(_ va: UInt64, phys: UInt64, size: PageSize,
                          prot: UInt64 = PageTableEntry.kernelProt) throws(SVAError) {
-        var detached = try core.withLock { c throws(SVAError) in
+        var detached = try core.locked { c throws(SVAError) in
             try c.prepareHugeVmap(va: va, phys: phys, size: size, prot: prot)
         }
         if !detached.isEmpty {
@@ -71,7 +71,7 @@ extension Machine {
             flushTLBKernelRange(va, va + 4095,
                                 site: size == .size1G ? .pudFreePmdPage : .pmdFreePtePage)
         }
-        let finished = core.withLock { c in
+        let finished = core.locked { c in
             c.finishHugeVmap(detached.take(), va: va, phys: phys, size: size, prot: prot)
         }
         // Queued tables are scheduled even when the leaf could not be set.
@@ -81,7 +81,7 @@ extension Machine {
 
     /// vunmap_range: clears the leaves of [va, va + size), then flushes.
     public func vunmap(_ va: UInt64, size: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             try c.checkVunmap(va: va, size: size)
             _ = c.clearLeaves(va: va, size: size, site: .unmap)
         }
@@ -97,7 +97,7 @@ extension Machine {
     /// set_memory_*: sets and clears protections of `pages` direct-map pages,
     /// splitting 2 MiB leaves as needed, then flushes.
     public func setMemory(_ va: UInt64, pages: UInt64, set: UInt64 = 0, clear: UInt64 = 0) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.setMemory(va: va, pages: pages, set: set, clear: clear) }
+        try core.locked { c throws(SVAError) in try c.setMemory(va: va, pages: pages, set: set, clear: clear) }
         flushTLBKernelRange(va, va + pages << 12, site: .setMemorySplit)
     }
 
@@ -106,23 +106,23 @@ extension Machine {
     /// Returns whether it collapsed.
     @discardableResult
     public func collapseLargePages(_ va: UInt64) throws(SVAError) -> Bool {
-        var detached = try core.withLock { c throws(SVAError) in try c.prepareCollapse(va: va) }
+        var detached = try core.locked { c throws(SVAError) in try c.prepareCollapse(va: va) }
         if detached.isEmpty { return false }
         flushTLBAll(site: .setMemoryCollapse)
-        deferredQueued(core.withLock { c in c.pagetableFree(detached.take(), site: .setMemoryCollapse) })
+        deferredQueued(core.locked { c in c.pagetableFree(detached.take(), site: .setMemoryCollapse) })
         return true
     }
 
     /// Memory hot-remove of whole sections: frames offline, the direct-map
     /// tables the range empties unlinked, flush_tlb_all, tables freed.
     public func hotRemove(pfn: UInt64, pages: UInt64) throws(SVAError) {
-        var detached = try core.withLock { c throws(SVAError) in try c.prepareHotRemove(pfn: pfn, pages: pages) }
+        var detached = try core.locked { c throws(SVAError) in try c.prepareHotRemove(pfn: pfn, pages: pages) }
         flushTLBAll(site: .hotRemove)
-        deferredQueued(core.withLock { c in c.pagetableFree(detached.take(), site: .hotRemove) })
+        deferredQueued(core.locked { c in c.pagetableFree(detached.take(), site: .hotRemove) })
     }
 
     /// Memory hot-add of whole offline sections.
     public func hotAdd(pfn: UInt64, pages: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.hotAdd(pfn: pfn, pages: pages) }
+        try core.locked { c throws(SVAError) in try c.hotAdd(pfn: pfn, pages: pages) }
     }
 }

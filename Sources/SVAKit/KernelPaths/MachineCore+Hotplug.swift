@@ -34,7 +34,7 @@ extension MachineCore {
         while i < end {
             if allocator.isVirgin(PFN(i)) { counters.offlineVirgin += 1; i += 1; continue }
             let order = Int(memory[PFN(i)].order)
-            allocator.unlink(PFN(i), order: order, memory)
+            allocator.unlink(PFN(i), order: order, memory.descs)
             i += 1 << order
         }
         for f in first..<end { memory[PFN(f)].kind = FrameKind.offline.rawValue }
@@ -80,7 +80,7 @@ extension MachineCore {
                 counters.offlineVirgin -= 1
                 f += 1
             } else {
-                allocator.give(PFN(f), order: maxOrder, memory)
+                allocator.give(PFN(f), order: maxOrder, memory.descs)
                 f += 1 << maxOrder
             }
         }

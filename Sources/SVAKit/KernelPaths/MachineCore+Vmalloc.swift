@@ -35,10 +35,15 @@ extension MachineCore {
         var blocks: [PFN] = []
         var a = va
         while a < va + size {
-            guard let s = leafSlot(kernelRoot, va: a) else { a += 4096; continue }
-            blocks.append(entry(s).pfn)
-            setEntry(s, .none)
-            a = (a | (AddressLayout.span(level: s.holder.level) - 1)) + 1
+            // Step over whatever the entry that ended the walk covers: a
+            // cleared leaf, or an empty entry at any level.
+            let (s, present) = lastSlot(kernelRoot, va: a)
+            if present {
+                blocks.append(entry(s).pfn)
+                setEntry(s, .none)
+            }
+            a = (a | (AddressLayout.span(level: s.holder.level) - 1)) &+ 1
+            if a == 0 { break }
         }
         return blocks
     }

@@ -6,7 +6,7 @@ public typealias Event = svakit_event
 /// The kinds of step the log records (enum svakit_event_type).
 public enum EventType: UInt16, Sendable, CustomStringConvertible {
     case frameAlloc = 1, frameFree, tableLink, tableUnlink, tlbFlush, hotRemove, hotAdd
-    case deferQueue, deferBatch, kvaInvalidate
+    case deferQueue, deferBatch, kvaInvalidate, dmaWalk, uafReport
 
     public var description: String {
         switch self {
@@ -20,6 +20,8 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .deferQueue: "defer"
         case .deferBatch: "batch"
         case .kvaInvalidate: "iommu-invalidate"
+        case .dmaWalk: "walk"
+        case .uafReport: "uaf"
         }
     }
 }
@@ -28,8 +30,10 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
 /// machine's clock (`step`), so events can be ordered against descriptors'
 /// `alloc_step` and against later reports. The ring keeps the newest
 /// `capacity` events; older ones are overwritten.
+///
+/// The machine owns the ring and frees it once, from Machine.deinit.
 @usableFromInline
-struct EventLog: ~Copyable {
+struct EventLog {
     let capacity: Int
     private let ring: UnsafeMutablePointer<Event>
     /// The step the next event gets; also the number of events ever recorded.
@@ -40,7 +44,8 @@ struct EventLog: ~Copyable {
         ring = .allocate(capacity: self.capacity)
     }
 
-    deinit { ring.deallocate() }
+    /// Frees the ring; only the owner's deinit calls it.
+    func deallocate() { ring.deallocate() }
 
     /// Records one step and returns its number.
     @discardableResult

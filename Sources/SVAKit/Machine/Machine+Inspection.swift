@@ -6,7 +6,7 @@ public typealias MachineStats = svakit_stats
 /// Read-only views of a machine: counters and the event log.
 extension Machine {
     public var stats: MachineStats {
-        core.withLock { c in
+        core.locked { c in
             MachineStats(
                 frames: UInt64(c.memory.frameCount), frames_free: UInt64(c.freeFrameCount),
                 frames_offline: UInt64(c.counters.offlineFrames),
@@ -20,10 +20,10 @@ extension Machine {
 
     /// Audits every descriptor, free list and table link; returns the
     /// inconsistencies found, none on a healthy machine. O(frames): for tests.
-    public func audit() -> [String] { core.withLock { c in c.audit() } }
+    public func audit() -> [String] { core.locked { c in c.audit() } }
 
     /// Host bytes backing frame contents now (walks the mapping; not cheap).
-    public var residentBytes: Int { core.withLock { c in c.memory.residentBytes() } }
+    public var residentBytes: Int { core.locked { c in c.memory.residentBytes() } }
 
     /// Events with step >= since, oldest first, at most `limit`.
     public func events(since: UInt64 = 0, limit: Int = .max) -> [Event] {
@@ -38,7 +38,7 @@ extension Machine {
     /// Copies matching events into `out`; returns how many.
     func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<Event>,
                     where match: (Event) -> Bool) -> Int {
-        core.withLock { c in
+        core.locked { c in
             var n = 0
             c.events.forEach(since: since) { e in
                 guard n < out.count else { return false }
@@ -50,7 +50,7 @@ extension Machine {
     }
 
     private func collect(since: UInt64, limit: Int, where match: (Event) -> Bool) -> [Event] {
-        core.withLock { c in
+        core.locked { c in
             var out: [Event] = []
             c.events.forEach(since: since) { e in
                 if match(e) { out.append(e) }

@@ -96,7 +96,8 @@ public final class Machine: @unchecked Sendable {
         // Shutdown drains the queue: the worker finishes, then whatever is
         // left is freed here (still behind one invalidation).
         deferredWorker?.stop()
-        while core.withLock({ $0.deferredPending }) > 0 { runDeferredWork() }
+        while core.locked({ $0.deferredPending }) > 0 { runDeferredWork() }
+        core.locked { $0.releaseResources() }
         handle.pointee.magic = 0
         handle.deallocate()
     }
@@ -108,23 +109,23 @@ public final class Machine: @unchecked Sendable {
 
     /// Allocates 2^order contiguous data frames tagged with `owner`.
     public func allocFrames(order: Int = 0, owner: UInt16 = 0) throws(SVAError) -> PFN {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             try c.allocFrames(order: order, kind: .data, site: .api, owner: owner)
         }
     }
 
     /// Frees a data block (not a page table).
     public func freeFrames(_ pfn: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.freeData(try c.checkFrame(pfn), site: .api) }
+        try core.locked { c throws(SVAError) in try c.freeData(try c.checkFrame(pfn), site: .api) }
     }
 
     /// A copy of the frame's descriptor.
     public func descriptor(_ pfn: UInt64) throws(SVAError) -> Ptdesc {
-        try core.withLock { c throws(SVAError) in c.memory[try c.checkFrame(pfn)] }
+        try core.locked { c throws(SVAError) in c.memory[try c.checkFrame(pfn)] }
     }
 
     public func readFrame(_ pfn: UInt64, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             let f = try c.checkFrame(pfn)
             guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
             if let b = buf.baseAddress { b.copyMemory(from: c.memory.frame(f) + offset, byteCount: buf.count) }
@@ -132,7 +133,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     public func writeFrame(_ pfn: UInt64, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             let f = try c.checkFrame(pfn)
             guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
             if let b = buf.baseAddress { (c.memory.frame(f) + offset).copyMemory(from: b, byteCount: buf.count) }
@@ -141,7 +142,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Reads one 64-bit word of a frame (e.g. a page-table entry).
     public func readWord(_ pfn: UInt64, index: Int) throws(SVAError) -> UInt64 {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             guard index >= 0, index < 512 else { throw .invalidArgument }
             return c.memory.entry(try c.checkFrame(pfn), index).pointee
         }
@@ -150,7 +151,7 @@ public final class Machine: @unchecked Sendable {
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
     /// frame does.
     public func writeWord(_ pfn: UInt64, index: Int, _ value: UInt64) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             guard index >= 0, index < 512 else { throw .invalidArgument }
             c.memory.entry(try c.checkFrame(pfn), index).pointee = value
         }
@@ -162,30 +163,30 @@ public final class Machine: @unchecked Sendable {
     public static let initMM: UInt32 = 0
 
     public func createAddressSpace() throws(SVAError) -> UInt32 {
-        try core.withLock { c throws(SVAError) in try c.createMM() }
+        try core.locked { c throws(SVAError) in try c.createMM() }
     }
 
     /// Tears an mm down. Refused with `.busy` while a device is attached to
     /// it: unbind first (in Linux the bond keeps the mm alive).
     public func destroyAddressSpace(_ mm: UInt32) throws(SVAError) {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             _ = try rootTable(of: mm)
             guard mm != Machine.initMM else { throw .wrongAPI }
             try r.checkDetached(mm)
-            try core.withLock { c throws(SVAError) in try c.destroyMM(mm) }
+            try core.locked { c throws(SVAError) in try c.destroyMM(mm) }
             r.dropPASID(of: mm)
         }
     }
 
     public func rootTable(of mm: UInt32) throws(SVAError) -> TableFrame {
-        try core.withLock { c throws(SVAError) in try c.root(of: mm) }
+        try core.locked { c throws(SVAError) in try c.root(of: mm) }
     }
 
     /// Maps [va, va + size) to phys with one leaf. Kernel addresses go through
     /// `Machine.initMM`, user addresses through a process mm.
     public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
                     prot: UInt64 = PageTableEntry.writable, in mm: UInt32 = initMM) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             try c.map(mm: mm, va: va, phys: phys, size: size, prot: prot, site: .map)
         }
     }
@@ -193,13 +194,13 @@ public final class Machine: @unchecked Sendable {
     /// Clears the leaf that maps exactly [va, va + size); tables stay. In a
     /// bound mm the MMU notifier then invalidates that range on its IOMMUs.
     public func unmap(_ va: UInt64, size: PageSize = .size4K, in mm: UInt32 = initMM) throws(SVAError) {
-        try core.withLock { c throws(SVAError) in try c.unmap(mm: mm, va: va, size: size) }
+        try core.locked { c throws(SVAError) in try c.unmap(mm: mm, va: va, size: size) }
         if mm != Machine.initMM { mmInvalidateRange(mm, va, va + size.bytes) }
     }
 
     /// The software walk of `va` in `mm`.
     public func translate(_ va: UInt64, in mm: UInt32 = initMM) throws(SVAError) -> Translation {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             guard c.layout.isCanonical(va) else { throw .outOfRange }
             return c.translate(root: try c.root(of: mm), va: va)
         }
@@ -207,7 +208,7 @@ public final class Machine: @unchecked Sendable {
 
     /// The entry slot at `level` that maps `va` in `mm`, if the tables exist.
     public func entrySlot(_ va: UInt64, level: Int, in mm: UInt32 = initMM) throws(SVAError) -> EntrySlot? {
-        try core.withLock { c throws(SVAError) in
+        try core.locked { c throws(SVAError) in
             guard level >= 1, level <= c.layout.rootLevel else { throw .invalidArgument }
             guard c.layout.isCanonical(va) else { throw .outOfRange }
             return c.lookup(try c.root(of: mm), to: level, va: va)
@@ -216,28 +217,28 @@ public final class Machine: @unchecked Sendable {
 
     /// The table an entry points to (nil for an empty entry or a leaf).
     public func table(pointedToBy slot: EntrySlot) -> TableFrame? {
-        core.withLock { c in c.child(of: slot) }
+        core.locked { c in c.child(of: slot) }
     }
 
     public func entry(_ slot: EntrySlot) -> PageTableEntry {
-        core.withLock { c in c.entry(slot) }
+        core.locked { c in c.entry(slot) }
     }
 
     // MARK: - CPU TLB
 
     public func setTLBFlushHook(_ hook: TLBFlushHook?) {
-        flushHook.withLock { $0 = hook }
+        flushHook.locked { $0 = hook }
     }
 
     /// flush_tlb_kernel_range: logs the flush; with `.onFlush` (v1 of the
     /// series) calls the IOMMU gate; then runs the hook with no lock held.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
-        core.withLock { c in
+        core.locked { c in
             c.counters.tlbFlushes += 1
             c.events.record(.tlbFlush, site: site, va: start, aux: end)
         }
         if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
-        flushHook.withLock { $0 }?(start, end)
+        flushHook.locked { $0 }?(start, end)
     }
 
     /// flush_tlb_all.

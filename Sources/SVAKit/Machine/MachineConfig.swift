@@ -60,6 +60,9 @@ public struct MachineConfig: Sendable, Equatable {
     public var workMode: WorkMode
     /// Deferred frames past which the freeing caller runs the work itself.
     public var maxPending: Int
+    /// Log every IOMMU walk in the event log (for traces; off by default, as
+    /// it costs a log write per walk). Swift-only.
+    public var traceWalks = false
 
     public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
                 eventLogCapacity: Int = 1 << 16, kvaInvalidation: KVAInvalidation = .none,

@@ -7,8 +7,15 @@
 ///
 /// `@unchecked Sendable`: the raw memory inside is reachable only through
 /// `Machine.core`, so the Mutex is what makes sharing it safe.
+///
+/// Not `~Copyable`, though it owns raw memory: with a ~Copyable MachineCore
+/// the Swift 6.3.1 compiler emits invalid IR under -sanitize=thread (LLVM
+/// verifier: "Invalid bitcast" in the access instrumentation of methods that
+/// take the core as a guaranteed parameter), and CI runs the stress test
+/// under ThreadSanitizer. It lives only inside Machine's Mutex and is never
+/// copied out; Machine.deinit releases its resources.
 @usableFromInline
-struct MachineCore: ~Copyable, @unchecked Sendable {
+struct MachineCore: @unchecked Sendable {
     let memory: PhysicalMemory
     var allocator: FrameAllocator
     var events: EventLog
@@ -21,6 +28,7 @@ struct MachineCore: ~Copyable, @unchecked Sendable {
     var vmalloc: VmallocSpace
     var counters = Counters()
     let freeMode: FreeMode
+    let traceWalks: Bool
     var deferred = DeferredList()
     /// Told of every page-table frame that returns to the allocator, with
     /// this lock held.
@@ -35,19 +43,32 @@ struct MachineCore: ~Copyable, @unchecked Sendable {
         var tlbFlushes = 0
     }
 
-    private init(memory: consuming PhysicalMemory, config: MachineConfig) {
+    /// Returns the simulated memory and the log to the host; Machine.deinit
+    /// calls it once, as the core's only owner.
+    func releaseResources() {
+        memory.unmap()
+        events.deallocate()
+    }
+
+    private init(memory: PhysicalMemory, config: MachineConfig) {
         self.memory = memory
         allocator = FrameAllocator(frames: config.frames, policy: config.reuse)
         events = EventLog(capacity: config.eventLogCapacity)
         layout = AddressLayout(levels: config.pagingLevels)
         vmalloc = VmallocSpace(start: layout.vmallocStart, end: layout.vmallocEnd)
         freeMode = config.freeMode
+        traceWalks = config.traceWalks
     }
 
     /// A booted machine core.
     static func boot(_ config: MachineConfig) throws(SVAError) -> MachineCore {
         var core = MachineCore(memory: try PhysicalMemory(frames: config.frames), config: config)
-        try core.boot()
+        do throws(SVAError) {
+            try core.boot()
+        } catch {
+            core.releaseResources()
+            throw error
+        }
         return core
     }
 

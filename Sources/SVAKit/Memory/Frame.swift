@@ -101,3 +101,11 @@ extension svakit_ptdesc {
     }
     @inlinable public var allocSite: Site { Site(rawValue: site) ?? .none }
 }
+
+extension UnsafeMutablePointer where Pointee == Ptdesc {
+    /// The descriptor of `pfn` in a descriptor array.
+    @inlinable subscript(_ pfn: PFN) -> Ptdesc {
+        unsafeAddress { UnsafePointer(self + pfn.index) }
+        nonmutating unsafeMutableAddress { self + pfn.index }
+    }
+}

@@ -40,7 +40,7 @@ struct FrameAllocator {
     /// The first block on the order's list (for audits).
     func headOf(_ order: Int) -> PFN { heads[order] }
 
-    private mutating func push(_ pfn: PFN, order: Int, _ mem: borrowing PhysicalMemory) {
+    private mutating func push(_ pfn: PFN, order: Int, _ mem: UnsafeMutablePointer<Ptdesc>) {
         mem[pfn].order = UInt8(order)
         let toTail = policy == .fifo
         if toTail {
@@ -58,7 +58,7 @@ struct FrameAllocator {
     }
 
     /// Takes `pfn` off its order's list.
-    mutating func unlink(_ pfn: PFN, order: Int, _ mem: borrowing PhysicalMemory) {
+    mutating func unlink(_ pfn: PFN, order: Int, _ mem: UnsafeMutablePointer<Ptdesc>) {
         let next = PFN(mem[pfn].lru_next), prev = PFN(mem[pfn].lru_prev)
         if prev != .none { mem[prev].lru_next = next.rawValue } else { heads[order] = next }
         if next != .none { mem[next].lru_prev = prev.rawValue } else { tails[order] = prev }
@@ -67,7 +67,7 @@ struct FrameAllocator {
         listCounts[order] -= 1
     }
 
-    private mutating func pop(order: Int, _ mem: borrowing PhysicalMemory) -> PFN {
+    private mutating func pop(order: Int, _ mem: UnsafeMutablePointer<Ptdesc>) -> PFN {
         var pick = heads[order]
         if case .random = policy {
             // Uniform over the list: O(list length), meant for fuzzing runs.
@@ -82,7 +82,7 @@ struct FrameAllocator {
 
     /// Takes a free block of 2^order frames and returns its head. The
     /// descriptors are left for the caller to fill.
-    mutating func take(order: Int, _ mem: borrowing PhysicalMemory) throws(SVAError) -> PFN {
+    mutating func take(order: Int, _ mem: UnsafeMutablePointer<Ptdesc>) throws(SVAError) -> PFN {
         if listCounts[order] > 0 { return pop(order: order, mem) }
         var from = order + 1
         while from <= maxOrder && listCounts[from] == 0 { from += 1 }
@@ -103,7 +103,7 @@ struct FrameAllocator {
 
     /// The next maxOrder block of never-used memory, skipping offline sections
     /// (offline ranges are section-aligned, hence block-aligned).
-    private mutating func takeVirgin(_ mem: borrowing PhysicalMemory) -> PFN? {
+    private mutating func takeVirgin(_ mem: UnsafeMutablePointer<Ptdesc>) -> PFN? {
         let n = 1 << maxOrder
         while virginCursor + n <= frameCount {
             let pfn = PFN(virginCursor)
@@ -114,7 +114,7 @@ struct FrameAllocator {
     }
 
     /// Returns a block whose descriptors the caller has marked free.
-    mutating func give(_ pfn: PFN, order: Int, _ mem: borrowing PhysicalMemory) {
+    mutating func give(_ pfn: PFN, order: Int, _ mem: UnsafeMutablePointer<Ptdesc>) {
         push(pfn, order: order, mem)
     }
 

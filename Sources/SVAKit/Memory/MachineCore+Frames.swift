@@ -6,7 +6,7 @@ extension MachineCore {
     mutating func allocFrames(order: Int, kind: FrameKind, level: Int = 0, flags: PtdescFlags = [],
                               site: Site, owner: UInt16 = 0) throws(SVAError) -> PFN {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
-        let pfn = try allocator.take(order: order, memory)
+        let pfn = try allocator.take(order: order, memory.descs)
         let step = UInt32(truncatingIfNeeded: events.nextStep)
         for i in 0..<(1 << order) {
             let p = pfn + i
@@ -43,7 +43,7 @@ extension MachineCore {
         }
         adjustCount(before.frameKind, by: -n)
         counters.frees += 1
-        allocator.give(pfn, order: Int(before.order), memory)
+        allocator.give(pfn, order: Int(before.order), memory.descs)
         // The event shows what the frame was and the generation it has now.
         var shown = before
         shown.generation = memory[pfn].generation

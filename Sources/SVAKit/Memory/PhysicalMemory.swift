@@ -11,9 +11,10 @@ import CSVAKit
 /// descriptors) the first time it is touched. Zero-filled descriptors are valid
 /// free frames (kind 0, generation 0), which is why boot costs nothing per frame.
 ///
-/// `~Copyable`: exactly one owner unmaps the memory, in `deinit`.
+/// The machine owns it and calls `unmap()` once, from Machine.deinit (see
+/// MachineCore for why the owner is not a `~Copyable` deinit).
 @usableFromInline
-struct PhysicalMemory: ~Copyable {
+struct PhysicalMemory {
     @usableFromInline let frameCount: Int
     @usableFromInline let bytes: UnsafeMutableRawPointer
     @usableFromInline let descs: UnsafeMutablePointer<Ptdesc>
@@ -30,7 +31,8 @@ struct PhysicalMemory: ~Copyable {
         descs = d.bindMemory(to: Ptdesc.self, capacity: frames)
     }
 
-    deinit {
+    /// Returns both mappings to the host; only the owner's deinit calls it.
+    func unmap() {
         munmap(bytes, frameCount << pageShift)
         munmap(UnsafeMutableRawPointer(descs), frameCount * MemoryLayout<Ptdesc>.stride)
     }
@@ -55,9 +57,10 @@ struct PhysicalMemory: ~Copyable {
         (bytes + (pfn.index << pageShift)).assumingMemoryBound(to: UInt64.self) + index
     }
 
+    /// The descriptor of `pfn`, by address.
     @inlinable subscript(_ pfn: PFN) -> Ptdesc {
-        _read { yield descs[pfn.index] }
-        nonmutating _modify { yield &descs[pfn.index] }
+        unsafeAddress { UnsafePointer(descs + pfn.index) }
+        nonmutating unsafeMutableAddress { descs + pfn.index }
     }
 
     func zero(_ pfn: PFN, count: Int = 1) {

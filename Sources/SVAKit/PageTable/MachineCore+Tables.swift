@@ -96,11 +96,18 @@ extension MachineCore {
 
     /// The slot holding the leaf that maps `va` at any level, or nil.
     func leafSlot(_ root: TableFrame, va: UInt64) -> EntrySlot? {
+        let (s, present) = lastSlot(root, va: va)
+        return present ? s : nil
+    }
+
+    /// The slot where the walk of `va` ends: a leaf (present) or the first
+    /// empty entry (not present).
+    func lastSlot(_ root: TableFrame, va: UInt64) -> (EntrySlot, present: Bool) {
         var table = root
         while true {
             let s = slot(in: table, for: va)
-            guard entry(s).isPresent else { return nil }
-            guard let next = child(of: s) else { return s }
+            guard entry(s).isPresent else { return (s, false) }
+            guard let next = child(of: s) else { return (s, true) }
             table = next
         }
     }

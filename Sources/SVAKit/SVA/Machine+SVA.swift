@@ -16,10 +16,10 @@ extension Machine {
     @discardableResult
     public func addIOMMU(_ config: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> IOMMU {
         try config.validate()
-        return registry.withLock { r in
+        return registry.locked { r in
             let iommu = IOMMU(id: UInt32(r.iommuCount), config: config)
             r.iommuCount += 1
-            iommuObjects.withLock { $0.append(iommu) }
+            iommuObjects.locked { $0.append(iommu) }
             let slot = iommuTable.insert(UInt64(UInt(bitPattern: Unmanaged.passUnretained(iommu).toOpaque())))
             precondition(slot == Int(iommu.id))
             return iommu
@@ -35,7 +35,7 @@ extension Machine {
     /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits.
     public func addDevice(iommu: UInt32, sva: Bool = true, pasidBits: Int = 20) throws(SVAError) -> UInt32 {
         guard pasidBits >= 1, pasidBits <= 20 else { throw .invalidArgument }
-        return try registry.withLock { r throws(SVAError) in
+        return try registry.locked { r throws(SVAError) in
             guard Int(iommu) < r.iommuCount else { throw .noDevice }
             r.devices.append(DeviceRecord(iommu: Int(iommu), sva: sva, pasidLimit: 1 << pasidBits))
             // The DMA path reads (PASID width, IOMMU) here without the lock.
@@ -48,7 +48,7 @@ extension Machine {
     /// A non-SVA attachment of mm's tables at a PASID the caller picks (as a
     /// VMM does through iommufd). Not on the SVA list.
     public func attachPASID(device: UInt32, pasid: UInt32, mm: UInt32) throws(SVAError) {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             let d = try r.device(device)
             guard pasid > 0 else { throw .invalidArgument }
             guard Int(pasid) < d.pasidLimit else { throw .overflow }
@@ -59,7 +59,7 @@ extension Machine {
     }
 
     public func detachPASID(device: UInt32, pasid: UInt32) throws(SVAError) {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             let d = try r.device(device)
             guard case .explicit = d.attachments[pasid] else { throw .notFound }
             removePASID(iommu: d.iommu, device: device, pasid: pasid, flush: true)
@@ -71,7 +71,7 @@ extension Machine {
 
     /// iommu_sva_bind_device (kernel-notes §1.4).
     public func bindSVA(device: UInt32, mm: UInt32) throws(SVAError) -> SVABond {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             let d = try r.device(device)
             guard d.sva else { throw .notSupported }
             guard mm != Machine.initMM else { throw .invalidArgument }
@@ -125,7 +125,7 @@ extension Machine {
     public func unbindSVA(_ bond: SVABond) throws(SVAError) { try unbindSVA(handle: bond.id) }
 
     public func unbindSVA(handle h: UInt32) throws(SVAError) {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             guard var bond = r.bonds[h] else { throw .staleHandle }
             bond.users -= 1
             guard bond.users == 0 else { r.bonds[h] = bond; return }
@@ -151,20 +151,20 @@ extension Machine {
     }
 
     public func pasid(of handle: UInt32) throws(SVAError) -> UInt32 {
-        try registry.withLock { r throws(SVAError) in
+        try registry.locked { r throws(SVAError) in
             guard let b = r.bonds[handle] else { throw .staleHandle }
             return b.pasid
         }
     }
 
     /// The PASID an mm holds, if it ever bound.
-    public func pasid(ofMM mm: UInt32) -> UInt32? { registry.withLock { $0.mmData[mm]?.pasid } }
+    public func pasid(ofMM mm: UInt32) -> UInt32? { registry.locked { $0.mmData[mm]?.pasid } }
 
     /// Mms on the SVA list (iommu_sva_mms).
-    public var svaMMCount: Int { registry.withLock { $0.svaMMCount } }
+    public var svaMMCount: Int { registry.locked { $0.svaMMCount } }
 
     /// Times the key changed state since boot.
-    public var svaKeyTransitions: Int { registry.withLock { $0.keyTransitions } }
+    public var svaKeyTransitions: Int { registry.locked { $0.keyTransitions } }
 
     // MARK: - The PASID table (registry lock held)
 
@@ -172,7 +172,7 @@ extension Machine {
         let root = try rootTable(of: mm)
         let gen = try descriptor(UInt64(root.pfn.rawValue)).generation
         withIOMMU(iommu) { i in
-            i.state.withLock { s in
+            i.state.locked { s in
                 s.pasidTable[device, pasid] = PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)
             }
         }
@@ -180,7 +180,7 @@ extension Machine {
 
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32, flush: Bool) {
         withIOMMU(iommu) { i in
-            i.state.withLock { s in s.pasidTable[device, pasid] = nil }
+            i.state.locked { s in s.pasidTable[device, pasid] = nil }
             if flush { i.invalidatePASID(pasid) }
             i.fence()
         }
@@ -192,7 +192,7 @@ extension Machine {
     /// [start, end) changed, so each IOMMU it is bound to drops them (the
     /// leaf-only hint clear, as the SVA notifiers pass it).
     func mmInvalidateRange(_ mm: UInt32, _ start: UInt64, _ end: UInt64) {
-        registry.withLock { r in
+        registry.locked { r in
             guard let data = r.mmData[mm] else { return }
             for index in data.domains.keys {
                 withIOMMU(index) { $0.invalidateRange(pasid: data.pasid, start: start, end: end &- 1, leafOnly: false) }
