@@ -22,29 +22,19 @@ final class PublishedWords: @unchecked Sendable {
     // @unchecked: `retired` and `freeSlots` are touched only under the
     // owner's lock; everything readers see is atomic.
 
-    /// Word 0 holds the capacity; words 1...capacity are the slots. Kept as
-    /// the pointer's bits: an Atomic of a pointer crashes the 6.3.1 compiler
-    /// under -sanitize=thread ("Invalid bitcast", LLVM verifier).
-    private let tableBits: Atomic<UInt>
+    /// Word 0 holds the capacity; words 1...capacity are the slots.
+    private let table: Atomic<UnsafeMutablePointer<Atomic<UInt64>>>
     /// Slots in use are below this index.
     private let highWater = Atomic<Int>(0)
     private var retired: [UnsafeMutablePointer<Atomic<UInt64>>] = []
     private var freeSlots: [Int] = []
 
     init(capacity: Int = 64) {
-        tableBits = Atomic(UInt(bitPattern: Self.allocate(capacity: capacity)))
-    }
-
-    /// The current table, loaded with acquire ordering (readers) or relaxed
-    /// (writers, who hold the owner's lock).
-    @inline(__always)
-    private func table(_ acquire: Bool) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        let bits = acquire ? tableBits.load(ordering: .acquiring) : tableBits.load(ordering: .relaxed)
-        return UnsafeMutablePointer(bitPattern: bits)!
+        table = Atomic(Self.allocate(capacity: capacity))
     }
 
     deinit {
-        for t in retired + [table(false)] {
+        for t in retired + [table.load(ordering: .relaxed)] {
             let n = Int(t[0].load(ordering: .relaxed)) + 1
             t.deinitialize(count: n)
             t.deallocate()
@@ -68,23 +58,23 @@ final class PublishedWords: @unchecked Sendable {
             slot = s
         } else {
             slot = highWater.load(ordering: .relaxed)
-            var t = table(false)
+            var t = table.load(ordering: .relaxed)
             let cap = Int(t[0].load(ordering: .relaxed))
             if slot == cap {
                 let bigger = Self.allocate(capacity: cap * 2)
                 for i in 1...cap { bigger[i].store(t[i].load(ordering: .relaxed), ordering: .relaxed) }
-                tableBits.store(UInt(bitPattern: bigger), ordering: .releasing)
+                table.store(bigger, ordering: .releasing)
                 retired.append(t)
                 t = bigger
             }
         }
-        table(false)[slot + 1].store(word, ordering: .releasing)
+        table.load(ordering: .relaxed)[slot + 1].store(word, ordering: .releasing)
         if slot == highWater.load(ordering: .relaxed) { highWater.store(slot + 1, ordering: .releasing) }
         return slot
     }
 
     func remove(slot: Int) {
-        table(false)[slot + 1].store(0, ordering: .releasing)
+        table.load(ordering: .relaxed)[slot + 1].store(0, ordering: .releasing)
         freeSlots.append(slot)
     }
 
@@ -93,7 +83,7 @@ final class PublishedWords: @unchecked Sendable {
     /// Calls `body` with every nonzero word.
     @inline(__always)
     func forEach(_ body: (UInt64) -> Void) {
-        let t = table(true)
+        let t = table.load(ordering: .acquiring)
         let n = min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed)))
         var i = 1
         while i <= n {
@@ -106,7 +96,7 @@ final class PublishedWords: @unchecked Sendable {
     /// The word in a slot, 0 when the slot is empty or past the end.
     @inline(__always)
     func word(at slot: Int) -> UInt64 {
-        let t = table(true)
+        let t = table.load(ordering: .acquiring)
         guard slot >= 0, slot < min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed))) else {
             return 0
         }
