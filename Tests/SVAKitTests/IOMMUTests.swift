@@ -131,3 +131,19 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
         }
     }
 }
+
+extension IOMMUTests {
+    @Test func anUnboundDeviceDoesNotHitLinesItsNeighbourLeft() throws {
+        // Two devices behind one IOMMU share the mm's domain; after one
+        // unbinds, the IOTLB still holds the other's lines for the PASID.
+        let (m, s) = try boundMachine()
+        let other = try m.addDevice(iommu: s.iommu.id)
+        let b2 = try m.bindSVA(device: other, mm: s.mm)
+        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        #expect(try s.touch(m, user).isSuccess)
+        try m.unbindSVA(s.bond)
+        #expect(s.iommu.cachedEntries.iotlb == 1, "the domain lives on through the other device")
+        #expect(try s.touch(m, user) == .failure(DMAFault(reason: .noPASID, level: 0, address: user)))
+        #expect(try m.dmaRead(device: other, pasid: b2.pasid, va: user, count: 8).isSuccess)
+    }
+}

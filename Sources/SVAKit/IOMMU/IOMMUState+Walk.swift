@@ -33,6 +33,13 @@ extension IOMMUState {
         let write = access.contains(.write), user = !access.contains(.privileged)
         let caching = config.caching
 
+        // The PASID table first, as VT-d's PASID-cache lookup precedes the
+        // IOTLB's: a device with nothing attached at this PASID must not hit
+        // lines that another device's bond to the same mm left behind.
+        guard let pe = pasidTable[device, pasid] else {
+            counters.faults += 1
+            return .failure(DMAFault(reason: .noPASID, level: 0, address: va))
+        }
         if caching != .none, let hit = iotlbLookup(pasid: pasid, va: va, write: write, user: user) {
             counters.iotlbHits += 1
             return hit
@@ -58,10 +65,6 @@ extension IOMMUState {
             }
         }
         if level == 0 {
-            guard let pe = pasidTable[device, pasid] else {
-                counters.faults += 1
-                return .failure(DMAFault(reason: .noPASID, level: 0, address: va))
-            }
             counters.fullWalks += 1
             table = pe.root
             level = c.layout.rootLevel
