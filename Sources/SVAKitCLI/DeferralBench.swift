@@ -46,7 +46,7 @@ struct DeferralBench {
                 let t0 = nowNs()
                 for p in tables {
                     clock.freedAt[p.index] = nowNs()
-                    try m.pagetableFree(UInt64(p.rawValue))
+                    try m.pagetableFree(p)
                 }
                 busy += nowNs() - t0
                 done += n

@@ -91,13 +91,13 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         try m.vunmap(region, size: 3 << 21)
         for i in 0..<3 { try m.vmapHuge(region + UInt64(i) << 21, phys: 0, size: .size2M) }
         // Linked newest first through pt_list_next; lru untouched.
-        let d = try tables.map { try m.descriptor(UInt64($0.pfn.rawValue)) }
+        let d = try tables.map { try m.descriptor($0.pfn) }
         #expect(d.allSatisfy { $0.ptFlags.contains(.deferred) && $0.lru_next == PFN.none.rawValue })
         #expect(d[2].pt_list_next == tables[1].pfn.rawValue && d[1].pt_list_next == tables[0].pfn.rawValue)
         #expect(d[0].pt_list_next == PFN.none.rawValue)
         #expect(m.audit() == [])
         m.runDeferredWork()
-        #expect(try tables.allSatisfy { try m.descriptor(UInt64($0.pfn.rawValue)).frameKind == .free })
+        #expect(try tables.allSatisfy { try m.descriptor($0.pfn).frameKind == .free })
     }
 
     @Test func pastTheBoundTheFreeingCallerRunsTheWork() throws {
@@ -152,12 +152,12 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         let va = try m.vmalloc(4096)
         try m.vfree(va)
         let pmd = try m.tableUnder(va, level: 3)
-        expectRefused(m, .busy) { try m.pagetableFree(UInt64(pmd.pfn.rawValue)) }
+        expectRefused(m, .busy) { try m.pagetableFree(pmd.pfn) }
         let slot = try #require(try m.entrySlot(va, level: 2))
-        let pte = try m.unlinkTable(parent: UInt64(slot.holder.pfn.rawValue), index: UInt32(slot.index))
-        try m.pagetableFree(UInt64(pte.pfn.rawValue))
+        let pte = try m.unlinkTable(parent: slot.holder.pfn, index: UInt32(slot.index))
+        try m.pagetableFree(pte.pfn)
         #expect(m.deferredStats.pending == 1)
-        expectRefused(m, .doubleFree) { try m.pagetableFree(UInt64(pte.pfn.rawValue)) }
+        expectRefused(m, .doubleFree) { try m.pagetableFree(pte.pfn) }
         m.runDeferredWork()
         #expect(m.audit() == [])
     }

@@ -7,26 +7,26 @@ import Testing
         let m = try machine()
         let step = m.stats.step
         let pfn = try m.allocFrames(order: 0, owner: 77)
-        let d = try m.descriptor(UInt64(pfn.rawValue))
+        let d = try m.descriptor(pfn)
         #expect(d.frameKind == .data)
         #expect(d.owner == 77)
         #expect(d.allocSite == .api)
         #expect(UInt64(d.alloc_step) == step)
         #expect(d.generation == 0)
         #expect(d.pt_list_next == PFN.none.rawValue)
-        let h = m.history(of: UInt64(pfn.rawValue))
+        let h = m.history(of: pfn)
         #expect(h.map(\.type) == [EventType.frameAlloc.rawValue])
     }
 
     @Test func freeChangesGenerationAndKeepsHistory() throws {
         let m = try machine()
         let pfn = try m.allocFrames(owner: 5)
-        try m.freeFrames(UInt64(pfn.rawValue))
-        let d = try m.descriptor(UInt64(pfn.rawValue))
+        try m.freeFrames(pfn)
+        let d = try m.descriptor(pfn)
         #expect(d.frameKind == .free)
         #expect(d.generation == 1)
         #expect(d.owner == 5, "who allocated it stays readable after the free")
-        let h = m.history(of: UInt64(pfn.rawValue))
+        let h = m.history(of: pfn)
         #expect(h.map(\.type) == [EventType.frameAlloc.rawValue, EventType.frameFree.rawValue])
         #expect(h.last?.kind == FrameKind.data.rawValue, "the free event says what the frame was")
         #expect(h.last?.generation == 1)
@@ -35,8 +35,8 @@ import Testing
     @Test func lifoHandsBackTheMostRecentlyFreedFrame() throws {
         let m = try machine(reuse: .lifo)
         let a = try m.allocFrames(), b = try m.allocFrames()
-        try m.freeFrames(UInt64(a.rawValue))
-        try m.freeFrames(UInt64(b.rawValue))
+        try m.freeFrames(a)
+        try m.freeFrames(b)
         #expect(try m.allocFrames() == b)
         #expect(try m.allocFrames() == a)
     }
@@ -44,8 +44,8 @@ import Testing
     @Test func fifoHandsBackTheOldestFreedFrame() throws {
         let m = try machine(reuse: .fifo)
         let a = try m.allocFrames(), b = try m.allocFrames()
-        try m.freeFrames(UInt64(a.rawValue))
-        try m.freeFrames(UInt64(b.rawValue))
+        try m.freeFrames(a)
+        try m.freeFrames(b)
         // The order-0 list may hold split remainders first; FIFO serves
         // those, then a, then b.
         var got: [PFN] = []
@@ -62,7 +62,7 @@ import Testing
         func run() throws -> [PFN] {
             let m = try machine(reuse: .random(seed: seed))
             var live = (0..<64).map { _ in try? m.allocFrames() }.compactMap { $0 }
-            for p in live.prefix(32) { try m.freeFrames(UInt64(p.rawValue)) }
+            for p in live.prefix(32) { try m.freeFrames(p) }
             live.removeFirst(32)
             return try (0..<32).map { _ in try m.allocFrames() }
         }
@@ -75,10 +75,10 @@ import Testing
         for order in 0...maxOrder {
             let p = try m.allocFrames(order: order)
             #expect(p.index % (1 << order) == 0, "order \(order) block at \(p) is misaligned")
-            let head = try m.descriptor(UInt64(p.rawValue))
+            let head = try m.descriptor(p)
             #expect(Int(head.order) == order)
             if order > 0 {
-                let tail = try m.descriptor(UInt64(p.rawValue) + UInt64(1 << order) - 1)
+                let tail = try m.descriptor(p + ((1 << order) - 1))
                 #expect(tail.ptFlags.contains(.tail))
                 #expect(tail.frameKind == .data)
             }
@@ -104,22 +104,22 @@ import Testing
     @Test func badFreesAreRefusedAndLeaveTheMachineConsistent() throws {
         let m = try machine()
         let p = try m.allocFrames()
-        try m.freeFrames(UInt64(p.rawValue))
-        expectRefused(m, .doubleFree) { try m.freeFrames(UInt64(p.rawValue)) }
-        expectRefused(m, .notAllocated) { try m.freeFrames(UInt64(gib - 1)) }  // never allocated
+        try m.freeFrames(p)
+        expectRefused(m, .doubleFree) { try m.freeFrames(p) }
+        expectRefused(m, .notAllocated) { try m.freeFrames(PFN(gib - 1)) }  // never allocated
         let block = try m.allocFrames(order: 2)
-        expectRefused(m, .notAllocated) { try m.freeFrames(UInt64(block.rawValue) + 1) }  // a tail
-        expectRefused(m, .outOfRange) { try m.freeFrames(UInt64(gib)) }
+        expectRefused(m, .notAllocated) { try m.freeFrames(block + 1) }  // a tail
+        expectRefused(m, .outOfRange) { try m.freeFrames(PFN(gib)) }
         let root = try m.rootTable(of: Machine.initMM)
-        expectRefused(m, .wrongAPI) { try m.freeFrames(UInt64(root.pfn.rawValue)) }  // a page table
-        try m.freeFrames(UInt64(block.rawValue))
-        expectRefused(m, .doubleFree) { try m.freeFrames(UInt64(block.rawValue) + 1) }
+        expectRefused(m, .wrongAPI) { try m.freeFrames(root.pfn) }  // a page table
+        try m.freeFrames(block)
+        expectRefused(m, .doubleFree) { try m.freeFrames(block + 1) }
         expectRefused(m, .invalidArgument) { _ = try m.allocFrames(order: maxOrder + 1) }
     }
 
     @Test func frameBytesRoundTripAndAreBoundsChecked() throws {
         let m = try machine()
-        let p = UInt64(try m.allocFrames().rawValue)
+        let p = try m.allocFrames()
         let bytes: [UInt8] = [1, 2, 3, 4]
         try bytes.withUnsafeBytes { b in try m.writeFrame(p, offset: 4092, from: b) }
         var back = [UInt8](repeating: 0, count: 4)
@@ -128,7 +128,7 @@ import Testing
         expectRefused(m, .invalidArgument) {
             try bytes.withUnsafeBytes { b in try m.writeFrame(p, offset: 4093, from: b) }
         }
-        expectRefused(m, .outOfRange) { _ = try m.readWord(UInt64(gib), index: 0) }
+        expectRefused(m, .outOfRange) { _ = try m.readWord(PFN(gib), index: 0) }
     }
 
     @Test func untouchedMemoryCostsNoHostMemory() throws {

@@ -8,7 +8,7 @@ import Testing
 final class FlushRecorder: Sendable {
     struct Flush: Equatable { let start: UInt64, end: UInt64, watchedKinds: [FrameKind] }
     let flushes = Mutex<[Flush]>([])
-    let watched = Mutex<[UInt64]>([])
+    let watched = Mutex<[PFN]>([])
 
     init(_ m: Machine) {
         m.setTLBFlushHook { [weak m, self] start, end in
@@ -18,13 +18,13 @@ final class FlushRecorder: Sendable {
         }
     }
 
-    func watch(_ pfns: [PFN]) { watched.withLock { $0 = pfns.map { UInt64($0.rawValue) } } }
+    func watch(_ pfns: [PFN]) { watched.withLock { $0 = pfns } }
     var all: [Flush] { flushes.withLock { $0 } }
 }
 
 /// The steps of a freed table's history, in order, as (type, site).
 func trail(_ m: Machine, _ t: TableFrame) -> [(EventType, Site)] {
-    m.history(of: UInt64(t.pfn.rawValue)).map { (EventType(rawValue: $0.type)!, $0.eventSite) }
+    m.history(of: t.pfn).map { (EventType(rawValue: $0.type)!, $0.eventSite) }
 }
 
 func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
@@ -51,11 +51,11 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let t = try m.tableUnder(va, level: 2)
         #expect(t.level == 1)
         try m.vfree(va)
-        #expect(try m.descriptor(UInt64(t.pfn.rawValue)).ptFlags.contains(.linked), "vfree leaves the table")
+        #expect(try m.descriptor(t.pfn).ptFlags.contains(.linked), "vfree leaves the table")
         rec.watch([t.pfn])
         let huge = try m.vmallocHuge(2 << 20)
         #expect(huge == va, "first fit reuses the freed range")
-        let d = try m.descriptor(UInt64(t.pfn.rawValue))
+        let d = try m.descriptor(t.pfn)
         #expect(d.frameKind == .free)
         #expect(d.generation == 1)
         expectFreedAfterFlush(m, t, by: .pmdFreePtePage)
@@ -94,7 +94,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         rec.watch([pte1.pfn, pte2.pfn, pmd.pfn])
         try m.vmapHuge(base, phys: 0, size: .size1G)
         for t in [pte1, pte2, pmd] {
-            #expect(try m.descriptor(UInt64(t.pfn.rawValue)).frameKind == .free)
+            #expect(try m.descriptor(t.pfn).frameKind == .free)
             expectFreedAfterFlush(m, t, by: .pudFreePmdPage)
         }
         #expect(rec.all.last?.watchedKinds == [.kernelTable, .kernelTable, .kernelTable])
@@ -114,7 +114,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         guard case .mapped(_, .size2M, _, _) = try m.translate(va) else { Issue.record("direct map"); return }
         try m.setMemory(va + 0x3000, pages: 1, clear: PageTableEntry.writable)
         let t = try m.tableUnder(va, level: 2)
-        let d = try m.descriptor(UInt64(t.pfn.rawValue))
+        let d = try m.descriptor(t.pfn)
         #expect(d.ptFlags.contains(.split))
         #expect(d.allocSite == .setMemorySplit)
         guard case .mapped(let p, .size4K, let e, 1) = try m.translate(va + 0x3000) else { Issue.record("split"); return }
@@ -141,7 +141,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let first = UInt64(3 * gib), count = UInt64(gib)
         let va = try m.directMapAddress(first << 12)
         let pmd = try m.tableUnder(va, level: 3)
-        #expect(try m.descriptor(UInt64(pmd.pfn.rawValue)).ptFlags.contains(.bootmem))
+        #expect(try m.descriptor(pmd.pfn).ptFlags.contains(.bootmem))
         // A split table inside the range goes too.
         try m.setMemory(va + (6 << 20), pages: 1, clear: PageTableEntry.writable)
         let split = try m.tableUnder(va + (6 << 20), level: 2)
@@ -152,14 +152,14 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         #expect(rec.all.last == .init(start: 0, end: .max, watchedKinds: [.kernelTable, .kernelTable]))
         #expect(try m.translate(va) == .notPresent(level: 3))
         #expect(m.stats.frames_offline == count)
-        #expect(try m.descriptor(first + 5).frameKind == .offline)
+        #expect(try m.descriptor(PFN(Int(first) + 5)).frameKind == .offline)
         expectRefused(m, .notFound) { try m.hotRemove(pfn: first, pages: count) }
-        expectRefused(m, .notAllocated) { try m.freeFrames(first) }
+        expectRefused(m, .notAllocated) { try m.freeFrames(PFN(Int(first))) }
         #expect(m.audit() == [])
 
         try m.hotAdd(pfn: first, pages: count)
         let pmd2 = try m.tableUnder(va, level: 3)
-        let d = try m.descriptor(UInt64(pmd2.pfn.rawValue))
+        let d = try m.descriptor(pmd2.pfn)
         #expect(!d.ptFlags.contains(.kernel) && !d.ptFlags.contains(.bootmem), "alloc_low_pages after boot: neither bootmem nor PT_kernel")
         #expect(d.allocSite == .hotAdd)
         #expect(try m.translate(va + 0x5000).physicalAddress == first << 12 + 0x5000)
@@ -180,11 +180,11 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let p = try m.allocFrames(order: maxOrder)
         let section = UInt64(p.rawValue) & ~UInt64(sectionPages - 1)
         expectRefused(m, .busy) { try m.hotRemove(pfn: section, pages: UInt64(sectionPages)) }
-        try m.freeFrames(UInt64(p.rawValue))
+        try m.freeFrames(p)
         if section != 0 {
             try m.hotRemove(pfn: section, pages: UInt64(sectionPages))
             #expect(m.audit() == [])
-            for _ in 0..<64 { #expect(try m.descriptor(UInt64(try m.allocFrames().rawValue)).frameKind == .data) }
+            for _ in 0..<64 { #expect(try m.descriptor(try m.allocFrames()).frameKind == .data) }
             #expect(m.audit() == [])
         }
     }
@@ -197,7 +197,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let t = try m.tableUnder(va, level: 2)
         try m.vfree(va)
         _ = try m.vmallocHuge(2 << 20)
-        let d = try m.descriptor(UInt64(t.pfn.rawValue))
+        let d = try m.descriptor(t.pfn)
         #expect(d.pt_list_next == PFN.none.rawValue)
     }
 }

@@ -115,7 +115,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
             for i in 0..<64 {
                 let va = UInt64(i) << 30 | UInt64(i) << 21  // a table chain each
                 let frame = try m.allocFrames()
-                try m.writeWord(UInt64(frame.rawValue), index: 0, va)
+                try m.writeWord(frame, index: 0, va)
                 try m.map(va, to: frame.physicalAddress, prot: PageTableEntry.user, in: s.mm)
                 pages[va] = va
             }

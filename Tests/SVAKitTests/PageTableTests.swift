@@ -67,7 +67,7 @@ import Testing
         let root = try m.rootTable(of: mm)
         try m.destroyAddressSpace(mm)
         #expect(m.stats.user_tables == before.user_tables)
-        #expect(try m.descriptor(UInt64(root.pfn.rawValue)).frameKind == .free)
+        #expect(try m.descriptor(root.pfn).frameKind == .free)
         expectRefused(m, .noSuchMM) { _ = try m.translate(0, in: mm) }
         expectRefused(m, .noSuchMM) { try m.destroyAddressSpace(mm) }
         expectRefused(m, .wrongAPI) { try m.destroyAddressSpace(Machine.initMM) }

@@ -16,7 +16,7 @@ public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ tabl
                               _ entry: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(entry)
-        out.pointee = try m.readEntry(table: table, index: index)
+        out.pointee = try m.readEntry(table: try pfnArgument(table), index: index)
         return 0
     }
 }
@@ -24,13 +24,13 @@ public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ tabl
 @c @implementation
 public func svakit_write_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
                                _ entry: UInt64) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.writeEntry(table: table, index: index, entry); return 0 }
+    withMachine(h) { m throws(SVAError) in try m.writeEntry(table: try pfnArgument(table), index: index, entry); return 0 }
 }
 
 @c @implementation
 public func svakit_link_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
                               _ child: UInt64) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.linkTable(parent: parent, index: index, child: child); return 0 }
+    withMachine(h) { m throws(SVAError) in try m.linkTable(parent: try pfnArgument(parent), index: index, child: try pfnArgument(child)); return 0 }
 }
 
 @c @implementation
@@ -38,19 +38,19 @@ public func svakit_unlink_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ pa
                                 _ child: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(child)
-        out.pointee = UInt64(try m.unlinkTable(parent: parent, index: index).pfn.rawValue)
+        out.pointee = UInt64(try m.unlinkTable(parent: try pfnArgument(parent), index: index).pfn.rawValue)
         return 0
     }
 }
 
 @c @implementation
 public func svakit_pagetable_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.pagetableFree(pfn); return 0 }
+    withMachine(h) { m throws(SVAError) in try m.pagetableFree(try pfnArgument(pfn)); return 0 }
 }
 
 @c @implementation
 public func svakit_pagetable_free_kernel(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.pagetableFreeKernel(pfn); return 0 }
+    withMachine(h) { m throws(SVAError) in try m.pagetableFreeKernel(try pfnArgument(pfn)); return 0 }
 }
 
 @c @implementation

@@ -17,7 +17,7 @@ public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ p
                                  _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         guard cap >= 0 else { throw .invalidArgument }
-        _ = try m.descriptor(pfn)  // range check
+        _ = try m.descriptor(try pfnArgument(pfn))  // range check
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
         let p = UInt32(truncatingIfNeeded: pfn)
         let n = m.copyEvents(since: 0, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) {

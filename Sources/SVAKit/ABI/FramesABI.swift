@@ -14,7 +14,7 @@ public func svakit_frame_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ ord
 
 @c @implementation
 public func svakit_frame_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.freeFrames(pfn); return 0 }
+    withMachine(h) { m throws(SVAError) in try m.freeFrames(try pfnArgument(pfn)); return 0 }
 }
 
 @c @implementation
@@ -22,7 +22,7 @@ public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
                               _ out: UnsafeMutablePointer<svakit_ptdesc>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let o = try requireOut(out)
-        o.pointee = try m.descriptor(pfn)
+        o.pointee = try m.descriptor(try pfnArgument(pfn))
         return 0
     }
 }
@@ -33,7 +33,7 @@ public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
     withMachine(h) { m throws(SVAError) in
         guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
         guard len >= 0 else { throw .invalidArgument }
-        try m.readFrame(pfn, offset: Int(offset), into: UnsafeMutableRawBufferPointer(start: buf, count: len))
+        try m.readFrame(try pfnArgument(pfn), offset: Int(offset), into: UnsafeMutableRawBufferPointer(start: buf, count: len))
         return 0
     }
 }
@@ -44,7 +44,7 @@ public func svakit_frame_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn
     withMachine(h) { m throws(SVAError) in
         guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
         guard len >= 0 else { throw .invalidArgument }
-        try m.writeFrame(pfn, offset: Int(offset), from: UnsafeRawBufferPointer(start: buf, count: len))
+        try m.writeFrame(try pfnArgument(pfn), offset: Int(offset), from: UnsafeRawBufferPointer(start: buf, count: len))
         return 0
     }
 }

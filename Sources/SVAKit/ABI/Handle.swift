@@ -37,3 +37,10 @@ struct CCallback<F>: @unchecked Sendable {
     let fn: F
     let ctx: UnsafeMutableRawPointer?
 }
+
+/// A frame number from C: past 32 bits it cannot name a frame.
+@inline(__always)
+func pfnArgument(_ v: UInt64) throws(SVAError) -> PFN {
+    guard v <= UInt64(UInt32.max - 1) else { throw .outOfRange }
+    return PFN(UInt32(v))
+}

@@ -9,22 +9,24 @@ extension Machine {
         try core.locked { c throws(SVAError) in try c.allocKernelTable(level: level) }
     }
 
-    public func readEntry(table: UInt64, index: UInt32) throws(SVAError) -> UInt64 {
-        try core.locked { c throws(SVAError) in try c.readEntry(table, index) }
+    public func readEntry(table: PFN, index: UInt32) throws(SVAError) -> UInt64 {
+        try core.locked { c throws(SVAError) in try c.readEntry(UInt64(table.rawValue), index) }
     }
 
-    public func writeEntry(table: UInt64, index: UInt32, _ value: UInt64) throws(SVAError) {
-        try core.locked { c throws(SVAError) in try c.writeEntry(table, index, value) }
+    public func writeEntry(table: PFN, index: UInt32, _ value: UInt64) throws(SVAError) {
+        try core.locked { c throws(SVAError) in try c.writeEntry(UInt64(table.rawValue), index, value) }
     }
 
-    public func linkTable(parent: UInt64, index: UInt32, child: UInt64) throws(SVAError) {
-        try core.locked { c throws(SVAError) in try c.linkTable(parent: parent, index: index, child: child) }
+    public func linkTable(parent: PFN, index: UInt32, child: PFN) throws(SVAError) {
+        try core.locked { c throws(SVAError) in
+            try c.linkTable(parent: UInt64(parent.rawValue), index: index, child: UInt64(child.rawValue))
+        }
     }
 
     /// Clears the entry and returns the table it pointed to.
-    public func unlinkTable(parent: UInt64, index: UInt32) throws(SVAError) -> TableFrame {
+    public func unlinkTable(parent: PFN, index: UInt32) throws(SVAError) -> TableFrame {
         try core.locked { c throws(SVAError) in
-            var detached = try c.unlinkTable(parent: parent, index: index)
+            var detached = try c.unlinkTable(parent: UInt64(parent.rawValue), index: index)
             let t = detached.tables[0]
             // The caller owns it now; the engine keeps no batch for it.
             _ = detached.take()
@@ -33,16 +35,16 @@ extension Machine {
     }
 
     /// pagetable_free(): see svakit_pagetable_free.
-    public func pagetableFree(_ pfn: UInt64) throws(SVAError) {
+    public func pagetableFree(_ pfn: PFN) throws(SVAError) {
         let queued = try core.locked { c throws(SVAError) in
-            c.pagetableFree(try c.detachedTable(pfn), site: .arch)
+            c.pagetableFree(try c.detachedTable(UInt64(pfn.rawValue)), site: .arch)
         }
         deferredQueued(queued)
     }
 
     /// pagetable_free_kernel(): see svakit_pagetable_free_kernel.
-    public func pagetableFreeKernel(_ pfn: UInt64) throws(SVAError) {
-        let queued = try core.locked { c throws(SVAError) in try c.pagetableFreeKernel(pfn) }
+    public func pagetableFreeKernel(_ pfn: PFN) throws(SVAError) {
+        let queued = try core.locked { c throws(SVAError) in try c.pagetableFreeKernel(UInt64(pfn.rawValue)) }
         deferredQueued(queued)
     }
 

@@ -31,8 +31,8 @@ extension Machine {
     }
 
     /// The events about one frame, oldest first.
-    public func history(of pfn: UInt64, limit: Int = .max) -> [Event] {
-        collect(since: 0, limit: limit) { $0.pfn == UInt32(truncatingIfNeeded: pfn) && $0.type != EventType.tlbFlush.rawValue }
+    public func history(of pfn: PFN, limit: Int = .max) -> [Event] {
+        collect(since: 0, limit: limit) { $0.pfn == pfn.rawValue && $0.type != EventType.tlbFlush.rawValue }
     }
 
     /// Copies matching events into `out`; returns how many.

@@ -115,45 +115,45 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Frees a data block (not a page table).
-    public func freeFrames(_ pfn: UInt64) throws(SVAError) {
-        try core.locked { c throws(SVAError) in try c.freeData(try c.checkFrame(pfn), site: .api) }
+    public func freeFrames(_ pfn: PFN) throws(SVAError) {
+        try core.locked { c throws(SVAError) in try c.freeData(try c.checkFrame(UInt64(pfn.rawValue)), site: .api) }
     }
 
     /// A copy of the frame's descriptor.
-    public func descriptor(_ pfn: UInt64) throws(SVAError) -> Ptdesc {
-        try core.locked { c throws(SVAError) in c.memory[try c.checkFrame(pfn)] }
+    public func descriptor(_ pfn: PFN) throws(SVAError) -> Ptdesc {
+        try core.locked { c throws(SVAError) in c.memory[try c.checkFrame(UInt64(pfn.rawValue))] }
     }
 
-    public func readFrame(_ pfn: UInt64, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
+    public func readFrame(_ pfn: PFN, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
         try core.locked { c throws(SVAError) in
-            let f = try c.checkFrame(pfn)
+            let f = try c.checkFrame(UInt64(pfn.rawValue))
             guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
             if let b = buf.baseAddress { b.copyMemory(from: c.memory.frame(f) + offset, byteCount: buf.count) }
         }
     }
 
-    public func writeFrame(_ pfn: UInt64, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
+    public func writeFrame(_ pfn: PFN, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
         try core.locked { c throws(SVAError) in
-            let f = try c.checkFrame(pfn)
+            let f = try c.checkFrame(UInt64(pfn.rawValue))
             guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
             if let b = buf.baseAddress { (c.memory.frame(f) + offset).copyMemory(from: b, byteCount: buf.count) }
         }
     }
 
     /// Reads one 64-bit word of a frame (e.g. a page-table entry).
-    public func readWord(_ pfn: UInt64, index: Int) throws(SVAError) -> UInt64 {
+    public func readWord(_ pfn: PFN, index: Int) throws(SVAError) -> UInt64 {
         try core.locked { c throws(SVAError) in
             guard index >= 0, index < 512 else { throw .invalidArgument }
-            return c.memory.entry(try c.checkFrame(pfn), index).pointee
+            return c.memory.entry(try c.checkFrame(UInt64(pfn.rawValue)), index).pointee
         }
     }
 
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
     /// frame does.
-    public func writeWord(_ pfn: UInt64, index: Int, _ value: UInt64) throws(SVAError) {
+    public func writeWord(_ pfn: PFN, index: Int, _ value: UInt64) throws(SVAError) {
         try core.locked { c throws(SVAError) in
             guard index >= 0, index < 512 else { throw .invalidArgument }
-            c.memory.entry(try c.checkFrame(pfn), index).pointee = value
+            c.memory.entry(try c.checkFrame(UInt64(pfn.rawValue)), index).pointee = value
         }
     }
 

@@ -170,7 +170,7 @@ extension Machine {
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32) throws(SVAError) {
         let root = try rootTable(of: mm)
-        let gen = try descriptor(UInt64(root.pfn.rawValue)).generation
+        let gen = try descriptor(root.pfn).generation
         withIOMMU(iommu) { i in
             i.state.locked { s in
                 s.pasidTable[device, pasid] = PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)

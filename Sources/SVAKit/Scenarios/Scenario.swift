@@ -47,15 +47,15 @@ public func plantLeaf(_ m: Machine, va: UInt64, level: Int, target: PFN) throws(
     let frame = try m.allocFrames(owner: 0xbad)
     let huge = level > 1 ? PageTableEntry.pageSize : 0
     let entry = target.physicalAddress | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.user | huge
-    for i in 0..<512 { try m.writeWord(UInt64(frame.rawValue), index: i, 0) }
-    try m.writeWord(UInt64(frame.rawValue), index: AddressLayout.index(va, level: level), entry)
+    for i in 0..<512 { try m.writeWord(frame, index: i, 0) }
+    try m.writeWord(frame, index: AddressLayout.index(va, level: level), entry)
     return frame
 }
 
 /// The secret the attacker wants: a kernel data frame holding "SECRET!!".
 public func makeSecret(_ m: Machine) throws(SVAError) -> PFN {
     let s = try m.allocFrames(owner: 0x5ec)
-    try m.writeWord(UInt64(s.rawValue), index: 0, secretWord)
+    try m.writeWord(s, index: 0, secretWord)
     return s
 }
 
@@ -132,7 +132,7 @@ public func runScenario(_ name: ScenarioName, on m: Machine,
     case .hotRemoveBoot:
         // A 2 MiB secret, so the planted 2 MiB leaf starts at its first byte.
         let secret = try m.allocFrames(order: 9, owner: 0x5ec)
-        try m.writeWord(UInt64(secret.rawValue), index: 0, secretWord)
+        try m.writeWord(secret, index: 0, secretWord)
         let first = UInt64(m.config.frames) - (1 << 18)   // the last GiB, mapped at boot
         let va = try m.directMapAddress(first << 12)
         _ = try s.touch(m, va)                             // caches the PDPTE -> boot PMD table
