@@ -17,11 +17,11 @@ public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ p
                                  _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         guard cap >= 0 else { throw .invalidArgument }
-        _ = try m.descriptor(try pfnArgument(pfn))  // range check
+        let p = try pfnArgument(pfn)
+        _ = try m.descriptor(p)  // range check
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
-        let p = UInt32(truncatingIfNeeded: pfn)
         let n = m.copyEvents(since: 0, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) {
-            $0.pfn == p && $0.type != EventType.tlbFlush.rawValue
+            $0.concerns(p)
         }
         return Int32(n)
     }

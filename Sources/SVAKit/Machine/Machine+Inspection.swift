@@ -5,6 +5,9 @@ public typealias MachineStats = svakit_stats
 
 /// Read-only views of a machine: counters and the event log.
 extension Machine {
+    /// The machine's counters. `host_bytes_resident` is left 0 here because
+    /// it walks the whole mapping; `residentBytes` computes it on demand (the
+    /// C svakit_machine_stats fills it).
     public var stats: MachineStats {
         core.locked { c in
             MachineStats(
@@ -32,7 +35,7 @@ extension Machine {
 
     /// The events about one frame, oldest first.
     public func history(of pfn: PFN, limit: Int = .max) -> [Event] {
-        collect(since: 0, limit: limit) { $0.pfn == pfn.rawValue && $0.type != EventType.tlbFlush.rawValue }
+        collect(since: 0, limit: limit) { $0.concerns(pfn) }
     }
 
     /// Copies matching events into `out`; returns how many.
@@ -62,6 +65,11 @@ extension Machine {
 }
 
 extension svakit_event {
+    /// Whether the event is about frame `pfn` (range events carry no frame).
+    @inlinable public func concerns(_ pfn: PFN) -> Bool {
+        self.pfn == pfn.rawValue && type != EventType.tlbFlush.rawValue
+    }
+
     public var eventType: EventType? { EventType(rawValue: type) }
     public var eventSite: Site { Site(rawValue: site) ?? .none }
 }
