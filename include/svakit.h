@@ -20,15 +20,19 @@
  *   -EINVAL    an unaligned address/size, a bad flag, level or order, an
  *              address in the wrong half, or a partial unmap of a huge leaf
  *   -EEXIST    mapping over a live mapping or over an existing page table
- *   -ENOENT    nothing mapped there (unmap, vfree of an unknown area)
- *   -EALREADY  double free: the frame was allocated once and is free now
+ *   -ENOENT    nothing there: no mapping (unmap, translate), no vmalloc area,
+ *              no table under the entry (unlink), a range already offline
+ *              (hot-remove), no such report
+ *   -EALREADY  double free: the frame was allocated once and is free now, or
+ *              a table already on the deferred-free list
  *   -ENXIO     freeing a frame that is not the head of an allocated block
  *              (never allocated, offline, or the tail of a larger block)
  *   -EPERM     freeing a frame through the wrong API (a page table through
  *              svakit_frame_free, data through pagetable_free, a root table)
  *   -EBUSY     freeing a table that is still linked into a live entry, a huge
- *              vmap over a table that still maps pages, or hot-removing a
- *              range that holds allocated frames
+ *              vmap over a table that still maps pages, hot-removing a range
+ *              that holds allocated frames (hot-adding an online one), a
+ *              device-PASID attached to another mm, destroying a bound mm
  *   -ESRCH     an unknown address-space (mm) id
  *   -ENOMEM    the simulated physical memory is exhausted
  *   -ENOSPC    the vmalloc area or the PASID space is exhausted
