@@ -44,5 +44,10 @@ let package = Package(
             name: "SVAKitTests",
             dependencies: ["SVAKit", "CSVAKit"]
         ),
+        // The CLI's outputs (JSON, traces); Foundation only here, to parse them.
+        .testTarget(
+            name: "SVAKitCLITests",
+            dependencies: ["SVAKitCLI", "SVAKit"]
+        ),
     ]
 )

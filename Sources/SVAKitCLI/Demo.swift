@@ -11,26 +11,39 @@ struct Demo: ParsableCommand {
     @OptionGroup var machine: MachineOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
-    func run() throws {
-        var rows: [(ScenarioName, FreeMode, ScenarioOutcome)] = []
+    typealias Row = (name: ScenarioName, mode: FreeMode, outcome: ScenarioOutcome)
+
+    /// Every scenario under every mode, each on a fresh machine.
+    static func rows(_ base: MachineConfig) throws -> [Row] {
+        var rows: [Row] = []
         for name in ScenarioName.allCases {
             for mode in FreeMode.allCases {
-                var cfg = machine.config()
+                var cfg = base
                 cfg.freeMode = mode
                 cfg.workMode = .manual  // deterministic: the scenario runs the kworker
-                let m = try Machine(cfg)
-                rows.append((name, mode, try runScenario(name, on: m)))
+                rows.append((name, mode, try runScenario(name, on: try Machine(cfg))))
             }
         }
+        return rows
+    }
+
+    /// {"scenarios": [{"name", "mode", "uaf_reports", "escalations",
+    /// "corruptions", "invalidations", "frames_deferred", "largest_batch"}]}
+    static func json(_ rows: [Row]) -> JSON {
+        JSON.object([("scenarios", .array(rows.map { name, mode, o in
+            JSON.object([
+                ("name", .string(name.rawValue)), ("mode", .string(mode.description)),
+                ("uaf_reports", .int(o.reports.count)), ("escalations", .int(o.escalations)),
+                ("corruptions", .int(o.corruptions)), ("invalidations", .int(o.invalidations)),
+                ("frames_deferred", .int(o.framesDeferred)), ("largest_batch", .int(o.largestBatch)),
+            ])
+        }))])
+    }
+
+    func run() throws {
+        let rows = try Demo.rows(machine.config())
         if json {
-            print(JSON.object([("scenarios", .array(rows.map { name, mode, o in
-                JSON.object([
-                    ("name", .string(name.rawValue)), ("mode", .string(mode.description)),
-                    ("uaf_reports", .int(o.reports.count)), ("escalations", .int(o.escalations)),
-                    ("corruptions", .int(o.corruptions)), ("invalidations", .int(o.invalidations)),
-                    ("frames_deferred", .int(o.framesDeferred)), ("largest_batch", .int(o.largestBatch)),
-                ])
-            }))]).text)
+            print(Demo.json(rows).text)
             return
         }
         let cfg = machine.config()
