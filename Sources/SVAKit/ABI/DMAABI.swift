@@ -18,11 +18,8 @@ public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: U
                             _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
                             _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw .nullPointer }
-        guard len >= 0 else { throw .invalidArgument }
-        let f = try m.dmaRead(device: dev, pasid: pasid, va: va, into: UnsafeMutableRawBufferPointer(start: buf, count: len),
-                              access: try dmaFlags(flags))
-        return dmaOutcome(f, fault)
+        dmaOutcome(try m.dmaRead(device: dev, pasid: pasid, va: va, into: try cBuffer(buf, len),
+                                 access: try dmaFlags(flags)), fault)
     }
 }
 
@@ -31,10 +28,7 @@ public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: 
                              _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,
                              _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw .nullPointer }
-        guard len >= 0 else { throw .invalidArgument }
-        let f = try m.dmaWrite(device: dev, pasid: pasid, va: va, from: UnsafeRawBufferPointer(start: buf, count: len),
-                               access: try dmaFlags(flags))
-        return dmaOutcome(f, fault)
+        dmaOutcome(try m.dmaWrite(device: dev, pasid: pasid, va: va, from: try cBuffer(buf, len),
+                                  access: try dmaFlags(flags)), fault)
     }
 }

@@ -31,9 +31,7 @@ public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
 public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                               _ buf: UnsafeMutableRawPointer?, _ len: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
-        guard len >= 0 else { throw .invalidArgument }
-        try m.readFrame(try pfnArgument(pfn), offset: Int(offset), into: UnsafeMutableRawBufferPointer(start: buf, count: len))
+        try m.readFrame(try pfnArgument(pfn), offset: Int(offset), into: try cBuffer(buf, len))
         return 0
     }
 }
@@ -42,9 +40,7 @@ public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
 public func svakit_frame_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                                _ buf: UnsafeRawPointer?, _ len: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw len == 0 ? .invalidArgument : .nullPointer }
-        guard len >= 0 else { throw .invalidArgument }
-        try m.writeFrame(try pfnArgument(pfn), offset: Int(offset), from: UnsafeRawBufferPointer(start: buf, count: len))
+        try m.writeFrame(try pfnArgument(pfn), offset: Int(offset), from: try cBuffer(buf, len))
         return 0
     }
 }

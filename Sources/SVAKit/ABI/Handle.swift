@@ -44,3 +44,16 @@ func pfnArgument(_ v: UInt64) throws(SVAError) -> PFN {
     guard v <= UInt64(UInt32.max - 1) else { throw .outOfRange }
     return PFN(UInt32(v))
 }
+
+/// A C buffer (pointer and length) as a Swift buffer: NULL is -EFAULT.
+@inline(__always)
+func cBuffer(_ p: UnsafeMutableRawPointer?, _ len: Int) throws(SVAError) -> UnsafeMutableRawBufferPointer {
+    guard let p else { throw .nullPointer }
+    guard len >= 0 else { throw .invalidArgument }
+    return UnsafeMutableRawBufferPointer(start: p, count: len)
+}
+
+@inline(__always)
+func cBuffer(_ p: UnsafeRawPointer?, _ len: Int) throws(SVAError) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(try cBuffer(UnsafeMutableRawPointer(mutating: p), len))
+}
