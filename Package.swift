@@ -26,9 +26,12 @@ let package = Package(
             sources: ["Sources/CSVAKit"],
             publicHeadersPath: "include"
         ),
+        // Private to the engine: atomic access to shared memory and the
+        // per-thread lock ranks. Not part of the C ABI, not installed.
+        .target(name: "CSVAKitCore"),
         .target(
             name: "SVAKit",
-            dependencies: ["CSVAKit"]
+            dependencies: ["CSVAKit", "CSVAKitCore"]
         ),
         // Plain-C references for the benchmarks; not part of the library.
         .target(name: "CSVAKitBench"),

@@ -221,12 +221,19 @@ struct svakit_config {
  */
 typedef struct svakit_machine {
 	uint32_t magic;              /* SVAKIT_MACHINE_MAGIC while the machine lives */
-	int32_t iommu_sva_present;   /* the static key: nonzero iff an mm has an SVA
-				      * domain; read only with __atomic builtins */
+	int32_t iommu_sva_present;   /* the static key: nonzero iff an IOMMU may walk
+				      * an mm's tables (SVA bond or PASID attach);
+				      * read only with __atomic builtins */
 	void *owner;                 /* private */
+	uint64_t check;              /* private: ties owner to this handle */
 } svakit_machine;
 
 #define SVAKIT_MACHINE_MAGIC 0x53564b4du /* "SVKM" */
+/* A destroyed machine's handle stays readable as a tombstone with this magic:
+ * every function given it returns -EBADF (the inline gate reads a key of 0).
+ * Handles forged by hand fail the private check and get -EBADF too; only a
+ * byte-for-byte copy of a handle is undefined once its machine is gone. */
+#define SVAKIT_MACHINE_DEAD 0x44454144u  /* "DEAD" */
 
 /* Fills *cfg with the embedded default configuration. */
 void svakit_config_default(struct svakit_config *cfg);

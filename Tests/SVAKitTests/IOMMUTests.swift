@@ -37,9 +37,13 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
         #expect(s.iommu.cachedEntries.iotlb == 0)
         _ = try s.touch(m, va)
         #expect(s.iommu.counters.pdeHits == 1, "the second walk resumed from the PDE")
-        // A supervisor request is allowed through the same entries.
+        // SVA grants user access only: a supervisor request faults at the
+        // PASID entry (SRE clear) before any walk, so it reads nothing of the
+        // kernel half and fills nothing.
+        let walks = s.iommu.counters.fullWalks
         let priv = try m.dmaRead(device: s.device, pasid: s.bond.pasid, va: va, count: 8, access: .privileged)
-        #expect(priv.isSuccess)
+        #expect(priv == .failure(DMAFault(reason: .privilege, level: 0, address: va)))
+        #expect(s.iommu.counters.fullWalks == walks)
     }
 
     @Test func leafOnlyInvalidationKeepsPagingStructureEntries() throws {

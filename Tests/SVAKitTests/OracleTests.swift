@@ -42,7 +42,7 @@ import Testing
             default:
                 guard !bonds.isEmpty else { continue }
                 let b = bonds[rng.next(below: bonds.count)]
-                guard let dev = m.registry.withLock({ $0.bonds[b.id]?.device }) else { continue }
+                guard let dev = m.device(ofBond: b.id) else { continue }
                 _ = try m.dmaRead(device: dev, pasid: b.pasid, va: slot(k) + UInt64(rng.next(below: 512)) << 12, count: 8)
             }
         }
@@ -116,7 +116,7 @@ import Testing
                     if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
                         shared.bound.locked { b in
-                            if m.registry.withLock({ $0.bonds[victim.id] == nil }) { b[victim] = nil }
+                            if (m.device(ofBond: victim.id) == nil) { b[victim] = nil }
                         }
                     }
                 }

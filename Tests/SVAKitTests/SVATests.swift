@@ -14,7 +14,7 @@ import Testing
         let b2 = try m.bindSVA(device: d2, mm: mm1)   // same mm, same IOMMU: same domain
         let b3 = try m.bindSVA(device: d3, mm: mm2)   // another mm, another IOMMU
         #expect(m.svaMMCount == 2)
-        #expect(m.svaDomains.count == 2)
+        #expect(m.sva.domains.count == 2)
         try m.unbindSVA(b1)
         try m.unbindSVA(b3)
         #expect(m.svaPresent, "mm1 still has a domain through d2")
@@ -61,7 +61,7 @@ import Testing
     }
 
     func handleOf(_ m: Machine, _ d: UInt32, _ mm: UInt32) -> UInt32? {
-        m.registry.withLock { r in r.bonds.first { $0.value.device == d && $0.value.mm == mm }?.key }
+        m.sva.state.locked { r in r.bonds.first { $0.value.device == d && $0.value.mm == mm }?.key }
     }
 
     @Test func bindErrorsAreDistinctAndLeaveTheRegistryAlone() throws {

@@ -67,11 +67,11 @@ import Testing
                 var rng = SplitMix64(seed: seed &+ 2)
                 for _ in 0..<rounds * 2 {
                     let b = try m.bindSVA(device: devices[rng.next(below: devices.count)], mm: mms[rng.next(below: mms.count)])
-                    let d = m.registry.withLock { $0.bonds[b.id]!.device }
+                    let d = m.device(ofBond: b.id)!
                     shared.bound.locked { $0[b] = d }
                     if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
-                        let gone = m.registry.withLock { $0.bonds[victim.id] == nil }
+                        let gone = (m.device(ofBond: victim.id) == nil)
                         if gone { shared.bound.locked { $0[victim] = nil } }
                     }
                 }

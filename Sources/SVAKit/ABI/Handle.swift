@@ -7,9 +7,7 @@ import CSVAKit
 func withMachine(_ h: UnsafeMutablePointer<svakit_machine>?,
                  _ body: (Machine) throws(SVAError) -> Int32) -> Int32 {
     guard let h else { return SVAError.nullPointer.errno }
-    guard h.pointee.magic == SVAKIT_MACHINE_MAGIC, let owner = h.pointee.owner else {
-        return SVAError.badHandle.errno
-    }
+    guard let owner = MachineHandle.owner(h) else { return SVAError.badHandle.errno }
     // The handle holds the machine's reference; borrowing it here avoids a
     // retain/release pair per call.
     return Unmanaged<Machine>.fromOpaque(owner)._withUnsafeGuaranteedRef { m in

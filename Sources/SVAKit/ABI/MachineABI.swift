@@ -26,7 +26,7 @@ public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
 
 @c @implementation
 public func svakit_machine_destroy(_ h: UnsafeMutablePointer<svakit_machine>?) {
-    guard let h, h.pointee.magic == SVAKIT_MACHINE_MAGIC, let owner = h.pointee.owner else { return }
+    guard let h, let owner = MachineHandle.owner(h) else { return }
     Unmanaged<Machine>.fromOpaque(owner).release()
 }
 

@@ -39,5 +39,5 @@ public func svakit_iommu_sva_mm_count(_ h: UnsafeMutablePointer<svakit_machine>?
 @c @implementation
 public func svakit_iommu_sva_invalidate_kva_range_slow(_ h: UnsafeMutablePointer<svakit_machine>?,
                                                        _ start: UInt64, _ end: UInt64) {
-    _ = withMachine(h) { m in m.invalidateKVASlow(start, end); return 0 }
+    _ = withMachine(h) { m in m.invalidateKernelRangeSlow(start, end); return 0 }
 }

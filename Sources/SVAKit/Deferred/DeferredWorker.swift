@@ -9,6 +9,11 @@ import Glibc
 /// until every run requested before it has finished (flush_work), `stop()`
 /// lets the current run finish and joins the thread.
 ///
+/// A storm coalesces: once scheduled, the worker waits until `batchTarget`
+/// frames are pending or `maxDelayMicros` have passed, as the flush queue's
+/// timer batches IOVAs, so a burst of frees costs one invalidation per
+/// batch of hundreds rather than per handful. flush_work cuts the wait short.
+///
 /// A pthread mutex and condition variable, because the worker sleeps and
 /// Synchronization has no condition variable; nothing here is on a hot path.
 final class DeferredWorker: @unchecked Sendable {
@@ -23,15 +28,29 @@ final class DeferredWorker: @unchecked Sendable {
     /// Runs requested and runs finished; flush waits for the second to catch up.
     private var requested: UInt64 = 0
     private var completed: UInt64 = 0
+    /// Protected by `mutex`: a flush is waiting, so the run must not wait.
+    private var urgent = 0
     private var thread = pthread_t()
     private var started = false
     private let work: () -> Void
+    private let pending: () -> Int
+    private let batchTarget: Int
+    private let maxDelayNs: Int
 
-    /// `work` runs on the worker thread; it must stay valid until `stop()`.
-    init(work: @escaping () -> Void) {
+    /// `work` runs on the worker thread; `pending` says how many frames wait.
+    /// Both must stay valid until `stop()`.
+    init(batchTarget: Int, maxDelayMicros: Int, pending: @escaping () -> Int, work: @escaping () -> Void) {
         self.work = work
+        self.pending = pending
+        self.batchTarget = max(1, batchTarget)
+        maxDelayNs = max(0, maxDelayMicros) * 1000
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
+        // Timed waits count on the monotonic clock.
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attr)
+        pthread_condattr_destroy(&attr)
     }
 
     deinit {
@@ -57,6 +76,7 @@ final class DeferredWorker: @unchecked Sendable {
         while true {
             while !scheduled && !stopping { pthread_cond_wait(cond, mutex) }
             if !scheduled && stopping { break }
+            gather()
             scheduled = false
             running = true
             let target = requested
@@ -70,22 +90,53 @@ final class DeferredWorker: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// schedule_work(): a no-op while a run is already pending.
-    func schedule() {
+    /// With `mutex` held: waits, bounded, for the batch to fill. The
+    /// pending count is read with the mutex dropped (it takes the list lock).
+    private func gather() {
+        guard maxDelayNs > 0, batchTarget > 1 else { return }
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Int(deadline.tv_sec) * 1_000_000_000 + Int(deadline.tv_nsec) + maxDelayNs
+        while urgent == 0 && !stopping {
+            pthread_mutex_unlock(mutex)
+            let n = pending()
+            pthread_mutex_lock(mutex)
+            if n >= batchTarget || urgent > 0 || stopping { return }
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            let left = end - (Int(now.tv_sec) * 1_000_000_000 + Int(now.tv_nsec))
+            if left <= 0 { return }
+            // Sleep a slice of what is left; schedule() wakes us early when
+            // the batch fills.
+            var until = timespec(tv_sec: (end - left + min(left, 100_000)) / 1_000_000_000,
+                                 tv_nsec: (end - left + min(left, 100_000)) % 1_000_000_000)
+            pthread_cond_timedwait(cond, mutex, &until)
+        }
+    }
+
+    /// schedule_work(): a no-op while a run is already pending, except that
+    /// a full batch wakes a worker that is gathering.
+    func schedule(pending: Int) {
         pthread_mutex_lock(mutex)
         if !scheduled {
             scheduled = true
             requested += 1
             pthread_cond_broadcast(cond)
+        } else if !running && pending >= batchTarget {
+            pthread_cond_broadcast(cond)
         }
         pthread_mutex_unlock(mutex)
     }
 
-    /// flush_work(): waits for every run requested so far.
+    /// flush_work(): waits for every run requested so far, without the
+    /// gathering delay.
     func flush() {
         pthread_mutex_lock(mutex)
+        urgent += 1
+        pthread_cond_broadcast(cond)
         let target = requested
         while completed < target && !stopping { pthread_cond_wait(cond, mutex) }
+        urgent -= 1
         pthread_mutex_unlock(mutex)
     }
 

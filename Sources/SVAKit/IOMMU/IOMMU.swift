@@ -1,33 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
+internal import CSVAKitCore
 import Synchronization
 
-/// One IOMMU instance: a PASID table, an IOTLB, per-level paging-structure
-/// caches and a hardware walker. A machine has any number of them.
-public final class IOMMU: Sendable {
+/// Layer 4: one IOMMU instance: a PASID table, an IOTLB, per-level
+/// paging-structure caches and a hardware walker. A machine has any number.
+/// It reads the frame memory (as hardware reads RAM) and depends on nothing
+/// above it; its driver is called after each command with no lock held.
+public final class IOMMU: @unchecked Sendable {
+    // @unchecked: `memory` is immutable pointers; the rest are locks and atomics.
     public let id: UInt32
     public let config: IOMMUConfig
+    let memory: PhysicalMemory
+    let events: EventLog
+    let rootLevel: Int
+    let traceWalks: Bool
 
-    /// Protects the PASID table, the caches and the counters. Lock order:
-    /// taken after the SVA registry's lock (bind, unbind) and before the
-    /// machine's memory lock (a walk reads memory while holding both). Because
-    /// a walk holds it from first lookup to last fill, taking it is also the
-    /// fence that completes walks in flight.
-    let state: Mutex<IOMMUState>
+    /// Protects the PASID table, the caches, the counters, the driver slot
+    /// and the walk epochs (IOMMUState). A walk holds it to look up and to
+    /// fill, never while it reads memory; commands hold it while they drop
+    /// lines. Different IOMMUs never contend.
+    let state: RankedMutex<IOMMUState>
 
-    init(id: UInt32, config: IOMMUConfig) {
+    /// Serialises fences of this IOMMU, so that each waits only for the
+    /// walks of the epoch it closed (no fence can starve another).
+    private let fenceLock = RankedMutex<Void>(.fence, ())
+
+    /// Whether a driver is attached: lets a command skip fetching the driver
+    /// when there is none, the common case. Attach drivers before the IOMMU
+    /// is in use: a command racing the attach may not reach the new driver.
+    private let hasDriver = Atomic<Bool>(false)
+
+    init(id: UInt32, config: IOMMUConfig, memory: PhysicalMemory, events: EventLog, rootLevel: Int, traceWalks: Bool) {
         self.id = id
         self.config = config
-        state = Mutex(IOMMUState(config: config))
+        self.memory = memory
+        self.events = events
+        self.rootLevel = rootLevel
+        self.traceWalks = traceWalks
+        state = RankedMutex(.iommu, IOMMUState(config: config))
     }
 
     public var counters: IOMMUCounters { state.locked { $0.counters } }
 
-    /// Whether a driver is attached: lets a command skip fetching the driver
-    /// (an Optional of four closures, copied out through a generic path that
-    /// doubled the fan-out's cost per mm) when there is none, the common
-    /// case. Attach drivers before the IOMMU is in use: a command racing the
-    /// attach may not reach the new driver.
-    private let hasDriver = Atomic<Bool>(false)
+    /// Valid (IOTLB, paging-structure) cache lines, for tests.
+    public var cachedEntries: (iotlb: Int, psc: Int) { state.locked { $0.cachedEntries } }
+
+    // MARK: - The driver
 
     /// Attaches a driver that receives every command this IOMMU receives.
     public func setDriver(_ driver: IOMMUDriver?) {
@@ -37,15 +55,22 @@ public final class IOMMU: Sendable {
         }
     }
 
-    /// The attached driver, if any (read after a command, with no lock held
-    /// while it runs).
+    /// The attached driver, if any, fetched after a command and called with
+    /// no lock held.
     @inline(__always)
     private var driver: IOMMUDriver? {
-        hasDriver.load(ordering: .relaxed) ? state.locked { $0.driver } : nil
+        guard hasDriver.load(ordering: .relaxed) else { return nil }
+        LockRank.assertNoneHeld("an IOMMU driver")
+        return state.locked { $0.driver }
     }
 
-    /// Valid (IOTLB, paging-structure) cache lines, for tests.
-    public var cachedEntries: (iotlb: Int, psc: Int) { state.locked { $0.cachedEntries } }
+    // MARK: - The PASID table
+
+    func setPASIDEntry(device: UInt32, pasid: UInt32, _ entry: PasidEntry?) {
+        state.locked { s in s.pasidTable[device, pasid] = entry }
+    }
+
+    // MARK: - Commands
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
@@ -64,12 +89,145 @@ public final class IOMMU: Sendable {
         driver?.invalidateAll?()
     }
 
-    /// Waits for walks in flight: a walk holds the lock throughout, so
-    /// acquiring it once is enough (as an invalidation-wait descriptor or
-    /// CMD_SYNC completes after earlier work).
+    /// The range invalidation the kernel-address gate sends to every SVA
+    /// domain of this IOMMU, under one hold of the lock: `pasids` yields
+    /// them. Returns how many PASIDs it invalidated. The driver gets one
+    /// command per PASID afterwards, with the lock dropped.
+    func invalidateKernelRange(start: UInt64, end: UInt64, pasids: ((UInt32) -> Void) -> Void) -> Int {
+        let n = state.locked { s in
+            var n = 0
+            pasids { p in
+                s.invalidateRange(pasid: p, start: start, end: end, leafOnly: false)
+                n += 1
+            }
+            return n
+        }
+        if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(p, start, end, false) } }
+        return n
+    }
+
+    /// Waits for walks in flight, as an invalidation-wait descriptor or
+    /// CMD_SYNC completes after the walks that started before it: closes the
+    /// current walk epoch and waits until it is empty. Walks hold no lock
+    /// while they read memory, so this is a wait, not a lock handoff.
     public func fence() {
-        state.locked { $0.counters.fences += 1 }
+        fenceLock.locked { _ in
+            let closed: Int? = state.locked { s in
+                s.counters.fences += 1
+                guard s.inflight.0 + s.inflight.1 > 0 else { return nil }
+                let old = s.epoch
+                s.epoch ^= 1
+                return old
+            }
+            if let closed {
+                while state.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
+            }
+        }
         driver?.fence?()
+    }
+
+    // MARK: - Translation
+
+    /// One translation request of (device, pasid, va): the PASID entry, the
+    /// caches, then the walk in memory with the lock dropped, then the fills.
+    func translate(device: UInt32, pasid: UInt32, va: UInt64, access: DMAAccess,
+                   finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
+        let begun = state.locked { s in begin(&s, device: device, pasid: pasid, va: va, access: access) }
+        switch begun {
+        case .done(let r):
+            trace(va, r)
+            return r
+        case .walk(let start):
+            let r = walk(start, pasid: pasid, va: va, access: access, finding: &finding)
+            trace(va, r)
+            return r
+        }
+    }
+
+    /// A burst of translation requests: the lock is held across cache hits
+    /// and dropped for each walk in memory. out[i] gets the physical address
+    /// of vas[i], or UInt64.max if it faulted; `found` gets each finding.
+    /// Returns the number of faults.
+    func translate(device: UInt32, pasid: UInt32, vas: UnsafeBufferPointer<UInt64>,
+                   into out: UnsafeMutableBufferPointer<UInt64>, access: DMAAccess,
+                   found: (WalkFinding, UInt64) -> Void) -> Int {
+        var faults = 0
+        var i = 0
+        while i < vas.count {
+            // Hits under one hold of the lock, up to the first miss.
+            let miss: WalkStart? = state.locked { s in
+                while i < vas.count {
+                    switch begin(&s, device: device, pasid: pasid, va: vas[i], access: access) {
+                    case .done(let r):
+                        switch r {
+                        case .success(let t): out[i] = t.phys
+                        case .failure: out[i] = .max; faults += 1
+                        }
+                        if traceWalks { trace(vas[i], r) }
+                        i += 1
+                    case .walk(let start):
+                        return start
+                    }
+                }
+                return nil
+            }
+            guard let miss else { break }
+            var finding: WalkFinding? = nil
+            let r = walk(miss, pasid: pasid, va: vas[i], access: access, finding: &finding)
+            switch r {
+            case .success(let t): out[i] = t.phys
+            case .failure: out[i] = .max; faults += 1
+            }
+            if let finding { found(finding, vas[i]) }
+            trace(vas[i], r)
+            i += 1
+        }
+        return faults
+    }
+
+    private enum Begun {
+        case done(Result<(phys: UInt64, size: PageSize), DMAFault>)
+        case walk(WalkStart)
+    }
+
+    /// Under the lock: the PASID entry first, as VT-d's PASID-cache lookup
+    /// precedes the IOTLB's (a device with nothing attached at this PASID
+    /// must not hit lines another device's bond to the same mm left), then
+    /// the caches.
+    private func begin(_ s: inout IOMMUState, device: UInt32, pasid: UInt32, va: UInt64,
+                       access: DMAAccess) -> Begun {
+        guard let pe = s.pasidTable[device, pasid] else {
+            s.counters.walks += 1
+            s.counters.faults += 1
+            return .done(.failure(DMAFault(reason: .noPASID, level: 0, address: va)))
+        }
+        if access.contains(.privileged) && !pe.supervisorRequests {
+            s.counters.walks += 1
+            s.counters.faults += 1
+            return .done(.failure(DMAFault(reason: .privilege, level: 0, address: va)))
+        }
+        switch s.beginTranslation(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
+        case .success(let t): return .done(.success(t))
+        case .failure(let box): return .walk(box.start)
+        }
+    }
+
+    /// The walk in memory with no lock held, then the fills under the lock.
+    private func walk(_ start: WalkStart, pasid: UInt32, va: UInt64, access: DMAAccess,
+                      finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
+        var fills = WalkFills()
+        let r = walkMemory(start, pasid: pasid, va: va, access: access, fills: &fills, finding: &finding)
+        state.locked { s in s.endTranslation(start, pasid: pasid, fills: fills) }
+        return r
+    }
+
+    @inline(__always)
+    private func trace(_ va: UInt64, _ r: Result<(phys: UInt64, size: PageSize), DMAFault>) {
+        guard traceWalks else { return }
+        switch r {
+        case .success(let t): events.record(.dmaWalk, site: .none, pfn: PFN(Int(t.phys >> 12)), va: va, aux: 0)
+        case .failure(let f): events.record(.dmaWalk, site: .none, va: va, aux: UInt64(f.reason.rawValue))
+        }
     }
 }
 

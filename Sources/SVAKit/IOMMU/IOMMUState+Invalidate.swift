@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// Invalidation commands (kernel-notes §3.2-3.4): PASID-selective range with
+/// Invalidation commands (docs/KERNEL-MODEL.md §3.2-3.4): PASID-selective range with
 /// the leaf-only hint (VT-d IH, SMMUv3 LEAF), PASID-wide, and global.
 extension IOMMUState {
     /// Drops IOTLB entries of `pasid` that overlap [start, end] and, unless
     /// `leafOnly`, paging-structure entries whose region overlaps it.
     mutating func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
         if leafOnly { counters.leafRangeInvalidations += 1 } else { counters.rangeInvalidations += 1 }
+        invalidationSeq &+= 1
         guard mayHaveLines(pasid) else { return }
         var dropped = iotlb.invalidate { line in
             guard line.pasid == pasid else { return false }
@@ -29,6 +30,7 @@ extension IOMMUState {
 
     mutating func invalidatePASID(_ pasid: UInt32) {
         counters.pasidInvalidations += 1
+        invalidationSeq &+= 1
         guard mayHaveLines(pasid) else { return }
         forgetLines(pasid)
         var dropped = iotlb.invalidate { $0.pasid == pasid }
@@ -38,6 +40,7 @@ extension IOMMUState {
 
     mutating func invalidateAll() {
         counters.globalInvalidations += 1
+        invalidationSeq &+= 1
         pasidBits.update(repeating: 0, count: Self.pasidWords)
         var dropped = iotlb.invalidate { _ in true }
         for level in 2...5 { dropped += withPSC(level) { c in c.invalidate { _ in true } } }

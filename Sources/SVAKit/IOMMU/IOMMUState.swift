@@ -50,11 +50,17 @@ struct PasidEntry {
     let root: PFN
     let rootGeneration: UInt32
     let mm: UInt32
+    /// SRE: whether supervisor (privileged) requests are translated. SVA
+    /// and user-table attachments leave it clear, so a privileged request
+    /// through them faults before any walk (VT-d PASID-entry SRE, SMMUv3
+    /// and AMD likewise grant SVA user access only).
+    var supervisorRequests = false
 }
 
 
-/// Everything one IOMMU's lock protects: its PASID table, its caches and its
-/// counters.
+/// Everything one IOMMU's lock protects: its PASID table, its caches, its
+/// counters, its driver and the walk epochs. Walks hold it only to look up
+/// and to fill, never while they read memory.
 /// `@unchecked Sendable`: reachable only through `IOMMU.state`, whose Mutex
 /// makes sharing it safe.
 struct IOMMUState: ~Copyable, @unchecked Sendable {
@@ -69,6 +75,15 @@ struct IOMMUState: ~Copyable, @unchecked Sendable {
     var pml5e: TranslationCache
     var counters = IOMMUCounters()
     var driver: IOMMUDriver?
+    /// Walk epochs: a walk enters the current epoch when it leaves the lock
+    /// to read memory and leaves it when it comes back to fill. A fence
+    /// flips the epoch and waits until the old one is empty, so after it
+    /// returns no walk that started before it is in flight.
+    var epoch = 0
+    var inflight = (0, 0)
+    /// Bumped by every invalidation: a walk that started before one does
+    /// not fill the caches with what it read (it may be stale).
+    var invalidationSeq: UInt64 = 0
     /// One bit per PASID that may have cached lines: set on every fill,
     /// cleared when a PASID-wide or global invalidation empties it. Lets a
     /// command for a PASID with nothing cached skip the scan, which keeps the

@@ -31,9 +31,8 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
 /// `alloc_step` and against later reports. The ring keeps the newest
 /// `capacity` events; older ones are overwritten.
 ///
-/// The machine owns the ring and frees it once, from Machine.deinit.
-@usableFromInline
-struct EventLog {
+/// Not thread-safe by itself: `EventLog` owns one under its lock.
+struct EventRing: ~Copyable {
     let capacity: Int
     private let ring: UnsafeMutablePointer<Event>
     /// The step the next event gets; also the number of events ever recorded.
@@ -44,8 +43,7 @@ struct EventLog {
         ring = .allocate(capacity: self.capacity)
     }
 
-    /// Frees the ring; only the owner's deinit calls it.
-    func deallocate() { ring.deallocate() }
+    deinit { ring.deallocate() }
 
     /// Records one step and returns its number.
     @discardableResult
@@ -70,5 +68,36 @@ struct EventLog {
             if !body(ring[Int(s % UInt64(capacity))]) { return }
             s += 1
         }
+    }
+}
+
+/// The event log: the lowest layer, a sink every other layer records into
+/// and that calls nothing. `record` is O(1) under its own lock (the last in
+/// the lock order), so any layer may record while holding its own lock.
+final class EventLog: Sendable {
+    /// Protects the ring and the machine's step clock.
+    private let ring: RankedMutex<EventRing>
+
+    init(capacity: Int) { ring = RankedMutex(.events, EventRing(capacity: capacity)) }
+
+    /// Records one step and returns its number.
+    @discardableResult
+    func record(_ type: EventType, site: Site, pfn: PFN = .none, desc: Ptdesc? = nil,
+                va: UInt64 = 0, aux: UInt64 = 0) -> UInt64 {
+        ring.locked { $0.record(type, site: site, pfn: pfn, desc: desc, va: va, aux: aux) }
+    }
+
+    /// The step the next event gets.
+    var nextStep: UInt64 { ring.locked { $0.nextStep } }
+
+    /// Events with step >= since, oldest first, while `body` returns true.
+    /// The events are copied out under the lock and visited after it.
+    func forEach(since: UInt64, _ body: (Event) -> Bool) {
+        let copy: [Event] = ring.locked { r in
+            var out: [Event] = []
+            r.forEach(since: since) { out.append($0); return true }
+            return out
+        }
+        for e in copy where !body(e) { return }
     }
 }

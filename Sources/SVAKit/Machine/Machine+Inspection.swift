@@ -9,24 +9,19 @@ extension Machine {
     /// it walks the whole mapping; `residentBytes` computes it on demand (the
     /// C svakit_machine_stats fills it).
     public var stats: MachineStats {
-        core.locked { c in
-            MachineStats(
-                frames: UInt64(c.memory.frameCount), frames_free: UInt64(c.freeFrameCount),
-                frames_offline: UInt64(c.counters.offlineFrames),
-                kernel_tables: UInt64(c.counters.kernelTables), user_tables: UInt64(c.counters.userTables),
-                data_frames: UInt64(c.counters.dataFrames), allocs: UInt64(c.counters.allocs),
-                frees: UInt64(c.counters.frees), kernel_tlb_flushes: UInt64(c.counters.tlbFlushes),
-                metadata_bytes_per_frame: UInt64(MemoryLayout<Ptdesc>.stride),
-                host_bytes_resident: 0, step: c.events.nextStep)
-        }
+        let c = frames.counters
+        return MachineStats(
+            frames: UInt64(frames.frameCount), frames_free: UInt64(frames.freeFrameCount),
+            frames_offline: UInt64(c.offlineFrames),
+            kernel_tables: UInt64(c.kernelTables), user_tables: UInt64(c.userTables),
+            data_frames: UInt64(c.dataFrames), allocs: UInt64(c.allocs),
+            frees: UInt64(c.frees), kernel_tlb_flushes: UInt64(tlbFlushes.load(ordering: .relaxed)),
+            metadata_bytes_per_frame: UInt64(MemoryLayout<Ptdesc>.stride),
+            host_bytes_resident: 0, step: events.nextStep)
     }
 
-    /// Audits every descriptor, free list and table link; returns the
-    /// inconsistencies found, none on a healthy machine. O(frames): for tests.
-    public func audit() -> [String] { core.locked { c in c.audit() } }
-
     /// Host bytes backing frame contents now (walks the mapping; not cheap).
-    public var residentBytes: Int { core.locked { c in c.memory.residentBytes() } }
+    public var residentBytes: Int { frames.memory.residentBytes() }
 
     /// Events with step >= since, oldest first, at most `limit`.
     public func events(since: UInt64 = 0, limit: Int = .max) -> [Event] {
@@ -41,9 +36,9 @@ extension Machine {
     /// Copies matching events into `out`; returns how many.
     func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<Event>,
                     where match: (Event) -> Bool) -> Int {
-        core.locked { c in
+        do {
             var n = 0
-            c.events.forEach(since: since) { e in
+            events.forEach(since: since) { e in
                 guard n < out.count else { return false }
                 if match(e) { out[n] = e; n += 1 }
                 return true
@@ -53,9 +48,9 @@ extension Machine {
     }
 
     private func collect(since: UInt64, limit: Int, where match: (Event) -> Bool) -> [Event] {
-        core.locked { c in
+        do {
             var out: [Event] = []
-            c.events.forEach(since: since) { e in
+            events.forEach(since: since) { e in
                 if match(e) { out.append(e) }
                 return out.count < limit
             }

@@ -63,6 +63,11 @@ public struct MachineConfig: Sendable, Equatable {
     /// Log every IOMMU walk in the event log (for traces; off by default, as
     /// it costs a log write per walk). Swift-only.
     public var traceWalks = false
+    /// The worker gathers a storm into one batch: once scheduled, it waits
+    /// until this many frames are pending or `deferMaxDelayMicros` passed
+    /// (whichever first; flush_work does not wait). 1 disables the wait.
+    public var deferBatchTarget = 256
+    public var deferMaxDelayMicros = 1000
 
     public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
                 eventLogCapacity: Int = 1 << 16, kvaInvalidation: KVAInvalidation = .none,

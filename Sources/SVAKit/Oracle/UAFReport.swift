@@ -40,10 +40,42 @@ struct ReportLog {
 
 public typealias ReportHandler = @Sendable (UAFReport) -> Void
 
-extension MachineCore {
+/// The report channel: the bounded log and the handler.
+final class ReportSink: Sendable {
+    /// Protects the bounded log of reports.
+    private let log: RankedMutex<ReportLog>
+    /// Protects the handler; copied out and called with no lock held.
+    private let handler = RankedMutex<ReportHandler?>(.hook, nil)
+
+    init(capacity: Int) { log = RankedMutex(.reports, ReportLog(capacity: capacity)) }
+
+    func setHandler(_ h: ReportHandler?) { handler.locked { $0 = h } }
+
+    func deliver(_ reports: [UAFReport]) {
+        log.locked { l in for r in reports { l.append(r) } }
+        if let h = handler.locked({ $0 }) {
+            LockRank.assertNoneHeld("a report handler")
+            for r in reports { h(r) }
+        }
+    }
+
+    var total: UInt64 { log.locked { $0.total } }
+
+    func list(from first: UInt64, limit: Int) -> [UAFReport] {
+        log.locked { log in
+            let start = max(first, log.oldest)
+            guard start < log.total else { return [] }
+            return (start..<log.total).prefix(limit).compactMap { log.report($0) }
+        }
+    }
+
+    func report(_ index: UInt64) -> UAFReport? { log.locked { $0.report(index) } }
+}
+
+extension Machine {
     /// Turns a walk finding into a report, with the frame's history from the
     /// event log: when and by which path it was freed, who has it now.
-    func makeReport(_ f: WalkFinding, device: UInt32, pasid: UInt32, iommu: UInt32, va: UInt64) -> UAFReport {
+    func report(_ f: WalkFinding, device: UInt32, pasid: UInt32, iommu: UInt32, va: UInt64) -> UAFReport {
         var freed: Event? = nil, realloc: Event? = nil
         events.forEach(since: 0) { e in
             guard e.pfn == f.frame.rawValue else { return true }
@@ -51,20 +83,22 @@ extension MachineCore {
             if e.type == EventType.frameAlloc.rawValue, freed != nil { realloc = e }
             return true
         }
-        let now = memory[f.frame]
+        let now = frames.descriptor(f.frame)
         let r = svakit_uaf_report(
             step: events.nextStep, va: va, escalation_phys: f.escalation ? f.escalationPhys : 0,
             freed_step: freed?.step ?? .max, realloc_step: realloc?.step ?? .max,
             device: device, pasid: pasid, iommu: iommu, frame: f.frame.rawValue,
-            expected_generation: f.expectedGeneration ?? .max, found_generation: f.found.generation,
+            expected_generation: f.expectedGeneration ?? .max, found_generation: f.foundGeneration,
             corrupted_frame: f.corruption ? f.corruptedFrame.rawValue : PFN.none.rawValue,
             freed_by: freed?.site ?? 0, realloc_site: realloc?.site ?? 0, realloc_owner: realloc != nil ? now.owner : 0,
             stale_level: UInt8(f.staleLevel), expected_level: UInt8(f.expectedLevel),
-            found_kind: f.found.kind, found_level: f.found.level,
+            found_kind: f.foundKind, found_level: f.foundLevel,
             escalation: f.escalation ? 1 : 0, corruption: f.corruption ? 1 : 0)
-        return UAFReport(record: r, text: Self.text(r))
+        return UAFReport(record: r, text: UAFReport.text(r))
     }
+}
 
+extension UAFReport {
     static func cacheName(_ level: Int) -> String {
         switch level {
         case 2: "PDE cache"

@@ -23,39 +23,3 @@ public struct EntrySlot: Hashable, Sendable, CustomStringConvertible {
     @inlinable init(holder: TableFrame, index: Int) { self.holder = holder; self.index = index }
     public var description: String { "entry \(index) of \(holder)" }
 }
-
-/// Tables that have been unlinked from their parent entries and not freed yet.
-///
-/// Only the unlink operations of `MachineCore` make one, by clearing the
-/// entry that pointed at each table, and `pagetableFree` consumes it. Being
-/// `~Copyable`, a batch cannot be freed twice, and nothing can hand the free
-/// path a table that is still linked. Callers flush the CPU TLB between the
-/// unlink and the free (kernel-notes §2.6).
-@usableFromInline
-struct DetachedTables: ~Copyable {
-    private(set) var tables: [TableFrame] = []
-    /// The first address whose translation went through a detached table.
-    private(set) var va: UInt64 = 0
-
-    init() {}
-
-    mutating func append(_ t: TableFrame, va: UInt64) {
-        if tables.isEmpty { self.va = va }
-        tables.append(t)
-    }
-
-    mutating func append(contentsOf other: consuming DetachedTables) {
-        if tables.isEmpty { va = other.va }
-        tables.append(contentsOf: other.tables)
-    }
-
-    var isEmpty: Bool { tables.isEmpty }
-
-    /// Moves the batch out, leaving an empty one (to hand a batch into a
-    /// closure that runs under the memory lock).
-    mutating func take() -> DetachedTables {
-        let t = self
-        self = DetachedTables()
-        return t
-    }
-}

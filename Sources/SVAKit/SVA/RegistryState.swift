@@ -51,8 +51,15 @@ struct Bond {
 struct RegistryState {
     var pasids: PASIDAllocator
     var devices: [DeviceRecord] = []
-    var iommuCount = 0
+    var iommuCount: Int { iommus.count }
     var mmData: [UInt32: MMData] = [:]
+    /// The IOMMUs by id; keeps them alive for the machine's life.
+    var iommus: [IOMMU] = []
+    /// Published (pasid, IOMMU) words of explicit (non-SVA) attachments, with
+    /// their slot and the attachments that share the word.
+    var explicitWords: [UInt64: (slot: Int, users: Int)] = [:]
+    /// Published words of every kind; the key is on while this is non-zero.
+    var published = 0
     var bonds: [UInt32: Bond] = [:]
     var nextHandle: UInt32 = 1
     /// Mms with at least one SVA domain (the length of iommu_sva_mms).
@@ -69,5 +76,22 @@ struct RegistryState {
 
     static func decode(_ w: UInt64) -> (pasid: UInt32, iommu: Int) {
         (UInt32(w & 0xf_ffff), Int((w >> 20) & 0xffff_ffff))
+    }
+}
+
+extension RegistryState {
+    func device(_ id: UInt32) throws(SVAError) -> DeviceRecord {
+        guard Int(id) < devices.count else { throw .noDevice }
+        return devices[Int(id)]
+    }
+
+    /// An mm that a device is still attached to cannot be torn down.
+    func checkDetached(_ mm: UInt32) throws(SVAError) {
+        for d in devices where d.attachments.values.contains(where: { $0.mm == mm }) { throw .busy }
+    }
+
+    /// mm_pasid_drop: the PASID lives until the mm is torn down.
+    mutating func dropPASID(of mm: UInt32) {
+        if let data = mmData.removeValue(forKey: mm) { pasids.free(data.pasid) }
     }
 }

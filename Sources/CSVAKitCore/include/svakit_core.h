@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to the SVAKit engine (not installed, not part of the C ABI): the
+ * memory accesses a hardware walker and the CPU make to shared memory, as
+ * single atomic operations, and the per-thread set of held lock ranks.
+ *
+ * Swift's Synchronization cannot place an Atomic at an arbitrary address,
+ * and the simulated RAM is one anonymous mapping, so page-table entries,
+ * cache lines and the identity words of the ptdesc are reached through these
+ * static inline functions, which Swift inlines like its own code.
+ */
+#ifndef SVAKIT_CORE_H
+#define SVAKIT_CORE_H
+
+#include <stdint.h>
+
+/* 64-bit words: entries, cache lines, published tables. */
+static inline uint64_t svk_load_relaxed(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t svk_load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void svk_store_relaxed(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void svk_store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint64_t svk_exchange(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+/* The locked cmpxchg a walker uses to set A/D: only if the entry is unchanged. */
+static inline int svk_cas(uint64_t *p, uint64_t expected, uint64_t desired)
+{
+	return __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/* 32-bit words: the ptdesc generation. */
+static inline uint32_t svk_load32_acquire(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void svk_store32_release(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+/* The static key in the C handle: written by the registry, read by the gate. */
+static inline void svk_store_key(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline int32_t svk_load_key(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* Bytes: the ptdesc kind, level and flags, which a walker reads lock-free. */
+static inline uint8_t svk_load8(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void svk_store8(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uint8_t svk_or8(uint8_t *p, uint8_t v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+static inline uint8_t svk_and8(uint8_t *p, uint8_t v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); }
+
+/* A full fence (the seqcount reader's smp_rmb is an acquire load on x86). */
+static inline void svk_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+
+/* A fence waiting for walks in flight lets the walkers run. */
+#include <sched.h>
+static inline void sched_yield_(void) { (void)sched_yield(); }
+
+/*
+ * Lock ranks held by the calling thread, one bit per rank (lockrank.c).
+ * Taking a lock whose rank is not above every held rank is a bug.
+ */
+uint64_t svk_held_ranks(void);
+void svk_set_held_ranks(uint64_t ranks);
+
+#endif

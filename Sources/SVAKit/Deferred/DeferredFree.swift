@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Layer 7: pagetable_free and the deferred freeing of kernel page-table
+/// frames (mm/pgtable-generic.c, docs/KERNEL-MODEL.md §2.3-2.6):
+/// pagetable_free_kernel() queues on the ptdesc's own list link, and the
+/// work takes the whole list, invalidates every IOMMU that may walk the
+/// kernel half once through the static-key gate, then frees the batch.
+/// Depends on the SVA registry (the gate) and the frame memory below it.
+final class DeferredFree: @unchecked Sendable {
+    // @unchecked: `worker` is set once, before the machine is shared.
+
+    let frames: FrameMemory
+    let sva: SVARegistry
+    let mode: FreeMode
+    /// PAGE_OFFSET: where the work's invalidation starts.
+    let rangeStart: UInt64
+    let maxPending: Int
+
+    /// The list lock (kernel_pgtable_work.lock): the list head and count,
+    /// the `pt_list_next` link of every queued frame, and the figures.
+    let list: RankedMutex<DeferredList>
+
+    /// The worker thread (nil in manual mode).
+    private(set) var worker: DeferredWorker?
+
+    init(frames: FrameMemory, sva: SVARegistry, mode: FreeMode, rangeStart: UInt64, maxPending: Int) {
+        self.frames = frames
+        self.sva = sva
+        self.mode = mode
+        self.rangeStart = rangeStart
+        self.maxPending = maxPending
+        list = RankedMutex(.deferred, DeferredList())
+    }
+
+    /// Starts the worker; it holds this object unretained, and `stop()`
+    /// joins it before this object can go.
+    func startWorker(batchTarget: Int, maxDelayMicros: Int) {
+        let me = Unmanaged.passUnretained(self)
+        let w = DeferredWorker(batchTarget: batchTarget, maxDelayMicros: maxDelayMicros,
+                               pending: { me._withUnsafeGuaranteedRef { $0.pending } },
+                               work: { me._withUnsafeGuaranteedRef { $0.runWork() } })
+        worker = w
+        w.start()
+    }
+
+    /// Stops the worker and frees whatever is left (still behind one
+    /// invalidation per batch).
+    func shutdown() {
+        worker?.stop()
+        while pending > 0 { runWork() }
+    }
+
+    // MARK: - pagetable_free
+
+    /// pagetable_free(): the one release path for page-table frames. Every
+    /// table in the batch has been unlinked (the type says so) and the
+    /// caller has flushed the CPU TLB. Tables the fidelity mode defers go to
+    /// pagetable_free_kernel; the rest to __pagetable_free at once. Called
+    /// with no engine lock held.
+    func pagetableFree(_ batch: consuming DetachedTables, site: Site) {
+        var queued = 0
+        for t in batch.release() {
+            if defers(t.pfn) {
+                pagetableFreeKernel(t.pfn, site: site)
+                queued += 1
+            } else {
+                __pagetableFree(t.pfn, site: site)
+            }
+        }
+        if queued > 0 { scheduleWork() }
+    }
+
+    /// Whether pagetable_free sends this table to the list under the
+    /// machine's fidelity mode (docs/KERNEL-MODEL.md §2.2-2.3, §2.7).
+    private func defers(_ p: PFN) -> Bool {
+        switch mode {
+        case .immediate: false
+        // ptdesc_test_kernel(); boot-time tables go free_reserved_pages.
+        case .linux619: frames.memory.flags(p).contains(.kernel)
+        case .complete: frames.memory.kind(p) == FrameKind.kernelTable.rawValue
+        }
+    }
+
+    /// pagetable_free_kernel(): list_add on the dedicated link, O(1) under
+    /// the list lock.
+    private func pagetableFreeKernel(_ p: PFN, site: Site) {
+        let memory = frames.memory
+        list.locked { l in
+            memory[p].pt_list_next = l.head.rawValue
+            memory.insertFlags(p, .deferred)
+            memory.removeFlags(p, .kernel)  // ptdesc_clear_kernel, as pagetable_free does
+            l.head = p
+            l.count += 1
+            l.framesDeferred += 1
+            l.peakPending = max(l.peakPending, l.count)
+        }
+        frames.events.record(.deferQueue, site: site, pfn: p, desc: memory.snapshot(p))
+    }
+
+    /// __pagetable_free(): back to the allocator.
+    private func __pagetableFree(_ p: PFN, site: Site) {
+        frames.free(p, site: site)
+    }
+
+    /// schedule_work, or the work right here when the list is past its bound.
+    private func scheduleWork() {
+        let n = pending
+        if n > maxPending {
+            runWork()
+        } else {
+            worker?.schedule(pending: n)
+        }
+    }
+
+    // MARK: - The primitives' entry (C harnesses with their own arch code)
+
+    /// svakit_pagetable_free_kernel on a frame the caller unlinked.
+    func pagetableFreeKernel(claimed batch: consuming DetachedTables) throws(SVAError) {
+        let tables = batch.release()
+        let p = tables[0].pfn
+        guard frames.memory.kind(p) == FrameKind.kernelTable.rawValue else { throw .wrongAPI }
+        if mode == .immediate {
+            __pagetableFree(p, site: .arch)
+            return
+        }
+        pagetableFreeKernel(p, site: .arch)
+        scheduleWork()
+    }
+
+    // MARK: - kernel_pgtable_work_func
+
+    /// Takes the whole list under the lock, drops the lock, makes one gated
+    /// invalidation over the whole kernel range (PAGE_OFFSET .. TLB_FLUSH_ALL;
+    /// the slow path fences), then frees every frame. One invalidation per
+    /// batch, whatever its size.
+    func runWork() {
+        let (head, count) = list.locked { l in l.splice() }
+        guard count > 0 else { return }
+        frames.events.record(.deferBatch, site: .pgtableWork, pfn: head, aux: UInt64(count))
+        // The gate, as Swift calls it: the key's load, then the slow path
+        // directly. It says whether it invalidated anything.
+        let invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max)
+        if invalidated {
+            frames.events.record(.kvaInvalidate, site: .pgtableWork, va: rangeStart, aux: .max)
+        }
+        let memory = frames.memory
+        var p = head
+        var freed = 0
+        while p != .none {
+            let next = PFN(memory[p].pt_list_next)
+            memory[p].pt_list_next = PFN.none.rawValue
+            __pagetableFree(p, site: .pgtableWork)
+            freed += 1
+            p = next
+        }
+        list.locked { l in
+            l.freed += freed
+            if invalidated { l.invalidations += 1 }
+        }
+    }
+
+    /// flush_work(): returns when everything queued before the call is freed.
+    func flushWork() {
+        worker?.flush()
+        // Manual mode, or frames queued while the worker's last run was
+        // already past its splice: run what is left here.
+        while pending > 0 { runWork() }
+    }
+
+    var pending: Int { list.locked { $0.count } }
+
+    var stats: DeferredStats {
+        list.locked { l in
+            DeferredStats(pending: l.count, framesDeferred: l.framesDeferred, batches: l.batches,
+                          largestBatch: l.largestBatch, peakPending: l.peakPending, invalidations: l.invalidations)
+        }
+    }
+
+    /// The frames on the list now, for the conservation check.
+    func queuedFrames() -> [PFN] {
+        let memory = frames.memory
+        return list.locked { l in
+            var out: [PFN] = []
+            var p = l.head
+            while p != .none, out.count <= l.count {
+                out.append(p)
+                p = PFN(memory[p].pt_list_next)
+            }
+            return out
+        }
+    }
+
+    /// (entered, left, pending): every frame that entered the list left it
+    /// once, to the allocator, or is still on it.
+    var throughput: (entered: Int, left: Int, pending: Int) {
+        list.locked { l in (l.framesDeferred, l.freed, l.count) }
+    }
+}
+
+/// The deferred list (kernel_pgtable_work in mm/pgtable-generic.c). Frames
+/// are linked through `ptdesc.pt_list_next`, never through the allocator's
+/// `lru` link (Jason Gunthorpe's review point, docs/KERNEL-MODEL.md §2.8).
+struct DeferredList {
+    var head: PFN = .none
+    var count = 0
+    // Figures.
+    var framesDeferred = 0
+    /// Frames the work handed to the allocator.
+    var freed = 0
+    var batches = 0
+    var largestBatch = 0
+    var peakPending = 0
+    /// Gated invalidations the work issued (the key was on).
+    var invalidations = 0
+
+    /// list_splice_tail_init onto the work's own list.
+    mutating func splice() -> (head: PFN, count: Int) {
+        let taken = (head, count)
+        guard count > 0 else { return taken }
+        head = .none
+        count = 0
+        batches += 1
+        largestBatch = max(largestBatch, taken.1)
+        return taken
+    }
+}
+
+/// Figures of the deferred freeing (svakit_deferred_stats).
+public struct DeferredStats: Sendable, Equatable {
+    public var pending: Int
+    public var framesDeferred: Int
+    public var batches: Int
+    public var largestBatch: Int
+    public var peakPending: Int
+    /// Calls of the gate's slow path that the work made (one per batch
+    /// while an mm has SVA).
+    public var invalidations: Int
+}

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// vmalloc, vfree and vunmap on the simulated vmalloc area (mm/vmalloc.c).
+extension Machine {
+    /// The vmalloc area, [start, end).
+    public var vmallocArea: Range<UInt64> { layout.vmallocStart..<layout.vmallocEnd }
+
+    /// vmalloc with 4 KiB leaves: reserve a range, allocate data frames, map
+    /// them. On failure everything done so far is undone (tables allocated on
+    /// the way stay, as in Linux).
+    public func vmalloc(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
+        guard size > 0, size & 0xfff == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
+            throw .invalidArgument
+        }
+        let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 4096, huge: false) }
+        var done: UInt64 = 0
+        do throws(SVAError) {
+            while done < size {
+                let pfn = try frames.alloc(order: 0, kind: .data, site: .vmalloc, owner: owner)
+                do throws(SVAError) {
+                    try tables.withKernel { k throws(SVAError) in
+                        try k.map(va + done, phys: pfn.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt,
+                                  site: .vmalloc)
+                    }
+                } catch {
+                    frames.free(pfn, site: .vmalloc)
+                    throw error
+                }
+                done += 4096
+            }
+        } catch {
+            undoVmalloc(va, done)
+            throw error
+        }
+        return va
+    }
+
+    /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
+    /// table under a slot goes through pmd_free_pte_page.
+    public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
+        guard size > 0, size & 0x1f_ffff == 0 else { throw .invalidArgument }
+        let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 1 << 21, huge: true) }
+        var done: UInt64 = 0
+        do throws(SVAError) {
+            while done < size {
+                let block = try frames.alloc(order: 9, kind: .data, site: .vmalloc, owner: owner)
+                do throws(SVAError) {
+                    try vmapHuge(va + done, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
+                } catch {
+                    frames.free(block, site: .vmalloc)
+                    throw error
+                }
+                done += 1 << 21
+            }
+        } catch {
+            undoVmalloc(va, done)
+            throw error
+        }
+        return va
+    }
+
+    /// A failed vmalloc's undo: the leaves it set go, then the frames.
+    private func undoVmalloc(_ va: UInt64, _ done: UInt64) {
+        let blocks = tables.withKernel { k in k.clearLeaves(va: va, size: done) }
+        if done > 0 { flushTLBKernelRange(va, va + done, site: .vmalloc) }
+        for b in blocks { frames.free(b, site: .vmalloc) }
+        tables.vmallocArea.locked { $0.remove(at: va) }
+    }
+
+    /// vfree: clears the leaves (tables stay), flushes, then frees the data.
+    public func vfree(_ va: UInt64) throws(SVAError) {
+        let size = try tables.vmallocArea.locked { a throws(SVAError) in
+            guard let area = a.area(at: va) else { throw .notFound }
+            return area.size
+        }
+        let blocks = tables.withKernel { k in k.clearLeaves(va: va, size: size) }
+        flushTLBKernelRange(va, va + size, site: .vfree)
+        for b in blocks { frames.free(b, site: .vfree) }
+        tables.vmallocArea.locked { $0.remove(at: va) }
+    }
+
+    /// vunmap_range: clears the leaves of [va, va + size), then flushes.
+    /// The frames they mapped stay the caller's.
+    public func vunmap(_ va: UInt64, size: UInt64) throws(SVAError) {
+        guard size > 0, va & 0xfff == 0, size & 0xfff == 0 else { throw .invalidArgument }
+        try tables.checkAddress(va, mm: 0)
+        try tables.checkAddress(va &+ size &- 1, mm: 0)
+        try tables.withKernel { k throws(SVAError) in
+            // No huge leaf may straddle an end.
+            for edge in [va, va + size] {
+                let (s, present) = k.lastSlot(edge)
+                if present, s.holder.level > 1, edge & (AddressLayout.span(level: s.holder.level) - 1) != 0 {
+                    throw SVAError.invalidArgument
+                }
+            }
+            _ = k.clearLeaves(va: va, size: size)
+        }
+        flushTLBKernelRange(va, va + size, site: .unmap)
+    }
+
+    /// page_offset_base + phys.
+    public func directMapAddress(_ phys: UInt64) throws(SVAError) -> UInt64 {
+        guard phys < config.memoryBytes else { throw .outOfRange }
+        return layout.directMapBase + phys
+    }
+}

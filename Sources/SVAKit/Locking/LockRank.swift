@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+internal import CSVAKitCore
+import Synchronization
+
+/// The engine's locks, outermost first. A thread may take a lock only when
+/// every lock it already holds has a lower rank; debug builds (what
+/// `swift test` runs) trap on any other acquisition, so a test that drives
+/// an out-of-order path fails at once instead of deadlocking one day.
+///
+/// Why this order (docs/ARCHITECTURE.md, "Locks"):
+/// - `registry` first: bind and unbind look up the mm's root (page tables)
+///   and install PASID entries (IOMMU) while the registry is consistent.
+/// - `addressSpaces` (the mm list) before `pageTable`: an mm is found, then
+///   its tables are changed.
+/// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables.
+/// - `fence` before `iommu`: a fence is serialised with other fences of its
+///   IOMMU, then takes the IOMMU's lock briefly while it waits for walks.
+/// - `iommu` after the page tables: bind reads a root, then installs it.
+/// - `deferred` before `memory`: queueing never allocates, but the work's
+///   splice may be followed by frees with no lock between them.
+/// - `memory`, then the logs and the hook slots, which call nothing.
+enum LockRank: UInt8, Comparable, CustomStringConvertible {
+    case registry = 1
+    case addressSpaces = 2
+    case pageTable = 3
+    case vmalloc = 4
+    case fence = 5
+    case iommu = 6
+    case deferred = 7
+    case memory = 8
+    case reports = 9
+    case events = 10
+    case hook = 11
+
+    static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
+
+    var description: String {
+        switch self {
+        case .registry: "SVA registry"
+        case .addressSpaces: "address-space list"
+        case .pageTable: "page_table_lock"
+        case .vmalloc: "vmap_area_lock"
+        case .iommu: "IOMMU"
+        case .fence: "IOMMU fence"
+        case .deferred: "deferred-free list"
+        case .memory: "frame allocator"
+        case .reports: "report log"
+        case .events: "event log"
+        case .hook: "hook slot"
+        }
+    }
+
+    /// Records that this thread takes a lock of `self`; traps when a lock of
+    /// the same or a higher rank is already held.
+    @inline(__always)
+    func acquire() {
+        #if DEBUG
+        let held = svk_held_ranks()
+        let bit: UInt64 = 1 << UInt64(rawValue)
+        if held >= bit {
+            let highest = LockRank(rawValue: UInt8(63 - held.leadingZeroBitCount)).map { "\($0)" } ?? "?"
+            fatalError("lock order violation: taking the \(self) lock while holding the \(highest) lock")
+        }
+        svk_set_held_ranks(held | bit)
+        #endif
+    }
+
+    @inline(__always)
+    func release() {
+        #if DEBUG
+        svk_set_held_ranks(svk_held_ranks() & ~(1 << UInt64(rawValue)))
+        #endif
+    }
+
+    /// Traps when the calling thread holds any engine lock: hooks, drivers
+    /// and report handlers are called only through here.
+    @inline(__always)
+    static func assertNoneHeld(_ what: StaticString) {
+        #if DEBUG
+        let held = svk_held_ranks()
+        if held != 0 {
+            let highest = LockRank(rawValue: UInt8(63 - held.leadingZeroBitCount)).map { "\($0)" } ?? "?"
+            fatalError("\(what) called with the \(highest) lock held")
+        }
+        #endif
+    }
+}
+
+/// A Mutex with a rank. Each engine lock is one of these, and says in its
+/// declaration what it protects.
+struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
+    // @unchecked: Value is reached only through `locked`, under the Mutex.
+    let rank: LockRank
+    private let mutex: Mutex<Value>
+
+    init(_ rank: LockRank, _ value: consuming sending Value) {
+        self.rank = rank
+        mutex = Mutex(value)
+    }
+
+    @inline(__always)
+    func locked<Result: ~Copyable, E: Error>(
+        _ body: (inout sending Value) throws(E) -> sending Result
+    ) throws(E) -> sending Result {
+        rank.acquire()
+        defer { rank.release() }
+        return try mutex.locked(body)
+    }
+}

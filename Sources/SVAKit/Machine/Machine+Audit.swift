@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The machine's self-check, for tests (svakit_machine_check): the
+/// bookkeeping of every layer, and conservation across them.
+extension Machine {
+    /// Returns the first few inconsistencies found (empty when none).
+    /// O(frames). Run it on a quiet machine: it reads each layer under its
+    /// own lock in turn, so a concurrent change may show as a problem.
+    public func audit(limit: Int = 8) -> [String] {
+        var problems: [String] = []
+        func fail(_ s: String) { if problems.count < limit { problems.append(s) } }
+        let memory = frames.memory
+
+        // 1. The allocator: every list member a free head, no frame twice;
+        //    counts by kind; virgin memory untouched.
+        let (listed, counters) = frames.state.locked { s in
+            var onList = Set<Int>()
+            for order in 0...maxOrder {
+                var p = s.allocator.headOf(order)
+                var n = 0
+                while p != .none {
+                    let d = memory.snapshot(p)
+                    if d.frameKind != .free { fail("\(p) on free list \(order) is \(d.frameKind)") }
+                    if Int(d.order) != order { fail("\(p) on list \(order) has order \(d.order)") }
+                    if !onList.insert(p.index).inserted { fail("\(p) on a free list twice"); break }
+                    n += 1
+                    p = PFN(d.lru_next)
+                    if n > memory.frameCount { fail("free list \(order) loops"); break }
+                }
+                if n != s.allocator.listCounts[order] { fail("list \(order) holds \(n), counted \(s.allocator.listCounts[order])") }
+            }
+            let virgin = memory.frameCount - s.allocator.virginCursor
+            return ((onList.count, virgin, s.allocator.virginCursor), s.counters)
+        }
+        var kinds = (kernel: 0, user: 0, data: 0, offline: 0, offlineVirgin: 0, free: 0, heads: 0)
+        var listFrames = 0
+        frames.state.locked { s in
+            for order in 0...maxOrder { listFrames += s.allocator.listCounts[order] << order }
+            for i in 0..<memory.frameCount {
+                let d = memory.snapshot(PFN(i))
+                switch d.frameKind {
+                case .kernelTable: kinds.kernel += 1
+                case .userTable: kinds.user += 1
+                case .data: kinds.data += 1
+                case .offline:
+                    kinds.offline += 1
+                    if s.allocator.isVirgin(PFN(i)) { kinds.offlineVirgin += 1 }
+                case .free: kinds.free += 1
+                }
+                if d.frameKind != .free, d.frameKind != .offline, !d.ptFlags.contains(.tail) { kinds.heads += 1 }
+                if s.allocator.isVirgin(PFN(i)), d.frameKind != .free, d.frameKind != .offline {
+                    fail("virgin \(PFN(i)) is \(d.frameKind)")
+                }
+            }
+        }
+        _ = listed
+        if kinds.kernel != counters.kernelTables { fail("kernel tables \(kinds.kernel), counted \(counters.kernelTables)") }
+        if kinds.user != counters.userTables { fail("user tables \(kinds.user), counted \(counters.userTables)") }
+        if kinds.data != counters.dataFrames { fail("data frames \(kinds.data), counted \(counters.dataFrames)") }
+        if kinds.offline != counters.offlineFrames { fail("offline \(kinds.offline), counted \(counters.offlineFrames)") }
+        if kinds.offlineVirgin != counters.offlineVirgin { fail("offline virgin \(kinds.offlineVirgin), counted \(counters.offlineVirgin)") }
+        if kinds.free != listFrames + listed.1 - kinds.offlineVirgin {
+            fail("\(kinds.free) free frames, lists and virgin memory hold \(listFrames + listed.1 - kinds.offlineVirgin)")
+        }
+        // Conservation of allocations: every block handed out and not freed
+        // is still allocated, and nothing else is.
+        if counters.allocs - counters.frees != kinds.heads {
+            fail("\(counters.allocs) allocations - \(counters.frees) frees != \(kinds.heads) allocated blocks")
+        }
+
+        // 2. Tables: each reached exactly once, with the right kind, level
+        //    and LINKED mark; every table is in exactly one place.
+        var seen = Set<Int>()
+        func visit(_ k: PTView, _ t: TableFrame, kernelHalf: Bool, first: Int = 0, end: Int = 512) {
+            for i in first..<end {
+                let s = EntrySlot(holder: t, index: i)
+                guard let c = k.child(of: s) else { continue }
+                guard memory.contains(c.pfn) else { fail("\(s) points past memory"); continue }
+                let d = memory.snapshot(c.pfn)
+                if d.frameKind != (kernelHalf ? .kernelTable : .userTable) { fail("\(s) points at \(d.frameKind)") }
+                if Int(d.level) != c.level { fail("\(s) points at a level-\(d.level) table") }
+                if !d.ptFlags.contains(.linked) { fail("\(c) is linked but not marked") }
+                if d.ptFlags.contains(.deferred) { fail("\(c) is linked and on the deferred list") }
+                if !seen.insert(c.pfn.index).inserted { fail("\(c) is linked twice"); continue }
+                visit(k, c, kernelHalf: kernelHalf)
+            }
+        }
+        tables.withKernel { k in visit(k, k.root, kernelHalf: true) }
+        var roots = Set<Int>([tables.kernel.root.pfn.index])
+        for space in tables.allSpaces where space.id != 0 {
+            roots.insert(space.root.pfn.index)
+            _ = try? tables.withMM(space.id) { k in
+                for i in AddressLayout.kernelRootEntries
+                where memory.loadEntry(space.root.pfn, i) != memory.loadEntry(tables.kernel.root.pfn, i) {
+                    fail("mm \(space.id) root entry \(i) differs from init_mm's")
+                }
+                visit(k, space.root, kernelHalf: false, end: AddressLayout.kernelRootEntries.lowerBound)
+            }
+        }
+
+        // 3. The deferred list: its members are deferred tables, counted
+        //    right; what entered it left once or is still on it.
+        let queued = deferred.queuedFrames()
+        let flow = deferred.throughput
+        if queued.count != flow.pending { fail("deferred list holds \(queued.count), counted \(flow.pending)") }
+        if flow.entered != flow.left + flow.pending {
+            fail("\(flow.entered) frames entered the deferred list, \(flow.left) left, \(flow.pending) pending")
+        }
+        var deferredSet = Set<Int>()
+        for p in queued {
+            let d = memory.snapshot(p)
+            if !d.frameKind.isTable || !d.ptFlags.contains(.deferred) { fail("\(p) on the deferred list is \(d.frameKind)") }
+            if !deferredSet.insert(p.index).inserted { fail("\(p) on the deferred list twice") }
+            if seen.contains(p.index) { fail("\(p) is on the deferred list and linked") }
+        }
+
+        // 4. Every table frame in exactly one place: root, linked, deferred,
+        //    or detached and held by a caller of the primitives (not LINKED,
+        //    not DEFERRED). LINKED or DEFERRED marks must match the place.
+        for i in 0..<listed.2 {
+            let d = memory.snapshot(PFN(i))
+            guard d.frameKind.isTable else { continue }
+            let linked = seen.contains(i), queuedHere = deferredSet.contains(i), root = roots.contains(i)
+            if d.ptFlags.contains(.linked) && !linked { fail("\(PFN(i)) is marked linked but no entry points at it") }
+            if d.ptFlags.contains(.deferred) && !queuedHere { fail("\(PFN(i)) is marked deferred but not on the list") }
+            if d.ptFlags.contains(.root) != root { fail("\(PFN(i)) root mark does not match the mm list") }
+        }
+        return problems
+    }
+
+    /// Where each table frame is now (for tests and the conservation check).
+    public struct TablePlaces: Equatable, Sendable {
+        public var roots = 0, linked = 0, deferred = 0, detached = 0
+    }
+
+    public var tablePlaces: TablePlaces {
+        var places = TablePlaces()
+        let memory = frames.memory
+        for i in 0..<memory.frameCount {
+            let k = memory.kind(PFN(i))
+            guard k == FrameKind.kernelTable.rawValue || k == FrameKind.userTable.rawValue else { continue }
+            let f = memory.flags(PFN(i))
+            if f.contains(.root) { places.roots += 1 }
+            else if f.contains(.linked) { places.linked += 1 }
+            else if f.contains(.deferred) { places.deferred += 1 }
+            else { places.detached += 1 }
+        }
+        return places
+    }
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The primitives for callers that bring their own arch code (the C ABI's
+/// kernel-style harnesses): allocate a kernel table, read and write entries,
+/// link and unlink tables, free them through pagetable_free /
+/// pagetable_free_kernel. The ready-made paths keep their invariants by
+/// construction; here each call checks them, so a harness that gets the
+/// order wrong gets an error, not a corrupted machine.
+extension Machine {
+    public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
+        guard level >= 1, level < layout.rootLevel else { throw .invalidArgument }
+        let pfn = try frames.alloc(order: 0, kind: .kernelTable, level: level, flags: .kernel, site: .arch)
+        return TableFrame(pfn: pfn, level: level)
+    }
+
+    /// A page table frame given by number, with its descriptor.
+    private func table(_ pfn: PFN) throws(SVAError) -> (TableFrame, Ptdesc) {
+        let p = try frames.checkFrame(UInt64(pfn.rawValue))
+        let d = try frames.allocatedHead(p)
+        guard d.frameKind.isTable else { throw .wrongAPI }
+        return (TableFrame(pfn: p, level: Int(d.level)), d)
+    }
+
+    private func checkIndex(_ index: UInt32) throws(SVAError) -> Int {
+        guard index < 512 else { throw .invalidArgument }
+        return Int(index)
+    }
+
+    public func readEntry(table pfn: PFN, index: UInt32) throws(SVAError) -> UInt64 {
+        let (t, _) = try table(pfn)
+        return frames.memory.loadEntry(t.pfn, try checkIndex(index))
+    }
+
+    /// set_pte / pte_clear: leaves and clears only. Refuses what the
+    /// hardware would reject: PS where no huge page can be (PML4E, PML5E),
+    /// bits 52-62 set (reserved or ignored by the model), a frame past the
+    /// end of memory.
+    public func writeEntry(table pfn: PFN, index: UInt32, _ value: UInt64) throws(SVAError) {
+        let (t, _) = try table(pfn)
+        let i = try checkIndex(index)
+        let e = PageTableEntry(raw: value)
+        if e.isPresent {
+            guard t.level == 1 || (e.isHugeLeaf && t.level <= 3) else { throw .invalidArgument }
+            guard value & 0x7ff0_0000_0000_0000 == 0 else { throw .invalidArgument }
+            let size = PageSize.forLevel(t.level).bytes
+            guard e.physicalAddress & (size - 1) & ~UInt64(0x1000) == 0 || t.level == 1 else { throw .invalidArgument }
+            guard e.physicalAddress < frames.bytes else { throw .outOfRange }
+        }
+        try tables.withKernel { k throws(SVAError) in
+            let s = EntrySlot(holder: t, index: i)
+            guard k.child(of: s) == nil else { throw SVAError.busy }
+            k.setEntry(s, e)
+        }
+    }
+
+    public func linkTable(parent: PFN, index: UInt32, child childPFN: PFN) throws(SVAError) {
+        let (p, pd) = try table(parent)
+        let (c, cd) = try table(childPFN)
+        let i = try checkIndex(index)
+        guard p.level >= 2, c.level == p.level - 1, pd.kind == cd.kind else { throw .invalidArgument }
+        guard !cd.ptFlags.contains(.root), !cd.ptFlags.contains(.deferred) else { throw .wrongAPI }
+        guard !cd.ptFlags.contains(.linked) else { throw .busy }
+        try tables.withKernel { k throws(SVAError) in
+            let s = EntrySlot(holder: p, index: i)
+            guard !k.entry(s).isPresent else { throw SVAError.exists }
+            k.link(s, to: c, va: 0, site: .arch)
+        }
+    }
+
+    /// pmd_clear: clears the entry and returns the table it pointed to, now
+    /// the caller's to flush and free.
+    public func unlinkTable(parent: PFN, index: UInt32) throws(SVAError) -> TableFrame {
+        let (p, _) = try table(parent)
+        let i = try checkIndex(index)
+        let detached = try tables.withKernel { k throws(SVAError) in
+            let s = EntrySlot(holder: p, index: i)
+            guard k.child(of: s) != nil else { throw SVAError.notFound }
+            return k.unlink(s, va: 0, site: .arch)
+        }
+        return detached.release()[0]
+    }
+
+    /// pagetable_free(): see svakit_pagetable_free.
+    public func pagetableFree(_ pfn: PFN) throws(SVAError) {
+        deferred.pagetableFree(try frames.claimDetached(UInt64(pfn.rawValue)), site: .arch)
+    }
+
+    /// pagetable_free_kernel(): see svakit_pagetable_free_kernel.
+    public func pagetableFreeKernel(_ pfn: PFN) throws(SVAError) {
+        try deferred.pagetableFreeKernel(claimed: try frames.claimDetached(UInt64(pfn.rawValue)))
+    }
+
+    /// Told of every page-table frame that returns to the allocator, with no
+    /// lock held (the hook may call back into the machine).
+    public func setTableFreeHook(_ hook: TableFreeHook?) {
+        frames.tableFreeHook.locked { $0 = hook }
+    }
+
+    // MARK: - Deferred work
+
+    /// kernel_pgtable_work_func, run here (manual mode, or to drain).
+    public func runDeferredWork() { deferred.runWork() }
+
+    /// flush_work(): returns when everything queued before the call is freed.
+    public func flushDeferredWork() { deferred.flushWork() }
+
+    public var deferredStats: DeferredStats { deferred.stats }
+
+    /// Makes the n-th frame allocation from now fail with -ENOMEM (0
+    /// disarms), like iommufd's fail_nth. Returns the allocations made since
+    /// the previous call.
+    @discardableResult
+    public func failNthAllocation(_ n: Int) -> Int { frames.failNth(n) }
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// Layers 1 and 2: the simulated RAM with one ptdesc per frame, and the frame
+/// allocator. The lowest engine layer: it calls nothing above it, and tells
+/// the machine of a freed page table only through the hook it was given,
+/// called with no engine lock held.
+final class FrameMemory: @unchecked Sendable {
+    // @unchecked: `memory` is immutable pointers; all else is locks.
+
+    let memory: PhysicalMemory
+    let events: EventLog
+
+    /// What the allocator's lock protects: the free lists, the virgin-memory
+    /// cursor, the counters, and these descriptor fields of every frame:
+    /// order, site, owner, alloc_step, lru_next/lru_prev. (The kind, level,
+    /// flags and generation are single atomic words, written under this lock
+    /// by alloc and free and read by walkers with none.)
+    struct State {
+        var allocator: FrameAllocator
+        var counters = Counters()
+        var _failNth = FailNth()
+    }
+
+    struct Counters: Equatable {
+        var allocs = 0, frees = 0
+        var kernelTables = 0, userTables = 0, dataFrames = 0
+        var offlineFrames = 0
+        /// Offline frames in virgin memory (the allocator counts those as its own).
+        var offlineVirgin = 0
+    }
+
+    let state: RankedMutex<State>
+
+    /// Told of every page-table frame that returns to the allocator. Copied
+    /// out and called with no lock held.
+    let tableFreeHook = RankedMutex<TableFreeHook?>(.hook, nil)
+
+    init(frames: Int, policy: ReusePolicy, events: EventLog) throws(SVAError) {
+        memory = try PhysicalMemory(frames: frames)
+        self.events = events
+        state = RankedMutex(.memory, State(allocator: FrameAllocator(frames: frames, policy: policy)))
+    }
+
+    deinit { memory.unmap() }
+
+    var frameCount: Int { memory.frameCount }
+    var bytes: UInt64 { UInt64(memory.frameCount) << 12 }
+
+    func checkFrame(_ pfn: UInt64) throws(SVAError) -> PFN {
+        guard pfn < UInt64(memory.frameCount) else { throw .outOfRange }
+        return PFN(Int(pfn))
+    }
+
+    // MARK: - alloc_pages and __free_pages
+
+    /// Allocates 2^order frames and fills their descriptors. Page tables come
+    /// back zeroed (as with __GFP_ZERO); data keeps whatever the frame held.
+    func alloc(order: Int, kind: FrameKind, level: Int = 0, flags: PtdescFlags = [],
+               site: Site, owner: UInt16 = 0) throws(SVAError) -> PFN {
+        guard order >= 0, order <= maxOrder else { throw .invalidArgument }
+        let pfn = try state.locked { s throws(SVAError) in
+            if FailNth.shouldFail(&s.failNth) { throw SVAError.outOfMemory }
+            let pfn = try s.allocator.take(order: order, memory.descs)
+            let step = UInt32(truncatingIfNeeded: events.nextStep)
+            for i in 0..<(1 << order) {
+                let p = pfn + i
+                memory[p].order = i == 0 ? UInt8(order) : 0
+                memory[p].site = site.rawValue
+                memory[p].owner = owner
+                memory[p].alloc_step = step
+                memory[p].lru_next = PFN.none.rawValue
+                memory[p].lru_prev = PFN.none.rawValue
+                memory[p].pt_list_next = PFN.none.rawValue
+                memory[p].map_count = 0
+                memory.setFlags(p, i == 0 ? flags : flags.union(.tail))
+                memory.setLevel(p, level)
+                memory.setKind(p, kind)
+            }
+            s.adjust(kind, by: 1 << order)
+            s.counters.allocs += 1
+            return pfn
+        }
+        if kind.isTable { for i in 0..<(1 << order) { memory.zeroTable(pfn + i) } }
+        events.record(.frameAlloc, site: site, pfn: pfn, desc: memory.snapshot(pfn))
+        return pfn
+    }
+
+    /// __free_pages: returns an allocated block. Every frame's kind becomes
+    /// free and then its generation changes (the seqcount write a walker's
+    /// re-check sees); its allocation history (site, owner, step) stays.
+    /// Page tables must reach here through pagetable_free; the hook is
+    /// called after, with no lock held.
+    func free(_ pfn: PFN, site: Site) {
+        let before = state.locked { s in
+            let before = memory.snapshot(pfn)
+            let n = 1 << Int(before.order)
+            for i in 0..<n {
+                let p = pfn + i
+                memory.setKind(p, .free)
+                memory.setLevel(p, 0)
+                memory.setFlags(p, [])
+                memory.bumpGeneration(p)
+            }
+            s.adjust(before.frameKind, by: -n)
+            s.counters.frees += 1
+            s.allocator.give(pfn, order: Int(before.order), memory.descs)
+            return before
+        }
+        // The event shows what the frame was and the generation it has now.
+        var shown = before
+        shown.generation = memory.generation(pfn)
+        events.record(.frameFree, site: site, pfn: pfn, desc: shown)
+        if before.frameKind.isTable, let hook = tableFreeHook.locked({ $0 }) {
+            LockRank.assertNoneHeld("the table-free hook")
+            hook(pfn, Int(before.level), site)
+        }
+    }
+
+    /// The descriptor of an allocated block head, or the error that freeing
+    /// `pfn` deserves.
+    func allocatedHead(_ pfn: PFN) throws(SVAError) -> Ptdesc {
+        guard memory.contains(pfn) else { throw .outOfRange }
+        let d = descriptor(pfn)
+        switch d.frameKind {
+        case .free: throw d.generation > 0 ? .doubleFree : .notAllocated
+        case .offline: throw .notAllocated
+        default: if d.ptFlags.contains(.tail) { throw .notAllocated }
+        }
+        return d
+    }
+
+    /// Frees a data block on behalf of a caller (svakit_frame_free).
+    func freeData(_ pfn: PFN, site: Site) throws(SVAError) {
+        guard try allocatedHead(pfn).frameKind == .data else { throw .wrongAPI }
+        free(pfn, site: site)
+    }
+
+    /// A consistent copy of a descriptor (under the allocator's lock).
+    func descriptor(_ pfn: PFN) -> Ptdesc { state.locked { _ in memory.snapshot(pfn) } }
+
+    var counters: Counters { state.locked { $0.counters } }
+
+    var freeFrameCount: Int {
+        state.locked { s in s.allocator.freeFrames(offlineAboveCursor: s.counters.offlineVirgin) }
+    }
+
+    /// Frames allocated and not yet freed, by block heads (conservation).
+    var liveAllocations: Int { state.locked { $0.counters.allocs - $0.counters.frees } }
+
+    // MARK: - Offline and online (memory hot-remove, hot-add)
+
+    /// Takes the free frames of [first, end) off the allocator and marks them
+    /// offline; refuses (changing nothing) when one is in use or offline.
+    func offline(_ first: Int, _ end: Int) throws(SVAError) {
+        try state.locked { s throws(SVAError) in
+            var i = first
+            while i < end {
+                switch memory.snapshot(PFN(i)).frameKind {
+                case .free: break
+                case .offline: throw SVAError.notFound
+                default: throw SVAError.busy
+                }
+                i += s.allocator.isVirgin(PFN(i)) ? 1 : 1 << Int(memory[PFN(i)].order)
+            }
+            i = first
+            while i < end {
+                if s.allocator.isVirgin(PFN(i)) { s.counters.offlineVirgin += 1; i += 1; continue }
+                let order = Int(memory[PFN(i)].order)
+                s.allocator.unlink(PFN(i), order: order, memory.descs)
+                i += 1 << order
+            }
+            for f in first..<end { memory.setKind(PFN(f), .offline) }
+            s.counters.offlineFrames += end - first
+        }
+    }
+
+    /// Whether every frame of [first, end) is offline.
+    func isOffline(_ first: Int, _ end: Int) -> Bool {
+        (first..<end).allSatisfy { memory.kind(PFN($0)) == FrameKind.offline.rawValue }
+    }
+
+    /// Gives an offline range back to the allocator.
+    func online(_ first: Int, _ end: Int) {
+        state.locked { s in
+            for f in first..<end { memory.setKind(PFN(f), .free) }
+            var f = first
+            while f < end {
+                if s.allocator.isVirgin(PFN(f)) {
+                    s.counters.offlineVirgin -= 1
+                    f += 1
+                } else {
+                    s.allocator.give(PFN(f), order: maxOrder, memory.descs)
+                    f += 1 << maxOrder
+                }
+            }
+            s.counters.offlineFrames -= end - first
+        }
+    }
+
+    // MARK: - Fault injection
+
+    /// Makes the n-th allocation from now fail with -ENOMEM (0 disarms),
+    /// like iommufd's fail_nth. Returns the allocations made since the last
+    /// call.
+    @discardableResult
+    func failNth(_ n: Int) -> Int {
+        state.locked { s in
+            let made = s.failNth.seen
+            s.failNth = FailNth(countdown: n)
+            return made
+        }
+    }
+}
+
+/// fail_nth: a countdown of allocations; the one that reaches zero fails.
+struct FailNth {
+    var countdown = 0
+    var seen = 0
+
+    static func shouldFail(_ f: inout FailNth) -> Bool {
+        f.seen += 1
+        guard f.countdown > 0 else { return false }
+        f.countdown -= 1
+        return f.countdown == 0
+    }
+}
+
+extension FrameMemory.State {
+    var failNth: FailNth {
+        get { _failNth }
+        set { _failNth = newValue }
+    }
+
+    mutating func adjust(_ kind: FrameKind, by n: Int) {
+        switch kind {
+        case .kernelTable: counters.kernelTables += n
+        case .userTable: counters.userTables += n
+        case .data: counters.dataFrames += n
+        case .offline: counters.offlineFrames += n
+        case .free: break
+        }
+    }
+}
+
+public typealias TableFreeHook = @Sendable (_ pfn: PFN, _ level: Int, _ site: Site) -> Void
