@@ -3,7 +3,7 @@
 # Installs lib/libsvakit.a, include/svakit.h, the exported target
 # SVAKit::svakit with SVAKitConfig.cmake and its version file, and svakit.pc.
 # The link items point into the toolchain, so an install is relocatable only
-# together with the same toolchain path (build-notes §5.3).
+# together with the same toolchain path (docs/BUILDING.md §5.3).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 

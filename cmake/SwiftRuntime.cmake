@@ -2,7 +2,7 @@
 #
 # Finds the Swift runtime a C program needs to link libsvakit.a: swiftrt.o
 # (once: it registers the library's metadata; without it conformance lookups
-# silently fail, build-notes §4), swiftSynchronization and swiftCore.
+# silently fail, docs/BUILDING.md §4), swiftSynchronization and swiftCore.
 # Sets SVAKIT_SWIFT_LINK_ITEMS, SVAKIT_SWIFT_RUNTIME_DIR and SVAKIT_SWIFTRT.
 execute_process(
   COMMAND "${CMAKE_Swift_COMPILER}" -print-target-info

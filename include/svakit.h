@@ -91,7 +91,7 @@ enum svakit_frame_kind {
  * The page descriptor of one frame: 32 bytes, checked at compile time in
  * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links free
  * blocks through lru_next/lru_prev; the deferred-free list uses its own link,
- * pt_list_next (kernel-notes §2.8: "don't use page->lru").
+ * pt_list_next (docs/KERNEL-MODEL.md §2.8: "don't use page->lru").
  */
 struct svakit_ptdesc {
 	uint8_t kind;          /* enum svakit_frame_kind */
@@ -180,7 +180,7 @@ enum svakit_kva_invalidation {
 				      * calls iommu_sva_invalidate_kva_range */
 };
 
-/* How kernel page-table frames are freed (the fix under test, kernel-notes §2). */
+/* How kernel page-table frames are freed (the fix under test, docs/KERNEL-MODEL.md §2). */
 enum svakit_free_mode {
 	SVAKIT_FREE_IMMEDIATE = 0,  /* the unfixed kernel: free at once, no IOMMU
 				     * invalidation */
@@ -314,7 +314,7 @@ int svakit_translate(svakit_machine *m, uint32_t mm, uint64_t va,
 		     struct svakit_translation *out);
 
 /* ------------------------------------------------------------------------ */
-/* Kernel paths that free kernel page-table frames (kernel-notes §2.7)      */
+/* Kernel paths that free kernel page-table frames (docs/KERNEL-MODEL.md §2.7)      */
 /* ------------------------------------------------------------------------ */
 
 /* The vmalloc area of the configured paging mode. */
@@ -422,7 +422,7 @@ int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, 
 int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
 /* ------------------------------------------------------------------------ */
-/* SVA (kernel-notes §1.4-1.6)                                              */
+/* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                              */
 /* ------------------------------------------------------------------------ */
 
 /*
@@ -444,7 +444,7 @@ int svakit_iommu_sva_mm_count(svakit_machine *m, uint32_t *count);
  * fences. Takes no global lock. Call it through the inline gate below. */
 void svakit_iommu_sva_invalidate_kva_range_slow(svakit_machine *m, uint64_t start, uint64_t end);
 
-/* The static key: a relaxed load, no call (kernel-notes §1.8: the branch
+/* The static key: a relaxed load, no call (docs/KERNEL-MODEL.md §1.8: the branch
  * belongs in an inline wrapper guarding the call). m must be a live machine. */
 static inline int svakit_iommu_sva_present(const svakit_machine *m)
 {
@@ -542,7 +542,7 @@ int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len)
 
 /* ------------------------------------------------------------------------ */
 /* Deferred freeing of kernel page tables and the primitives of a kernel-   */
-/* style arch (kernel-notes §2)                                             */
+/* style arch (docs/KERNEL-MODEL.md §2)                                             */
 /* ------------------------------------------------------------------------ */
 
 /* A zeroed kernel page-table frame for `level` (1 = PTE .. 4/5), marked

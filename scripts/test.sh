@@ -37,7 +37,7 @@ swift test
 rm -rf "$out"
 step "swift test: the stress test under ThreadSanitizer"
 # -DSVAKIT_TSAN turns on the Mutex annotations that silence TSan's false
-# alarms inside Synchronization (build-notes §7); halt_on_error makes any
+# alarms inside Synchronization (docs/BUILDING.md §7); halt_on_error makes any
 # real report fail the run.
 TSAN_OPTIONS="halt_on_error=1" swift test --scratch-path "$out/tsan" --sanitize=thread \
   -Xswiftc -DSVAKIT_TSAN --filter StressTests

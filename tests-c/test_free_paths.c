@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The kernel paths that free kernel page-table frames, driven through the C
- * ABI the way x86 drives them (kernel-notes §2.7). For each one the frame's
+ * ABI the way x86 drives them (docs/KERNEL-MODEL.md §2.7). For each one the frame's
  * descriptor and the event log must tell what happened: which path unlinked
  * the table, that a CPU flush came between the unlink and the free, and that
  * the flush hook ran while the table was not yet free.

@@ -2,7 +2,7 @@
 /*
  * Kernel-style callers of SVAKit: a small fake x86 "arch" written against the
  * primitives (unlink the entry, flush_tlb_kernel_range, pagetable_free, in
- * the order x86 does it, kernel-notes §2.6-2.7) and a C IOMMU driver plugged
+ * the order x86 does it, docs/KERNEL-MODEL.md §2.6-2.7) and a C IOMMU driver plugged
  * in through struct svakit_iommu_driver_ops. Every seed scenario runs under
  * the three free modes:
  *

@@ -45,7 +45,7 @@ import Testing
 
     @Test func intermediateEntriesCarryTheUserBit() throws {
         // x86's _PAGE_TABLE sets U/S on every non-leaf entry, kernel half
-        // included; only the leaf denies a user request (kernel-notes §3.1).
+        // included; only the leaf denies a user request (docs/KERNEL-MODEL.md §3.1).
         let m = try machine()
         let va = try m.vmalloc(4096)
         for level in 2...4 {

@@ -9,7 +9,7 @@ public enum IOMMUCaching: UInt32, Sendable {
     case leafOnly = 1
     /// IOTLB plus per-level paging-structure caches (PML5E/PML4E, PDPTE,
     /// PDE): what VT-d, SMMUv3 walk caches and AMD-Vi PDE caches do, and
-    /// what makes a freed page table reachable (kernel-notes §3).
+    /// what makes a freed page table reachable (docs/KERNEL-MODEL.md §3).
     case full = 2
 }
 
@@ -28,7 +28,7 @@ public struct IOMMUConfig: Sendable, Equatable {
     public var pscWays: Int
     public var replacement: CacheReplacement
     /// Whether the walker sets Accessed (and, for writes, Dirty) bits in the
-    /// entries it walks (VT-d first stage, SMMUv3 with HA/HD: kernel-notes §3.5).
+    /// entries it walks (VT-d first stage, SMMUv3 with HA/HD: docs/KERNEL-MODEL.md §3.5).
     public var setsAccessedDirty: Bool
     public var seed: UInt64
 

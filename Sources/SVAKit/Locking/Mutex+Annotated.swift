@@ -11,7 +11,7 @@ extension Mutex where Value: ~Copyable {
     /// taking the lock and a release before dropping it, on the Mutex's own
     /// address (taking the value's address would itself be an access). Synchronization's contended lock path lives in an
     /// uninstrumented library, so without them TSan reports false "Swift
-    /// access races" on everything a Mutex protects (build-notes §7).
+    /// access races" on everything a Mutex protects (docs/BUILDING.md §7).
     @inline(__always)
     func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result

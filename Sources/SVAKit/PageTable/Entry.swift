@@ -23,7 +23,7 @@ public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
 
     /// What x86 writes into an entry that points at a lower table: `_PAGE_TABLE`
     /// (P|RW|US|A|D). The user bit is set even in the kernel half; the leaf's
-    /// U/S=0 is what denies user requests (kernel-notes §3.1), which is why an
+    /// U/S=0 is what denies user requests (docs/KERNEL-MODEL.md §3.1), which is why an
     /// IOMMU walk of a kernel address can fault at the leaf after caching
     /// every upper level.
     public static let tableFlags = present | writable | user | accessed | dirty

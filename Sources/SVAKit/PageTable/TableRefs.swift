@@ -14,7 +14,7 @@ public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
 /// different type from the table the entry points to, which only
 /// `PageTables.child(of:)` or `unlink(_:)` yield. Confusing the two freed a
 /// live PMD table in v6 of the kernel series (`pmd_ptdesc(pmd)` instead of
-/// `page_ptdesc(pmd_page(*pmd))`, kernel-notes §2.8).
+/// `page_ptdesc(pmd_page(*pmd))`, docs/KERNEL-MODEL.md §2.8).
 @frozen
 public struct EntrySlot: Hashable, Sendable, CustomStringConvertible {
     /// The table that holds the entry.

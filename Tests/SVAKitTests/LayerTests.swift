@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import SVAKit
+
+/// What the layered engine adds: explicit PASID attachments reach the gate,
+/// SVA grants user access only, the worker gathers a storm, handles die as
+/// tombstones, fail_nth, and conservation.
+@Suite struct LayerTests {
+    /// A machine with one IOMMU and a device attached to an mm's tables at a
+    /// PASID it picked (iommufd style, not iommu_sva_bind_device), whose
+    /// walks of a kernel address cached the PTE table under it.
+    func attachedWalker(mode: FreeMode) throws -> (Machine, IOMMU, UInt32, UInt64, TableFrame) {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: mode, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0)
+        let mm = try m.createAddressSpace()
+        try m.attachPASID(device: dev, pasid: 7, mm: mm)
+        let va = try m.vmalloc(4096)
+        let pte = try m.tableUnder(va, level: 2)
+        // A user request walks the kernel half to the leaf (intermediate
+        // entries carry U/S) and faults there, after caching every level.
+        _ = try m.dmaRead(device: dev, pasid: 7, va: va, count: 8)
+        #expect(iommu.cachedEntries.psc >= 3)
+        return (m, iommu, dev, va, pte)
+    }
+
+    @Test func anExplicitAttachmentIsOnTheGatesList() throws {
+        let (m, iommu, dev, va, pte) = try attachedWalker(mode: .complete)
+        #expect(m.svaPresent, "an attachment turns the key on")
+        try m.vfree(va)
+        try m.vmapHuge(va & ~0x1f_ffff, phys: 0x20_0000, size: .size2M)
+        let before = iommu.counters.rangeInvalidations
+        m.runDeferredWork()
+        #expect(iommu.counters.rangeInvalidations == before + 1, "the work invalidated the attached PASID")
+        // The freed PTE table comes back as attacker data: no walk reaches it.
+        let reused = try m.allocFrames()
+        #expect(reused == pte.pfn)
+        _ = try m.dmaRead(device: dev, pasid: 7, va: va, count: 8)
+        #expect(m.reportCount == 0)
+        try m.detachPASID(device: dev, pasid: 7)
+        #expect(!m.svaPresent, "the last detach turns the key off")
+        #expect(m.audit().isEmpty)
+    }
+
+    @Test func withoutDeferralTheAttachedWalkerReadsTheFreedTable() throws {
+        // Negative control: the same steps in the unfixed kernel are caught.
+        let (m, _, dev, va, pte) = try attachedWalker(mode: .immediate)
+        try m.vfree(va)
+        try m.vmapHuge(va & ~0x1f_ffff, phys: 0x20_0000, size: .size2M)
+        #expect(try m.allocFrames() == pte.pfn)
+        _ = try m.dmaRead(device: dev, pasid: 7, va: va, count: 8)
+        #expect(m.reportCount == 1)
+        #expect(m.reports.first?.frame == pte.pfn)
+    }
+
+    @Test func initMMCannotBeAttached() throws {
+        let m = try machine()
+        try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0)
+        #expect(throws: SVAError.wrongAPI) { try m.attachPASID(device: dev, pasid: 3, mm: Machine.initMM) }
+        #expect(!m.svaPresent)
+    }
+
+    @Test func aStormCoalescesIntoFewBatches() throws {
+        var config = MachineConfig(frames: gib, freeMode: .complete, workMode: .thread)
+        config.deferBatchTarget = 64
+        config.deferMaxDelayMicros = 1_000_000  // only the target ends the wait
+        let m = try Machine(config)
+        try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0)
+        _ = try m.bindSVA(device: dev, mm: try m.createAddressSpace())
+        let base = m.layout.vmallocStart + (8 << 30)
+        for i in 0..<256 {
+            let va = base + UInt64(i) << 21
+            try m.map(va, to: 0x1000)
+            try m.unmap(va)
+            try m.vmapHuge(va, phys: 0x20_0000, size: .size2M)
+        }
+        m.flushDeferredWork()
+        let s = m.deferredStats
+        #expect(s.framesDeferred == 256)
+        #expect(s.pending == 0)
+        // Each run waited for 64 frames, bar the flush's remainder.
+        #expect(s.batches <= 256 / 64 + 1, "\(s.batches) batches")
+        #expect(s.invalidations == s.batches)
+        #expect(m.audit().isEmpty)
+    }
+
+    @Test func aDestroyedHandleIsATombstone() throws {
+        var cfg = svakit_config()
+        svakit_config_default(&cfg)
+        cfg.frames = UInt64(gib)
+        var h: UnsafeMutablePointer<svakit_machine>?
+        #expect(svakit_machine_create(&cfg, &h) == 0)
+        svakit_machine_destroy(h)
+        var mm: UInt32 = 0
+        #expect(svakit_mm_create(h, &mm) == -EBADF)
+        #expect(svakit_iommu_sva_present(h) == 0)
+        svakit_machine_destroy(h)  // a second destroy is ignored
+        // A handle forged with the right magic is refused.
+        var forged = svakit_machine(magic: SVAKIT_MACHINE_MAGIC, iommu_sva_present: 0,
+                                    owner: UnsafeMutableRawPointer(bitPattern: 0x1000), check: 0)
+        #expect(svakit_mm_create(&forged, &mm) == -EBADF)
+    }
+
+    @Test func failNthFailsCleanlyAtEveryAllocation() throws {
+        // Sweep N over a huge-vmap scenario until it completes: every
+        // injected failure is a clean -ENOMEM and leaves the machine whole.
+        var n = 1
+        while true {
+            let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+            m.failNthAllocation(n)
+            do {
+                let va = try m.vmalloc(3 * 4096)
+                try m.vfree(va)
+                _ = try m.vmallocHuge(4 << 20)
+                m.runDeferredWork()
+                break
+            } catch {
+                #expect(error == .outOfMemory, "n = \(n)")
+            }
+            m.failNthAllocation(0)
+            m.runDeferredWork()
+            #expect(m.audit().isEmpty, "n = \(n): \(m.audit())")
+            n += 1
+            #expect(n < 64)
+            if n >= 64 { break }
+        }
+        #expect(n > 3, "the scenario allocates several times")
+    }
+}
