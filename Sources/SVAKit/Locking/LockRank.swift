@@ -107,3 +107,12 @@ struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
         return try mutex.locked(body)
     }
 }
+
+/// A hook or handler as a lock's value. Boxed, because a bare function type
+/// passed `inout` through the generic lock is reabstracted on every access,
+/// each time wrapping the stored closure in one more thunk.
+final class HookBox<F>: @unchecked Sendable {
+    // @unchecked: F is a @Sendable function type at every use.
+    let fn: F
+    init(_ fn: F) { self.fn = fn }
+}

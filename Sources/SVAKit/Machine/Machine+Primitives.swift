@@ -93,7 +93,7 @@ extension Machine {
     /// Told of every page-table frame that returns to the allocator, with no
     /// lock held (the hook may call back into the machine).
     public func setTableFreeHook(_ hook: TableFreeHook?) {
-        frames.tableFreeHook.locked { $0 = hook }
+        frames.tableFreeHook.locked { $0 = hook.map { HookBox($0) } }
     }
 
     // MARK: - Deferred work

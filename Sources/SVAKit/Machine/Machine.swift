@@ -31,7 +31,7 @@ public final class Machine: @unchecked Sendable {
 
     /// The CPU TLB flush hook; copied out and called with no lock held, so a
     /// hook may call back into the machine.
-    let flushHook = RankedMutex<TLBFlushHook?>(.hook, nil)
+    let flushHook = RankedMutex<HookBox<TLBFlushHook>?>(.hook, nil)
     /// flush_tlb_kernel_range calls (relaxed: a counter, not a lock).
     let tlbFlushes = Atomic<Int>(0)
 
@@ -177,7 +177,7 @@ public final class Machine: @unchecked Sendable {
     // MARK: - CPU TLB
 
     public func setTLBFlushHook(_ hook: TLBFlushHook?) {
-        flushHook.locked { $0 = hook }
+        flushHook.locked { $0 = hook.map { HookBox($0) } }
     }
 
     /// flush_tlb_kernel_range: logs the flush; with `.onFlush` (v1 of the
@@ -186,7 +186,7 @@ public final class Machine: @unchecked Sendable {
         tlbFlushes.add(1, ordering: .relaxed)
         events.record(.tlbFlush, site: site, va: start, aux: end)
         if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
-        if let hook = flushHook.locked({ $0 }) {
+        if let hook = flushHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the TLB flush hook")
             hook(start, end)
         }

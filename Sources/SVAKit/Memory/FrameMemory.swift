@@ -33,7 +33,7 @@ final class FrameMemory: @unchecked Sendable {
 
     /// Told of every page-table frame that returns to the allocator. Copied
     /// out and called with no lock held.
-    let tableFreeHook = RankedMutex<TableFreeHook?>(.hook, nil)
+    let tableFreeHook = RankedMutex<HookBox<TableFreeHook>?>(.hook, nil)
 
     init(frames: Int, policy: ReusePolicy, events: EventLog) throws(SVAError) {
         memory = try PhysicalMemory(frames: frames)
@@ -110,7 +110,7 @@ final class FrameMemory: @unchecked Sendable {
         var shown = before
         shown.generation = memory.generation(pfn)
         events.record(.frameFree, site: site, pfn: pfn, desc: shown)
-        if before.frameKind.isTable, let hook = tableFreeHook.locked({ $0 }) {
+        if before.frameKind.isTable, let hook = tableFreeHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the table-free hook")
             hook(pfn, Int(before.level), site)
         }

@@ -45,15 +45,15 @@ final class ReportSink: Sendable {
     /// Protects the bounded log of reports.
     private let log: RankedMutex<ReportLog>
     /// Protects the handler; copied out and called with no lock held.
-    private let handler = RankedMutex<ReportHandler?>(.hook, nil)
+    private let handler = RankedMutex<HookBox<ReportHandler>?>(.hook, nil)
 
     init(capacity: Int) { log = RankedMutex(.reports, ReportLog(capacity: capacity)) }
 
-    func setHandler(_ h: ReportHandler?) { handler.locked { $0 = h } }
+    func setHandler(_ h: ReportHandler?) { handler.locked { $0 = h.map { HookBox($0) } } }
 
     func deliver(_ reports: [UAFReport]) {
         log.locked { l in for r in reports { l.append(r) } }
-        if let h = handler.locked({ $0 }) {
+        if let h = handler.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("a report handler")
             for r in reports { h(r) }
         }
