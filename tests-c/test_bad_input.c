@@ -1381,6 +1381,16 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	  svakit_unlink_table(M, f->user_pmd, 256, &o.a))                                            \
 	X(ul_index, -EINVAL, "index 512", NONE, svakit_unlink_table(M, f->linked_parent, 512, &o.a)) \
 	X(ul_null, -EFAULT, "NULL out", NONE, svakit_unlink_table(M, f->linked_parent, 0, NULL))    \
+	X(ul_kroot_shared, -EPERM, "a kernel-half entry of init_mm's root (every mm's root copies it)",    \
+	  OPT(KF("accepted: init_mm's entry is cleared, the mms' copies are not, and machine_check fails "  \
+		 "(\"mm N root entry 300 differs from init_mm's\"); found by fuzz_abi"),               \
+	      NOTE("header silent; the shared kernel half is not the primitives' to change, "         \
+		   "as -EPERM refuses a root table to pagetable_free")),                              \
+	  svakit_unlink_table(M, f->kroot, 300, &o.a))                                               \
+	X(ul_uroot_kernel, -EPERM, "a kernel-half entry of an mm's root (its copy of init_mm's)",    \
+	  OPT(KF("accepted: the mm's copy is cleared and the shared table loses its LINKED mark"),    \
+	      NOTE("header silent")),                                                                \
+	  svakit_unlink_table(M, f->user_root, 300, &o.a))                                           \
 	X(ul_subtree, 0, "(valid) a table that still holds a table, as pud_free_pmd_page clears the PUD first", \
 	  OPT(VALID, KF("returns 0, then svakit_machine_check fails: the PTE table under the detached " \
 			"PMD table is \"marked linked but no entry points at it\"")),              \
