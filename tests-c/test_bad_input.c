@@ -282,6 +282,12 @@ static void prep_detach_explicit(struct fx *f)
 	REQUIRE0(svakit_device_detach_pasid(f->m, f->dev_plain, f->explicit_pasid));
 }
 
+/* A 2 MiB kernel leaf over the last 2 MiB of the address space. */
+static void prep_map_top(struct fx *f)
+{
+	REQUIRE0(svakit_vmap_huge(f->m, 0xffffffffffe00000ULL, 0, SZ_2M, RW));
+}
+
 /* An unlinked user table in f->tmp: the PTE table of mm over UVA (a leaf
  * table: unlinking a table with tables under it fails the audit, see
  * ul_subtree). */
@@ -745,6 +751,9 @@ static int table_errnos_have_text(void)
 	}
 	return 0;
 }
+
+/* Big enough for any DMA the rows make. */
+static uint8_t dma_buf[3 * 4096];
 
 static int dma_rw(struct fx *f, int write, uint32_t dev, uint32_t pasid, uint64_t va, void *buf, size_t len,
 		  uint32_t flags)
@@ -1265,6 +1274,11 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(fn##_wraps, -ERANGE, "a range that wraps past 2^64",                                       \
 	  OPT(KF("not refused: the walk of the first page faults and the wrap goes unnoticed"), DMA),  \
 	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, 2 * SZ_4K, 0))           \
+	X(fn##_wraps_mapped, -ERANGE, "a range that wraps past 2^64 from a mapped last page (supervisor, explicit attachment)", \
+	  OPT(PREP(prep_map_top), DMA,                                                               \
+	      KF("the first page translates, then `va + off` overflows in Machine.dma: a Swift "      \
+		 "arithmetic trap (SIGILL); found by probing, tests-c/fuzz/crashes/dma-range-wraps-trap")), \
+	  dma_rw(f, w, f->dev_plain, f->explicit_pasid, 0xfffffffffffff000ULL, dma_buf, 2 * SZ_4K, SVAKIT_DMA_PRIV)) \
 	X(fn##_priv_sva, SVAKIT_DMA_FAULTED, "a supervisor request through an SVA PASID (to the direct map)", \
 	  OPT(KF("the request is translated: the device reaches the direct map"), DMA,              \
 	      NOTE("SVA binds user address spaces; a PASID entry for SVA does not allow "           \
