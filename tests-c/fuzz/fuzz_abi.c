@@ -99,7 +99,12 @@ struct fz {
 	struct { uint64_t va, size; } vmap[POOL]; unsigned nvmap; /* vmap_huge ranges */
 	struct { uint32_t mm; uint64_t va, size; } map[POOL]; unsigned nmap;
 	uint64_t data[POOL]; unsigned ndata;                      /* data block heads */
+	/* What the program owns, which only it may free: data blocks from
+	 * svakit_frame_alloc (with their generation) and the mms' roots. */
+	struct { uint64_t pfn; uint32_t gen; bool live; } own[POOL]; unsigned nown;
+	struct { uint32_t mm; uint64_t root; bool live; } root[POOL]; unsigned nroot;
 	uint64_t tab[POOL]; unsigned ntab;                        /* tables seen */
+	uint64_t mytab[POOL]; unsigned nmytab;                    /* from pagetable_alloc_kernel */
 	struct { uint64_t child, parent; } link[POOL]; unsigned nlink; /* our links */
 	unsigned long calls;
 };
@@ -325,6 +330,39 @@ static void die(struct fz *z, const char *op, const char *why, long rc)
 	abort();
 }
 
+/*
+ * The harness's own invariants, which the audit does not cover: a data
+ * block the program allocated stays allocated (same generation) until the
+ * program frees it, and init_mm's and every live mm's root stay root tables.
+ * (svakit_machine_check passes with init_mm's root on the free list.)
+ */
+static void check_ownership(struct fz *z, const char *op, long rc)
+{
+	struct svakit_ptdesc d;
+
+	for (unsigned i = 0; i < COUNT(z->nown); i++) {
+		if (!z->own[i].live)
+			continue;
+		if (svakit_frame_info(z->m, z->own[i].pfn, &d) != 0 || d.kind != SVAKIT_FRAME_DATA ||
+		    d.generation != z->own[i].gen) {
+			fprintf(stderr, "fuzz_abi: data block %#llx (generation %u) is now kind %u generation %u\n",
+				(unsigned long long)z->own[i].pfn, z->own[i].gen, d.kind, d.generation);
+			die(z, op, "freed or reused a data block the program still owns", rc);
+		}
+	}
+	for (unsigned i = 0; i < COUNT(z->nroot); i++) {
+		if (!z->root[i].live)
+			continue;
+		if (svakit_frame_info(z->m, z->root[i].root, &d) != 0 ||
+		    (d.kind != SVAKIT_FRAME_PT_KERNEL && d.kind != SVAKIT_FRAME_PT_USER) ||
+		    !(d.flags & SVAKIT_PTDESC_ROOT)) {
+			fprintf(stderr, "fuzz_abi: mm %u's root %#llx is now kind %u flags %#x\n", z->root[i].mm,
+				(unsigned long long)z->root[i].root, d.kind, d.flags);
+			die(z, op, "an mm's root table is no longer a root table", rc);
+		}
+	}
+}
+
 static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 {
 	uint64_t reports = 0;
@@ -362,6 +400,8 @@ static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 	}
 	if (!z->tainted && svakit_machine_check(z->m) != 0)
 		die(z, op, "svakit_machine_check failed after it", rc);
+	if (!z->tainted)
+		check_ownership(z, op, rc);
 	z->calls++;
 }
 
@@ -614,14 +654,23 @@ static void op_mm_create(struct fz *z)
 	if (CALL(z, RET_ERRNO, svakit_mm_create(z->m, &mm)) == 0) {
 		uint64_t root;
 		PUSH(z, mm, nmm, mm);
-		if (svakit_mm_root(z->m, mm, &root) == 0)
+		if (svakit_mm_root(z->m, mm, &root) == 0) {
 			add_table(z, root);
+			z->root[z->nroot % POOL].mm = mm;
+			z->root[z->nroot % POOL].root = root;
+			z->root[z->nroot++ % POOL].live = true;
+		}
 	}
 }
 
 static void op_mm_destroy(struct fz *z)
 {
-	CALL(z, RET_ERRNO, svakit_mm_destroy(z->m, arg_mm(z)));
+	uint32_t mm = arg_mm(z);
+	long rc = svakit_mm_destroy(z->m, mm);
+	for (unsigned i = 0; rc == 0 && i < COUNT(z->nroot); i++)
+		if (z->root[i].mm == mm)
+			z->root[i].live = false;
+	checked(z, "svakit_mm_destroy(z->m, mm)", rc, RET_ERRNO);
 }
 
 static void op_bind(struct fz *z)
@@ -736,6 +785,11 @@ static void op_dma(struct fz *z)
 	if (z->trace)
 		fprintf(stderr, "  [%lu] dma %s dev %u pasid %u va %#llx len %zu flags %#x\n", z->calls,
 			c & 4 ? "write" : "read", dev, pasid, (unsigned long long)va, len, flags);
+	if (!z->strict && len && va + len - 1 < va) {
+		log_skip(z, "DMA whose range wraps past 2^64 (`va + off` traps in Machine.dma once the "
+			    "first page translates)");
+		return;
+	}
 	if (c & 4) {
 		if (!z->strict && dma_write_hits_non_data(z, dev, pasid, va, len)) {
 			log_skip(z, "dma_write that the CPU's tables send to a frame that is not data");
@@ -752,15 +806,27 @@ static void op_frame_alloc(struct fz *z)
 	uint8_t c = u8(&z->r);
 	unsigned order = c < 200 ? c % 3 : c < 250 ? c % 11 : u32(&z->r);
 	uint64_t pfn;
-	if (CALL(z, RET_ERRNO, svakit_frame_alloc(z->m, order, u16(&z->r), &pfn)) == 0)
+	struct svakit_ptdesc d;
+	if (CALL(z, RET_ERRNO, svakit_frame_alloc(z->m, order, u16(&z->r), &pfn)) == 0) {
 		PUSH(z, data, ndata, pfn);
+		if (svakit_frame_info(z->m, pfn, &d) == 0) {
+			z->own[z->nown % POOL].pfn = pfn;
+			z->own[z->nown % POOL].gen = d.generation;
+			z->own[z->nown++ % POOL].live = true;
+		}
+	}
 }
 
 static void op_frame_free(struct fz *z)
 {
 	uint64_t pfn = arg_pfn(z);
+	long rc;
 	tr(z, "frame_free pfn %#llx", (unsigned long long)pfn);
-	CALL(z, RET_ERRNO, svakit_frame_free(z->m, pfn));
+	rc = svakit_frame_free(z->m, pfn);
+	for (unsigned i = 0; rc == 0 && i < COUNT(z->nown); i++)
+		if (z->own[i].pfn == pfn)
+			z->own[i].live = false;
+	checked(z, "svakit_frame_free(z->m, pfn)", rc, RET_ERRNO);
 }
 
 static void op_frame_rw(struct fz *z)
@@ -790,8 +856,10 @@ static void op_pt_alloc(struct fz *z)
 	uint8_t c = u8(&z->r);
 	unsigned level = c < 240 ? 1 + c % (z->levels - 1) : c % 8;
 	uint64_t pfn;
-	if (CALL(z, RET_ERRNO, svakit_pagetable_alloc_kernel(z->m, level, &pfn)) == 0)
+	if (CALL(z, RET_ERRNO, svakit_pagetable_alloc_kernel(z->m, level, &pfn)) == 0) {
 		add_table(z, pfn);
+		PUSH(z, mytab, nmytab, pfn);
+	}
 }
 
 static void op_read_entry(struct fz *z)
@@ -837,6 +905,14 @@ static void op_write_entry(struct fz *z)
 		}
 		if (d.flags & SVAKIT_PTDESC_DEFERRED) {
 			log_skip(z, "write_entry into a table queued for freeing (accepted)");
+			return;
+		}
+		bool mine = false;
+		for (unsigned i = 0; i < COUNT(z->nmytab); i++)
+			mine |= z->mytab[i] == t;
+		if (d.kind == SVAKIT_FRAME_PT_KERNEL && !mine) {
+			log_skip(z, "write_entry of a leaf into a kernel table the engine's paths manage "
+				    "(vfree then frees whatever frame the leaf names)");
 			return;
 		}
 	}
@@ -1029,6 +1105,10 @@ static void boot(struct fz *z)
 	svakit_direct_map_va(z->m, 0, &z->dm_base);
 	svakit_mm_root(z->m, SVAKIT_INIT_MM, &z->kroot);
 	add_table(z, z->kroot);
+	z->root[0].mm = SVAKIT_INIT_MM;
+	z->root[0].root = z->kroot;
+	z->root[0].live = true;
+	z->nroot = 1;
 	for (int i = 0; i < 2; i++) {
 		uint8_t c = u8(&z->r);
 		svakit_iommu_config_default(&ic);
@@ -1109,6 +1189,55 @@ static void seed_boot(struct seed *s, int mode)
 {
 	s->n = 0;
 	put(s, 5, mode, 0, 0, 0x20, 0x20);
+}
+
+/* Inputs that reproduce the engine problems found by probing by hand
+ * (tests-c/fuzz/README.md); SVAKIT_FUZZ_GEN_CRASHES=DIR writes them. */
+static void gen_crashes(const char *dir)
+{
+	struct seed s;
+
+	/* An explicit attachment; a 2 MiB kernel leaf at the top of the
+	 * address space; a supervisor DMA read of 8 KiB from its last page:
+	 * the range wraps past 2^64 and `va + off` traps (Machine+DMA.swift). */
+	seed_boot(&s, 0);
+	OP0(&s, op_mm_create);
+	OP(&s, op_attach, /* dev 3 */ 3, /* pasid 3 */ 4, 2, /* mm */ 0, 0);
+	OP(&s, op_vmap_huge, /* 2 MiB */ 0, /* kva 0xffffffffffe00000 */ 7, 0, /* phys 0 */ 0, 0, 0, /* RW */ 1, 0);
+	OP(&s, op_dma, /* dev 3 */ 3, /* pasid: attachment */ 3, 0, /* read, kernel va, PRIV */ 3,
+	   /* kva 0xfffffffffffff000 */ 7, 1, /* len 8192 */ 3);
+	write_seed(dir, "dma-range-wraps-trap", &s);
+
+	/* A PS entry at level 4 (an mm's root, entry 1) naming PFN 2^28, then
+	 * a software walk of 0x8000000000: the walk treats the entry as a
+	 * table pointer and reads outside the simulated memory (SEGV). */
+	seed_boot(&s, 0);
+	OP0(&s, op_mm_create);
+	OP(&s, op_write_entry, /* the mm's root */ 0, 1, /* index 1 */ 0, 1, 0,
+	   /* raw entry */ 0xf9, 0x81, 0, 0, 0, 0, 0x01, 0, 0);
+	OP(&s, op_translate, /* mm */ 0, 0, /* user va */ 0, /* raw */ 7, 0, 0, 0, 0, 0x80, 0, 0, 0);
+	write_seed(dir, "ps-at-level4-walk-outside-memory", &s);
+
+	/* vmalloc one page; read down to its PTE table (kroot[402], PUD[0],
+	 * PMD[0]); point the PTE at frame 0, init_mm's root; vfree: the root
+	 * goes to the free list and machine_check still passes. */
+	seed_boot(&s, 0);
+	OP(&s, op_vmalloc, 0, 0);
+	OP(&s, op_read_entry, 0, 0, 0, 0x92, 0x01);
+	OP(&s, op_read_entry, 0, 1, 0, 0, 0);
+	OP(&s, op_read_entry, 0, 2, 0, 0, 0);
+	OP(&s, op_write_entry, 0, 3, 0, 0, 0, 0xf9, 0x03, 0, 0, 0, 0, 0, 0, 0);
+	OP(&s, op_vfree, 0, 0);
+	write_seed(dir, "vfree-frees-the-leaf-target", &s);
+
+	/* vmalloc one page; unlink the vmalloc area's PMD table from its PUD
+	 * table (pud_clear, as pud_free_pmd_page does first): the PTE table
+	 * below keeps its LINKED mark and machine_check fails. */
+	seed_boot(&s, 0);
+	OP(&s, op_vmalloc, 0, 0);
+	OP(&s, op_read_entry, 0, 0, 0, 0x92, 0x01);
+	OP(&s, op_unlink, 0, 1, 0, 0, 0);
+	write_seed(dir, "unlink-table-subtree", &s);
 }
 
 static void gen_corpus(const char *dir)
@@ -1200,6 +1329,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	g_strict = env_on("SVAKIT_FUZZ_STRICT");
 	g_trace = env_on("SVAKIT_FUZZ_TRACE");
+	if (getenv("SVAKIT_FUZZ_GEN_CRASHES")) {
+		gen_crashes(getenv("SVAKIT_FUZZ_GEN_CRASHES"));
+		exit(0);
+	}
 	if (getenv("SVAKIT_FUZZ_GEN_CORPUS")) {
 		gen_corpus(getenv("SVAKIT_FUZZ_GEN_CORPUS"));
 		exit(0);
