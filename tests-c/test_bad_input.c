@@ -36,7 +36,6 @@
  * when a function is declared there without a table here.
  */
 #define SVAKIT_NO_KERNEL_NAMES
-#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/wait.h>
@@ -590,7 +589,7 @@ static void print_outcome(const char *tag, const char *fn, const struct bad_case
 	printf("\n");
 }
 
-static int n_known_failing, n_now_passing;
+static int n_rows, n_known_failing, n_now_passing;
 
 static void run_case(const char *fn, const struct bad_case *c)
 {
@@ -599,6 +598,7 @@ static void run_case(const char *fn, const struct bad_case *c)
 	struct outcome o;
 	bool strict = strict_mode();
 
+	n_rows++;
 	fixture_build(&f, c->variant);
 	if (c->prep)
 		c->prep(&f);
@@ -1717,7 +1717,8 @@ static void test_every_header_function_has_a_table(void **state)
 static void test_summary(void **state)
 {
 	(void)state;
-	printf("bad input: %d known-failing rows still fail, %d now pass%s\n", n_known_failing, n_now_passing,
+	printf("bad input: %d rows, %d known-failing rows still fail, %d now pass%s\n", n_rows, n_known_failing,
+	       n_now_passing,
 	       strict_mode() ? " (SVAKIT_STRICT: none skipped)" : "; SVAKIT_STRICT=1 asserts them");
 }
 
