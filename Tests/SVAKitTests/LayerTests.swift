@@ -61,7 +61,7 @@ import Testing
         let m = try machine()
         try m.addIOMMU()
         let dev = try m.addDevice(iommu: 0)
-        #expect(throws: SVAError.wrongAPI) { try m.attachPASID(device: dev, pasid: 3, mm: Machine.initMM) }
+        #expect(throws: SVAError.invalidArgument) { try m.attachPASID(device: dev, pasid: 3, mm: Machine.initMM) }
         #expect(!m.svaPresent)
     }
 

@@ -4,7 +4,8 @@ import CSVAKit
 extension IOMMUConfig {
     init(_ c: svakit_iommu_config) throws(SVAError) {
         guard let caching = IOMMUCaching(rawValue: c.caching),
-              let replacement = CacheReplacement(rawValue: c.replacement) else { throw .invalidArgument }
+              let replacement = CacheReplacement(rawValue: c.replacement),
+              c.sets_accessed_dirty <= 1, c.reserved == 0 else { throw .invalidArgument }
         self.init(caching: caching, iotlbSets: Int(c.iotlb_sets), iotlbWays: Int(c.iotlb_ways),
                   pscSets: Int(c.psc_sets), pscWays: Int(c.psc_ways), replacement: replacement,
                   setsAccessedDirty: c.sets_accessed_dirty != 0, seed: c.seed)
@@ -57,8 +58,10 @@ public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
 public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ pasid: UInt32,
                                           _ start: UInt64, _ end: UInt64, _ leafOnly: Int32) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard start <= end else { throw .invalidArgument }
-        try m.iommu(iommu).invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly != 0)
+        let unit = try m.iommu(iommu)
+        guard leafOnly == 0 || leafOnly == 1 else { throw .invalidArgument }
+        try m.iommuCommandRange(pasid: pasid, start: start, end: end)
+        unit.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly != 0)
         return 0
     }
 }
@@ -66,7 +69,12 @@ public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machi
 @c @implementation
 public func svakit_iommu_invalidate_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                           _ pasid: UInt32) -> Int32 {
-    withMachine(h) { m throws(SVAError) in try m.iommu(iommu).invalidatePASID(pasid); return 0 }
+    withMachine(h) { m throws(SVAError) in
+        let unit = try m.iommu(iommu)
+        try m.iommuCommandRange(pasid: pasid, start: 0, end: 0xfff)
+        unit.invalidatePASID(pasid)
+        return 0
+    }
 }
 
 @c @implementation

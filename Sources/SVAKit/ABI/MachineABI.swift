@@ -37,7 +37,9 @@ public func svakit_version() -> UnsafePointer<CChar>? {
 
 @c @implementation
 public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
-    let msg: StaticString = err == 0 ? "success" : SVAError(errno: err)?.message ?? "unknown error"
+    let msg: StaticString = err == 0 ? "success"
+        : err == -EUCLEAN ? "machine check failed: the bookkeeping is inconsistent"
+        : SVAError(errno: err)?.message ?? "unknown error"
     return UnsafeRawPointer(msg.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 

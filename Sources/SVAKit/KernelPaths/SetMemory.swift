@@ -11,7 +11,7 @@ extension Machine {
     /// leaves split, which changes no translation.
     public func setMemory(_ va: UInt64, pages: UInt64, set: UInt64 = 0, clear: UInt64 = 0) throws(SVAError) {
         guard pages > 0, va & 0xfff == 0, (set | clear) & ~PageTableEntry.protMask == 0,
-              set & clear == 0 else { throw .invalidArgument }
+              set & clear == 0, layout.isKernel(va) else { throw .invalidArgument }
         guard pages <= frames.bytes >> 12, va >= layout.directMapBase,
               va - layout.directMapBase <= frames.bytes - pages << 12 else { throw .outOfRange }
         try tables.withKernel { k throws(SVAError) in
@@ -42,6 +42,7 @@ extension Machine {
     /// pagetable_free. Returns whether it collapsed.
     @discardableResult
     public func collapseLargePages(_ va: UInt64) throws(SVAError) -> Bool {
+        guard layout.isKernel(va) else { throw .invalidArgument }
         let pte = try tables.withKernel { k throws(SVAError) in
             var out = DetachedTables.none
             let s = try k.directMapSlot(va & ~0x1f_ffff)

@@ -12,70 +12,85 @@ extension Machine {
         guard size > 0, size & 0xfff == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
             throw .invalidArgument
         }
+        // __vmalloc_node_range: more pages than the machine has fails at once.
+        guard size >> 12 <= UInt64(frames.frameCount) else { throw .outOfMemory }
         let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 4096, huge: false) }
         var done: UInt64 = 0
+        var pages: [PFN] = []
         do throws(SVAError) {
             while done < size {
                 let pfn = try frames.alloc(order: 0, kind: .data, site: .vmalloc, owner: owner)
+                pages.append(pfn)
                 do throws(SVAError) {
                     try tables.withKernel { k throws(SVAError) in
                         try k.map(va + done, phys: pfn.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt,
                                   site: .vmalloc)
                     }
                 } catch {
-                    frames.free(pfn, site: .vmalloc)
+                    frames.free(pages.removeLast(), site: .vmalloc)
                     throw error
                 }
                 done += 4096
             }
         } catch {
-            undoVmalloc(va, done)
+            undoVmalloc(va, done, pages)
             throw error
         }
+        tables.vmallocArea.locked { $0.setPages(at: va, pages) }
         return va
     }
 
     /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
     /// table under a slot goes through pmd_free_pte_page.
     public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        guard size > 0, size & 0x1f_ffff == 0 else { throw .invalidArgument }
+        guard size > 0, size & 0x1f_ffff == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
+            throw .invalidArgument
+        }
+        guard size >> 12 <= UInt64(frames.frameCount) else { throw .outOfMemory }
         let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 1 << 21, huge: true) }
         var done: UInt64 = 0
+        var pages: [PFN] = []
         do throws(SVAError) {
             while done < size {
                 let block = try frames.alloc(order: 9, kind: .data, site: .vmalloc, owner: owner)
+                pages.append(block)
                 do throws(SVAError) {
                     try vmapHuge(va + done, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
                 } catch {
-                    frames.free(block, site: .vmalloc)
+                    frames.free(pages.removeLast(), site: .vmalloc)
                     throw error
                 }
                 done += 1 << 21
             }
         } catch {
-            undoVmalloc(va, done)
+            undoVmalloc(va, done, pages)
             throw error
         }
+        tables.vmallocArea.locked { $0.setPages(at: va, pages) }
         return va
     }
 
     /// A failed vmalloc's undo: the leaves it set go, then the frames.
-    private func undoVmalloc(_ va: UInt64, _ done: UInt64) {
-        let blocks = tables.withKernel { k in k.clearLeaves(va: va, size: done) }
+    private func undoVmalloc(_ va: UInt64, _ done: UInt64, _ pages: [PFN]) {
+        _ = tables.withKernel { k in k.clearLeaves(va: va, size: done) }
         if done > 0 { flushTLBKernelRange(va, va + done, site: .vmalloc) }
-        for b in blocks { frames.free(b, site: .vmalloc) }
+        for b in pages { frames.free(b, site: .vmalloc) }
         tables.vmallocArea.locked { $0.remove(at: va) }
     }
 
     /// vfree: clears the leaves (tables stay), flushes, then frees the data.
+    /// The frames freed are the ones vmalloc allocated (vm->pages), not
+    /// whatever the entries name by now.
     public func vfree(_ va: UInt64) throws(SVAError) {
-        let size = try tables.vmallocArea.locked { a throws(SVAError) in
+        guard layout.isCanonical(va) else { throw .outOfRange }
+        guard va & 0xfff == 0 else { throw .invalidArgument }
+        let (size, pages) = try tables.vmallocArea.locked { a throws(SVAError) in
             guard let area = a.area(at: va) else { throw .notFound }
-            return area.size
+            return (area.size, area.pages)
         }
-        let blocks = tables.withKernel { k in k.clearLeaves(va: va, size: size) }
+        _ = tables.withKernel { k in k.clearLeaves(va: va, size: size) }
         flushTLBKernelRange(va, va + size, site: .vfree)
-        for b in blocks { frames.free(b, site: .vfree) }
+        for b in pages { frames.free(b, site: .vfree) }
         tables.vmallocArea.locked { $0.remove(at: va) }
     }
 

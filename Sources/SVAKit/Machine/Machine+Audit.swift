@@ -98,6 +98,11 @@ extension Machine {
             }
         }
 
+        for space in tables.allSpaces {
+            let d = memory.snapshot(space.root.pfn)
+            if !d.frameKind.isTable || !d.ptFlags.contains(.root) { fail("mm \(space.id)'s root \(space.root.pfn) is \(d.frameKind)") }
+        }
+
         // 3. The deferred list: its members are deferred tables, counted
         //    right; what entered it left once or is still on it.
         let queued = deferred.queuedFrames()
@@ -116,7 +121,15 @@ extension Machine {
 
         // 4. Every table frame in exactly one place: root, linked, deferred,
         //    or detached and held by a caller of the primitives (not LINKED,
-        //    not DEFERRED). LINKED or DEFERRED marks must match the place.
+        //    not DEFERRED), with whatever that caller linked under it.
+        //    LINKED or DEFERRED marks must match the place.
+        tables.withKernel { k in
+            for i in 0..<listed.2 where !seen.contains(i) && !deferredSet.contains(i) && !roots.contains(i) {
+                let d = memory.snapshot(PFN(i))
+                guard d.frameKind.isTable, !d.ptFlags.contains(.linked), !d.ptFlags.contains(.tail) else { continue }
+                visit(k, TableFrame(pfn: PFN(i), level: Int(d.level)), kernelHalf: d.frameKind == .kernelTable)
+            }
+        }
         for i in 0..<listed.2 {
             let d = memory.snapshot(PFN(i))
             guard d.frameKind.isTable else { continue }

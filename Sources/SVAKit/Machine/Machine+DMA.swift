@@ -69,7 +69,8 @@ extension Machine {
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
         let iommuIndex = try sva.route(device: device, pasid: pasid)
-        guard count >= 0, layout.isCanonical(va), layout.isCanonical(va &+ UInt64(max(count, 1)) &- 1)
+        guard count >= 0, layout.isCanonical(va), UInt64(max(count, 1)) - 1 <= UInt64.max - va,
+              layout.isCanonical(va + UInt64(max(count, 1)) - 1)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes

@@ -36,15 +36,18 @@ extension Machine {
     /// bits 52-62 set (reserved or ignored by the model), a frame past the
     /// end of memory.
     public func writeEntry(table pfn: PFN, index: UInt32, _ value: UInt64) throws(SVAError) {
-        let (t, _) = try table(pfn)
+        let (t, d) = try table(pfn)
         let i = try checkIndex(index)
+        guard !d.ptFlags.contains(.deferred) else { throw .wrongAPI }
         let e = PageTableEntry(raw: value)
         if e.isPresent {
-            guard t.level == 1 || (e.isHugeLeaf && t.level <= 3) else { throw .invalidArgument }
+            // A leaf: PS at levels 2-3 only (bit 7 of a PTE is PAT, which
+            // the model does not implement).
+            guard t.level == 1 ? !e.isHugeLeaf : (e.isHugeLeaf && t.level <= 3) else { throw .invalidArgument }
             guard value & 0x7ff0_0000_0000_0000 == 0 else { throw .invalidArgument }
             let size = PageSize.forLevel(t.level).bytes
-            guard e.physicalAddress & (size - 1) & ~UInt64(0x1000) == 0 || t.level == 1 else { throw .invalidArgument }
-            guard e.physicalAddress < frames.bytes else { throw .outOfRange }
+            guard e.physicalAddress & (size - 1) == 0 else { throw .invalidArgument }
+            guard e.physicalAddress < frames.bytes, size <= frames.bytes - e.physicalAddress else { throw .outOfRange }
         }
         try tables.withKernel { k throws(SVAError) in
             let s = EntrySlot(holder: t, index: i)
@@ -58,7 +61,10 @@ extension Machine {
         let (c, cd) = try table(childPFN)
         let i = try checkIndex(index)
         guard p.level >= 2, c.level == p.level - 1, pd.kind == cd.kind else { throw .invalidArgument }
-        guard !cd.ptFlags.contains(.root), !cd.ptFlags.contains(.deferred) else { throw .wrongAPI }
+        guard !cd.ptFlags.contains(.root), !cd.ptFlags.contains(.deferred), !pd.ptFlags.contains(.deferred)
+        else { throw .wrongAPI }
+        // A root's kernel half is init_mm's, copied into every mm at creation.
+        guard !(pd.ptFlags.contains(.root) && AddressLayout.kernelRootEntries.contains(i)) else { throw .wrongAPI }
         guard !cd.ptFlags.contains(.linked) else { throw .busy }
         try tables.withKernel { k throws(SVAError) in
             let s = EntrySlot(holder: p, index: i)
@@ -70,8 +76,9 @@ extension Machine {
     /// pmd_clear: clears the entry and returns the table it pointed to, now
     /// the caller's to flush and free.
     public func unlinkTable(parent: PFN, index: UInt32) throws(SVAError) -> TableFrame {
-        let (p, _) = try table(parent)
+        let (p, pd) = try table(parent)
         let i = try checkIndex(index)
+        guard !(pd.ptFlags.contains(.root) && AddressLayout.kernelRootEntries.contains(i)) else { throw .wrongAPI }
         let detached = try tables.withKernel { k throws(SVAError) in
             let s = EntrySlot(holder: p, index: i)
             guard k.child(of: s) != nil else { throw SVAError.notFound }

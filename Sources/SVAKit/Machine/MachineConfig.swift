@@ -110,7 +110,7 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max),
+        guard c.frames <= UInt64(Int.max), c.reserved == 0,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
         else { throw .invalidArgument }

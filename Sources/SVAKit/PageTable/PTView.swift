@@ -27,7 +27,7 @@ struct PTView {
     /// The table an entry points to: nil for an empty entry or a leaf.
     func child(of slot: EntrySlot) -> TableFrame? {
         let e = entry(slot)
-        guard e.isPresent, slot.holder.level > 1, !e.isHugeLeaf else { return nil }
+        guard e.isPresent, slot.holder.level > 1, !e.isHugeLeaf, memory.contains(e.pfn) else { return nil }
         return TableFrame(pfn: e.pfn, level: slot.holder.level - 1)
     }
 

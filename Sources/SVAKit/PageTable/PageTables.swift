@@ -196,6 +196,10 @@ extension PTView {
         switch try walk(va, to: size.level) {
         case .leaf: throw .exists
         case .slot(let s) where entry(s).isPresent: throw .exists
+        case .hole(let s):
+            // Refuse up front when the tables it needs cannot all be had,
+            // so a failed map leaves no half-built path behind.
+            guard frames.freeFrameCount >= s.holder.level - size.level else { throw .outOfMemory }
         default: break
         }
         guard case .slot(let s) = try walk(va, to: size.level, allocating: (tableFlags(for: va), site))

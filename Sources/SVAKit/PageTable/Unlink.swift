@@ -59,6 +59,14 @@ extension FrameMemory {
         guard !d.ptFlags.contains(.root) else { throw .wrongAPI }
         guard !d.ptFlags.contains(.deferred) else { throw .doubleFree }
         guard !d.ptFlags.contains(.linked) else { throw .busy }
+        // A table that still points at tables would orphan them.
+        let t = TableFrame(pfn: p, level: Int(d.level))
+        if t.level > 1 {
+            for i in 0..<512 {
+                let e = PageTableEntry(raw: memory.loadEntry(p, i))
+                if e.isPresent && !e.isHugeLeaf { throw .busy }
+            }
+        }
         var out = DetachedTables()
         out.append(TableFrame(pfn: p, level: Int(d.level)), va: 0)
         return out

@@ -11,6 +11,9 @@ struct VmallocSpace {
         var size: UInt64
         /// Mapped with 2 MiB leaves.
         var huge: Bool
+        /// The blocks vmalloc allocated for it (vm_struct.pages): what
+        /// vfree frees, whatever the entries say by then.
+        var pages: [PFN] = []
         var end: UInt64 { start + size }
     }
 
@@ -43,6 +46,10 @@ struct VmallocSpace {
     func area(at va: UInt64) -> Area? {
         guard let i = index(of: va) else { return nil }
         return areas[i]
+    }
+
+    mutating func setPages(at va: UInt64, _ pages: [PFN]) {
+        if let i = index(of: va) { areas[i].pages = pages }
     }
 
     mutating func remove(at va: UInt64) {

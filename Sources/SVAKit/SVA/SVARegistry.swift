@@ -88,7 +88,8 @@ final class SVARegistry: @unchecked Sendable {
     func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
         let w = deviceTable.word(at: Int(device))
         guard w != 0 else { throw .noDevice }
-        guard pasid > 0, UInt64(pasid) < 1 << (w >> 32) else { throw .invalidArgument }
+        guard pasid > 0 else { throw .invalidArgument }
+        guard UInt64(pasid) < 1 << (w >> 32) else { throw .overflow }
         return Int(w & 0xffff_ffff) - 1
     }
 
@@ -210,7 +211,7 @@ final class SVARegistry: @unchecked Sendable {
             guard pasid > 0 else { throw .invalidArgument }
             guard Int(pasid) < d.pasidLimit else { throw .overflow }
             // init_mm is the kernel's own: no device may walk it at a PASID.
-            guard mm != 0 else { throw .wrongAPI }
+            guard mm != 0 else { throw .invalidArgument }
             guard d.attachments[pasid] == nil else { throw .busy }
             let root = try tables.root(of: mm)
             let word = RegistryState.domainWord(pasid: pasid, iommu: d.iommu)
