@@ -5,7 +5,8 @@
 # toolchain: installs what is missing, then runs
 #   1. swift build and swift test (Swift Testing);
 #   2. the concurrent stress test again under ThreadSanitizer;
-#   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan;
+#   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan,
+#      then 60 s of libFuzzer over the C ABI (scripts/fuzz.sh);
 #   4. a release CMake build, installed, consumed by a find_package() project,
 #      an add_subdirectory() project and a pkg-config build.
 # Build trees go to .build-ci/ (ignored by git).
@@ -46,6 +47,9 @@ step "cmake: cmocka suites under ASan + UBSan"
 cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
 ninja -C "$out/asan"
 (cd "$out/asan" && ctest --output-on-failure)
+
+step "fuzz: libFuzzer over the C ABI for 60 s (crash reproducers first)"
+bash scripts/fuzz.sh 60
 
 step "cmake: release build, install"
 cmake -S . -B "$out/release" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$out/prefix"
