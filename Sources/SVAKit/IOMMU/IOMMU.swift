@@ -144,43 +144,93 @@ public final class IOMMU: @unchecked Sendable {
         }
     }
 
-    /// A burst of translation requests: the lock is held across cache hits
-    /// and dropped for each walk in memory. out[i] gets the physical address
-    /// of vas[i], or UInt64.max if it faulted; `found` gets each finding.
-    /// Returns the number of faults.
+    /// A burst of translation requests, as a device's ATS requests queue
+    /// at one IOMMU: the PASID entry is looked up and the walk epoch entered
+    /// once for the burst (a fence waits for the whole burst, as for any
+    /// request in flight); each walk in memory runs with no lock, and the
+    /// fills of one walk go in under the same hold of the lock as the cache
+    /// lookups of the requests after it. With caching off the burst takes
+    /// the lock twice in all. out[i] gets the physical address of vas[i], or
+    /// UInt64.max if it faulted; `found` gets each finding. Returns the
+    /// number of faults.
     func translate(device: UInt32, pasid: UInt32, vas: UnsafeBufferPointer<UInt64>,
                    into out: UnsafeMutableBufferPointer<UInt64>, access: DMAAccess,
                    found: (WalkFinding, UInt64) -> Void) -> Int {
-        var faults = 0
-        var i = 0
-        while i < vas.count {
-            // Hits under one hold of the lock, up to the first miss.
-            let miss: WalkStart? = state.locked { s in
-                while i < vas.count {
-                    switch begin(&s, device: device, pasid: pasid, va: vas[i], access: access) {
-                    case .done(let r):
-                        switch r {
-                        case .success(let t): out[i] = t.phys
-                        case .failure: out[i] = .max; faults += 1
-                        }
-                        if traceWalks { trace(vas[i], r) }
-                        i += 1
-                    case .walk(let start):
-                        return start
-                    }
-                }
+        guard !vas.isEmpty else { return 0 }
+        let opened: (PasidEntry, Int)? = state.locked { s in
+            guard let pe = s.pasidTable[device, pasid] else {
+                s.counters.walks += vas.count
+                s.counters.faults += vas.count
                 return nil
             }
-            guard let miss else { break }
+            if access.contains(.privileged) && !pe.supervisorRequests {
+                s.counters.walks += vas.count
+                s.counters.faults += vas.count
+                return nil
+            }
+            return (pe, s.enterEpoch())
+        }
+        guard let (pe, epoch) = opened else {
+            for i in 0..<vas.count { out[i] = .max }
+            return vas.count
+        }
+        var faults = 0
+        var i = 0
+        var pending: (start: WalkStart, fills: WalkFills)? = nil
+        let caching = config.caching
+        var uncached = WalkStart(table: pe.root, level: rootLevel, believedGeneration: pe.rootGeneration,
+                                 staleLevel: 0, userOK: true, writeOK: true, seq: 0, epoch: epoch)
+        var uncachedWalks = 0, uncachedFaults = 0, uncachedAD = 0
+        while i < vas.count {
+            let miss: WalkStart?
+            if caching == .none {
+                // Nothing to look up or fill: count locally, no lock.
+                miss = uncached
+                uncachedWalks += 1
+            } else {
+                miss = state.locked { s in
+                    if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+                    while i < vas.count {
+                        switch s.lookup(pe, pasid: pasid, va: vas[i], access: access, rootLevel: rootLevel) {
+                        case .success(let t):
+                            out[i] = t.phys
+                            if traceWalks { trace(vas[i], .success(t)) }
+                            i += 1
+                        case .failure(let box):
+                            return box.start
+                        }
+                    }
+                    return nil
+                }
+                pending = nil
+            }
+            guard var start = miss else { break }
+            start.epoch = epoch
+            var fills = WalkFills()
             var finding: WalkFinding? = nil
-            let r = walk(miss, pasid: pasid, va: vas[i], access: access, finding: &finding)
+            let r = walkMemory(start, pasid: pasid, va: vas[i], access: access, fills: &fills, finding: &finding)
             switch r {
             case .success(let t): out[i] = t.phys
             case .failure: out[i] = .max; faults += 1
             }
             if let finding { found(finding, vas[i]) }
             trace(vas[i], r)
+            if caching == .none {
+                if fills.faulted { uncachedFaults += 1 }
+                uncachedAD += Int(fills.accessedDirtyWrites)
+                uncached.seq = 0
+            } else {
+                pending = (start, fills)
+            }
             i += 1
+        }
+        state.locked { s in
+            if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+            s.counters.walks += uncachedWalks
+            s.counters.fullWalks += uncachedWalks
+            s.counters.faults += uncachedFaults
+            s.counters.accessedDirtyWrites += uncachedAD
+            s.leaveEpoch(epoch)
         }
         return faults
     }

@@ -37,24 +37,40 @@ struct WalkStart {
 
 /// What a walk wants to put in the caches, applied under the lock only if
 /// no invalidation came in between.
+///
+/// Compact (64 bytes), because a burst carries one from a walk to the next
+/// lookup: the tags are derived from the address and the level, so only the
+/// payloads are kept.
 struct WalkFills {
-    typealias Line = (key: UInt64, a: UInt64, b: UInt64)
-    /// Paging-structure entries by the level of the entry: PDE, PDPTE, PML4E, PML5E.
-    var pde: Line? = nil, pdpte: Line? = nil, pml4e: Line? = nil, pml5e: Line? = nil
-    var iotlb: Line? = nil
-    var accessedDirtyWrites = 0
+    var va: UInt64 = 0
+    /// Next-table payload (pfn | generation << 32) per entry level 2...5.
+    var psc: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// Leaf base address for the IOTLB.
+    var leafBase: UInt64 = 0
+    /// Bit l - 2 set: a paging-structure entry of level l to fill.
+    var pscMask: UInt8 = 0
+    /// Permissions (the U/S, R/W and D bits, packed) per level 2...5.
+    var pscPerms: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+    /// The leaf's level (0: no IOTLB fill) and permissions.
+    var leafLevel: UInt8 = 0
+    var leafPerms: UInt8 = 0
     var faulted = false
+    var accessedDirtyWrites: Int32 = 0
 
-    mutating func addPSC(level: Int, _ line: Line) {
+    /// Packs U/S (bit 2), R/W (bit 1) and D (bit 6) of an entry into a byte.
+    @inline(__always) static func pack(_ perms: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: perms & 0x46) }
+
+    mutating func addPSC(level: Int, next: UInt64, perms: UInt64) {
         switch level {
-        case 2: pde = line
-        case 3: pdpte = line
-        case 4: pml4e = line
-        default: pml5e = line
+        case 2: psc.0 = next; pscPerms.0 = Self.pack(perms)
+        case 3: psc.1 = next; pscPerms.1 = Self.pack(perms)
+        case 4: psc.2 = next; pscPerms.2 = Self.pack(perms)
+        default: psc.3 = next; pscPerms.3 = Self.pack(perms)
         }
+        pscMask |= 1 << UInt8(level - 2)
     }
 
-    var isEmpty: Bool { pde == nil && pdpte == nil && pml4e == nil && pml5e == nil && iotlb == nil }
+    var isEmpty: Bool { pscMask == 0 && leafLevel == 0 }
 }
 
 /// The hardware walker (docs/KERNEL-MODEL.md §3.1): it reads entries with
@@ -74,6 +90,7 @@ extension IOMMU {
         var believedGeneration = start.believedGeneration
         var staleLevel = start.staleLevel
         let caching = config.caching
+        fills.va = va
 
         while true {
             guard memory.contains(table) else {
@@ -109,7 +126,7 @@ extension IOMMU {
                 if caching == .full {
                     let gen = memory.contains(next) ? memory.generation(next) : 0
                     let perms = (userOK ? PageTableEntry.user : 0) | (writeOK ? PageTableEntry.writable : 0)
-                    fills.addPSC(level: level, (IOMMUState.pscKey(va, level: level), UInt64(next.rawValue) | UInt64(gen) << 32, perms))
+                    fills.addPSC(level: level, next: UInt64(next.rawValue) | UInt64(gen) << 32, perms: perms)
                 }
                 table = next
                 believedGeneration = nil  // a live entry vouches only for kind and level
@@ -133,7 +150,9 @@ extension IOMMU {
             if caching != .none {
                 let perms = (userOK ? PageTableEntry.user : 0) | (writeOK ? PageTableEntry.writable : 0)
                     | (write || raw & PageTableEntry.dirty != 0 ? PageTableEntry.dirty : 0)
-                fills.iotlb = (IOMMUState.iotlbKey(va, level: level), e.physicalAddress & ~(size.bytes - 1), perms)
+                fills.leafBase = e.physicalAddress & ~(size.bytes - 1)
+                fills.leafLevel = UInt8(level)
+                fills.leafPerms = WalkFills.pack(perms)
             }
             return .success((phys, size))
         }
@@ -162,6 +181,19 @@ extension IOMMUState {
     /// then the walk has entered the current epoch).
     mutating func beginTranslation(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
                                    rootLevel: Int) -> Result<(phys: UInt64, size: PageSize), WalkStartBox> {
+        switch lookup(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
+        case .success(let t): return .success(t)
+        case .failure(let box):
+            enterEpoch()
+            return .failure(box)
+        }
+    }
+
+    /// The caches' part of a translation, lock held: an IOTLB hit, or where
+    /// the walk in memory starts (the deepest paging-structure cache hit, or
+    /// the PASID entry's root). Counts the request.
+    mutating func lookup(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
+                         rootLevel: Int) -> Result<(phys: UInt64, size: PageSize), WalkStartBox> {
         counters.walks += 1
         let write = access.contains(.write), user = !access.contains(.privileged)
         if config.caching != .none, let hit = iotlbLookup(pasid: pasid, va: va, write: write, user: user) {
@@ -187,24 +219,44 @@ extension IOMMUState {
             counters.fullWalks += 1
             start.level = rootLevel
         }
-        if epoch == 0 { inflight.0 += 1 } else { inflight.1 += 1 }
         return .failure(WalkStartBox(start))
+    }
+
+    /// Enters the current walk epoch (lock held); a fence that closes it
+    /// waits for the matching `leaveEpoch`.
+    @discardableResult
+    mutating func enterEpoch() -> Int {
+        if epoch == 0 { inflight.0 += 1 } else { inflight.1 += 1 }
+        return epoch
+    }
+
+    mutating func leaveEpoch(_ e: Int) {
+        if e == 0 { inflight.0 -= 1 } else { inflight.1 -= 1 }
     }
 
     /// The walk's last step, under the lock: fill the caches unless an
     /// invalidation came in while it read memory, count, leave the epoch.
     mutating func endTranslation(_ start: WalkStart, pasid: UInt32, fills: WalkFills) {
+        applyFills(start, pasid: pasid, fills: fills)
+        leaveEpoch(start.epoch)
+    }
+
+    /// Installs what a walk read, unless an invalidation came in since it
+    /// looked up; counts its fault and A/D writes.
+    mutating func applyFills(_ start: WalkStart, pasid: UInt32, fills: WalkFills) {
         if fills.faulted { counters.faults += 1 }
-        counters.accessedDirtyWrites += fills.accessedDirtyWrites
-        if start.seq == invalidationSeq && !fills.isEmpty {
-            noteLines(pasid)
-            if let l = fills.pde { pde.insert(pasid: pasid, key: l.key, a: l.a, b: l.b) }
-            if let l = fills.pdpte { pdpte.insert(pasid: pasid, key: l.key, a: l.a, b: l.b) }
-            if let l = fills.pml4e { pml4e.insert(pasid: pasid, key: l.key, a: l.a, b: l.b) }
-            if let l = fills.pml5e { pml5e.insert(pasid: pasid, key: l.key, a: l.a, b: l.b) }
-            if let l = fills.iotlb { iotlb.insert(pasid: pasid, key: l.key, a: l.a, b: l.b) }
+        counters.accessedDirtyWrites += Int(fills.accessedDirtyWrites)
+        guard start.seq == invalidationSeq && !fills.isEmpty else { return }
+        noteLines(pasid)
+        let va = fills.va, m = fills.pscMask
+        if m & 1 != 0 { pde.insert(pasid: pasid, key: Self.pscKey(va, level: 2), a: fills.psc.0, b: UInt64(fills.pscPerms.0)) }
+        if m & 2 != 0 { pdpte.insert(pasid: pasid, key: Self.pscKey(va, level: 3), a: fills.psc.1, b: UInt64(fills.pscPerms.1)) }
+        if m & 4 != 0 { pml4e.insert(pasid: pasid, key: Self.pscKey(va, level: 4), a: fills.psc.2, b: UInt64(fills.pscPerms.2)) }
+        if m & 8 != 0 { pml5e.insert(pasid: pasid, key: Self.pscKey(va, level: 5), a: fills.psc.3, b: UInt64(fills.pscPerms.3)) }
+        if fills.leafLevel != 0 {
+            iotlb.insert(pasid: pasid, key: Self.iotlbKey(va, level: Int(fills.leafLevel)), a: fills.leafBase,
+                         b: UInt64(fills.leafPerms))
         }
-        if start.epoch == 0 { inflight.0 -= 1 } else { inflight.1 -= 1 }
     }
 
     private mutating func iotlbLookup(pasid: UInt32, va: UInt64, write: Bool,
