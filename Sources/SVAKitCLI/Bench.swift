@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a benchmark.")
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case pagetable, gate, fanout, bind, walk, deferral
+        case pagetable, gate, fanout, bind, walk, deferral, scale
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).") var name: Name
@@ -34,6 +34,7 @@ struct Bench: ParsableCommand {
         case .bind: result = try BindBench(pairs: pairs).run()
         case .walk: result = try WalkBench(translations: translations).run()
         case .deferral: result = try DeferralBench(frees: frees).run()
+        case .scale: result = try ScaleBench(translations: translations).run()
         }
         print(json ? result.json : result.table)
     }
