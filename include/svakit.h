@@ -15,10 +15,15 @@
  *
  * Errors (each names one kind of bad input; the machine is left unchanged):
  *   -EFAULT    a NULL handle or NULL output pointer
- *   -EBADF     a handle that is not a live SVAKit machine (foreign or destroyed)
+ *   -EBADF     a handle that is not a live SVAKit machine (foreign, forged or
+ *              destroyed: a destroyed handle stays a readable tombstone)
  *   -ERANGE    a frame number past the end of memory, or a non-canonical address
  *   -EINVAL    an unaligned address/size, a bad flag, level or order, an
- *              address in the wrong half, or a partial unmap of a huge leaf
+ *              address in the wrong half, a partial unmap of a huge leaf, a
+ *              reserved config field not zero or a boolean not 0/1, an entry
+ *              the hardware would reject (PS where no huge page can be,
+ *              reserved bits 52-62), a PASID past 20 bits in a command, init_mm
+ *              given to attach_pasid or bind
  *   -EEXIST    mapping over a live mapping or over an existing page table
  *   -ENOENT    nothing there: no mapping (unmap, translate), no vmalloc area,
  *              no table under the entry (unlink), a range already offline
@@ -28,17 +33,22 @@
  *   -ENXIO     freeing a frame that is not the head of an allocated block
  *              (never allocated, offline, or the tail of a larger block)
  *   -EPERM     freeing a frame through the wrong API (a page table through
- *              svakit_frame_free, data through pagetable_free, a root table)
+ *              svakit_frame_free, data through pagetable_free, a root table);
+ *              linking, unlinking or writing a root's kernel-half entries
+ *              (init_mm's, which every mm copies) or a queued table
  *   -EBUSY     freeing a table that is still linked into a live entry, a huge
  *              vmap over a table that still maps pages, hot-removing a range
  *              that holds allocated frames (hot-adding an online one), a
- *              device-PASID attached to another mm, destroying a bound mm
+ *              device-PASID attached to another mm, destroying a bound mm,
+ *              pagetable_free of a table that still points at tables
  *   -ESRCH     an unknown address-space (mm) id
- *   -ENOMEM    the simulated physical memory is exhausted
+ *   -ENOMEM    the simulated physical memory is exhausted (a vmalloc larger
+ *              than memory, or a map whose tables cannot all be allocated,
+ *              fails before changing anything)
  *   -ENOSPC    the vmalloc area or the PASID space is exhausted
  *   -ENODEV    an unknown IOMMU or device id
  *   -EOPNOTSUPP binding a device that does not support SVA
- *   -EOVERFLOW the mm's PASID is wider than the device supports
+ *   -EOVERFLOW a PASID wider than the device supports (bind, attach, DMA)
  *   -ESTALE    an unknown or already released SVA handle
  */
 #ifndef SVAKIT_H
@@ -417,7 +427,9 @@ int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
 int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
 			 uint32_t pasid_bits, uint32_t *dev);
 /* A non-SVA attachment of mm's tables at a PASID the caller picks (as iommufd
- * lets a VMM do); an SVA bind whose PASID collides gets -EBUSY. */
+ * lets a VMM do); an SVA bind whose PASID collides gets -EBUSY. The IOMMU can
+ * walk the mm's kernel half through it, so it turns the static key on and the
+ * kernel-address invalidation reaches it like an SVA domain. */
 int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, uint32_t mm);
 int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
@@ -481,7 +493,10 @@ static inline void svakit__set_iommu_sva_present(svakit_machine *m, int on)
 
 enum svakit_fault_reason {
 	SVAKIT_FAULT_NOT_PRESENT = 1,
-	SVAKIT_FAULT_PRIVILEGE = 2,   /* a user request met U/S = 0 */
+	SVAKIT_FAULT_PRIVILEGE = 2,   /* a user request met U/S = 0 (level >= 1), or a
+				       * supervisor request through a PASID entry that
+				       * does not enable them: every SVA and attach
+				       * PASID (level 0) */
 	SVAKIT_FAULT_WRITE = 3,
 	SVAKIT_FAULT_NO_PASID = 4,
 	SVAKIT_FAULT_BAD_ADDRESS = 5,
