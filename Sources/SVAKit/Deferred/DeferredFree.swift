@@ -85,7 +85,9 @@ final class DeferredFree: @unchecked Sendable {
     /// the list lock.
     private func pagetableFreeKernel(_ p: PFN, site: Site) {
         let memory = frames.memory
-        list.locked { l in
+        // The descriptor is read for the log before the lock is dropped: the
+        // moment it is, the work may splice and free the frame.
+        let desc = list.locked { l in
             memory[p].pt_list_next = l.head.rawValue
             memory.insertFlags(p, .deferred)
             memory.removeFlags(p, .kernel)  // ptdesc_clear_kernel, as pagetable_free does
@@ -93,8 +95,9 @@ final class DeferredFree: @unchecked Sendable {
             l.count += 1
             l.framesDeferred += 1
             l.peakPending = max(l.peakPending, l.count)
+            return memory.snapshot(p)
         }
-        frames.events.record(.deferQueue, site: site, pfn: p, desc: memory.snapshot(p))
+        frames.events.record(.deferQueue, site: site, pfn: p, desc: desc)
     }
 
     /// __pagetable_free(): back to the allocator.

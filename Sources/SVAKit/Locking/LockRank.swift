@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import CSVAKitCore
 import Synchronization
+#if SVAKIT_TSAN && canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's locks, outermost first. A thread may take a lock only when
 /// every lock it already holds has a lower rank; debug builds (what
@@ -88,15 +91,35 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
 
 /// A Mutex with a rank. Each engine lock is one of these, and says in its
 /// declaration what it protects.
+///
+/// Under `-DSVAKIT_TSAN` a pthread mutex, which ThreadSanitizer intercepts,
+/// is taken around the Mutex, so the Mutex is never contended and TSan sees
+/// every hand-over (Synchronization's contended path is uninstrumented, and
+/// the access to the value begins before any annotation could run:
+/// docs/BUILDING.md §7).
 struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     // @unchecked: Value is reached only through `locked`, under the Mutex.
     let rank: LockRank
     private let mutex: Mutex<Value>
+    #if SVAKIT_TSAN
+    private let tsanLock: UnsafeMutablePointer<pthread_mutex_t>
+    #endif
 
     init(_ rank: LockRank, _ value: consuming sending Value) {
         self.rank = rank
         mutex = Mutex(value)
+        #if SVAKIT_TSAN
+        tsanLock = .allocate(capacity: 1)
+        pthread_mutex_init(tsanLock, nil)
+        #endif
     }
+
+    #if SVAKIT_TSAN
+    deinit {
+        pthread_mutex_destroy(tsanLock)
+        tsanLock.deallocate()
+    }
+    #endif
 
     @inline(__always)
     func locked<Result: ~Copyable, E: Error>(
@@ -104,7 +127,11 @@ struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     ) throws(E) -> sending Result {
         rank.acquire()
         defer { rank.release() }
-        return try mutex.locked(body)
+        #if SVAKIT_TSAN
+        pthread_mutex_lock(tsanLock)
+        defer { pthread_mutex_unlock(tsanLock) }
+        #endif
+        return try mutex.withLock(body)
     }
 }
 
