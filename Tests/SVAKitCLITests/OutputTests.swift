@@ -55,3 +55,23 @@ extension OutputTests {
         for s in scenarios where s["mode"] as? String == "immediate" { #expect((s["uaf_reports"] as? Int ?? 0) > 0) }
     }
 }
+
+/// What CI may assert of the benchmarks: counts, never times.
+@Suite struct BenchCountTests {
+    func metric(_ r: BenchResult, _ name: String) -> Double? { r.metrics.first { $0.0 == name }?.1 }
+
+    @Test func fanoutSendsOneCommandPerBoundMM() throws {
+        let r = try FanoutBench(maxMMs: 100).run()
+        for iommus in [1, 4] {
+            for mms in [1, 10, 100] {
+                #expect(metric(r, "commands_per_call_\(iommus)iommu_\(mms)mm") == Double(mms))
+            }
+        }
+    }
+
+    @Test func scaleStormDefersEveryTable() throws {
+        let r = try ScaleBench(translations: 64 * 100).run()
+        #expect(metric(r, "storm_iterations") == metric(r, "storm_tables_deferred"))
+        #expect((metric(r, "storm_iterations") ?? 0) > 0)
+    }
+}
