@@ -3,6 +3,7 @@ import CSVAKit
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import Testing
 @testable import SVAKit
 
@@ -131,5 +132,53 @@ import Testing
             if n >= 64 { break }
         }
         #expect(n > 3, "the scenario allocates several times")
+    }
+}
+
+extension LayerTests {
+    /// Fan-out at width: hundreds of attachments whose PASIDs spread over the
+    /// 20-bit space, SVA bonds beside them, three IOMMUs, devices of several
+    /// PASID widths. One kernel-range invalidation must reach every domain
+    /// exactly once, and no other PASID.
+    @Test func oneKernelInvalidationReachesEveryDomainOnce() throws {
+        let seed = testSeed("oneKernelInvalidationReachesEveryDomainOnce")
+        var rng = SplitMix64(seed: seed)
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+        let seen = Mutex<[UInt64: Int]>([:])
+        var expected = Set<UInt64>()
+        for i in 0..<3 {
+            let iommu = try m.addIOMMU()
+            let id = UInt64(iommu.id)
+            iommu.setDriver(IOMMUDriver(invalidateRange: { pasid, _, _, _ in
+                seen.withLock { $0[id << 32 | UInt64(pasid), default: 0] += 1 }
+            }))
+            _ = i
+        }
+        // Devices of widths 20, 12 and 6 bits on each IOMMU.
+        var devices: [(dev: UInt32, iommu: UInt64, bits: Int)] = []
+        for iommu in 0..<3 { for bits in [20, 12, 6] { devices.append((try m.addDevice(iommu: UInt32(iommu), pasidBits: bits), UInt64(iommu), bits)) } }
+        // SVA bonds: PASIDs come from the machine-wide allocator.
+        for _ in 0..<60 {
+            let d = devices[Int(rng.next(below: devices.count))]
+            let bond = try m.bindSVA(device: d.dev, mm: try m.createAddressSpace())
+            expected.insert(d.iommu << 32 | UInt64(bond.pasid))
+        }
+        // Explicit attachments at PASIDs spread over each device's width.
+        var attached = 0
+        while attached < 300 {
+            let d = devices[Int(rng.next(below: devices.count))]
+            let pasid = UInt32(1 + rng.next(below: (1 << d.bits) - 1))
+            do {
+                try m.attachPASID(device: d.dev, pasid: pasid, mm: try m.createAddressSpace())
+                expected.insert(d.iommu << 32 | UInt64(pasid))
+                attached += 1
+            } catch SVAError.busy {
+                continue
+            }
+        }
+        #expect(m.invalidateKernelRange(m.layout.directMapBase, .max))
+        let got = seen.withLock { $0 }
+        #expect(Set(got.keys) == expected, "seed \(seed)")
+        #expect(got.values.allSatisfy { $0 == 1 }, "each domain exactly once (seed \(seed))")
     }
 }

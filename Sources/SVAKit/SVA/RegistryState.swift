@@ -35,8 +35,8 @@ struct MMData {
 struct SVADomain {
     /// Device-PASID attachments (domain->users).
     var users: Int
-    /// Its slot in the published (pasid, IOMMU) table the gate reads.
-    let slot: Int
+    /// Its (pasid, IOMMU) word in the table the gate reads.
+    let word: UInt64
 }
 
 /// struct iommu_sva: one (device, mm) bond, refcounted.
@@ -55,9 +55,10 @@ struct RegistryState {
     var mmData: [UInt32: MMData] = [:]
     /// The IOMMUs by id; keeps them alive for the machine's life.
     var iommus: [IOMMU] = []
-    /// Published (pasid, IOMMU) words of explicit (non-SVA) attachments, with
-    /// their slot and the attachments that share the word.
-    var explicitWords: [UInt64: (slot: Int, users: Int)] = [:]
+    /// Every published (pasid, IOMMU) word: its slot, and the SVA domains
+    /// and explicit attachments that share it (one word per pair, so one
+    /// kernel-range invalidation reaches each PASID of an IOMMU once).
+    var words: [UInt64: (slot: Int, users: Int)] = [:]
     /// Published words of every kind; the key is on while this is non-zero.
     var published = 0
     var bonds: [UInt32: Bond] = [:]

@@ -98,19 +98,28 @@ final class SVARegistry: @unchecked Sendable {
     /// iommu_sva_present, as the gate reads it.
     var keyIsOn: Bool { svk_load_key(key) != 0 }
 
-    /// Publishes a domain word; the first one turns the key on. Registry lock held.
-    private func publish(_ r: inout RegistryState, _ word: UInt64) -> Int {
+    /// Publishes a (pasid, IOMMU) word, or takes one more use of it; the
+    /// first word turns the key on. Registry lock held.
+    private func publish(_ r: inout RegistryState, _ word: UInt64) {
+        if let e = r.words[word] {
+            r.words[word] = (e.slot, e.users + 1)
+            return
+        }
         if r.published == 0 {
             svk_store_key(key, 1)
             r.keyTransitions += 1
         }
         r.published += 1
-        return domains.insert(word)
+        r.words[word] = (domains.insert(word), 1)
     }
 
-    /// Retires a domain word; the last one turns the key off. Registry lock held.
-    private func retire(_ r: inout RegistryState, slot: Int) {
-        domains.remove(slot: slot)
+    /// Drops one use of a word, retiring it with its last; the last word
+    /// turns the key off. Registry lock held.
+    private func retire(_ r: inout RegistryState, _ word: UInt64) {
+        guard let e = r.words[word] else { return }
+        guard e.users == 1 else { r.words[word] = (e.slot, e.users - 1); return }
+        r.words[word] = nil
+        domains.remove(slot: e.slot)
         r.published -= 1
         if r.published == 0 {
             svk_store_key(key, 0)
@@ -153,8 +162,9 @@ final class SVARegistry: @unchecked Sendable {
                 r.mmData[mm]!.domains[d.iommu]!.users += 1
             } else {
                 if r.mmData[mm]!.domains.isEmpty { r.svaMMCount += 1 }
-                let slot = publish(&r, RegistryState.domainWord(pasid: pasid, iommu: d.iommu))
-                r.mmData[mm]!.domains[d.iommu] = SVADomain(users: 1, slot: slot)
+                let word = RegistryState.domainWord(pasid: pasid, iommu: d.iommu)
+                publish(&r, word)
+                r.mmData[mm]!.domains[d.iommu] = SVADomain(users: 1, word: word)
             }
             installPASID(iommu: d.iommu, device: device, pasid: pasid, mm: mm, root: root)
             let h = r.nextHandle
@@ -171,8 +181,8 @@ final class SVARegistry: @unchecked Sendable {
         let pasid: UInt32
         /// Drop the PASID's lines (the domain's last user went).
         let flush: Bool
-        /// The published word to retire after the flush and the fence.
-        let retireSlot: Int?
+        /// The published word to drop a use of after the flush and the fence.
+        let retireWord: UInt64?
     }
 
     /// iommu_sva_unbind_device (docs/KERNEL-MODEL.md §1.5). The PASID entry
@@ -192,11 +202,11 @@ final class SVARegistry: @unchecked Sendable {
             removePASID(iommu: d.iommu, device: bond.device, pasid: bond.pasid)
             if domain.users > 0 {
                 r.mmData[bond.mm]!.domains[d.iommu] = domain
-                return Teardown(iommu: d.iommu, pasid: bond.pasid, flush: false, retireSlot: nil)
+                return Teardown(iommu: d.iommu, pasid: bond.pasid, flush: false, retireWord: nil)
             }
             r.mmData[bond.mm]!.domains[d.iommu] = nil
             if r.mmData[bond.mm]!.domains.isEmpty { r.svaMMCount -= 1 }
-            return Teardown(iommu: d.iommu, pasid: bond.pasid, flush: true, retireSlot: domain.slot)
+            return Teardown(iommu: d.iommu, pasid: bond.pasid, flush: true, retireWord: domain.word)
         }
         if let t { finish(t) }
     }
@@ -214,12 +224,7 @@ final class SVARegistry: @unchecked Sendable {
             guard mm != 0 else { throw .invalidArgument }
             guard d.attachments[pasid] == nil else { throw .busy }
             let root = try tables.root(of: mm)
-            let word = RegistryState.domainWord(pasid: pasid, iommu: d.iommu)
-            if let e = r.explicitWords[word] {
-                r.explicitWords[word] = (e.slot, e.users + 1)
-            } else {
-                r.explicitWords[word] = (publish(&r, word), 1)
-            }
+            publish(&r, RegistryState.domainWord(pasid: pasid, iommu: d.iommu))
             installPASID(iommu: d.iommu, device: device, pasid: pasid, mm: mm, root: root)
             r.devices[Int(device)].attachments[pasid] = .explicit(mm: mm)
         }
@@ -231,14 +236,8 @@ final class SVARegistry: @unchecked Sendable {
             guard case .explicit = d.attachments[pasid] else { throw .notFound }
             removePASID(iommu: d.iommu, device: device, pasid: pasid)
             r.devices[Int(device)].attachments[pasid] = nil
-            let word = RegistryState.domainWord(pasid: pasid, iommu: d.iommu)
-            let e = r.explicitWords[word]!
-            if e.users > 1 {
-                r.explicitWords[word] = (e.slot, e.users - 1)
-                return Teardown(iommu: d.iommu, pasid: pasid, flush: true, retireSlot: nil)
-            }
-            r.explicitWords[word] = nil
-            return Teardown(iommu: d.iommu, pasid: pasid, flush: true, retireSlot: e.slot)
+            return Teardown(iommu: d.iommu, pasid: pasid, flush: true,
+                            retireWord: RegistryState.domainWord(pasid: pasid, iommu: d.iommu))
         }
         finish(t)
     }
@@ -250,7 +249,7 @@ final class SVARegistry: @unchecked Sendable {
             if t.flush { i.invalidatePASID(t.pasid) }
             i.fence()
         }
-        if let slot = t.retireSlot { state.locked { r in retire(&r, slot: slot) } }
+        if let word = t.retireWord { state.locked { r in retire(&r, word) } }
     }
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32, root: TableFrame) {
