@@ -470,12 +470,6 @@ static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint
 		svakit_iommu_sva_invalidate_kva_range_slow(m, start, end);
 }
 
-/* Used by the engine to flip the key (bind/unbind only). */
-static inline void svakit__set_iommu_sva_present(svakit_machine *m, int on)
-{
-	__atomic_store_n(&m->iommu_sva_present, on, __ATOMIC_RELEASE);
-}
-
 #ifndef SVAKIT_NO_KERNEL_NAMES
 #define iommu_sva_bind_device svakit_iommu_sva_bind_device
 #define iommu_sva_unbind_device svakit_iommu_sva_unbind_device

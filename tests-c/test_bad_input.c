@@ -1478,12 +1478,11 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 /*
  * Declared in the header but exempt: the inline fast paths read the handle
  * with no call and the header requires a live machine of their callers, so
- * they cannot refuse anything; svakit__set_iommu_sva_present is the engine's.
+ * they cannot refuse anything.
  */
 static const char *const exempt[] = {
 	"svakit_iommu_sva_present",
 	"svakit_iommu_sva_invalidate_kva_range",
-	"svakit__set_iommu_sva_present",
 };
 
 /* ------------------------------------------------------------------------ */
