@@ -186,3 +186,44 @@ extension OracleTests {
         #expect(m.audit().isEmpty)
     }
 }
+
+/// The oracle where it is hardest: a freed table that comes back as a table
+/// of the same kind and level looks right to a walker; only its generation
+/// says it is another table.
+@Suite struct OracleReuseTests {
+    enum Reuse: CaseIterable { case samePTE, pmdLevel, data, severalTimes }
+
+    @Test(arguments: Reuse.allCases)
+    func aFreedPTETableReusedIsReported(_ reuse: Reuse) throws {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .immediate, workMode: .manual))
+        let s = try SVASetup(m)
+        let va = try m.vmalloc(4096)
+        let pte = try m.tableUnder(va, level: 2)
+        let gen = try m.descriptor(pte.pfn).generation
+        _ = try s.touch(m, va)  // the PDE cache now points at the PTE table
+        try m.vfree(va)
+        try m.vmapHuge(va & ~0x1f_ffff, phys: 0x20_0000, size: .size2M)  // pmd_free_pte_page, no invalidation
+        switch reuse {
+        case .samePTE: #expect(try m.allocKernelTable(level: 1).pfn == pte.pfn)
+        case .pmdLevel: #expect(try m.allocKernelTable(level: 2).pfn == pte.pfn)
+        case .data: #expect(try m.allocFrames(owner: 0xbad) == pte.pfn)
+        case .severalTimes:
+            for _ in 0..<3 {
+                let f = try m.allocFrames()
+                #expect(f == pte.pfn)
+                try m.freeFrames(f)
+            }
+            #expect(try m.allocKernelTable(level: 1).pfn == pte.pfn)
+        }
+        let d = try m.descriptor(pte.pfn)
+        #expect(d.generation != gen)
+        _ = try s.touch(m, va)
+        #expect(m.reportCount == 1, "\(reuse)")
+        let r = try #require(m.reports.first)
+        #expect(r.frame == pte.pfn)
+        #expect(r.staleLevel == 2, "the PDE cache led there")
+        #expect(r.record.expected_generation == gen)
+        #expect(r.record.found_generation == d.generation)
+        #expect(m.audit().isEmpty)
+    }
+}
