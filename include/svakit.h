@@ -594,8 +594,10 @@ struct svakit_deferred_stats {
 };
 int svakit_deferred_stats(svakit_machine *m, struct svakit_deferred_stats *out);
 
-/* Called when a page-table frame returns to the allocator, with the machine's
- * memory lock held: it must not call back into the machine. */
+/* Called when a page-table frame returns to the allocator, after it is back
+ * on the free lists, with no engine lock held (it may call into the machine).
+ * It runs on the thread that freed the frame: the deferred-free worker for
+ * deferred frames. */
 typedef void (*svakit_free_fn)(void *ctx, uint64_t pfn, unsigned int level, unsigned int site);
 int svakit_set_free_hook(svakit_machine *m, svakit_free_fn fn, void *ctx);
 

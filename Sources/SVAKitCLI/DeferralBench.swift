@@ -12,8 +12,8 @@ struct DeferralBench {
     /// Free-call timestamps by frame, and latencies, written by the free hook.
     final class Clock: @unchecked Sendable {
         // @unchecked: `freedAt` is written by the freeing thread before the
-        // free call and read by the hook after the frame is queued, which the
-        // memory lock orders; `latencies` only under `lock`.
+        // free call and read by the hook after the frame left the deferred
+        // list, which the list lock orders; `latencies` only under its Mutex.
         let freedAt: UnsafeMutablePointer<UInt64>
         let latencies = Mutex<[UInt64]>([])
         init(frames: Int) {

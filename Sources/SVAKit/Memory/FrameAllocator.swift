@@ -18,7 +18,7 @@ import CSVAKit
 /// block on one list, and walking a range from an aligned start by block
 /// sizes lands on block heads (used by hot-remove).
 ///
-/// Not thread-safe by itself: the machine's memory lock protects it.
+/// Not thread-safe by itself: FrameMemory's allocator lock protects it.
 @usableFromInline
 struct FrameAllocator {
     let policy: ReusePolicy
