@@ -1,13 +1,13 @@
 // swift-tools-version:6.3
 // 6.3 is the real requirement: `@c @implementation` needs the 6.3 compiler
-// (build-notes §3).
+// (docs/BUILDING.md §3).
 import PackageDescription
 
 let package = Package(
     name: "SVAKit",
     products: [
         // Static: libSVAKit.a holds the Swift core and CSVAKit's objects, so C
-        // harnesses can link it directly (build-notes §0 "Product .a").
+        // harnesses can link it directly (docs/BUILDING.md §0 "Product .a").
         .library(name: "SVAKit", type: .static, targets: ["SVAKit"]),
         // A library and an executable product cannot share a name, hence the case.
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
@@ -19,7 +19,7 @@ let package = Package(
         // The C target owns the hand-written header (the contract) and the
         // compile-time layout checks. SwiftPM will not mix C and Swift in one
         // target, and publicHeadersPath must lie inside the target's path, hence
-        // path "." (build-notes §0).
+        // path "." (docs/BUILDING.md §0).
         .target(
             name: "CSVAKit",
             path: ".",

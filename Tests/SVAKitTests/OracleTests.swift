@@ -115,9 +115,7 @@ import Testing
                     if !m.svaPresent { shared.keyOffWhileBound.add(1, ordering: .relaxed) }
                     if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
-                        shared.bound.locked { b in
-                            if (m.device(ofBond: victim.id) == nil) { b[victim] = nil }
-                        }
+                        if m.device(ofBond: victim.id) == nil { shared.bound.locked { $0[victim] = nil } }
                     }
                 }
             }
@@ -145,7 +143,9 @@ import Testing
 
 /// State the concurrent tasks share.
 final class Shared: Sendable {
-    let bound = Mutex<[SVABond: UInt32]>([:])
+    // A RankedMutex (a pthread mutex too under -DSVAKIT_TSAN), held only
+    // for the dictionary, never across a machine call.
+    let bound = RankedMutex<[SVABond: UInt32]>(.hook, [:])
     let keyOffWhileBound = Atomic<Int>(0)
 }
 

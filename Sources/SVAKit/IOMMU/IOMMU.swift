@@ -178,7 +178,7 @@ public final class IOMMU: @unchecked Sendable {
         var i = 0
         var pending: (start: WalkStart, fills: WalkFills)? = nil
         let caching = config.caching
-        var uncached = WalkStart(table: pe.root, level: rootLevel, believedGeneration: pe.rootGeneration,
+        let uncached = WalkStart(table: pe.root, level: rootLevel, believedGeneration: pe.rootGeneration,
                                  staleLevel: 0, userOK: true, writeOK: true, seq: 0, epoch: epoch)
         var uncachedWalks = 0, uncachedFaults = 0, uncachedAD = 0
         while i < vas.count {
@@ -192,12 +192,12 @@ public final class IOMMU: @unchecked Sendable {
                     if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
                     while i < vas.count {
                         switch s.lookup(pe, pasid: pasid, va: vas[i], access: access, rootLevel: rootLevel) {
-                        case .success(let t):
+                        case .hit(let t):
                             out[i] = t.phys
                             if traceWalks { trace(vas[i], .success(t)) }
                             i += 1
-                        case .failure(let box):
-                            return box.start
+                        case .walk(let start):
+                            return start
                         }
                     }
                     return nil
@@ -218,7 +218,6 @@ public final class IOMMU: @unchecked Sendable {
             if caching == .none {
                 if fills.faulted { uncachedFaults += 1 }
                 uncachedAD += Int(fills.accessedDirtyWrites)
-                uncached.seq = 0
             } else {
                 pending = (start, fills)
             }
@@ -257,8 +256,8 @@ public final class IOMMU: @unchecked Sendable {
             return .done(.failure(DMAFault(reason: .privilege, level: 0, address: va)))
         }
         switch s.beginTranslation(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
-        case .success(let t): return .done(.success(t))
-        case .failure(let box): return .walk(box.start)
+        case .hit(let t): return .done(.success(t))
+        case .walk(let start): return .walk(start)
         }
     }
 

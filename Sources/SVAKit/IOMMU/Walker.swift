@@ -180,25 +180,22 @@ extension IOMMUState {
     /// translation on an IOTLB hit, or where the walk in memory starts (and
     /// then the walk has entered the current epoch).
     mutating func beginTranslation(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
-                                   rootLevel: Int) -> Result<(phys: UInt64, size: PageSize), WalkStartBox> {
-        switch lookup(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
-        case .success(let t): return .success(t)
-        case .failure(let box):
-            enterEpoch()
-            return .failure(box)
-        }
+                                   rootLevel: Int) -> CacheLookup {
+        let step = lookup(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel)
+        if case .walk = step { enterEpoch() }
+        return step
     }
 
     /// The caches' part of a translation, lock held: an IOTLB hit, or where
     /// the walk in memory starts (the deepest paging-structure cache hit, or
     /// the PASID entry's root). Counts the request.
     mutating func lookup(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
-                         rootLevel: Int) -> Result<(phys: UInt64, size: PageSize), WalkStartBox> {
+                         rootLevel: Int) -> CacheLookup {
         counters.walks += 1
         let write = access.contains(.write), user = !access.contains(.privileged)
         if config.caching != .none, let hit = iotlbLookup(pasid: pasid, va: va, write: write, user: user) {
             counters.iotlbHits += 1
-            return .success(hit)
+            return .hit(hit)
         }
         var start = WalkStart(table: pe.root, level: 0, believedGeneration: pe.rootGeneration, staleLevel: 0,
                               userOK: true, writeOK: true, seq: invalidationSeq, epoch: epoch)
@@ -219,7 +216,7 @@ extension IOMMUState {
             counters.fullWalks += 1
             start.level = rootLevel
         }
-        return .failure(WalkStartBox(start))
+        return .walk(start)
     }
 
     /// Enters the current walk epoch (lock held); a fence that closes it
@@ -275,8 +272,8 @@ extension IOMMUState {
     }
 }
 
-/// A WalkStart as an Error, so `beginTranslation` can return either.
-struct WalkStartBox: Error {
-    let start: WalkStart
-    init(_ s: WalkStart) { start = s }
+/// What the caches answered: a translation, or where the walk in memory starts.
+enum CacheLookup {
+    case hit((phys: UInt64, size: PageSize))
+    case walk(WalkStart)
 }

@@ -9,61 +9,48 @@ extension Machine {
     /// them. On failure everything done so far is undone (tables allocated on
     /// the way stay, as in Linux).
     public func vmalloc(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        guard size > 0, size & 0xfff == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
-            throw .invalidArgument
-        }
-        // __vmalloc_node_range: more pages than the machine has fails at once.
-        guard size >> 12 <= UInt64(frames.frameCount) else { throw .outOfMemory }
-        let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 4096, huge: false) }
-        var done: UInt64 = 0
-        var pages: [PFN] = []
-        do throws(SVAError) {
-            while done < size {
-                let pfn = try frames.alloc(order: 0, kind: .data, site: .vmalloc, owner: owner)
-                pages.append(pfn)
-                do throws(SVAError) {
-                    try tables.withKernel { k throws(SVAError) in
-                        try k.map(va + done, phys: pfn.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt,
-                                  site: .vmalloc)
-                    }
-                } catch {
-                    frames.free(pages.removeLast(), site: .vmalloc)
-                    throw error
-                }
-                done += 4096
+        try vmallocRange(size, leaf: .size4K, owner: owner) { va, block throws(SVAError) in
+            try tables.withKernel { k throws(SVAError) in
+                try k.map(va, phys: block.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt, site: .vmalloc)
             }
-        } catch {
-            undoVmalloc(va, done, pages)
-            throw error
         }
-        tables.vmallocArea.locked { $0.setPages(at: va, pages) }
-        return va
     }
 
     /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
     /// table under a slot goes through pmd_free_pte_page.
     public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        guard size > 0, size & 0x1f_ffff == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
+        try vmallocRange(size, leaf: .size2M, owner: owner) { va, block throws(SVAError) in
+            try vmapHuge(va, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
+        }
+    }
+
+    /// __vmalloc_node_range: reserve an area, then for each leaf allocate a
+    /// block and map it; record the blocks (vm->pages) for vfree.
+    private func vmallocRange(_ size: UInt64, leaf: PageSize, owner: UInt16,
+                              map: (UInt64, PFN) throws(SVAError) -> Void) throws(SVAError) -> UInt64 {
+        guard size > 0, size & (leaf.bytes - 1) == 0, size <= layout.vmallocEnd - layout.vmallocStart else {
             throw .invalidArgument
         }
+        // More pages than the machine has fails at once, as in Linux.
         guard size >> 12 <= UInt64(frames.frameCount) else { throw .outOfMemory }
-        let va = try tables.vmallocArea.locked { a throws(SVAError) in try a.reserve(size: size, align: 1 << 21, huge: true) }
-        var done: UInt64 = 0
+        let va = try tables.vmallocArea.locked { a throws(SVAError) in
+            try a.reserve(size: size, align: leaf.bytes, huge: leaf != .size4K)
+        }
         var pages: [PFN] = []
         do throws(SVAError) {
-            while done < size {
-                let block = try frames.alloc(order: 9, kind: .data, site: .vmalloc, owner: owner)
-                pages.append(block)
+            while UInt64(pages.count) * leaf.bytes < size {
+                let block = try frames.alloc(order: leaf.frames.trailingZeroBitCount, kind: .data, site: .vmalloc,
+                                             owner: owner)
                 do throws(SVAError) {
-                    try vmapHuge(va + done, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
+                    try map(va + UInt64(pages.count) * leaf.bytes, block)
                 } catch {
-                    frames.free(pages.removeLast(), site: .vmalloc)
+                    frames.free(block, site: .vmalloc)
                     throw error
                 }
-                done += 1 << 21
+                pages.append(block)
             }
         } catch {
-            undoVmalloc(va, done, pages)
+            undoVmalloc(va, UInt64(pages.count) * leaf.bytes, pages)
             throw error
         }
         tables.vmallocArea.locked { $0.setPages(at: va, pages) }

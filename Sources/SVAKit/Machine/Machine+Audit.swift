@@ -13,7 +13,7 @@ extension Machine {
 
         // 1. The allocator: every list member a free head, no frame twice;
         //    counts by kind; virgin memory untouched.
-        let (listed, counters) = frames.state.locked { s in
+        let (virgin, cursor, counters) = frames.state.locked { s in
             var onList = Set<Int>()
             for order in 0...maxOrder {
                 var p = s.allocator.headOf(order)
@@ -29,8 +29,7 @@ extension Machine {
                 }
                 if n != s.allocator.listCounts[order] { fail("list \(order) holds \(n), counted \(s.allocator.listCounts[order])") }
             }
-            let virgin = memory.frameCount - s.allocator.virginCursor
-            return ((onList.count, virgin, s.allocator.virginCursor), s.counters)
+            return (memory.frameCount - s.allocator.virginCursor, s.allocator.virginCursor, s.counters)
         }
         var kinds = (kernel: 0, user: 0, data: 0, offline: 0, offlineVirgin: 0, free: 0, heads: 0)
         var listFrames = 0
@@ -53,14 +52,13 @@ extension Machine {
                 }
             }
         }
-        _ = listed
         if kinds.kernel != counters.kernelTables { fail("kernel tables \(kinds.kernel), counted \(counters.kernelTables)") }
         if kinds.user != counters.userTables { fail("user tables \(kinds.user), counted \(counters.userTables)") }
         if kinds.data != counters.dataFrames { fail("data frames \(kinds.data), counted \(counters.dataFrames)") }
         if kinds.offline != counters.offlineFrames { fail("offline \(kinds.offline), counted \(counters.offlineFrames)") }
         if kinds.offlineVirgin != counters.offlineVirgin { fail("offline virgin \(kinds.offlineVirgin), counted \(counters.offlineVirgin)") }
-        if kinds.free != listFrames + listed.1 - kinds.offlineVirgin {
-            fail("\(kinds.free) free frames, lists and virgin memory hold \(listFrames + listed.1 - kinds.offlineVirgin)")
+        if kinds.free != listFrames + virgin - kinds.offlineVirgin {
+            fail("\(kinds.free) free frames, lists and virgin memory hold \(listFrames + virgin - kinds.offlineVirgin)")
         }
         // Conservation of allocations: every block handed out and not freed
         // is still allocated, and nothing else is.
@@ -124,13 +122,13 @@ extension Machine {
         //    not DEFERRED), with whatever that caller linked under it.
         //    LINKED or DEFERRED marks must match the place.
         tables.withKernel { k in
-            for i in 0..<listed.2 where !seen.contains(i) && !deferredSet.contains(i) && !roots.contains(i) {
+            for i in 0..<cursor where !seen.contains(i) && !deferredSet.contains(i) && !roots.contains(i) {
                 let d = memory.snapshot(PFN(i))
                 guard d.frameKind.isTable, !d.ptFlags.contains(.linked), !d.ptFlags.contains(.tail) else { continue }
                 visit(k, TableFrame(pfn: PFN(i), level: Int(d.level)), kernelHalf: d.frameKind == .kernelTable)
             }
         }
-        for i in 0..<listed.2 {
+        for i in 0..<cursor {
             let d = memory.snapshot(PFN(i))
             guard d.frameKind.isTable else { continue }
             let linked = seen.contains(i), queuedHere = deferredSet.contains(i), root = roots.contains(i)

@@ -165,9 +165,7 @@ public final class Machine: @unchecked Sendable {
 
     /// The table an entry points to (nil for an empty entry or a leaf).
     public func table(pointedToBy slot: EntrySlot) -> TableFrame? {
-        let e = entry(slot)
-        guard e.isPresent, slot.holder.level > 1, !e.isHugeLeaf else { return nil }
-        return TableFrame(pfn: e.pfn, level: slot.holder.level - 1)
+        tables.withKernel { k in k.child(of: slot) }
     }
 
     public func entry(_ slot: EntrySlot) -> PageTableEntry {

@@ -18,7 +18,7 @@ final class FrameMemory: @unchecked Sendable {
     struct State {
         var allocator: FrameAllocator
         var counters = Counters()
-        var _failNth = FailNth()
+        var failNth = FailNth()
     }
 
     struct Counters: Equatable {
@@ -59,7 +59,7 @@ final class FrameMemory: @unchecked Sendable {
                site: Site, owner: UInt16 = 0) throws(SVAError) -> PFN {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
         let pfn = try state.locked { s throws(SVAError) in
-            if FailNth.shouldFail(&s.failNth) { throw SVAError.outOfMemory }
+            if s.failNth.shouldFail() { throw SVAError.outOfMemory }
             let pfn = try s.allocator.take(order: order, memory.descs)
             let step = UInt32(truncatingIfNeeded: events.nextStep)
             for i in 0..<(1 << order) {
@@ -217,20 +217,15 @@ struct FailNth {
     var countdown = 0
     var seen = 0
 
-    static func shouldFail(_ f: inout FailNth) -> Bool {
-        f.seen += 1
-        guard f.countdown > 0 else { return false }
-        f.countdown -= 1
-        return f.countdown == 0
+    mutating func shouldFail() -> Bool {
+        seen += 1
+        guard countdown > 0 else { return false }
+        countdown -= 1
+        return countdown == 0
     }
 }
 
 extension FrameMemory.State {
-    var failNth: FailNth {
-        get { _failNth }
-        set { _failNth = newValue }
-    }
-
     mutating func adjust(_ kind: FrameKind, by n: Int) {
         switch kind {
         case .kernelTable: counters.kernelTables += n

@@ -167,10 +167,11 @@ final class PageTables: Sendable {
         guard va & (size.bytes - 1) == 0 else { throw .invalidArgument }
         try checkAddress(va, mm: mm)
         try withMM(mm) { t throws(SVAError) in
-            guard case .slot(let s) = try t.walk(va, to: size.level) else {
-                // A huge leaf above covers more than asked, or nothing is mapped.
-                if case .leaf = try t.walk(va, to: size.level) { throw SVAError.invalidArgument }
-                throw SVAError.notFound
+            let s: EntrySlot
+            switch try t.walk(va, to: size.level) {
+            case .slot(let found): s = found
+            case .leaf: throw SVAError.invalidArgument  // a huge leaf above covers more than asked
+            case .hole: throw SVAError.notFound
             }
             guard t.entry(s).isPresent else { throw SVAError.notFound }
             // A table pointer where a huge leaf was asked for: the range is
