@@ -289,7 +289,9 @@ int svakit_frame_alloc(svakit_machine *m, unsigned int order, uint16_t owner,
 int svakit_frame_free(svakit_machine *m, uint64_t pfn);
 /* A copy of the frame's descriptor. */
 int svakit_frame_info(svakit_machine *m, uint64_t pfn, struct svakit_ptdesc *out);
-/* Byte access to a frame's contents; offset + len must stay in the frame. */
+/* Byte access to a frame's contents; offset + len must stay in the frame.
+ * Writing into a live page table is -EPERM: tables change through the mapping
+ * calls and svakit_write_entry / svakit_link_table, which keep them valid. */
 int svakit_frame_read(svakit_machine *m, uint64_t pfn, uint32_t offset,
 		      void *buf, size_t len);
 int svakit_frame_write(svakit_machine *m, uint64_t pfn, uint32_t offset,

@@ -885,7 +885,9 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(fwrite_straddle, -EINVAL, "offset 4090, len 8 (no partial write)", NONE,                   \
 	  svakit_frame_write(M, f->data_pfn, 4090, "abcdefgh", 8))                                   \
 	X(fwrite_len_max, -EINVAL, "len SIZE_MAX", NONE,                                             \
-	  svakit_frame_write(M, f->data_pfn, 0, o.buf, SIZE_MAX))
+	  svakit_frame_write(M, f->data_pfn, 0, o.buf, SIZE_MAX))                                    \
+	X(fwrite_table, -EPERM, "init_mm's root, a live page table (fuzzer find)", NONE,             \
+	  svakit_frame_write(M, 0, 0, "abcdefgh", 8))
 
 #define CASES_svakit_mm_create(X)                                                                   \
 	X(mmc_null, -EFAULT, "NULL out", NONE, svakit_mm_create(M, NULL))                            \

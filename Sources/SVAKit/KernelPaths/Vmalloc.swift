@@ -85,11 +85,14 @@ extension Machine {
     /// The frames they mapped stay the caller's.
     public func vunmap(_ va: UInt64, size: UInt64) throws(SVAError) {
         guard size > 0, va & 0xfff == 0, size & 0xfff == 0 else { throw .invalidArgument }
+        guard size - 1 <= UInt64.max - va else { throw .outOfRange }
         try tables.checkAddress(va, mm: 0)
-        try tables.checkAddress(va &+ size &- 1, mm: 0)
+        try tables.checkAddress(va + (size - 1), mm: 0)
+        // The end may be the top of the address space (va + size wraps to 0).
+        let end = va &+ size
         try tables.withKernel { k throws(SVAError) in
             // No huge leaf may straddle an end.
-            for edge in [va, va + size] {
+            for edge in end == 0 ? [va] : [va, end] {
                 let (s, present) = k.lastSlot(edge)
                 if present, s.holder.level > 1, edge & (AddressLayout.span(level: s.holder.level) - 1) != 0 {
                     throw SVAError.invalidArgument
@@ -97,7 +100,7 @@ extension Machine {
             }
             _ = k.clearLeaves(va: va, size: size)
         }
-        flushTLBKernelRange(va, va + size, site: .unmap)
+        flushTLBKernelRange(va, end == 0 ? .max : end, site: .unmap)
     }
 
     /// page_offset_base + phys.

@@ -96,8 +96,11 @@ public final class Machine: @unchecked Sendable {
         if let b = buf.baseAddress { frames.memory.copyOut(frames.memory.frame(f) + offset, to: b, count: buf.count) }
     }
 
+    /// Writes bytes into a frame that is not a live page table (data, or a
+    /// free frame); page tables change only through the mapping calls and
+    /// the entry primitives, which keep the machine consistent.
     public func writeFrame(_ pfn: PFN, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
-        let f = try frames.checkFrame(UInt64(pfn.rawValue))
+        let f = try writableFrame(pfn)
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
         if let b = buf.baseAddress { frames.memory.copyIn(b, to: frames.memory.frame(f) + offset, count: buf.count) }
     }
@@ -111,8 +114,17 @@ public final class Machine: @unchecked Sendable {
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
     /// frame does.
     public func writeWord(_ pfn: PFN, index: Int, _ value: UInt64) throws(SVAError) {
+        let f = try writableFrame(pfn)
         guard index >= 0, index < 512 else { throw .invalidArgument }
-        frames.memory.storeEntry(try frames.checkFrame(UInt64(pfn.rawValue)), index, value)
+        frames.memory.storeEntry(f, index, value)
+    }
+
+    /// A frame the byte-level writers may change: not a live page table.
+    private func writableFrame(_ pfn: PFN) throws(SVAError) -> PFN {
+        let f = try frames.checkFrame(UInt64(pfn.rawValue))
+        let kind = frames.memory.kind(f)
+        guard kind != FrameKind.kernelTable.rawValue && kind != FrameKind.userTable.rawValue else { throw .wrongAPI }
+        return f
     }
 
     // MARK: - Address spaces and mappings

@@ -213,7 +213,9 @@ extension PTView {
     func clearLeaves(va: UInt64, size: UInt64) -> [PFN] {
         var blocks: [PFN] = []
         var a = va
-        while a < va + size {
+        // Counted from va, so a range that ends at the top of the address
+        // space (va + size wrapping to 0) needs no overflow.
+        while a &- va < size {
             // Step over whatever the entry that ended the walk covers: a
             // cleared leaf, or an empty entry at any level.
             let (s, present) = lastSlot(a)
