@@ -1049,7 +1049,7 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(vunmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_vunmap(M, NONCANON_K, SZ_4K))   \
 	X(vunmap_user, -EINVAL, "a user va", NONE, svakit_vunmap(M, UVA, SZ_4K))                     \
 	X(vunmap_partial_huge, -EINVAL, "4 KiB of a 2 MiB leaf", NONE, svakit_vunmap(M, f->huge_va, SZ_4K)) \
-	X(vunmap_wraps, -EINVAL, "a range that wraps past 2^64", NONE,                               \
+	X(vunmap_wraps, -ERANGE, "a range that wraps past 2^64 (as DMA)", NONE,                               \
 	  svakit_vunmap(M, 0xfffffffffffff000ULL, 2 * SZ_4K))
 
 #define CASES_svakit_direct_map_va(X)                                                               \
