@@ -9,6 +9,8 @@ let package = Package(
         // Static: libSVAKit.a holds the Swift core and CSVAKit's objects, so C
         // harnesses can link it directly (docs/BUILDING.md §0 "Product .a").
         .library(name: "SVAKit", type: .static, targets: ["SVAKit"]),
+        // The seed scenarios as a table, for tools and tests built on SVAKit.
+        .library(name: "SVAKitScenarios", targets: ["SVAKitScenarios"]),
         // A library and an executable product cannot share a name, hence the case.
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
     ],
@@ -33,24 +35,29 @@ let package = Package(
             name: "SVAKit",
             dependencies: ["CSVAKit", "CSVAKitCore"]
         ),
+        // The seed scenarios (name, story, expected verdict per free mode) and
+        // the attacker's helpers, on the public API only: the CLI and both
+        // Swift test suites share them.
+        .target(name: "SVAKitScenarios", dependencies: ["SVAKit"]),
         // Plain-C references for the benchmarks; not part of the library.
         .target(name: "CSVAKitBench"),
         .executableTarget(
             name: "SVAKitCLI",
             dependencies: [
                 "SVAKit",
+                "SVAKitScenarios",
                 "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "SVAKitTests",
-            dependencies: ["SVAKit", "CSVAKit"]
+            dependencies: ["SVAKit", "SVAKitScenarios", "CSVAKit"]
         ),
         // The CLI's outputs (JSON, traces); Foundation only here, to parse them.
         .testTarget(
             name: "SVAKitCLITests",
-            dependencies: ["SVAKitCLI", "SVAKit"]
+            dependencies: ["SVAKitCLI", "SVAKit", "SVAKitScenarios"]
         ),
     ]
 )

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import SVAKit
+import SVAKitScenarios
 
 /// The main job: every seed scenario under the three free modes on the
 /// embedded default machine, as a table (scenario by mode) or one JSON object.
@@ -16,12 +17,12 @@ struct Demo: ParsableCommand {
     /// Every scenario under every mode, each on a fresh machine.
     static func rows(_ base: MachineConfig) throws -> [Row] {
         var rows: [Row] = []
-        for name in ScenarioName.allCases {
+        for scenario in Scenario.all {
             for mode in FreeMode.allCases {
                 var cfg = base
                 cfg.freeMode = mode
                 cfg.workMode = .manual  // deterministic: the scenario runs the kworker
-                rows.append((name, mode, try runScenario(name, on: try Machine(cfg))))
+                rows.append((scenario.name, mode, try scenario.run(on: try Machine(cfg))))
             }
         }
         return rows
@@ -54,7 +55,7 @@ struct Demo: ParsableCommand {
         for (name, mode, o) in rows {
             t.rows.append([name.rawValue, mode.description, "\(o.reports.count)", "\(o.escalations)", "\(o.corruptions)",
                            "\(o.invalidations)", "\(o.framesDeferred)", "\(o.largestBatch)",
-                           o.reports.isEmpty ? "safe" : (o.secretLeaked ? "EXPLOITED" : "use-after-free")])
+                           o.verdict.description])
         }
         print(t.render())
         print("""

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKitBench
 import SVAKit
+import SVAKitScenarios
 
 /// The gate with no SVA bound (key off) against an empty loop and a call to
 /// an empty C function in another translation unit, in ns per iteration; and

@@ -62,10 +62,10 @@ struct PagetableBench {
                 ("ns_per_translate_hot", hotBest, "ns"),
                 ("ns_per_translate_cold", coldNs, "ns"),
                 ("simulated_gib", Double(config.memoryBytes >> 30), "GiB"),
-                ("metadata_bytes_per_frame", Double(stats.metadata_bytes_per_frame), "B"),
+                ("metadata_bytes_per_frame", Double(stats.metadataBytesPerFrame), "B"),
                 ("host_bytes_resident_after_boot", Double(residentBoot), "B"),
                 ("host_bytes_resident_mapped", Double(residentMapped), "B"),
-                ("kernel_tables", Double(stats.kernel_tables), "frames"),
+                ("kernel_tables", Double(stats.kernelTables), "frames"),
             ])
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import SVAKit
+import SVAKitScenarios
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,19 +49,19 @@ struct Run: ParsableCommand {
 /// machine's step as the timestamp (1 step = 1 µs in the viewer).
 enum ChromeTrace {
     static func lane(_ e: Event) -> (Int, String) {
-        switch e.eventType {
+        switch e.type {
         case .deferQueue, .deferBatch, .kvaInvalidate: return (2, "deferred work")
         case .dmaWalk, .uafReport: return (3, "IOMMU / device")
-        case .frameFree where e.eventSite == .pgtableWork: return (2, "deferred work")
+        case .frameFree where e.site == .pgtableWork: return (2, "deferred work")
         default: return (1, "CPU: kernel paths")
         }
     }
 
     static func name(_ e: Event) -> String {
-        guard let t = e.eventType else { return "event" }
+        guard let t = e.type else { return "event" }
         switch t {
         case .frameAlloc: return e.generation > 0 ? "reuse" : "alloc"
-        case .frameFree: return "free \(FrameKind(rawValue: e.kind) ?? .free)"
+        case .frameFree: return "free \(e.kind)"
         case .dmaWalk: return e.aux == 0 ? "walk" : "walk fault"
         case .uafReport: return "USE-AFTER-FREE"
         default: return t.description
@@ -78,11 +79,11 @@ enum ChromeTrace {
         for e in events {
             let (tid, _) = lane(e)
             out.append(.object([
-                ("name", .string(name(e))), ("cat", .string(e.eventType?.description ?? "?")), ("ph", .string("i")),
+                ("name", .string(name(e))), ("cat", .string(e.type?.description ?? "?")), ("ph", .string("i")),
                 ("s", .string("t")), ("ts", .int(Int(e.step))), ("pid", .int(1)), ("tid", .int(tid)),
-                ("args", .object([("pfn", .string(e.pfn == PFN.none.rawValue ? "-" : hex(UInt64(e.pfn)))),
+                ("args", .object([("pfn", .string(e.pfn == .none ? "-" : hex(UInt64(e.pfn.rawValue)))),
                                   ("generation", .int(Int(e.generation))), ("level", .int(Int(e.level))),
-                                  ("site", .string(e.eventSite.description)), ("va", .string(hex(e.va))),
+                                  ("site", .string(e.site.description)), ("va", .string(hex(e.va))),
                                   ("aux", .string(hex(e.aux)))])),
             ]))
         }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Dispatch
 import SVAKit
+import SVAKitScenarios
 import Synchronization
 
 /// Walks on several CPUs at once: (1) one walker thread per IOMMU, one and

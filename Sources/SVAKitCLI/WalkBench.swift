@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKitBench
-import SVAKit
+@_spi(Benchmarks) import SVAKit
+import SVAKitScenarios
 
 /// Translations per second through the IOMMU model (ATS translation
 /// requests, so no data moves): an IOTLB hit, a hit at each paging-structure

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 @testable import SVAKitCLI
 
 /// The CLI's hand-written JSON (no Foundation in the product) must parse, and

@@ -18,7 +18,7 @@ public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: U
                             _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
                             _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        dmaOutcome(try m.dmaRead(device: dev, pasid: pasid, va: va, into: try cBuffer(buf, len),
+        dmaOutcome(try m.dmaRead(device: DeviceID(dev), pasid: PASID(pasid), va: va, into: try cBuffer(buf, len),
                                  access: try dmaFlags(flags)), fault)
     }
 }
@@ -28,7 +28,7 @@ public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: 
                              _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,
                              _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        dmaOutcome(try m.dmaWrite(device: dev, pasid: pasid, va: va, from: try cBuffer(buf, len),
+        dmaOutcome(try m.dmaWrite(device: DeviceID(dev), pasid: PASID(pasid), va: va, from: try cBuffer(buf, len),
                                   access: try dmaFlags(flags)), fault)
     }
 }

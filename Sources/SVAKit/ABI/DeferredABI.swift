@@ -95,16 +95,16 @@ public func svakit_iommu_set_driver(_ h: UnsafeMutablePointer<svakit_machine>?, 
                                     _ ops: UnsafePointer<svakit_iommu_driver_ops>?,
                                     _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        let unit = try m.iommu(iommu)
+        let unit = try m.iommu(IOMMUID(iommu))
         guard let o = ops?.pointee else { unit.setDriver(nil); return 0 }
         var d = IOMMUDriver()
         if let f = o.invalidate_range {
             let cb = CCallback(fn: f, ctx: ctx)
-            d.invalidateRange = { pasid, start, end, leaf in cb.fn(cb.ctx, pasid, start, end, leaf ? 1 : 0) }
+            d.invalidateRange = { pasid, start, end, leaf in cb.fn(cb.ctx, pasid.rawValue, start, end, leaf ? 1 : 0) }
         }
         if let f = o.invalidate_pasid {
             let cb = CCallback(fn: f, ctx: ctx)
-            d.invalidatePASID = { pasid in cb.fn(cb.ctx, pasid) }
+            d.invalidatePASID = { pasid in cb.fn(cb.ctx, pasid.rawValue) }
         }
         if let f = o.invalidate_all {
             let cb = CCallback(fn: f, ctx: ctx)

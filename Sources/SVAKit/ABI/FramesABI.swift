@@ -22,7 +22,7 @@ public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
                               _ out: UnsafeMutablePointer<svakit_ptdesc>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let o = try requireOut(out)
-        o.pointee = try m.descriptor(try pfnArgument(pfn))
+        o.pointee = try m.rawDescriptor(try pfnArgument(pfn))
         return 0
     }
 }

@@ -47,9 +47,13 @@ public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
 public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
                                  _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        var s = m.stats
-        s.host_bytes_resident = UInt64(m.residentBytes)
-        try store(s, to: out)
+        let s = m.stats
+        try store(svakit_stats(
+            frames: UInt64(s.frames), frames_free: UInt64(s.freeFrames), frames_offline: UInt64(s.offlineFrames),
+            kernel_tables: UInt64(s.kernelTables), user_tables: UInt64(s.userTables),
+            data_frames: UInt64(s.dataFrames), allocs: UInt64(s.allocs), frees: UInt64(s.frees),
+            kernel_tlb_flushes: UInt64(s.kernelTLBFlushes), metadata_bytes_per_frame: UInt64(s.metadataBytesPerFrame),
+            host_bytes_resident: UInt64(m.residentBytes), step: s.step), to: out)
         return 0
     }
 }

@@ -1,6 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+extension UAFReport {
+    /// The C record of the report (absent values as the header spells them).
+    var cValue: svakit_uaf_report {
+        svakit_uaf_report(
+            step: step, va: va, escalation_phys: escalationPhysicalAddress ?? 0,
+            freed_step: freedStep ?? .max, realloc_step: reallocStep ?? .max,
+            device: device.rawValue, pasid: pasid.rawValue, iommu: iommu.rawValue, frame: frame.rawValue,
+            expected_generation: expectedGeneration ?? .max, found_generation: foundGeneration,
+            corrupted_frame: (corruptedFrame ?? .none).rawValue,
+            freed_by: freedBy.rawValue, realloc_site: reallocSite.rawValue, realloc_owner: reallocOwner,
+            stale_level: UInt8(staleLevel), expected_level: UInt8(expectedLevel),
+            found_kind: foundKind.rawValue, found_level: UInt8(foundLevel),
+            escalation: escalation ? 1 : 0, corruption: corruption ? 1 : 0)
+    }
+}
+
 @c @implementation
 public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
@@ -8,7 +24,7 @@ public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?
         if let fn {
             let handler = CCallback(fn: fn, ctx: ctx)
             m.setReportHandler { r in
-                var record = r.record
+                var record = r.cValue
                 r.text.withCString { handler.fn(handler.ctx, &record, $0) }
             }
         } else {
@@ -34,7 +50,7 @@ public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: 
         guard cap >= 0 else { throw .invalidArgument }
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
         let rs = m.reports(from: first, limit: min(cap, Int(Int32.max)))
-        for (i, r) in rs.enumerated() { out[i] = r.record }
+        for (i, r) in rs.enumerated() { out[i] = r.cValue }
         return Int32(rs.count)
     }
 }

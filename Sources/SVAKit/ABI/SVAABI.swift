@@ -6,7 +6,7 @@ public func svakit_iommu_sva_bind_device(_ h: UnsafeMutablePointer<svakit_machin
                                          _ handle: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(handle)
-        out.pointee = try m.bindSVA(device: dev, mm: mm).id
+        out.pointee = try m.bindSVA(device: DeviceID(dev), mm: MMID(mm)).rawValue
         return 0
     }
 }
@@ -21,7 +21,7 @@ public func svakit_iommu_sva_get_pasid(_ h: UnsafeMutablePointer<svakit_machine>
                                        _ pasid: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(pasid)
-        out.pointee = try m.pasid(of: handle)
+        out.pointee = try m.pasid(ofHandle: handle)
         return 0
     }
 }

@@ -117,5 +117,5 @@ extension Machine {
     /// disarms), like iommufd's fail_nth. Returns the allocations made since
     /// the previous call.
     @discardableResult
-    public func failNthAllocation(_ n: Int) -> Int { frames.failNth(n) }
+    @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth(n) }
 }

@@ -89,17 +89,50 @@ public struct PtdescFlags: OptionSet, Sendable {
     public static let root = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_ROOT))
 }
 
-/// The page descriptor: the C struct itself, so the layout C sees is the one
-/// Swift stores (32 bytes, checked in abi_checks.c and LayoutTests).
-public typealias Ptdesc = svakit_ptdesc
+/// The page descriptor as memory stores it: the C struct itself, so the
+/// layout C sees is the one Swift stores (32 bytes, checked in abi_checks.c
+/// and LayoutTests).
+@usableFromInline typealias Ptdesc = svakit_ptdesc
 
 extension svakit_ptdesc {
-    @inlinable public var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
-    @inlinable public var ptFlags: PtdescFlags {
+    var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
+    var ptFlags: PtdescFlags {
         get { PtdescFlags(rawValue: flags) }
         set { flags = newValue.rawValue }
     }
-    @inlinable public var allocSite: Site { Site(rawValue: site) ?? .none }
+    var allocSite: Site { Site(rawValue: site) ?? .none }
+}
+
+/// What a frame's page descriptor (ptdesc) says about it now: the public,
+/// read-only view of `struct svakit_ptdesc` without the allocator's links.
+public struct FrameDescriptor: Sendable, Equatable {
+    /// What the frame is.
+    public var kind: FrameKind
+    /// The table level, 1 (PTE) ... 5 (PML5), for a page table; 0 otherwise.
+    public var level: Int
+    /// The order of the block the frame heads.
+    public var order: Int
+    /// The PT_kernel mark and the bookkeeping flags.
+    public var flags: PtdescFlags
+    /// The path that last allocated the frame.
+    public var site: Site
+    /// The owner tag of a data frame.
+    public var owner: UInt16
+    /// Changes at every free, so a stale reference can be told from a live one.
+    public var generation: UInt32
+    /// The event step (low 32 bits) of the last allocation.
+    public var allocStep: UInt32
+
+    init(_ d: Ptdesc) {
+        kind = d.frameKind
+        level = Int(d.level)
+        order = Int(d.order)
+        flags = d.ptFlags
+        site = d.allocSite
+        owner = d.owner
+        generation = d.generation
+        allocStep = d.alloc_step
+    }
 }
 
 extension UnsafeMutablePointer where Pointee == Ptdesc {
