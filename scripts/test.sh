@@ -3,7 +3,7 @@
 #
 # Every test SVAKit has, from a fresh Debian machine with only the Swift
 # toolchain: installs what is missing, then runs
-#   1. swift build and swift test (Swift Testing);
+#   1. swift build and swift test (Swift Testing), then the DocC reference;
 #   2. the concurrent stress test again under ThreadSanitizer;
 #   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan,
 #      then 60 s of libFuzzer over the C ABI (scripts/fuzz.sh);
@@ -34,6 +34,11 @@ step "swift build"
 swift build
 step "swift test"
 swift test
+
+step "the Swift API reference (DocC), warnings as errors"
+# Unresolved symbol links and curation mistakes fail the run (docs/API.md).
+swift package --disable-sandbox generate-documentation --target SVAKit --target SVAKitScenarios \
+  --warnings-as-errors > "$root/.build/docc.log" 2>&1 || { cat "$root/.build/docc.log"; exit 1; }
 
 rm -rf "$out"
 step "swift test: the stress test under ThreadSanitizer"
