@@ -104,7 +104,7 @@ import SVAKitScenarios
         #expect(svakit_iommu_sva_present(h) == 0)
         svakit_machine_destroy(h)  // a second destroy is ignored
         // A handle forged with the right magic is refused.
-        var forged = svakit_machine(magic: SVAKIT_MACHINE_MAGIC, iommu_sva_present: 0,
+        var forged = svakit_machine(magic: MachineHandle.liveMagic, iommu_sva_present: 0,
                                     owner: UnsafeMutableRawPointer(bitPattern: 0x1000), check: 0)
         #expect(svakit_mm_create(&forged, &mm) == -EBADF)
     }

@@ -60,9 +60,16 @@ public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
 
 @c @implementation
 public func svakit_machine_check(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
-    withMachine(h) { m in
+    withMachine(h) { m in m.audit().isEmpty ? 0 : -EUCLEAN }
+}
+
+@c @implementation
+public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?,
+                                      _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try cText(buf, len)
         let problems = m.audit()
-        for p in problems { debugLogProblem(p) }
+        out.store(problems.map { $0 + "\n" }.joined())
         return problems.isEmpty ? 0 : -EUCLEAN
     }
 }

@@ -59,12 +59,9 @@ public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: 
 public func svakit_report_text(_ h: UnsafeMutablePointer<svakit_machine>?, _ index: UInt64,
                                _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw .nullPointer }
-        guard len > 0 else { throw .invalidArgument }
+        let out = try cText(buf, len)
         guard let r = m.report(index) else { throw .notFound }
-        var utf8 = Array(r.text.utf8.prefix(len - 1)).map { CChar(bitPattern: $0) }
-        utf8.append(0)
-        buf.update(from: utf8, count: utf8.count)
+        out.store(r.text)
         return 0
     }
 }
