@@ -3,11 +3,18 @@ import SVAKit
 
 /// One SVA device bound to one process, the setting of every scenario.
 public struct SVASetup: Sendable {
+    /// The IOMMU the setup added.
     public let iommu: IOMMU
+    /// The SVA device behind it.
     public let device: DeviceID
+    /// The process address space the device is bound to.
     public let mm: MMID
+    /// The bond (`iommu_sva_bind_device`); its PASID tags the device's DMA.
     public let bond: SVABond
 
+    /// Adds an IOMMU and an SVA device to `m`, creates an address space and
+    /// binds the device to it (`Machine.bindSVA(device:mm:)`). Throws what
+    /// those calls throw.
     public init(_ m: Machine, iommu config: IOMMUConfig = IOMMUConfig()) throws(SVAError) {
         iommu = try m.addIOMMU(config)
         device = try m.addDevice(iommu: iommu.id)
@@ -40,6 +47,7 @@ public func makeSecret(_ m: Machine) throws(SVAError) -> PFN {
     return s
 }
 
+/// The secret's first word: "SECRET!!" read as a little-endian `UInt64`.
 public let secretWord: UInt64 = 0x2121_5445_5243_4553  // "SECRET!!" little-endian
 
 extension Result where Success == [UInt8], Failure == DMAFault {

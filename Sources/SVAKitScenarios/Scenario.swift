@@ -10,6 +10,7 @@ public enum Verdict: String, Sendable, Equatable, CaseIterable, CustomStringConv
     /// No report: every walk met a live table or faulted.
     case safe
 
+    /// The raw value: "EXPLOITED", "use-after-free" or "safe".
     public var description: String { rawValue }
 }
 

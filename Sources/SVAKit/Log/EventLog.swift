@@ -43,6 +43,8 @@ public struct Event: Sendable, Equatable, CustomStringConvertible {
     /// Whether the event is about frame `pfn` (range events carry no frame).
     public func concerns(_ pfn: PFN) -> Bool { self.pfn == pfn && type != .tlbFlush }
 
+    /// One line: step, type, site, frame, address and aux in hex, e.g.
+    /// `step 12: free by vfree pfn pfn 0x1a3 va 0x0 aux 0x0`.
     public var description: String {
         "step \(step): \(type.map(String.init(describing:)) ?? "?") by \(site) pfn \(pfn) va \(hex(va)) aux \(hex(aux))"
     }
@@ -50,9 +52,17 @@ public struct Event: Sendable, Equatable, CustomStringConvertible {
 
 /// The kinds of step the log records (enum svakit_event_type).
 public enum EventType: UInt16, Sendable, CustomStringConvertible {
+    /// `frameAlloc`, `frameFree`: a block allocated or freed; `tableLink`,
+    /// `tableUnlink`: an entry pointed at a table or cleared; `tlbFlush`: a kernel
+    /// TLB flush of [va, aux); `hotRemove`, `hotAdd`: memory hotplug.
     case frameAlloc = 1, frameFree, tableLink, tableUnlink, tlbFlush, hotRemove, hotAdd
+    /// `deferQueue`: a table queued by `pagetable_free_kernel`; `deferBatch`: the
+    /// work took a batch; `kvaInvalidate`: an IOMMU invalidation for a kernel
+    /// range; `dmaWalk`: an IOMMU walk (``MachineConfig/traceWalks``); `uafReport`:
+    /// a use-after-free report.
     case deferQueue, deferBatch, kvaInvalidate, dmaWalk, uafReport
 
+    /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
         switch self {
         case .frameAlloc: "alloc"

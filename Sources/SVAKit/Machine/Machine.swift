@@ -14,7 +14,10 @@ import Synchronization
 public final class Machine: @unchecked Sendable {
     // @unchecked: every stored property is immutable, a lock or an atomic.
 
+    /// The configuration the machine was built with.
     public let config: MachineConfig
+    /// The virtual address layout of its paging mode
+    /// (``MachineConfig/pagingLevels``).
     public let layout: AddressLayout
 
     let events: EventLog
@@ -40,6 +43,10 @@ public final class Machine: @unchecked Sendable {
     /// table is freed.
     public typealias TLBFlushHook = @Sendable (_ start: UInt64, _ end: UInt64) -> Void
 
+    /// Boots a machine: reserves its simulated memory, builds init_mm's kernel
+    /// half and the direct map, and in ``WorkMode/thread`` starts the deferred-free
+    /// worker. Throws ``SVAError/invalidArgument`` for a configuration out of
+    /// bounds and ``SVAError/outOfMemory`` when the host cannot back the memory.
     public init(_ config: MachineConfig = MachineConfig()) throws(SVAError) {
         try config.validate()
         self.config = config
@@ -75,17 +82,22 @@ public final class Machine: @unchecked Sendable {
 
     // MARK: - Frames
 
-    /// Allocates 2^order contiguous data frames tagged with `owner`.
+    /// Allocates 2^order contiguous data frames tagged with `owner` (`alloc_pages`).
+    /// Throws ``SVAError/invalidArgument`` for an order past `maxOrder` and
+    /// ``SVAError/outOfMemory``.
     public func allocFrames(order: Int = 0, owner: UInt16 = 0) throws(SVAError) -> PFN {
         try frames.alloc(order: order, kind: .data, site: .api, owner: owner)
     }
 
-    /// Frees a data block (not a page table).
+    /// Frees a data block (not a page table). Throws ``SVAError/outOfRange``,
+    /// ``SVAError/doubleFree`` or ``SVAError/notAllocated`` unless `pfn` heads
+    /// an allocated block, and ``SVAError/wrongAPI`` unless the block is data.
     public func freeFrames(_ pfn: PFN) throws(SVAError) {
         try frames.freeData(try frames.checkFrame(UInt64(pfn.rawValue)), site: .api)
     }
 
-    /// What the frame's descriptor says now.
+    /// What the frame's descriptor says now. Throws ``SVAError/outOfRange`` for
+    /// a frame past memory.
     public func descriptor(_ pfn: PFN) throws(SVAError) -> FrameDescriptor {
         FrameDescriptor(try rawDescriptor(pfn))
     }
@@ -96,6 +108,9 @@ public final class Machine: @unchecked Sendable {
         frames.descriptor(try frames.checkFrame(UInt64(pfn.rawValue)))
     }
 
+    /// Copies `buf.count` bytes of frame `pfn`, from byte `offset`, into `buf`;
+    /// any frame, page tables included. Throws ``SVAError/outOfRange`` for a frame
+    /// past memory and ``SVAError/invalidArgument`` if the bytes cross its end.
     public func readFrame(_ pfn: PFN, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
         let f = try frames.checkFrame(UInt64(pfn.rawValue))
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
@@ -104,21 +119,26 @@ public final class Machine: @unchecked Sendable {
 
     /// Writes bytes into a frame that is not a live page table (data, or a
     /// free frame); page tables change only through the mapping calls and
-    /// the entry primitives, which keep the machine consistent.
+    /// the entry primitives, which keep the machine consistent. Throws
+    /// ``SVAError/wrongAPI`` for a live table, ``SVAError/outOfRange`` and
+    /// ``SVAError/invalidArgument`` as ``Machine/readFrame(_:offset:into:)`` does.
     public func writeFrame(_ pfn: PFN, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
         if let b = buf.baseAddress { frames.memory.copyIn(b, to: frames.memory.frame(f) + offset, count: buf.count) }
     }
 
-    /// Reads one 64-bit word of a frame (e.g. a page-table entry).
+    /// Reads one 64-bit word of a frame (e.g. a page-table entry). Throws
+    /// ``SVAError/outOfRange`` for a frame past memory and
+    /// ``SVAError/invalidArgument`` for an index past 511.
     public func readWord(_ pfn: PFN, index: Int) throws(SVAError) -> UInt64 {
         guard index >= 0, index < 512 else { throw .invalidArgument }
         return frames.memory.loadEntry(try frames.checkFrame(UInt64(pfn.rawValue)), index)
     }
 
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
-    /// frame does.
+    /// frame does. Throws as ``Machine/writeFrame(_:offset:from:)`` does, and
+    /// ``SVAError/invalidArgument`` for an index past 511.
     public func writeWord(_ pfn: PFN, index: Int, _ value: UInt64) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard index >= 0, index < 512 else { throw .invalidArgument }

@@ -100,5 +100,6 @@ public enum SVAError: Error, Equatable, Sendable, CaseIterable {
 }
 
 extension SVAError: CustomStringConvertible {
+    /// The message and the C ABI errno, e.g. `in use (-16)`.
     public var description: String { "\(message) (\(errno))" }
 }

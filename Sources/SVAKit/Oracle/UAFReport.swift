@@ -63,6 +63,8 @@ struct ReportLog {
     var oldest: UInt64 { total > UInt64(capacity) ? total - UInt64(capacity) : 0 }
 }
 
+/// Receives each use-after-free report when the DMA call that found it
+/// returns, with no lock held; set with ``Machine/setReportHandler(_:)``.
 public typealias ReportHandler = @Sendable (UAFReport) -> Void
 
 /// The report channel: the bounded log and the handler.
