@@ -13,6 +13,7 @@ private func dmaFlags(_ flags: UInt32) throws(SVAError) -> DMAAccess {
     return DMAAccess(rawValue: flags)
 }
 
+/// `svakit_dma_read()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                             _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
@@ -23,6 +24,7 @@ public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: U
     }
 }
 
+/// `svakit_dma_write()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                              _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,

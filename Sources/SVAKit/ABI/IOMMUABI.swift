@@ -19,11 +19,13 @@ extension IOMMUConfig {
     }
 }
 
+/// `svakit_iommu_config_default()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_config_default(_ cfg: UnsafeMutablePointer<svakit_iommu_config>?) {
     cfg?.pointee = IOMMUConfig().cValue
 }
 
+/// `svakit_iommu_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ cfg: UnsafePointer<svakit_iommu_config>?,
                                 _ iommu: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -35,6 +37,7 @@ public func svakit_iommu_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ cf
     }
 }
 
+/// `svakit_iommu_counters()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                   _ out: UnsafeMutablePointer<svakit_iommu_counters>?) -> Int32 {
@@ -54,6 +57,7 @@ public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
     }
 }
 
+/// `svakit_iommu_invalidate_range()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ pasid: UInt32,
                                           _ start: UInt64, _ end: UInt64, _ leafOnly: Int32) -> Int32 {
@@ -66,6 +70,7 @@ public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machi
     }
 }
 
+/// `svakit_iommu_invalidate_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_invalidate_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                           _ pasid: UInt32) -> Int32 {
@@ -77,16 +82,19 @@ public func svakit_iommu_invalidate_pasid(_ h: UnsafeMutablePointer<svakit_machi
     }
 }
 
+/// `svakit_iommu_invalidate_all()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_invalidate_all(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.iommu(IOMMUID(iommu)).invalidateAll(); return 0 }
 }
 
+/// `svakit_iommu_fence()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_fence(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.iommu(IOMMUID(iommu)).fence(); return 0 }
 }
 
+/// `svakit_device_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_device_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ flags: UInt32,
                                  _ pasidBits: UInt32, _ dev: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -99,12 +107,14 @@ public func svakit_device_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ i
     }
 }
 
+/// `svakit_device_attach_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_device_attach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32,
                                        _ mm: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.attachPASID(device: DeviceID(dev), pasid: PASID(pasid), mm: MMID(mm)); return 0 }
 }
 
+/// `svakit_device_detach_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_device_detach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.detachPASID(device: DeviceID(dev), pasid: PASID(pasid)); return 0 }

@@ -4,11 +4,13 @@ import CSVAKit
 import Glibc
 #endif
 
+/// `svakit_config_default()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_config_default(_ cfg: UnsafeMutablePointer<svakit_config>?) {
     cfg?.pointee = MachineConfig().cValue
 }
 
+/// `svakit_machine_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
                                   _ out: UnsafeMutablePointer<UnsafeMutablePointer<svakit_machine>?>?) -> Int32 {
@@ -24,17 +26,20 @@ public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
     }
 }
 
+/// `svakit_machine_destroy()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_destroy(_ h: UnsafeMutablePointer<svakit_machine>?) {
     guard let h, let owner = MachineHandle.owner(h) else { return }
     Unmanaged<Machine>.fromOpaque(owner).release()
 }
 
+/// `svakit_version()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_version() -> UnsafePointer<CChar>? {
     UnsafeRawPointer(SVAKit.version.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
+/// `svakit_strerror()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
     let msg: StaticString = err == 0 ? "success"
@@ -43,6 +48,7 @@ public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
     return UnsafeRawPointer(msg.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
+/// `svakit_machine_stats()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
                                  _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
@@ -58,11 +64,13 @@ public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
+/// `svakit_machine_check()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_check(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.audit().isEmpty ? 0 : -EUCLEAN }
 }
 
+/// `svakit_machine_check_text()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?,
                                       _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_mm_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_mm_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
@@ -10,11 +11,13 @@ public func svakit_mm_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: U
     }
 }
 
+/// `svakit_mm_destroy()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_mm_destroy(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.destroyAddressSpace(MMID(mm)); return 0 }
 }
 
+/// `svakit_mm_root()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_mm_root(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32,
                            _ root: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -30,6 +33,7 @@ func pageSize(_ bytes: UInt64) throws(SVAError) -> PageSize {
     return s
 }
 
+/// `svakit_map()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_map(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64, _ phys: UInt64,
                        _ size: UInt64, _ prot: UInt64) -> Int32 {
@@ -39,6 +43,7 @@ public func svakit_map(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32,
     }
 }
 
+/// `svakit_unmap()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_unmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
                          _ size: UInt64) -> Int32 {
@@ -48,6 +53,7 @@ public func svakit_unmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt3
     }
 }
 
+/// `svakit_translate()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_translate(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
                              _ out: UnsafeMutablePointer<svakit_translation>?) -> Int32 {

@@ -17,6 +17,7 @@ extension UAFReport {
     }
 }
 
+/// `svakit_set_report_handler()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
@@ -34,6 +35,7 @@ public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
+/// `svakit_report_count()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ total: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
@@ -43,6 +45,7 @@ public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ to
     }
 }
 
+/// `svakit_reports()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: UInt64,
                            _ out: UnsafeMutablePointer<svakit_uaf_report>?, _ cap: Int) -> Int32 {
@@ -55,6 +58,7 @@ public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: 
     }
 }
 
+/// `svakit_report_text()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_report_text(_ h: UnsafeMutablePointer<svakit_machine>?, _ index: UInt64,
                                _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_iommu_sva_bind_device()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_sva_bind_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ mm: UInt32,
                                          _ handle: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -11,11 +12,13 @@ public func svakit_iommu_sva_bind_device(_ h: UnsafeMutablePointer<svakit_machin
     }
 }
 
+/// `svakit_iommu_sva_unbind_device()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_sva_unbind_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ handle: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.unbindSVA(handle: handle); return 0 }
 }
 
+/// `svakit_iommu_sva_get_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_sva_get_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ handle: UInt32,
                                        _ pasid: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -26,6 +29,7 @@ public func svakit_iommu_sva_get_pasid(_ h: UnsafeMutablePointer<svakit_machine>
     }
 }
 
+/// `svakit_iommu_sva_mm_count()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_sva_mm_count(_ h: UnsafeMutablePointer<svakit_machine>?,
                                       _ count: UnsafeMutablePointer<UInt32>?) -> Int32 {
@@ -36,6 +40,7 @@ public func svakit_iommu_sva_mm_count(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
+/// `svakit_iommu_sva_invalidate_kva_range_slow()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_sva_invalidate_kva_range_slow(_ h: UnsafeMutablePointer<svakit_machine>?,
                                                        _ start: UInt64, _ end: UInt64) {
