@@ -327,6 +327,10 @@ import Testing
             #expect(total == end, "step \(step), seed \(seed)")
             if !a.problems.isEmpty || Set(a.inUse) != Set(mine) { return }
         }
+        // The run went through the paths it is meant to check.
+        let c = d.counters
+        #expect(c.rcacheHits > 0 && c.rcacheMisses > 0, "seed \(seed)")
+        #expect(c.failures > 0 && c.rcacheFlushes > 0, "seed \(seed): never exhausted")
         for (pfn, h) in held {
             if h.fast { d.freeFast(pfn: pfn, pages: h.asked, cpu: 0) } else { d.free(pfn: pfn) }
         }
