@@ -10,9 +10,8 @@ final class DMADomains: Sendable {
 
     /// The domains by id; nil once freed. Ids are never reused, so a stale
     /// tag can never name a new domain's lines. Held only to find or change
-    /// the list, never while another engine lock is taken (it shares the
-    /// mm list's rank, and is never nested with it).
-    private let list = RankedMutex<[IOMMUDomain?]>(.addressSpaces, [])
+    /// the list, never while another engine lock is taken.
+    private let list = RankedMutex<[IOMMUDomain?]>(.domainList, [])
 
     init(frames: FrameMemory, sva: SVARegistry) {
         self.frames = frames

@@ -53,9 +53,8 @@ final class IOMMUDomain: @unchecked Sendable {
     /// Serialises the writers of this domain's tables. Linux's io-pgtable
     /// takes no lock (callers own disjoint IOVA ranges and races on a shared
     /// table are resolved with cmpxchg); one lock per domain is the simple
-    /// equivalent. Walkers never take it. It has the page_table_lock's rank
-    /// and is never held with a CPU mm's.
-    let tablesLock = RankedMutex<Void>(.pageTable, ())
+    /// equivalent. Walkers never take it.
+    let tablesLock = RankedMutex<Void>(.domainTables, ())
 
     /// The IOVA space a domain's tables translate (48-bit, 4-level).
     static let apertureEnd: UInt64 = 1 << 48

@@ -14,8 +14,10 @@ import Glibc
 /// - `registry` first: bind and unbind look up the mm's root (page tables)
 ///   and install PASID entries (IOMMU) while the registry is consistent.
 /// - `addressSpaces` (the mm list) before `pageTable`: an mm is found, then
-///   its tables are changed.
-/// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables.
+///   its tables are changed. `domainList` likewise before `domainTables`.
+/// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables;
+///   `domainTables` (a DMA domain's tables) before `memory` for the same
+///   reason. A CPU mm's and a domain's tables are never locked together.
 /// - `fence` before `iommu`: a fence is serialised with other fences of its
 ///   IOMMU, then takes the IOMMU's lock briefly while it waits for walks.
 /// - `iommu` after the page tables: bind reads a root, then installs it.
@@ -33,27 +35,32 @@ import Glibc
 enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case registry = 1
     case addressSpaces = 2
-    case pageTable = 3
-    case vmalloc = 4
-    case fence = 5
-    case iommu = 6
-    case deferred = 7
+    /// The list of DMA domains (`DMADomains`): held only to find or change
+    /// it, like the mm list.
+    case domainList = 3
+    case pageTable = 4
+    /// One DMA domain's tables (`IOMMUDomain`): serialises their writers.
+    case domainTables = 5
+    case vmalloc = 6
+    case fence = 7
+    case iommu = 8
+    case deferred = 9
     /// One CPU's `loaded` and `prev` magazines of one size class
     /// (`IOVARcache`). Outermost of the IOVA locks: alloc/free take it first
     /// and may go on to the depot and the tree. Never two at once.
-    case iovaRcache = 8
+    case iovaRcache = 10
     /// One size class's depot of full magazines, its size and its reclaim
     /// deadline (`IOVARcache`). Taken under a CPU's rcache lock to push or
     /// pop a magazine; may free a magazine's IOVAs into the tree.
-    case iovaDepot = 9
+    case iovaDepot = 11
     /// The IOVA tree (`IOVADomain`): every range, free, allocated or
     /// reserved, and its counters. Innermost of the IOVA locks: it calls
     /// nothing.
-    case iovaTree = 10
-    case memory = 11
-    case reports = 12
-    case events = 13
-    case hook = 14
+    case iovaTree = 12
+    case memory = 13
+    case reports = 14
+    case events = 15
+    case hook = 16
 
     static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
@@ -61,7 +68,9 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
         switch self {
         case .registry: "SVA registry"
         case .addressSpaces: "address-space list"
+        case .domainList: "DMA domain list"
         case .pageTable: "page_table_lock"
+        case .domainTables: "DMA domain tables"
         case .vmalloc: "vmap_area_lock"
         case .iommu: "IOMMU"
         case .fence: "IOMMU fence"
