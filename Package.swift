@@ -13,7 +13,8 @@ let package = Package(
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // The C target owns the hand-written header (the contract) and the
@@ -41,13 +42,15 @@ let package = Package(
                 "SVAKit",
                 "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(
             name: "SVAKitTests",
             dependencies: ["SVAKit", "CSVAKit"]
         ),
-        // The CLI's outputs (JSON, traces); Foundation only here, to parse them.
+        // The CLI's outputs (JSON, traces) and options. The CLI encodes with
+        // FoundationEssentials; the library never imports Foundation.
         .testTarget(
             name: "SVAKitCLITests",
             dependencies: ["SVAKitCLI", "SVAKit"]
