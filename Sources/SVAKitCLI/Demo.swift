@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import SVAKit
+import SVAKitScenarios
 
 /// The main job: every seed scenario under the three free modes on the
 /// embedded default machine, as a table (scenario by mode) or one JSON object.

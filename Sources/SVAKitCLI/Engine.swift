@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import SVAKit
+import SVAKitScenarios
 
 // Where the CLI reads the engine's stats, counters, scenario outcomes and
 // events: the library's public types change under it (ids, stats and event
@@ -24,10 +25,9 @@ struct ScenarioRow: Codable, Equatable {
     var invalidations: Int
     var framesDeferred: Int
     var largestBatch: Int
-    /// The device read the planted secret through a freed table.
-    var exploited: Bool
-
-    var verdict: String { uafReports == 0 ? "safe" : (exploited ? "EXPLOITED" : "use-after-free") }
+    /// "EXPLOITED" (the device read the planted secret through a freed
+    /// table), "use-after-free" or "safe".
+    var verdict: String
 }
 
 /// A scenario's outcome as the CLI prints it.
@@ -48,11 +48,11 @@ func runScenario(_ name: ScenarioName, mode: Mode, base: MachineConfig,
     cfg.workMode = .manual
     cfg.traceWalks = traceWalks
     let m = try Machine(cfg)
-    let o = try runScenario(name, on: m)
+    let o = try Scenario.named(name).run(on: m)
     let row = ScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                           escalations: o.escalations, corruptions: o.corruptions,
                           invalidations: o.invalidations, framesDeferred: o.framesDeferred,
-                          largestBatch: o.largestBatch, exploited: o.secretLeaked)
+                          largestBatch: o.largestBatch, verdict: o.verdict.rawValue)
     return (ScenarioResult(row: row, reports: o.reports.map(\.text)), m)
 }
 
@@ -74,8 +74,8 @@ struct MachineFigures {
 
     init(_ m: Machine) {
         let s = m.stats
-        metadataBytesPerFrame = Int(s.metadata_bytes_per_frame)
-        kernelTables = Int(s.kernel_tables)
+        metadataBytesPerFrame = Int(s.metadataBytesPerFrame)
+        kernelTables = Int(s.kernelTables)
         residentBytes = m.residentBytes
     }
 }
@@ -110,25 +110,25 @@ extension TraceEvent {
     /// per actor, the machine's step as the timestamp.
     init(_ e: Event) {
         let lane: TraceLane
-        switch e.eventType {
+        switch e.type {
         case .deferQueue, .deferBatch, .kvaInvalidate: lane = .deferredWork
         case .dmaWalk, .uafReport: lane = .device
-        case .frameFree where e.eventSite == .pgtableWork: lane = .deferredWork
+        case .frameFree where e.site == .pgtableWork: lane = .deferredWork
         default: lane = .cpu
         }
         let name: String
-        switch e.eventType {
+        switch e.type {
         case nil: name = "event"
         case .frameAlloc: name = e.generation > 0 ? "reuse" : "alloc"
-        case .frameFree: name = "free \(FrameKind(rawValue: e.kind) ?? .free)"
+        case .frameFree: name = "free \(e.kind)"
         case .dmaWalk: name = e.aux == 0 ? "walk" : "walk fault"
         case .uafReport: name = "USE-AFTER-FREE"
         case let t?: name = t.description
         }
-        self.init(name: name, cat: e.eventType?.description ?? "?", ph: "i", s: "t", ts: Int(e.step), pid: 1,
+        self.init(name: name, cat: e.type?.description ?? "?", ph: "i", s: "t", ts: Int(e.step), pid: 1,
                   tid: lane.rawValue,
-                  args: .init(pfn: e.pfn == PFN.none.rawValue ? "-" : hex(UInt64(e.pfn)),
+                  args: .init(pfn: e.pfn == .none ? "-" : hex(UInt64(e.pfn.rawValue)),
                               generation: Int(e.generation), level: Int(e.level),
-                              site: e.eventSite.description, va: hex(e.va), aux: hex(e.aux)))
+                              site: e.site.description, va: hex(e.va), aux: hex(e.aux)))
     }
 }

@@ -2,6 +2,7 @@
 import ArgumentParser
 import CSVAKitBench
 import SVAKit
+import SVAKitScenarios
 
 /// The gate with no SVA bound (key off) against an empty loop and a call to
 /// an empty C function in another translation unit, in ns per iteration; and

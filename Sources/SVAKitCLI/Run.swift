@@ -2,6 +2,7 @@
 import ArgumentParser
 import FoundationEssentials
 import SVAKit
+import SVAKitScenarios
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,7 +34,7 @@ struct Run: ParsableCommand {
         let o = result.row
         print("\(o.name) under \(o.mode): \(o.uafReports) use-after-free report(s), "
               + "\(o.invalidations) IOMMU invalidation(s), \(o.framesDeferred) frame(s) deferred"
-              + (o.exploited ? "; the device read the secret" : ""))
+              + (o.verdict == Verdict.exploited.rawValue ? "; the device read the secret" : ""))
         for r in result.reports { print("\n" + r, terminator: "") }
         if let trace {
             let file = ChromeTrace(events: m.events(), title: "\(o.name) / \(o.mode)")

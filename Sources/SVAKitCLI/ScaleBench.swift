@@ -2,6 +2,7 @@
 import ArgumentParser
 import Dispatch
 import SVAKit
+import SVAKitScenarios
 import Synchronization
 
 /// Walks on several CPUs at once: (1) one walker thread per IOMMU, one and

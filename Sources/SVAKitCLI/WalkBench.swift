@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import CSVAKitBench
-import SVAKit
+@_spi(Benchmarks) import SVAKit
+import SVAKitScenarios
 
 /// Translations per second through the IOMMU model (ATS translation
 /// requests, so no data moves): an IOTLB hit, a hit at each paging-structure

@@ -3,6 +3,7 @@ import ArgumentParser
 import FoundationEssentials
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 @testable import SVAKitCLI
 
 /// A number or a string, as a bench's config holds.
@@ -72,12 +73,12 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         let report = try d.decode(Demo.Report.self, from: Data(text.utf8))
         #expect(report.scenarios.count == ScenarioName.allCases.count * Mode.allCases.count)
         for key in ["\"uaf_reports\"", "\"frames_deferred\"", "\"largest_batch\"", "\"escalations\"",
-                    "\"corruptions\"", "\"invalidations\"", "\"exploited\"", "\"name\"", "\"mode\""] {
+                    "\"corruptions\"", "\"invalidations\"", "\"verdict\"", "\"name\"", "\"mode\""] {
             #expect(text.contains(key))
         }
         #expect(Set(report.scenarios.map(\.mode)) == ["immediate", "linux-6.19", "complete"])
         for s in report.scenarios where s.mode == "complete" { #expect(s.uafReports == 0) }
-        for s in report.scenarios where s.mode == "immediate" { #expect(s.uafReports > 0 && s.exploited) }
+        for s in report.scenarios where s.mode == "immediate" { #expect(s.uafReports > 0 && s.verdict == "EXPLOITED") }
     }
 }
 

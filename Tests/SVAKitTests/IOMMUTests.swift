@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 
 /// One machine, one IOMMU (config given), one device bound to one process.
 func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = .none) throws -> (Machine, SVASetup) {
@@ -53,7 +54,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
         #expect(s.iommu.cachedEntries == (1, 3))
         s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095, leafOnly: true)
         #expect(s.iommu.cachedEntries == (0, 3))
-        s.iommu.invalidateRange(pasid: s.bond.pasid + 1, start: 0, end: .max)  // another PASID
+        s.iommu.invalidateRange(pasid: PASID(s.bond.pasid.rawValue + 1), start: 0, end: .max)  // another PASID
         #expect(s.iommu.cachedEntries == (0, 3))
         s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095)
         #expect(s.iommu.cachedEntries == (0, 0))
@@ -104,7 +105,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
         let (m, s) = try boundMachine()
         #expect(throws: SVAError.noDevice) { _ = try m.dmaRead(device: 9, pasid: 1, va: 0, count: 8) }
         #expect(throws: SVAError.invalidArgument) { _ = try m.dmaRead(device: s.device, pasid: 0, va: 0, count: 8) }
-        #expect(throws: SVAError.overflow) { _ = try m.dmaRead(device: s.device, pasid: 1 << 20, va: 0, count: 8) }
+        #expect(throws: SVAError.overflow) { _ = try m.dmaRead(device: s.device, pasid: PASID(1 << 20), va: 0, count: 8) }
         #expect(throws: SVAError.outOfRange) { _ = try m.dmaRead(device: s.device, pasid: 1, va: 0x0000_8000_0000_0000, count: 8) }
         #expect(try m.dmaRead(device: s.device, pasid: 7, va: 0, count: 8) == .failure(DMAFault(reason: .noPASID, level: 0, address: 0)))
     }

@@ -37,8 +37,8 @@ import Testing
         try m.unbindSVA(b2)
         #expect(!m.svaPresent)
         #expect(throws: SVAError.staleHandle) { try m.unbindSVA(b1) }
-        #expect(throws: SVAError.staleHandle) { try m.unbindSVA(handle: 999) }
-        #expect(throws: SVAError.staleHandle) { _ = try m.pasid(of: b1.id) }
+        #expect(throws: SVAError.staleHandle) { try m.unbindSVA(SVABond(rawValue: 999, pasid: 1)) }
+        #expect(throws: SVAError.staleHandle) { _ = try m.pasid(of: b1) }
     }
 
     @Test func onePASIDPerMMForItsLife() throws {
@@ -60,8 +60,8 @@ import Testing
         #expect(try m.bindSVA(device: d, mm: mm3).pasid == p1, "the freed PASID is reused")
     }
 
-    func handleOf(_ m: Machine, _ d: UInt32, _ mm: UInt32) -> UInt32? {
-        m.sva.state.locked { r in r.bonds.first { $0.value.device == d && $0.value.mm == mm }?.key }
+    func handleOf(_ m: Machine, _ d: DeviceID, _ mm: MMID) -> UInt32? {
+        m.sva.state.locked { r in r.bonds.first { $0.value.device == d.rawValue && $0.value.mm == mm.rawValue }?.key }
     }
 
     @Test func bindErrorsAreDistinctAndLeaveTheRegistryAlone() throws {

@@ -32,7 +32,6 @@
  * SVAKIT_FUZZ_TRACE=1 prints every call and its result to stderr: run a
  * reproducer with it to read the call sequence.
  */
-#define SVAKIT_NO_KERNEL_NAMES
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -324,6 +323,9 @@ static bool documented_errno(long rc)
 
 enum ret { RET_ERRNO, RET_COUNT, RET_BOOL, RET_DMA };
 
+/* What the machine check found (the library prints nothing itself). */
+static char check_text[16384];
+
 static void die(struct fz *z, const char *op, const char *why, long rc)
 {
 	fprintf(stderr, "fuzz_abi: call %lu (%s) returned %ld: %s\n", z->calls, op, rc, why);
@@ -398,8 +400,10 @@ static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 		z->reports_allowed = reports;
 		z->tainted = true; /* the modelled corruption may have happened */
 	}
-	if (!z->tainted && svakit_machine_check(z->m) != 0)
-		die(z, op, "svakit_machine_check failed after it", rc);
+	if (!z->tainted && svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
+		fputs(check_text, stderr);
+		die(z, op, "svakit_machine_check failed after it (problems above)", rc);
+	}
 	if (!z->tainted)
 		check_ownership(z, op, rc);
 	z->calls++;
@@ -1132,8 +1136,10 @@ static void boot(struct fz *z)
 			abort();
 		z->dev_bits[i] = devs[i].bits;
 	}
-	if (svakit_machine_check(z->m) != 0)
+	if (svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
+		fputs(check_text, stderr);
 		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

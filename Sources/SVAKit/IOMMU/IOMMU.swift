@@ -8,7 +8,9 @@ import Synchronization
 /// above it; its driver is called after each command with no lock held.
 public final class IOMMU: @unchecked Sendable {
     // @unchecked: `memory` is immutable pointers; the rest are locks and atomics.
-    public let id: UInt32
+    /// The IOMMU's id, as `svakit_iommu_create` returns it.
+    public let id: IOMMUID
+    /// The configuration it was created with.
     public let config: IOMMUConfig
     let memory: PhysicalMemory
     let events: EventLog
@@ -31,7 +33,7 @@ public final class IOMMU: @unchecked Sendable {
     private let hasDriver = Atomic<Bool>(false)
 
     init(id: UInt32, config: IOMMUConfig, memory: PhysicalMemory, events: EventLog, rootLevel: Int, traceWalks: Bool) {
-        self.id = id
+        self.id = IOMMUID(id)
         self.config = config
         self.memory = memory
         self.events = events
@@ -40,6 +42,7 @@ public final class IOMMU: @unchecked Sendable {
         state = RankedMutex(.iommu, IOMMUState(config: config))
     }
 
+    /// A snapshot of the command, walk and cache counters.
     public var counters: IOMMUCounters { state.locked { $0.counters } }
 
     /// Valid (IOTLB, paging-structure) cache lines, for tests.
@@ -74,16 +77,21 @@ public final class IOMMU: @unchecked Sendable {
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
-    public func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        state.locked { $0.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly) }
+    /// `end` is inclusive. The caller checks the range
+    /// (``Machine/iommuCommandRange(pasid:start:end:)``).
+    public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
+        state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
-    public func invalidatePASID(_ pasid: UInt32) {
-        state.locked { $0.invalidatePASID(pasid) }
+    /// PASID-selective invalidation: every IOTLB and paging-structure cache
+    /// line tagged with `pasid` goes.
+    public func invalidatePASID(_ pasid: PASID) {
+        state.locked { $0.invalidatePASID(pasid.rawValue) }
         driver?.invalidatePASID?(pasid)
     }
 
+    /// Global invalidation: every cached line goes.
     public func invalidateAll() {
         state.locked { $0.invalidateAll() }
         driver?.invalidateAll?()
@@ -102,7 +110,7 @@ public final class IOMMU: @unchecked Sendable {
             }
             return n
         }
-        if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(p, start, end, false) } }
+        if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(PASID(p), start, end, false) } }
         return n
     }
 
@@ -284,13 +292,18 @@ public final class IOMMU: @unchecked Sendable {
 /// each command after the model has applied it, with no lock held, so it may
 /// call back into the machine.
 public struct IOMMUDriver: Sendable {
-    public var invalidateRange: (@Sendable (_ pasid: UInt32, _ start: UInt64, _ end: UInt64, _ leafOnly: Bool) -> Void)?
-    public var invalidatePASID: (@Sendable (_ pasid: UInt32) -> Void)?
+    /// A PASID-selective range invalidation; `end` is inclusive.
+    public var invalidateRange: (@Sendable (_ pasid: PASID, _ start: UInt64, _ end: UInt64, _ leafOnly: Bool) -> Void)?
+    /// A PASID-selective invalidation of everything.
+    public var invalidatePASID: (@Sendable (_ pasid: PASID) -> Void)?
+    /// A global invalidation.
     public var invalidateAll: (@Sendable () -> Void)?
+    /// A fence (invalidation wait, CMD_SYNC).
     public var fence: (@Sendable () -> Void)?
 
-    public init(invalidateRange: (@Sendable (UInt32, UInt64, UInt64, Bool) -> Void)? = nil,
-                invalidatePASID: (@Sendable (UInt32) -> Void)? = nil,
+    /// A driver with the given callbacks; a nil callback ignores that command.
+    public init(invalidateRange: (@Sendable (PASID, UInt64, UInt64, Bool) -> Void)? = nil,
+                invalidatePASID: (@Sendable (PASID) -> Void)? = nil,
                 invalidateAll: (@Sendable () -> Void)? = nil, fence: (@Sendable () -> Void)? = nil) {
         self.invalidateRange = invalidateRange
         self.invalidatePASID = invalidatePASID

@@ -141,9 +141,13 @@ extension Machine {
 
     /// Where each table frame is now (for tests and the conservation check).
     public struct TablePlaces: Equatable, Sendable {
+        /// Roots of address spaces; tables a live entry points to; tables on the
+        /// deferred list; and the rest: unlinked, not yet freed.
         public var roots = 0, linked = 0, deferred = 0, detached = 0
     }
 
+    /// Counts every page-table frame (kernel and user) by where it is now.
+    /// Scans every frame, so O(memory size).
     public var tablePlaces: TablePlaces {
         var places = TablePlaces()
         let memory = frames.memory

@@ -237,4 +237,7 @@ extension FrameMemory.State {
     }
 }
 
+/// Told of each page-table frame as it returns to the allocator: its frame,
+/// its table level and the path that freed it. Runs with no lock held; set
+/// with ``Machine/setTableFreeHook(_:)``.
 public typealias TableFreeHook = @Sendable (_ pfn: PFN, _ level: Int, _ site: Site) -> Void

@@ -130,6 +130,7 @@ public enum Translation: Equatable, Sendable {
     /// The entry at `level` is not present.
     case notPresent(level: Int)
 
+    /// The physical address `va` maps to, or nil when it is not mapped.
     public var physicalAddress: UInt64? {
         if case .mapped(let p, _, _, _) = self { return p }
         return nil

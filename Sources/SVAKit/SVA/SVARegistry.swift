@@ -2,12 +2,6 @@
 import CSVAKit
 internal import CSVAKitCore
 
-/// An SVA bond (struct iommu_sva): its id is the C handle.
-public struct SVABond: Hashable, Sendable {
-    public let id: UInt32
-    public let pasid: UInt32
-}
-
 /// Layers 5 and 6: the IOMMUs and devices of a machine, the SVA registry
 /// (docs/KERNEL-MODEL.md §1.4-1.5) and the static key with the slow path of
 /// the kernel-address gate (§1.6, §6). Depends on the page tables (an mm's
@@ -53,7 +47,7 @@ final class SVARegistry: @unchecked Sendable {
                               rootLevel: tables.layout.rootLevel, traceWalks: traceWalks)
             r.iommus.append(iommu)
             let slot = iommuTable.insert(UInt64(UInt(bitPattern: Unmanaged.passUnretained(iommu).toOpaque())))
-            precondition(slot == Int(iommu.id))
+            precondition(slot == Int(iommu.id.rawValue))
             return iommu
         }
     }
@@ -149,7 +143,7 @@ final class SVARegistry: @unchecked Sendable {
             switch d.attachments[pasid] {
             case .sva(let h, let other) where other == mm:
                 r.bonds[h]!.users += 1
-                return SVABond(id: h, pasid: pasid)
+                return SVABond(rawValue: h, pasid: PASID(pasid))
             case .some:
                 throw .busy
             case .none:
@@ -171,7 +165,7 @@ final class SVARegistry: @unchecked Sendable {
             r.nextHandle &+= 1
             r.bonds[h] = Bond(device: device, mm: mm, pasid: pasid, users: 1)
             r.devices[Int(device)].attachments[pasid] = .sva(handle: h, mm: mm)
-            return SVABond(id: h, pasid: pasid)
+            return SVABond(rawValue: h, pasid: PASID(pasid))
         }
     }
 
@@ -246,7 +240,7 @@ final class SVARegistry: @unchecked Sendable {
     /// flight, then retire the published word.
     private func finish(_ t: Teardown) {
         withIOMMU(t.iommu) { i in
-            if t.flush { i.invalidatePASID(t.pasid) }
+            if t.flush { i.invalidatePASID(PASID(t.pasid)) }
             i.fence()
         }
         if let word = t.retireWord { state.locked { r in retire(&r, word) } }
@@ -299,7 +293,7 @@ final class SVARegistry: @unchecked Sendable {
         }
         guard let targets else { return }
         for index in targets.iommus {
-            withIOMMU(index) { $0.invalidateRange(pasid: targets.pasid, start: start, end: end &- 1, leafOnly: false) }
+            withIOMMU(index) { $0.invalidateRange(pasid: PASID(targets.pasid), start: start, end: end &- 1, leafOnly: false) }
         }
     }
 
