@@ -73,8 +73,6 @@ struct Metrics: Encodable {
         list.append(Metric(name: name, value: .count(count), unit: unit))
     }
 
-    subscript(name: String) -> Value? { list.first { $0.name == name }?.value }
-
     struct Key: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }

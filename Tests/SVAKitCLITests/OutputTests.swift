@@ -51,6 +51,15 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         #expect(text.contains("\"n\":2}"))  // a count is an integer
     }
 
+    @Test func tableNumbersHaveFixedDecimals() {
+        #expect(formatFixed(12.3456, digits: 2) == "12.35")
+        #expect(formatFixed(3, digits: 2) == "3.00")
+        #expect(formatFixed(0.05, digits: 2) == "0.05")
+        #expect(formatFixed(-1.5, digits: 1) == "-1.5")
+        #expect(formatFixed(-0.001, digits: 2) == "0.00")
+        #expect(formatFixed(.infinity, digits: 2) == "-")
+    }
+
     @Test func traceIsChromeTraceJSON() throws {
         let (_, m) = try runScenario(.hugeVmap, mode: .immediate, base: MachineConfig(frames: 1 << 20), traceWalks: true)
         let data = try ChromeTrace(events: m.events(), title: "t").json()
