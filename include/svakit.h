@@ -108,6 +108,8 @@ extern "C" {
  * @SVAKIT_FRAME_PT_USER: a table of a process address space.
  * @SVAKIT_FRAME_DATA: data, tagged with an owner.
  * @SVAKIT_FRAME_OFFLINE: hot-removed memory.
+ * @SVAKIT_FRAME_PT_IOMMU: a table of an IOMMU DMA domain (the IOMMU's own
+ * page table, reached by requests without PASID).
  */
 enum svakit_frame_kind {
 	SVAKIT_FRAME_FREE = 0,
@@ -115,6 +117,7 @@ enum svakit_frame_kind {
 	SVAKIT_FRAME_PT_USER = 2,
 	SVAKIT_FRAME_DATA = 3,
 	SVAKIT_FRAME_OFFLINE = 4,
+	SVAKIT_FRAME_PT_IOMMU = 5,
 };
 
 /* svakit_ptdesc.flags */
@@ -1423,7 +1426,9 @@ struct svakit_dma_fault {
  * svakit_dma_read() - a device reads memory through its IOMMU.
  * @m: the machine.
  * @dev: the device.
- * @pasid: the PASID it emits, 1 .. its width.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
  * @va: the address.
  * @buf: receives the bytes.
  * @len: how many.
@@ -1442,7 +1447,7 @@ struct svakit_dma_fault {
  * -EFAULT: @m or @buf is NULL.
  * -EBADF: @m is not a live machine.
  * -ENODEV: no device has that id.
- * -EINVAL: @pasid is 0, @flags has an unknown bit, or @len does not fit the
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
  * address space.
  * -EOVERFLOW: @pasid is wider than the device emits.
  * -ERANGE: the range is not canonical, or wraps past 2^64.
@@ -1454,7 +1459,9 @@ int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va
  * svakit_dma_write() - a device writes memory through its IOMMU.
  * @m: the machine.
  * @dev: the device.
- * @pasid: the PASID it emits, 1 .. its width.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
  * @va: the address.
  * @buf: the bytes.
  * @len: how many.
@@ -1469,7 +1476,7 @@ int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va
  * -EFAULT: @m or @buf is NULL.
  * -EBADF: @m is not a live machine.
  * -ENODEV: no device has that id.
- * -EINVAL: @pasid is 0, @flags has an unknown bit, or @len does not fit the
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
  * address space.
  * -EOVERFLOW: @pasid is wider than the device emits.
  * -ERANGE: the range is not canonical, or wraps past 2^64.
@@ -1499,13 +1506,16 @@ int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t v
  * @freed_by: enum svakit_site of the free.
  * @realloc_site: enum svakit_site of the new allocation.
  * @realloc_owner: owner tag of the new allocation.
- * @stale_level: the cache level whose entry led there (2 = PDE, 3 = PDPTE,
- *	...); 0 for a live entry.
- * @expected_level: the table level the walk believed.
+ * @stale_level: the cache level whose entry led there (1 = an IOTLB entry,
+ *	2 = PDE, 3 = PDPTE, ...); 0 for a live entry.
+ * @expected_level: the table level the walk believed; 0 for a data page: a
+ *	stale IOTLB entry led the device to a frame freed since the entry was
+ *	filled and no longer mapped there (the lazy-invalidation window).
  * @found_kind: enum svakit_frame_kind of the frame now.
  * @found_level: its level now.
  * @escalation: 1 when the walk translated through the stale frame.
- * @corruption: 1 when the walker wrote A/D bits into it.
+ * @corruption: 1 when the walker wrote A/D bits into it (for a data page:
+ *	when the device wrote into it).
  *
  * A walk read or wrote a frame that was not what the cache entry (or live
  * entry) that led there believed it was.

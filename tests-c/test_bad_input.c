@@ -1279,7 +1279,6 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 
 #define DMA_CASES(X, fn, w)                                                                            \
 	X(fn##_unknown_dev, -ENODEV, "unknown device", NONE, dma_rw(f, w, 99, f->pasid, UVA, o.buf, 8, 0)) \
-	X(fn##_pasid_0, -EINVAL, "PASID 0", NONE, dma_rw(f, w, f->dev_sva, 0, UVA, o.buf, 8, 0))     \
 	X(fn##_pasid_wide, -EOVERFLOW, "PASID 2^20 on a 20-bit device",                              \
 	  OPT(NONE), \
 	  dma_rw(f, w, f->dev_sva, 1u << 20, UVA, o.buf, 8, 0))                                      \

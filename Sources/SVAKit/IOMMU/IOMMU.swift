@@ -91,6 +91,19 @@ public final class IOMMU: @unchecked Sendable {
         driver?.invalidatePASID?(pasid)
     }
 
+    /// A DMA domain's range invalidation: the lines tagged `tag` (the
+    /// domain's) in [start, end]. Drivers see the tag as the PASID.
+    func invalidateTagRange(_ tag: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
+        state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
+        driver?.invalidateRange?(PASID(tag), start, end, leafOnly)
+    }
+
+    /// A DMA domain's flush_iotlb_all: every line tagged `tag`.
+    func invalidateTag(_ tag: UInt32) {
+        state.locked { $0.invalidatePASID(tag) }
+        driver?.invalidatePASID?(PASID(tag))
+    }
+
     /// Global invalidation: every cached line goes.
     public func invalidateAll() {
         state.locked { $0.invalidateAll() }
@@ -145,8 +158,12 @@ public final class IOMMU: @unchecked Sendable {
         case .done(let r):
             trace(va, r)
             return r
+        case .hit(let t, let pe):
+            if let f = checkHit(t, pe, va: va, write: access.contains(.write)) { finding = f }
+            trace(va, .success(t.translation))
+            return .success(t.translation)
         case .walk(let start):
-            let r = walk(start, pasid: pasid, va: va, access: access, finding: &finding)
+            let r = walk(start, va: va, access: access, finding: &finding)
             trace(va, r)
             return r
         }
@@ -171,7 +188,9 @@ public final class IOMMU: @unchecked Sendable {
                 s.counters.faults += vas.count
                 return nil
             }
-            if access.contains(.privileged) && !pe.supervisorRequests {
+            if access.contains(.privileged) && !pe.supervisorRequests || pe.passthrough {
+                // (The DMA API's burst of ATS requests is for SVA and
+                // translated domains; a passthrough device needs none.)
                 s.counters.walks += vas.count
                 s.counters.faults += vas.count
                 return nil
@@ -186,9 +205,15 @@ public final class IOMMU: @unchecked Sendable {
         var i = 0
         var pending: (start: WalkStart, fills: WalkFills)? = nil
         let caching = config.caching
-        let uncached = WalkStart(table: pe.root, level: rootLevel, believedGeneration: pe.rootGeneration,
-                                 staleLevel: 0, userOK: true, writeOK: true, seq: 0, epoch: epoch)
+        let uncached = WalkStart(table: pe.root, level: pe.iommuTables ? 4 : rootLevel,
+                                 believedGeneration: pe.rootGeneration,
+                                 staleLevel: 0, userOK: true, writeOK: true, iommuTables: pe.iommuTables,
+                                 tag: pe.tag, seq: 0, epoch: epoch)
         var uncachedWalks = 0, uncachedFaults = 0, uncachedAD = 0
+        let write = access.contains(.write)
+        /// Stale hits found under the lock, reported after it (rare: no
+        /// allocation unless one is found).
+        var staleHits: [(WalkFinding, UInt64)] = []
         while i < vas.count {
             let miss: WalkStart?
             if caching == .none {
@@ -197,12 +222,13 @@ public final class IOMMU: @unchecked Sendable {
                 uncachedWalks += 1
             } else {
                 miss = state.locked { s in
-                    if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+                    if let p = pending { s.applyFills(p.start, fills: p.fills) }
                     while i < vas.count {
-                        switch s.lookup(pe, pasid: pasid, va: vas[i], access: access, rootLevel: rootLevel) {
+                        switch s.lookup(pe, va: vas[i], access: access, rootLevel: rootLevel) {
                         case .hit(let t):
                             out[i] = t.phys
-                            if traceWalks { trace(vas[i], .success(t)) }
+                            if let f = checkHit(t, pe, va: vas[i], write: write) { staleHits.append((f, vas[i])) }
+                            if traceWalks { trace(vas[i], .success(t.translation)) }
                             i += 1
                         case .walk(let start):
                             return start
@@ -211,12 +237,14 @@ public final class IOMMU: @unchecked Sendable {
                     return nil
                 }
                 pending = nil
+                for (f, va) in staleHits { found(f, va) }
+                staleHits.removeAll()
             }
             guard var start = miss else { break }
             start.epoch = epoch
             var fills = WalkFills()
             var finding: WalkFinding? = nil
-            let r = walkMemory(start, pasid: pasid, va: vas[i], access: access, fills: &fills, finding: &finding)
+            let r = walkMemory(start, va: vas[i], access: access, fills: &fills, finding: &finding)
             switch r {
             case .success(let t): out[i] = t.phys
             case .failure: out[i] = .max; faults += 1
@@ -232,7 +260,7 @@ public final class IOMMU: @unchecked Sendable {
             i += 1
         }
         state.locked { s in
-            if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+            if let p = pending { s.applyFills(p.start, fills: p.fills) }
             s.counters.walks += uncachedWalks
             s.counters.fullWalks += uncachedWalks
             s.counters.faults += uncachedFaults
@@ -244,6 +272,7 @@ public final class IOMMU: @unchecked Sendable {
 
     private enum Begun {
         case done(Result<(phys: UInt64, size: PageSize), DMAFault>)
+        case hit(IOTLBHit, PasidEntry)
         case walk(WalkStart)
     }
 
@@ -263,18 +292,23 @@ public final class IOMMU: @unchecked Sendable {
             s.counters.faults += 1
             return .done(.failure(DMAFault(reason: .privilege, level: 0, address: va)))
         }
-        switch s.beginTranslation(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
-        case .hit(let t): return .done(.success(t))
+        if pe.passthrough {
+            // IOMMU_DOMAIN_IDENTITY: the address is the physical address.
+            s.counters.walks += 1
+            return .done(.success((va, .size4K)))
+        }
+        switch s.beginTranslation(pe, va: va, access: access, rootLevel: rootLevel) {
+        case .hit(let t): return .hit(t, pe)
         case .walk(let start): return .walk(start)
         }
     }
 
     /// The walk in memory with no lock held, then the fills under the lock.
-    private func walk(_ start: WalkStart, pasid: UInt32, va: UInt64, access: DMAAccess,
+    private func walk(_ start: WalkStart, va: UInt64, access: DMAAccess,
                       finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         var fills = WalkFills()
-        let r = walkMemory(start, pasid: pasid, va: va, access: access, fills: &fills, finding: &finding)
-        state.locked { s in s.endTranslation(start, pasid: pasid, fills: fills) }
+        let r = walkMemory(start, va: va, access: access, fills: &fills, finding: &finding)
+        state.locked { s in s.endTranslation(start, fills: fills) }
         return r
     }
 

@@ -59,11 +59,23 @@ public struct IOMMUCounters: Sendable, Equatable {
 }
 
 /// An attachment in the PASID table: the (device, PASID) pair walks the
-/// tables rooted at `root` (the mm's PGD, as SVA programs it).
+/// tables rooted at `root` (the mm's PGD, as SVA programs it, or a DMA
+/// domain's root at PASID 0, the requests without PASID).
 struct PasidEntry {
     let root: PFN
     let rootGeneration: UInt32
     let mm: UInt32
+    /// The tag of the cache lines its walks fill, which the invalidations
+    /// name: the PASID for SVA and PASID attachments (devices bound to one
+    /// mm share its lines, as they share its SVA domain), a DMA domain's
+    /// tag (DomainTag) for a domain: VT-d tags lines with the domain id.
+    var tag: UInt32
+    /// What the walk must find at each level: the mm's tables, or the DMA
+    /// domain's IOMMU tables (`iommuTables`).
+    var iommuTables = false
+    /// An identity (passthrough) domain: the address is the physical
+    /// address, nothing is walked or cached.
+    var passthrough = false
     /// SRE: whether supervisor (privileged) requests are translated. SVA
     /// and user-table attachments leave it clear, so a privileged request
     /// through them faults before any walk (VT-d PASID-entry SRE, SMMUv3

@@ -21,6 +21,14 @@ import Glibc
 /// - `iommu` after the page tables: bind reads a root, then installs it.
 /// - `deferred` before `memory`: queueing never allocates, but the work's
 ///   splice may be followed by frees with no lock between them.
+/// - `iovaRcache` → `iovaDepot` → `iovaTree`, as iova.c nests them
+///   (docs/KERNEL-MODEL.md §4.5): a CPU's magazine swap pushes to or pops
+///   from its size class's depot under the CPU lock, and flushing a magazine
+///   frees its IOVAs into the tree under the CPU or the depot lock. The IOVA
+///   locks call nothing outside the allocator, so they sit above `memory`
+///   and need nothing below them; the DMA layer takes them with no other
+///   engine lock held, after `deferred` because a deferred-free work item
+///   may one day return IOVAs.
 /// - `memory`, then the logs and the hook slots, which call nothing.
 enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case registry = 1
@@ -30,10 +38,22 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case fence = 5
     case iommu = 6
     case deferred = 7
-    case memory = 8
-    case reports = 9
-    case events = 10
-    case hook = 11
+    /// One CPU's `loaded` and `prev` magazines of one size class
+    /// (`IOVARcache`). Outermost of the IOVA locks: alloc/free take it first
+    /// and may go on to the depot and the tree. Never two at once.
+    case iovaRcache = 8
+    /// One size class's depot of full magazines, its size and its reclaim
+    /// deadline (`IOVARcache`). Taken under a CPU's rcache lock to push or
+    /// pop a magazine; may free a magazine's IOVAs into the tree.
+    case iovaDepot = 9
+    /// The IOVA tree (`IOVADomain`): every range, free, allocated or
+    /// reserved, and its counters. Innermost of the IOVA locks: it calls
+    /// nothing.
+    case iovaTree = 10
+    case memory = 11
+    case reports = 12
+    case events = 13
+    case hook = 14
 
     static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
@@ -46,6 +66,9 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
         case .iommu: "IOMMU"
         case .fence: "IOMMU fence"
         case .deferred: "deferred-free list"
+        case .iovaRcache: "IOVA CPU rcache"
+        case .iovaDepot: "IOVA depot"
+        case .iovaTree: "IOVA tree"
         case .memory: "frame allocator"
         case .reports: "report log"
         case .events: "event log"

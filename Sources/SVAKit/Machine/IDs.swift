@@ -93,3 +93,19 @@ public struct SVABond: Hashable, Sendable, CustomStringConvertible {
     /// The handle and its PASID, e.g. `bond1 (pasid 1)`.
     public var description: String { "bond\(rawValue) (\(pasid))" }
 }
+
+/// A DMA domain (`struct iommu_domain` of type DMA, DMA-FQ or identity).
+public struct DomainID: MachineID {
+    /// The C ABI's number for the domain.
+    public let rawValue: UInt32
+    /// The domain the C ABI numbers `rawValue`.
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// "domainN".
+    public var description: String { "domain\(rawValue)" }
+}
+
+extension PASID {
+    /// IOMMU_NO_PASID: a request without PASID, which the device's default
+    /// DMA domain translates.
+    public static let noPASID = PASID(rawValue: 0)
+}

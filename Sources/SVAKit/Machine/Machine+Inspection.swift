@@ -13,6 +13,8 @@ public struct MachineStats: Sendable, Equatable {
     public var kernelTables: Int
     /// Frames holding process page tables.
     public var userTables: Int
+    /// Frames holding the IOMMU page tables of DMA domains.
+    public var iommuTables: Int
     /// Frames allocated as data.
     public var dataFrames: Int
     /// Frame allocations and frees since boot.
@@ -33,7 +35,8 @@ extension Machine {
         let c = frames.counters
         return MachineStats(
             frames: frames.frameCount, freeFrames: frames.freeFrameCount, offlineFrames: c.offlineFrames,
-            kernelTables: c.kernelTables, userTables: c.userTables, dataFrames: c.dataFrames,
+            kernelTables: c.kernelTables, userTables: c.userTables, iommuTables: c.iommuTables,
+            dataFrames: c.dataFrames,
             allocs: c.allocs, frees: c.frees, kernelTLBFlushes: tlbFlushes.load(ordering: .relaxed),
             metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride, step: events.nextStep)
     }

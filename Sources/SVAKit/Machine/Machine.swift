@@ -24,6 +24,7 @@ public final class Machine: @unchecked Sendable {
     let frames: FrameMemory
     let tables: PageTables
     let sva: SVARegistry
+    let domains: DMADomains
     let deferred: DeferredFree
     let reportSink: ReportSink
 
@@ -61,6 +62,7 @@ public final class Machine: @unchecked Sendable {
             throw error
         }
         sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits)
+        domains = DMADomains(frames: frames, sva: sva)
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)

@@ -52,11 +52,13 @@ public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
     case data = 3
     /// Hot-removed memory (``Machine/hotRemove(pfn:pages:)``).
     case offline = 4
+    /// A table of an IOMMU DMA domain (the IOMMU's own page table).
+    case iommuTable = 5
 
-    /// Whether the frame holds a page table (kernel or user).
-    public var isTable: Bool { self == .kernelTable || self == .userTable }
-    /// Plain words: "free", "kernel page table", "user page table", "data" or
-    /// "offline".
+    /// Whether the frame holds a page table (kernel, user or IOMMU).
+    public var isTable: Bool { self == .kernelTable || self == .userTable || self == .iommuTable }
+    /// Plain words: "free", "kernel page table", "user page table", "data",
+    /// "offline" or "IOMMU page table".
     public var description: String {
         switch self {
         case .free: "free"
@@ -64,6 +66,7 @@ public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
         case .userTable: "user page table"
         case .data: "data"
         case .offline: "offline"
+        case .iommuTable: "IOMMU page table"
         }
     }
 }

@@ -23,7 +23,7 @@ final class FrameMemory: @unchecked Sendable {
 
     struct Counters: Equatable {
         var allocs = 0, frees = 0
-        var kernelTables = 0, userTables = 0, dataFrames = 0
+        var kernelTables = 0, userTables = 0, dataFrames = 0, iommuTables = 0
         var offlineFrames = 0
         /// Offline frames in virgin memory (the allocator counts those as its own).
         var offlineVirgin = 0
@@ -230,6 +230,7 @@ extension FrameMemory.State {
         switch kind {
         case .kernelTable: counters.kernelTables += n
         case .userTable: counters.userTables += n
+        case .iommuTable: counters.iommuTables += n
         case .data: counters.dataFrames += n
         case .offline: counters.offlineFrames += n
         case .free: break

@@ -14,10 +14,11 @@ public struct UAFReport: Sendable {
     public var device: DeviceID, pasid: PASID, iommu: IOMMUID
     /// The frame the walk should not have reached.
     public var frame: PFN
-    /// The cache level whose entry led to the frame (2 = PDE, 3 = PDPTE ...);
-    /// 0 = a live entry.
+    /// The cache level whose entry led to the frame (1 = an IOTLB entry,
+    /// 2 = PDE, 3 = PDPTE ...); 0 = a live entry.
     public var staleLevel: Int
-    /// The table level the walk believed the frame was.
+    /// The table level the walk believed the frame was; 0 for a data page
+    /// (a stale IOTLB entry led to a frame freed since it was filled).
     public var expectedLevel: Int
     /// The generation the cache believed, nil when only kind and level were.
     public var expectedGeneration: UInt32?
@@ -36,8 +37,12 @@ public struct UAFReport: Sendable {
 
     /// Whether the walk translated through the stale frame.
     public var escalation: Bool { escalationPhysicalAddress != nil }
-    /// Whether the walker wrote A/D bits into it.
+    /// Whether the walker wrote A/D bits into it, or, for a data page, the
+    /// device wrote into it.
     public var corruption: Bool { corruptedFrame != nil }
+    /// Whether the report is about a data page reached through a stale IOTLB
+    /// entry (the lazy-invalidation window) rather than a freed page table.
+    public var isDataPage: Bool { expectedLevel == 0 }
 }
 
 /// The bounded log of reports (ring of the newest `capacity`).
@@ -130,6 +135,7 @@ extension Machine {
 extension UAFReport {
     static func cacheName(_ level: Int) -> String {
         switch level {
+        case 1: "IOTLB entry"
         case 2: "PDE cache"
         case 3: "PDPTE cache"
         case 4: "PML4E cache"
@@ -141,9 +147,11 @@ extension UAFReport {
     /// The report as the kernel would print it.
     var kernelText: String {
         let expectedGen = expectedGeneration.map { " gen \($0)" } ?? ""
-        var s = "BUG: SVAKit: DMA use-after-free in IOMMU page walk\n"
+        var s = isDataPage ? "BUG: SVAKit: DMA use-after-free through a stale IOTLB entry\n"
+            : "BUG: SVAKit: DMA use-after-free in IOMMU page walk\n"
         s += "device \(device.rawValue) (iommu \(iommu.rawValue)) pasid \(hex(UInt64(pasid.rawValue))) va \(hex(va)) at step \(step)\n"
-        s += "\(Self.cacheName(staleLevel)) led to pfn \(hex(UInt64(frame.rawValue))): expected L\(expectedLevel) page table\(expectedGen), "
+        let expected = isDataPage ? "data page" : "L\(expectedLevel) page table"
+        s += "\(Self.cacheName(staleLevel)) led to pfn \(hex(UInt64(frame.rawValue))): expected \(expected)\(expectedGen), "
         s += "found \(foundKind)\(foundKind.isTable ? " L\(foundLevel)" : "") gen \(foundGeneration)\n"
         if let freedStep {
             s += "pfn \(hex(UInt64(frame.rawValue))) freed by \(freedBy) at step \(freedStep)"
@@ -153,9 +161,13 @@ extension UAFReport {
             s += "\n"
         }
         if let escalationPhysicalAddress {
-            s += "the walk translated through it to phys \(hex(escalationPhysicalAddress)): attacker-chosen frame reached\n"
+            s += isDataPage ? "the device accessed phys \(hex(escalationPhysicalAddress)) after its mapping was removed\n"
+                : "the walk translated through it to phys \(hex(escalationPhysicalAddress)): attacker-chosen frame reached\n"
         }
-        if let corruptedFrame { s += "the IOMMU wrote A/D bits into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n" }
+        if let corruptedFrame {
+            s += isDataPage ? "the device wrote into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"
+                : "the IOMMU wrote A/D bits into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"
+        }
         return s
     }
 }

@@ -8,6 +8,8 @@ struct DeviceRecord {
     let pasidLimit: Int
     /// What is attached at each PASID of the device.
     var attachments: [UInt32: Attachment] = [:]
+    /// The DMA domain its requests without PASID go through, if any.
+    var defaultDomain: UInt32? = nil
 }
 
 enum Attachment: Equatable {

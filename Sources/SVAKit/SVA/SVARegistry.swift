@@ -79,10 +79,12 @@ final class SVARegistry: @unchecked Sendable {
     }
 
     /// The IOMMU index of a device, after checking the PASID fits it. No lock.
+    /// PASID 0 is IOMMU_NO_PASID: a request without PASID, which the
+    /// device's default DMA domain translates (and which faults at the
+    /// PASID-table step when none is attached).
     func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
         let w = deviceTable.word(at: Int(device))
         guard w != 0 else { throw .noDevice }
-        guard pasid > 0 else { throw .invalidArgument }
         guard UInt64(pasid) < 1 << (w >> 32) else { throw .overflow }
         return Int(w & 0xffff_ffff) - 1
     }
@@ -224,6 +226,36 @@ final class SVARegistry: @unchecked Sendable {
         }
     }
 
+    /// Attaches a DMA domain as `device`'s default domain: its requests
+    /// without PASID walk the domain's tables. The domain must belong to
+    /// the device's IOMMU; a device has one default domain at a time.
+    func attachDefaultDomain(device: UInt32, iommu: Int, domain: UInt32, entry: PasidEntry) throws(SVAError) {
+        try state.locked { r throws(SVAError) in
+            let d = try r.device(device)
+            guard d.iommu == iommu else { throw .invalidArgument }
+            guard d.defaultDomain == nil else { throw .busy }
+            withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: 0, entry) }
+            r.devices[Int(device)].defaultDomain = domain
+        }
+    }
+
+    /// Removes the device's default domain entry and returns the domain;
+    /// the caller invalidates and fences.
+    func detachDefaultDomain(device: UInt32) throws(SVAError) -> UInt32 {
+        try state.locked { r throws(SVAError) in
+            let d = try r.device(device)
+            guard let domain = d.defaultDomain else { throw .notFound }
+            withIOMMU(d.iommu) { $0.setPASIDEntry(device: device, pasid: 0, nil) }
+            r.devices[Int(device)].defaultDomain = nil
+            return domain
+        }
+    }
+
+    /// Whether any device has `domain` as its default domain.
+    func isDefaultDomainAttached(_ domain: UInt32) -> Bool {
+        state.locked { r in r.devices.contains { $0.defaultDomain == domain } }
+    }
+
     func detach(device: UInt32, pasid: UInt32) throws(SVAError) {
         let t = try state.locked { r throws(SVAError) -> Teardown in
             let d = try r.device(device)
@@ -248,7 +280,7 @@ final class SVARegistry: @unchecked Sendable {
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32, root: TableFrame) {
         let gen = frames.memory.generation(root.pfn)
-        withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)) }
+        withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm, tag: pasid)) }
     }
 
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32) {
