@@ -15,7 +15,8 @@ let package = Package(
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         // `swift package generate-documentation`: the API reference (docs/API.md).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -50,13 +51,15 @@ let package = Package(
                 "SVAKitScenarios",
                 "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(
             name: "SVAKitTests",
             dependencies: ["SVAKit", "SVAKitScenarios", "CSVAKit"]
         ),
-        // The CLI's outputs (JSON, traces); Foundation only here, to parse them.
+        // The CLI's outputs (JSON, traces) and options. The CLI encodes with
+        // FoundationEssentials; the library never imports Foundation.
         .testTarget(
             name: "SVAKitCLITests",
             dependencies: ["SVAKitCLI", "SVAKit", "SVAKitScenarios"]
