@@ -1930,6 +1930,9 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  * @SVAKIT_EV_DMA_WALK: an IOMMU walk of va (only with walk tracing): aux = 0
  *	or the fault reason, pfn = the frame.
  * @SVAKIT_EV_UAF_REPORT: the oracle reported a walk through pfn.
+ * @SVAKIT_EV_DMA_LAZY_WINDOW: the first lazy (DMA-FQ) domain: the machine is
+ *	tainted; va = the longest a device may keep access after dma_unmap
+ *	(ns), aux = the unmaps that may wait for a flush at once.
  */
 enum svakit_event_type {
 	SVAKIT_EV_FRAME_ALLOC = 1,
@@ -1944,6 +1947,7 @@ enum svakit_event_type {
 	SVAKIT_EV_KVA_INVALIDATE = 10,
 	SVAKIT_EV_DMA_WALK = 11,
 	SVAKIT_EV_UAF_REPORT = 12,
+	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
 };
 
 /**

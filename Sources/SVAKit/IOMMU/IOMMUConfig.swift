@@ -42,6 +42,13 @@ public struct IOMMUConfig: Sendable, Equatable {
     /// Seed of the ``CacheReplacement/random`` choices, so a run can be
     /// replayed.
     public var seed: UInt64
+    /// IOMMU_CAP_DEFERRED_FLUSH: the driver can batch invalidations, so a
+    /// default domain may be lazy (DMA-FQ). Swift-only; default true.
+    public var deferredFlush = true
+    /// dev->iommu->shadow_on_flush: flushes are shadowed (virtio-iommu,
+    /// s390), so DMA-FQ uses one 32768-entry queue with a 1 s timer instead
+    /// of per-CPU queues of 256 with 10 ms. Swift-only; default false.
+    public var shadowedFlush = false
 
     /// A configuration; the defaults are a 64x4 IOTLB and 8x4 paging-structure
     /// caches with LRU replacement, full caching and A/D writes.

@@ -61,6 +61,10 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// range; `dmaWalk`: an IOMMU walk (``MachineConfig/traceWalks``); `uafReport`:
     /// a use-after-free report.
     case deferQueue, deferBatch, kvaInvalidate, dmaWalk, uafReport
+    /// The first DMA-FQ domain: the machine is tainted; `va` is the longest
+    /// a device may keep access after dma_unmap (ns), `aux` the unmaps that
+    /// may wait at once.
+    case dmaLazyWindow
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
@@ -77,6 +81,7 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .kvaInvalidate: "iommu-invalidate"
         case .dmaWalk: "walk"
         case .uafReport: "uaf"
+        case .dmaLazyWindow: "dma-lazy-window"
         }
     }
 }

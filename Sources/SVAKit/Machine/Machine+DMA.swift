@@ -53,7 +53,7 @@ extension Machine {
         let device = id.rawValue, pasid = p.rawValue
         let iommuIndex = try sva.route(device: device, pasid: pasid)
         guard out.count >= vas.count else { throw .invalidArgument }
-        for va in vas where !layout.isCanonical(va) { throw .outOfRange }
+        for va in vas where !inRange(va, pasid: pasid) { throw .outOfRange }
         var reports: [UAFReport] = []
         let faults = sva.withIOMMU(iommuIndex) { iommu in
             iommu.translate(device: device, pasid: pasid, vas: vas, into: out, access: access) { f, va in
@@ -70,8 +70,8 @@ extension Machine {
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
         let iommuIndex = try sva.route(device: device, pasid: pasid)
-        guard count >= 0, layout.isCanonical(va), UInt64(max(count, 1)) - 1 <= UInt64.max - va,
-              layout.isCanonical(va + UInt64(max(count, 1)) - 1)
+        guard count >= 0, UInt64(max(count, 1)) - 1 <= UInt64.max - va, inRange(va, pasid: pasid),
+              inRange(va + UInt64(max(count, 1)) - 1, pasid: pasid)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes
@@ -97,6 +97,12 @@ extension Machine {
         } ?? nil
         deliver(reports)
         return fault
+    }
+
+    /// A request's address is canonical (a process's virtual address, with
+    /// a PASID), or inside a DMA domain's 48-bit aperture (an IOVA, without).
+    private func inRange(_ va: UInt64, pasid: UInt32) -> Bool {
+        pasid == 0 ? va < IOMMUDomain.apertureEnd : layout.isCanonical(va)
     }
 
     /// Read-only access to the simulated memory for benchmarks that compare

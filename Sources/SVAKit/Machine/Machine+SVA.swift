@@ -12,9 +12,12 @@ extension Machine {
     /// The IOMMU with id `id`.
     public func iommu(_ id: IOMMUID) throws(SVAError) -> IOMMU { try sva.iommu(id.rawValue) }
 
-    /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits.
-    public func addDevice(iommu: IOMMUID, sva isSVA: Bool = true, pasidBits: Int = 20) throws(SVAError) -> DeviceID {
-        DeviceID(try sva.addDevice(iommu: iommu.rawValue, sva: isSVA, pasidBits: pasidBits))
+    /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits. An
+    /// `untrusted` device (dev->untrusted, an external-facing port) always
+    /// gets strict DMA invalidation.
+    public func addDevice(iommu: IOMMUID, sva isSVA: Bool = true, pasidBits: Int = 20,
+                          untrusted: Bool = false) throws(SVAError) -> DeviceID {
+        DeviceID(try sva.addDevice(iommu: iommu.rawValue, sva: isSVA, pasidBits: pasidBits, untrusted: untrusted))
     }
 
     /// A non-SVA attachment of mm's tables at a PASID the caller picks (as a

@@ -62,19 +62,23 @@ public final class Machine: @unchecked Sendable {
             throw error
         }
         sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits)
-        domains = DMADomains(frames: frames, sva: sva)
+        domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
+            strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus,
+            timerThread: config.workMode == .thread))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)
         MachineHandle.publish(handle, owner: Unmanaged.passUnretained(self).toOpaque())
         if config.workMode == .thread {
             deferred.startWorker(batchTarget: config.deferBatchTarget, maxDelayMicros: config.deferMaxDelayMicros)
+            domains.startTimer()
         }
     }
 
     deinit {
         // Shutdown drains the queue: the worker finishes, then whatever is
         // left is freed here (still behind one invalidation per batch).
+        domains.shutdown()
         deferred.shutdown()
         MachineHandle.retire(handle)
     }
@@ -95,6 +99,10 @@ public final class Machine: @unchecked Sendable {
     /// ``SVAError/doubleFree`` or ``SVAError/notAllocated`` unless `pfn` heads
     /// an allocated block, and ``SVAError/wrongAPI`` unless the block is data.
     public func freeFrames(_ pfn: PFN) throws(SVAError) {
+        // The quarantine: a data block a lazy unmap still covers is freed
+        // when the flush that covers it is over.
+        let d = try frames.allocatedHead(pfn)
+        if d.frameKind == .data, try domains.parkFree(pfn, frames: 1 << Int(d.order)) { return }
         try frames.freeData(try frames.checkFrame(UInt64(pfn.rawValue)), site: .api)
     }
 

@@ -78,6 +78,14 @@ public struct MachineConfig: Sendable, Equatable {
     public var deferBatchTarget = 256
     /// The longest the worker waits for ``MachineConfig/deferBatchTarget``, in microseconds.
     public var deferMaxDelayMicros = 1000
+    /// iommu.strict=1: default DMA domains are strict (DMA). Off by default:
+    /// lazy (DMA-FQ), x86's default (docs/KERNEL-MODEL.md §4.1). Swift-only.
+    public var dmaStrict = false
+    /// The quarantine: in lazy mode, a free of a frame whose unmap has not
+    /// been flushed yet is parked until it has (beyond Linux). Swift-only.
+    public var dmaQuarantine = false
+    /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
+    public var cpus = 4
 
     /// A configuration; the defaults are those of `MachineConfig()`. Not
     /// checked here: ``Machine/init(_:)`` throws ``SVAError/invalidArgument`` for
@@ -108,7 +116,8 @@ public struct MachineConfig: Sendable, Equatable {
               eventLogCapacity > 0, eventLogCapacity <= 1 << 26,
               pasidBits >= 1, pasidBits <= 20,
               reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
-              maxPending >= 1, maxPending <= 1 << 30
+              maxPending >= 1, maxPending <= 1 << 30,
+              cpus >= 1, cpus <= 256
         else { throw .invalidArgument }
     }
 }

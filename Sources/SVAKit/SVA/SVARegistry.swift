@@ -66,16 +66,26 @@ final class SVARegistry: @unchecked Sendable {
         return Unmanaged<IOMMU>.fromOpaque(p)._withUnsafeGuaranteedRef(body)
     }
 
-    func addDevice(iommu: UInt32, sva: Bool, pasidBits: Int) throws(SVAError) -> UInt32 {
+    func addDevice(iommu: UInt32, sva: Bool, pasidBits: Int, untrusted: Bool = false) throws(SVAError) -> UInt32 {
         guard pasidBits >= 1, pasidBits <= 20 else { throw .invalidArgument }
         return try state.locked { r throws(SVAError) in
             guard Int(iommu) < r.iommuCount else { throw .noDevice }
-            r.devices.append(DeviceRecord(iommu: Int(iommu), sva: sva, pasidLimit: 1 << pasidBits))
-            // The DMA path reads (PASID width, IOMMU) here without the lock.
-            let id = deviceTable.insert(UInt64(pasidBits) << 32 | (UInt64(iommu) + 1))
+            var d = DeviceRecord(iommu: Int(iommu), sva: sva, pasidLimit: 1 << pasidBits)
+            d.untrusted = untrusted
+            r.devices.append(d)
+            // The DMA paths read the device's word without the lock.
+            let id = deviceTable.insert(DeviceWord(iommu: Int(iommu), pasidBits: pasidBits,
+                                                   untrusted: untrusted, defaultDomain: nil).raw)
             precondition(id == r.devices.count - 1)
             return UInt32(id)
         }
+    }
+
+    /// What the DMA paths know of a device, read with no lock.
+    func deviceWord(_ device: UInt32) throws(SVAError) -> DeviceWord {
+        let w = deviceTable.word(at: Int(device))
+        guard w != 0 else { throw .noDevice }
+        return DeviceWord(raw: w)
     }
 
     /// The IOMMU index of a device, after checking the PASID fits it. No lock.
@@ -83,10 +93,9 @@ final class SVARegistry: @unchecked Sendable {
     /// device's default DMA domain translates (and which faults at the
     /// PASID-table step when none is attached).
     func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
-        let w = deviceTable.word(at: Int(device))
-        guard w != 0 else { throw .noDevice }
-        guard UInt64(pasid) < 1 << (w >> 32) else { throw .overflow }
-        return Int(w & 0xffff_ffff) - 1
+        let w = try deviceWord(device)
+        guard UInt64(pasid) < 1 << w.pasidBits else { throw .overflow }
+        return w.iommu
     }
 
     // MARK: - The static key
@@ -236,6 +245,7 @@ final class SVARegistry: @unchecked Sendable {
             guard d.defaultDomain == nil else { throw .busy }
             withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: 0, entry) }
             r.devices[Int(device)].defaultDomain = domain
+            publishDevice(r, device)
         }
     }
 
@@ -247,8 +257,18 @@ final class SVARegistry: @unchecked Sendable {
             guard let domain = d.defaultDomain else { throw .notFound }
             withIOMMU(d.iommu) { $0.setPASIDEntry(device: device, pasid: 0, nil) }
             r.devices[Int(device)].defaultDomain = nil
+            publishDevice(r, device)
             return domain
         }
+    }
+
+    /// Republishes a device's word after its default domain changed.
+    /// Registry lock held.
+    private func publishDevice(_ r: RegistryState, _ device: UInt32) {
+        let d = r.devices[Int(device)]
+        deviceTable.store(DeviceWord(iommu: d.iommu, pasidBits: d.pasidLimit.trailingZeroBitCount,
+                                     untrusted: d.untrusted, defaultDomain: d.defaultDomain).raw,
+                          at: Int(device))
     }
 
     /// Whether any device has `domain` as its default domain.
