@@ -8,10 +8,10 @@
 # 1,000 for the control, which proves the counter is live. Counts only,
 # never times. Exit 0 when every count equals its threshold.
 #
-# Not part of scripts/test.sh: from a fresh clone it builds the benchmark
-# harness and its dependencies, and the library again in release (several
-# minutes on the 2-core machine; docs/BENCHMARKS.md). After a change that
-# moves a count on purpose:
+# The last step of scripts/test.sh: from a fresh clone it builds the
+# benchmark harness and its dependencies, and the library again in release
+# (2.5-4 minutes on the 2-core machine; docs/BENCHMARKS.md). After a change
+# that moves a count on purpose:
 #   (cd Benchmarks && swift package --allow-writing-to-package-directory \
 #      benchmark thresholds update --metric mallocCountTotal)
 set -euo pipefail

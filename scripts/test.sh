@@ -10,7 +10,8 @@
 #   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan,
 #      then 60 s of libFuzzer over the C ABI (scripts/fuzz.sh);
 #   4. a release CMake build, installed, consumed by a find_package() project,
-#      an add_subdirectory() project and a pkg-config build.
+#      an add_subdirectory() project and a pkg-config build;
+#   5. the allocation counts of the hot paths (scripts/bench-counts.sh).
 # Build trees go to .build-ci/ (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,5 +90,11 @@ step "downstream: pkg-config svakit"
 cc -o "$out/pkg-config-app" downstream/main.c \
   $(PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig" pkg-config --cflags --libs svakit)
 "$out/pkg-config-app"
+
+step "heap allocations on the hot paths (ordo-one/benchmark, counts only)"
+# Zero mallocs per gate call, IOTLB-hit translate, full walk and 4 KiB
+# map+unmap, against Benchmarks/Thresholds (docs/BENCHMARKS.md). Counts are
+# exact whatever the machine's load; no time is asserted anywhere.
+bash scripts/bench-counts.sh
 
 step "all tests passed"

@@ -191,11 +191,12 @@ final class WindowHistogram: @unchecked Sendable {
         }
     }
 
-    /// The upper bound of the bucket holding the p-th percentile (0...1).
-    func percentile(_ p: Double) -> UInt64 {
+    /// The upper bound of the bucket holding the percentile `permille`/1000
+    /// (integer arithmetic: the engine links no libm).
+    func percentile(permille: Int) -> UInt64 {
         let n = count.load(ordering: .relaxed)
         guard n > 0 else { return 0 }
-        let rank = Int((Double(n) * p).rounded(.up))
+        let rank = (n * permille + 999) / 1000
         var seen = 0
         for b in 0..<64 {
             seen += buckets[b].load(ordering: .relaxed)

@@ -44,9 +44,9 @@ public struct Event: Sendable, Equatable, CustomStringConvertible {
     public func concerns(_ pfn: PFN) -> Bool { self.pfn == pfn && type != .tlbFlush }
 
     /// One line: step, type, site, frame, address and aux in hex, e.g.
-    /// `step 12: free by vfree pfn pfn 0x1a3 va 0x0 aux 0x0`.
+    /// `step 12: free by vfree pfn 0x1a3 va 0x0 aux 0x0`.
     public var description: String {
-        "step \(step): \(type.map(String.init(describing:)) ?? "?") by \(site) pfn \(pfn) va \(hex(va)) aux \(hex(aux))"
+        "step \(step): \(type.map(String.init(describing:)) ?? "?") by \(site) \(pfn) va \(hex(va)) aux \(hex(aux))"
     }
 }
 

@@ -134,7 +134,7 @@ extension Machine {
         return FlushQueueStats(
             pending: c.fq.pendingEntries, flushes: c.fq.flushes.load(ordering: .relaxed),
             fullFlushes: c.fq.fullFlushes.load(ordering: .relaxed), released: w.count.load(ordering: .relaxed),
-            windowP50: w.percentile(0.5), windowP99: w.percentile(0.99), windowMax: w.maximum.load(ordering: .relaxed),
+            windowP50: w.percentile(permille: 500), windowP99: w.percentile(permille: 990), windowMax: w.maximum.load(ordering: .relaxed),
             quarantinedFrames: domains.quarantine.locked { $0.heldFrames })
     }
 }

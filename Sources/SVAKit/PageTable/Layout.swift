@@ -12,9 +12,10 @@ public struct AddressLayout: Sendable, Equatable {
     /// The end (exclusive) of the vmalloc/ioremap area.
     public let vmallocEnd: UInt64
 
-    /// The layout of `levels`-level paging: 5 gives the LA57 addresses, any
-    /// other value the 4-level ones (no check; ``MachineConfig`` checks 4 or 5).
+    /// The layout of `levels`-level paging (4, or 5 for the LA57 addresses).
+    /// Any other value is a programming error and traps.
     public init(levels: Int) {
+        precondition(levels == 4 || levels == 5, "x86-64 paging has 4 or 5 levels, not \(levels)")
         self.levels = levels
         if levels == 5 {
             directMapBase = 0xff11_0000_0000_0000
