@@ -25,6 +25,14 @@ final class DMADomains: @unchecked Sendable {
     /// the list, never while another engine lock is taken.
     private let list = RankedMutex<[Slot?]>(.domainList, [])
 
+    /// The DMA API's lock-free way to a domain's cookie: slot `id` holds the
+    /// cookie's address (1 for a domain without one or freed), written under
+    /// `list`. Cookies are kept alive in `retired` after their domain is
+    /// freed, because a map racing the detach may still hold the address
+    /// (the RCU grace period the kernel would wait for).
+    private let cookieTable = PublishedWords()
+    private let retired = RankedMutex<[DMACookie]>(.domainList, [])
+
     /// Frames a lazy unmap covered whose flush is still owed, and the frees
     /// parked behind them.
     let quarantine = RankedMutex<Quarantine>(.quarantine, Quarantine())
@@ -54,14 +62,33 @@ final class DMADomains: @unchecked Sendable {
             l.append(nil)
             return UInt32(l.count - 1)
         }
-        let d = try IOMMUDomain(id: id, type: type, iommu: unit, iommuIndex: Int(iommu),
+        let d: IOMMUDomain
+        do throws(SVAError) {
+            d = try IOMMUDomain(id: id, type: type, iommu: unit, iommuIndex: Int(iommu),
                                 pgsizeBitmap: pgsizeBitmap, frames: frames)
+        } catch {
+            list.locked { _ in _ = cookieTable.insert(1) }  // the id's slot, dead
+            throw error
+        }
         let cookie = type == .identity ? nil : DMACookie(
             domain: d, cpus: policy.cpus, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
             release: { [unowned self] e, cpu in self.release(e, from: d, cpu: cpu) })
-        list.locked { $0[Int(id)] = Slot(domain: d, cookie: cookie) }
+        list.locked { l in
+            l[Int(id)] = Slot(domain: d, cookie: cookie)
+            let word = cookie.map { UInt64(UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque())) } ?? 1
+            let slot = cookieTable.insert(word)
+            precondition(slot == Int(id), "cookie slots follow domain ids")
+        }
         if type == .dmaFQ { noteLazy(d) }
         return id
+    }
+
+    /// The cookie of domain `id`, read with no lock (nil for an identity,
+    /// freed or unknown domain).
+    func cookie(_ id: UInt32) -> DMACookie? {
+        let w = cookieTable.word(at: Int(id))
+        guard w > 1, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { return nil }
+        return Unmanaged<DMACookie>.fromOpaque(p).takeUnretainedValue()
     }
 
     func slot(_ id: UInt32) throws(SVAError) -> Slot {
@@ -130,7 +157,11 @@ final class DMADomains: @unchecked Sendable {
             guard c.mappings.isEmpty else { throw .busy }
             c.fq.timeout()  // the teardown's drain: every queued entry released
         }
-        list.locked { $0[Int(id)] = nil }
+        list.locked { l in
+            l[Int(id)] = nil
+            cookieTable.store(1, at: Int(id))
+        }
+        if let c = s.cookie { retired.locked { $0.append(c) } }
         let tables = d.detachAll()
         d.iommu.invalidateTag(d.tag)
         d.iommu.fence()

@@ -13,7 +13,7 @@ extension DMADomains {
     private func cookie(of device: UInt32) throws(SVAError) -> (DeviceWord, DMACookie?) {
         let w = try sva.deviceWord(device)
         guard let id = w.defaultDomain else { throw .notSupported }
-        return (w, try slot(id).cookie)
+        return (w, cookie(id))
     }
 
     private func cpuIndex(_ cpu: Int?, _ c: DMACookie) throws(SVAError) -> Int {
@@ -189,7 +189,7 @@ extension DMADomains {
     /// A flush covered `e`: its IOVA goes back to the rcache, its tables to
     /// the allocator, and the frees parked behind it happen now.
     func release(_ e: FQEntry, from d: IOMMUDomain, cpu: Int) {
-        if let c = try? slot(d.id).cookie {
+        if let c = cookie(d.id) {
             c.iovad.freeFast(pfn: e.iovaPfn, pages: e.pages, cpu: cpu)
             c.fq.noteReleased(after: policy.clock() &- e.queuedAt)
         }
