@@ -54,12 +54,14 @@ swift package --disable-sandbox generate-documentation --target SVAKit --target 
   --warnings-as-errors > "$root/.build/docc.log" 2>&1 || { cat "$root/.build/docc.log"; exit 1; }
 
 rm -rf "$out"
-step "swift test: the stress test under ThreadSanitizer"
+step "swift test: the stress test and every concurrent test under ThreadSanitizer"
 # -DSVAKIT_TSAN turns on the Mutex annotations that silence TSan's false
 # alarms inside Synchronization (docs/BUILDING.md §7); halt_on_error makes any
-# real report fail the run.
+# real report fail the run. The concurrent tests: the SVA registry under
+# bind/unbind/DMA, the IOVA rcache on four CPUs, the DMA API with the
+# flush-queue timer thread.
 TSAN_OPTIONS="halt_on_error=1" swift test --scratch-path "$out/tsan" --sanitize=thread \
-  -Xswiftc -DSVAKIT_TSAN --filter StressTests
+  -Xswiftc -DSVAKIT_TSAN --filter "StressTests|concurrent"
 
 step "cmake: cmocka suites under ASan + UBSan"
 cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
