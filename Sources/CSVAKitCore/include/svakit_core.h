@@ -54,4 +54,8 @@ static inline void sched_yield_(void) { (void)sched_yield(); }
 uint64_t svk_held_ranks(void);
 void svk_set_held_ranks(uint64_t ranks);
 
+/* The first index in [from, end) of a table of 512 entries whose present bit
+ * is set, or end (tables.c). */
+int svk_next_present(const uint64_t *table, int from, int end);
+
 #endif

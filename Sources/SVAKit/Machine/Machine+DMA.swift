@@ -70,7 +70,7 @@ extension Machine {
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
         let iommuIndex = try sva.route(device: device, pasid: pasid)
         guard count >= 0, layout.isCanonical(va), UInt64(max(count, 1)) - 1 <= UInt64.max - va,
-              layout.isCanonical(va + UInt64(max(count, 1)) - 1)
+              layout.isCanonical(va + (UInt64(max(count, 1)) - 1))
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes

@@ -129,9 +129,12 @@ final class FrameMemory: @unchecked Sendable {
         return d
     }
 
-    /// Frees a data block on behalf of a caller (svakit_frame_free).
+    /// Frees a data block on behalf of a caller (svakit_frame_free): only
+    /// one the caller allocated (site .api); vmalloc's pages belong to vfree,
+    /// which would free them again after they were reused.
     func freeData(_ pfn: PFN, site: Site) throws(SVAError) {
-        guard try allocatedHead(pfn).frameKind == .data else { throw .wrongAPI }
+        let d = try allocatedHead(pfn)
+        guard d.frameKind == .data, d.site == Site.api.rawValue else { throw .wrongAPI }
         free(pfn, site: site)
     }
 
