@@ -113,9 +113,13 @@ extension Machine {
 
     public var deferredStats: DeferredStats { deferred.stats }
 
-    /// Makes the n-th frame allocation from now fail with -ENOMEM (0
-    /// disarms), like iommufd's fail_nth. Returns the allocations made since
-    /// the previous call.
+    /// Makes the n-th internal allocation from now fail (0 disarms), like
+    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs and vmalloc
+    /// address ranges with -ENOSPC, as when they run out. Returns the
+    /// allocations made since the previous call.
     @discardableResult
-    public func failNthAllocation(_ n: Int) -> Int { frames.failNth(n) }
+    public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
+
+    /// The allocation fail_nth made fail since it was last armed, if any.
+    public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
 }
