@@ -1430,6 +1430,9 @@ static unsigned long run_program(const uint8_t *data, size_t size, unsigned long
 	unsigned long tainted_at;
 
 	memset(&z, 0, sizeof(z));
+	/* The DMA and frame buffer too: what an earlier input read into it
+	 * must not become what this one writes (an input must replay alone). */
+	memset(buf, 0, sizeof(buf));
 	z.r = (struct rd){ .p = data, .n = size };
 	z.strict = g_strict;
 	z.trace = g_trace;
