@@ -58,6 +58,22 @@ import Testing
         #expect(m.reports.first?.frame == pte.pfn)
     }
 
+    @Test func aBurstOfTranslationsReportsTheFreedTableToo() throws {
+        // The same stale walk made by a burst of ATS requests (the path that
+        // enters the walk epoch once for many addresses) is reported too.
+        let (m, _, dev, va, pte) = try attachedWalker(mode: .immediate)
+        try m.vfree(va)
+        try m.vmapHuge(va & ~0x1f_ffff, phys: 0x20_0000, size: .size2M)
+        #expect(try m.allocFrames() == pte.pfn)
+        let vas = [va, va + 0x1000]
+        var out = [UInt64](repeating: 0, count: vas.count)
+        _ = try vas.withUnsafeBufferPointer { v in
+            try out.withUnsafeMutableBufferPointer { o in try m.translateForDevice(device: dev, pasid: 7, vas: v, into: o) }
+        }
+        #expect(m.reportCount >= 1)
+        #expect(m.reports.first?.frame == pte.pfn)
+    }
+
     @Test func initMMCannotBeAttached() throws {
         let m = try machine()
         try m.addIOMMU()
