@@ -20,6 +20,13 @@
 #   SVAKIT_FUZZ_LENIENT=1           skip the once-known-bad call shapes (all fixed;
 #                                   the reproducers in tests-c/fuzz/crashes run first)
 #   SVAKIT_FUZZ_JOBS=N              parallel fuzzing jobs (default 1)
+#   SVAKIT_FUZZ_AUDIT_EVERY=N       the full audit (svakit_machine_check) after every
+#                                   N-th call while fuzzing (default 16; 0: only at
+#                                   the end of each input; 1: after every call).
+#                                   The O(1) counter check runs after every call,
+#                                   and the checked-in inputs are replayed first
+#                                   with the audit after every call
+#                                   (tests-c/fuzz/README.md, "Cost")
 #   FUZZ_ARGS="..."                 extra libFuzzer flags
 #
 # New corpus entries go to .build-ci/fuzz/corpus (not checked in); crashes
@@ -89,7 +96,17 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 jobs=${SVAKIT_FUZZ_JOBS:-1}
 log=$out/fuzz.log
-step "fuzzing for ${secs}s ($mode library, $jobs job(s)); log: $log"
+
+# The seed corpus and the reproducers, with the full audit after every call:
+# the known inputs keep the deepest check whatever the fuzzing pass uses.
+step "replaying tests-c/fuzz/corpus and tests-c/fuzz/crashes (audit after every call)"
+if ! SVAKIT_FUZZ_AUDIT_EVERY=1 "$out/fuzz_abi" -runs=0 tests-c/fuzz/corpus tests-c/fuzz/crashes >"$out/replay.log" 2>&1; then
+  echo "fuzz_abi FAILED on a checked-in input: the tail of $out/replay.log:" >&2
+  grep -E 'fuzz_abi:|ERROR: |SUMMARY|Fatal error|runtime error|Running:' "$out/replay.log" | tail -20 >&2
+  exit 1
+fi
+export SVAKIT_FUZZ_AUDIT_EVERY=${SVAKIT_FUZZ_AUDIT_EVERY:-16}
+step "fuzzing for ${secs}s ($mode library, $jobs job(s), full audit every ${SVAKIT_FUZZ_AUDIT_EVERY} calls and at each input's end); log: $log"
 set +e
 # shellcheck disable=SC2086
 "$out/fuzz_abi" -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \

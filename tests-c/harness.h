@@ -132,4 +132,81 @@ static inline int last_event(svakit_machine *m, uint64_t pfn, uint16_t type, str
 	return 0;
 }
 
+/*
+ * Checks inside hooks. The engine calls C back (the TLB-flush hook, the free
+ * hook, the report handler, an IOMMU driver's ops) from Swift frames: a
+ * cmocka assertion that fails there longjmps out through them, which is
+ * unsound even with no engine lock held. So hooks never assert and never
+ * call function_called(): they check with hook_check() and log their calls
+ * with hook_called(), into a struct hook_ctx in their context, and the test
+ * asserts after the engine call has returned (assert_hook_ok,
+ * assert_hook_calls).
+ */
+struct hook_ctx {
+	int failed;          /* hook checks that failed */
+	const char *file;    /* the first failed check */
+	int line;
+	char msg[192];
+	char calls[64];      /* one letter per logged call, in order */
+	unsigned ncalls;
+};
+
+static inline int hook_check_at(struct hook_ctx *h, int ok, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static inline int hook_check_at(struct hook_ctx *h, int ok, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok || h->failed++)
+		return ok;
+	h->file = file;
+	h->line = line;
+	va_start(ap, fmt);
+	vsnprintf(h->msg, sizeof(h->msg), fmt, ap);
+	va_end(ap);
+	return ok;
+}
+
+/* Records a failed condition (the first one's place and text); returns it. */
+#define hook_check(h, cond) hook_check_at((h), !!(cond), __FILE__, __LINE__, "%s", #cond)
+#define hook_check_int_equal(h, a, b)                                                              \
+	({                                                                                         \
+		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);     \
+		hook_check_at((h), a_ == b_, __FILE__, __LINE__, "%s == %s: %#llx != %#llx", #a, #b, a_, b_); \
+	})
+
+/* Logs a call (a letter per kind of call); overflowing the log is a failure. */
+#define hook_called(h, tag)                                                                        \
+	do {                                                                                       \
+		struct hook_ctx *h_ = (h);                                                         \
+		if (hook_check_at(h_, h_->ncalls + 1 < sizeof(h_->calls), __FILE__, __LINE__,       \
+				  "more than %zu hook calls logged", sizeof(h_->calls) - 1)) {      \
+			h_->calls[h_->ncalls++] = (tag);                                           \
+			h_->calls[h_->ncalls] = 0;                                                 \
+		}                                                                                  \
+	} while (0)
+
+static inline int hook_ok(const struct hook_ctx *h) { return h->failed == 0; }
+
+/* After the engine call: fails the test, from the test's own frame, with the
+ * first failed hook check. */
+#define assert_hook_ok(h)                                                                          \
+	do {                                                                                       \
+		const struct hook_ctx *ho_ = (h);                                                  \
+		if (!hook_ok(ho_))                                                                 \
+			fail_msg("%s:%d: a hook check failed (%d in all): %s", ho_->file, ho_->line, \
+				 ho_->failed, ho_->msg);                                           \
+	} while (0)
+
+/* The hook checks passed and the calls logged since the last assertion are
+ * exactly `expected` (e.g. "RFfff"); clears the log. */
+#define assert_hook_calls(h, expected)                                                             \
+	do {                                                                                       \
+		struct hook_ctx *hc_ = (h);                                                        \
+		assert_hook_ok(hc_);                                                               \
+		assert_string_equal(hc_->calls, (expected));                                      \
+		hc_->ncalls = 0;                                                                   \
+		hc_->calls[0] = 0;                                                                 \
+	} while (0)
+
 #endif

@@ -286,6 +286,15 @@ static void prep_map_top(struct fx *f)
 	REQUIRE0(svakit_vmap_huge(f->m, 0xffffffffffe00000ULL, 0, SZ_2M, RW));
 }
 
+/* In f->tmp: the frame behind the vmalloc area's first page (vmalloc's, not
+ * the caller's). */
+static void prep_vmalloc_page(struct fx *f)
+{
+	struct svakit_translation t;
+	REQUIRE0(svakit_translate(f->m, SVAKIT_INIT_MM, f->vm_va, &t));
+	f->tmp = t.phys >> 12;
+}
+
 /* An unlinked user table in f->tmp: the PTE table of mm over UVA (a leaf
  * table: unlinking a table with tables under it fails the audit, see
  * ul_subtree). */
@@ -872,6 +881,11 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(ffree_virgin, -ENXIO, "a frame never allocated", NONE, svakit_frame_free(M, f->virgin_pfn)) \
 	X(ffree_tail, -ENXIO, "the tail of an order-1 block", NONE, svakit_frame_free(M, f->block_pfn + 1)) \
 	X(ffree_ktable, -EPERM, "a kernel page table", NONE, svakit_frame_free(M, f->pte_tab))       \
+	X(ffree_vmalloc_page, -EPERM, "a data page of a vmalloc area (vmalloc's, freed by vfree)",   \
+	  OPT(PREP(prep_vmalloc_page),                                                               \
+	      NOTE("the header: a block allocated by svakit_frame_alloc; freeing vmalloc's page "     \
+		   "let it be reused (as an mm's root) and vfree then freed it again")),            \
+	  svakit_frame_free(M, f->tmp))                                                              \
 	X(ffree_queued, -EPERM, "a kernel table on the deferred list", NONE,                         \
 	  svakit_frame_free(M, f->queued_tab))                                                       \
 	X(ffree_uroot, -EPERM, "a user root table", NONE, svakit_frame_free(M, f->user_root))        \
@@ -1295,6 +1309,10 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(fn##_wraps, -ERANGE, "a range that wraps past 2^64",                                       \
 	  OPT(DMA),  \
 	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, 2 * SZ_4K, 0))           \
+	X(fn##_to_the_top, SVAKIT_DMA_FAULTED, "a range ending exactly at 2^64 (the last page, unmapped)",  \
+	  OPT(DMA, NOTE("va + len is 2^64 but the range does not wrap: it is walked (and faults), "     \
+			"not refused; the range check once computed va + len - 1 left to right and trapped")), \
+	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, SZ_4K, 0))               \
 	X(fn##_wraps_mapped, -ERANGE, "a range that wraps past 2^64 from a mapped last page (supervisor, explicit attachment)", \
 	  OPT(PREP(prep_map_top), DMA,                                                               \
 	      NONE), \

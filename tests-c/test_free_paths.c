@@ -4,7 +4,8 @@
  * ABI the way x86 drives them (docs/KERNEL-MODEL.md §2.7). For each one the frame's
  * descriptor and the event log must tell what happened: which path unlinked
  * the table, that a CPU flush came between the unlink and the free, and that
- * the flush hook ran while the table was not yet free.
+ * the flush hook ran while the table was not yet free. The hook only checks
+ * and logs (harness.h, struct hook_ctx); the tests assert after each call.
  */
 #include "harness.h"
 
@@ -15,19 +16,23 @@ struct flush_log {
 	int flushes;
 	uint64_t start, end;
 	uint8_t kinds_at_flush[4]; /* kind of each watched frame when the hook ran */
+	struct hook_ctx hk;        /* 'F' per flush; the hook's failed checks */
 };
 
 static void flush_hook(void *ctx, uint64_t start, uint64_t end)
 {
 	struct flush_log *log = ctx;
 
-	function_called();
+	hook_called(&log->hk, 'F');
 	log->flushes++;
 	log->start = start;
 	log->end = end;
 	/* The hook runs with no lock held: it may call back into the machine. */
-	for (int i = 0; i < log->nwatch; i++)
-		log->kinds_at_flush[i] = info(log->m, log->watch[i]).kind;
+	for (int i = 0; i < log->nwatch; i++) {
+		struct svakit_ptdesc d;
+		if (hook_check_int_equal(&log->hk, svakit_frame_info(log->m, log->watch[i], &d), 0))
+			log->kinds_at_flush[i] = d.kind;
+	}
 }
 
 static void hook(svakit_machine *m, struct flush_log *log)
@@ -35,6 +40,13 @@ static void hook(svakit_machine *m, struct flush_log *log)
 	memset(log, 0, sizeof(*log));
 	log->m = m;
 	assert_int_equal(svakit_set_tlb_flush_hook(m, flush_hook, log), 0);
+}
+
+/* No flush since the last assertion; the hook goes before log does. */
+static void unhook(svakit_machine *m, struct flush_log *log)
+{
+	assert_hook_calls(&log->hk, "");
+	assert_int_equal(svakit_set_tlb_flush_hook(m, NULL, NULL), 0);
 }
 
 /* The table the entry at `level` for va (init_mm) points to. */
@@ -84,14 +96,14 @@ static void test_pmd_free_pte_page(void **state)
 	assert_int_equal(info(m, pte).site, SVAKIT_SITE_VMALLOC);
 
 	hook(m, &log);
-	expect_function_call(flush_hook); /* vfree flushes its range */
 	assert_int_equal(svakit_vfree(m, va), 0);
+	assert_hook_calls(&log.hk, "F"); /* vfree flushes its range */
 	assert_true(info(m, pte).flags & SVAKIT_PTDESC_LINKED); /* vunmap leaves tables */
 
 	log.watch[0] = pte;
 	log.nwatch = 1;
-	expect_function_call(flush_hook); /* exactly one flush, before the free */
 	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &huge), 0);
+	assert_hook_calls(&log.hk, "F"); /* exactly one flush, before the free */
 	assert_int_equal(huge, va);
 	assert_int_equal(log.start, va);
 	assert_int_equal(log.end, va + SVAKIT_PAGE_SIZE - 1);
@@ -104,6 +116,7 @@ static void test_pmd_free_pte_page(void **state)
 	/* LIFO reuse: the freed table is the next frame anyone gets. */
 	assert_int_equal(svakit_frame_alloc(m, 0, 0xbad, &again), 0);
 	assert_int_equal(again, pte);
+	unhook(m, &log);
 	assert_machine_ok(m);
 }
 
@@ -124,18 +137,19 @@ static void test_pud_free_pmd_page(void **state)
 	assert_machine_ok(m);
 
 	hook(m, &log);
-	expect_function_call(flush_hook);
 	assert_int_equal(svakit_vunmap(m, base, 2 * SVAKIT_PMD_SIZE), 0);
+	assert_hook_calls(&log.hk, "F");
 	log.watch[0] = pte0;
 	log.watch[1] = pte1;
 	log.watch[2] = pmd;
 	log.nwatch = 3;
-	expect_function_call(flush_hook);
 	assert_int_equal(svakit_vmap_huge(m, base, 0, SVAKIT_PUD_SIZE, SVAKIT_PTE_RW), 0);
+	assert_hook_calls(&log.hk, "F");
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(log.kinds_at_flush[i], SVAKIT_FRAME_PT_KERNEL);
 		assert_freed_after_flush(m, log.watch[i], SVAKIT_SITE_PUD_FREE_PMD_PAGE);
 	}
+	unhook(m, &log);
 	assert_machine_ok(m);
 }
 
@@ -148,8 +162,8 @@ static void test_set_memory_split_and_collapse(void **state)
 
 	assert_int_equal(svakit_direct_map_va(m, 8 << 20, &va), 0);
 	hook(m, &log);
-	expect_function_call(flush_hook);
 	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, SVAKIT_PTE_PCD, 0), 0);
+	assert_hook_calls(&log.hk, "F");
 	pte = ktable(m, va, 2);
 	assert_true(info(m, pte).flags & SVAKIT_PTDESC_SPLIT);
 	assert_int_equal(info(m, pte).site, SVAKIT_SITE_SET_MEMORY_SPLIT);
@@ -158,12 +172,12 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_int_equal(t.page_size, SVAKIT_PAGE_SIZE);
 	assert_int_equal(svakit_cpa_collapse(m, va), 0); /* mixed: stays split */
 
-	expect_function_call(flush_hook);
 	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, 0, SVAKIT_PTE_PCD), 0);
+	assert_hook_calls(&log.hk, "F");
 	log.watch[0] = pte;
 	log.nwatch = 1;
-	expect_function_call(flush_hook); /* flush_tlb_all */
 	assert_int_equal(svakit_cpa_collapse(m, va), 1);
+	assert_hook_calls(&log.hk, "F"); /* flush_tlb_all */
 	assert_int_equal(log.start, 0);
 	assert_int_equal(log.end, UINT64_MAX);
 	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
@@ -174,6 +188,7 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_int_equal(svakit_set_memory(m, va + 1, 1, 0, 0), -EINVAL);
 	assert_int_equal(svakit_set_memory(m, va, 1, SVAKIT_PTE_PS, 0), -EINVAL);
 	assert_int_equal(svakit_set_memory(m, 0xffffc90000000000ULL, 1, 0, 0), -ERANGE);
+	unhook(m, &log);
 	assert_machine_ok(m);
 }
 
@@ -193,8 +208,8 @@ static void test_hot_remove_then_hot_add(void **state)
 	hook(m, &log);
 	log.watch[0] = pmd;
 	log.nwatch = 1;
-	expect_function_call(flush_hook);
 	assert_int_equal(svakit_memory_hot_remove(m, first, n), 0);
+	assert_hook_calls(&log.hk, "F");
 	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
 	assert_freed_after_flush(m, pmd, SVAKIT_SITE_HOT_REMOVE);
 	assert_int_equal(svakit_translate(m, 0, va, &t), -ENOENT);
@@ -214,6 +229,7 @@ static void test_hot_remove_then_hot_add(void **state)
 	assert_int_equal(stats(m).frames_offline, 0);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(svakit_frame_alloc(m, 0, 0, &p), 0);
+	unhook(m, &log);
 	assert_machine_ok(m);
 }
 
@@ -249,6 +265,48 @@ static void test_bad_kernel_path_input(void **state)
 	assert_machine_ok(m);
 }
 
+/* The pattern itself: a hook check that fails inside the engine's call is
+ * recorded (the first one's place and text, and how many failed), the call
+ * returns normally instead of longjmping out through Swift, and the test
+ * sees the failure afterwards (assert_hook_ok would fail it there). */
+struct failing_hook {
+	struct hook_ctx hk;
+	int line;
+};
+
+static void failing_flush_hook(void *ctx, uint64_t start, uint64_t end)
+{
+	struct failing_hook *f = ctx;
+
+	hook_called(&f->hk, 'F');
+	f->line = __LINE__ + 1;
+	hook_check(&f->hk, start > end);          /* false: a flush range has start <= end */
+	hook_check_int_equal(&f->hk, start, end); /* false too, but not the first */
+}
+
+static void test_a_failing_hook_check_is_reported_after_the_call(void **state)
+{
+	svakit_machine *m = *state;
+	struct failing_hook f;
+	uint64_t va;
+
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(svakit_vmalloc(m, 4096, &va), 0);
+	assert_int_equal(svakit_set_tlb_flush_hook(m, failing_flush_hook, &f), 0);
+	assert_int_equal(svakit_vfree(m, va), 0); /* the call ran to its end */
+	assert_int_equal(svakit_set_tlb_flush_hook(m, NULL, NULL), 0);
+	assert_false(hook_ok(&f.hk));
+	assert_int_equal(f.hk.failed, 2);
+	assert_string_equal(f.hk.file, __FILE__);
+	assert_int_equal(f.hk.line, f.line);
+	assert_string_equal(f.hk.msg, "start > end");
+	assert_string_equal(f.hk.calls, "F");
+	/* The engine finished the call and its bookkeeping; teardown destroys
+	 * the machine as after any test. */
+	assert_int_equal(svakit_translate(m, SVAKIT_INIT_MM, va, &(struct svakit_translation){ 0 }), -ENOENT);
+	assert_int_equal(svakit_machine_check(m), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +316,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hot_remove_then_hot_add, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_hot_remove_refusals, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_bad_kernel_path_input, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_a_failing_hook_check_is_reported_after_the_call, setup_machine,
+						teardown_machine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

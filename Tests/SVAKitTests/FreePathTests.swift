@@ -199,3 +199,34 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         #expect(try m.rawDescriptor(t.pfn).pt_list_next == PFN.none.rawValue)
     }
 }
+
+extension FreePathTests {
+    /// Hot-remove of memory that was used and freed: its frames are on the
+    /// free lists (not virgin), and must come off them; none is handed out
+    /// while offline; hot-add gives them back.
+    @Test func hotRemoveOfUsedMemoryTakesItsBlocksOffTheFreeLists() throws {
+        let m = try machine(frames: 2 * sectionPages)  // two sections
+        func fill() throws -> [PFN] {
+            var blocks: [PFN] = []
+            do { while true { blocks.append(try m.allocFrames(order: maxOrder)) } } catch SVAError.outOfMemory {}
+            return blocks
+        }
+        let used = try fill()
+        #expect(used.contains { $0.index >= sectionPages }, "the second section was used")
+        for p in used { try m.freeFrames(p) }
+        try m.hotRemove(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
+        #expect(m.stats.offlineFrames == UInt64(sectionPages))
+        #expect(m.audit().isEmpty)
+        let whileOffline = try fill()
+        #expect(!whileOffline.isEmpty)
+        #expect(whileOffline.allSatisfy { $0.index < sectionPages }, "an offline frame was handed out")
+        for p in whileOffline { try m.freeFrames(p) }
+        try m.hotAdd(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
+        #expect(m.stats.offlineFrames == 0)
+        #expect(m.audit().isEmpty)
+        let again = try fill()
+        #expect(again.filter { $0.index >= sectionPages }.count == sectionPages >> maxOrder, "the section is whole again")
+        for p in again { try m.freeFrames(p) }
+        #expect(m.audit().isEmpty)
+    }
+}

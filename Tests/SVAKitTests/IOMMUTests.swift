@@ -155,3 +155,82 @@ extension IOMMUTests {
         #expect(try m.dmaRead(device: other, pasid: b2.pasid, va: user, count: 8).isSuccess)
     }
 }
+
+extension IOMMUTests {
+    /// A burst of ATS translation requests (translateForDevice with many
+    /// addresses, the path that looks up the PASID entry and enters the walk
+    /// epoch once) must answer each address as a request of its own would,
+    /// fill the caches that later requests hit, fault every request through
+    /// an unattached PASID or a supervisor request through SVA, and see an
+    /// unmap once its invalidation has run.
+    @Test func aBurstOfTranslationsAgreesWithSingleRequests() throws {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+        let iommu = try m.addIOMMU()  // caching .full
+        let dev = try m.addDevice(iommu: 0)
+        let mm = try m.createAddressSpace()
+        let base: UInt64 = 0x1000_0000, phys: UInt64 = 0x40_0000
+        for i in 0..<8 where i != 5 {
+            try m.map(base + UInt64(i) << 12, to: phys + UInt64(i) << 12,
+                      prot: PageTableEntry.writable | PageTableEntry.user, in: mm)
+        }
+        let bond = try m.bindSVA(device: dev, mm: mm)
+        // Pages 0..7 (5 unmapped) at an offset, then pages 0..2 again.
+        let vas = (0..<8).map { base + UInt64($0) << 12 + 0x10 } + (0..<3).map { base + UInt64($0) << 12 }
+        var out = [UInt64](repeating: 0, count: vas.count)
+        func burst(_ pasid: PASID, _ access: DMAAccess = []) throws -> Int {
+            try vas.withUnsafeBufferPointer { v in
+                try out.withUnsafeMutableBufferPointer { o in
+                    try m.translateForDevice(device: dev, pasid: pasid, vas: v, into: o, access: access)
+                }
+            }
+        }
+        let hitsBefore = iommu.counters.iotlbHits
+        #expect(try burst(bond.pasid) == 1)
+        #expect(iommu.counters.iotlbHits >= hitsBefore + 3, "the repeats hit what the burst filled")
+        for (i, va) in vas.enumerated() {
+            let page = (va - base) >> 12
+            #expect(out[i] == (page == 5 ? .max : phys + page << 12 + (va & 0xfff)), "request \(i)")
+            switch try m.translateForDevice(device: dev, pasid: bond.pasid, va: va) {
+            case .success(let p): #expect(p == out[i], "request \(i)")
+            case .failure: #expect(out[i] == .max, "request \(i)")
+            }
+        }
+        #expect(try burst(PASID(bond.pasid.rawValue + 1)) == vas.count)
+        #expect(out.allSatisfy { $0 == .max })
+        #expect(try burst(bond.pasid, .privileged) == vas.count)
+        #expect(out.allSatisfy { $0 == .max })
+        try m.unmap(base, in: mm)
+        #expect(try burst(bond.pasid) == 3, "page 0 (twice) and page 5")
+        #expect(out[0] == .max && out[8] == .max && out[1] == phys + 0x1010)
+        #expect(m.audit().isEmpty)
+    }
+}
+
+extension IOMMUTests {
+    /// An IOTLB line whose cached permissions refuse a request (a write to
+    /// a page cached read-only and clean) does not answer it: the IOMMU
+    /// walks again, and the walk faults. Requests the line allows hit it.
+    @Test func aCachedLineThatRefusesTheRequestWalksAgain() throws {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0)
+        let mm = try m.createAddressSpace()
+        let va: UInt64 = 0x1000_0000
+        try m.map(va, to: 0x40_0000, prot: PageTableEntry.user, in: mm)  // read-only
+        let bond = try m.bindSVA(device: dev, mm: mm)
+        #expect(try m.dmaRead(device: dev, pasid: bond.pasid, va: va, count: 8).get() == [UInt8](repeating: 0, count: 8))
+        let before = iommu.counters
+        _ = try m.dmaRead(device: dev, pasid: bond.pasid, va: va, count: 8)
+        #expect(iommu.counters.iotlbHits == before.iotlbHits + 1, "the read hits the cached line")
+        let bytes = [UInt8](repeating: 0xaa, count: 8)
+        let fault = try bytes.withUnsafeBytes { try m.dmaWrite(device: dev, pasid: bond.pasid, va: va, from: $0) }
+        #expect(fault?.reason == .write)
+        let after = iommu.counters
+        #expect(after.iotlbHits == before.iotlbHits + 1, "the write is not answered from the line")
+        #expect(after.faults == before.faults + 1)
+        #expect(try m.dmaRead(device: dev, pasid: bond.pasid, va: va, count: 8).get() == [UInt8](repeating: 0, count: 8),
+                "nothing was written")
+
+        #expect(m.audit().isEmpty)
+    }
+}

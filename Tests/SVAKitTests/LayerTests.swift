@@ -59,6 +59,22 @@ import SVAKitScenarios
         #expect(m.reports.first?.frame == pte.pfn)
     }
 
+    @Test func aBurstOfTranslationsReportsTheFreedTableToo() throws {
+        // The same stale walk made by a burst of ATS requests (the path that
+        // enters the walk epoch once for many addresses) is reported too.
+        let (m, _, dev, va, pte) = try attachedWalker(mode: .immediate)
+        try m.vfree(va)
+        try m.vmapHuge(va & ~0x1f_ffff, phys: 0x20_0000, size: .size2M)
+        #expect(try m.allocFrames() == pte.pfn)
+        let vas = [va, va + 0x1000]
+        var out = [UInt64](repeating: 0, count: vas.count)
+        _ = try vas.withUnsafeBufferPointer { v in
+            try out.withUnsafeMutableBufferPointer { o in try m.translateForDevice(device: dev, pasid: 7, vas: v, into: o) }
+        }
+        #expect(m.reportCount >= 1)
+        #expect(m.reports.first?.frame == pte.pfn)
+    }
+
     @Test func initMMCannotBeAttached() throws {
         let m = try machine()
         try m.addIOMMU()
@@ -112,9 +128,12 @@ import SVAKitScenarios
     @Test(arguments: ScenarioName.allCases)
     func failNthFailsCleanlyAtEveryAllocation(_ scenario: ScenarioName) throws {
         // Sweep N over a seed scenario (in the fixed kernel) until it
-        // completes: every injected failure is a clean -ENOMEM, and the
-        // machine stays consistent and conserving.
+        // completes. The N-th internal allocation fails, whatever it is (a
+        // frame, the bind's PASID, a vmalloc range): the call fails with the
+        // error that allocation's exhaustion returns, and the machine stays
+        // consistent and conserving. A failed bind publishes nothing.
         var n = 1
+        var kinds = Set<InjectableAllocation>()
         while true {
             // 2 GiB: hot-remove takes the last GiB, which must be free.
             let m = try Machine(MachineConfig(frames: 1 << 19, eventLogCapacity: 1 << 12, freeMode: .complete, workMode: .manual))
@@ -122,9 +141,15 @@ import SVAKitScenarios
             do {
                 let outcome = try runScenario(scenario, on: m)
                 #expect(outcome.reports.isEmpty, "\(scenario) n = \(n)")
+                #expect(m.failNthInjected == nil, "\(scenario) n = \(n): an injected failure was swallowed")
                 break
             } catch {
-                #expect(error == .outOfMemory, "\(scenario) n = \(n): \(error)")
+                let injected = m.failNthInjected
+                #expect(injected != nil && error == injected?.error, "\(scenario) n = \(n): \(error), injected \(String(describing: injected))")
+                if let injected { kinds.insert(injected) }
+                if injected == .pasid {
+                    #expect(!m.svaPresent && m.svaMMCount == 0, "\(scenario) n = \(n): the failed bind published a domain")
+                }
             }
             m.failNthAllocation(0)
             m.flushDeferredWork()
@@ -133,6 +158,37 @@ import SVAKitScenarios
             if n > 2_000 { Issue.record("\(scenario) never completed"); break }
         }
         #expect(n > 1, "the scenario allocates")
+        #expect(kinds.isSuperset(of: [.frame, .pasid]), "\(scenario): injected \(kinds)")
+    }
+
+    @Test func failNthAtABindsPASIDLeavesNothingHalfMade() throws {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+        try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0)
+        let mm = try m.createAddressSpace()
+        let before = m.stats, places = m.tablePlaces
+        m.failNthAllocation(1)
+        #expect(throws: SVAError.noSpace) { _ = try m.bindSVA(device: dev, mm: mm) }
+        #expect(m.failNthInjected == .pasid, "a bind's first allocation is its PASID")
+        #expect(SVAError.noSpace.errno == -ENOSPC)
+        // No domain, no key, no PASID entry, no frame.
+        #expect(!m.svaPresent)
+        #expect(m.svaMMCount == 0)
+        if case .success = try m.dmaRead(device: dev, pasid: 1, va: 0x1000, count: 8) {
+            Issue.record("PASID 1 translates after the failed bind")
+        }
+        let after = m.stats
+        #expect(after.allocs - after.frees == before.allocs - before.frees)
+        #expect(m.tablePlaces == places)
+        #expect(m.audit().isEmpty)
+        // The PASID did not leak: the next bind gets the lowest, 1.
+        m.failNthAllocation(0)
+        let bond = try m.bindSVA(device: dev, mm: mm)
+        #expect(bond.pasid == 1)
+        #expect(m.svaPresent)
+        try m.unbindSVA(bond)
+        #expect(!m.svaPresent)
+        #expect(m.audit().isEmpty)
     }
 }
 

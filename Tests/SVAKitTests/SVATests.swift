@@ -128,3 +128,41 @@ import Testing
 extension Result {
     var isSuccess: Bool { if case .success = self { return true } else { return false } }
 }
+
+extension SVATests {
+    /// PASIDs are machine-wide and live as long as their mm: a device with
+    /// 2-bit PASIDs has 1..3, and the fourth mm's bind is -ENOSPC and
+    /// publishes nothing; when an mm goes, its PASID is free again. The
+    /// same at a 6-bit device, whose limit falls at a word of the bitmap.
+    @Test func aNarrowDeviceRunsOutOfPASIDs() throws {
+        let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+        try m.addIOMMU()
+        let dev = try m.addDevice(iommu: 0, pasidBits: 2)
+        var bonds: [(mm: MMID, bond: SVABond)] = []
+        for _ in 0..<3 {
+            let mm = try m.createAddressSpace()
+            bonds.append((mm, try m.bindSVA(device: dev, mm: mm)))
+        }
+        #expect(bonds.map(\.bond.pasid) == [1, 2, 3])
+        let fourth = try m.createAddressSpace()
+        #expect(throws: SVAError.noSpace) { _ = try m.bindSVA(device: dev, mm: fourth) }
+        #expect(m.svaMMCount == 3)
+        #expect(m.audit().isEmpty)
+        try m.unbindSVA(bonds[1].bond)
+        try m.destroyAddressSpace(bonds[1].mm)
+        #expect(try m.bindSVA(device: dev, mm: fourth).pasid == 2)
+        #expect(m.svaMMCount == 3)
+        #expect(m.audit().isEmpty)
+
+        // A 6-bit device ends at a word of the bitmap: PASIDs 4..63 are
+        // left, 60 mms get them, the 61st is -ENOSPC.
+        let wide = try m.addDevice(iommu: 0, pasidBits: 6)
+        var got = Set<PASID>()
+        for _ in 0..<60 { got.insert(try m.bindSVA(device: wide, mm: try m.createAddressSpace()).pasid) }
+        #expect(got == Set((4..<64).map { PASID(UInt32($0)) }))
+        let last = try m.createAddressSpace()
+        #expect(throws: SVAError.noSpace) { _ = try m.bindSVA(device: wide, mm: last) }
+        #expect(m.svaMMCount == 63)
+        #expect(m.audit().isEmpty)
+    }
+}

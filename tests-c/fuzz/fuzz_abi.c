@@ -2,7 +2,7 @@
 /*
  * fuzz_abi: a libFuzzer target over the C ABI of include/svakit.h.
  *
- * The input is a program. Its first bytes configure a small machine (64 MiB,
+ * The input is a program. Its first bytes configure a small machine (16 MiB,
  * or 256 MiB so that a 128 MiB hotplug section can go; 4- or 5-level; free
  * mode mostly `complete`, sometimes `immediate` or `linux-6.19`; worker
  * always manual) with two IOMMUs and four devices. The rest is a sequence
@@ -16,13 +16,23 @@
  *   - the return value must be 0, an errno of the header's table, or what
  *     the call documents (a count, 1 from svakit_cpa_collapse,
  *     SVAKIT_DMA_FAULTED); anything else aborts;
- *   - svakit_machine_check must pass, or the target aborts;
+ *   - the counters must conserve (check_counters(), O(1)): every frame is
+ *     free, offline, a table or data; live blocks fit in the allocated
+ *     frames; the deferred list holds tables; counters that only grow grew;
+ *   - the frames the program owns must still be its own (check_ownership());
+ *   - svakit_machine_check (the full audit, O(frames + tables)) must pass
+ *     after every SVAKIT_FUZZ_AUDIT_EVERY-th call (default 0: none) and at
+ *     the end of every input, or the target aborts. SVAKIT_FUZZ_AUDIT_EVERY=1
+ *     audits after every call: replay a failing input with it to find the
+ *     call that broke the machine (tests-c/fuzz/README.md, "Cost");
  *   - in the `complete` mode (every kernel table deferred, the worker
  *     manual) an oracle report is a failure: the target aborts. In the other
  *     modes reports are the oracle doing its job: they are counted, and
  *     once one has been made the audit is no longer asserted (the stale walk
  *     may have written A/D bits or data into a reused frame, which is the
- *     corruption being modelled).
+ *     corruption being modelled). So that the calls before the first report
+ *     are still audited when audits are sparse, the input is then run again
+ *     up to that call and audited there.
  *
  * Known-bad call shapes. The engine has crash classes and audit failures
  * that would stop every run at the same place (tests-c/fuzz/README.md lists
@@ -33,6 +43,7 @@
  * reproducer with it to read the call sequence.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -88,6 +99,9 @@ struct fz {
 	uint32_t levels, free_mode;
 	uint64_t frames, mem, vstart, vend, dm_base, kroot;
 	uint64_t reports_allowed; /* reports seen so far (non-complete modes) */
+	unsigned long tainted_at;  /* the call that made the first report */
+	struct svakit_stats last;  /* counters after the previous call */
+	struct svakit_deferred_stats last_deferred;
 	uint32_t iommu[2];
 	uint32_t dev[4], dev_bits[4];
 	/* Pools: append-only rings; stale entries are stale ids on purpose. */
@@ -365,6 +379,65 @@ static void check_ownership(struct fz *z, const char *op, long rc)
 	}
 }
 
+/* A counter that may only grow. */
+static void grows(struct fz *z, const char *op, long rc, const char *what, uint64_t before, uint64_t now)
+{
+	if (now < before) {
+		fprintf(stderr, "fuzz_abi: %s went from %llu to %llu\n", what, (unsigned long long)before,
+			(unsigned long long)now);
+		die(z, op, "a counter that only grows went down", rc);
+	}
+}
+
+/*
+ * Conservation by the counters, after every call: O(1), unlike the audit.
+ * It catches a frame lost between the allocator and the kinds, a block
+ * counted twice, a deferred frame that is no longer a table, and a counter
+ * that went backwards, but not a wrong descriptor, link or list member
+ * (the audit's part).
+ */
+static void check_counters(struct fz *z, const char *op, long rc)
+{
+	struct svakit_stats s;
+	struct svakit_deferred_stats d;
+	uint64_t tables, used;
+
+	if (svakit_machine_stats(z->m, &s) != 0 || svakit_deferred_stats(z->m, &d) != 0)
+		die(z, op, "svakit_machine_stats or svakit_deferred_stats failed", rc);
+	tables = s.kernel_tables + s.user_tables;
+	used = tables + s.data_frames;
+	if (s.frames != z->frames || s.frames_free + s.frames_offline + used != s.frames) {
+		fprintf(stderr, "fuzz_abi: %llu frames: %llu free + %llu offline + %llu tables + %llu data\n",
+			(unsigned long long)s.frames, (unsigned long long)s.frames_free,
+			(unsigned long long)s.frames_offline, (unsigned long long)tables,
+			(unsigned long long)s.data_frames);
+		die(z, op, "the frames by kind do not add up to the machine's", rc);
+	}
+	if (s.frees > s.allocs || s.allocs - s.frees > used) {
+		fprintf(stderr, "fuzz_abi: %llu allocations - %llu frees, %llu frames in use\n",
+			(unsigned long long)s.allocs, (unsigned long long)s.frees, (unsigned long long)used);
+		die(z, op, "more live blocks than allocated frames", rc);
+	}
+	if (d.pending > tables || d.pending > d.frames_deferred || d.pending > d.peak_pending) {
+		fprintf(stderr, "fuzz_abi: %llu deferred (peak %llu, ever %llu), %llu tables\n",
+			(unsigned long long)d.pending, (unsigned long long)d.peak_pending,
+			(unsigned long long)d.frames_deferred, (unsigned long long)tables);
+		die(z, op, "the deferred list holds more than the tables", rc);
+	}
+	grows(z, op, rc, "allocs", z->last.allocs, s.allocs);
+	grows(z, op, rc, "frees", z->last.frees, s.frees);
+	grows(z, op, rc, "kernel_tlb_flushes", z->last.kernel_tlb_flushes, s.kernel_tlb_flushes);
+	grows(z, op, rc, "step", z->last.step, s.step);
+	grows(z, op, rc, "frames_deferred", z->last_deferred.frames_deferred, d.frames_deferred);
+	grows(z, op, rc, "batches", z->last_deferred.batches, d.batches);
+	grows(z, op, rc, "invalidations", z->last_deferred.invalidations, d.invalidations);
+	grows(z, op, rc, "peak_pending", z->last_deferred.peak_pending, d.peak_pending);
+	z->last = s;
+	z->last_deferred = d;
+}
+
+static unsigned long g_audit_every;
+
 static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 {
 	uint64_t reports = 0;
@@ -398,9 +471,13 @@ static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 			fprintf(stderr, "  [%lu] oracle report(s): %llu in all\n", z->calls,
 				(unsigned long long)reports);
 		z->reports_allowed = reports;
+		if (!z->tainted)
+			z->tainted_at = z->calls;
 		z->tainted = true; /* the modelled corruption may have happened */
 	}
-	if (!z->tainted && svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
+	check_counters(z, op, rc);
+	if (!z->tainted && g_audit_every && (z->calls + 1) % g_audit_every == 0 &&
+	    svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
 		fputs(check_text, stderr);
 		die(z, op, "svakit_machine_check failed after it (problems above)", rc);
 	}
@@ -1089,7 +1166,9 @@ static void boot(struct fz *z)
 					  SVAKIT_FREE_IMMEDIATE, SVAKIT_FREE_LINUX_6_19 };
 
 	svakit_config_default(&cfg);
-	cfg.frames = (b0 & 0x30) == 0x30 ? 256ULL << 8 : 64ULL << 8; /* 256 or 64 MiB */
+	/* 256 MiB (two 128 MiB hotplug sections) or 16 MiB: the audit costs
+	 * O(frames), and small memory runs out, which the error paths want. */
+	cfg.frames = (b0 & 0x30) == 0x30 ? 256ULL << 8 : 16ULL << 8;
 	cfg.paging_levels = b0 & 0x8 ? 5 : 4;
 	cfg.free_mode = modes[b0 & 7];
 	cfg.work_mode = SVAKIT_WORK_MANUAL;
@@ -1136,6 +1215,7 @@ static void boot(struct fz *z)
 			abort();
 		z->dev_bits[i] = devs[i].bits;
 	}
+	check_counters(z, "boot", 0);
 	if (svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
 		fputs(check_text, stderr);
 		abort();
@@ -1335,6 +1415,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	g_strict = !env_on("SVAKIT_FUZZ_LENIENT");
 	g_trace = env_on("SVAKIT_FUZZ_TRACE");
+	if (getenv("SVAKIT_FUZZ_AUDIT_EVERY"))
+		g_audit_every = strtoul(getenv("SVAKIT_FUZZ_AUDIT_EVERY"), NULL, 10);
 	if (getenv("SVAKIT_FUZZ_GEN_CRASHES")) {
 		gen_crashes(getenv("SVAKIT_FUZZ_GEN_CRASHES"));
 		exit(0);
@@ -1346,11 +1428,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/*
+ * Boots the machine the input describes and runs its calls, at most
+ * `limit`, then the full audit (unless an oracle report tainted the
+ * machine). Returns the call that made the first report, or ULONG_MAX.
+ */
+static unsigned long run_program(const uint8_t *data, size_t size, unsigned long limit)
 {
 	static struct fz z;
+	unsigned long tainted_at;
 
 	memset(&z, 0, sizeof(z));
+	/* The DMA and frame buffer too: what an earlier input read into it
+	 * must not become what this one writes (an input must replay alone). */
+	memset(buf, 0, sizeof(buf));
 	z.r = (struct rd){ .p = data, .n = size };
 	z.strict = g_strict;
 	z.trace = g_trace;
@@ -1358,12 +1449,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (z.trace)
 		fprintf(stderr, "fuzz_abi: %llu MiB, %u-level, free mode %u\n", (unsigned long long)(z.mem >> 20),
 			z.levels, z.free_mode);
-	/* A bounded program: the audit after each call costs O(frames + tables),
-	 * so a long program is slow; 128 calls go deep enough. */
-	while (z.r.i < z.r.n && z.calls < 128) {
+	/* A bounded program: 128 calls go deep enough, and keep an input's
+	 * cost (and a reproducer's trace) small. */
+	while (z.r.i < z.r.n && z.calls < limit) {
 		uint8_t op = u8(&z.r);
 		ops[op % ARRAY_SIZE(ops)](&z);
 	}
+	if (!z.tainted && svakit_machine_check_text(z.m, check_text, sizeof(check_text)) != 0) {
+		fputs(check_text, stderr);
+		fprintf(stderr, "fuzz_abi: the audit at the end of the input failed; "
+				"SVAKIT_FUZZ_AUDIT_EVERY=1 finds the call\n");
+		die(&z, "the end of the input", "svakit_machine_check failed", 0);
+	}
+	tainted_at = z.tainted ? z.tainted_at : ULONG_MAX;
 	svakit_machine_destroy(z.m);
+	return tainted_at;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	unsigned long tainted_at = run_program(data, size, 128);
+
+	/* A report stopped the audits: the machine before the reporting call
+	 * must still have been consistent. Run the input again up to that call
+	 * and audit there (every call was audited already when the audit runs
+	 * after each). */
+	if (tainted_at != ULONG_MAX && g_audit_every != 1) {
+		if (g_trace)
+			fprintf(stderr, "fuzz_abi: again, up to call %lu, to audit before the first report\n",
+				tainted_at);
+		run_program(data, size, tainted_at);
+	}
 	return 0;
 }

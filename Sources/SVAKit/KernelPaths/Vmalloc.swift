@@ -34,7 +34,10 @@ extension Machine {
         // More pages than the machine has fails at once, as in Linux.
         guard size >> 12 <= UInt64(frames.frameCount) else { throw .outOfMemory }
         let va = try tables.vmallocArea.locked { a throws(SVAError) in
-            try a.reserve(size: size, align: leaf.bytes, huge: leaf != .size4K)
+            // alloc_vmap_area: an allocation fail_nth counts (-ENOSPC, as
+            // when the area is full).
+            if frames.failNth.shouldFail(.vmallocRange) { throw InjectableAllocation.vmallocRange.error }
+            return try a.reserve(size: size, align: leaf.bytes, huge: leaf != .size4K)
         }
         var pages: [PFN] = []
         do throws(SVAError) {

@@ -71,7 +71,7 @@ extension Machine {
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
         let iommuIndex = try sva.route(device: device, pasid: pasid)
         guard count >= 0, UInt64(max(count, 1)) - 1 <= UInt64.max - va, inRange(va, pasid: pasid),
-              inRange(va + UInt64(max(count, 1)) - 1, pasid: pasid)
+              inRange(va + (UInt64(max(count, 1)) - 1), pasid: pasid)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes

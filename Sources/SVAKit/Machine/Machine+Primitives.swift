@@ -128,9 +128,13 @@ extension Machine {
     /// A snapshot of the deferred freeing's figures (`svakit_deferred_stats`).
     public var deferredStats: DeferredStats { deferred.stats }
 
-    /// Makes the n-th frame allocation from now fail with -ENOMEM (0
-    /// disarms), like iommufd's fail_nth. Returns the allocations made since
-    /// the previous call.
+    /// Makes the n-th internal allocation from now fail (0 disarms), like
+    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs and vmalloc
+    /// address ranges with -ENOSPC, as when they run out. Returns the
+    /// allocations made since the previous call.
     @discardableResult
-    @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth(n) }
+    @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
+
+    /// The allocation fail_nth made fail since it was last armed, if any.
+    @_spi(Testing) public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
 }

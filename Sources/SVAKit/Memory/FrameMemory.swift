@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Synchronization
 
 /// Layers 1 and 2: the simulated RAM with one ptdesc per frame, and the frame
 /// allocator. The lowest engine layer: it calls nothing above it, and tells
@@ -18,7 +19,6 @@ final class FrameMemory: @unchecked Sendable {
     struct State {
         var allocator: FrameAllocator
         var counters = Counters()
-        var failNth = FailNth()
     }
 
     struct Counters: Equatable {
@@ -30,6 +30,11 @@ final class FrameMemory: @unchecked Sendable {
     }
 
     let state: RankedMutex<State>
+
+    /// fail_nth for every allocation the engine makes on a call's behalf:
+    /// frames here, PASIDs (SVARegistry.bind) and vmalloc address ranges
+    /// (Machine.vmallocRange) through the same countdown.
+    let failNth = FailNth()
 
     /// Told of every page-table frame that returns to the allocator. Copied
     /// out and called with no lock held.
@@ -59,7 +64,7 @@ final class FrameMemory: @unchecked Sendable {
                site: Site, owner: UInt16 = 0) throws(SVAError) -> PFN {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
         let pfn = try state.locked { s throws(SVAError) in
-            if s.failNth.shouldFail() { throw SVAError.outOfMemory }
+            if failNth.shouldFail(.frame) { throw InjectableAllocation.frame.error }
             let pfn = try s.allocator.take(order: order, memory.descs)
             let step = UInt32(truncatingIfNeeded: events.nextStep)
             for i in 0..<(1 << order) {
@@ -129,9 +134,12 @@ final class FrameMemory: @unchecked Sendable {
         return d
     }
 
-    /// Frees a data block on behalf of a caller (svakit_frame_free).
+    /// Frees a data block on behalf of a caller (svakit_frame_free): only
+    /// one the caller allocated (site .api); vmalloc's pages belong to vfree,
+    /// which would free them again after they were reused.
     func freeData(_ pfn: PFN, site: Site) throws(SVAError) {
-        guard try allocatedHead(pfn).frameKind == .data else { throw .wrongAPI }
+        let d = try allocatedHead(pfn)
+        guard d.frameKind == .data, d.site == Site.api.rawValue else { throw .wrongAPI }
         free(pfn, site: site)
     }
 
@@ -197,32 +205,57 @@ final class FrameMemory: @unchecked Sendable {
         }
     }
 
-    // MARK: - Fault injection
-
-    /// Makes the n-th allocation from now fail with -ENOMEM (0 disarms),
-    /// like iommufd's fail_nth. Returns the allocations made since the last
-    /// call.
-    @discardableResult
-    func failNth(_ n: Int) -> Int {
-        state.locked { s in
-            let made = s.failNth.seen
-            s.failNth = FailNth(countdown: n)
-            return made
-        }
-    }
 }
 
-/// fail_nth: a countdown of allocations; the one that reaches zero fails.
-struct FailNth {
-    var countdown = 0
-    var seen = 0
+/// fail_nth, like iommufd's: a countdown of the engine's internal
+/// allocations (frames, PASIDs, vmalloc address ranges); the one that
+/// reaches zero fails, with the errno its real exhaustion returns (-ENOMEM
+/// for frames, -ENOSPC for PASIDs and address ranges). Lock-free, because
+/// those allocations happen under different engine locks.
+final class FailNth: Sendable {
+    private let countdown = Atomic<Int>(0)
+    private let seen = Atomic<Int>(0)
+    private let failed = Atomic<UInt8>(0)
 
-    mutating func shouldFail() -> Bool {
-        seen += 1
-        guard countdown > 0 else { return false }
-        countdown -= 1
-        return countdown == 0
+    /// Called by each allocation before it allocates: true when it must
+    /// fail (with `what.error`).
+    func shouldFail(_ what: InjectableAllocation) -> Bool {
+        seen.add(1, ordering: .relaxed)
+        var c = countdown.load(ordering: .relaxed)
+        while c > 0 {
+            let (done, now) = countdown.compareExchange(expected: c, desired: c - 1, ordering: .relaxed)
+            if done {
+                if c == 1 { failed.store(what.rawValue, ordering: .relaxed) }
+                return c == 1
+            }
+            c = now
+        }
+        return false
     }
+
+    /// Makes the n-th allocation from now fail (0 disarms). Returns the
+    /// allocations made since the previous call.
+    func arm(_ n: Int) -> Int {
+        failed.store(0, ordering: .relaxed)
+        let made = seen.exchange(0, ordering: .relaxed)
+        countdown.store(n, ordering: .relaxed)
+        return made
+    }
+
+    /// The allocation made to fail since the last arm(), if one was.
+    var injected: InjectableAllocation? { InjectableAllocation(rawValue: failed.load(ordering: .relaxed)) }
+}
+
+/// What fail_nth can make fail, each with the error its exhaustion returns.
+public enum InjectableAllocation: UInt8, Sendable {
+    /// A frame (alloc_pages): -ENOMEM.
+    case frame = 1
+    /// A PASID (iommu_alloc_global_pasid, in a bind): -ENOSPC.
+    case pasid
+    /// A vmalloc address range (alloc_vmap_area): -ENOSPC.
+    case vmallocRange
+
+    public var error: SVAError { self == .frame ? .outOfMemory : .noSpace }
 }
 
 extension FrameMemory.State {

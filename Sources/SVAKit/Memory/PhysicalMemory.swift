@@ -178,15 +178,19 @@ struct PhysicalMemory: @unchecked Sendable {
         let total = frameCount << pageShift
         let pages = (total + hostPage - 1) / hostPage
         var resident = 0
-        let chunk = 1 << 20
-        var vec = [UInt8](repeating: 0, count: chunk)
+        // One status byte per host page, bit 0 resident; counted eight at a
+        // time (svakit_machine_stats runs this, and the fuzzer calls that
+        // after every call). The vector is no larger than the memory needs.
+        let chunk = min(1 << 20, pages)
+        var words = [UInt64](repeating: 0, count: (chunk + 7) / 8)
         var start = 0
         while start < pages {
             let n = min(chunk, pages - start)
-            let ok = vec.withUnsafeMutableBufferPointer { v in
-                mincore(bytes + start * hostPage, n * hostPage, v.baseAddress!) == 0
+            let ok = words.withUnsafeMutableBytes { v in
+                v.initializeMemory(as: UInt8.self, repeating: 0)
+                return mincore(bytes + start * hostPage, n * hostPage, v.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
             }
-            if ok { for i in 0..<n where vec[i] & 1 != 0 { resident += 1 } }
+            if ok { for w in words { resident += (w & 0x0101_0101_0101_0101).nonzeroBitCount } }
             start += n
         }
         return resident * hostPage

@@ -147,7 +147,9 @@ final class SVARegistry: @unchecked Sendable {
                 guard Int(data.pasid) < d.pasidLimit else { throw .overflow }
                 pasid = data.pasid
             } else {
-                guard let p = r.pasids.allocate(below: d.pasidLimit) else { throw .noSpace }
+                guard !frames.failNth.shouldFail(.pasid), let p = r.pasids.allocate(below: d.pasidLimit) else {
+                    throw .noSpace
+                }
                 pasid = p
                 r.mmData[mm] = MMData(pasid: p)
             }
