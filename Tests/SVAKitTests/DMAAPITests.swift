@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Synchronization
 import Testing
-@testable import SVAKit
+@_spi(Testing) @testable import SVAKit
 
 /// The DMA API over DMA and DMA-FQ domains: strict and lazy unmaps, the
 /// flush queue's counters and timer, the window lazy mode opens (shown by
@@ -219,6 +219,53 @@ import Testing
         expectRefused(r.m, .busy) { try r.m.freeDomain(r.domain) }
         r.m.flushDMAQueues()
         #expect(r.m.audit() == [])
+    }
+
+    /// fail_nth over a driver's DMA calls: every injected failure (an IOVA,
+    /// a table frame, a coherent buffer's frames) is the error of the
+    /// allocation that failed; the machine stays consistent and nothing
+    /// leaks: after the driver's cleanup no mapping, IOVA or frame is left.
+    @Test func failNthFailsEveryDMAAllocationCleanly() throws {
+        var n = 1
+        var kinds = Set<UInt8>()
+        while n < 64 {
+            let r = try rig()
+            let frames = r.m.stats.allocs - r.m.stats.frees
+            let c = try #require(try r.m.domains.slot(r.domain.rawValue).cookie)
+            r.m.failNthAllocation(n)
+            var done = false
+            do {
+                let a = try r.m.dmaMapPage(device: r.dev, phys: 0x10_0000, size: 8192, direction: .toDevice)
+                let sg = try r.m.dmaMapSG(device: r.dev, [(0x20_0000, 4096), (0x40_0000, 100)], direction: .fromDevice)
+                let (ca, cp) = try r.m.dmaAllocCoherent(device: r.dev, size: 4096)
+                try r.m.dmaFreeCoherent(device: r.dev, size: 4096, address: ca, pfn: cp)
+                try r.m.dmaUnmapSG(device: r.dev, sg)
+                try r.m.dmaUnmapPage(device: r.dev, address: a, size: 8192, direction: .toDevice)
+                done = true
+            } catch {
+                let what = try #require(r.m.failNthInjected, "an error with no injected failure: \(error)")
+                #expect(error == what.error)
+                kinds.insert(what.rawValue)
+                // The driver's cleanup: unmap whatever did get mapped.
+                for m in c.mappings {
+                    try r.m.dmaUnmapPage(device: r.dev, address: m.iovaPfn << 12 | m.phys & 0xfff, size: m.size,
+                                         direction: m.direction)
+                }
+            }
+            r.m.failNthAllocation(0)
+            r.m.flushDMAQueues()
+            #expect(c.mappings.isEmpty)
+            #expect(c.iovad.accounting().inUse.isEmpty, "an IOVA leaked at n = \(n)")
+            #expect(c.iovad.accounting().problems.isEmpty)
+            // Only the domain's tables may stay (Linux keeps them too).
+            #expect(r.m.stats.allocs - r.m.stats.frees - r.m.stats.iommuTables
+                    == frames - 1, "a frame leaked at n = \(n)")
+            #expect(r.m.audit() == [])
+            if done { break }
+            n += 1
+        }
+        #expect(n > 3 && n < 64)
+        #expect(kinds.contains(InjectableAllocation.iova.rawValue) && kinds.contains(InjectableAllocation.frame.rawValue))
     }
 
     /// Several threads, each its own CPU, map and unmap with the timer

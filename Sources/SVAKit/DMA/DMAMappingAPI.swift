@@ -124,6 +124,7 @@ extension DMADomains {
     /// address for PCI), then anywhere in the aperture; the second attempt
     /// may flush the rcaches.
     private func allocIOVA(_ c: DMACookie, pages: UInt64, cpu: Int) -> UInt64? {
+        if frames.failNth.shouldFail(.iova) { return nil }
         let shift = UInt64(c.domain.granule.trailingZeroBitCount)
         let sac = min(c.iovad.endPfn, (1 << (32 - shift)) - 1)
         return c.iovad.allocFast(pages: pages, limitPfn: sac, cpu: cpu, flushRcache: false)

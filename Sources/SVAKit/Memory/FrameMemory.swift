@@ -208,7 +208,7 @@ final class FrameMemory: @unchecked Sendable {
 }
 
 /// fail_nth, like iommufd's: a countdown of the engine's internal
-/// allocations (frames, PASIDs, vmalloc address ranges); the one that
+/// allocations (frames, PASIDs, vmalloc address ranges, IOVAs); the one that
 /// reaches zero fails, with the errno its real exhaustion returns (-ENOMEM
 /// for frames, -ENOSPC for PASIDs and address ranges). Lock-free, because
 /// those allocations happen under different engine locks.
@@ -254,7 +254,10 @@ public enum InjectableAllocation: UInt8, Sendable {
     case pasid
     /// A vmalloc address range (alloc_vmap_area): -ENOSPC.
     case vmallocRange
+    /// An IOVA range (alloc_iova_fast, in a DMA map): -ENOSPC.
+    case iova
 
+    /// The error the allocation's real exhaustion returns.
     public var error: SVAError { self == .frame ? .outOfMemory : .noSpace }
 }
 
