@@ -64,4 +64,13 @@ int64_t svk_current_cpu(void);
 void svk_set_current_cpu(int64_t cpu);
 int64_t svk_next_cpu_ticket(void);
 
+/*
+ * Modelled IOMMU device time (devicetime.c): nanoseconds the invalidation
+ * commands and syncs this thread issued would take on the device, as each
+ * IOMMU's cost model prices them. A plain thread-local add: no allocation.
+ */
+uint64_t svk_device_ns(void);
+void svk_device_ns_add(uint64_t ns);
+void svk_device_ns_reset(void);
+
 #endif
