@@ -56,6 +56,44 @@ func runScenario(_ name: ScenarioName, mode: Mode, base: MachineConfig,
     return (ScenarioResult(row: row, reports: o.reports.map(\.text)), m)
 }
 
+/// One row of the demo's second table: a DMA scenario under a DMA mode.
+struct DMAScenarioRow: Codable, Equatable {
+    var name: String
+    var mode: String
+    var uafReports: Int
+    var corruptions: Int
+    var secretLeaked: Bool
+    var faulted: Bool
+    var freeWaitedForFlush: Bool
+    var invalidations: Int
+    var fences: Int
+    var modelledDeviceNs: Int
+    /// "CORRUPTED", "LEAKED", "use-after-free", "faulted" or "safe".
+    var verdict: String
+    /// What the scenario table (SVAKitScenarios) says it must be.
+    var expected: String
+}
+
+extension DMAMode: ExpressibleByArgument {}
+extension DMAScenarioName: ExpressibleByArgument {}
+
+/// Runs DMA scenario `name` under `mode` on a fresh machine from `base`
+/// (manual work: deterministic). Returns the machine for its events.
+func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, base: MachineConfig,
+                    traceWalks: Bool = false) throws -> (DMAScenarioRow, [String], Machine) {
+    var cfg = mode.machineConfig(base)
+    cfg.traceWalks = traceWalks
+    let m = try Machine(cfg)
+    let s = DMAScenario.named(name)
+    let o = try s.run(on: m, mode: mode)
+    let row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
+                             corruptions: o.corruptions, secretLeaked: o.secretLeaked, faulted: o.finalFault != nil,
+                             freeWaitedForFlush: o.freeWaitedForFlush, invalidations: o.invalidations,
+                             fences: o.fences, modelledDeviceNs: Int(o.modelledDeviceNs),
+                             verdict: o.verdict.rawValue, expected: s.expected[mode]?.rawValue ?? "-")
+    return (row, o.reports.map(\.text), m)
+}
+
 extension Mode {
     var freeMode: FreeMode {
         switch self {

@@ -14,30 +14,80 @@ enum Mode: String, CaseIterable, ExpressibleByArgument {
     case complete
 }
 
+/// A scenario `svakit run` accepts: a seed scenario (a freed kernel page
+/// table) or a DMA scenario (a data page after dma_unmap).
+enum AnyScenario: ExpressibleByArgument, Equatable {
+    case seed(ScenarioName)
+    case dma(DMAScenarioName)
+
+    init?(argument: String) {
+        if let s = ScenarioName(rawValue: argument) { self = .seed(s) }
+        else if let d = DMAScenarioName(rawValue: argument) { self = .dma(d) }
+        else { return nil }
+    }
+
+    static var allValueStrings: [String] {
+        ScenarioName.allCases.map(\.rawValue) + DMAScenarioName.allCases.map(\.rawValue)
+    }
+}
+
 /// One scenario under one mode, with its reports and, optionally, a Chrome
 /// trace (chrome://tracing, ui.perfetto.dev) of frees, queueing,
 /// invalidations, walks and reuse.
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one seed scenario under one free mode.")
+    static let configuration = CommandConfiguration(abstract: "Run one scenario under one mode.")
 
-    @Argument(help: "The scenario.") var scenario: ScenarioName
-    @Option(help: "The free mode.") var mode: Mode = .complete
+    @Argument(help: "The scenario: a seed scenario or a DMA scenario.") var scenario: AnyScenario
+    @Option(help: ArgumentHelp(
+        "The mode. Seed scenarios: a free mode, \(Mode.allCases.map(\.rawValue).joined(separator: ", ")) "
+            + "(default: complete). DMA scenarios: \(DMAMode.allCases.map(\.rawValue).joined(separator: ", ")) "
+            + "where the scenario's table has it (default: lazy).", valueName: "mode"))
+    var mode: String?
     @Option(help: ArgumentHelp("Write a Chrome-trace JSON file here.", valueName: "path")) var trace: String?
     @OptionGroup var machine: MachineOptions
 
     func validate() throws {
+        switch scenario {
+        case .seed:
+            if let mode, Mode(rawValue: mode) == nil {
+                throw ValidationError("--mode for a seed scenario must be one of "
+                                      + Mode.allCases.map(\.rawValue).joined(separator: ", ") + " (got \(mode))")
+            }
+        case .dma(let name):
+            let modes = DMAScenario.named(name).modes
+            if let mode, !modes.contains(where: { $0.rawValue == mode }) {
+                throw ValidationError("--mode for \(name.rawValue) must be one of "
+                                      + modes.map(\.rawValue).joined(separator: ", ") + " (got \(mode))")
+            }
+        }
         if let trace { try checkWritable(trace, option: "--trace") }
     }
 
     func run() throws {
-        let (result, m) = try runScenario(scenario, mode: mode, base: machine.config, traceWalks: true)
-        let o = result.row
-        print("\(o.name) under \(o.mode): \(o.uafReports) use-after-free report(s), "
-              + "\(o.invalidations) IOMMU invalidation(s), \(o.framesDeferred) frame(s) deferred"
-              + (o.verdict == Verdict.exploited.rawValue ? "; the device read the secret" : ""))
-        for r in result.reports { print("\n" + r, terminator: "") }
+        let m: Machine, title: String
+        switch scenario {
+        case .seed(let name):
+            let (result, machine) = try runScenario(name, mode: mode.flatMap(Mode.init) ?? .complete,
+                                                    base: machine.config, traceWalks: true)
+            let o = result.row
+            print("\(o.name) under \(o.mode): \(o.uafReports) use-after-free report(s), "
+                  + "\(o.invalidations) IOMMU invalidation(s), \(o.framesDeferred) frame(s) deferred"
+                  + (o.verdict == Verdict.exploited.rawValue ? "; the device read the secret" : ""))
+            for r in result.reports { print("\n" + r, terminator: "") }
+            (m, title) = (machine, "\(o.name) / \(o.mode)")
+        case .dma(let name):
+            let (o, reports, machine) = try runDMAScenario(name, mode: mode.flatMap(DMAMode.init) ?? .lazy,
+                                                           base: machine.config, traceWalks: true)
+            print("\(o.name) under \(o.mode): \(o.verdict) (expected \(o.expected)); \(o.uafReports) "
+                  + "use-after-free report(s), \(o.invalidations) IOMMU invalidation(s), \(o.fences) sync(s), "
+                  + "\(o.modelledDeviceNs) ns modelled device time"
+                  + (o.faulted ? "; the device's access after the unmap faulted" : "")
+                  + (o.freeWaitedForFlush ? "; the driver's free waited for the flush" : ""))
+            for r in reports { print("\n" + r, terminator: "") }
+            (m, title) = (machine, "\(o.name) / \(o.mode)")
+        }
         if let trace {
-            let file = ChromeTrace(events: m.events(), title: "\(o.name) / \(o.mode)")
+            let file = ChromeTrace(events: m.events(), title: title)
             do {
                 try file.json().write(to: URL(fileURLWithPath: trace))
             } catch {

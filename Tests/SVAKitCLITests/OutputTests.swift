@@ -88,6 +88,13 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         #expect(Set(report.scenarios.map(\.mode)) == ["immediate", "linux-6.19", "complete"])
         for s in report.scenarios where s.mode == "complete" { #expect(s.uafReports == 0) }
         for s in report.scenarios where s.mode == "immediate" { #expect(s.uafReports > 0 && s.verdict == "EXPLOITED") }
+        // The second table: every DMA scenario under each mode of its row,
+        // each with the verdict the table expects.
+        #expect(text.contains("\"dma_scenarios\"") && text.contains("\"modelled_device_ns\""))
+        #expect(report.dmaScenarios.count == DMAScenario.all.reduce(0) { $0 + $1.modes.count })
+        for s in report.dmaScenarios { #expect(s.verdict == s.expected, "\(s.name) under \(s.mode)") }
+        #expect(report.dmaScenarios.contains { $0.mode == "lazy" && $0.verdict == "CORRUPTED" })
+        #expect(report.dmaScenarios.contains { $0.mode == "lazy" && $0.verdict == "LEAKED" })
     }
 }
 
@@ -118,6 +125,9 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         (["bench", "deferral", "--frees", "0"], ["--frees", "1..."]),
         (["bench", "bind", "--pairs", "0"], ["--pairs", "1..."]),
         (["bench", "scale", "--storm-ms", "0"], ["--storm-ms", "1...60000"]),
+        (["bench", "dma", "--ops", "10"], ["--ops", "64..."]),
+        (["bench", "dma", "--rate", "0"], ["--rate", "1...100000"]),
+        (["bench", "dma", "--window-ms", "5"], ["--window-ms", "10...60000"]),
     ])
     func invalidValueNamesOptionAndRange(args: [String], expected: [String]) throws {
         let f = try #require(failure(args))
@@ -136,6 +146,15 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         let help = Run.helpMessage()
         #expect(help.contains("default: complete"))
         #expect(help.contains("linux-6.19"))
+    }
+
+    @Test func runTakesDMAScenariosAndTheirModes() throws {
+        #expect(failure(["run", "buggy-driver-early-free", "--mode", "lazy+quarantine"]) == nil)
+        #expect(failure(["run", "untrusted-device-reads-reallocated-page", "--mode", "untrusted-forced-strict"]) == nil)
+        let f = try #require(failure(["run", "buggy-driver-early-free", "--mode", "complete"]))
+        #expect(f.message.contains("--mode") && f.message.contains("lazy+quarantine"))
+        #expect(failure(["run", "huge-vmap", "--mode", "lazy"]) != nil)
+        #expect(failure(["run", "no-such-scenario"]) != nil)
     }
 
     @Test func traceMustBeWritableBeforeTheScenarioRuns() throws {
@@ -178,6 +197,30 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
             #expect(p50 > 0 && p50 <= p99 && p99 <= max)
         }
         #expect(r.metric("gate_invalidations_per_freed_frame_0mm") == 0)
+    }
+
+    /// Counts only: the stream's commands per policy are exact (manual
+    /// timers: only full rings and the drain flush), never its times.
+    @Test func dmaLazyIssuesFarFewerInvalidationsThanStrict() throws {
+        let r = try report(DMABench.self, ["--ops", "2048", "--window-ms", "10", "--rate", "2000"])
+        #expect(r.bench == "dma")
+        for size in ["4k", "64k"] {
+            for t in ["1t", "2t"] {
+                let strict = try #require(r.metric("invalidations_\(size)_\(t)_strict"))
+                let unmaps = try #require(r.metric("unmaps_\(size)_\(t)_strict"))
+                #expect(strict == unmaps, "strict: one command per unmap")
+                for lazy in ["lazy_percpu", "lazy_single"] {
+                    let n = try #require(r.metric("invalidations_\(size)_\(t)_\(lazy)"))
+                    #expect(n >= 1 && n * 100 <= strict, "\(lazy): >= 100x fewer than strict")
+                }
+                let lazy = try #require(r.metric("invalidations_\(size)_\(t)_lazy_percpu"))
+                let quarantine = try #require(r.metric("invalidations_\(size)_\(t)_lazy_quarantine"))
+                if t == "1t" { #expect(quarantine == lazy, "one thread: the same flushes") }
+                #expect(quarantine <= 2 * (unmaps / 255).rounded(.up) + 1, "no more than the rings force")
+                #expect(r.metric("device_ns_threads_match_iommu_\(size)_\(t)_strict") == 1)
+            }
+        }
+        #expect(r.metric("window_lazy_quarantine_stale_on_reallocated_page") == 0)
     }
 
     @Test func everyBenchPrintsTheAgreedObjectOnSmallSettings() throws {

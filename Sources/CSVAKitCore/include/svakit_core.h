@@ -67,4 +67,13 @@ int64_t svk_next_cpu_ticket(void);
  * is set, or end (tables.c). */
 int svk_next_present(const uint64_t *table, int from, int end);
 
+/*
+ * Modelled IOMMU device time (devicetime.c): nanoseconds the invalidation
+ * commands and syncs this thread issued would take on the device, as each
+ * IOMMU's cost model prices them. A plain thread-local add: no allocation.
+ */
+uint64_t svk_device_ns(void);
+void svk_device_ns_add(uint64_t ns);
+void svk_device_ns_reset(void);
+
 #endif

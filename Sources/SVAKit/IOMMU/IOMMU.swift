@@ -81,6 +81,7 @@ public final class IOMMU: @unchecked Sendable {
     /// (``Machine/iommuCommandRange(pasid:start:end:)``).
     public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
         state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
+        ModelledDeviceTime.charge(config.costs.rangeInvalidationNs)
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
@@ -88,6 +89,7 @@ public final class IOMMU: @unchecked Sendable {
     /// line tagged with `pasid` goes.
     public func invalidatePASID(_ pasid: PASID) {
         state.locked { $0.invalidatePASID(pasid.rawValue) }
+        ModelledDeviceTime.charge(config.costs.domainInvalidationNs)
         driver?.invalidatePASID?(pasid)
     }
 
@@ -95,18 +97,21 @@ public final class IOMMU: @unchecked Sendable {
     /// domain's) in [start, end]. Drivers see the tag as the PASID.
     func invalidateTagRange(_ tag: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
         state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
+        ModelledDeviceTime.charge(config.costs.rangeInvalidationNs)
         driver?.invalidateRange?(PASID(tag), start, end, leafOnly)
     }
 
     /// A DMA domain's flush_iotlb_all: every line tagged `tag`.
     func invalidateTag(_ tag: UInt32) {
         state.locked { $0.invalidatePASID(tag) }
+        ModelledDeviceTime.charge(config.costs.domainInvalidationNs)
         driver?.invalidatePASID?(PASID(tag))
     }
 
     /// Global invalidation: every cached line goes.
     public func invalidateAll() {
         state.locked { $0.invalidateAll() }
+        ModelledDeviceTime.charge(config.costs.globalInvalidationNs)
         driver?.invalidateAll?()
     }
 
@@ -123,6 +128,7 @@ public final class IOMMU: @unchecked Sendable {
             }
             return n
         }
+        ModelledDeviceTime.charge(UInt64(n) &* config.costs.rangeInvalidationNs)
         if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(PASID(p), start, end, false) } }
         return n
     }
@@ -135,6 +141,7 @@ public final class IOMMU: @unchecked Sendable {
         fenceLock.locked { _ in
             let closed: Int? = state.locked { s in
                 s.counters.fences += 1
+                s.counters.modelledDeviceNs &+= config.costs.syncNs
                 guard s.inflight.0 + s.inflight.1 > 0 else { return nil }
                 let old = s.epoch
                 s.epoch ^= 1
@@ -144,6 +151,7 @@ public final class IOMMU: @unchecked Sendable {
                 while state.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
             }
         }
+        ModelledDeviceTime.charge(config.costs.syncNs)
         driver?.fence?()
     }
 

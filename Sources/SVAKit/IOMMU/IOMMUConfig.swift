@@ -49,6 +49,11 @@ public struct IOMMUConfig: Sendable, Equatable {
     /// s390), so DMA-FQ uses one 32768-entry queue with a 1 s timer instead
     /// of per-CPU queues of 256 with 10 ms. Swift-only; default false.
     public var shadowedFlush = false
+    /// What each invalidation command and sync would cost on the device
+    /// (``IOMMUCostModel``): accumulated in ``IOMMUCounters/modelledDeviceNs``
+    /// and ``ModelledDeviceTime``. Swift-only; default the assumptions of
+    /// docs/KERNEL-MODEL.md §4.6.
+    public var costs = IOMMUCostModel()
 
     /// A configuration; the defaults are a 64x4 IOTLB and 8x4 paging-structure
     /// caches with LRU replacement, full caching and A/D writes.

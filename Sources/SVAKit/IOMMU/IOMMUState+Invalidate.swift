@@ -7,6 +7,7 @@ extension IOMMUState {
     /// `leafOnly`, paging-structure entries whose region overlaps it.
     mutating func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
         if leafOnly { counters.leafRangeInvalidations += 1 } else { counters.rangeInvalidations += 1 }
+        counters.modelledDeviceNs &+= config.costs.rangeInvalidationNs
         invalidationSeq &+= 1
         guard mayHaveLines(pasid) else { return }
         var dropped = iotlb.invalidate { line in
@@ -30,6 +31,7 @@ extension IOMMUState {
 
     mutating func invalidatePASID(_ pasid: UInt32) {
         counters.pasidInvalidations += 1
+        counters.modelledDeviceNs &+= config.costs.domainInvalidationNs
         invalidationSeq &+= 1
         guard mayHaveLines(pasid) else { return }
         forgetLines(pasid)
@@ -40,6 +42,7 @@ extension IOMMUState {
 
     mutating func invalidateAll() {
         counters.globalInvalidations += 1
+        counters.modelledDeviceNs &+= config.costs.globalInvalidationNs
         invalidationSeq &+= 1
         pasidBits.update(repeating: 0, count: Self.pasidWords)
         var dropped = iotlb.invalidate { _ in true }

@@ -26,6 +26,9 @@ public struct IOMMUCounters: Sendable, Equatable {
     public var entriesDropped = 0
     /// Fences (invalidation waits, ``IOMMU/fence()``).
     public var fences = 0
+    /// Modelled device time of every command and sync this IOMMU received,
+    /// in ns, as its ``IOMMUConfig/costs`` price them.
+    public var modelledDeviceNs: UInt64 = 0
     /// Entries the walker set A (or A and D) in, when
     /// ``IOMMUConfig/setsAccessedDirty`` is on.
     public var accessedDirtyWrites = 0

@@ -147,8 +147,9 @@ public struct FlushQueueStats: Sendable, Equatable {
     public var flushes: Int, fullFlushes: Int
     /// Unmaps released after a covering flush.
     public var released: Int
-    /// Time from unmap to release: p50 and p99 (log2 buckets, upper bound)
-    /// and the maximum, in nanoseconds.
+    /// Time from unmap to release: p50 and p99 (the upper bound of a bucket
+    /// an eighth of an octave wide, so at most 12.5 % high) and the exact
+    /// maximum, in nanoseconds.
     public var windowP50: UInt64, windowP99: UInt64, windowMax: UInt64
     /// Frames the machine's quarantine holds now.
     public var quarantinedFrames: Int
