@@ -25,4 +25,7 @@ set(SVAKIT_SWIFT_LINK_ITEMS
   "${SVAKIT_SWIFTRT}"
   "${SVAKIT_SWIFT_SYNCHRONIZATION}"
   "${SVAKIT_SWIFT_CORE}"
+  # libm: the Swift core calls ceil and friends (rounded(.up) in a debug
+  # build); with --as-needed a C link does not get it from swiftCore.
+  m
   "-Wl,-rpath,${SVAKIT_SWIFT_RUNTIME_DIR}")

@@ -23,18 +23,23 @@
  *   -EBADF     a handle that is not a live SVAKit machine (foreign, forged or
  *              destroyed: a destroyed handle stays a readable tombstone)
  *   -ERANGE    a frame number past the end of memory, a non-canonical
- *              address, or a range that runs past the end of memory or wraps
+ *              address, an IOVA past a DMA domain's 48-bit aperture, or a
+ *              range that runs past the end of memory or wraps
  *   -EINVAL    an unaligned address/size, a bad flag, level, order, index or
  *              buffer length, an address in the wrong half, a partial unmap of
  *              a huge leaf, a reserved config field not zero or a boolean not
  *              0/1, an entry the hardware would reject (PS where no huge page
  *              can be, reserved bits 52-62), a PASID of 0 or past 20 bits,
- *              init_mm given to attach_pasid or bind
+ *              init_mm given to attach_pasid or bind; a DMA unmap whose size,
+ *              direction or device is not the mapping's (dma-debug's checks),
+ *              a CPU out of range, an identity domain where tables are needed
  *   -EEXIST    mapping over a live mapping or over an existing page table
  *   -ENOENT    nothing there: no mapping (unmap, translate), no vmalloc area,
  *              no table under the entry (unlink), a range already offline
  *              (hot-remove), offline memory (set_memory, collapse), no such
- *              report, no such PASID attachment (detach)
+ *              report, no such PASID attachment (detach), no DMA mapping at
+ *              the address (iommu_unmap, iova_to_phys, dma_unmap: a double
+ *              unmap), no default domain to detach
  *   -EALREADY  double free: the frame was allocated once and is free now, or
  *              a table already on the deferred-free list
  *   -ENXIO     freeing a frame that is not the head of an allocated block
@@ -51,14 +56,19 @@
  *              device-PASID attached to another mm, destroying a bound or
  *              attached mm, pagetable_free of a table that still points at
  *              tables, linking a table already linked, writing over an entry
- *              that points to a table
+ *              that points to a table; freeing a DMA domain that a device is
+ *              attached to or that holds DMA API mappings, giving a device a
+ *              second default domain
  *   -ESRCH     an unknown address-space (mm) id
  *   -ENOMEM    the simulated physical memory is exhausted (a vmalloc larger
  *              than memory, or a map whose tables cannot all be allocated,
  *              fails before changing anything)
- *   -ENOSPC    the vmalloc area or the PASID space is exhausted
- *   -ENODEV    an unknown IOMMU or device id
- *   -EOPNOTSUPP binding a device that does not support SVA
+ *   -ENOSPC    the vmalloc area, the PASID space, a domain's IOVA space or
+ *              the DMA domain ids are exhausted
+ *   -ENODEV    an unknown IOMMU, device or DMA domain id (a freed domain
+ *              included)
+ *   -EOPNOTSUPP binding a device that does not support SVA; the DMA API on a
+ *              device with no default domain
  *   -EOVERFLOW a PASID wider than the device supports (bind, attach, DMA)
  *   -ESTALE    an unknown or already released SVA handle
  *   -EUCLEAN   (svakit_machine_check only) the machine's bookkeeping is
@@ -319,6 +329,14 @@ enum svakit_work_mode {
  * @work_mode: enum svakit_work_mode; default THREAD.
  * @max_pending: deferred frames past which the freeing caller runs the work
  *	itself, at least 1; default 4096.
+ * @dma_strict: 1 for iommu.strict=1 (every translated default domain is
+ *	strict, SVAKIT_DOMAIN_DMA), 0 for lazy (SVAKIT_DOMAIN_DMA_FQ, x86's
+ *	default; docs/KERNEL-MODEL.md §4.1); default 0.
+ * @dma_quarantine: 1 to park a free of a frame that a lazy unmap still
+ *	covers until the flush that covers it (beyond Linux,
+ *	docs/KERNEL-MODEL.md §4.4), 0 not to; default 0.
+ * @cpus: simulated CPUs of the DMA API's per-CPU flush queues and IOVA
+ *	caches, 1 to 256; 0 means the default, 4.
  * @reserved: must be zero.
  *
  * Start from svakit_config_default() and change fields: a field added later
@@ -336,7 +354,10 @@ struct svakit_config {
 	uint32_t free_mode;
 	uint32_t work_mode;
 	uint32_t max_pending;
-	uint32_t reserved;
+	uint32_t dma_strict;
+	uint32_t dma_quarantine;
+	uint32_t cpus;
+	uint32_t reserved[2];
 };
 
 /**
@@ -389,7 +410,8 @@ void svakit_config_default(struct svakit_config *cfg);
  * Return: 0 on success.
  * -EFAULT: @cfg or @out is NULL.
  * -EINVAL: a field of @cfg is out of its range (see struct svakit_config),
- * @cfg->reserved is not zero, or an enum field names no value.
+ * @cfg->reserved is not zero, a boolean field (@cfg->dma_strict,
+ * @cfg->dma_quarantine) is not 0 or 1, or an enum field names no value.
  * -ENOMEM: the host cannot reserve the simulated memory.
  */
 int svakit_machine_create(const struct svakit_config *cfg, svakit_machine **out);
@@ -1048,8 +1070,18 @@ enum svakit_replacement {
  * @psc_ways: paging-structure cache ways per level, at least 1; default 4.
  * @sets_accessed_dirty: 1 when the walker writes A/D bits, 0 when not;
  *	default 1.
+ * @deferred_flush: 1 when the driver can batch invalidations
+ *	(IOMMU_CAP_DEFERRED_FLUSH), so a default DMA domain may be lazy; 0 makes
+ *	every translated default domain strict (SVAKIT_POLICY_NO_DEFERRED_FLUSH);
+ *	default 1.
+ * @shadowed_flush: 1 when flushes are shadowed (virtio-iommu, s390): a lazy
+ *	domain then uses one flush queue of 32768 entries with a 1 s timer
+ *	instead of per-CPU queues of 256 with 10 ms (docs/KERNEL-MODEL.md §4.2);
+ *	default 0.
  * @reserved: must be zero.
  * @seed: the seed of SVAKIT_REPLACE_RANDOM.
+ *
+ * Start from svakit_iommu_config_default(): @deferred_flush defaults to 1.
  */
 struct svakit_iommu_config {
 	uint32_t caching;
@@ -1057,6 +1089,8 @@ struct svakit_iommu_config {
 	uint32_t iotlb_sets, iotlb_ways;
 	uint32_t psc_sets, psc_ways;
 	uint32_t sets_accessed_dirty;
+	uint32_t deferred_flush;
+	uint32_t shadowed_flush;
 	uint32_t reserved;
 	uint64_t seed;
 };
@@ -1105,7 +1139,8 @@ void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
  * -EBADF: @m is not a live machine.
  * -EINVAL: a field of @cfg is out of its range (see struct
  * svakit_iommu_config), @cfg->reserved is not zero, or
- * @cfg->sets_accessed_dirty is not 0 or 1.
+ * @cfg->sets_accessed_dirty, @cfg->deferred_flush or @cfg->shadowed_flush is
+ * not 0 or 1.
  */
 int svakit_iommu_create(svakit_machine *m, const struct svakit_iommu_config *cfg, uint32_t *iommu);
 
@@ -1193,14 +1228,19 @@ int svakit_iommu_invalidate_all(svakit_machine *m, uint32_t iommu);
 int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
 
 #define SVAKIT_DEV_SVA 0x1u /* the device can do SVA (PASID, PRI, ATS) */
+#define SVAKIT_DEV_UNTRUSTED 0x2u /* dev->untrusted (an external port): strict DMA */
 
 /**
  * svakit_device_create() - add a device behind an IOMMU.
  * @m: the machine.
  * @iommu: the IOMMU it sits behind.
- * @flags: 0 or SVAKIT_DEV_SVA.
+ * @flags: 0, or SVAKIT_DEV_SVA and SVAKIT_DEV_UNTRUSTED or'ed.
  * @pasid_bits: it emits PASIDs 1 .. 2^@pasid_bits - 1; 1 to 20.
  * @dev: receives its id.
+ *
+ * An untrusted device (dev->untrusted, an external-facing port) always gets
+ * a strict default domain from svakit_dma_setup(), and its unmaps are strict
+ * even through a lazy domain it shares (docs/KERNEL-MODEL.md §4.1).
  *
  * Context: Takes the SVA registry lock. May be called from any callback.
  * Return: 0 on success.
@@ -1483,6 +1523,553 @@ int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va
  */
 int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
 		     const void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+
+/* ------------------------------------------------------------------------ */
+/* DMA domains and the IOMMU API (docs/KERNEL-MODEL.md §4)                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum svakit_domain_type - the type of a DMA domain (IOMMU_DOMAIN_*).
+ * @SVAKIT_DOMAIN_IDENTITY: passthrough: the IOVA is the physical address; no
+ *	tables.
+ * @SVAKIT_DOMAIN_DMA: translated; every DMA API unmap is invalidated and
+ *	synced before it returns (strict).
+ * @SVAKIT_DOMAIN_DMA_FQ: translated; DMA API unmaps wait in the flush queue
+ *	and are invalidated in batches (lazy).
+ *
+ * The names sysfs shows are "identity", "DMA" and "DMA-FQ"
+ * (docs/KERNEL-MODEL.md §4.1).
+ */
+enum svakit_domain_type {
+	SVAKIT_DOMAIN_IDENTITY = 0,
+	SVAKIT_DOMAIN_DMA = 1,
+	SVAKIT_DOMAIN_DMA_FQ = 2,
+};
+
+/* svakit_domain_alloc() pgsize_bitmap: byte sizes or'ed; 0 means the default. */
+#define SVAKIT_PGSIZE_DEFAULT (SVAKIT_PAGE_SIZE | SVAKIT_PMD_SIZE | SVAKIT_PUD_SIZE)
+/* svakit_iommu_map() prot, as Linux's IOMMU_READ and IOMMU_WRITE. */
+#define SVAKIT_IOMMU_READ  0x1u
+#define SVAKIT_IOMMU_WRITE 0x2u
+
+/**
+ * svakit_domain_alloc() - iommu_domain_alloc: a new DMA domain.
+ * @m: the machine.
+ * @iommu: the IOMMU whose tables it is.
+ * @type: enum svakit_domain_type.
+ * @pgsize_bitmap: the sizes it maps with, a mask of 4 KiB, 64 KiB, 2 MiB and
+ *	1 GiB whose smallest is 4 KiB or 64 KiB (the granule); 0 for
+ *	SVAKIT_PGSIZE_DEFAULT (4 KiB | 2 MiB | 1 GiB).
+ * @domain: receives its id (ids are never reused).
+ *
+ * A translated domain gets a root table (a frame of kind
+ * SVAKIT_FRAME_PT_IOMMU), an IOVA allocator and a flush queue; an identity
+ * domain has none. The first SVAKIT_DOMAIN_DMA_FQ domain of a machine
+ * taints it and logs the window lazy mode opens.
+ *
+ * Context: Takes the SVA registry lock, the domain list lock and the frame
+ * allocator's lock in turn. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @domain is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @type names no type, or @pgsize_bitmap has another size or no
+ * 4 KiB or 64 KiB.
+ * -ENODEV: no IOMMU has that id.
+ * -ENOMEM: no frame for the root table.
+ * -ENOSPC: 2^22 domains were allocated already.
+ */
+int svakit_domain_alloc(svakit_machine *m, uint32_t iommu, uint32_t type, uint64_t pgsize_bitmap,
+			uint32_t *domain);
+
+/**
+ * svakit_domain_free() - iommu_domain_free: free a domain and its tables.
+ * @m: the machine.
+ * @domain: the domain; no device may be attached to it.
+ *
+ * Drains its flush queue, unlinks its tables, drops its IOMMU's cache lines
+ * for it and fences, then frees every table and the root.
+ *
+ * Context: Takes the domain list lock, the domain's table lock and the
+ * IOMMU's locks; calls the IOMMU's driver ops with no lock held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id (a freed one included: a double free).
+ * -EBUSY: a device is attached to it, or the DMA API has live mappings in it.
+ */
+int svakit_domain_free(svakit_machine *m, uint32_t domain);
+
+/**
+ * svakit_attach_device() - iommu_attach_device: a device's default domain.
+ * @m: the machine.
+ * @domain: a domain of the device's IOMMU.
+ * @dev: the device, with no default domain yet.
+ *
+ * The device's requests without PASID (svakit_dma_read() with PASID 0) go
+ * through @domain from now on, and the DMA API maps into it.
+ *
+ * Context: Takes the domain list lock, then the SVA registry lock and the
+ * IOMMU's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain or no device has that id.
+ * -EINVAL: @domain belongs to another IOMMU than the device's.
+ * -EBUSY: the device has a default domain already.
+ */
+int svakit_attach_device(svakit_machine *m, uint32_t domain, uint32_t dev);
+
+/**
+ * svakit_detach_device() - iommu_detach_device: drop a device's default domain.
+ * @m: the machine.
+ * @dev: the device.
+ *
+ * Its requests without PASID fault again; the domain's lines are dropped and
+ * the walks in flight waited for. The domain stays, with its mappings.
+ *
+ * Context: Takes the SVA registry lock, then (with none held) the IOMMU's
+ * locks; calls the driver's ops with no lock held. May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -ENOENT: the device has no default domain (a second detach included).
+ */
+int svakit_detach_device(svakit_machine *m, uint32_t dev);
+
+/**
+ * svakit_iommu_map() - iommu_map: map an IOVA range of a domain.
+ * @m: the machine.
+ * @domain: a translated domain.
+ * @iova: the first IOVA, a multiple of the domain's granule.
+ * @phys: the physical address it maps to, a multiple of the granule.
+ * @size: the bytes, a nonzero multiple of the granule.
+ * @prot: SVAKIT_IOMMU_READ, or SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE.
+ *
+ * Maps with the largest pages the domain's bitmap and the alignment of @iova
+ * and @phys allow, allocating tables as needed. Nothing is invalidated: the
+ * range was not mapped.
+ *
+ * Context: Takes the domain list lock, then the domain's table lock and the
+ * frame allocator's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id.
+ * -EINVAL: @prot has an unknown bit or no SVAKIT_IOMMU_READ (the x86-64
+ * format cannot express a write-only entry), @domain is an identity domain,
+ * or @iova, @phys or @size is not a multiple of the granule (@size 0
+ * included).
+ * -ERANGE: the IOVA range runs past the 48-bit aperture, or the physical
+ * range past the end of memory.
+ * -EEXIST: part of the range is mapped already; nothing is mapped then
+ * (tables allocated on the way stay, as in Linux).
+ * -ENOMEM: a table cannot be allocated; nothing is mapped then.
+ */
+int svakit_iommu_map(svakit_machine *m, uint32_t domain, uint64_t iova, uint64_t phys, uint64_t size,
+		     uint32_t prot);
+
+/**
+ * svakit_iommu_unmap() - iommu_unmap: unmap an IOVA range, strictly.
+ * @m: the machine.
+ * @domain: a translated domain.
+ * @iova: the first IOVA, a multiple of the granule.
+ * @size: the bytes, a nonzero multiple of the granule.
+ * @unmapped: receives the bytes unmapped: more than @size when the range cut
+ *	into a larger page, less when it stopped at a hole.
+ *
+ * Clears the entries, invalidates the range on the domain's IOMMU (leaf-only
+ * when no table was freed) and syncs, then frees the tables the unmap
+ * emptied: the IOMMU API is always strict.
+ *
+ * Context: Takes the domain list lock, the domain's table lock, the IOMMU's
+ * locks and the frame allocator's lock in turn; calls the driver's ops with
+ * no lock held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @unmapped is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id.
+ * -EINVAL: @domain is an identity domain, or @iova or @size is not a
+ * multiple of the granule (@size 0 included).
+ * -ERANGE: the range runs past the 48-bit aperture.
+ * -ENOENT: nothing is mapped at @iova (a second unmap included).
+ */
+int svakit_iommu_unmap(svakit_machine *m, uint32_t domain, uint64_t iova, uint64_t size,
+		       uint64_t *unmapped);
+
+/**
+ * svakit_iommu_iova_to_phys() - iommu_iova_to_phys: walk a domain's tables.
+ * @m: the machine.
+ * @domain: the domain.
+ * @iova: the IOVA.
+ * @phys: receives the physical address (@iova itself in an identity domain).
+ *
+ * The software walk; it reads no IOMMU cache, so it says what the tables
+ * say, not what a device with a stale IOTLB entry reaches.
+ *
+ * Context: Takes the domain list lock, then the domain's table lock. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @phys is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id.
+ * -ENOENT: nothing is mapped at @iova (an @iova past the 48-bit aperture
+ * included).
+ */
+int svakit_iommu_iova_to_phys(svakit_machine *m, uint32_t domain, uint64_t iova, uint64_t *phys);
+
+/* ------------------------------------------------------------------------ */
+/* The DMA API over a device's default domain (docs/KERNEL-MODEL.md §4.3)   */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum svakit_dma_policy_reason - why a default domain got its type.
+ * @SVAKIT_POLICY_LAZY_DEFAULT: lazy, the machine's default ("DMA domain TLB
+ *	invalidation policy: lazy mode").
+ * @SVAKIT_POLICY_STRICT_CONFIGURED: strict: svakit_config.dma_strict
+ *	(iommu.strict=1).
+ * @SVAKIT_POLICY_UNTRUSTED_DEVICE: strict: the device is untrusted
+ *	(SVAKIT_DEV_UNTRUSTED).
+ * @SVAKIT_POLICY_NO_DEFERRED_FLUSH: strict: the IOMMU cannot defer flushes
+ *	(svakit_iommu_config.deferred_flush is 0).
+ *
+ * The boot log's line, as iommu_setup_default_domain decides it
+ * (docs/KERNEL-MODEL.md §4.1).
+ */
+enum svakit_dma_policy_reason {
+	SVAKIT_POLICY_LAZY_DEFAULT = 0,
+	SVAKIT_POLICY_STRICT_CONFIGURED = 1,
+	SVAKIT_POLICY_UNTRUSTED_DEVICE = 2,
+	SVAKIT_POLICY_NO_DEFERRED_FLUSH = 3,
+};
+
+/**
+ * enum svakit_dma_direction - the direction of a mapping (dma_data_direction).
+ * @SVAKIT_DMA_BIDIRECTIONAL: DMA_BIDIRECTIONAL: the device reads and writes.
+ * @SVAKIT_DMA_TO_DEVICE: DMA_TO_DEVICE: the device reads (a read-only entry).
+ * @SVAKIT_DMA_FROM_DEVICE: DMA_FROM_DEVICE: the device writes.
+ *
+ * Linux's values; DMA_NONE (3) is refused.
+ */
+enum svakit_dma_direction {
+	SVAKIT_DMA_BIDIRECTIONAL = 0,
+	SVAKIT_DMA_TO_DEVICE = 1,
+	SVAKIT_DMA_FROM_DEVICE = 2,
+};
+
+/* The cpu argument of the DMA API: the calling thread's simulated CPU. */
+#define SVAKIT_CPU_CURRENT (-1)
+
+/**
+ * struct svakit_sg - one element of a scatter-gather list (struct scatterlist).
+ * @phys: in: the physical address of the buffer.
+ * @length: in: its length in bytes, not 0.
+ * @dma_address: out: the DMA address of segment i (sg_dma_address), for i
+ *	below the count svakit_dma_map_sg() returned; 0 past it.
+ * @dma_length: out: the length of segment i (sg_dma_len); 0 past the count.
+ *
+ * svakit_dma_map_sg() reads @phys and @length of every element and writes
+ * @dma_address and @dma_length of every element; svakit_dma_unmap_sg() reads
+ * the segments back (up to the first @dma_length of 0), as
+ * iommu_dma_unmap_sg does.
+ */
+struct svakit_sg {
+	uint64_t phys;
+	uint64_t length;
+	uint64_t dma_address;
+	uint64_t dma_length;
+};
+
+/**
+ * svakit_dma_setup() - iommu_setup_default_domain: a device's default domain.
+ * @m: the machine.
+ * @dev: the device, with no default domain yet.
+ * @identity: 1 for an identity (passthrough) domain, 0 for a translated one.
+ * @domain: receives the domain's id.
+ * @reason: receives the enum svakit_dma_policy_reason: why a translated
+ *	domain is (or would be) strict or lazy.
+ *
+ * A translated domain is SVAKIT_DOMAIN_DMA_FQ (lazy) unless the machine is
+ * strict (svakit_config.dma_strict), the device untrusted
+ * (SVAKIT_DEV_UNTRUSTED) or its IOMMU unable to defer flushes
+ * (svakit_iommu_config.deferred_flush 0); then SVAKIT_DOMAIN_DMA. The
+ * domain is allocated with the default page sizes and attached.
+ *
+ * Context: As svakit_domain_alloc(), then svakit_attach_device(). May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m, @domain or @reason is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @identity is not 0 or 1.
+ * -ENODEV: no device has that id.
+ * -EBUSY: the device has a default domain already; nothing is allocated.
+ * -ENOMEM: no frame for the domain's root table.
+ * -ENOSPC: 2^22 domains were allocated already.
+ */
+int svakit_dma_setup(svakit_machine *m, uint32_t dev, int identity, uint32_t *domain, uint32_t *reason);
+
+/**
+ * svakit_dma_map_page() - dma_map_page: map a buffer for a device.
+ * @m: the machine.
+ * @dev: a device with a default domain.
+ * @phys: the buffer's physical address (page_to_phys(page) + offset).
+ * @size: its length in bytes, not 0.
+ * @dir: enum svakit_dma_direction.
+ * @cpu: the simulated CPU the call runs on (its IOVA cache and flush
+ *	queue), 0 .. svakit_config.cpus - 1, or SVAKIT_CPU_CURRENT.
+ * @dma_addr: receives the DMA address; its offset in the granule is
+ *	@phys's. In an identity domain, @phys itself.
+ *
+ * Allocates an IOVA (below 4 GiB first) and maps the granules the buffer
+ * touches; the mapping is recorded, as dma-debug does, for the unmap's
+ * checks. Not aliased under SVAKIT_KERNEL_NAMES: the kernel's takes a page
+ * and an offset, and a call written for it would still compile here.
+ *
+ * Context: Takes the domain list lock, the IOVA cache locks of @cpu, the
+ * domain's table lock, the frame allocator's lock and a mapping shard's
+ * lock in turn. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @dma_addr is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @dir names no direction, or @cpu is neither SVAKIT_CPU_CURRENT
+ * nor below the machine's CPU count.
+ * -ERANGE: @size is 0, or the buffer runs past the end of memory.
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain (svakit_dma_setup()).
+ * -ENOSPC: the domain's IOVA space is exhausted.
+ * -ENOMEM: a table cannot be allocated; nothing is mapped then.
+ */
+int svakit_dma_map_page(svakit_machine *m, uint32_t dev, uint64_t phys, uint64_t size, uint32_t dir,
+			int cpu, uint64_t *dma_addr);
+
+/**
+ * svakit_dma_unmap_page() - dma_unmap_page: unmap what dma_map_page mapped.
+ * @m: the machine.
+ * @dev: the device that mapped it.
+ * @dma_addr: the DMA address svakit_dma_map_page() returned.
+ * @size: the size it was given.
+ * @dir: the direction it was given.
+ * @cpu: as for svakit_dma_map_page().
+ *
+ * Strict (SVAKIT_DOMAIN_DMA, or an untrusted device): the entries are
+ * cleared, the range invalidated and synced before it returns. Lazy
+ * (SVAKIT_DOMAIN_DMA_FQ): the entries are cleared and the IOVA waits in
+ * @cpu's flush queue until a flush (a full ring, svakit_dma_run_timers(),
+ * svakit_dma_flush_queues()): until then a device with a cached translation
+ * still reaches the buffer, which is the caller's again at once. With the
+ * quarantine (svakit_config.dma_quarantine) a free of the buffer's frames is
+ * parked until that flush. In an identity domain it does nothing.
+ *
+ * Context: Takes the domain list lock, a mapping shard's lock, the domain's
+ * table lock, then strict: the IOMMU's locks and the IOVA cache locks; lazy:
+ * the quarantine's lock and @cpu's flush-queue ring lock (a full ring
+ * flushes with none held). Calls the driver's ops with no lock held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @dir names no direction, @cpu is out of range (as for
+ * svakit_dma_map_page()), or @size, @dir or @dma_addr's offset in the
+ * granule is not what the mapping was given, or another device mapped it
+ * (dma-debug's checks); the mapping stays then.
+ * -ERANGE: @dma_addr is past the 48-bit aperture.
+ * -ENOENT: no live mapping starts at @dma_addr (a double unmap included).
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain.
+ */
+int svakit_dma_unmap_page(svakit_machine *m, uint32_t dev, uint64_t dma_addr, uint64_t size, uint32_t dir,
+			  int cpu);
+
+/**
+ * svakit_dma_map_sg() - dma_map_sg: map a scatter-gather list.
+ * @m: the machine.
+ * @dev: a device with a default domain.
+ * @sg: the list: @phys and @length of each element are read, @dma_address
+ *	and @dma_length of each written.
+ * @nents: its elements, 1 .. INT_MAX.
+ * @dir: enum svakit_dma_direction.
+ * @cpu: as for svakit_dma_map_page().
+ *
+ * One IOVA range for the whole list, each element padded to the granule so
+ * its offset is kept; elements whose DMA addresses touch merge into one
+ * segment. @sg is written only on success.
+ *
+ * Context: As svakit_dma_map_page().
+ * Return: the number of DMA segments (1 .. @nents) on success.
+ * -EFAULT: @m or @sg is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @nents is 0 or past INT_MAX, @dir names no direction, or @cpu is
+ * out of range.
+ * -ERANGE: an element's @length is 0, or it runs past the end of memory.
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain.
+ * -ENOSPC: the domain's IOVA space is exhausted.
+ * -ENOMEM: a table cannot be allocated; nothing is mapped then.
+ */
+int svakit_dma_map_sg(svakit_machine *m, uint32_t dev, struct svakit_sg *sg, size_t nents, uint32_t dir,
+		      int cpu);
+
+/**
+ * svakit_dma_unmap_sg() - dma_unmap_sg: unmap what dma_map_sg mapped.
+ * @m: the machine.
+ * @dev: the device that mapped it.
+ * @sg: the list svakit_dma_map_sg() wrote; its segments are read up to the
+ *	first @dma_length of 0.
+ * @nents: the @nents given to svakit_dma_map_sg().
+ * @dir: the direction it was given.
+ * @cpu: as for svakit_dma_map_page().
+ *
+ * Unmaps the one IOVA range the segments span, strictly or lazily as
+ * svakit_dma_unmap_page() does.
+ *
+ * Context: As svakit_dma_unmap_page().
+ * Return: 0 on success.
+ * -EFAULT: @m or @sg is NULL.
+ * -EINVAL: @nents is 0, the first segment's @dma_length is 0, @dir names no
+ * direction, @cpu is out of range, or the span of the segments or @dir is
+ * not what was mapped there (a segment changed or left out); the mapping
+ * stays then.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: a segment runs past the 48-bit aperture.
+ * -ENOENT: no live mapping starts where the first segment does (a double
+ * unmap included).
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain.
+ */
+int svakit_dma_unmap_sg(svakit_machine *m, uint32_t dev, const struct svakit_sg *sg, size_t nents,
+			uint32_t dir, int cpu);
+
+/**
+ * svakit_dma_alloc_coherent() - dma_alloc_coherent: a zeroed, mapped buffer.
+ * @m: the machine.
+ * @dev: a device with a default domain.
+ * @size: its length in bytes, 1 .. 4 MiB (a power-of-two block of frames).
+ * @cpu: as for svakit_dma_map_page().
+ * @dma_addr: receives the DMA address.
+ * @pfn: receives the first frame of the buffer (owner tag 0xc0).
+ *
+ * Allocates the block, zeroes it, and maps it bidirectionally. Not aliased
+ * under SVAKIT_KERNEL_NAMES: the kernel's returns the CPU address.
+ *
+ * Context: As svakit_frame_alloc(), then svakit_dma_map_page().
+ * Return: 0 on success.
+ * -EFAULT: @m, @dma_addr or @pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0 or past 4 MiB, or @cpu is out of range.
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain; nothing is allocated.
+ * -ENOMEM: no free block of that size, or no frame for a table.
+ * -ENOSPC: the domain's IOVA space is exhausted; the block is freed again.
+ */
+int svakit_dma_alloc_coherent(svakit_machine *m, uint32_t dev, uint64_t size, int cpu, uint64_t *dma_addr,
+			      uint64_t *pfn);
+
+/**
+ * svakit_dma_free_coherent() - dma_free_coherent: unmap and free the buffer.
+ * @m: the machine.
+ * @dev: the device it was allocated for.
+ * @size: the size it was allocated with.
+ * @pfn: the first frame svakit_dma_alloc_coherent() returned.
+ * @dma_addr: the DMA address it returned.
+ * @cpu: as for svakit_dma_map_page().
+ *
+ * Unmaps as svakit_dma_unmap_page() does, then frees the block (parked in
+ * the quarantine when it is on and the unmap was lazy).
+ *
+ * Context: As svakit_dma_unmap_page(), then svakit_frame_free().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past 32 bits, or @dma_addr past the 48-bit aperture.
+ * -ENOENT: nothing is mapped at @dma_addr (a double free included).
+ * -EINVAL: @dma_addr maps another frame than @pfn, @size is not the
+ * allocation's, or @cpu is out of range; nothing changes then.
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain.
+ * -EALREADY: the block was freed already by other means; it is unmapped.
+ * -ENXIO: @pfn is not the head of an allocated block; it is unmapped.
+ * -EPERM: @pfn is a page table; it is unmapped.
+ */
+int svakit_dma_free_coherent(svakit_machine *m, uint32_t dev, uint64_t size, uint64_t pfn, uint64_t dma_addr,
+			     int cpu);
+
+/**
+ * svakit_dma_flush_queues() - flush every lazy domain's queue now.
+ * @m: the machine.
+ *
+ * What each DMA-FQ domain's timer does when it fires, early: one
+ * domain-wide invalidation and sync per domain with entries waiting, then
+ * every entry is released (its IOVA, the tables its unmap emptied, and the
+ * frees the quarantine parked behind it).
+ *
+ * Context: Takes each domain's flush-queue ring locks, the IOMMU's locks,
+ * the IOVA cache locks, the quarantine's lock and the frame allocator's
+ * lock in turn; calls the driver's ops with no lock held. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_dma_flush_queues(svakit_machine *m);
+
+/**
+ * svakit_dma_run_timers() - run the DMA layer's timers due at a time.
+ * @m: the machine.
+ * @now_ns: the monotonic time in nanoseconds (CLOCK_MONOTONIC).
+ *
+ * Each DMA-FQ domain whose flush-queue timer is due at @now_ns (10 ms after
+ * its first waiting unmap, 1 s with shadowed flushes) is flushed, and each
+ * IOVA depot due for reclaim is trimmed. A thread does this every
+ * millisecond in SVAKIT_WORK_THREAD mode; in SVAKIT_WORK_MANUAL mode the
+ * caller does.
+ *
+ * Context: As svakit_dma_flush_queues().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_dma_run_timers(svakit_machine *m, uint64_t now_ns);
+
+/**
+ * struct svakit_flush_queue_stats - a domain's flush queue.
+ * @pending: unmaps waiting for a flush now.
+ * @flushes: domain-wide flushes so far.
+ * @full_flushes: those a full ring forced.
+ * @released: unmaps released after a covering flush.
+ * @window_p50_ns: time from unmap to release, median (the upper bound of a
+ *	log2 bucket).
+ * @window_p99_ns: the 99th percentile, likewise.
+ * @window_max_ns: the longest.
+ * @quarantined_frames: frames the machine's quarantine holds now.
+ */
+struct svakit_flush_queue_stats {
+	uint64_t pending;
+	uint64_t flushes;
+	uint64_t full_flushes;
+	uint64_t released;
+	uint64_t window_p50_ns;
+	uint64_t window_p99_ns;
+	uint64_t window_max_ns;
+	uint64_t quarantined_frames;
+};
+
+/**
+ * svakit_flush_queue_stats() - copy a translated domain's flush-queue figures.
+ * @m: the machine.
+ * @domain: a translated domain (a strict one has a queue that stays empty).
+ * @stats: receives the figures.
+ *
+ * Context: Takes the domain list lock and the quarantine's lock briefly. May
+ * be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @stats is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id.
+ * -EINVAL: @domain is an identity domain (it has no queue).
+ */
+int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_flush_queue_stats *stats);
 
 /* ------------------------------------------------------------------------ */
 /* The walk oracle's reports                                                */
@@ -2034,6 +2621,20 @@ int svakit_frame_history(svakit_machine *m, uint64_t pfn,
 #define pagetable_free(...) svakit_pagetable_free(__VA_ARGS__)
 #define pagetable_free_kernel(...) svakit_pagetable_free_kernel(__VA_ARGS__)
 #define flush_tlb_kernel_range(...) svakit_flush_tlb_kernel_range(__VA_ARGS__)
+/* The IOMMU and DMA APIs whose arguments keep the kernel's order (the
+ * machine first, outputs last, the DMA API's cpu after the kernel's
+ * arguments). Not aliased: iommu_domain_alloc and iommu_detach_device (other
+ * arguments), dma_map_page (a page and an offset, where SVAKit takes one
+ * physical address) and dma_alloc_coherent (it returns the CPU address). */
+#define iommu_domain_free(...) svakit_domain_free(__VA_ARGS__)
+#define iommu_attach_device(...) svakit_attach_device(__VA_ARGS__)
+#define iommu_map(...) svakit_iommu_map(__VA_ARGS__)
+#define iommu_unmap(...) svakit_iommu_unmap(__VA_ARGS__)
+#define iommu_iova_to_phys(...) svakit_iommu_iova_to_phys(__VA_ARGS__)
+#define dma_unmap_page(...) svakit_dma_unmap_page(__VA_ARGS__)
+#define dma_map_sg(...) svakit_dma_map_sg(__VA_ARGS__)
+#define dma_unmap_sg(...) svakit_dma_unmap_sg(__VA_ARGS__)
+#define dma_free_coherent(...) svakit_dma_free_coherent(__VA_ARGS__)
 #endif
 
 #ifdef __cplusplus

@@ -106,7 +106,26 @@ struct fx {
 	uint64_t dm_va;       /* direct map of phys 8 MiB (a 2 MiB leaf) */
 	uint64_t dm_base;     /* the direct map's start (page_offset_base) */
 	uint64_t tmp;         /* set by some preps */
+	/* DMA domains and the DMA API (behind iommu) */
+	uint32_t dev_dma;     /* not SVA; its default domain is dma_dom (DMA-FQ: lazy) */
+	uint32_t dma_dom;
+	uint32_t dom;         /* a DMA domain of iommu, attached to nothing; maps IOVA_MAPPED */
+	uint32_t dom_ident;   /* an identity domain of iommu */
+	uint32_t dead_dom;    /* allocated, then freed */
+	uint64_t dma_live;    /* dev_dma's live mapping of data_pfn (bidirectional, 4 KiB) */
+	uint64_t dma_gone;    /* dev_dma's mapping of block_pfn, unmapped lazily: in the flush queue */
+	struct svakit_sg sg[2]; /* dev_dma's live mapping of [data_pfn, block_pfn] (to-device) */
+	int sg_count;
+	uint64_t coh_pfn, coh_dma; /* a coherent buffer of 8 KiB for dev_dma */
 };
+
+/* IOVAs of the fixture's domain `dom`. */
+#define IOVA_MAPPED 0x100000ULL /* a 4 KiB mapping of data_pfn */
+#define IOVA_FREE 0x180000ULL   /* nothing mapped; the PTE table exists */
+#define APERTURE (1ULL << 48)
+#define DMA_BIDI SVAKIT_DMA_BIDIRECTIONAL
+#define DMA_TODEV SVAKIT_DMA_TO_DEVICE
+#define CPU_CUR SVAKIT_CPU_CURRENT
 
 /* Setup failures: cmocka in the test process, a plain exit in a child. */
 static bool in_child;
@@ -212,8 +231,28 @@ static void fixture_build(struct fx *f, enum variant v)
 	f->linked_child = entry_pfn(m, f->linked_parent, idx(f->kva_linked, 2));
 	REQUIRE0(svakit_direct_map_va(m, 8ULL << 20, &f->dm_va));
 	REQUIRE0(svakit_direct_map_va(m, 0, &f->dm_base));
+	REQUIRE0(svakit_device_create(m, f->iommu, 0, 8, &f->dev_dma));
+	{
+		uint32_t reason;
+		REQUIRE0(svakit_dma_setup(m, f->dev_dma, 0, &f->dma_dom, &reason));
+		REQUIRE(reason == SVAKIT_POLICY_LAZY_DEFAULT);
+	}
+	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dom));
+	REQUIRE0(svakit_iommu_map(m, f->dom, IOVA_MAPPED, f->data_pfn << 12, SZ_4K,
+				  SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE));
+	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_IDENTITY, 0, &f->dom_ident));
+	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dead_dom));
+	REQUIRE0(svakit_dma_map_page(m, f->dev_dma, f->data_pfn << 12, SZ_4K, DMA_BIDI, 0, &f->dma_live));
+	REQUIRE0(svakit_dma_map_page(m, f->dev_dma, f->block_pfn << 12, SZ_4K, DMA_TODEV, 0, &f->dma_gone));
+	f->sg[0] = (struct svakit_sg){ .phys = f->data_pfn << 12, .length = SZ_4K };
+	f->sg[1] = (struct svakit_sg){ .phys = f->block_pfn << 12, .length = SZ_4K };
+	f->sg_count = svakit_dma_map_sg(m, f->dev_dma, f->sg, 2, DMA_TODEV, 0);
+	REQUIRE(f->sg_count == 1);
+	REQUIRE0(svakit_dma_alloc_coherent(m, f->dev_dma, 2 * SZ_4K, 0, &f->coh_dma, &f->coh_pfn));
 
 	/* Then the frees. */
+	REQUIRE0(svakit_domain_free(m, f->dead_dom));
+	REQUIRE0(svakit_dma_unmap_page(m, f->dev_dma, f->dma_gone, SZ_4K, DMA_TODEV, 0));
 	REQUIRE0(svakit_frame_free(m, f->freed_pfn));
 	REQUIRE0(svakit_vfree(m, f->dead_vm_va));
 	REQUIRE0(svakit_iommu_sva_unbind_device(m, f->dead_bond));
@@ -303,11 +342,41 @@ static void prep_unlink_user_pte(struct fx *f)
 	REQUIRE0(svakit_unlink_table(f->m, f->user_pmd, (unsigned)idx(UVA, 2), &f->tmp));
 }
 
+/* dev_dma's default domain detached: its mappings stay, the DMA API refuses. */
+static void prep_detach_dma(struct fx *f)
+{
+	REQUIRE0(svakit_detach_device(f->m, f->dev_dma));
+}
+
+/* dma_dom is also dev_sva's default domain: two devices share it. */
+static void prep_share_dma_dom(struct fx *f)
+{
+	REQUIRE0(svakit_attach_device(f->m, f->dma_dom, f->dev_sva));
+}
+
+static void prep_iommu_unmap(struct fx *f)
+{
+	uint64_t n;
+	REQUIRE0(svakit_iommu_unmap(f->m, f->dom, IOVA_MAPPED, SZ_4K, &n));
+}
+
+static void prep_unmap_sg(struct fx *f)
+{
+	REQUIRE0(svakit_dma_unmap_sg(f->m, f->dev_dma, f->sg, 2, DMA_TODEV, 0));
+}
+
+static void prep_free_coherent(struct fx *f)
+{
+	REQUIRE0(svakit_dma_free_coherent(f->m, f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Snapshots of the observable state                                        */
 /* ------------------------------------------------------------------------ */
 
 #define PROBE_IDS 32
+#define PROBE_DOMAINS 8
+#define PROBE_IOVAS 4
 
 struct snap {
 	struct svakit_stats st;
@@ -320,6 +389,10 @@ struct snap {
 	uint64_t mm_root[PROBE_IDS];
 	int bond_rc[PROBE_IDS];
 	uint32_t bond_pasid[PROBE_IDS];
+	int fq_rc[PROBE_DOMAINS];
+	struct svakit_flush_queue_stats fq[PROBE_DOMAINS];
+	int i2p_rc[PROBE_DOMAINS][PROBE_IOVAS];
+	uint64_t i2p[PROBE_DOMAINS][PROBE_IOVAS];
 	uint64_t nframes;
 	struct svakit_ptdesc *desc;
 	uint64_t *hash;
@@ -353,6 +426,14 @@ static void snap_take(struct fx *f, struct snap *s)
 	for (uint32_t i = 0; i < PROBE_IDS; i++) {
 		s->mm_rc[i] = svakit_mm_root(m, i, &s->mm_root[i]);
 		s->bond_rc[i] = svakit_iommu_sva_get_pasid(m, i, &s->bond_pasid[i]);
+	}
+	/* The DMA state: each domain's flush queue, and what its tables say at
+	 * the fixture's DMA addresses (the IOTLBs are in the IOMMU counters). */
+	for (uint32_t d = 0; d < PROBE_DOMAINS; d++) {
+		const uint64_t iovas[PROBE_IOVAS] = { IOVA_MAPPED, f->dma_live, f->sg[0].dma_address, f->coh_dma };
+		s->fq_rc[d] = svakit_flush_queue_stats(m, d, &s->fq[d]);
+		for (int i = 0; i < PROBE_IOVAS; i++)
+			s->i2p_rc[d][i] = svakit_iommu_iova_to_phys(m, d, iovas[i], &s->i2p[d][i]);
 	}
 	s->nframes = s->st.frames;
 	s->desc = calloc(s->nframes, sizeof(*s->desc));
@@ -419,6 +500,16 @@ static void snap_diff(const struct snap *a, const struct snap *b, bool dma_walke
 	if (memcmp(a->bond_rc, b->bond_rc, sizeof(a->bond_rc)) ||
 	    memcmp(a->bond_pasid, b->bond_pasid, sizeof(a->bond_pasid)))
 		NOTE_DIFF("bond handles; ");
+	for (int d = 0; d < PROBE_DOMAINS; d++) {
+		if (a->fq_rc[d] != b->fq_rc[d] || memcmp(&a->fq[d], &b->fq[d], sizeof(a->fq[d])))
+			NOTE_DIFF("domain %d flush queue (rc %d->%d, pending %llu->%llu, flushes %llu->%llu); ", d,
+				  a->fq_rc[d], b->fq_rc[d], (unsigned long long)a->fq[d].pending,
+				  (unsigned long long)b->fq[d].pending, (unsigned long long)a->fq[d].flushes,
+				  (unsigned long long)b->fq[d].flushes);
+		if (memcmp(a->i2p_rc[d], b->i2p_rc[d], sizeof(a->i2p_rc[d])) ||
+		    memcmp(a->i2p[d], b->i2p[d], sizeof(a->i2p[d])))
+			NOTE_DIFF("domain %d translations; ", d);
+	}
 	for (uint64_t pfn = 0; pfn < a->nframes && pfn < b->nframes; pfn++) {
 		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0;
 		bool c = a->hash[pfn] != b->hash[pfn];
@@ -660,6 +751,8 @@ struct scratch {
 	struct svakit_event ev[2];
 	struct svakit_iommu_driver_ops ops;
 	struct svakit_iommu_config icfg;
+	struct svakit_sg sg[4];
+	struct svakit_flush_queue_stats fqs;
 };
 
 #define MACHINE_SENTINEL ((svakit_machine *)0x5a5a5a5a)
@@ -789,6 +882,30 @@ static int dma_rw(struct fx *f, int write, uint32_t dev, uint32_t pasid, uint64_
 /* A present, writable entry to phys with extra bits (PS for a huge leaf). */
 static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits; }
 
+/* dma_map_sg of two pages (data_pfn, block_pfn), the first element's length
+ * and the second's physical address as given. */
+static int map_sg_with(struct fx *f, uint32_t dev, uint64_t len0, uint64_t phys1, size_t nents, uint32_t dir,
+		       int cpu)
+{
+	struct svakit_sg sg[2] = {
+		{ .phys = f->data_pfn << 12, .length = len0 },
+		{ .phys = phys1, .length = SZ_4K },
+	};
+	return svakit_dma_map_sg(f->m, dev, sg, nents, dir, cpu);
+}
+
+/* dma_unmap_sg of the fixture's mapped list, its first segment changed. */
+static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr, uint64_t len, uint32_t dir,
+			 int cpu)
+{
+	struct svakit_sg sg[2];
+
+	memcpy(sg, f->sg, sizeof(sg));
+	sg[0].dma_address = addr;
+	sg[0].dma_length = len;
+	return svakit_dma_unmap_sg(f->m, dev, sg, nents, dir, cpu);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The tables: X(id, expected, "bad input", options, call)                  */
 /* ------------------------------------------------------------------------ */
@@ -829,6 +946,13 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	X(create_free_3, -EINVAL, "free_mode = 3", NONE, CFG_WITH(free_mode, 3))                     \
 	X(create_work_2, -EINVAL, "work_mode = 2 (an enum of 0/1)", NONE, CFG_WITH(work_mode, 2))    \
 	X(create_pending_0, -EINVAL, "max_pending = 0", NONE, CFG_WITH(max_pending, 0))              \
+	X(create_strict_2, -EINVAL, "dma_strict = 2 (a boolean)", NONE, CFG_WITH(dma_strict, 2))     \
+	X(create_quarantine_2, -EINVAL, "dma_quarantine = 2 (a boolean)", NONE,                      \
+	  CFG_WITH(dma_quarantine, 2))                                                               \
+	X(create_cpus_257, -EINVAL, "cpus = 257 (at most 256)", NONE, CFG_WITH(cpus, 257))           \
+	X(create_cpus_max, -EINVAL, "cpus = UINT32_MAX", NONE, CFG_WITH(cpus, UINT32_MAX))           \
+	X(create_cpus_0, 0, "cpus = 0 (the default, 4: a field that was reserved)", NONE,            \
+	  CFG_WITH(cpus, 0))                                                                         \
 	X(create_reserved, -EINVAL, "reserved = 1 (must be zero)",                                   \
 	  OPT(                                      \
 	      NOTE("header silent; a reserved field must be zero so it can be given a meaning later")), \
@@ -1183,7 +1307,9 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	  ICFG_WITH(sets_accessed_dirty, 2))                                                         \
 	X(ic_reserved, -EINVAL, "reserved = 1 (must be zero)",                                       \
 	  OPT(NOTE("header silent")),         \
-	  ICFG_WITH(reserved, 1))
+	  ICFG_WITH(reserved, 1))                                                                    \
+	X(ic_deferred_2, -EINVAL, "deferred_flush = 2 (a boolean)", NONE, ICFG_WITH(deferred_flush, 2)) \
+	X(ic_shadowed_2, -EINVAL, "shadowed_flush = 2 (a boolean)", NONE, ICFG_WITH(shadowed_flush, 2))
 
 #define CASES_svakit_iommu_counters(X)                                                              \
 	X(icnt_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_counters(M, 7, &o.ic))       \
@@ -1221,7 +1347,7 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 
 #define CASES_svakit_device_create(X)                                                               \
 	X(dc_unknown_iommu, -ENODEV, "unknown IOMMU", NONE, svakit_device_create(M, 7, SVAKIT_DEV_SVA, 20, &o.u)) \
-	X(dc_flags, -EINVAL, "flags 0x2 (unknown flag)", NONE, svakit_device_create(M, f->iommu, 2, 20, &o.u)) \
+	X(dc_flags, -EINVAL, "flags 0x4 (unknown flag)", NONE, svakit_device_create(M, f->iommu, 4, 20, &o.u)) \
 	X(dc_bits_0, -EINVAL, "pasid_bits 0", NONE, svakit_device_create(M, f->iommu, SVAKIT_DEV_SVA, 0, &o.u)) \
 	X(dc_bits_21, -EINVAL, "pasid_bits 21", NONE, svakit_device_create(M, f->iommu, SVAKIT_DEV_SVA, 21, &o.u)) \
 	X(dc_null, -EFAULT, "NULL out", NONE, svakit_device_create(M, f->iommu, SVAKIT_DEV_SVA, 20, NULL))
@@ -1325,6 +1451,247 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 
 #define CASES_svakit_dma_read(X) DMA_CASES(X, dmar, 0)
 #define CASES_svakit_dma_write(X) DMA_CASES(X, dmaw, 1)
+
+#define CASES_svakit_domain_alloc(X)                                                                \
+	X(dalloc_null, -EFAULT, "NULL domain out", NONE,                                             \
+	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, 0, NULL))                              \
+	X(dalloc_type_3, -EINVAL, "type 3 (no such type)", NONE, svakit_domain_alloc(M, f->iommu, 3, 0, &o.u)) \
+	X(dalloc_type_max, -EINVAL, "type UINT32_MAX", NONE,                                         \
+	  svakit_domain_alloc(M, f->iommu, UINT32_MAX, 0, &o.u))                                     \
+	X(dalloc_unknown_iommu, -ENODEV, "unknown IOMMU", NONE,                                      \
+	  svakit_domain_alloc(M, 7, SVAKIT_DOMAIN_DMA, 0, &o.u))                                     \
+	X(dalloc_bitmap_2m, -EINVAL, "pgsize_bitmap 2 MiB only (no 4 KiB or 64 KiB granule)", NONE,  \
+	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_2M, &o.u))                          \
+	X(dalloc_bitmap_8k, -EINVAL, "pgsize_bitmap 4 KiB | 8 KiB (8 KiB is no page size)", NONE,    \
+	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_4K | 2 * SZ_4K, &o.u))              \
+	X(dalloc_oom, -ENOMEM, "memory exhausted (no root table)", PREP(prep_exhaust),               \
+	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA_FQ, 0, &o.u))
+
+#define CASES_svakit_domain_free(X)                                                                 \
+	X(dfree_unknown, -ENODEV, "unknown domain", NONE, svakit_domain_free(M, 99))                 \
+	X(dfree_double, -ENODEV, "a freed domain (double free)", NONE, svakit_domain_free(M, f->dead_dom)) \
+	X(dfree_attached, -EBUSY, "a device's default domain", NONE, svakit_domain_free(M, f->dma_dom)) \
+	X(dfree_mapped, -EBUSY, "a detached domain that still holds DMA API mappings",               \
+	  PREP(prep_detach_dma), svakit_domain_free(M, f->dma_dom))
+
+#define CASES_svakit_attach_device(X)                                                               \
+	X(attd_unknown_dom, -ENODEV, "unknown domain", NONE, svakit_attach_device(M, 99, f->dev_sva)) \
+	X(attd_dead_dom, -ENODEV, "a freed domain (stale)", NONE,                                    \
+	  svakit_attach_device(M, f->dead_dom, f->dev_sva))                                          \
+	X(attd_unknown_dev, -ENODEV, "unknown device", NONE, svakit_attach_device(M, f->dom, 99))    \
+	X(attd_other_iommu, -EINVAL, "a device behind another IOMMU", NONE,                          \
+	  svakit_attach_device(M, f->dom, f->dev_plain))                                             \
+	X(attd_busy, -EBUSY, "a device that has a default domain", NONE,                             \
+	  svakit_attach_device(M, f->dom, f->dev_dma))
+
+#define CASES_svakit_detach_device(X)                                                               \
+	X(detd_unknown, -ENODEV, "unknown device", NONE, svakit_detach_device(M, 99))                \
+	X(detd_none, -ENOENT, "a device with no default domain", NONE, svakit_detach_device(M, f->dev_plain)) \
+	X(detd_twice, -ENOENT, "double detach", PREP(prep_detach_dma), svakit_detach_device(M, f->dev_dma))
+
+#define IMAP(dom, iova, phys, size, prot) svakit_iommu_map(M, dom, iova, phys, size, prot)
+#define RDWR (SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE)
+#define CASES_svakit_iommu_map(X)                                                                   \
+	X(imap_unknown, -ENODEV, "unknown domain", NONE, IMAP(99, IOVA_FREE, 0, SZ_4K, RDWR))        \
+	X(imap_dead, -ENODEV, "a freed domain (stale)", NONE, IMAP(f->dead_dom, IOVA_FREE, 0, SZ_4K, RDWR)) \
+	X(imap_prot_0, -EINVAL, "prot 0", NONE, IMAP(f->dom, IOVA_FREE, 0, SZ_4K, 0))                \
+	X(imap_prot_w, -EINVAL, "prot WRITE without READ (the format has no write-only entry)", NONE, \
+	  IMAP(f->dom, IOVA_FREE, 0, SZ_4K, SVAKIT_IOMMU_WRITE))                                     \
+	X(imap_prot_bits, -EINVAL, "prot with an unknown bit (0x4)", NONE,                           \
+	  IMAP(f->dom, IOVA_FREE, 0, SZ_4K, RDWR | 0x4))                                             \
+	X(imap_identity, -EINVAL, "an identity domain (no tables)", NONE,                            \
+	  IMAP(f->dom_ident, IOVA_FREE, 0, SZ_4K, RDWR))                                             \
+	X(imap_iova_misaligned, -EINVAL, "iova not 4 KiB aligned", NONE,                             \
+	  IMAP(f->dom, IOVA_FREE + 8, 0, SZ_4K, RDWR))                                               \
+	X(imap_phys_misaligned, -EINVAL, "phys not 4 KiB aligned", NONE,                             \
+	  IMAP(f->dom, IOVA_FREE, 0x10, SZ_4K, RDWR))                                                \
+	X(imap_size_0, -EINVAL, "size 0", NONE, IMAP(f->dom, IOVA_FREE, 0, 0, RDWR))                 \
+	X(imap_size_odd, -EINVAL, "size 6 KiB (not a multiple of the granule)", NONE,                \
+	  IMAP(f->dom, IOVA_FREE, 0, 0x1800, RDWR))                                                  \
+	X(imap_aperture, -ERANGE, "iova 2^48 (past the aperture)", NONE,                             \
+	  IMAP(f->dom, APERTURE, 0, SZ_4K, RDWR))                                                    \
+	X(imap_aperture_end, -ERANGE, "a range running past the aperture", NONE,                     \
+	  IMAP(f->dom, APERTURE - SZ_4K, 0, 2 * SZ_4K, RDWR))                                        \
+	X(imap_phys_beyond, -ERANGE, "phys = end of memory", NONE,                                   \
+	  IMAP(f->dom, IOVA_FREE, f->mem_bytes, SZ_4K, RDWR))                                        \
+	X(imap_phys_wraps, -ERANGE, "a physical range that wraps", NONE,                             \
+	  IMAP(f->dom, IOVA_FREE, 0xfffffffffffff000ULL, 2 * SZ_4K, RDWR))                           \
+	X(imap_exists, -EEXIST, "over a live mapping", NONE, IMAP(f->dom, IOVA_MAPPED, 0, SZ_4K, RDWR)) \
+	X(imap_oom, -ENOMEM, "memory exhausted, tables needed", PREP(prep_exhaust),                  \
+	  IMAP(f->dom, 1ULL << 39, 0, SZ_4K, RDWR))
+
+#define CASES_svakit_iommu_unmap(X)                                                                 \
+	X(iunmap_null, -EFAULT, "NULL unmapped out", NONE, svakit_iommu_unmap(M, f->dom, IOVA_MAPPED, SZ_4K, NULL)) \
+	X(iunmap_unknown, -ENODEV, "unknown domain", NONE, svakit_iommu_unmap(M, 99, IOVA_MAPPED, SZ_4K, &o.a)) \
+	X(iunmap_dead, -ENODEV, "a freed domain (stale)", NONE,                                      \
+	  svakit_iommu_unmap(M, f->dead_dom, IOVA_MAPPED, SZ_4K, &o.a))                              \
+	X(iunmap_identity, -EINVAL, "an identity domain", NONE,                                      \
+	  svakit_iommu_unmap(M, f->dom_ident, IOVA_MAPPED, SZ_4K, &o.a))                             \
+	X(iunmap_misaligned, -EINVAL, "iova not aligned", NONE,                                      \
+	  svakit_iommu_unmap(M, f->dom, IOVA_MAPPED + 1, SZ_4K, &o.a))                               \
+	X(iunmap_size_0, -EINVAL, "size 0", NONE, svakit_iommu_unmap(M, f->dom, IOVA_MAPPED, 0, &o.a)) \
+	X(iunmap_size_odd, -EINVAL, "size 100", NONE, svakit_iommu_unmap(M, f->dom, IOVA_MAPPED, 100, &o.a)) \
+	X(iunmap_aperture, -ERANGE, "iova 2^48", NONE, svakit_iommu_unmap(M, f->dom, APERTURE, SZ_4K, &o.a)) \
+	X(iunmap_wraps, -ERANGE, "a range that wraps", NONE,                                         \
+	  svakit_iommu_unmap(M, f->dom, IOVA_MAPPED, 0xfffffffffff00000ULL, &o.a))                   \
+	X(iunmap_none, -ENOENT, "nothing mapped", NONE, svakit_iommu_unmap(M, f->dom, IOVA_FREE, SZ_4K, &o.a)) \
+	X(iunmap_twice, -ENOENT, "double unmap", PREP(prep_iommu_unmap),                             \
+	  svakit_iommu_unmap(M, f->dom, IOVA_MAPPED, SZ_4K, &o.a))
+
+#define CASES_svakit_iommu_iova_to_phys(X)                                                          \
+	X(i2p_null, -EFAULT, "NULL phys out", NONE, svakit_iommu_iova_to_phys(M, f->dom, IOVA_MAPPED, NULL)) \
+	X(i2p_unknown, -ENODEV, "unknown domain", NONE, svakit_iommu_iova_to_phys(M, 99, IOVA_MAPPED, &o.a)) \
+	X(i2p_dead, -ENODEV, "a freed domain (stale)", NONE,                                         \
+	  svakit_iommu_iova_to_phys(M, f->dead_dom, IOVA_MAPPED, &o.a))                              \
+	X(i2p_unmapped, -ENOENT, "nothing mapped", NONE, svakit_iommu_iova_to_phys(M, f->dom, IOVA_FREE, &o.a)) \
+	X(i2p_aperture, -ENOENT, "iova 2^48 (past the aperture: nothing mapped)", NONE,              \
+	  svakit_iommu_iova_to_phys(M, f->dom, APERTURE, &o.a))                                      \
+	X(i2p_lazy, -ENOENT, "a DMA address unmapped lazily (its flush still owed)", NONE,           \
+	  svakit_iommu_iova_to_phys(M, f->dma_dom, f->dma_gone, &o.a))
+
+#define CASES_svakit_dma_setup(X)                                                                   \
+	X(dsetup_null_domain, -EFAULT, "NULL domain out", NONE, svakit_dma_setup(M, f->dev_sva, 0, NULL, &o.u)) \
+	X(dsetup_null_reason, -EFAULT, "NULL reason out", NONE, svakit_dma_setup(M, f->dev_sva, 0, &o.u, NULL)) \
+	X(dsetup_identity_2, -EINVAL, "identity 2 (a boolean)", NONE,                                \
+	  svakit_dma_setup(M, f->dev_sva, 2, &o.u, &o.u))                                            \
+	X(dsetup_unknown, -ENODEV, "unknown device", NONE, svakit_dma_setup(M, 99, 0, &o.u, &o.u))   \
+	X(dsetup_busy, -EBUSY, "a device that has a default domain (nothing allocated)", NONE,       \
+	  svakit_dma_setup(M, f->dev_dma, 0, &o.u, &o.u))                                            \
+	X(dsetup_oom, -ENOMEM, "memory exhausted (no root table)", PREP(prep_exhaust),               \
+	  svakit_dma_setup(M, f->dev_sva, 0, &o.u, &o.u))
+
+#define DMAP(dev, phys, size, dir, cpu) svakit_dma_map_page(M, dev, phys, size, dir, cpu, &o.a)
+#define CASES_svakit_dma_map_page(X)                                                                \
+	X(dmap_null, -EFAULT, "NULL dma_addr out", NONE,                                             \
+	  svakit_dma_map_page(M, f->dev_dma, 0, SZ_4K, DMA_BIDI, 0, NULL))                           \
+	X(dmap_dir_none, -EINVAL, "direction 3 (DMA_NONE)", NONE, DMAP(f->dev_dma, 0, SZ_4K, 3, 0))  \
+	X(dmap_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine", NONE, DMAP(f->dev_dma, 0, SZ_4K, DMA_BIDI, 4)) \
+	X(dmap_cpu_neg2, -EINVAL, "cpu -2 (only -1 means the current CPU)", NONE,                    \
+	  DMAP(f->dev_dma, 0, SZ_4K, DMA_BIDI, -2))                                                  \
+	X(dmap_size_0, -ERANGE, "size 0",                                                            \
+	  NOTE("the Swift API's choice (DMAAPITests.badUnmapsChangeNothing): an empty range"),       \
+	  DMAP(f->dev_dma, 0, 0, DMA_BIDI, 0))                                                       \
+	X(dmap_beyond, -ERANGE, "phys = end of memory", NONE,                                        \
+	  DMAP(f->dev_dma, f->mem_bytes, SZ_4K, DMA_BIDI, 0))                                        \
+	X(dmap_straddle, -ERANGE, "a buffer running past the end of memory", NONE,                   \
+	  DMAP(f->dev_dma, f->mem_bytes - 8, 16, DMA_BIDI, 0))                                       \
+	X(dmap_unknown_dev, -ENODEV, "unknown device", NONE, DMAP(99, 0, SZ_4K, DMA_BIDI, 0))        \
+	X(dmap_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                      \
+	  DMAP(f->dev_plain, 0, SZ_4K, DMA_BIDI, 0))                                                 \
+	X(dmap_stale, -EOPNOTSUPP, "a device whose domain was detached", PREP(prep_detach_dma),      \
+	  DMAP(f->dev_dma, 0, SZ_4K, DMA_BIDI, 0))
+
+#define DUNMAP(dev, addr, size, dir, cpu) svakit_dma_unmap_page(M, dev, addr, size, dir, cpu)
+#define CASES_svakit_dma_unmap_page(X)                                                              \
+	X(dunmap_unknown_dev, -ENODEV, "unknown device", NONE, DUNMAP(99, f->dma_live, SZ_4K, DMA_BIDI, 0)) \
+	X(dunmap_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                    \
+	  DUNMAP(f->dev_plain, f->dma_live, SZ_4K, DMA_BIDI, 0))                                     \
+	X(dunmap_stale, -EOPNOTSUPP, "a device whose domain was detached", PREP(prep_detach_dma),    \
+	  DUNMAP(f->dev_dma, f->dma_live, SZ_4K, DMA_BIDI, 0))                                       \
+	X(dunmap_dir_none, -EINVAL, "direction 3 (DMA_NONE)", NONE,                                  \
+	  DUNMAP(f->dev_dma, f->dma_live, SZ_4K, 3, 0))                                              \
+	X(dunmap_wrong_dir, -EINVAL, "another direction than the map's", NONE,                       \
+	  DUNMAP(f->dev_dma, f->dma_live, SZ_4K, DMA_TODEV, 0))                                      \
+	X(dunmap_wrong_size, -EINVAL, "another size than the map's", NONE,                           \
+	  DUNMAP(f->dev_dma, f->dma_live, 100, DMA_BIDI, 0))                                         \
+	X(dunmap_wrong_offset, -EINVAL, "the DMA address plus 8 (another offset)", NONE,             \
+	  DUNMAP(f->dev_dma, f->dma_live + 8, SZ_4K, DMA_BIDI, 0))                                   \
+	X(dunmap_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine", NONE,                                   \
+	  DUNMAP(f->dev_dma, f->dma_live, SZ_4K, DMA_BIDI, 4))                                       \
+	X(dunmap_other_dev, -EINVAL, "another device's mapping in a shared domain", PREP(prep_share_dma_dom), \
+	  DUNMAP(f->dev_sva, f->dma_live, SZ_4K, DMA_BIDI, 0))                                       \
+	X(dunmap_aperture, -ERANGE, "DMA address 2^48", NONE, DUNMAP(f->dev_dma, APERTURE, SZ_4K, DMA_BIDI, 0)) \
+	X(dunmap_never, -ENOENT, "a DMA address never mapped", NONE,                                 \
+	  DUNMAP(f->dev_dma, SZ_4K, SZ_4K, DMA_BIDI, 0))                                             \
+	X(dunmap_double, -ENOENT, "double unmap (the first still in the flush queue)", NONE,         \
+	  DUNMAP(f->dev_dma, f->dma_gone, SZ_4K, DMA_TODEV, 0))
+
+#define CASES_svakit_dma_map_sg(X)                                                                  \
+	X(dmsg_null, -EFAULT, "NULL sg", NONE, svakit_dma_map_sg(M, f->dev_dma, NULL, 2, DMA_BIDI, 0)) \
+	X(dmsg_nents_0, -EINVAL, "nents 0", NONE, map_sg_with(f, f->dev_dma, SZ_4K, 0, 0, DMA_BIDI, 0)) \
+	X(dmsg_nents_huge, -EINVAL, "nents past INT_MAX (the count must fit the return value)", NONE, \
+	  map_sg_with(f, f->dev_dma, SZ_4K, 0, (size_t)INT32_MAX + 1, DMA_BIDI, 0))                  \
+	X(dmsg_len_0, -ERANGE, "an element of length 0", NONE, map_sg_with(f, f->dev_dma, 0, 0, 2, DMA_BIDI, 0)) \
+	X(dmsg_beyond, -ERANGE, "an element at the end of memory", NONE,                             \
+	  map_sg_with(f, f->dev_dma, SZ_4K, f->mem_bytes, 2, DMA_BIDI, 0))                           \
+	X(dmsg_dir_none, -EINVAL, "direction 3 (DMA_NONE)", NONE, map_sg_with(f, f->dev_dma, SZ_4K, 0, 2, 3, 0)) \
+	X(dmsg_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine", NONE,                                     \
+	  map_sg_with(f, f->dev_dma, SZ_4K, 0, 2, DMA_BIDI, 4))                                      \
+	X(dmsg_unknown_dev, -ENODEV, "unknown device", NONE, map_sg_with(f, 99, SZ_4K, 0, 2, DMA_BIDI, 0)) \
+	X(dmsg_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                      \
+	  map_sg_with(f, f->dev_plain, SZ_4K, 0, 2, DMA_BIDI, 0))
+
+#define USG(dev, n, addr, len, dir, cpu) unmap_sg_with(f, dev, n, addr, len, dir, cpu)
+#define CASES_svakit_dma_unmap_sg(X)                                                                \
+	X(dusg_null, -EFAULT, "NULL sg", NONE, svakit_dma_unmap_sg(M, f->dev_dma, NULL, 2, DMA_TODEV, 0)) \
+	X(dusg_nents_0, -EINVAL, "nents 0", NONE,                                                    \
+	  USG(f->dev_dma, 0, f->sg[0].dma_address, f->sg[0].dma_length, DMA_TODEV, 0))              \
+	X(dusg_no_segment, -EINVAL, "the first segment's dma_length 0 (nothing mapped)", NONE,       \
+	  USG(f->dev_dma, 2, f->sg[0].dma_address, 0, DMA_TODEV, 0))                                 \
+	X(dusg_short, -EINVAL, "a segment 4 KiB shorter than mapped (another span)", NONE,           \
+	  USG(f->dev_dma, 2, f->sg[0].dma_address, f->sg[0].dma_length - SZ_4K, DMA_TODEV, 0))      \
+	X(dusg_wrong_dir, -EINVAL, "another direction than the map's", NONE,                         \
+	  USG(f->dev_dma, 2, f->sg[0].dma_address, f->sg[0].dma_length, DMA_BIDI, 0))               \
+	X(dusg_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine", NONE,                                     \
+	  USG(f->dev_dma, 2, f->sg[0].dma_address, f->sg[0].dma_length, DMA_TODEV, 4))              \
+	X(dusg_aperture, -ERANGE, "a segment at 2^48", NONE,                                         \
+	  USG(f->dev_dma, 2, APERTURE, f->sg[0].dma_length, DMA_TODEV, 0))                           \
+	X(dusg_unknown_dev, -ENODEV, "unknown device", NONE,                                         \
+	  USG(99, 2, f->sg[0].dma_address, f->sg[0].dma_length, DMA_TODEV, 0))                       \
+	X(dusg_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                      \
+	  USG(f->dev_plain, 2, f->sg[0].dma_address, f->sg[0].dma_length, DMA_TODEV, 0))             \
+	X(dusg_twice, -ENOENT, "double unmap", PREP(prep_unmap_sg),                                  \
+	  USG(f->dev_dma, 2, f->sg[0].dma_address, f->sg[0].dma_length, DMA_TODEV, 0))
+
+#define CASES_svakit_dma_alloc_coherent(X)                                                          \
+	X(dac_null_addr, -EFAULT, "NULL dma_addr out", NONE,                                         \
+	  svakit_dma_alloc_coherent(M, f->dev_dma, SZ_4K, 0, NULL, &o.b))                            \
+	X(dac_null_pfn, -EFAULT, "NULL pfn out", NONE,                                               \
+	  svakit_dma_alloc_coherent(M, f->dev_dma, SZ_4K, 0, &o.a, NULL))                            \
+	X(dac_size_0, -EINVAL, "size 0", NONE, svakit_dma_alloc_coherent(M, f->dev_dma, 0, 0, &o.a, &o.b)) \
+	X(dac_size_big, -EINVAL, "size 4 MiB + 1 (past the largest block)", NONE,                    \
+	  svakit_dma_alloc_coherent(M, f->dev_dma, (4ULL << 20) + 1, 0, &o.a, &o.b))                 \
+	X(dac_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine (nothing allocated)", NONE,                  \
+	  svakit_dma_alloc_coherent(M, f->dev_dma, SZ_4K, 4, &o.a, &o.b))                            \
+	X(dac_unknown_dev, -ENODEV, "unknown device", NONE,                                          \
+	  svakit_dma_alloc_coherent(M, 99, SZ_4K, 0, &o.a, &o.b))                                    \
+	X(dac_no_domain, -EOPNOTSUPP, "a device with no default domain (nothing allocated)", NONE,   \
+	  svakit_dma_alloc_coherent(M, f->dev_plain, SZ_4K, 0, &o.a, &o.b))                          \
+	X(dac_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust),                                  \
+	  svakit_dma_alloc_coherent(M, f->dev_dma, SZ_4K, 0, &o.a, &o.b))
+
+#define DFC(dev, size, pfn, addr, cpu) svakit_dma_free_coherent(M, dev, size, pfn, addr, cpu)
+#define CASES_svakit_dma_free_coherent(X)                                                           \
+	X(dfc_pfn_huge, -ERANGE, "pfn 2^40", NONE, DFC(f->dev_dma, 2 * SZ_4K, 1ULL << 40, f->coh_dma, 0)) \
+	X(dfc_aperture, -ERANGE, "DMA address 2^48", NONE, DFC(f->dev_dma, 2 * SZ_4K, f->coh_pfn, APERTURE, 0)) \
+	X(dfc_never, -ENOENT, "a DMA address never mapped", NONE,                                    \
+	  DFC(f->dev_dma, 2 * SZ_4K, f->coh_pfn, SZ_4K, 0))                                          \
+	X(dfc_wrong_pfn, -EINVAL, "another frame than the buffer's", NONE,                           \
+	  DFC(f->dev_dma, 2 * SZ_4K, f->data_pfn, f->coh_dma, 0))                                    \
+	X(dfc_wrong_size, -EINVAL, "another size than the allocation's", NONE,                       \
+	  DFC(f->dev_dma, SZ_4K, f->coh_pfn, f->coh_dma, 0))                                         \
+	X(dfc_cpu_4, -EINVAL, "cpu 4 on a 4-CPU machine", NONE, DFC(f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 4)) \
+	X(dfc_unknown_dev, -ENODEV, "unknown device", NONE, DFC(99, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0)) \
+	X(dfc_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                       \
+	  DFC(f->dev_plain, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0))                                   \
+	X(dfc_double, -ENOENT, "double free", PREP(prep_free_coherent),                              \
+	  DFC(f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0))
+
+#define CASES_svakit_dma_flush_queues(X)                                                            \
+	X(dflush_valid, 0, "not bad input: flushes the fixture's pending unmap", VALID,              \
+	  svakit_dma_flush_queues(M))
+
+#define CASES_svakit_dma_run_timers(X)                                                              \
+	X(dtimers_zero, 0, "now 0: nothing is due, nothing changes", NONE, svakit_dma_run_timers(M, 0)) \
+	X(dtimers_max, 0, "not bad input: now UINT64_MAX, every timer due", VALID,                   \
+	  svakit_dma_run_timers(M, UINT64_MAX))
+
+#define CASES_svakit_flush_queue_stats(X)                                                           \
+	X(fqs_null, -EFAULT, "NULL stats out", NONE, svakit_flush_queue_stats(M, f->dma_dom, NULL))  \
+	X(fqs_unknown, -ENODEV, "unknown domain", NONE, svakit_flush_queue_stats(M, 99, &o.fqs))     \
+	X(fqs_dead, -ENODEV, "a freed domain (stale)", NONE, svakit_flush_queue_stats(M, f->dead_dom, &o.fqs)) \
+	X(fqs_identity, -EINVAL, "an identity domain (no queue)", NONE,                              \
+	  svakit_flush_queue_stats(M, f->dom_ident, &o.fqs))
 
 #define CASES_svakit_set_report_handler(X)                                                          \
 	X(rephandler_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_set_report_handler(M, NULL, NULL))
@@ -1507,6 +1874,11 @@ static uint64_t leaf(uint64_t phys, uint64_t bits) { return phys | P | RW | bits
 	F(svakit_device_attach_pasid) F(svakit_device_detach_pasid) F(svakit_iommu_sva_bind_device)   \
 	F(svakit_iommu_sva_unbind_device) F(svakit_iommu_sva_get_pasid) F(svakit_iommu_sva_mm_count)  \
 	F(svakit_iommu_sva_invalidate_kva_range_slow) F(svakit_dma_read) F(svakit_dma_write)          \
+	F(svakit_domain_alloc) F(svakit_domain_free) F(svakit_attach_device) F(svakit_detach_device)  \
+	F(svakit_iommu_map) F(svakit_iommu_unmap) F(svakit_iommu_iova_to_phys) F(svakit_dma_setup)    \
+	F(svakit_dma_map_page) F(svakit_dma_unmap_page) F(svakit_dma_map_sg) F(svakit_dma_unmap_sg)   \
+	F(svakit_dma_alloc_coherent) F(svakit_dma_free_coherent) F(svakit_dma_flush_queues)           \
+	F(svakit_dma_run_timers) F(svakit_flush_queue_stats)                                          \
 	F(svakit_set_report_handler) F(svakit_report_count) F(svakit_reports) F(svakit_report_text)   \
 	F(svakit_pagetable_alloc_kernel) F(svakit_read_entry) F(svakit_write_entry)                   \
 	F(svakit_link_table) F(svakit_unlink_table) F(svakit_pagetable_free)                          \
@@ -1575,6 +1947,26 @@ static const char *const exempt[] = {
 	  (svakit_iommu_sva_invalidate_kva_range_slow(h, f->vm_va, f->vm_va + SZ_4K), 0))            \
 	H(svakit_dma_read, 0, svakit_dma_read(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault))  \
 	H(svakit_dma_write, 0, svakit_dma_write(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault)) \
+	H(svakit_domain_alloc, 0, svakit_domain_alloc(h, f->iommu, SVAKIT_DOMAIN_DMA, 0, &o.u))      \
+	H(svakit_domain_free, 0, svakit_domain_free(h, f->dom))                                      \
+	H(svakit_attach_device, 0, svakit_attach_device(h, f->dom, f->dev_sva))                      \
+	H(svakit_detach_device, 0, svakit_detach_device(h, f->dev_dma))                              \
+	H(svakit_iommu_map, 0, svakit_iommu_map(h, f->dom, IOVA_FREE, 0, SZ_4K, SVAKIT_IOMMU_READ))  \
+	H(svakit_iommu_unmap, 0, svakit_iommu_unmap(h, f->dom, IOVA_MAPPED, SZ_4K, &o.a))            \
+	H(svakit_iommu_iova_to_phys, 0, svakit_iommu_iova_to_phys(h, f->dom, IOVA_MAPPED, &o.a))     \
+	H(svakit_dma_setup, 0, svakit_dma_setup(h, f->dev_sva, 0, &o.u, &o.u))                      \
+	H(svakit_dma_map_page, 0, svakit_dma_map_page(h, f->dev_dma, 0, SZ_4K, DMA_BIDI, 0, &o.a))   \
+	H(svakit_dma_unmap_page, 0, svakit_dma_unmap_page(h, f->dev_dma, f->dma_live, SZ_4K, DMA_BIDI, 0)) \
+	H(svakit_dma_map_sg, 0,                                                                      \
+	  (o.sg[0] = (struct svakit_sg){ .phys = 0, .length = SZ_4K },                               \
+	   svakit_dma_map_sg(h, f->dev_dma, o.sg, 1, DMA_BIDI, 0)))                                  \
+	H(svakit_dma_unmap_sg, 0, svakit_dma_unmap_sg(h, f->dev_dma, f->sg, 2, DMA_TODEV, 0))        \
+	H(svakit_dma_alloc_coherent, 0, svakit_dma_alloc_coherent(h, f->dev_dma, SZ_4K, 0, &o.a, &o.b)) \
+	H(svakit_dma_free_coherent, 0,                                                               \
+	  svakit_dma_free_coherent(h, f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0))             \
+	H(svakit_dma_flush_queues, 0, svakit_dma_flush_queues(h))                                    \
+	H(svakit_dma_run_timers, 0, svakit_dma_run_timers(h, UINT64_MAX))                            \
+	H(svakit_flush_queue_stats, 0, svakit_flush_queue_stats(h, f->dma_dom, &o.fqs))              \
 	H(svakit_set_report_handler, 0, svakit_set_report_handler(h, NULL, NULL))                    \
 	H(svakit_report_count, 0, svakit_report_count(h, &o.a))                                      \
 	H(svakit_reports, 0, svakit_reports(h, 0, o.rep, 2))                                         \

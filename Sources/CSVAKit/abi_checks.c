@@ -14,7 +14,15 @@ _Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_li
 _Static_assert(offsetof(struct svakit_ptdesc, map_count) == 28, "ptdesc.map_count");
 _Static_assert(sizeof(struct svakit_event) == 40, "event must stay 40 bytes");
 _Static_assert(sizeof(struct svakit_translation) == 32, "translation");
-_Static_assert(sizeof(struct svakit_config) == 56, "config");
+_Static_assert(sizeof(struct svakit_config) == 72, "config");
+_Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_strict took reserved's place");
+_Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
+_Static_assert(offsetof(struct svakit_config, reserved) == 64, "config.reserved");
+_Static_assert(sizeof(struct svakit_iommu_config) == 48, "iommu config");
+_Static_assert(offsetof(struct svakit_iommu_config, deferred_flush) == 28, "iommu config.deferred_flush");
+_Static_assert(offsetof(struct svakit_iommu_config, seed) == 40, "iommu config.seed");
+_Static_assert(sizeof(struct svakit_sg) == 32, "sg");
+_Static_assert(sizeof(struct svakit_flush_queue_stats) == 8 * 8, "flush queue stats");
 _Static_assert(offsetof(svakit_machine, iommu_sva_present) == 4, "the key sits in the public prefix");
 _Static_assert(sizeof(struct svakit_uaf_report) == 80, "uaf report");
 _Static_assert(sizeof(struct svakit_iommu_counters) == 17 * 8, "iommu counters");

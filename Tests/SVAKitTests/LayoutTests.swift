@@ -19,6 +19,37 @@ import Testing
         #expect(MemoryLayout<RawEvent>.size == 40)
     }
 
+    @Test func configLayoutsMatchHeader() {
+        #expect(MemoryLayout<svakit_config>.size == 72)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.dma_strict) == 52)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.cpus) == 60)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 64)
+        #expect(MemoryLayout<svakit_iommu_config>.size == 48)
+        #expect(MemoryLayout<svakit_iommu_config>.offset(of: \.deferred_flush) == 28)
+        #expect(MemoryLayout<svakit_iommu_config>.offset(of: \.seed) == 40)
+        #expect(MemoryLayout<svakit_sg>.size == 32)
+        #expect(MemoryLayout<svakit_flush_queue_stats>.size == 64)
+    }
+
+    @Test func dmaConfigRoundTripsThroughC() throws {
+        var cfg = MachineConfig(frames: 1 << 14)
+        cfg.dmaStrict = true
+        cfg.dmaQuarantine = true
+        cfg.cpus = 7
+        #expect(try MachineConfig(cfg.cValue) == cfg)
+        var c = MachineConfig().cValue
+        c.cpus = 0
+        #expect(try MachineConfig(c).cpus == 4, "0 means the default, as a field that was reserved")
+        var i = IOMMUConfig()
+        i.deferredFlush = false
+        i.shadowedFlush = true
+        #expect(try IOMMUConfig(i.cValue) == i)
+        #expect(IOMMUConfig().cValue.deferred_flush == 1)
+        #expect(DomainType.dmaFQ.rawValue == SVAKIT_DOMAIN_DMA_FQ.rawValue)
+        #expect(DMADirection.fromDevice.rawValue == SVAKIT_DMA_FROM_DEVICE.rawValue)
+        #expect(DMAPolicyReason.noDeferredFlush.rawValue == SVAKIT_POLICY_NO_DEFERRED_FLUSH.rawValue)
+    }
+
     @Test func versionMatchesHeader() {
         #expect(SVAKit.version.description == SVAKIT_VERSION_STRING)
         #expect(SVAKit.version.description == "\(SVAKIT_VERSION_MAJOR).\(SVAKIT_VERSION_MINOR).\(SVAKIT_VERSION_PATCH)")

@@ -5,17 +5,21 @@ extension IOMMUConfig {
     init(_ c: svakit_iommu_config) throws(SVAError) {
         guard let caching = IOMMUCaching(rawValue: c.caching),
               let replacement = CacheReplacement(rawValue: c.replacement),
-              c.sets_accessed_dirty <= 1, c.reserved == 0 else { throw .invalidArgument }
+              c.sets_accessed_dirty <= 1, c.deferred_flush <= 1, c.shadowed_flush <= 1,
+              c.reserved == 0 else { throw .invalidArgument }
         self.init(caching: caching, iotlbSets: Int(c.iotlb_sets), iotlbWays: Int(c.iotlb_ways),
                   pscSets: Int(c.psc_sets), pscWays: Int(c.psc_ways), replacement: replacement,
                   setsAccessedDirty: c.sets_accessed_dirty != 0, seed: c.seed)
+        deferredFlush = c.deferred_flush != 0
+        shadowedFlush = c.shadowed_flush != 0
     }
 
     var cValue: svakit_iommu_config {
         svakit_iommu_config(caching: caching.rawValue, replacement: replacement.rawValue,
                             iotlb_sets: UInt32(iotlbSets), iotlb_ways: UInt32(iotlbWays),
                             psc_sets: UInt32(pscSets), psc_ways: UInt32(pscWays),
-                            sets_accessed_dirty: setsAccessedDirty ? 1 : 0, reserved: 0, seed: seed)
+                            sets_accessed_dirty: setsAccessedDirty ? 1 : 0, deferred_flush: deferredFlush ? 1 : 0,
+                            shadowed_flush: shadowedFlush ? 1 : 0, reserved: 0, seed: seed)
     }
 }
 
@@ -100,9 +104,10 @@ public func svakit_device_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ i
                                  _ pasidBits: UInt32, _ dev: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(dev)
-        guard flags & ~SVAKIT_DEV_SVA == 0 else { throw .invalidArgument }
+        guard flags & ~(SVAKIT_DEV_SVA | SVAKIT_DEV_UNTRUSTED) == 0 else { throw .invalidArgument }
         out.pointee = try m.addDevice(iommu: IOMMUID(iommu), sva: flags & SVAKIT_DEV_SVA != 0,
-                                      pasidBits: Int(pasidBits)).rawValue
+                                      pasidBits: Int(pasidBits),
+                                      untrusted: flags & SVAKIT_DEV_UNTRUSTED != 0).rawValue
         return 0
     }
 }

@@ -16,6 +16,49 @@ extension DMADomains {
         return (w, cookie(id))
     }
 
+    /// A caller's CPU: nil (the thread's own) or 0 ..< cpus, checked before
+    /// anything changes, identity domains included.
+    func checkCPU(_ cpu: Int?) throws(SVAError) {
+        if let cpu, cpu < 0 || cpu >= policy.cpus { throw .invalidArgument }
+    }
+
+    /// The checks of a DMA API call before anything changes: the device
+    /// has a default domain, the CPU is in range.
+    func checkCaller(device: UInt32, cpu: Int?) throws(SVAError) {
+        _ = try cookie(of: device)
+        try checkCPU(cpu)
+    }
+
+    /// dma_free_coherent's check before anything changes: `address` is
+    /// mapped, to `phys` (in an identity domain, is `phys`).
+    func checkCoherent(device: UInt32, address: UInt64, phys: UInt64) throws(SVAError) {
+        let (_, c) = try cookie(of: device)
+        guard let c else {
+            guard address == phys else { throw .invalidArgument }
+            return
+        }
+        guard address < IOMMUDomain.apertureEnd else { throw .outOfRange }
+        guard let p = c.domain.iovaToPhys(address) else { throw .notFound }
+        guard p == phys else { throw .invalidArgument }
+    }
+
+    /// dma_unmap_sg from the segments a mapped list carries (what C keeps):
+    /// as iommu_dma_unmap_sg, the range from the first segment's granule to
+    /// the end of the last, rounded up to the granule.
+    func unmapSG(device: UInt32, segments: [DMASegment], direction: DMADirection,
+                 cpu: Int?) throws(SVAError) {
+        guard let first = segments.first, let last = segments.last else { throw .invalidArgument }
+        let (_, c) = try cookie(of: device)
+        try checkCPU(cpu)
+        guard let c else { return }
+        let g = c.domain.granule, end = IOMMUDomain.apertureEnd
+        guard first.address < end, last.address < end, last.length <= end - last.address else { throw .outOfRange }
+        let base = first.address & ~(g - 1)
+        let top = (last.address + last.length + g - 1) & ~(g - 1)
+        guard top > base else { throw .invalidArgument }
+        try unmapPage(device: device, address: base, size: top - base, direction: direction, cpu: cpu)
+    }
+
     private func cpuIndex(_ cpu: Int?, _ c: DMACookie) throws(SVAError) -> Int {
         guard let cpu else { return CurrentCPU.index(cpuCount: c.cpus) }
         guard cpu >= 0, cpu < c.cpus else { throw .invalidArgument }
@@ -27,6 +70,9 @@ extension DMADomains {
     /// device untrusted or the IOMMU unable to defer flushes. Attaches it.
     func setupDefaultDomain(device: UInt32, identity: Bool) throws(SVAError) -> (UInt32, DMAPolicyReason) {
         let w = try sva.deviceWord(device)
+        // Refused before the domain is allocated, so nothing changes (attach
+        // checks again under the registry's lock).
+        guard w.defaultDomain == nil else { throw .busy }
         let unit = try sva.iommu(UInt32(w.iommu))
         let reason: DMAPolicyReason = w.untrusted ? .untrustedDevice : !unit.config.deferredFlush ? .noDeferredFlush
             : policy.strict ? .strictConfigured : .lazyDefault
@@ -58,6 +104,7 @@ extension DMADomains {
                  cpu: Int?) throws(SVAError) -> UInt64 {
         guard size > 0, phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
         let (_, c) = try cookie(of: device)
+        try checkCPU(cpu)
         guard let c else { return phys }
         let cpu = try cpuIndex(cpu, c)
         let g = c.domain.granule, off = phys & (g - 1)
@@ -79,6 +126,7 @@ extension DMADomains {
     func unmapPage(device: UInt32, address: UInt64, size: UInt64, direction: DMADirection,
                    cpu: Int?) throws(SVAError) {
         let (w, c) = try cookie(of: device)
+        try checkCPU(cpu)
         guard let c else { return }
         let cpu = try cpuIndex(cpu, c)
         let g = c.domain.granule
@@ -141,6 +189,7 @@ extension DMADomains {
             throw .outOfRange
         }
         let (_, c) = try cookie(of: device)
+        try checkCPU(cpu)
         guard let c else {
             return DMAMappedSG(segments: Self.merge(list.map { DMASegment(address: $0.phys, length: $0.length) }),
                                direction: direction, base: 0, span: 0)

@@ -119,7 +119,8 @@ final class IOMMUDomain: @unchecked Sendable {
     /// stay (as Linux leaves them); nothing else changed.
     func map(iova: UInt64, phys: UInt64, size: UInt64, writable: Bool) throws(SVAError) {
         try checkRange(iova, size)
-        guard phys % granule == 0, phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
+        guard phys % granule == 0 else { throw .invalidArgument }
+        guard phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
         let v = view()
         let prot = PageTableEntry.user | (writable ? PageTableEntry.writable : 0)
         try tablesLock.locked { _ throws(SVAError) in

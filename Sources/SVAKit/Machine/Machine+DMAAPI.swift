@@ -88,12 +88,21 @@ extension Machine {
                               cpu: cpu)
     }
 
+    /// dma_unmap_sg from the segments alone (what a C caller keeps of a
+    /// mapped list): unmaps the IOVA range from the first segment to the
+    /// end of the last, as iommu_dma_unmap_sg does.
+    func dmaUnmapSG(device: DeviceID, segments: [DMASegment], direction: DMADirection,
+                    cpu: Int? = nil) throws(SVAError) {
+        try domains.unmapSG(device: device.rawValue, segments: segments, direction: direction, cpu: cpu)
+    }
+
     /// dma_alloc_coherent: a zeroed buffer of `size` bytes (whole frames,
     /// a power-of-two block) mapped bidirectionally; returns its DMA address
     /// and its first frame.
     public func dmaAllocCoherent(device: DeviceID, size: UInt64, cpu: Int? = nil) throws(SVAError)
         -> (address: UInt64, pfn: PFN) {
         guard size > 0, size <= UInt64(pageSize) << UInt64(maxOrder) else { throw .invalidArgument }
+        try domains.checkCaller(device: device.rawValue, cpu: cpu)
         let frames = Int((size + UInt64(pageSize) - 1) >> UInt64(pageShift))
         let order = frames <= 1 ? 0 : Int.bitWidth - (frames - 1).leadingZeroBitCount
         let pfn = try allocFrames(order: order, owner: 0xc0)
@@ -113,6 +122,7 @@ extension Machine {
     /// returned (the free waits in the quarantine when it is on).
     public func dmaFreeCoherent(device: DeviceID, size: UInt64, address: UInt64, pfn: PFN,
                                 cpu: Int? = nil) throws(SVAError) {
+        try domains.checkCoherent(device: device.rawValue, address: address, phys: pfn.physicalAddress)
         try dmaUnmapPage(device: device, address: address, size: size, direction: .bidirectional, cpu: cpu)
         try freeFrames(pfn)
     }

@@ -132,7 +132,7 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max), c.reserved == 0,
+        guard c.frames <= UInt64(Int.max), c.reserved == (0, 0), c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
         else { throw .invalidArgument }
@@ -140,6 +140,9 @@ extension MachineConfig {
                   eventLogCapacity: Int(c.event_log_capacity), kvaInvalidation: kva,
                   pasidBits: Int(c.pasid_bits), reportLogCapacity: Int(c.report_log_capacity),
                   freeMode: free, workMode: work, maxPending: Int(c.max_pending))
+        dmaStrict = c.dma_strict != 0
+        dmaQuarantine = c.dma_quarantine != 0
+        if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
     }
 
     /// The C form of this configuration.
@@ -150,6 +153,8 @@ extension MachineConfig {
                              reuse_policy: reuse.cValue, event_log_capacity: UInt32(eventLogCapacity),
                              kva_invalidation: kvaInvalidation.rawValue, pasid_bits: UInt32(pasidBits),
                              report_log_capacity: UInt32(reportLogCapacity), free_mode: freeMode.rawValue,
-                             work_mode: workMode.rawValue, max_pending: UInt32(maxPending), reserved: 0)
+                             work_mode: workMode.rawValue, max_pending: UInt32(maxPending),
+                             dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
+                             cpus: UInt32(truncatingIfNeeded: cpus), reserved: (0, 0))
     }
 }
