@@ -25,7 +25,8 @@ set(SVAKIT_SWIFT_LINK_ITEMS
   "${SVAKIT_SWIFTRT}"
   "${SVAKIT_SWIFT_SYNCHRONIZATION}"
   "${SVAKIT_SWIFT_CORE}"
-  # libm: the Swift core calls ceil and friends (rounded(.up) in a debug
-  # build); with --as-needed a C link does not get it from swiftCore.
+  # libm: Swift's floating-point rounding calls ceil and friends. The engine
+  # avoids floating point, but a C link with --as-needed must not break the
+  # day a call comes back (it did once, from a percentile).
   m
   "-Wl,-rpath,${SVAKIT_SWIFT_RUNTIME_DIR}")

@@ -209,7 +209,7 @@ final class WindowHistogram: @unchecked Sendable {
     }
 
     /// The upper bound of the bucket holding the percentile `permille`/1000,
-    /// never above the maximum (integer arithmetic: the engine links no libm).
+    /// never above the maximum (integer arithmetic, no floating point).
     func percentile(permille: Int) -> UInt64 {
         let n = count.load(ordering: .relaxed)
         guard n > 0 else { return 0 }
