@@ -40,7 +40,12 @@ struct MachineOptions: ParsableArguments {
     @Option(help: "PASID width in bits (\(range(pasidBitsRange))); PASIDs are 1 ..< 2^bits.")
     var pasidBits: Int = 20
 
+    /// The scenarios need 2 GiB: hot-remove-boot takes the last GiB offline,
+    /// which must not be the memory the kernel itself lives in.
+    static let scenarioGibRange = 2...MemoryOptions.gibRange.upperBound
+
     func validate() throws {
+        try check(memory.gib, in: Self.scenarioGibRange, "--gib")
         try check(pasidBits, in: Self.pasidBitsRange, "--pasid-bits")
     }
 

@@ -116,6 +116,7 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         (["bench", "pagetable", "--gib", "100000"], ["--gib", "1...16383"]),
         (["bench", "pagetable", "--levels", "3"], ["--levels", "4 or 5"]),
         (["demo", "--gib", "0"], ["--gib", "1...16383"]),
+        (["demo", "--gib", "1"], ["--gib", "2...16383"]),
         (["demo", "--levels", "3"], ["--levels", "4 or 5"]),
         (["run", "huge-vmap", "--pasid-bits", "21"], ["--pasid-bits", "1...20"]),
         (["bench", "pagetable", "--pages", "0"], ["--pages", "1...16777216"]),

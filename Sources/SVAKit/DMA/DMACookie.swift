@@ -106,6 +106,9 @@ struct Quarantine {
     /// Blocks (head, frames) whose free was asked for while one of their
     /// frames was pending.
     private(set) var parked: [PFN: Int] = [:]
+    /// The parked block each frame of a parked block belongs to, so a
+    /// release looks at the blocks its frames touch, not at every block.
+    private var blockOf: [PFN: PFN] = [:]
     /// Blocks parked over the machine's life, and the most frames at once.
     private(set) var parkedTotal = 0, peakParkedFrames = 0
     private var parkedFrames = 0
@@ -123,6 +126,7 @@ struct Quarantine {
         if parked[head] != nil { return nil }
         guard isPending(head, n) else { return false }
         parked[head] = n
+        for i in 0..<n { blockOf[head + i] = head }
         parkedTotal += 1
         parkedFrames += n
         peakParkedFrames = max(peakParkedFrames, parkedFrames)
@@ -131,17 +135,18 @@ struct Quarantine {
 
     /// A flush covered these unmaps; returns the parked blocks now free to go.
     mutating func release(_ frames: [PFN]) -> [PFN] {
+        var out: [PFN] = []
         for f in frames {
             guard let n = pending[f] else { continue }
-            pending[f] = n > 1 ? n - 1 : nil
-        }
-        guard !parked.isEmpty else { return [] }
-        let free = parked.filter { !isPending($0.key, $0.value) }
-        for (head, n) in free {
+            if n > 1 { pending[f] = n - 1; continue }
+            pending[f] = nil
+            guard let head = blockOf[f], let size = parked[head], !isPending(head, size) else { continue }
             parked[head] = nil
-            parkedFrames -= n
+            for i in 0..<size { blockOf[head + i] = nil }
+            parkedFrames -= size
+            out.append(head)
         }
-        return Array(free.keys)
+        return out
     }
 
     /// Frames parked now.
