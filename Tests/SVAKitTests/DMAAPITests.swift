@@ -103,7 +103,8 @@ import Testing
             #expect(word(after) == 0x2121_5445_5243_4553, "lazy: the device read the new owner's secret")
             let rep = try #require(r.m.reports.first)
             #expect(rep.isDataPage && rep.frame == buf && rep.reallocOwner == 0x5ec)
-            #expect(r.m.dmaTainted)
+            #expect(r.m.dmaTainted && rep.tainted)
+            #expect(rep.text.contains("Tainted: lazy DMA invalidation"))
         case (false, true):
             #expect(next != buf, "the quarantine kept the freed buffer out of the allocator")
             #expect(word(after) == 0x6464, "the device still sees the old buffer, nobody else's data")
@@ -118,6 +119,27 @@ import Testing
         }
         r.m.flushDMAQueues()
         guard case .failure = try read(r, a) else { Issue.record("the device reads after the flush"); return }
+        #expect(r.m.audit() == [])
+    }
+
+    @Test func aStrictDomainCanTurnLazyAtRunTime() throws {
+        let r = try rig(strict: true)
+        #expect(!r.m.dmaTainted)
+        let a = try r.m.dmaMapPage(device: r.dev, phys: 0x1000, size: 4096, direction: .toDevice)
+        try r.m.switchToLazy(r.domain)
+        #expect(try r.m.domainType(r.domain) == .dmaFQ && r.m.dmaTainted)
+        let before = r.iommu.counters.invalidations
+        try r.m.dmaUnmapPage(device: r.dev, address: a, size: 4096, direction: .toDevice)
+        #expect(r.iommu.counters.invalidations == before, "queued, not invalidated")
+        #expect(try r.m.flushQueueStats(r.domain).pending == 1)
+        try r.m.switchToLazy(r.domain)   // already lazy: nothing changes
+        let untrusted = try rig(strict: true, untrusted: true)
+        expectRefused(untrusted.m, .wrongAPI) { try untrusted.m.switchToLazy(untrusted.domain) }
+        var noDefer = IOMMUConfig()
+        noDefer.deferredFlush = false
+        let cm = try rig(iommu: noDefer)
+        expectRefused(cm.m, .notSupported) { try cm.m.switchToLazy(cm.domain) }
+        r.m.flushDMAQueues()
         #expect(r.m.audit() == [])
     }
 

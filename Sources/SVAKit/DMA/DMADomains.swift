@@ -98,6 +98,24 @@ final class DMADomains: @unchecked Sendable {
         }
     }
 
+    /// A domain's type now: its cookie says whether the flush queue is on.
+    func currentType(_ id: UInt32) throws(SVAError) -> DomainType {
+        let s = try slot(id)
+        guard let c = s.cookie else { return s.domain.type }
+        return c.fqActive.load(ordering: .acquiring) ? .dmaFQ : .dma
+    }
+
+    /// iommu_dma_init_fq on a live DMA domain (the sysfs DMA -> DMA-FQ
+    /// switch): the queue exists from creation, so switching turns it on.
+    func switchToLazy(_ id: UInt32) throws(SVAError) {
+        let s = try slot(id)
+        guard let c = s.cookie else { throw .invalidArgument }
+        guard s.domain.iommu.config.deferredFlush else { throw .notSupported }
+        guard !sva.usesUntrusted(domain: id) else { throw .wrongAPI }
+        guard !c.fqActive.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        noteLazy(s.domain)
+    }
+
     /// Every live translated domain's cookie.
     var cookies: [DMACookie] { list.locked { $0.compactMap { $0?.cookie } } }
 

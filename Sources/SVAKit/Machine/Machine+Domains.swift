@@ -17,9 +17,20 @@ extension Machine {
         DomainID(try domains.create(iommu: iommu.rawValue, type: type, pgsizeBitmap: pageSizes))
     }
 
-    /// The type a domain was created with.
+    /// The domain's type now (a DMA domain may have been switched to DMA-FQ).
     public func domainType(_ domain: DomainID) throws(SVAError) -> DomainType {
-        try domains.domain(domain.rawValue).type
+        try domains.currentType(domain.rawValue)
+    }
+
+    /// Switches a DMA domain to DMA-FQ at run time, as writing `DMA-FQ` to
+    /// /sys/kernel/iommu_groups/N/type does, without tearing it down: later
+    /// unmaps go through the flush queue. Only DMA -> DMA-FQ
+    /// (``SVAError/invalidArgument`` otherwise; a DMA-FQ domain stays so);
+    /// refused for a domain an untrusted device uses (``SVAError/wrongAPI``)
+    /// and on an IOMMU that cannot defer flushes (``SVAError/notSupported``).
+    /// The first lazy domain taints the machine.
+    public func switchToLazy(_ domain: DomainID) throws(SVAError) {
+        try domains.switchToLazy(domain.rawValue)
     }
 
     /// iommu_attach_device: `device`'s requests without PASID

@@ -32,6 +32,9 @@ public struct UAFReport: Sendable {
     public var escalationPhysicalAddress: UInt64?
     /// The walker wrote A/D bits into this frame.
     public var corruptedFrame: PFN?
+    /// The machine had run a lazy (DMA-FQ) domain when the report was made:
+    /// isolation was weakened (the taint ``Machine/dmaTainted`` shows).
+    public var tainted = false
     /// The kernel-style text of the report.
     public var text: String = ""
 
@@ -127,6 +130,7 @@ extension Machine {
             reallocOwner: realloc != nil ? now.owner : 0,
             escalationPhysicalAddress: f.escalation ? f.escalationPhys : nil,
             corruptedFrame: f.corruption ? f.corruptedFrame : nil)
+        r.tainted = domains.tainted.load(ordering: .acquiring)
         r.text = r.kernelText
         return r
     }
@@ -164,6 +168,7 @@ extension UAFReport {
             s += isDataPage ? "the device accessed phys \(hex(escalationPhysicalAddress)) after its mapping was removed\n"
                 : "the walk translated through it to phys \(hex(escalationPhysicalAddress)): attacker-chosen frame reached\n"
         }
+        if tainted { s += "Tainted: lazy DMA invalidation (DMA-FQ) ran: isolation was weakened\n" }
         if let corruptedFrame {
             s += isDataPage ? "the device wrote into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"
                 : "the IOMMU wrote A/D bits into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"

@@ -273,6 +273,11 @@ final class SVARegistry: @unchecked Sendable {
                           at: Int(device))
     }
 
+    /// Whether an untrusted device has `domain` as its default domain.
+    func usesUntrusted(domain: UInt32) -> Bool {
+        state.locked { r in r.devices.contains { $0.defaultDomain == domain && $0.untrusted } }
+    }
+
     /// Whether any device has `domain` as its default domain.
     func isDefaultDomainAttached(_ domain: UInt32) -> Bool {
         state.locked { r in r.devices.contains { $0.defaultDomain == domain } }
