@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import Synchronization
+internal import CSVAKitCore
 
 /// One unmap waiting for a flush (struct iova_fq_entry): the IOVA range, the
 /// IOMMU tables the unmap freed, and the flush-start count when it was
@@ -103,12 +104,18 @@ final class FlushQueue: @unchecked Sendable {
         self.release = release
     }
 
-    /// fq_flush_iotlb: start, flush the domain, finish.
+    /// fq_flush_iotlb: start, flush the domain, finish. Then waits until
+    /// every flush that started before this one has finished too, so that
+    /// `finish` covers every entry queued before this flush started: the
+    /// counters alone release such an entry only once all older flushes in
+    /// flight on other CPUs are done, and a caller that flushes to drain
+    /// (the timer, teardown, flushDMAQueues) must find it released on return.
     func flush() {
-        startCount.add(1, ordering: .sequentiallyConsistent)
+        let ticket = startCount.add(1, ordering: .sequentiallyConsistent).newValue
         flushAll()
         finishCount.add(1, ordering: .sequentiallyConsistent)
         flushes.add(1, ordering: .relaxed)
+        while finishCount.load(ordering: .sequentiallyConsistent) < ticket { sched_yield_() }
     }
 
     /// queue_iova: frees what a finished flush covers, flushes when the ring
