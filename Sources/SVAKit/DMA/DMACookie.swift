@@ -34,6 +34,9 @@ struct DMAMapping {
     /// The IOVA range in granules.
     let iovaPfn: UInt64
     let pages: UInt64
+    /// A scatter-gather list: the frames behind the range are not
+    /// physically contiguous (read them from the tables).
+    var scattered = false
 }
 
 /// A translated domain's DMA state (struct iommu_dma_cookie): its IOVA
@@ -103,20 +106,24 @@ final class DMACookie: @unchecked Sendable {
 struct Quarantine {
     /// Lazy unmaps of a frame not yet covered by a finished flush.
     private(set) var pending: [PFN: Int] = [:]
-    /// Blocks (head, frames) whose free was asked for while one of their
-    /// frames was pending.
-    private(set) var parked: [PFN: Int] = [:]
+    /// Blocks whose free was asked for while one of their frames was
+    /// pending: head -> (frames in the block, frames of it still pending).
+    private(set) var parked: [PFN: (frames: Int, waiting: Int)] = [:]
     /// The parked block each frame of a parked block belongs to, so a
-    /// release looks at the blocks its frames touch, not at every block.
+    /// release touches only the blocks of the frames it releases: O(1) each.
     private var blockOf: [PFN: PFN] = [:]
     /// Blocks parked over the machine's life, and the most frames at once.
     private(set) var parkedTotal = 0, peakParkedFrames = 0
     private var parkedFrames = 0
 
-    mutating func noteUnmap(_ frames: [PFN]) { for f in frames { pending[f, default: 0] += 1 } }
-
-    private func isPending(_ head: PFN, _ n: Int) -> Bool {
-        (0..<n).contains { pending[head + $0] != nil }
+    mutating func noteUnmap(_ frames: [PFN]) {
+        for f in frames {
+            let n = pending[f, default: 0]
+            pending[f] = n + 1
+            // A frame of a parked block pending again (mapped and unmapped
+            // after its free was asked for) waits for this flush as well.
+            if n == 0, let head = blockOf[f] { parked[head]!.waiting += 1 }
+        }
     }
 
     /// A free of the block at `head` of `n` frames: parked (true) when a
@@ -124,8 +131,9 @@ struct Quarantine {
     /// already (a double free).
     mutating func park(_ head: PFN, frames n: Int) -> Bool? {
         if parked[head] != nil { return nil }
-        guard isPending(head, n) else { return false }
-        parked[head] = n
+        let waiting = (0..<n).reduce(0) { c, i in pending[head + i] != nil ? c + 1 : c }
+        guard waiting > 0 else { return false }
+        parked[head] = (n, waiting)
         for i in 0..<n { blockOf[head + i] = head }
         parkedTotal += 1
         parkedFrames += n
@@ -140,10 +148,12 @@ struct Quarantine {
             guard let n = pending[f] else { continue }
             if n > 1 { pending[f] = n - 1; continue }
             pending[f] = nil
-            guard let head = blockOf[f], let size = parked[head], !isPending(head, size) else { continue }
+            guard let head = blockOf[f] else { continue }
+            parked[head]!.waiting -= 1
+            guard let b = parked[head], b.waiting == 0 else { continue }
             parked[head] = nil
-            for i in 0..<size { blockOf[head + i] = nil }
-            parkedFrames -= size
+            for i in 0..<b.frames { blockOf[head + i] = nil }
+            parkedFrames -= b.frames
             out.append(head)
         }
         return out

@@ -144,10 +144,16 @@ extension DMADomains {
         // is not physically contiguous.
         var frames: [PFN] = []
         if lazy && policy.quarantine {
-            var a = m.iovaPfn * g
-            while a < (m.iovaPfn + m.pages) * g {
-                if let p = c.domain.iovaToPhys(a) { frames.append(PFN(Int(p >> 12))) }
-                a += UInt64(pageSize)
+            if m.scattered {
+                var a = m.iovaPfn * g
+                while a < (m.iovaPfn + m.pages) * g {
+                    if let p = c.domain.iovaToPhys(a) { frames.append(PFN(Int(p >> 12))) }
+                    a += UInt64(pageSize)
+                }
+            } else {
+                // Every frame of the granules mapped, not only the bytes asked for.
+                let first = (m.phys & ~(g - 1)) >> 12
+                frames = (first ..< first + m.pages * (g >> 12)).map { PFN(Int($0)) }
             }
             quarantine.locked { $0.noteUnmap(frames) }
         }
@@ -219,7 +225,7 @@ extension DMADomains {
             iova += len
         }
         c.record(DMAMapping(device: device, phys: list[0].phys & ~(g - 1), size: span, direction: direction,
-                            iovaPfn: pfn, pages: span / g))
+                            iovaPfn: pfn, pages: span / g, scattered: true))
         return DMAMappedSG(segments: Self.merge(segments), direction: direction, base: pfn * g, span: span)
     }
 
