@@ -10,3 +10,10 @@ static int64_t next_ticket;
 int64_t svk_current_cpu(void) { return current_cpu; }
 void svk_set_current_cpu(int64_t cpu) { current_cpu = cpu; }
 int64_t svk_next_cpu_ticket(void) { return __atomic_fetch_add(&next_ticket, 1, __ATOMIC_RELAXED); }
+
+/* Flushes of a flush queue this thread is inside (a driver callback of one
+ * may start another): a nested drain must not wait for the outer flush. */
+static _Thread_local int flush_depth;
+
+int svk_flush_depth(void) { return flush_depth; }
+void svk_flush_depth_add(int delta) { flush_depth += delta; }

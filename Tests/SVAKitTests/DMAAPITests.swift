@@ -321,3 +321,79 @@ import Testing
         #expect(r.m.audit() == [])
     }
 }
+
+/// Races and re-entry around domains (found in review): concurrent creates,
+/// a drain started from a driver callback inside a flush, an attach racing
+/// a free.
+@Suite struct DomainLifetimeTests {
+    final class Hold: @unchecked Sendable {
+        var m: Machine?
+        let once = Atomic<Bool>(false)
+    }
+
+    @Test func concurrentCreatesKeepIdsAndCookieSlotsTogether() throws {
+        let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let ids = Mutex<[DomainID]>([])
+        runThreads(4) { t in
+            for i in 0..<100 {
+                guard let d = try? m.createDomain(iommu: iommu.id, type: i % 3 == 0 ? .identity : .dma) else { continue }
+                ids.withLock { $0.append(d) }
+            }
+        }
+        let all = ids.withLock { $0 }
+        #expect(all.count == 400 && Set(all).count == 400)
+        for d in all {
+            let c = m.domains.cookie(d.rawValue)
+            #expect((c == nil) == (try m.domainType(d) == .identity))
+            #expect(c.map { $0.domain.id == d.rawValue } ?? true, "the slot of \(d) holds its own cookie")
+        }
+        for d in all { try m.freeDomain(d) }
+        #expect(m.audit() == [])
+    }
+
+    @Test func aDrainFromADriverCallbackInsideAFlushReturns() throws {
+        let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let dev = try m.addDevice(iommu: iommu.id, sva: false)
+        let (d, _) = try m.setupDMA(for: dev)
+        let a = try m.dmaMapPage(device: dev, phys: 0x1000, size: 4096, direction: .toDevice)
+        try m.dmaUnmapPage(device: dev, address: a, size: 4096, direction: .toDevice)
+        let hold = Hold()
+        hold.m = m
+        let nested = Atomic<Int>(0)
+        iommu.setDriver(IOMMUDriver(fence: {
+            guard !hold.once.exchange(true, ordering: .relaxed) else { return }
+            hold.m!.flushDMAQueues()   // re-enters the DMA layer from the driver
+            nested.add(1, ordering: .relaxed)
+        }))
+        m.flushDMAQueues()
+        iommu.setDriver(nil)
+        hold.m = nil
+        #expect(nested.load(ordering: .relaxed) == 1)
+        #expect(try m.flushQueueStats(d).pending == 0)
+        #expect(m.audit() == [])
+    }
+
+    @Test func anAttachRacingAFreeIsRefused() throws {
+        let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let dev = try m.addDevice(iommu: iommu.id, sva: false)
+        let d = try m.createDomain(iommu: iommu.id, type: .dma)
+        let hold = Hold()
+        hold.m = m
+        let refusal = Mutex<SVAError?>(nil)
+        iommu.setDriver(IOMMUDriver(fence: {
+            guard !hold.once.exchange(true, ordering: .relaxed) else { return }
+            do throws(SVAError) { try hold.m!.attachDomain(d, to: dev) } catch { refusal.withLock { $0 = error } }
+        }))
+        try m.freeDomain(d)
+        iommu.setDriver(nil)
+        hold.m = nil
+        #expect(refusal.withLock { $0 } == .noDevice, "a domain being freed takes no device")
+        #expect(throws: SVAError.notSupported) {
+            _ = try m.dmaMapPage(device: dev, phys: 0x5000, size: 4096, direction: .toDevice)
+        }
+        #expect(m.audit() == [])
+    }
+}

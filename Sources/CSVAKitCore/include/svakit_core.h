@@ -63,6 +63,9 @@ void svk_set_held_ranks(uint64_t ranks);
 int64_t svk_current_cpu(void);
 void svk_set_current_cpu(int64_t cpu);
 int64_t svk_next_cpu_ticket(void);
+/* Flush-queue flushes the calling thread is inside (currentcpu.c). */
+int svk_flush_depth(void);
+void svk_flush_depth_add(int delta);
 /* The first index in [from, end) of a table of 512 entries whose present bit
  * is set, or end (tables.c). */
 int svk_next_present(const uint64_t *table, int from, int end);

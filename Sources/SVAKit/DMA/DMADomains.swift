@@ -57,39 +57,56 @@ final class DMADomains: @unchecked Sendable {
         try Self.checkBitmap(pgsizeBitmap)
         // The id is taken first so the domain's root is allocated outside
         // the list's lock; a failed allocation leaves a nil slot behind.
+        // The id and its cookie slot are taken in one hold, so concurrent
+        // creates keep slot == id; the slot reads "none" (1) until the
+        // domain is ready, and stays so if its root cannot be allocated.
         let id = try list.locked { l throws(SVAError) in
             guard l.count < 1 << 22 else { throw .noSpace }
             l.append(nil)
+            let slot = cookieTable.insert(Self.noCookie)
+            precondition(slot == l.count - 1, "cookie slots follow domain ids")
             return UInt32(l.count - 1)
         }
-        let d: IOMMUDomain
-        do throws(SVAError) {
-            d = try IOMMUDomain(id: id, type: type, iommu: unit, iommuIndex: Int(iommu),
+        let d = try IOMMUDomain(id: id, type: type, iommu: unit, iommuIndex: Int(iommu),
                                 pgsizeBitmap: pgsizeBitmap, frames: frames)
-        } catch {
-            list.locked { _ in _ = cookieTable.insert(1) }  // the id's slot, dead
-            throw error
-        }
         let cookie = type == .identity ? nil : DMACookie(
             domain: d, cpus: policy.cpus, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
             release: { [unowned self] e, cpu in self.release(e, from: d, cpu: cpu) })
         list.locked { l in
             l[Int(id)] = Slot(domain: d, cookie: cookie)
-            let word = cookie.map { UInt64(UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque())) } ?? 1
-            let slot = cookieTable.insert(word)
-            precondition(slot == Int(id), "cookie slots follow domain ids")
+            cookieTable.store(cookie.map { UInt64(UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque())) }
+                              ?? Self.identityCookie, at: Int(id))
         }
         if type == .dmaFQ { noteLazy(d) }
         return id
     }
 
-    /// The cookie of domain `id`, read with no lock (nil for an identity,
-    /// freed or unknown domain).
-    func cookie(_ id: UInt32) -> DMACookie? {
-        let w = cookieTable.word(at: Int(id))
-        guard w > 1, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { return nil }
-        return Unmanaged<DMACookie>.fromOpaque(p).takeUnretainedValue()
+    /// Cookie-table words that are not addresses: no live domain (being
+    /// created, failed or freed), and an identity domain (no cookie).
+    static let noCookie: UInt64 = 1, identityCookie: UInt64 = 2
+
+    /// What the DMA API finds for domain `id`, with no lock.
+    enum CookieLookup {
+        case translated(DMACookie)
+        case identity
+        case gone
     }
+
+    func lookupCookie(_ id: UInt32) -> CookieLookup {
+        let w = cookieTable.word(at: Int(id))
+        if w == Self.identityCookie { return .identity }
+        guard w > Self.identityCookie, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { return .gone }
+        return .translated(Unmanaged<DMACookie>.fromOpaque(p).takeUnretainedValue())
+    }
+
+    /// The cookie of domain `id` (nil for an identity, freed or unknown one).
+    func cookie(_ id: UInt32) -> DMACookie? {
+        if case .translated(let c) = lookupCookie(id) { return c }
+        return nil
+    }
+
+    /// Cookies of freed domains: alive for racing readers, drained at shutdown.
+    var retiredCookies: [DMACookie] { retired.locked { $0 } }
 
     func slot(_ id: UInt32) throws(SVAError) -> Slot {
         try list.locked { l throws(SVAError) in
@@ -170,15 +187,18 @@ final class DMADomains: @unchecked Sendable {
     func free(_ id: UInt32) throws(SVAError) {
         let s = try slot(id)
         let d = s.domain
-        guard !sva.isDefaultDomainAttached(id) else { throw .busy }
-        if let c = s.cookie {
-            guard c.mappings.isEmpty else { throw .busy }
-            c.fq.timeout()  // the teardown's drain: every queued entry released
-        }
+        if let c = s.cookie { guard c.mappings.isEmpty else { throw .busy } }
+        // Refused while attached; from here on no attach can succeed (the
+        // check and the mark are one hold of the registry lock).
+        try sva.markDomainDying(id)
+        // Map and unmap racing the free find the domain dead under its
+        // tables' lock; the DMA API finds no cookie.
+        d.kill()
         list.locked { l in
             l[Int(id)] = nil
-            cookieTable.store(1, at: Int(id))
+            cookieTable.store(Self.noCookie, at: Int(id))
         }
+        if let c = s.cookie { c.fq.timeout(drain: true) }  // every queued entry released
         if let c = s.cookie { retired.locked { $0.append(c) } }
         let tables = d.detachAll()
         d.iommu.invalidateTag(d.tag)

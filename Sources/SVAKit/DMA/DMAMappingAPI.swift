@@ -13,7 +13,11 @@ extension DMADomains {
     private func cookie(of device: UInt32) throws(SVAError) -> (DeviceWord, DMACookie?) {
         let w = try sva.deviceWord(device)
         guard let id = w.defaultDomain else { throw .notSupported }
-        return (w, cookie(id))
+        switch lookupCookie(id) {
+        case .translated(let c): return (w, c)
+        case .identity: return (w, nil)
+        case .gone: throw .noDevice  // freed under a racing call
+        }
     }
 
     /// A caller's CPU: nil (the thread's own) or 0 ..< cpus, checked before
@@ -272,7 +276,7 @@ extension DMADomains {
     }
 
     /// Flushes every DMA-FQ domain now (the timers firing early).
-    func flushQueues() { for c in cookies where c.fq.pendingEntries > 0 { c.fq.timeout() } }
+    func flushQueues() { for c in cookies where c.fq.pendingEntries > 0 { c.fq.timeout(drain: true) } }
 
     func startTimer() {
         let t = FlushTimer { [unowned self] in self.runTimers(now: self.policy.clock()) }
@@ -284,6 +288,6 @@ extension DMADomains {
     func shutdown() {
         timer?.stop()
         timer = nil
-        for c in cookies { c.fq.timeout() }
+        for c in cookies + retiredCookies { c.fq.timeout(drain: true) }
     }
 }

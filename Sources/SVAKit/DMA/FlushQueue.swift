@@ -104,17 +104,22 @@ final class FlushQueue: @unchecked Sendable {
         self.release = release
     }
 
-    /// fq_flush_iotlb: start, flush the domain, finish. Then waits until
-    /// every flush that started before this one has finished too, so that
-    /// `finish` covers every entry queued before this flush started: the
-    /// counters alone release such an entry only once all older flushes in
-    /// flight on other CPUs are done, and a caller that flushes to drain
-    /// (the timer, teardown, flushDMAQueues) must find it released on return.
-    func flush() {
+    /// fq_flush_iotlb: start, flush the domain, finish. With `drain`, then
+    /// waits until every flush that started before this one has finished
+    /// too, so that `finish` covers every entry queued before this flush
+    /// started (the counters alone release such an entry only once all older
+    /// flushes in flight on other CPUs are done): a caller that flushes to
+    /// drain (teardown, flushDMAQueues) finds them released on return. A
+    /// drain started inside another flush (from a driver callback) does not
+    /// wait: the outer flush cannot finish before it returns.
+    func flush(drain: Bool = false) {
         let ticket = startCount.add(1, ordering: .sequentiallyConsistent).newValue
+        svk_flush_depth_add(1)
         flushAll()
+        svk_flush_depth_add(-1)
         finishCount.add(1, ordering: .sequentiallyConsistent)
         flushes.add(1, ordering: .relaxed)
+        guard drain, svk_flush_depth() == 0 else { return }
         while finishCount.load(ordering: .sequentiallyConsistent) < ticket { sched_yield_() }
     }
 
@@ -150,10 +155,11 @@ final class FlushQueue: @unchecked Sendable {
     }
 
     /// fq_flush_timeout: disarm, flush the whole domain, release what every
-    /// ring's flushed entries. Also the teardown's drain.
-    func timeout() {
+    /// ring's flushed entries. With `drain` (teardown, flushDMAQueues), every
+    /// entry queued before it is released on return.
+    func timeout(drain: Bool = false) {
         timerOn.store(false, ordering: .releasing)
-        flush()
+        flush(drain: drain)
         for (cpu, ring) in rings.enumerated() {
             var covered: [FQEntry] = []
             ring.locked { r in r.takeCovered(finish: finishCount.load(ordering: .sequentiallyConsistent), into: &covered) }

@@ -54,7 +54,13 @@ final class IOMMUDomain: @unchecked Sendable {
     /// takes no lock (callers own disjoint IOVA ranges and races on a shared
     /// table are resolved with cmpxchg); one lock per domain is the simple
     /// equivalent. Walkers never take it.
-    let tablesLock = RankedMutex<Void>(.domainTables, ())
+    /// The value it protects: the domain is dead (being freed): map fails,
+    /// unmap finds nothing, so a call racing iommu_domain_free never writes
+    /// into tables that are going back to the allocator.
+    let tablesLock = RankedMutex<Bool>(.domainTables, false)
+
+    /// Marks the domain dead (iommu_domain_free's first step).
+    func kill() { tablesLock.locked { $0 = true } }
 
     /// The IOVA space a domain's tables translate (48-bit, 4-level).
     static let apertureEnd: UInt64 = 1 << 48
@@ -115,15 +121,17 @@ final class IOMMUDomain: @unchecked Sendable {
 
     /// iommu_map: maps [iova, iova + size) to phys with the largest leaves the
     /// bitmap and the alignment allow, allocating tables as needed. On any
-    /// failure what it mapped is unmapped again and the tables it allocated
-    /// stay (as Linux leaves them); nothing else changed.
+    /// failure what it mapped is unmapped again, invalidated and synced (a
+    /// device may have walked it) before it returns, and the tables it
+    /// allocated stay (as Linux leaves them); nothing else changed.
     func map(iova: UInt64, phys: UInt64, size: UInt64, writable: Bool) throws(SVAError) {
         try checkRange(iova, size)
         guard phys % granule == 0 else { throw .invalidArgument }
         guard phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
         let v = view()
         let prot = PageTableEntry.user | (writable ? PageTableEntry.writable : 0)
-        try tablesLock.locked { _ throws(SVAError) in
+        let failure: (SVAError, undone: UInt64)? = tablesLock.locked { dead in
+            guard !dead else { return (.noDevice, 0) }
             var done: UInt64 = 0
             do throws(SVAError) {
                 while done < size {
@@ -134,11 +142,18 @@ final class IOMMUDomain: @unchecked Sendable {
                     v.setEntry(slot, .leaf(phys + done, level: s.level, prot: prot))
                     done += s.bytes
                 }
+                return nil
             } catch {
-                if done > 0 { _ = clear(v, iova, done) }
-                throw error
+                return (error, done > 0 ? clear(v, iova, done) : 0)
             }
         }
+        guard let failure else { return }
+        if failure.undone > 0 {
+            // With the lock dropped: commands reach drivers with no lock held.
+            iommu.invalidateTagRange(tag, start: iova, end: iova + failure.undone - 1, leafOnly: true)
+            iommu.fence()
+        }
+        throw failure.0
     }
 
     /// What an unmap removed: the bytes (which may exceed the request when
@@ -163,9 +178,10 @@ final class IOMMUDomain: @unchecked Sendable {
     func unmap(iova: UInt64, size: UInt64) throws(SVAError) -> Unmapped {
         try checkRange(iova, size)
         let v = view()
-        return tablesLock.locked { _ in
+        return tablesLock.locked { dead in
             var freed = DetachedTables.none
             var done: UInt64 = 0
+            if dead { return Unmapped(bytes: 0, freed: freed) }
             walk: while done < size {
                 let a = iova + done
                 var t = v.root
@@ -209,7 +225,7 @@ final class IOMMUDomain: @unchecked Sendable {
     func iovaToPhys(_ iova: UInt64) -> UInt64? {
         guard root != nil else { return iova }
         guard iova < Self.apertureEnd else { return nil }
-        return tablesLock.locked { _ in view().translate(iova).physicalAddress }
+        return tablesLock.locked { dead in dead ? nil : view().translate(iova).physicalAddress }
     }
 
     /// Unlinks every table under the root (domain teardown); the caller

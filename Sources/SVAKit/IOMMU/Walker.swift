@@ -314,9 +314,14 @@ extension IOMMU {
     /// window lazy invalidation opens (docs/KERNEL-MODEL.md §4.4). A frame
     /// freed while still mapped is a different bug (IOMMU_DEBUG_PAGEALLOC's)
     /// and is not reported here.
+    ///
+    /// The line keeps the generation of its leaf's first frame only, so a
+    /// hit is judged when it reaches that frame: a hit elsewhere in a 2 MiB
+    /// or 1 GiB line is not checked (a false negative, never a report about
+    /// a frame the access did not touch).
     func checkHit(_ h: IOTLBHit, _ pe: PasidEntry, va: UInt64, write: Bool) -> WalkFinding? {
         let frame = PFN(Int(h.base >> 12))
-        guard memory.contains(frame) else { return nil }
+        guard h.phys >> 12 == h.base >> 12, memory.contains(frame) else { return nil }
         let g = memory.generation(frame)
         guard g != h.generation, liveLeafBase(pe, va: va) != h.base else { return nil }
         var f = WalkFinding(staleLevel: 1, frame: frame, expectedLevel: 0, expectedGeneration: h.generation,

@@ -124,7 +124,7 @@ extension Machine {
             if d.frameKind != .iommuTable || !d.ptFlags.contains(.root) { fail("domain \(domain.id)'s root \(root.pfn) is \(d.frameKind)") }
             let view = PTView(memory: memory, frames: frames, events: events, layout: layout, root: root,
                               tableKind: .iommuTable)
-            domain.tablesLock.locked { _ in visit(view, root, kernelHalf: false) }
+            domain.tablesLock.locked { _ in visit(view, root, kernelHalf: false) }  // (dead or not)
         }
 
         // 3. The deferred list: its members are deferred tables, counted

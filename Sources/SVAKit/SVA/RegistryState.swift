@@ -72,6 +72,8 @@ struct RegistryState {
     var svaMMCount = 0
     /// Times the key went 0 -> 1 or 1 -> 0.
     var keyTransitions = 0
+    /// DMA domains being freed: no device may attach to them any more.
+    var dyingDomains: Set<UInt32> = []
 
     init(pasidBits: Int) { pasids = PASIDAllocator(bits: pasidBits) }
 

@@ -243,6 +243,7 @@ final class SVARegistry: @unchecked Sendable {
     func attachDefaultDomain(device: UInt32, iommu: Int, domain: UInt32, entry: PasidEntry) throws(SVAError) {
         try state.locked { r throws(SVAError) in
             let d = try r.device(device)
+            guard !r.dyingDomains.contains(domain) else { throw .noDevice }
             guard d.iommu == iommu else { throw .invalidArgument }
             guard d.defaultDomain == nil else { throw .busy }
             withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: 0, entry) }
@@ -271,6 +272,15 @@ final class SVARegistry: @unchecked Sendable {
         deviceTable.store(DeviceWord(iommu: d.iommu, pasidBits: d.pasidLimit.trailingZeroBitCount,
                                      untrusted: d.untrusted, defaultDomain: d.defaultDomain).raw,
                           at: Int(device))
+    }
+
+    /// iommu_domain_free's check: refused while a device uses `domain` as
+    /// its default domain; otherwise no attach to it succeeds any more.
+    func markDomainDying(_ domain: UInt32) throws(SVAError) {
+        try state.locked { r throws(SVAError) in
+            guard !r.devices.contains(where: { $0.defaultDomain == domain }) else { throw .busy }
+            r.dyingDomains.insert(domain)
+        }
     }
 
     /// Whether an untrusted device has `domain` as its default domain.
