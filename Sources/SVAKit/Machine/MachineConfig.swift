@@ -82,7 +82,9 @@ public struct MachineConfig: Sendable, Equatable {
     /// lazy (DMA-FQ), x86's default (docs/KERNEL-MODEL.md §4.1). Swift-only.
     public var dmaStrict = false
     /// The quarantine: in lazy mode, a free of a frame whose unmap has not
-    /// been flushed yet is parked until it has (beyond Linux). Swift-only.
+    /// been flushed yet is parked until it has (beyond Linux). It covers the
+    /// frees callers make (``Machine/freeFrames(_:)``, dma_free_coherent);
+    /// the kernel paths' own frees (vfree's pages) are not parked.
     public var dmaQuarantine = false
     /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
     public var cpus = 4
