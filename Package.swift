@@ -9,11 +9,16 @@ let package = Package(
         // Static: libSVAKit.a holds the Swift core and CSVAKit's objects, so C
         // harnesses can link it directly (docs/BUILDING.md §0 "Product .a").
         .library(name: "SVAKit", type: .static, targets: ["SVAKit"]),
+        // The seed scenarios as a table, for tools and tests built on SVAKit.
+        .library(name: "SVAKitScenarios", targets: ["SVAKitScenarios"]),
         // A library and an executable product cannot share a name, hence the case.
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // `swift package generate-documentation`: the API reference (docs/API.md).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // The C target owns the hand-written header (the contract) and the
@@ -33,24 +38,31 @@ let package = Package(
             name: "SVAKit",
             dependencies: ["CSVAKit", "CSVAKitCore"]
         ),
+        // The seed scenarios (name, story, expected verdict per free mode) and
+        // the attacker's helpers, on the public API only: the CLI and both
+        // Swift test suites share them.
+        .target(name: "SVAKitScenarios", dependencies: ["SVAKit"]),
         // Plain-C references for the benchmarks; not part of the library.
         .target(name: "CSVAKitBench"),
         .executableTarget(
             name: "SVAKitCLI",
             dependencies: [
                 "SVAKit",
+                "SVAKitScenarios",
                 "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(
             name: "SVAKitTests",
-            dependencies: ["SVAKit", "CSVAKit"]
+            dependencies: ["SVAKit", "SVAKitScenarios", "CSVAKit"]
         ),
-        // The CLI's outputs (JSON, traces); Foundation only here, to parse them.
+        // The CLI's outputs (JSON, traces) and options. The CLI encodes with
+        // FoundationEssentials; the library never imports Foundation.
         .testTarget(
             name: "SVAKitCLITests",
-            dependencies: ["SVAKitCLI", "SVAKit"]
+            dependencies: ["SVAKitCLI", "SVAKit", "SVAKitScenarios"]
         ),
     ]
 )

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#define SVAKIT_KERNEL_NAMES /* the gate under its kernel name */
 #include "svakit.h"
 
 void bench_noop(uint64_t a, uint64_t b);

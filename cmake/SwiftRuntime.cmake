@@ -25,4 +25,7 @@ set(SVAKIT_SWIFT_LINK_ITEMS
   "${SVAKIT_SWIFTRT}"
   "${SVAKIT_SWIFT_SYNCHRONIZATION}"
   "${SVAKIT_SWIFT_CORE}"
+  # Swift's floating-point rounding calls libm (ceil, in the flush queue's
+  # percentiles); gcc does not link it by default.
+  m
   "-Wl,-rpath,${SVAKIT_SWIFT_RUNTIME_DIR}")

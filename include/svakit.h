@@ -5,42 +5,53 @@
  *
  * This hand-written header is the contract. The Swift core implements every
  * function declared here with `@c @implementation`, so the compiler checks each
- * definition against the prototype below.
+ * definition against the prototype below. Every function and type carries a
+ * kernel-doc comment; scripts/kerneldoc.py checks them and renders the API
+ * reference (docs/api/svakit.h.md).
  *
  * Conventions (kernel style):
- *   - every function that can fail returns 0 or a negative errno;
+ *   - every function that can fail returns 0 or a negative errno, and its
+ *     kernel-doc's Return: lists every errno it can return;
  *   - outputs go through pointer arguments, which may not be NULL;
  *   - a machine handle is created by svakit_machine_create() and released by
- *     svakit_machine_destroy(); two machines in one process share nothing.
+ *     svakit_machine_destroy(); two machines in one process share nothing;
+ *   - the library prints nothing: svakit_machine_check_text() and
+ *     svakit_report_text() hand their text to the caller.
  *
  * Errors (each names one kind of bad input; the machine is left unchanged):
  *   -EFAULT    a NULL handle or NULL output pointer
  *   -EBADF     a handle that is not a live SVAKit machine (foreign, forged or
  *              destroyed: a destroyed handle stays a readable tombstone)
- *   -ERANGE    a frame number past the end of memory, or a non-canonical address
- *   -EINVAL    an unaligned address/size, a bad flag, level or order, an
- *              address in the wrong half, a partial unmap of a huge leaf, a
- *              reserved config field not zero or a boolean not 0/1, an entry
- *              the hardware would reject (PS where no huge page can be,
- *              reserved bits 52-62), a PASID past 20 bits in a command, init_mm
- *              given to attach_pasid or bind
+ *   -ERANGE    a frame number past the end of memory, a non-canonical
+ *              address, or a range that runs past the end of memory or wraps
+ *   -EINVAL    an unaligned address/size, a bad flag, level, order, index or
+ *              buffer length, an address in the wrong half, a partial unmap of
+ *              a huge leaf, a reserved config field not zero or a boolean not
+ *              0/1, an entry the hardware would reject (PS where no huge page
+ *              can be, reserved bits 52-62), a PASID of 0 or past 20 bits,
+ *              init_mm given to attach_pasid or bind
  *   -EEXIST    mapping over a live mapping or over an existing page table
  *   -ENOENT    nothing there: no mapping (unmap, translate), no vmalloc area,
  *              no table under the entry (unlink), a range already offline
- *              (hot-remove), no such report
+ *              (hot-remove), offline memory (set_memory, collapse), no such
+ *              report, no such PASID attachment (detach)
  *   -EALREADY  double free: the frame was allocated once and is free now, or
  *              a table already on the deferred-free list
  *   -ENXIO     freeing a frame that is not the head of an allocated block
  *              (never allocated, offline, or the tail of a larger block)
  *   -EPERM     freeing a frame through the wrong API (a page table through
  *              svakit_frame_free, data through pagetable_free, a root table);
- *              linking, unlinking or writing a root's kernel-half entries
- *              (init_mm's, which every mm copies) or a queued table
+ *              a table primitive given a frame that is not a table; linking,
+ *              unlinking or writing a root's kernel-half entries (init_mm's,
+ *              which every mm copies) or a queued table; writing a live page
+ *              table's bytes; destroying init_mm
  *   -EBUSY     freeing a table that is still linked into a live entry, a huge
  *              vmap over a table that still maps pages, hot-removing a range
  *              that holds allocated frames (hot-adding an online one), a
- *              device-PASID attached to another mm, destroying a bound mm,
- *              pagetable_free of a table that still points at tables
+ *              device-PASID attached to another mm, destroying a bound or
+ *              attached mm, pagetable_free of a table that still points at
+ *              tables, linking a table already linked, writing over an entry
+ *              that points to a table
  *   -ESRCH     an unknown address-space (mm) id
  *   -ENOMEM    the simulated physical memory is exhausted (a vmalloc larger
  *              than memory, or a map whose tables cannot all be allocated,
@@ -50,6 +61,17 @@
  *   -EOPNOTSUPP binding a device that does not support SVA
  *   -EOVERFLOW a PASID wider than the device supports (bind, attach, DMA)
  *   -ESTALE    an unknown or already released SVA handle
+ *   -EUCLEAN   (svakit_machine_check only) the machine's bookkeeping is
+ *              inconsistent: not bad input, a bug in SVAKit
+ *
+ * Context. The engine's locks are internal and ranked (docs/ARCHITECTURE.md,
+ * "Locks"); a call takes only the ones its Context: names, and never holds
+ * one while it calls out. The TLB-flush hook, the free hook, the report
+ * handler and IOMMU driver ops are all called with no engine lock held, so
+ * they may call back into the machine, with the exceptions their Context:
+ * lines state (svakit_machine_destroy() never; svakit_flush_deferred_work()
+ * not from a callback running on the deferred-free worker thread). Calls on
+ * one machine from several threads are safe unless a function says otherwise.
  */
 #ifndef SVAKIT_H
 #define SVAKIT_H
@@ -77,15 +99,25 @@ extern "C" {
 #define SVAKIT_PUD_SIZE (1ULL << 30)
 #define SVAKIT_MAX_ORDER 10              /* as MAX_PAGE_ORDER on x86 */
 #define SVAKIT_SECTION_PAGES (1U << 15)  /* 128 MiB hotplug section, x86-64 */
-#define SVAKIT_NO_PFN 0xffffffffU
+#define SVAKIT_NO_PFN 0xffffffffU        /* "no frame" in 32-bit pfn fields */
 
-/* What a frame is now (svakit_ptdesc.kind). */
+/**
+ * enum svakit_frame_kind - what a frame is now (svakit_ptdesc.kind).
+ * @SVAKIT_FRAME_FREE: on the allocator's free lists.
+ * @SVAKIT_FRAME_PT_KERNEL: a table of init_mm (the shared kernel half).
+ * @SVAKIT_FRAME_PT_USER: a table of a process address space.
+ * @SVAKIT_FRAME_DATA: data, tagged with an owner.
+ * @SVAKIT_FRAME_OFFLINE: hot-removed memory.
+ * @SVAKIT_FRAME_PT_IOMMU: a table of an IOMMU DMA domain (the IOMMU's own
+ * page table, reached by requests without PASID).
+ */
 enum svakit_frame_kind {
 	SVAKIT_FRAME_FREE = 0,
-	SVAKIT_FRAME_PT_KERNEL = 1,  /* a table of init_mm (the shared kernel half) */
-	SVAKIT_FRAME_PT_USER = 2,    /* a table of a process address space */
-	SVAKIT_FRAME_DATA = 3,       /* data, tagged with an owner */
-	SVAKIT_FRAME_OFFLINE = 4,    /* hot-removed memory */
+	SVAKIT_FRAME_PT_KERNEL = 1,
+	SVAKIT_FRAME_PT_USER = 2,
+	SVAKIT_FRAME_DATA = 3,
+	SVAKIT_FRAME_OFFLINE = 4,
+	SVAKIT_FRAME_PT_IOMMU = 5,
 };
 
 /* svakit_ptdesc.flags */
@@ -97,53 +129,94 @@ enum svakit_frame_kind {
 #define SVAKIT_PTDESC_SPLIT   0x20u /* a PTE table that set_memory split allocated */
 #define SVAKIT_PTDESC_ROOT    0x40u /* the root (PGD) of an address space */
 
-/*
- * The page descriptor of one frame: 32 bytes, checked at compile time in
- * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links free
- * blocks through lru_next/lru_prev; the deferred-free list uses its own link,
- * pt_list_next (docs/KERNEL-MODEL.md §2.8: "don't use page->lru").
+/**
+ * struct svakit_ptdesc - the page descriptor of one frame (32 bytes).
+ * @kind: enum svakit_frame_kind.
+ * @level: table level, 1 (PTE) .. 5 (PML5); 0 for a frame that is no table.
+ * @order: order of the block this frame heads.
+ * @flags: SVAKIT_PTDESC_*.
+ * @site: enum svakit_site of the last allocation.
+ * @owner: owner tag of a data frame.
+ * @generation: changes at every free, so a stale belief about a frame shows.
+ * @alloc_step: event step (low 32 bits) of the last allocation.
+ * @lru_next: allocator free-list link, SVAKIT_NO_PFN at the ends.
+ * @lru_prev: allocator free-list link back.
+ * @pt_list_next: deferred-free list link.
+ * @map_count: IOMMU_DEBUG_PAGEALLOC mapping refcount slot.
+ *
+ * The size and offsets are checked at compile time in
+ * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links
+ * free blocks through @lru_next/@lru_prev; the deferred-free list uses its
+ * own link, @pt_list_next (docs/KERNEL-MODEL.md §2.8: "don't use page->lru").
  */
 struct svakit_ptdesc {
-	uint8_t kind;          /* enum svakit_frame_kind */
-	uint8_t level;         /* table level, 1 (PTE) .. 5 (PML5); 0 otherwise */
-	uint8_t order;         /* order of the block this frame heads */
-	uint8_t flags;         /* SVAKIT_PTDESC_* */
-	uint16_t site;         /* enum svakit_site of the last allocation */
-	uint16_t owner;        /* owner tag of a data frame */
-	uint32_t generation;   /* changes at every free */
-	uint32_t alloc_step;   /* event step (low 32 bits) of the last allocation */
-	uint32_t lru_next;     /* allocator free-list link, SVAKIT_NO_PFN at ends */
+	uint8_t kind;
+	uint8_t level;
+	uint8_t order;
+	uint8_t flags;
+	uint16_t site;
+	uint16_t owner;
+	uint32_t generation;
+	uint32_t alloc_step;
+	uint32_t lru_next;
 	uint32_t lru_prev;
-	uint32_t pt_list_next; /* deferred-free list link */
-	int32_t map_count;     /* IOMMU_DEBUG_PAGEALLOC mapping refcount slot */
+	uint32_t pt_list_next;
+	int32_t map_count;
 };
 
-/* Frame reuse policy of the allocator (per machine). */
+/**
+ * enum svakit_reuse - the allocator's frame reuse policy (per machine).
+ * @SVAKIT_REUSE_LIFO: most recently freed first: the adversary's case.
+ * @SVAKIT_REUSE_FIFO: least recently freed first.
+ * @SVAKIT_REUSE_RANDOM: random, seeded by svakit_config.seed.
+ */
 enum svakit_reuse {
-	SVAKIT_REUSE_LIFO = 0,   /* most recently freed first: the adversary's case */
+	SVAKIT_REUSE_LIFO = 0,
 	SVAKIT_REUSE_FIFO = 1,
-	SVAKIT_REUSE_RANDOM = 2, /* seeded by svakit_config.seed */
+	SVAKIT_REUSE_RANDOM = 2,
 };
 
-/* Who allocated a frame, and which path freed it (events and ptdesc.site). */
+/**
+ * enum svakit_site - who allocated a frame, and which path freed it.
+ * @SVAKIT_SITE_NONE: no site (a frame never allocated).
+ * @SVAKIT_SITE_BOOT: boot-time tables: the direct map and the kernel half.
+ * @SVAKIT_SITE_API: svakit_frame_alloc() or svakit_frame_free() by the caller.
+ * @SVAKIT_SITE_MAP: a table allocated by svakit_map().
+ * @SVAKIT_SITE_UNMAP: svakit_unmap() or svakit_vunmap().
+ * @SVAKIT_SITE_VMALLOC: svakit_vmalloc() and svakit_vmalloc_huge().
+ * @SVAKIT_SITE_VFREE: svakit_vfree().
+ * @SVAKIT_SITE_PMD_FREE_PTE_PAGE: a huge vmap over a PTE table.
+ * @SVAKIT_SITE_PUD_FREE_PMD_PAGE: a huge vmap over a PMD table.
+ * @SVAKIT_SITE_SET_MEMORY_SPLIT: set_memory splitting a 2 MiB leaf.
+ * @SVAKIT_SITE_SET_MEMORY_COLLAPSE: cpa_collapse_large_pages.
+ * @SVAKIT_SITE_HOT_REMOVE: memory hot-remove.
+ * @SVAKIT_SITE_HOT_ADD: memory hot-add.
+ * @SVAKIT_SITE_MM_CREATE: svakit_mm_create().
+ * @SVAKIT_SITE_MM_TEARDOWN: svakit_mm_destroy().
+ * @SVAKIT_SITE_PGTABLE_WORK: kernel_pgtable_work_func: the deferred free.
+ * @SVAKIT_SITE_ARCH: a caller's own arch code through the primitives.
+ * @SVAKIT_SITE_COUNT: the number of sites (not a site).
+ *
+ * Used by events (svakit_event.site) and descriptors (svakit_ptdesc.site).
+ */
 enum svakit_site {
 	SVAKIT_SITE_NONE = 0,
-	SVAKIT_SITE_BOOT = 1,               /* boot-time tables: direct map, kernel half */
-	SVAKIT_SITE_API = 2,                /* svakit_frame_alloc/free by the caller */
-	SVAKIT_SITE_MAP = 3,                /* a table allocated by svakit_map */
+	SVAKIT_SITE_BOOT = 1,
+	SVAKIT_SITE_API = 2,
+	SVAKIT_SITE_MAP = 3,
 	SVAKIT_SITE_UNMAP = 4,
 	SVAKIT_SITE_VMALLOC = 5,
 	SVAKIT_SITE_VFREE = 6,
-	SVAKIT_SITE_PMD_FREE_PTE_PAGE = 7,  /* huge vmap over a PTE table */
-	SVAKIT_SITE_PUD_FREE_PMD_PAGE = 8,  /* huge vmap over a PMD table */
+	SVAKIT_SITE_PMD_FREE_PTE_PAGE = 7,
+	SVAKIT_SITE_PUD_FREE_PMD_PAGE = 8,
 	SVAKIT_SITE_SET_MEMORY_SPLIT = 9,
 	SVAKIT_SITE_SET_MEMORY_COLLAPSE = 10,
 	SVAKIT_SITE_HOT_REMOVE = 11,
 	SVAKIT_SITE_HOT_ADD = 12,
 	SVAKIT_SITE_MM_CREATE = 13,
 	SVAKIT_SITE_MM_TEARDOWN = 14,
-	SVAKIT_SITE_PGTABLE_WORK = 15,      /* kernel_pgtable_work_func: the deferred free */
-	SVAKIT_SITE_ARCH = 16,              /* a caller's own arch code through the primitives */
+	SVAKIT_SITE_PGTABLE_WORK = 15,
+	SVAKIT_SITE_ARCH = 16,
 	SVAKIT_SITE_COUNT
 };
 
@@ -154,8 +227,8 @@ enum svakit_site {
 #define SVAKIT_PTE_P   (1ULL << 0)   /* present */
 #define SVAKIT_PTE_RW  (1ULL << 1)   /* writable */
 #define SVAKIT_PTE_US  (1ULL << 2)   /* user */
-#define SVAKIT_PTE_PWT (1ULL << 3)
-#define SVAKIT_PTE_PCD (1ULL << 4)
+#define SVAKIT_PTE_PWT (1ULL << 3)   /* page write-through */
+#define SVAKIT_PTE_PCD (1ULL << 4)   /* page cache disable */
 #define SVAKIT_PTE_A   (1ULL << 5)   /* accessed */
 #define SVAKIT_PTE_D   (1ULL << 6)   /* dirty */
 #define SVAKIT_PTE_PS  (1ULL << 7)   /* page size: a leaf at level 2 or 3 */
@@ -169,13 +242,20 @@ enum svakit_site {
 /* Address space ids: 0 is init_mm, whose tables are the shared kernel half. */
 #define SVAKIT_INIT_MM 0u
 
-/* Result of a software walk (svakit_translate). */
+/**
+ * struct svakit_translation - the result of a software walk.
+ * @phys: physical address of the va (valid when svakit_translate() returns 0).
+ * @page_size: 4 KiB, 2 MiB or 1 GiB; 0 when nothing is mapped.
+ * @entry: the leaf entry; 0 when nothing is mapped.
+ * @level: level of the leaf (1, 2 or 3); on -ENOENT, the level whose entry
+ *	was not present.
+ * @reserved: zero.
+ */
 struct svakit_translation {
-	uint64_t phys;        /* physical address of va (valid when 0 is returned) */
-	uint64_t page_size;   /* 4 KiB, 2 MiB or 1 GiB */
-	uint64_t entry;       /* the leaf entry */
-	uint32_t level;       /* level of the leaf (1, 2 or 3); on -ENOENT, the level
-			       * whose entry was not present */
+	uint64_t phys;
+	uint64_t page_size;
+	uint64_t entry;
+	uint32_t level;
 	uint32_t reserved;
 };
 
@@ -183,117 +263,345 @@ struct svakit_translation {
 /* The machine                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* Who invalidates IOMMUs for kernel addresses (the defence under test). */
+/**
+ * enum svakit_kva_invalidation - who invalidates IOMMUs for kernel addresses.
+ * @SVAKIT_KVA_INV_NONE: the unfixed kernel: nobody does.
+ * @SVAKIT_KVA_INV_ON_FLUSH: v1 of the series: flush_tlb_kernel_range calls
+ *	iommu_sva_invalidate_kva_range.
+ *
+ * The defence under test (docs/KERNEL-MODEL.md §2).
+ */
 enum svakit_kva_invalidation {
-	SVAKIT_KVA_INV_NONE = 0,     /* the unfixed kernel: nobody does */
-	SVAKIT_KVA_INV_ON_FLUSH = 1, /* v1 of the series: flush_tlb_kernel_range
-				      * calls iommu_sva_invalidate_kva_range */
+	SVAKIT_KVA_INV_NONE = 0,
+	SVAKIT_KVA_INV_ON_FLUSH = 1,
 };
 
-/* How kernel page-table frames are freed (the fix under test, docs/KERNEL-MODEL.md §2). */
+/**
+ * enum svakit_free_mode - how kernel page-table frames are freed.
+ * @SVAKIT_FREE_IMMEDIATE: the unfixed kernel: free at once, with no IOMMU
+ *	invalidation.
+ * @SVAKIT_FREE_LINUX_6_19: the merged series: tables marked PT_kernel
+ *	(generic pgalloc) are deferred; set_memory split tables, boot-time and
+ *	hot-added direct-map tables are freed at once (its holes).
+ * @SVAKIT_FREE_COMPLETE: every kernel table is deferred.
+ *
+ * The fix under test (docs/KERNEL-MODEL.md §2).
+ */
 enum svakit_free_mode {
-	SVAKIT_FREE_IMMEDIATE = 0,  /* the unfixed kernel: free at once, no IOMMU
-				     * invalidation */
-	SVAKIT_FREE_LINUX_6_19 = 1, /* the merged series: tables marked PT_kernel
-				     * (generic pgalloc) are deferred; set_memory
-				     * split tables, boot-time and hot-added
-				     * direct-map tables free at once (its holes) */
-	SVAKIT_FREE_COMPLETE = 2,   /* every kernel table deferred */
+	SVAKIT_FREE_IMMEDIATE = 0,
+	SVAKIT_FREE_LINUX_6_19 = 1,
+	SVAKIT_FREE_COMPLETE = 2,
 };
 
-/* Who runs the deferred-free work. */
+/**
+ * enum svakit_work_mode - who runs the deferred-free work.
+ * @SVAKIT_WORK_THREAD: a background worker thread (the default).
+ * @SVAKIT_WORK_MANUAL: the caller runs it (svakit_run_deferred_work()):
+ *	deterministic, for tests and the CLI.
+ */
 enum svakit_work_mode {
-	SVAKIT_WORK_THREAD = 0,     /* a background worker thread (default) */
-	SVAKIT_WORK_MANUAL = 1,     /* the caller runs it (svakit_run_deferred_work):
-				     * deterministic, for tests and the CLI */
+	SVAKIT_WORK_THREAD = 0,
+	SVAKIT_WORK_MANUAL = 1,
 };
 
+/**
+ * struct svakit_config - the configuration of a machine.
+ * @frames: 4 KiB frames, a multiple of 1024; default 4 Mi (16 GiB).
+ * @seed: the seed of SVAKIT_REUSE_RANDOM.
+ * @paging_levels: 4 (the default) or 5.
+ * @reuse_policy: enum svakit_reuse; default LIFO.
+ * @event_log_capacity: ring size in events, at least 1; default 65536.
+ * @kva_invalidation: enum svakit_kva_invalidation; default NONE.
+ * @pasid_bits: the machine-wide PASID space 1 .. 2^bits - 1, 1 to 20 bits;
+ *	default 20.
+ * @report_log_capacity: use-after-free reports kept, at least 1; default 256.
+ * @free_mode: enum svakit_free_mode; default IMMEDIATE.
+ * @work_mode: enum svakit_work_mode; default THREAD.
+ * @max_pending: deferred frames past which the freeing caller runs the work
+ *	itself, at least 1; default 4096.
+ * @reserved: must be zero.
+ *
+ * Start from svakit_config_default() and change fields: a field added later
+ * takes the place of @reserved with zero meaning its default.
+ */
 struct svakit_config {
-	uint64_t frames;             /* 4 KiB frames; default 4 Mi (16 GiB) */
-	uint64_t seed;               /* for SVAKIT_REUSE_RANDOM */
-	uint32_t paging_levels;      /* 4 (default) or 5 */
-	uint32_t reuse_policy;       /* enum svakit_reuse; default LIFO */
-	uint32_t event_log_capacity; /* ring size in events; default 65536 */
-	uint32_t kva_invalidation;   /* enum svakit_kva_invalidation; default NONE */
-	uint32_t pasid_bits;         /* machine-wide PASID space 1 .. 2^bits - 1; default 20 */
-	uint32_t report_log_capacity;/* use-after-free reports kept; default 256 */
-	uint32_t free_mode;          /* enum svakit_free_mode; default IMMEDIATE */
-	uint32_t work_mode;          /* enum svakit_work_mode; default THREAD */
-	uint32_t max_pending;        /* deferred frames past which the freeing caller
-				      * runs the work itself; default 4096 */
+	uint64_t frames;
+	uint64_t seed;
+	uint32_t paging_levels;
+	uint32_t reuse_policy;
+	uint32_t event_log_capacity;
+	uint32_t kva_invalidation;
+	uint32_t pasid_bits;
+	uint32_t report_log_capacity;
+	uint32_t free_mode;
+	uint32_t work_mode;
+	uint32_t max_pending;
 	uint32_t reserved;
 };
 
-/*
- * The handle. Only the first fields are public: the static-inline fast paths
- * in this header read them without a call. Everything else is private to the
- * Swift core, reached through `owner`.
+/**
+ * typedef svakit_machine - the handle of a machine.
+ * @magic: private.
+ * @iommu_sva_present: the static key: nonzero iff an IOMMU may walk an mm's
+ *	tables (an SVA bond or a PASID attachment). Public for reading only,
+ *	through svakit_iommu_sva_present().
+ * @owner: private.
+ * @check: private.
+ *
+ * The layout is visible only because the static-inline gate below reads
+ * @iommu_sva_present at a fixed offset (4, pinned in
+ * Sources/CSVAKit/abi_checks.c) without a call. @magic, @owner and @check
+ * are private to the engine: their values mean nothing to a caller and may
+ * change in any release. Undefined: writing any field (the key included:
+ * only the engine turns it on and off), creating a handle other than through
+ * svakit_machine_create(), or using a byte-for-byte copy of a handle. A
+ * destroyed handle stays readable as a tombstone: every function given it
+ * returns -EBADF and the gate reads a key of 0; a handle forged by hand fails
+ * the private check and gets -EBADF as well.
  */
 typedef struct svakit_machine {
-	uint32_t magic;              /* SVAKIT_MACHINE_MAGIC while the machine lives */
-	int32_t iommu_sva_present;   /* the static key: nonzero iff an IOMMU may walk
-				      * an mm's tables (SVA bond or PASID attach);
-				      * read only with __atomic builtins */
-	void *owner;                 /* private */
-	uint64_t check;              /* private: ties owner to this handle */
+	uint32_t magic;
+	int32_t iommu_sva_present;
+	void *owner;
+	uint64_t check;
 } svakit_machine;
 
-#define SVAKIT_MACHINE_MAGIC 0x53564b4du /* "SVKM" */
-/* A destroyed machine's handle stays readable as a tombstone with this magic:
- * every function given it returns -EBADF (the inline gate reads a key of 0).
- * Handles forged by hand fail the private check and get -EBADF too; only a
- * byte-for-byte copy of a handle is undefined once its machine is gone. */
-#define SVAKIT_MACHINE_DEAD 0x44454144u  /* "DEAD" */
-
-/* Fills *cfg with the embedded default configuration. */
+/**
+ * svakit_config_default() - fill a configuration with the defaults.
+ * @cfg: the configuration to fill; NULL is ignored.
+ *
+ * The defaults are the embedded default machine: 16 GiB, 4-level paging,
+ * LIFO reuse, the unfixed kernel (SVAKIT_FREE_IMMEDIATE) and a worker thread.
+ *
+ * Context: Any context; takes no lock.
+ */
 void svakit_config_default(struct svakit_config *cfg);
 
-/* Creates a machine: boots the kernel half and the 2 MiB direct map of all
- * memory. -EINVAL for a bad configuration, -ENOMEM if memory cannot hold it. */
+/**
+ * svakit_machine_create() - create and boot a machine.
+ * @cfg: the configuration (see struct svakit_config).
+ * @out: receives the handle; written only on success.
+ *
+ * Boots the kernel half and the 2 MiB direct map of all memory, and starts
+ * the deferred-free worker in SVAKIT_WORK_THREAD mode.
+ *
+ * Context: Any thread; takes no lock of another machine.
+ * Return: 0 on success.
+ * -EFAULT: @cfg or @out is NULL.
+ * -EINVAL: a field of @cfg is out of its range (see struct svakit_config),
+ * @cfg->reserved is not zero, or an enum field names no value.
+ * -ENOMEM: the host cannot reserve the simulated memory.
+ */
 int svakit_machine_create(const struct svakit_config *cfg, svakit_machine **out);
-/* Destroys a machine created by svakit_machine_create; NULL is ignored. */
+
+/**
+ * svakit_machine_destroy() - destroy a machine.
+ * @m: the machine; NULL, foreign and already destroyed handles are ignored.
+ *
+ * Stops the deferred-free worker, frees what is still queued (behind one
+ * IOMMU invalidation per batch, as the worker would) and turns the handle
+ * into a tombstone.
+ *
+ * Context: Sleeps until the worker thread has exited. Must not be called from
+ * a callback of the same machine (TLB-flush hook, free hook, report handler,
+ * IOMMU driver op), nor while another thread is still calling into @m: the
+ * machine would go away under the call.
+ */
 void svakit_machine_destroy(svakit_machine *m);
 
+/**
+ * svakit_version() - the library's version.
+ *
+ * Context: Any context; takes no lock.
+ * Return: a static string equal to SVAKIT_VERSION_STRING of the header it
+ * was built with.
+ */
 const char *svakit_version(void);
-/* A short, static description of a negative errno returned by SVAKit. */
+
+/**
+ * svakit_strerror() - describe a value returned by SVAKit.
+ * @err: 0 or a negative errno returned by a function of this header.
+ *
+ * Context: Any context; takes no lock.
+ * Return: a short static text; "unknown error" for a value SVAKit never
+ * returns (a positive value among them).
+ */
 const char *svakit_strerror(int err);
 
+/**
+ * struct svakit_stats - a machine's counters (svakit_machine_stats()).
+ * @frames: total frames.
+ * @frames_free: frames on the free lists.
+ * @frames_offline: hot-removed frames.
+ * @kernel_tables: frames holding kernel page tables.
+ * @user_tables: frames holding process page tables.
+ * @data_frames: frames holding data.
+ * @allocs: frame allocations since boot.
+ * @frees: frame frees since boot.
+ * @kernel_tlb_flushes: flush_tlb_kernel_range + flush_tlb_all calls.
+ * @metadata_bytes_per_frame: descriptor bytes per frame.
+ * @host_bytes_resident: host memory the frame contents occupy now.
+ * @step: the event clock.
+ */
 struct svakit_stats {
-	uint64_t frames;             /* total frames */
+	uint64_t frames;
 	uint64_t frames_free;
 	uint64_t frames_offline;
-	uint64_t kernel_tables;      /* frames holding kernel page tables */
+	uint64_t kernel_tables;
 	uint64_t user_tables;
 	uint64_t data_frames;
-	uint64_t allocs;             /* frame allocations since boot */
+	uint64_t allocs;
 	uint64_t frees;
-	uint64_t kernel_tlb_flushes; /* flush_tlb_kernel_range + flush_tlb_all calls */
+	uint64_t kernel_tlb_flushes;
 	uint64_t metadata_bytes_per_frame;
-	uint64_t host_bytes_resident;/* host memory the frame contents occupy now */
-	uint64_t step;               /* the event clock */
+	uint64_t host_bytes_resident;
+	uint64_t step;
 };
+
+/**
+ * svakit_machine_stats() - copy a machine's counters.
+ * @m: the machine.
+ * @out: receives the counters.
+ *
+ * Context: Takes the frame allocator's lock briefly. May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_machine_stats(svakit_machine *m, struct svakit_stats *out);
 
-/* Audits every descriptor, free list and table link (O(frames), for tests):
- * 0 when consistent, -EUCLEAN otherwise (the problems go to stderr). */
+/**
+ * svakit_machine_check() - audit a machine's bookkeeping.
+ * @m: the machine.
+ *
+ * Audits every descriptor, free list and table link, and conservation of
+ * frames (docs/TESTING.md, "The machine check"). O(frames): for tests. Prints
+ * nothing; svakit_machine_check_text() says what is wrong.
+ *
+ * Context: Takes the address-space, page-table, deferred-list and frame
+ * allocator locks in turn. Meaningful only while no other thread changes @m.
+ * May be called from any callback.
+ * Return: 0 when consistent.
+ * -EUCLEAN: the bookkeeping is inconsistent.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_machine_check(svakit_machine *m);
+
+/**
+ * svakit_machine_check_text() - audit a machine and describe what is wrong.
+ * @m: the machine.
+ * @buf: receives the problems found, one per line, each ending in a newline;
+ *	empty when the machine is consistent.
+ * @len: the size of @buf, the NUL included; longer text is truncated.
+ *
+ * The audit of svakit_machine_check(), for harnesses that print its findings
+ * on failure (the library itself prints nothing).
+ *
+ * Context: As svakit_machine_check().
+ * Return: 0 when consistent.
+ * -EUCLEAN: the bookkeeping is inconsistent (@buf says how).
+ * -EFAULT: @m or @buf is NULL.
+ * -EINVAL: @len is 0 (no room for the NUL).
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_machine_check_text(svakit_machine *m, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Allocates 2^order contiguous data frames tagged with owner. */
+/**
+ * svakit_frame_alloc() - allocate data frames.
+ * @m: the machine.
+ * @order: the block is 2^@order contiguous frames, 0 .. SVAKIT_MAX_ORDER.
+ * @owner: the owner tag the frames' descriptors carry.
+ * @pfn: receives the first frame of the block.
+ *
+ * Context: Takes the frame allocator's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @order is past SVAKIT_MAX_ORDER.
+ * -ENOMEM: no free block of that order.
+ */
 int svakit_frame_alloc(svakit_machine *m, unsigned int order, uint16_t owner,
 		       uint64_t *pfn);
-/* Frees a block allocated by svakit_frame_alloc (not a page table). */
+
+/**
+ * svakit_frame_free() - free a block of data frames.
+ * @m: the machine.
+ * @pfn: the first frame of a block svakit_frame_alloc() returned.
+ *
+ * Page tables are freed through svakit_pagetable_free() and friends.
+ *
+ * Context: Takes the frame allocator's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -EALREADY: the block is already free (double free).
+ * -ENXIO: @pfn is not the head of an allocated block (never allocated,
+ * offline, or a tail frame).
+ * -EPERM: @pfn is a page table (queued ones and roots included).
+ */
 int svakit_frame_free(svakit_machine *m, uint64_t pfn);
-/* A copy of the frame's descriptor. */
+
+/**
+ * svakit_frame_info() - copy a frame's descriptor.
+ * @m: the machine.
+ * @pfn: the frame, free or not.
+ * @out: receives the descriptor.
+ *
+ * Context: Takes at most the frame allocator's lock, briefly. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ */
 int svakit_frame_info(svakit_machine *m, uint64_t pfn, struct svakit_ptdesc *out);
-/* Byte access to a frame's contents; offset + len must stay in the frame.
- * Writing into a live page table is -EPERM: tables change through the mapping
- * calls and svakit_write_entry / svakit_link_table, which keep them valid. */
+
+/**
+ * svakit_frame_read() - read bytes of a frame.
+ * @m: the machine.
+ * @pfn: the frame.
+ * @offset: the first byte, in the frame.
+ * @buf: receives the bytes.
+ * @len: how many; @offset + @len must stay in the frame.
+ *
+ * Context: Takes at most the frame allocator's lock, briefly. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @buf is NULL (even with @len 0).
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -EINVAL: the range leaves the frame.
+ */
 int svakit_frame_read(svakit_machine *m, uint64_t pfn, uint32_t offset,
 		      void *buf, size_t len);
+
+/**
+ * svakit_frame_write() - write bytes into a frame.
+ * @m: the machine.
+ * @pfn: the frame; not a live page table.
+ * @offset: the first byte, in the frame.
+ * @buf: the bytes.
+ * @len: how many; @offset + @len must stay in the frame.
+ *
+ * Tables change only through the mapping calls and svakit_write_entry() /
+ * svakit_link_table(), which keep them valid.
+ *
+ * Context: Takes at most the frame allocator's lock, briefly. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -EINVAL: the range leaves the frame (nothing is written).
+ * -EPERM: @pfn is a live page table.
+ */
 int svakit_frame_write(svakit_machine *m, uint64_t pfn, uint32_t offset,
 		       const void *buf, size_t len);
 
@@ -301,214 +609,878 @@ int svakit_frame_write(svakit_machine *m, uint64_t pfn, uint32_t offset,
 /* Page tables                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* A new address space: a user root whose kernel half points at the shared
- * kernel tables, as every x86 mm does. */
+/**
+ * svakit_mm_create() - create an address space.
+ * @m: the machine.
+ * @mm: receives the new mm's id.
+ *
+ * A user root whose kernel half points at the shared kernel tables, as every
+ * x86 mm has.
+ *
+ * Context: Takes the address-space list lock and the frame allocator's.
+ * May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @mm is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENOMEM: no frame for the root.
+ */
 int svakit_mm_create(svakit_machine *m, uint32_t *mm);
-/* Tears down an mm: frees its user mappings' tables and its root. */
+
+/**
+ * svakit_mm_destroy() - tear down an address space.
+ * @m: the machine.
+ * @mm: the mm; not init_mm, not bound or attached to a device.
+ *
+ * Frees the tables of its user mappings and its root (data frames stay the
+ * caller's).
+ *
+ * Context: Takes the SVA registry lock, the address-space list lock and the
+ * mm's page-table lock, then frees with none held: calls the free hook for
+ * every table freed. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESRCH: no mm has that id (double destroy included).
+ * -EPERM: @mm is init_mm.
+ * -EBUSY: @mm is bound to a device (SVA) or attached at a PASID.
+ */
 int svakit_mm_destroy(svakit_machine *m, uint32_t mm);
-/* The root table (CR3 / PASID-table pointer) of an mm. */
+
+/**
+ * svakit_mm_root() - the root table of an address space.
+ * @m: the machine.
+ * @mm: the mm (SVAKIT_INIT_MM for the kernel's).
+ * @root_pfn: receives the root's frame (CR3 / the PASID-table pointer).
+ *
+ * Context: Takes the address-space list lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @root_pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESRCH: no mm has that id.
+ */
 int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
 
-/*
- * Maps [va, va + size) to phys with a single leaf of that size (4 KiB, 2 MiB
- * or 1 GiB); prot is a subset of SVAKIT_PROT_MASK. Kernel addresses are mapped
- * through SVAKIT_INIT_MM, user addresses through a process mm. Missing tables
- * are allocated; existing tables are never replaced (-EEXIST).
+/**
+ * svakit_map() - map one leaf.
+ * @m: the machine.
+ * @mm: SVAKIT_INIT_MM for a kernel address, a process mm for a user one.
+ * @va: the virtual address, aligned to @size.
+ * @phys: the physical address, aligned to @size; inside memory.
+ * @size: the leaf's size: 4 KiB, 2 MiB or 1 GiB.
+ * @prot: a subset of SVAKIT_PROT_MASK.
+ *
+ * Maps [@va, @va + @size) to @phys with a single leaf. Missing tables are
+ * allocated; existing tables are never replaced.
+ *
+ * Context: Takes the address-space list lock, the mm's page-table lock and
+ * the frame allocator's. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESRCH: no mm has that id.
+ * -EINVAL: @va or @phys is not aligned to @size, @size is not a leaf size,
+ * @prot has bits outside SVAKIT_PROT_MASK, or @va is in the other half of
+ * @mm (a kernel va in a process mm, a user va in init_mm).
+ * -ERANGE: @va is not canonical, or the leaf runs past the end of memory.
+ * -EEXIST: a leaf maps there already, or a table sits where the leaf goes.
+ * -ENOMEM: the tables needed cannot all be allocated (nothing is changed).
  */
 int svakit_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
 	       uint64_t size, uint64_t prot);
-/* Clears the leaf that maps exactly [va, va + size). Tables stay, as vunmap
- * leaves them in Linux. */
+
+/**
+ * svakit_unmap() - clear one leaf.
+ * @m: the machine.
+ * @mm: the mm that maps it.
+ * @va: the leaf's address.
+ * @size: the leaf's size: exactly the size it was mapped with.
+ *
+ * The tables stay, as vunmap leaves them in Linux.
+ *
+ * Context: Takes the address-space list lock and the mm's page-table lock.
+ * May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESRCH: no mm has that id.
+ * -EINVAL: @va is not aligned, @size is not a leaf size, @va is in the other
+ * half of @mm, or @size is not the size of the leaf there (a partial unmap of
+ * a huge leaf, or a huge size over 4 KiB leaves).
+ * -ERANGE: @va is not canonical.
+ * -ENOENT: nothing is mapped at @va.
+ */
 int svakit_unmap(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t size);
-/* A software walk: 0 and *out on a mapping, -ENOENT (out->level says where)
- * when none. */
+
+/**
+ * svakit_translate() - walk an mm's tables in software.
+ * @m: the machine.
+ * @mm: the mm.
+ * @va: the address.
+ * @out: receives the translation; on -ENOENT, @out->level says where the walk
+ *	stopped.
+ *
+ * Context: Takes the address-space list lock; the walk itself takes none.
+ * May be called from any callback.
+ * Return: 0 when @va is mapped.
+ * -ENOENT: @va is not mapped (@out is written).
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESRCH: no mm has that id.
+ * -ERANGE: @va is not canonical.
+ */
 int svakit_translate(svakit_machine *m, uint32_t mm, uint64_t va,
 		     struct svakit_translation *out);
 
 /* ------------------------------------------------------------------------ */
-/* Kernel paths that free kernel page-table frames (docs/KERNEL-MODEL.md §2.7)      */
+/* Kernel paths that free kernel page-table frames (docs/KERNEL-MODEL.md §2.7) */
 /* ------------------------------------------------------------------------ */
 
-/* The vmalloc area of the configured paging mode. */
+/**
+ * svakit_vmalloc_area() - the vmalloc area of the configured paging mode.
+ * @m: the machine.
+ * @start: receives the first address.
+ * @end: receives the end of the area.
+ *
+ * Context: Takes no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m, @start or @end is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_vmalloc_area(svakit_machine *m, uint64_t *start, uint64_t *end);
-/* vmalloc: a virtual range (first fit, lowest address) backed by fresh data
- * frames mapped with 4 KiB leaves. size is a multiple of 4 KiB. */
+
+/**
+ * svakit_vmalloc() - vmalloc: a virtual range backed by fresh data frames.
+ * @m: the machine.
+ * @size: a multiple of 4 KiB, no larger than the vmalloc area.
+ * @va: receives the address.
+ *
+ * First fit at the lowest address; mapped with 4 KiB leaves.
+ *
+ * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
+ * frame allocator's. On failure it undoes what it mapped, which flushes and
+ * calls the TLB-flush hook. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, not a multiple of 4 KiB, or larger than the area.
+ * -ENOSPC: no free range of @size in the vmalloc area.
+ * -ENOMEM: memory cannot back or map @size (nothing is changed).
+ */
 int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
-/* vmalloc_huge: 2 MiB aligned, mapped with 2 MiB leaves; a stale PTE table
- * under a 2 MiB slot is freed through pmd_free_pte_page. */
+
+/**
+ * svakit_vmalloc_huge() - vmalloc_huge: 2 MiB aligned, 2 MiB leaves.
+ * @m: the machine.
+ * @size: a multiple of 2 MiB, no larger than the vmalloc area.
+ * @va: receives the address.
+ *
+ * A stale PTE table under a 2 MiB slot is freed through pmd_free_pte_page.
+ *
+ * Context: As svakit_vmalloc(); also frees page tables: calls the TLB-flush
+ * hook, then the free hook, and may queue tables for the deferred work or
+ * run it (past max_pending), which calls IOMMU driver ops. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, not a multiple of 2 MiB, or larger than the area.
+ * -ENOSPC: no free 2 MiB-aligned range of @size in the vmalloc area.
+ * -ENOMEM: memory cannot back or map @size (nothing is changed).
+ */
 int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
-/* vfree: clears the leaves (the tables stay), flushes, frees the data. */
+
+/**
+ * svakit_vfree() - vfree: release a vmalloc area.
+ * @m: the machine.
+ * @va: the start of an area svakit_vmalloc() or svakit_vmalloc_huge()
+ *	returned.
+ *
+ * Clears the leaves (the tables stay), flushes, frees the data frames.
+ *
+ * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
+ * frame allocator's; calls the TLB-flush hook with none held. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @va is not canonical.
+ * -EINVAL: @va is not page aligned.
+ * -ENOENT: no area starts at @va (0, the middle of an area, a freed area,
+ * an address outside the vmalloc area).
+ */
 int svakit_vfree(svakit_machine *m, uint64_t va);
-/*
- * ioremap-style huge mapping of phys at a caller-chosen kernel va (vmap_range
- * with huge pages): a 1 GiB leaf replaces a PMD table through
- * pud_free_pmd_page, a 2 MiB leaf a PTE table through pmd_free_pte_page.
- * size must be 2 MiB or 1 GiB and va, phys aligned to it.
+
+/**
+ * svakit_vmap_huge() - an ioremap-style huge mapping at a chosen kernel va.
+ * @m: the machine.
+ * @va: a kernel address aligned to @size.
+ * @phys: a physical address aligned to @size, inside memory.
+ * @size: 2 MiB or 1 GiB.
+ * @prot: a subset of SVAKIT_PROT_MASK.
+ *
+ * vmap_range with huge pages: a 1 GiB leaf replaces a PMD table through
+ * pud_free_pmd_page, a 2 MiB leaf a PTE table through pmd_free_pte_page; a
+ * replaced table is freed only when it maps nothing.
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; frees
+ * the replaced tables with none held: calls the TLB-flush hook, then the free
+ * hook, and may queue tables for the deferred work or run it (past
+ * max_pending), which calls IOMMU driver ops. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is not 2 MiB or 1 GiB, @va or @phys is not aligned to it,
+ * @prot has bits outside SVAKIT_PROT_MASK, or @va is a user address.
+ * -ERANGE: @va is not canonical, or the leaf runs past the end of memory.
+ * -EEXIST: a leaf maps there already.
+ * -EBUSY: the table the leaf would replace still maps pages.
+ * -ENOMEM: the tables needed cannot be allocated.
  */
 int svakit_vmap_huge(svakit_machine *m, uint64_t va, uint64_t phys,
 		     uint64_t size, uint64_t prot);
-/* Clears the leaves of [va, va + size) in the kernel half; tables stay. */
+
+/**
+ * svakit_vunmap() - clear the kernel leaves of a range.
+ * @m: the machine.
+ * @va: a page-aligned kernel address.
+ * @size: a multiple of 4 KiB; no huge leaf may straddle either end.
+ *
+ * The tables stay and the frames mapped stay the caller's. Unmapped parts
+ * of the range are skipped.
+ *
+ * Context: Takes init_mm's page-table lock; calls the TLB-flush hook with
+ * none held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, @va or @size is not page aligned, the range is in the
+ * user half, or a huge leaf straddles an end (a partial unmap).
+ * -ERANGE: an end is not canonical, or the range wraps past 2^64.
+ */
 int svakit_vunmap(svakit_machine *m, uint64_t va, uint64_t size);
 
-/* The direct-map address of a physical address (page_offset_base + pa). */
+/**
+ * svakit_direct_map_va() - the direct-map address of a physical address.
+ * @m: the machine.
+ * @phys: an address inside memory.
+ * @va: receives page_offset_base + @phys.
+ *
+ * Context: Takes no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @phys is past the end of memory.
+ */
 int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
-/*
- * set_memory on the direct map: sets and clears protection bits on npages
- * pages from va, splitting 2 MiB leaves into a PTE table as needed.
+
+/**
+ * svakit_set_memory() - set_memory on the direct map.
+ * @m: the machine.
+ * @va: a page-aligned direct-map address.
+ * @npages: pages from @va, at least 1, inside memory.
+ * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
+ * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
+ *
+ * Splits 2 MiB leaves into a PTE table as needed (tables marked
+ * SVAKIT_PTDESC_SPLIT, which linux-6.19 frees at once: one of its holes).
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; calls
+ * the TLB-flush hook with none held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @npages is 0, @va is not page aligned or is a user address, a bit
+ * outside SVAKIT_PROT_MASK, or a bit both set and cleared.
+ * -ERANGE: @va is not canonical or not in the direct map, or the range runs
+ * past the end of memory.
+ * -ENOENT: the range holds offline memory.
+ * -ENOMEM: no frame for a split's PTE table (nothing is changed).
  */
 int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
 		      uint64_t set, uint64_t clear);
-/* cpa_collapse_large_pages for the 2 MiB region holding va: when its 512 PTEs
- * are contiguous with equal protections, the PTE table is replaced by a 2 MiB
- * leaf and freed. Returns 1 when it collapsed, 0 when it could not. */
+
+/**
+ * svakit_cpa_collapse() - cpa_collapse_large_pages for one 2 MiB region.
+ * @m: the machine.
+ * @va: a direct-map address in the region.
+ *
+ * When the region's 512 PTEs are contiguous with equal protections, the PTE
+ * table is replaced by a 2 MiB leaf and freed.
+ *
+ * Context: Takes init_mm's page-table lock; frees the table with none held:
+ * calls the TLB-flush hook (flush_tlb_all), then the free hook, and may
+ * queue the table for the deferred work or run it (past max_pending), which
+ * calls IOMMU driver ops. May be called from any callback.
+ * Return: 1 when it collapsed, 0 when it could not.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @va is a user address.
+ * -ERANGE: @va is not canonical or not in the direct map of memory.
+ * -ENOENT: the region is offline.
+ */
 int svakit_cpa_collapse(svakit_machine *m, uint64_t va);
-/* Memory hot-remove / hot-add of whole sections: remove_pagetable frees the
- * direct-map tables the range empties, boot-time ones included; the frames
- * go offline. All frames of the range must be free (-EBUSY). */
+
+/**
+ * svakit_memory_hot_remove() - hot-remove whole sections.
+ * @m: the machine.
+ * @pfn: the first frame, section aligned (SVAKIT_SECTION_PAGES).
+ * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
+ *
+ * remove_pagetable: frees the direct-map tables the range empties, boot-time
+ * ones included; the frames go offline.
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; frees
+ * tables with none held: calls the TLB-flush hook (flush_tlb_all), then the
+ * free hook, and may queue tables for the deferred work or run it, which
+ * calls IOMMU driver ops. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
+ * -ERANGE: the range runs past the end of memory or wraps.
+ * -EBUSY: a frame of the range is allocated.
+ * -ENOENT: the range is already offline.
+ */
 int svakit_memory_hot_remove(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
+
+/**
+ * svakit_memory_hot_add() - hot-add whole offline sections.
+ * @m: the machine.
+ * @pfn: the first frame, section aligned.
+ * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
+ *
+ * The frames come back free and the direct map covers them again (with
+ * tables linux-6.19 frees at once: one of its holes).
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
+ * -ERANGE: the range runs past the end of memory or wraps.
+ * -EBUSY: part of the range is online.
+ * -ENOMEM: no frame for a direct-map table the range needs.
+ */
 int svakit_memory_hot_add(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
 
-/*
- * The CPU TLB flush hook: flush_tlb_kernel_range(start, end) and flush_tlb_all
- * (start 0, end UINT64_MAX) call it after the entry is cleared and before the
- * table is freed. It runs without the machine's lock held.
+/**
+ * typedef svakit_tlb_flush_fn - the CPU TLB flush hook.
+ * @ctx: the context given to svakit_set_tlb_flush_hook().
+ * @start: the first address flushed (0 for flush_tlb_all).
+ * @end: the end of the range (UINT64_MAX for flush_tlb_all).
+ *
+ * flush_tlb_kernel_range(start, end) and flush_tlb_all call it after the
+ * entry is cleared and before the table is freed, on the calling thread,
+ * with no engine lock held.
  */
 typedef void (*svakit_tlb_flush_fn)(void *ctx, uint64_t start, uint64_t end);
+
+/**
+ * svakit_set_tlb_flush_hook() - attach or detach the TLB flush hook.
+ * @m: the machine.
+ * @fn: the hook; NULL detaches.
+ * @ctx: passed back to @fn.
+ *
+ * Context: Takes the hook slot's lock. May be called from any callback; a
+ * flush already running may still call the previous hook.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_set_tlb_flush_hook(svakit_machine *m, svakit_tlb_flush_fn fn, void *ctx);
+
+/**
+ * svakit_flush_tlb_kernel_range() - flush_tlb_kernel_range, for arch code.
+ * @m: the machine.
+ * @start: a page-aligned kernel address; 0 with @end UINT64_MAX is
+ *	flush_tlb_all.
+ * @end: the end of the range, not below @start.
+ *
+ * Counts the flush, logs it, invalidates the IOMMUs when the machine's
+ * kva_invalidation is SVAKIT_KVA_INV_ON_FLUSH, and calls the TLB flush hook.
+ *
+ * Context: Takes no engine lock across the calls out: may call IOMMU driver
+ * ops and the TLB-flush hook. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @start is not canonical.
+ * -EINVAL: @start is not page aligned or is a user address, or @end < @start.
+ */
 int svakit_flush_tlb_kernel_range(svakit_machine *m, uint64_t start, uint64_t end);
 
 /* ------------------------------------------------------------------------ */
 /* IOMMUs and devices                                                       */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * enum svakit_iommu_caching - what an IOMMU caches.
+ * @SVAKIT_CACHING_NONE: nothing: walk from the PASID table every time.
+ * @SVAKIT_CACHING_LEAF_ONLY: an IOTLB of leaf translations only.
+ * @SVAKIT_CACHING_FULL: the IOTLB and paging-structure caches per level.
+ */
 enum svakit_iommu_caching {
-	SVAKIT_CACHING_NONE = 0,      /* walk from the PASID table every time */
-	SVAKIT_CACHING_LEAF_ONLY = 1, /* IOTLB of leaf translations only */
-	SVAKIT_CACHING_FULL = 2,      /* IOTLB + paging-structure caches per level */
+	SVAKIT_CACHING_NONE = 0,
+	SVAKIT_CACHING_LEAF_ONLY = 1,
+	SVAKIT_CACHING_FULL = 2,
 };
 
+/**
+ * enum svakit_replacement - the caches' replacement policy.
+ * @SVAKIT_REPLACE_LRU: least recently used.
+ * @SVAKIT_REPLACE_FIFO: first in, first out.
+ * @SVAKIT_REPLACE_RANDOM: random, seeded by svakit_iommu_config.seed.
+ */
 enum svakit_replacement {
 	SVAKIT_REPLACE_LRU = 0,
 	SVAKIT_REPLACE_FIFO = 1,
 	SVAKIT_REPLACE_RANDOM = 2,
 };
 
+/**
+ * struct svakit_iommu_config - the configuration of an IOMMU.
+ * @caching: enum svakit_iommu_caching; default FULL.
+ * @replacement: enum svakit_replacement; default LRU.
+ * @iotlb_sets: IOTLB sets, a power of two; default 64.
+ * @iotlb_ways: IOTLB ways, at least 1; default 4.
+ * @psc_sets: paging-structure cache sets per level, a power of two; default 8.
+ * @psc_ways: paging-structure cache ways per level, at least 1; default 4.
+ * @sets_accessed_dirty: 1 when the walker writes A/D bits, 0 when not;
+ *	default 1.
+ * @reserved: must be zero.
+ * @seed: the seed of SVAKIT_REPLACE_RANDOM.
+ */
 struct svakit_iommu_config {
-	uint32_t caching;       /* enum svakit_iommu_caching; default FULL */
-	uint32_t replacement;   /* enum svakit_replacement; default LRU */
-	uint32_t iotlb_sets, iotlb_ways; /* sets a power of two; default 64 x 4 */
-	uint32_t psc_sets, psc_ways;     /* each level; default 8 x 4 */
-	uint32_t sets_accessed_dirty;    /* the walker writes A/D bits; default 1 */
+	uint32_t caching;
+	uint32_t replacement;
+	uint32_t iotlb_sets, iotlb_ways;
+	uint32_t psc_sets, psc_ways;
+	uint32_t sets_accessed_dirty;
 	uint32_t reserved;
-	uint64_t seed;          /* for SVAKIT_REPLACE_RANDOM */
+	uint64_t seed;
 };
 
+/**
+ * struct svakit_iommu_counters - what an IOMMU did.
+ * @walks: translation requests.
+ * @iotlb_hits: requests the IOTLB answered.
+ * @full_walks: walks from the PASID table's root.
+ * @faults: requests that faulted.
+ * @psc_hits: paging-structure cache hits by level: [2] PDE, [3] PDPTE,
+ *	[4] PML4E, [5] PML5E.
+ * @range_invalidations: range invalidation commands.
+ * @leaf_range_invalidations: those with the leaf-only hint.
+ * @pasid_invalidations: PASID invalidation commands.
+ * @global_invalidations: global invalidation commands.
+ * @entries_dropped: cache entries the invalidations dropped.
+ * @fences: invalidation waits.
+ * @accessed_dirty_writes: A/D bits the walker wrote.
+ */
 struct svakit_iommu_counters {
 	uint64_t walks, iotlb_hits, full_walks, faults;
-	uint64_t psc_hits[6];   /* by level: [2] PDE, [3] PDPTE, [4] PML4E, [5] PML5E */
+	uint64_t psc_hits[6];
 	uint64_t range_invalidations, leaf_range_invalidations;
 	uint64_t pasid_invalidations, global_invalidations;
 	uint64_t entries_dropped, fences, accessed_dirty_writes;
 };
 
+/**
+ * svakit_iommu_config_default() - fill an IOMMU configuration with defaults.
+ * @cfg: the configuration to fill; NULL is ignored.
+ *
+ * Context: Any context; takes no lock.
+ */
 void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
+
+/**
+ * svakit_iommu_create() - add an IOMMU to the machine.
+ * @m: the machine.
+ * @cfg: its configuration.
+ * @iommu: receives its id (0, 1, ... in creation order).
+ *
+ * Context: Takes the SVA registry lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m, @cfg or @iommu is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: a field of @cfg is out of its range (see struct
+ * svakit_iommu_config), @cfg->reserved is not zero, or
+ * @cfg->sets_accessed_dirty is not 0 or 1.
+ */
 int svakit_iommu_create(svakit_machine *m, const struct svakit_iommu_config *cfg, uint32_t *iommu);
+
+/**
+ * svakit_iommu_counters() - copy an IOMMU's counters.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @out: receives the counters.
+ *
+ * Context: Takes the IOMMU's lock briefly. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
 int svakit_iommu_counters(svakit_machine *m, uint32_t iommu, struct svakit_iommu_counters *out);
-/* Invalidation commands; end is inclusive. leaf_only is the VT-d IH / SMMUv3
- * LEAF hint: paging-structure entries may stay. */
+
+/**
+ * svakit_iommu_invalidate_range() - a range invalidation command.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @pasid: the PASID, below 2^20.
+ * @start: a page-aligned canonical address.
+ * @end: the inclusive end: the last byte of a page, not below @start.
+ * @leaf_only: 1 for the VT-d IH / SMMUv3 LEAF hint (paging-structure
+ *	entries may stay), 0 otherwise.
+ *
+ * Context: Takes the IOMMU's lock; calls the IOMMU's driver op after it with
+ * no lock held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ * -EINVAL: @pasid is 2^20 or more, @leaf_only is not 0 or 1, @start is not
+ * page aligned, @end is not a page's last byte, or @end < @start.
+ * -ERANGE: @start or @end is not canonical.
+ */
 int svakit_iommu_invalidate_range(svakit_machine *m, uint32_t iommu, uint32_t pasid,
 				  uint64_t start, uint64_t end, int leaf_only);
+
+/**
+ * svakit_iommu_invalidate_pasid() - invalidate everything cached for a PASID.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @pasid: the PASID, below 2^20.
+ *
+ * Context: As svakit_iommu_invalidate_range().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ * -EINVAL: @pasid is 2^20 or more.
+ */
 int svakit_iommu_invalidate_pasid(svakit_machine *m, uint32_t iommu, uint32_t pasid);
+
+/**
+ * svakit_iommu_invalidate_all() - invalidate everything an IOMMU caches.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ *
+ * Context: As svakit_iommu_invalidate_range().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
 int svakit_iommu_invalidate_all(svakit_machine *m, uint32_t iommu);
-/* Completes the walks in flight (an invalidation wait / CMD_SYNC). */
+
+/**
+ * svakit_iommu_fence() - complete the walks in flight.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ *
+ * An invalidation wait / CMD_SYNC: returns when every walk that began before
+ * it has finished.
+ *
+ * Context: Takes the IOMMU's fence lock, then its lock briefly; waits
+ * (yielding) for walks in flight; calls the driver's fence op with no lock
+ * held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
 int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
 
 #define SVAKIT_DEV_SVA 0x1u /* the device can do SVA (PASID, PRI, ATS) */
 
-/* A device behind an IOMMU, with PASIDs 1 .. 2^pasid_bits - 1. */
+/**
+ * svakit_device_create() - add a device behind an IOMMU.
+ * @m: the machine.
+ * @iommu: the IOMMU it sits behind.
+ * @flags: 0 or SVAKIT_DEV_SVA.
+ * @pasid_bits: it emits PASIDs 1 .. 2^@pasid_bits - 1; 1 to 20.
+ * @dev: receives its id.
+ *
+ * Context: Takes the SVA registry lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @dev is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ * -EINVAL: @flags has an unknown bit, or @pasid_bits is 0 or past 20.
+ */
 int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
 			 uint32_t pasid_bits, uint32_t *dev);
-/* A non-SVA attachment of mm's tables at a PASID the caller picks (as iommufd
- * lets a VMM do); an SVA bind whose PASID collides gets -EBUSY. The IOMMU can
- * walk the mm's kernel half through it, so it turns the static key on and the
- * kernel-address invalidation reaches it like an SVA domain. */
+
+/**
+ * svakit_device_attach_pasid() - attach an mm's tables at a chosen PASID.
+ * @m: the machine.
+ * @dev: the device (SVA or not).
+ * @pasid: a PASID the device can emit, not 0.
+ * @mm: a process mm (not init_mm).
+ *
+ * A non-SVA attachment, as iommufd lets a VMM make; an SVA bind whose PASID
+ * collides gets -EBUSY. The IOMMU can walk the mm's kernel half through it,
+ * so it turns the static key on and the kernel-address invalidation reaches
+ * it like an SVA domain.
+ *
+ * Context: Takes the SVA registry lock, the address-space list lock and the
+ * IOMMU's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -EINVAL: @pasid is 0, or @mm is init_mm.
+ * -EOVERFLOW: @pasid is wider than the device emits.
+ * -ESRCH: no mm has that id.
+ * -EBUSY: the device's @pasid is taken (by another attachment or a bond).
+ */
 int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, uint32_t mm);
+
+/**
+ * svakit_device_detach_pasid() - undo svakit_device_attach_pasid().
+ * @m: the machine.
+ * @dev: the device.
+ * @pasid: the PASID attached.
+ *
+ * Removes the PASID entry, then invalidates the PASID and fences; the last
+ * attachment or bond turns the static key off.
+ *
+ * Context: Takes the SVA registry lock, then (with none held) the IOMMU's
+ * locks for the invalidation; calls driver ops with no lock held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -ENOENT: nothing is attached at @pasid (an SVA bond's PASID, a PASID past
+ * the device's width and a second detach included).
+ */
 int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
 /* ------------------------------------------------------------------------ */
-/* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                              */
+/* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                      */
 /* ------------------------------------------------------------------------ */
 
-/*
- * iommu_sva_bind_device: binds dev to mm. The mm gets one PASID for its whole
- * life; one SVA domain per (mm, IOMMU) is shared by the devices behind that
- * IOMMU; binding the same (dev, mm) again returns the same handle with its
- * count raised. The first bond of any mm turns iommu_sva_present on.
+/**
+ * svakit_iommu_sva_bind_device() - iommu_sva_bind_device: bind a device to an mm.
+ * @m: the machine.
+ * @dev: an SVA device.
+ * @mm: a process mm (not init_mm).
+ * @handle: receives the bond's handle.
+ *
+ * The mm gets one PASID for its whole life; one SVA domain per (mm, IOMMU)
+ * is shared by the devices behind that IOMMU; binding the same (dev, mm)
+ * again returns the same handle with its count raised. The first bond of
+ * any mm turns iommu_sva_present on.
+ *
+ * Context: Takes the SVA registry lock, the address-space list lock and the
+ * IOMMU's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @handle is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -ESRCH: no mm has that id.
+ * -EINVAL: @mm is init_mm.
+ * -EOPNOTSUPP: the device does not support SVA.
+ * -EOVERFLOW: the mm's PASID is wider than the device emits.
+ * -ENOSPC: the mm needs a PASID and none is free below the device's width.
+ * -EBUSY: the device's slot at the mm's PASID holds an attachment of
+ * another mm.
  */
 int svakit_iommu_sva_bind_device(svakit_machine *m, uint32_t dev, uint32_t mm, uint32_t *handle);
-/* Drops one reference; the last one detaches, frees the domain with its last
- * user, and turns the key off with the last SVA mm. */
+
+/**
+ * svakit_iommu_sva_unbind_device() - iommu_sva_unbind_device: drop a bond.
+ * @m: the machine.
+ * @handle: a handle svakit_iommu_sva_bind_device() returned.
+ *
+ * Drops one reference; the last one detaches (invalidating the PASID),
+ * frees the domain with its last user, and turns the key off with the last
+ * SVA mm.
+ *
+ * Context: As svakit_device_detach_pasid().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESTALE: no live bond has that handle (a double unbind included).
+ */
 int svakit_iommu_sva_unbind_device(svakit_machine *m, uint32_t handle);
+
+/**
+ * svakit_iommu_sva_get_pasid() - iommu_sva_get_pasid: a bond's PASID.
+ * @m: the machine.
+ * @handle: a live bond.
+ * @pasid: receives the mm's PASID.
+ *
+ * Context: Takes the SVA registry lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @pasid is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ESTALE: no live bond has that handle.
+ */
 int svakit_iommu_sva_get_pasid(svakit_machine *m, uint32_t handle, uint32_t *pasid);
-/* Number of mms on the SVA list (iommu_sva_mms). */
+
+/**
+ * svakit_iommu_sva_mm_count() - the number of mms on the SVA list.
+ * @m: the machine.
+ * @count: receives the length of iommu_sva_mms.
+ *
+ * Context: Takes no lock (reads the published list). May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @count is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_iommu_sva_mm_count(svakit_machine *m, uint32_t *count);
 
-/* The out-of-line slow path: invalidates [start, end] (non-leaf entries
- * included) for every SVA mm's PASID on every IOMMU it is bound to, then
- * fences. Takes no global lock. Call it through the inline gate below. */
+/**
+ * svakit_iommu_sva_invalidate_kva_range_slow() - the gate's out-of-line path.
+ * @m: the machine; anything but a live machine is ignored.
+ * @start: the first kernel address.
+ * @end: the inclusive end.
+ *
+ * Invalidates [@start, @end], non-leaf entries included, for every SVA mm's
+ * PASID on every IOMMU it is bound to (and every attachment), then fences.
+ * Call it through svakit_iommu_sva_invalidate_kva_range().
+ *
+ * Context: Takes no global lock: reads the published SVA list, takes each
+ * IOMMU's lock once for all its domains, and calls driver ops with no lock
+ * held. May be called from any callback.
+ */
 void svakit_iommu_sva_invalidate_kva_range_slow(svakit_machine *m, uint64_t start, uint64_t end);
 
-/* The static key: a relaxed load, no call (docs/KERNEL-MODEL.md §1.8: the branch
- * belongs in an inline wrapper guarding the call). m must be a live machine. */
+/**
+ * svakit_iommu_sva_present() - read the static key iommu_sva_present.
+ * @m: a live machine (or a destroyed one's tombstone, which reads 0).
+ *
+ * A relaxed load, no call (docs/KERNEL-MODEL.md §1.8: the branch belongs in
+ * an inline wrapper guarding the call). No check of @m is made: NULL or a
+ * pointer that is not a handle is undefined.
+ *
+ * Context: Any context; takes no lock.
+ * Return: nonzero while an IOMMU may walk an mm's tables, 0 otherwise.
+ */
 static inline int svakit_iommu_sva_present(const svakit_machine *m)
 {
 	return __atomic_load_n(&m->iommu_sva_present, __ATOMIC_RELAXED);
 }
 
-/* The gate: costs one load and a not-taken branch while no mm has SVA. */
+/**
+ * svakit_iommu_sva_invalidate_kva_range() - iommu_sva_invalidate_kva_range.
+ * @m: a live machine (or a destroyed one's tombstone: then nothing happens).
+ * @start: the first kernel address.
+ * @end: the inclusive end.
+ *
+ * The gate: costs one load and a not-taken branch while no mm has SVA;
+ * otherwise calls svakit_iommu_sva_invalidate_kva_range_slow(). No check of
+ * @m is made: NULL is undefined.
+ *
+ * Context: As svakit_iommu_sva_invalidate_kva_range_slow().
+ */
 static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint64_t start, uint64_t end)
 {
 	if (__builtin_expect(svakit_iommu_sva_present(m), 0))
 		svakit_iommu_sva_invalidate_kva_range_slow(m, start, end);
 }
 
-#ifndef SVAKIT_NO_KERNEL_NAMES
-#define iommu_sva_bind_device svakit_iommu_sva_bind_device
-#define iommu_sva_unbind_device svakit_iommu_sva_unbind_device
-#define iommu_sva_get_pasid svakit_iommu_sva_get_pasid
-#define iommu_sva_invalidate_kva_range svakit_iommu_sva_invalidate_kva_range
-#endif
-
 /* ------------------------------------------------------------------------ */
 /* DMA                                                                      */
 /* ------------------------------------------------------------------------ */
 
-#define SVAKIT_DMA_WRITE 0x1u /* (dma_write sets it itself) */
+#define SVAKIT_DMA_WRITE 0x1u /* a write (svakit_dma_write sets it itself) */
 #define SVAKIT_DMA_PRIV  0x2u /* a supervisor request; SVA devices make user ones */
 #define SVAKIT_DMA_FAULTED 1  /* returned when the translation faulted */
 
+/**
+ * enum svakit_fault_reason - why a DMA translation faulted.
+ * @SVAKIT_FAULT_NOT_PRESENT: an entry on the walk was not present.
+ * @SVAKIT_FAULT_PRIVILEGE: a user request met U/S = 0 (level >= 1), or a
+ *	supervisor request went through a PASID entry that does not enable
+ *	them: every SVA and attach PASID (level 0).
+ * @SVAKIT_FAULT_WRITE: a write met a read-only entry.
+ * @SVAKIT_FAULT_NO_PASID: nothing is attached at the PASID.
+ * @SVAKIT_FAULT_BAD_ADDRESS: the translation left memory.
+ */
 enum svakit_fault_reason {
 	SVAKIT_FAULT_NOT_PRESENT = 1,
-	SVAKIT_FAULT_PRIVILEGE = 2,   /* a user request met U/S = 0 (level >= 1), or a
-				       * supervisor request through a PASID entry that
-				       * does not enable them: every SVA and attach
-				       * PASID (level 0) */
+	SVAKIT_FAULT_PRIVILEGE = 2,
 	SVAKIT_FAULT_WRITE = 3,
 	SVAKIT_FAULT_NO_PASID = 4,
 	SVAKIT_FAULT_BAD_ADDRESS = 5,
 };
 
+/**
+ * struct svakit_dma_fault - a DMA translation fault.
+ * @reason: enum svakit_fault_reason.
+ * @level: level of the entry that faulted (0: the PASID entry).
+ * @address: the address that faulted.
+ */
 struct svakit_dma_fault {
-	uint32_t reason;   /* enum svakit_fault_reason */
-	uint32_t level;    /* level of the entry that faulted */
+	uint32_t reason;
+	uint32_t level;
 	uint64_t address;
 };
 
-/* A device reads or writes len bytes at (pasid, va) through its IOMMU.
- * Returns 0, SVAKIT_DMA_FAULTED (and *fault, which may be NULL) when a
- * translation faulted, or a negative errno for bad input. */
+/**
+ * svakit_dma_read() - a device reads memory through its IOMMU.
+ * @m: the machine.
+ * @dev: the device.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
+ * @va: the address.
+ * @buf: receives the bytes.
+ * @len: how many.
+ * @flags: 0 or SVAKIT_DMA_PRIV.
+ * @fault: receives the fault when one happens; may be NULL.
+ *
+ * Translates page by page (the IOTLB and paging-structure caches first) and
+ * stops at the first fault. The walk oracle reports a walk through a frame
+ * that was not what the entry that led there believed.
+ *
+ * Context: Takes the IOMMU's lock for cache lookups; walks memory with no
+ * lock, as hardware does; calls the report handler after the walk with no
+ * lock held. May be called from any callback.
+ * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
+ * (@fault is written).
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
+ * address space.
+ * -EOVERFLOW: @pasid is wider than the device emits.
+ * -ERANGE: the range is not canonical, or wraps past 2^64.
+ */
 int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
 		    void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+
+/**
+ * svakit_dma_write() - a device writes memory through its IOMMU.
+ * @m: the machine.
+ * @dev: the device.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
+ * @va: the address.
+ * @buf: the bytes.
+ * @len: how many.
+ * @flags: 0, SVAKIT_DMA_WRITE or SVAKIT_DMA_PRIV (the write bit is implied).
+ * @fault: receives the fault when one happens; may be NULL.
+ *
+ * As svakit_dma_read(), writing.
+ *
+ * Context: As svakit_dma_read().
+ * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
+ * (@fault is written).
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
+ * address space.
+ * -EOVERFLOW: @pasid is wider than the device emits.
+ * -ERANGE: the range is not canonical, or wraps past 2^64.
+ */
 int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
 		     const void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
 
@@ -516,154 +1488,553 @@ int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t v
 /* The walk oracle's reports                                                */
 /* ------------------------------------------------------------------------ */
 
-/* A DMA use-after-free: a walk read or wrote a frame that was not what the
- * cache entry (or live entry) that led there believed it was. */
+/**
+ * struct svakit_uaf_report - a DMA use-after-free the walk oracle saw.
+ * @step: event clock of the walk.
+ * @va: the address translated.
+ * @escalation_phys: where the stale walk translated to.
+ * @freed_step: when the frame was last freed; UINT64_MAX when unknown.
+ * @realloc_step: when it was allocated again; UINT64_MAX when it was not.
+ * @device: the device that made the request.
+ * @pasid: its PASID.
+ * @iommu: the IOMMU that walked.
+ * @frame: the frame the walk should not have reached.
+ * @expected_generation: the frame's generation the walk believed;
+ *	UINT32_MAX when only its kind and level were believed.
+ * @found_generation: its generation now.
+ * @corrupted_frame: where A/D bits were written; SVAKIT_NO_PFN if nowhere.
+ * @freed_by: enum svakit_site of the free.
+ * @realloc_site: enum svakit_site of the new allocation.
+ * @realloc_owner: owner tag of the new allocation.
+ * @stale_level: the cache level whose entry led there (1 = an IOTLB entry,
+ *	2 = PDE, 3 = PDPTE, ...); 0 for a live entry.
+ * @expected_level: the table level the walk believed; 0 for a data page: a
+ *	stale IOTLB entry led the device to a frame freed since the entry was
+ *	filled and no longer mapped there (the lazy-invalidation window).
+ * @found_kind: enum svakit_frame_kind of the frame now.
+ * @found_level: its level now.
+ * @escalation: 1 when the walk translated through the stale frame.
+ * @corruption: 1 when the walker wrote A/D bits into it (for a data page:
+ *	when the device wrote into it).
+ *
+ * A walk read or wrote a frame that was not what the cache entry (or live
+ * entry) that led there believed it was.
+ */
 struct svakit_uaf_report {
-	uint64_t step;              /* event clock of the walk */
+	uint64_t step;
 	uint64_t va;
-	uint64_t escalation_phys;   /* where the stale walk translated to */
-	uint64_t freed_step;        /* when the frame was last freed; UINT64_MAX unknown */
-	uint64_t realloc_step;      /* when it was allocated again; UINT64_MAX if not */
+	uint64_t escalation_phys;
+	uint64_t freed_step;
+	uint64_t realloc_step;
 	uint32_t device, pasid, iommu;
-	uint32_t frame;             /* the frame the walk should not have reached */
-	uint32_t expected_generation; /* UINT32_MAX when only kind/level were believed */
+	uint32_t frame;
+	uint32_t expected_generation;
 	uint32_t found_generation;
-	uint32_t corrupted_frame;   /* where A/D bits were written; SVAKIT_NO_PFN if none */
-	uint16_t freed_by;          /* enum svakit_site of the free */
-	uint16_t realloc_site;      /* enum svakit_site of the new allocation */
+	uint32_t corrupted_frame;
+	uint16_t freed_by;
+	uint16_t realloc_site;
 	uint16_t realloc_owner;
-	uint8_t stale_level;        /* the cache level whose entry led there (2 = PDE,
-				     * 3 = PDPTE, ...); 0 = a live entry */
+	uint8_t stale_level;
 	uint8_t expected_level;
-	uint8_t found_kind;         /* enum svakit_frame_kind now */
+	uint8_t found_kind;
 	uint8_t found_level;
-	uint8_t escalation;         /* the walk translated through the stale frame */
-	uint8_t corruption;         /* the walker wrote A/D bits into it */
+	uint8_t escalation;
+	uint8_t corruption;
 };
 
-/* Called for every report, after the walk, with no lock held. */
+/**
+ * typedef svakit_report_fn - the report handler.
+ * @ctx: the context given to svakit_set_report_handler().
+ * @r: the report; valid during the call only.
+ * @text: its kernel-style text; valid during the call only.
+ *
+ * Called for every report, after the walk, on the thread that made the DMA
+ * request, with no engine lock held.
+ */
 typedef void (*svakit_report_fn)(void *ctx, const struct svakit_uaf_report *r, const char *text);
+
+/**
+ * svakit_set_report_handler() - attach or detach the report handler.
+ * @m: the machine.
+ * @fn: the handler; NULL detaches.
+ * @ctx: passed back to @fn.
+ *
+ * Context: Takes the hook slot's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_set_report_handler(svakit_machine *m, svakit_report_fn fn, void *ctx);
-/* Reports ever made (the log keeps the newest report_log_capacity). */
+
+/**
+ * svakit_report_count() - how many reports were ever made.
+ * @m: the machine.
+ * @total: receives the count (the log keeps the newest report_log_capacity).
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @total is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_report_count(svakit_machine *m, uint64_t *total);
-/* Copies up to cap reports with index >= first, oldest first; returns how many. */
+
+/**
+ * svakit_reports() - copy reports out of the log.
+ * @m: the machine.
+ * @first: the index of the first report wanted (0 is the first ever made).
+ * @out: receives the reports, oldest first; may be NULL when @cap is 0.
+ * @cap: room in @out, in reports.
+ *
+ * Reports the log no longer keeps are skipped.
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * Return: the number copied (>= 0).
+ * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @cap is past SSIZE_MAX (a negative size).
+ */
 int svakit_reports(svakit_machine *m, uint64_t first, struct svakit_uaf_report *out, size_t cap);
-/* The kernel-style text of report `index` into buf (NUL-terminated, truncated). */
+
+/**
+ * svakit_report_text() - the kernel-style text of one report.
+ * @m: the machine.
+ * @index: the report's index.
+ * @buf: receives the text (NUL-terminated, truncated).
+ * @len: the size of @buf, the NUL included.
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @len is 0.
+ * -ENOENT: the log holds no report @index (not made yet, or dropped).
+ */
 int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Deferred freeing of kernel page tables and the primitives of a kernel-   */
-/* style arch (docs/KERNEL-MODEL.md §2)                                             */
+/* style arch (docs/KERNEL-MODEL.md §2)                                     */
 /* ------------------------------------------------------------------------ */
 
-/* A zeroed kernel page-table frame for `level` (1 = PTE .. 4/5), marked
- * PT_kernel as the generic pgalloc helpers mark init_mm's tables; unlinked. */
+/**
+ * svakit_pagetable_alloc_kernel() - allocate a kernel page-table frame.
+ * @m: the machine.
+ * @level: its level: 1 (PTE) up to one below the root.
+ * @pfn: receives the frame.
+ *
+ * Zeroed, unlinked, and marked PT_kernel as the generic pgalloc helpers mark
+ * init_mm's tables.
+ *
+ * Context: Takes the frame allocator's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @level is 0, the root level or above.
+ * -ENOMEM: no free frame.
+ */
 int svakit_pagetable_alloc_kernel(svakit_machine *m, unsigned int level, uint64_t *pfn);
-/* Entry `index` of the table in `table_pfn`. */
+
+/**
+ * svakit_read_entry() - read one entry of a table.
+ * @m: the machine.
+ * @table_pfn: an allocated page table.
+ * @index: the entry, 0 .. 511.
+ * @entry: receives it.
+ *
+ * Context: Takes no lock (an atomic load, as a walker's). May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @entry is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @table_pfn is past the end of memory.
+ * -ENXIO: @table_pfn is not the head of an allocated block.
+ * -EALREADY: @table_pfn was freed (a stale pfn).
+ * -EPERM: @table_pfn is not a page table.
+ * -EINVAL: @index is past 511.
+ */
 int svakit_read_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t *entry);
-/* Writes a leaf or clears an entry (set_pte, pte_clear). A table pointer
- * must go through svakit_link_table (-EINVAL), and an entry that points to a
- * table through svakit_unlink_table (-EBUSY). */
+
+/**
+ * svakit_write_entry() - write a leaf or clear an entry (set_pte, pte_clear).
+ * @m: the machine.
+ * @table_pfn: an allocated, unqueued page table.
+ * @index: the entry, 0 .. 511.
+ * @entry: a leaf the hardware accepts at the table's level, or 0.
+ *
+ * A table pointer must go through svakit_link_table(), and an entry that
+ * points to a table must be cleared through svakit_unlink_table().
+ *
+ * Context: Takes the page-table lock of the table's mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @table_pfn is past the end of memory, or the leaf maps past it.
+ * -ENXIO: @table_pfn is not the head of an allocated block.
+ * -EALREADY: @table_pfn was freed (a stale pfn).
+ * -EPERM: @table_pfn is not a page table, is on the deferred-free list, or
+ * the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511, @entry is a table pointer, has PS where no
+ * huge page can be, or has reserved bits set.
+ * -EBUSY: the entry points to a table.
+ */
 int svakit_write_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t entry);
-/* pmd_populate and friends: points entry `index` of `parent_pfn` at the
- * unlinked table `child_pfn` one level down. */
+
+/**
+ * svakit_link_table() - pmd_populate and friends.
+ * @m: the machine.
+ * @parent_pfn: a page table above level 1.
+ * @index: the entry of @parent_pfn, 0 .. 511; not present.
+ * @child_pfn: an unlinked table one level down, of the same half.
+ *
+ * Points entry @index of @parent_pfn at @child_pfn. The parent need not be
+ * linked itself: a subtree may be built bottom-up.
+ *
+ * Context: Takes the page-table lock of the tables' mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: a pfn is past the end of memory.
+ * -ENXIO: a pfn is not the head of an allocated block.
+ * -EALREADY: a pfn was freed (a stale pfn).
+ * -EPERM: a frame is not a page table, either table is on the deferred-free
+ * list, or the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511, @parent_pfn is a PTE table, @child_pfn is not
+ * one level down, or the two tables are of different halves.
+ * -EBUSY: @child_pfn is linked already.
+ * -EEXIST: the entry is present.
+ */
 int svakit_link_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t child_pfn);
-/* pmd_clear and friends: clears the entry and returns the table it pointed
- * to (page_ptdesc(pmd_page(*pmd)): the table the entry POINTS TO). */
+
+/**
+ * svakit_unlink_table() - pmd_clear and friends.
+ * @m: the machine.
+ * @parent_pfn: a page table.
+ * @index: an entry of @parent_pfn that points to a table.
+ * @child_pfn: receives the table the entry POINTS TO
+ *	(page_ptdesc(pmd_page(*pmd))), now unlinked.
+ *
+ * The caller flushes (svakit_flush_tlb_kernel_range()) and then frees the
+ * table (svakit_pagetable_free()), in the order x86 does it.
+ *
+ * Context: Takes the page-table lock of the tables' mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @child_pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @parent_pfn is past the end of memory.
+ * -ENXIO: @parent_pfn is not the head of an allocated block.
+ * -EALREADY: @parent_pfn was freed (a stale pfn).
+ * -EPERM: @parent_pfn is not a page table or is on the deferred-free list,
+ * or the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511.
+ * -ENOENT: the entry is empty or a leaf: no table under it.
+ */
 int svakit_unlink_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t *child_pfn);
 
-/* pagetable_free(): an unlinked kernel table goes to the deferred list when
- * the machine's free mode says so (PT_kernel-marked under linux-6.19, every
- * kernel table under complete), any other table back to the allocator.
- * -EBUSY for a table still linked (freeing the table that HOLDS an entry:
- * the v6 bug), -EPERM for data or a root, -EALREADY for a queued table. */
+/**
+ * svakit_pagetable_free() - pagetable_free: free an unlinked table.
+ * @m: the machine.
+ * @pfn: an unlinked page table that points at no table.
+ *
+ * An unlinked kernel table goes to the deferred list when the machine's free
+ * mode says so (PT_kernel-marked under linux-6.19, every kernel table under
+ * complete), any other table back to the allocator at once.
+ *
+ * Context: Takes the deferred list's lock or the frame allocator's. A table
+ * freed at once calls the free hook on this thread; past max_pending queued
+ * frames this thread runs the deferred work itself, which invalidates the
+ * IOMMUs (driver ops) and calls the free hook. May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -ENXIO: @pfn is not the head of an allocated block (never allocated).
+ * -EALREADY: @pfn is already queued or freed.
+ * -EPERM: @pfn is not a page table, or is a root.
+ * -EBUSY: @pfn is still linked, or still points at tables (freeing the table
+ * that HOLDS an entry: the v6 bug).
+ */
 int svakit_pagetable_free(svakit_machine *m, uint64_t pfn);
-/* pagetable_free_kernel(): queue an unlinked kernel table (frees at once in
- * the immediate mode, as with CONFIG_ASYNC_KERNEL_PGTABLE_FREE off). */
+
+/**
+ * svakit_pagetable_free_kernel() - pagetable_free_kernel: queue a kernel table.
+ * @m: the machine.
+ * @pfn: an unlinked kernel page table that points at no table.
+ *
+ * Queues @pfn for the deferred work whatever its PT_kernel mark; in the
+ * immediate mode frees it at once, as with CONFIG_ASYNC_KERNEL_PGTABLE_FREE
+ * off.
+ *
+ * Context: As svakit_pagetable_free().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -ENXIO: @pfn is not the head of an allocated block (never allocated).
+ * -EALREADY: @pfn is already queued or freed.
+ * -EPERM: @pfn is not a kernel page table (data, a user table), or is a root.
+ * -EBUSY: @pfn is still linked, or still points at tables.
+ */
 int svakit_pagetable_free_kernel(svakit_machine *m, uint64_t pfn);
-/* Runs the pending work now (the deterministic mode's kworker). */
+
+/**
+ * svakit_run_deferred_work() - run the deferred work now.
+ * @m: the machine.
+ *
+ * kernel_pgtable_work_func, as the deterministic mode's kworker: takes the
+ * whole list, makes one gated IOMMU invalidation over the kernel range, then
+ * frees every frame. A no-op when nothing is queued.
+ *
+ * Context: Takes the deferred list's lock to splice the list, then none while
+ * it invalidates (driver ops) and frees (the free hook, on this thread). May
+ * be called from any callback, the free hook included (it runs what was
+ * queued since).
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_run_deferred_work(svakit_machine *m);
-/* flush_work(): returns when everything queued before the call is freed. */
+
+/**
+ * svakit_flush_deferred_work() - flush_work: wait for the deferred frees.
+ * @m: the machine.
+ *
+ * Returns when everything queued before the call is freed. In
+ * SVAKIT_WORK_MANUAL mode it runs the work on this thread.
+ *
+ * Context: May sleep until the worker thread finishes its run. Must not be
+ * called from a callback running on the worker thread (the free hook for a
+ * deferred frame, an IOMMU driver op for the work's invalidation): it would
+ * wait for the run it is part of and never return. From other callbacks and
+ * threads it may be called.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_flush_deferred_work(svakit_machine *m);
 
+/**
+ * struct svakit_deferred_stats - the deferred-free figures.
+ * @pending: frames on the list now.
+ * @frames_deferred: frames ever queued.
+ * @batches: runs of the work that freed something.
+ * @largest_batch: the most frames one run freed.
+ * @peak_pending: the longest the list has been.
+ * @invalidations: gated invalidations the work issued.
+ */
 struct svakit_deferred_stats {
-	uint64_t pending;        /* frames on the list now */
-	uint64_t frames_deferred;/* ever queued */
-	uint64_t batches;        /* runs of the work that freed something */
+	uint64_t pending;
+	uint64_t frames_deferred;
+	uint64_t batches;
 	uint64_t largest_batch;
 	uint64_t peak_pending;
-	uint64_t invalidations;  /* gated invalidations the work issued */
+	uint64_t invalidations;
 };
+
+/**
+ * svakit_deferred_stats() - copy the deferred-free figures.
+ * @m: the machine.
+ * @out: receives them.
+ *
+ * Context: Takes the deferred list's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_deferred_stats(svakit_machine *m, struct svakit_deferred_stats *out);
 
-/* Called when a page-table frame returns to the allocator, after it is back
- * on the free lists, with no engine lock held (it may call into the machine).
- * It runs on the thread that freed the frame: the deferred-free worker for
- * deferred frames. */
+/**
+ * typedef svakit_free_fn - the free hook.
+ * @ctx: the context given to svakit_set_free_hook().
+ * @pfn: the page-table frame freed.
+ * @level: its level.
+ * @site: enum svakit_site of the path that freed it.
+ *
+ * Called when a page-table frame returns to the allocator, after it is back
+ * on the free lists, with no engine lock held (it may call into the
+ * machine, but see svakit_flush_deferred_work()). It runs on the thread that
+ * freed the frame: the deferred-free worker for deferred frames.
+ */
 typedef void (*svakit_free_fn)(void *ctx, uint64_t pfn, unsigned int level, unsigned int site);
+
+/**
+ * svakit_set_free_hook() - attach or detach the free hook.
+ * @m: the machine.
+ * @fn: the hook; NULL detaches.
+ * @ctx: passed back to @fn.
+ *
+ * Context: Takes the hook slot's lock. May be called from any callback; a
+ * free already running may still call the previous hook.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
 int svakit_set_free_hook(svakit_machine *m, svakit_free_fn fn, void *ctx);
 
-/* A C IOMMU driver: receives every invalidation command the built-in model
- * of that IOMMU receives, after the model has applied it, with no lock held.
- * end is inclusive. Any callback may be NULL. */
+/**
+ * struct svakit_iommu_driver_ops - a C IOMMU driver.
+ * @invalidate_range: a range invalidation of a PASID; @end is inclusive;
+ *	leaf_only is the VT-d IH / SMMUv3 LEAF hint.
+ * @invalidate_pasid: everything of a PASID.
+ * @invalidate_all: everything.
+ * @fence: an invalidation wait.
+ *
+ * Receives every invalidation command the built-in model of that IOMMU
+ * receives, after the model has applied it, with no engine lock held, on
+ * the thread that issued it (the deferred-free worker for the work's
+ * invalidation). Any op may be NULL.
+ */
 struct svakit_iommu_driver_ops {
 	void (*invalidate_range)(void *ctx, uint32_t pasid, uint64_t start, uint64_t end, int leaf_only);
 	void (*invalidate_pasid)(void *ctx, uint32_t pasid);
 	void (*invalidate_all)(void *ctx);
 	void (*fence)(void *ctx);
 };
-/* Attaches (ops != NULL) or detaches a driver; ops is copied. */
+
+/**
+ * svakit_iommu_set_driver() - attach or detach a C IOMMU driver.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @ops: the driver's ops, copied; NULL detaches.
+ * @ctx: passed back to every op.
+ *
+ * Context: Takes the IOMMU's lock. May be called from any callback; a command
+ * already issued may still reach the previous driver.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
 int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svakit_iommu_driver_ops *ops,
 			    void *ctx);
-
-#ifndef SVAKIT_NO_KERNEL_NAMES
-#define pagetable_free svakit_pagetable_free
-#define pagetable_free_kernel svakit_pagetable_free_kernel
-#define flush_tlb_kernel_range svakit_flush_tlb_kernel_range
-#endif
 
 /* ------------------------------------------------------------------------ */
 /* Event log                                                                */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * enum svakit_event_type - what happened at one step (svakit_event.type).
+ * @SVAKIT_EV_FRAME_ALLOC: a frame block was allocated.
+ * @SVAKIT_EV_FRAME_FREE: a frame block was freed.
+ * @SVAKIT_EV_TABLE_LINK: a table was linked under an entry.
+ * @SVAKIT_EV_TABLE_UNLINK: the entry pointing at a table was cleared.
+ * @SVAKIT_EV_TLB_FLUSH: a flush of va..aux; aux = UINT64_MAX for flush_tlb_all.
+ * @SVAKIT_EV_HOT_REMOVE: memory was hot-removed.
+ * @SVAKIT_EV_HOT_ADD: memory was hot-added.
+ * @SVAKIT_EV_DEFER_QUEUE: pagetable_free_kernel queued pfn.
+ * @SVAKIT_EV_DEFER_BATCH: the work took aux frames off the list.
+ * @SVAKIT_EV_KVA_INVALIDATE: the work called the gate over va..aux.
+ * @SVAKIT_EV_DMA_WALK: an IOMMU walk of va (only with walk tracing): aux = 0
+ *	or the fault reason, pfn = the frame.
+ * @SVAKIT_EV_UAF_REPORT: the oracle reported a walk through pfn.
+ * @SVAKIT_EV_DMA_LAZY_WINDOW: the first lazy (DMA-FQ) domain: the machine is
+ *	tainted; va = the longest a device may keep access after dma_unmap
+ *	(ns), aux = the unmaps that may wait for a flush at once.
+ */
 enum svakit_event_type {
 	SVAKIT_EV_FRAME_ALLOC = 1,
 	SVAKIT_EV_FRAME_FREE = 2,
-	SVAKIT_EV_TABLE_LINK = 3,    /* a table linked under an entry */
-	SVAKIT_EV_TABLE_UNLINK = 4,  /* the entry pointing at a table cleared */
-	SVAKIT_EV_TLB_FLUSH = 5,     /* va..aux, aux = UINT64_MAX for flush_tlb_all */
+	SVAKIT_EV_TABLE_LINK = 3,
+	SVAKIT_EV_TABLE_UNLINK = 4,
+	SVAKIT_EV_TLB_FLUSH = 5,
 	SVAKIT_EV_HOT_REMOVE = 6,
 	SVAKIT_EV_HOT_ADD = 7,
-	SVAKIT_EV_DEFER_QUEUE = 8,   /* pagetable_free_kernel queued pfn */
-	SVAKIT_EV_DEFER_BATCH = 9,   /* the work took aux frames off the list */
-	SVAKIT_EV_KVA_INVALIDATE = 10, /* the work called the gate over va..aux */
-	SVAKIT_EV_DMA_WALK = 11,     /* an IOMMU walk of va (only with walk tracing):
-				      * aux = 0 or the fault reason, pfn = the frame */
-	SVAKIT_EV_UAF_REPORT = 12,   /* the oracle reported a walk through pfn */
+	SVAKIT_EV_DEFER_QUEUE = 8,
+	SVAKIT_EV_DEFER_BATCH = 9,
+	SVAKIT_EV_KVA_INVALIDATE = 10,
+	SVAKIT_EV_DMA_WALK = 11,
+	SVAKIT_EV_UAF_REPORT = 12,
+	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
 };
 
-/* One step of the machine (40 bytes). */
+/**
+ * struct svakit_event - one step of the machine (40 bytes).
+ * @step: the event clock.
+ * @type: enum svakit_event_type.
+ * @site: enum svakit_site: the path that did it.
+ * @level: table level, for table events.
+ * @kind: enum svakit_frame_kind of the frame at that step.
+ * @order: the block's order, for frame events.
+ * @pfn: the frame.
+ * @generation: the frame's generation after the step.
+ * @va: the address whose entry changed, or a range's start.
+ * @aux: a range's end, or the entry's old value.
+ */
 struct svakit_event {
 	uint64_t step;
-	uint16_t type;       /* enum svakit_event_type */
-	uint16_t site;       /* enum svakit_site: the path that did it */
-	uint8_t level;       /* table level, for table events */
-	uint8_t kind;        /* enum svakit_frame_kind of the frame at that step */
+	uint16_t type;
+	uint16_t site;
+	uint8_t level;
+	uint8_t kind;
 	uint16_t order;
 	uint32_t pfn;
-	uint32_t generation; /* the frame's generation after the step */
-	uint64_t va;         /* the address whose entry changed, or range start */
-	uint64_t aux;        /* range end, or the entry's old value */
+	uint32_t generation;
+	uint64_t va;
+	uint64_t aux;
 };
 
-/* Copies up to cap events with step >= since, oldest first; returns the number
- * copied (>= 0) or a negative errno. The ring keeps the newest
- * event_log_capacity events. */
+/**
+ * svakit_events() - copy events out of the log.
+ * @m: the machine.
+ * @since: the first step wanted.
+ * @out: receives the events, oldest first; may be NULL when @cap is 0.
+ * @cap: room in @out, in events.
+ *
+ * The ring keeps the newest event_log_capacity events.
+ *
+ * Context: Takes the event log's lock. May be called from any callback.
+ * Return: the number copied (>= 0).
+ * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @cap is past SSIZE_MAX (a negative size).
+ */
 int svakit_events(svakit_machine *m, uint64_t since, struct svakit_event *out,
 		  size_t cap);
-/* The same, restricted to events about one frame. */
+
+/**
+ * svakit_frame_history() - copy the events about one frame.
+ * @m: the machine.
+ * @pfn: the frame.
+ * @out: receives the events, oldest first; may be NULL when @cap is 0.
+ * @cap: room in @out, in events.
+ *
+ * Context: As svakit_events().
+ * Return: the number copied (>= 0).
+ * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -EINVAL: @cap is past SSIZE_MAX (a negative size).
+ */
 int svakit_frame_history(svakit_machine *m, uint64_t pfn,
 			 struct svakit_event *out, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* Kernel names (opt-in)                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A harness written like kernel code may call the kernel's names for the
+ * functions that model them. They are opt-in: define SVAKIT_KERNEL_NAMES
+ * before including this header. They are function-like macros, so only a
+ * call is rewritten: a struct member, a local variable or a function
+ * pointer of the includer's own called pagetable_free stays what it is.
+ * Calling through such a member needs parentheses, (ops->pagetable_free)(...),
+ * and taking the address of a kernel name needs the svakit_ name.
+ * SVAKIT_KERNEL_NAMES replaces the SVAKIT_NO_KERNEL_NAMES switch of 0.1.0,
+ * whose object-like aliases were on by default.
+ */
+#ifdef SVAKIT_KERNEL_NAMES
+#define iommu_sva_bind_device(...) svakit_iommu_sva_bind_device(__VA_ARGS__)
+#define iommu_sva_unbind_device(...) svakit_iommu_sva_unbind_device(__VA_ARGS__)
+#define iommu_sva_get_pasid(...) svakit_iommu_sva_get_pasid(__VA_ARGS__)
+#define iommu_sva_invalidate_kva_range(...) svakit_iommu_sva_invalidate_kva_range(__VA_ARGS__)
+#define pagetable_free(...) svakit_pagetable_free(__VA_ARGS__)
+#define pagetable_free_kernel(...) svakit_pagetable_free_kernel(__VA_ARGS__)
+#define flush_tlb_kernel_range(...) svakit_flush_tlb_kernel_range(__VA_ARGS__)
+#endif
 
 #ifdef __cplusplus
 }

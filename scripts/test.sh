@@ -3,7 +3,9 @@
 #
 # Every test SVAKit has, from a fresh Debian machine with only the Swift
 # toolchain: installs what is missing, then runs
-#   1. swift build and swift test (Swift Testing);
+#   0. scripts/kerneldoc.py --check: every function of include/svakit.h has a
+#      complete kernel-doc comment and docs/api/svakit.h.md is current;
+#   1. swift build and swift test (Swift Testing), then the DocC reference;
 #   2. the concurrent stress test again under ThreadSanitizer;
 #   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan,
 #      then 60 s of libFuzzer over the C ABI (scripts/fuzz.sh);
@@ -30,10 +32,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+step "kernel-doc: include/svakit.h documented, docs/api/svakit.h.md current"
+python3 scripts/kerneldoc.py --check
+
 step "swift build"
 swift build
 step "swift test"
 swift test
+
+step "every public Swift declaration documented"
+# swift-format's AllPublicDeclarationsHaveDocumentation, the only rule
+# .swift-format-docs.json enables (lint's layout findings are ignored).
+undocumented=$(swift format lint --configuration .swift-format-docs.json -r Sources/SVAKit Sources/SVAKitScenarios 2>&1 \
+  | grep AllPublicDeclarationsHaveDocumentation || true)
+if [ -n "$undocumented" ]; then echo "$undocumented"; exit 1; fi
+
+step "the Swift API reference (DocC), warnings as errors"
+# Unresolved symbol links and curation mistakes fail the run (docs/BUILDING.md §9).
+swift package --disable-sandbox generate-documentation --target SVAKit --target SVAKitScenarios \
+  --warnings-as-errors > "$root/.build/docc.log" 2>&1 || { cat "$root/.build/docc.log"; exit 1; }
 
 rm -rf "$out"
 step "swift test: the stress test under ThreadSanitizer"

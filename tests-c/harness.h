@@ -61,6 +61,21 @@ static inline int teardown_machine(void **state)
 	return 0;
 }
 
+/* The machine check, as an assertion: on failure it prints the problems the
+ * audit found (the library prints nothing itself) and fails the test. */
+#define assert_machine_ok(m) assert_machine_ok_at((m), __FILE__, __LINE__)
+
+static inline void assert_machine_ok_at(svakit_machine *m, const char *file, int line)
+{
+	static char text[16384];
+	int rc = svakit_machine_check_text(m, text, sizeof(text));
+
+	if (rc != 0) {
+		print_error("%s:%d: svakit_machine_check: %s (%d)\n%s", file, line, svakit_strerror(rc), rc, text);
+		_fail(file, line);
+	}
+}
+
 static inline struct svakit_ptdesc info(svakit_machine *m, uint64_t pfn)
 {
 	struct svakit_ptdesc d;

@@ -6,6 +6,30 @@
  */
 #include "harness.h"
 
+/* The kernel names are opt-in (SVAKIT_KERNEL_NAMES), and this file does not
+ * opt in: none of them may be defined here. */
+#if defined(pagetable_free) || defined(pagetable_free_kernel) || defined(flush_tlb_kernel_range) || \
+	defined(iommu_sva_bind_device) || defined(iommu_sva_unbind_device) ||                     \
+	defined(iommu_sva_get_pasid) || defined(iommu_sva_invalidate_kva_range)
+#error "svakit.h defined a kernel name without SVAKIT_KERNEL_NAMES"
+#endif
+
+/* So an includer's own identifiers with those names are its own. */
+struct my_arch_ops {
+	int (*pagetable_free)(svakit_machine *m, uint64_t pfn);
+	int flush_tlb_kernel_range;
+};
+
+static void test_kernel_names_are_opt_in(void **state)
+{
+	struct my_arch_ops ops = { .pagetable_free = svakit_pagetable_free, .flush_tlb_kernel_range = 1 };
+	int iommu_sva_get_pasid = 2;
+
+	(void)state;
+	assert_ptr_equal(ops.pagetable_free, svakit_pagetable_free);
+	assert_int_equal(ops.flush_tlb_kernel_range + iommu_sva_get_pasid, 3);
+}
+
 static void test_version_matches_header(void **state)
 {
 	(void)state;
@@ -98,6 +122,7 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_events(h, 0, ev, 2), expect);
 	assert_int_equal(svakit_frame_history(h, 1, ev, 2), expect);
 	assert_int_equal(svakit_machine_check(h), expect);
+	assert_int_equal(svakit_machine_check_text(h, buf, sizeof(buf)), expect);
 
 	struct svakit_iommu_config ic;
 	struct svakit_iommu_counters ctr;
@@ -202,6 +227,7 @@ static void test_two_machines_do_not_interfere(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kernel_names_are_opt_in),
 		cmocka_unit_test(test_version_matches_header),
 		cmocka_unit_test(test_strerror_names_each_error),
 		cmocka_unit_test(test_bad_configs_are_refused),

@@ -44,7 +44,7 @@ static void test_free_bumps_generation_and_lifo_reuses(void **state)
 	assert_int_equal(c, a);
 	assert_int_equal(info(m, c).generation, 1);
 	assert_int_equal(svakit_frame_free(m, b), 0);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_random_reuse_replays_from_seed(void **state)
@@ -64,7 +64,7 @@ static void test_random_reuse_replays_from_seed(void **state)
 			assert_int_equal(svakit_frame_free(m, p[i]), 0);
 		for (int i = 0; i < 16; i++)
 			assert_int_equal(svakit_frame_alloc(m, 0, 0, &got[run][i]), 0);
-		assert_int_equal(svakit_machine_check(m), 0);
+		assert_machine_ok(m);
 		svakit_machine_destroy(m);
 	}
 	assert_memory_equal(got[0], got[1], sizeof(got[0]));
@@ -81,7 +81,7 @@ static void test_orders_are_aligned_blocks(void **state)
 		if (order)
 			assert_true(info(m, p + (1ULL << order) - 1).flags & SVAKIT_PTDESC_TAIL);
 	}
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_bad_frees(void **state)
@@ -106,7 +106,7 @@ static void test_bad_frees(void **state)
 	struct svakit_stats after = stats(m);
 	assert_int_equal(after.step, before.step);
 	assert_int_equal(after.frames_free, before.frames_free);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_out_of_memory_is_an_error(void **state)
@@ -122,7 +122,7 @@ static void test_out_of_memory_is_an_error(void **state)
 	assert_true(n > 0);
 	assert_int_equal(stats(m).frames_free, 0);
 	assert_int_equal(svakit_vmalloc(m, 4096, &p), -ENOMEM);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 	svakit_machine_destroy(m);
 }
 

@@ -117,7 +117,7 @@ static void test_pmd_free_pte_page(void **state)
 	assert_int_equal(svakit_frame_alloc(m, 0, 0xbad, &again), 0);
 	assert_int_equal(again, pte);
 	unhook(m, &log);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_pud_free_pmd_page(void **state)
@@ -134,7 +134,7 @@ static void test_pud_free_pmd_page(void **state)
 	pte1 = ktable(m, base + SVAKIT_PMD_SIZE, 2);
 	/* A PMD table that still maps pages cannot be replaced. */
 	assert_int_equal(svakit_vmap_huge(m, base, 0, SVAKIT_PUD_SIZE, 0), -EBUSY);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 
 	hook(m, &log);
 	assert_int_equal(svakit_vunmap(m, base, 2 * SVAKIT_PMD_SIZE), 0);
@@ -150,7 +150,7 @@ static void test_pud_free_pmd_page(void **state)
 		assert_freed_after_flush(m, log.watch[i], SVAKIT_SITE_PUD_FREE_PMD_PAGE);
 	}
 	unhook(m, &log);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_set_memory_split_and_collapse(void **state)
@@ -189,7 +189,7 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_int_equal(svakit_set_memory(m, va, 1, SVAKIT_PTE_PS, 0), -EINVAL);
 	assert_int_equal(svakit_set_memory(m, 0xffffc90000000000ULL, 1, 0, 0), -ERANGE);
 	unhook(m, &log);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_hot_remove_then_hot_add(void **state)
@@ -217,7 +217,7 @@ static void test_hot_remove_then_hot_add(void **state)
 	assert_int_equal(info(m, first + 7).kind, SVAKIT_FRAME_OFFLINE);
 	assert_int_equal(svakit_memory_hot_remove(m, first, n), -ENOENT);
 	assert_int_equal(svakit_frame_free(m, first), -ENXIO);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 
 	assert_int_equal(svakit_memory_hot_add(m, first, n), 0);
 	assert_int_equal(svakit_memory_hot_add(m, first, n), -EBUSY);
@@ -230,7 +230,7 @@ static void test_hot_remove_then_hot_add(void **state)
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(svakit_frame_alloc(m, 0, 0, &p), 0);
 	unhook(m, &log);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_hot_remove_refusals(void **state)
@@ -244,7 +244,7 @@ static void test_hot_remove_refusals(void **state)
 	assert_int_equal(svakit_memory_hot_remove(m, 4 * GIB_FRAMES, SVAKIT_SECTION_PAGES), -ERANGE);
 	assert_int_equal(svakit_memory_hot_add(m, GIB_FRAMES, SVAKIT_SECTION_PAGES), -EBUSY);
 	assert_int_equal(stats(m).step, before);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_bad_kernel_path_input(void **state)
@@ -262,7 +262,7 @@ static void test_bad_kernel_path_input(void **state)
 	assert_int_equal(svakit_vunmap(m, start + 1, 4096), -EINVAL);
 	assert_int_equal(svakit_direct_map_va(m, 4 * GIB_FRAMES << 12, &va), -ERANGE);
 	assert_int_equal(svakit_flush_tlb_kernel_range(m, 2, 1), -EINVAL);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 /* The pattern itself: a hook check that fails inside the engine's call is
@@ -304,7 +304,7 @@ static void test_a_failing_hook_check_is_reported_after_the_call(void **state)
 	/* The engine finished the call and its bookkeeping; teardown destroys
 	 * the machine as after any test. */
 	assert_int_equal(svakit_translate(m, SVAKIT_INIT_MM, va, &(struct svakit_translation){ 0 }), -ENOENT);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 int main(void)

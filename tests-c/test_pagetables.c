@@ -33,7 +33,7 @@ static void test_kernel_round_trips(void **state)
 	round_trip(m, SVAKIT_INIT_MM, KVA, SVAKIT_PAGE_SIZE, RW, 1);
 	round_trip(m, SVAKIT_INIT_MM, KVA + (2ULL << 30), SVAKIT_PMD_SIZE, RW, 2);
 	round_trip(m, SVAKIT_INIT_MM, KVA + (4ULL << 30), SVAKIT_PUD_SIZE, 0, 3);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_user_round_trips_5level(void **state)
@@ -46,7 +46,7 @@ static void test_user_round_trips_5level(void **state)
 	round_trip(m, mm, 0x00ff000000000000ULL, SVAKIT_PMD_SIZE, US, 2); /* only 57-bit can */
 	assert_int_equal(svakit_map(m, mm, 0x0100000000000000ULL, 0, 4096, US), -ERANGE);
 	assert_int_equal(svakit_mm_destroy(m, mm), 0);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_kernel_half_is_shared(void **state)
@@ -72,7 +72,7 @@ static void test_kernel_half_is_shared(void **state)
 	/* User mappings stay private. */
 	assert_int_equal(svakit_map(m, mm1, 0x400000, 0x200000, 4096, US), 0);
 	assert_int_equal(svakit_translate(m, mm2, 0x400000, &t2), -ENOENT);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_mm_teardown_frees_user_tables(void **state)
@@ -91,7 +91,7 @@ static void test_mm_teardown_frees_user_tables(void **state)
 	assert_int_equal(info(m, root).kind, SVAKIT_FRAME_FREE);
 	assert_int_equal(svakit_mm_destroy(m, mm), -ESRCH);
 	assert_int_equal(svakit_mm_destroy(m, SVAKIT_INIT_MM), -EPERM);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 static void test_bad_mappings(void **state)
@@ -128,7 +128,7 @@ static void test_bad_mappings(void **state)
 	assert_int_equal(after.allocs, before.allocs);
 	assert_int_equal(svakit_translate(m, 0, KVA, &t), 0); /* the live mapping survived */
 	assert_int_equal(t.phys, 0);
-	assert_int_equal(svakit_machine_check(m), 0);
+	assert_machine_ok(m);
 }
 
 int main(void)

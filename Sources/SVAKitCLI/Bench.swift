@@ -5,61 +5,42 @@ import SVAKit
 import Glibc
 #endif
 
-/// `svakit bench NAME [--json]`: one benchmark, a table or one JSON object
-/// `{"bench": NAME, "config": {...}, "metrics": {...}}`. Performance lives
-/// here, never in timed tests.
+/// `svakit bench NAME [options] [--json]`: one benchmark, a table or one JSON
+/// object `{"bench": NAME, "config": {...}, "metrics": {...}}`. Performance
+/// lives here, never in timed tests. Each benchmark is a subcommand with only
+/// its own options; the allocation counts of the hot paths are checked by
+/// the package in Benchmarks/ (scripts/bench-counts.sh).
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a benchmark.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run a benchmark.",
+        subcommands: [PagetableBench.self, GateBench.self, FanoutBench.self, BindBench.self,
+                      WalkBench.self, DeferralBench.self, ScaleBench.self])
+}
 
-    enum Name: String, ExpressibleByArgument, CaseIterable {
-        case pagetable, gate, fanout, bind, walk, deferral, scale
+/// What every benchmark subcommand does: measure, then print a table or the JSON.
+protocol BenchCommand: ParsableCommand {
+    associatedtype Config: Encodable
+    static var benchName: String { get }
+    var output: BenchOutput { get }
+    var benchConfig: Config { get }
+    func measure(_ progress: Progress) throws -> Metrics
+}
+
+extension BenchCommand {
+    func report(_ progress: Progress) throws -> BenchReport<Config> {
+        let metrics = try measure(progress)
+        progress.done()
+        return BenchReport(bench: Self.benchName, config: benchConfig, metrics: metrics)
     }
 
-    @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).") var name: Name
-    @Flag(help: "Print one JSON object instead of a table.") var json = false
-    @OptionGroup var machine: MachineOptions
-    @Option(help: "pagetable: 4 KiB pages mapped for the map/unmap/cold-walk phases.") var pages: Int = 1 << 20
-    @Option(help: "gate: loop iterations.") var iterations: Int = 100_000_000
-    @Option(help: "fanout: the largest number of bound mms (powers of ten up to it).") var maxMms: Int = 100_000
-    @Option(help: "bind: bind+unbind pairs.") var pairs: Int = 200_000
-    @Option(help: "walk: translations per case.") var translations: Int = 2_000_000
-    @Option(help: "deferral: kernel-table frees in the storm.") var frees: Int = 100_000
-
     func run() throws {
-        let result: BenchResult
-        switch name {
-        case .pagetable: result = try PagetableBench(config: machine.config(), pages: pages).run()
-        case .gate: result = try GateBench(iterations: iterations).run()
-        case .fanout: result = try FanoutBench(maxMMs: maxMms).run()
-        case .bind: result = try BindBench(pairs: pairs).run()
-        case .walk: result = try WalkBench(translations: translations).run()
-        case .deferral: result = try DeferralBench(frees: frees).run()
-        case .scale: result = try ScaleBench(translations: translations).run()
-        }
-        print(json ? result.json : result.table)
+        let r = try report(Progress(json: output.json))
+        print(output.json ? try JSONOutput.report(r) : try r.table())
     }
 }
 
-struct BenchResult {
-    var name: String
-    var config: [(String, JSON)]
-    /// name, value, unit (for the table)
-    var metrics: [(String, Double, String)]
-
-    var json: String {
-        JSON.object([
-            ("bench", .string(name)),
-            ("config", .object(config)),
-            ("metrics", .object(metrics.map { ($0.0, $0.1 == $0.1.rounded() && abs($0.1) < 1e15 ? .int(Int($0.1)) : .double($0.1)) })),
-        ]).text
-    }
-
-    var table: String {
-        var t = TextTable(header: ["metric", "value", "unit"])
-        for (k, v, u) in metrics { t.rows.append([k, v == v.rounded() ? String(Int(v)) : fixed(v, 2), u]) }
-        let cfg = config.map { "\($0.0)=\($0.1.text)" }.joined(separator: " ")
-        return "bench \(name): \(cfg)\n" + t.render()
-    }
+struct BenchOutput: ParsableArguments {
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
 }
 
 /// Monotonic nanoseconds.

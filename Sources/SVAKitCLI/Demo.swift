@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import ArgumentParser
 import SVAKit
+import SVAKitScenarios
 
 /// The main job: every seed scenario under the three free modes on the
 /// embedded default machine, as a table (scenario by mode) or one JSON object.
@@ -11,50 +12,37 @@ struct Demo: ParsableCommand {
     @OptionGroup var machine: MachineOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
-    typealias Row = (name: ScenarioName, mode: FreeMode, outcome: ScenarioOutcome)
-
-    /// Every scenario under every mode, each on a fresh machine.
-    static func rows(_ base: MachineConfig) throws -> [Row] {
-        var rows: [Row] = []
-        for name in ScenarioName.allCases {
-            for mode in FreeMode.allCases {
-                var cfg = base
-                cfg.freeMode = mode
-                cfg.workMode = .manual  // deterministic: the scenario runs the kworker
-                rows.append((name, mode, try runScenario(name, on: try Machine(cfg))))
-            }
-        }
-        return rows
+    /// `demo --json`: {"scenarios": [{"name", "mode", "uaf_reports", ...}]}.
+    struct Report: Codable, Equatable {
+        var scenarios: [ScenarioRow]
     }
 
-    /// {"scenarios": [{"name", "mode", "uaf_reports", "escalations",
-    /// "corruptions", "invalidations", "frames_deferred", "largest_batch"}]}
-    static func json(_ rows: [Row]) -> JSON {
-        JSON.object([("scenarios", .array(rows.map { name, mode, o in
-            JSON.object([
-                ("name", .string(name.rawValue)), ("mode", .string(mode.description)),
-                ("uaf_reports", .int(o.reports.count)), ("escalations", .int(o.escalations)),
-                ("corruptions", .int(o.corruptions)), ("invalidations", .int(o.invalidations)),
-                ("frames_deferred", .int(o.framesDeferred)), ("largest_batch", .int(o.largestBatch)),
-            ])
-        }))])
+    /// Every scenario under every mode, each on a fresh machine.
+    static func report(_ base: MachineConfig, progress: Progress? = nil) throws -> Report {
+        var rows: [ScenarioRow] = []
+        for name in ScenarioName.allCases {
+            for mode in Mode.allCases {
+                progress?.update("demo: \(name.rawValue) under \(mode.rawValue)")
+                rows.append(try runScenario(name, mode: mode, base: base).0.row)
+            }
+        }
+        progress?.done()
+        return Report(scenarios: rows)
     }
 
     func run() throws {
-        let rows = try Demo.rows(machine.config())
+        let report = try Demo.report(machine.config, progress: Progress(json: json))
         if json {
-            print(Demo.json(rows).text)
+            print(try JSONOutput.report(report))
             return
         }
-        let cfg = machine.config()
-        print("SVAKit \(SVAKit.version): \(cfg.memoryBytes >> 30) GiB, \(cfg.pagingLevels)-level paging, LIFO reuse;")
+        print("SVAKit \(SVAKit.version): \(machine.memory.gib) GiB, \(machine.memory.levels)-level paging, LIFO reuse;")
         print("one IOMMU with paging-structure caches, one SVA device bound to one process.\n")
         var t = TextTable(header: ["scenario", "mode", "uaf reports", "escalations", "corruptions",
                                    "invalidations", "frames deferred", "largest batch", "verdict"])
-        for (name, mode, o) in rows {
-            t.rows.append([name.rawValue, mode.description, "\(o.reports.count)", "\(o.escalations)", "\(o.corruptions)",
-                           "\(o.invalidations)", "\(o.framesDeferred)", "\(o.largestBatch)",
-                           o.reports.isEmpty ? "safe" : (o.secretLeaked ? "EXPLOITED" : "use-after-free")])
+        for o in report.scenarios {
+            t.rows.append([o.name, o.mode, "\(o.uafReports)", "\(o.escalations)", "\(o.corruptions)",
+                           "\(o.invalidations)", "\(o.framesDeferred)", "\(o.largestBatch)", o.verdict])
         }
         print(t.render())
         print("""

@@ -1,13 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
 import CSVAKitBench
-import SVAKit
+@_spi(Benchmarks) import SVAKit
+import SVAKitScenarios
 
 /// Translations per second through the IOMMU model (ATS translation
 /// requests, so no data moves): an IOTLB hit, a hit at each paging-structure
 /// cache level, a full walk; beside a plain-C 4-level pointer chase over the
 /// same tables.
-struct WalkBench {
-    let translations: Int
+struct WalkBench: BenchCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "walk", abstract: "IOMMU translations: cache hits at each level and full walks.")
+    static let benchName = "walk"
+    static let burst = 64
+    static let translationsRange = burst...(1 << 40)
+
+    @Option(help: "Translations per case (\(range(translationsRange))).") var translations: Int = 2_000_000
+    @OptionGroup var output: BenchOutput
+
+    func validate() throws { try check(translations, in: Self.translationsRange, "--translations") }
+
+    struct Config: Encodable {
+        var translations: Int
+        var cacheEntriesPerLevel: Int
+    }
+
+    var benchConfig: Config { Config(translations: translations, cacheEntriesPerLevel: 1) }
 
     /// A machine whose one IOMMU has 1-entry caches, so a stream of addresses
     /// that differ at `level` misses every cache below it and hits the one above.
@@ -53,26 +71,26 @@ struct WalkBench {
         return (rate, burst, ref)
     }
 
-    func run() throws -> BenchResult {
-        let cases: [(String, IOMMUCaching, UInt64, Int)] = [
-            ("iotlb_hit", .full, 0, 64),            // the same page: every request hits
-            ("pde_hit", .full, 4096, 64),           // same PTE table, new page each time
-            ("pdpte_hit", .full, 1 << 21, 64),      // same PMD table, new PTE table
-            ("pml4e_hit", .full, 1 << 30, 64),      // same PUD table, new PMD table
-            ("full_walk", .none, 4096, 64),
+    func measure(_ progress: Progress) throws -> Metrics {
+        let cases: [(String, IOMMUCaching, UInt64)] = [
+            ("iotlb_hit", .full, 0),            // the same page: every request hits
+            ("pde_hit", .full, 4096),           // same PTE table, new page each time
+            ("pdpte_hit", .full, 1 << 21),      // same PMD table, new PTE table
+            ("pml4e_hit", .full, 1 << 30),      // same PUD table, new PMD table
+            ("full_walk", .none, 4096),
         ]
-        var metrics: [(String, Double, String)] = []
+        var metrics = Metrics()
         var refRate = 0.0
-        for (label, caching, stride, count) in cases {
-            let r = try measure(label, caching: caching, stride: stride, count: count)
-            metrics.append(("translations_per_sec_\(label)", r.rate, "1/s"))
-            metrics.append(("ns_per_translation_\(label)", 1e9 / r.rate, "ns"))
-            if count > 1 { metrics.append(("ns_per_translation_\(label)_burst", 1e9 / r.burst, "ns")) }
+        for (label, caching, stride) in cases {
+            progress.update("walk: \(label)")
+            let r = try measure(label, caching: caching, stride: stride, count: Self.burst)
+            metrics.add("translations_per_sec_\(label)", r.rate, "1/s")
+            metrics.add("ns_per_translation_\(label)", 1e9 / r.rate, "ns")
+            metrics.add("ns_per_translation_\(label)_burst", 1e9 / r.burst, "ns")
             if label == "full_walk" { refRate = r.ref }
         }
-        metrics.append(("c_ref_walks_per_sec", refRate, "1/s"))
-        metrics.append(("ns_per_c_ref_walk", 1e9 / refRate, "ns"))
-        return BenchResult(name: "walk", config: [("translations", .int(translations)), ("cache_entries_per_level", .int(1))],
-                           metrics: metrics)
+        metrics.add("c_ref_walks_per_sec", refRate, "1/s")
+        metrics.add("ns_per_c_ref_walk", 1e9 / refRate, "ns")
+        return metrics
     }
 }

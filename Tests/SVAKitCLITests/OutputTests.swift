@@ -1,77 +1,189 @@
 // SPDX-License-Identifier: Apache-2.0
-import Foundation
+import ArgumentParser
+import FoundationEssentials
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 @testable import SVAKitCLI
 
-/// The CLI's hand-written JSON (no Foundation in the product) must parse, and
-/// the demo's object must have the shape the issue fixes.
-@Suite struct OutputTests {
-    func parse(_ text: String) throws -> Any {
-        try JSONSerialization.jsonObject(with: Data(text.utf8))
-    }
+/// A number or a string, as a bench's config holds.
+enum Scalar: Decodable, Equatable {
+    case number(Double), string(String), numbers([Double])
 
-    @Test func quotingSurvivesAParser() throws {
-        let tricky = "a\"b\\c\nd\te\u{1}"
-        let obj = try parse(JSON.object([("k", .string(tricky)), ("n", .int(-3)), ("x", .double(1.5)),
-                                          ("b", .bool(true)), ("a", .array([.int(1)]))]).text) as? [String: Any]
-        #expect(obj?["k"] as? String == tricky)
-        #expect(obj?["n"] as? Int == -3)
-    }
-
-    @Test func traceIsChromeTraceJSON() throws {
-        var cfg = MachineConfig(frames: 1 << 20, freeMode: .immediate, workMode: .manual)
-        cfg.traceWalks = true
-        let m = try Machine(cfg)
-        _ = try runScenario(.hugeVmap, on: m)
-        let obj = try parse(ChromeTrace.render(m.events(), title: "t")) as? [String: Any]
-        let events = try #require(obj?["traceEvents"] as? [[String: Any]])
-        #expect(events.contains { $0["name"] as? String == "USE-AFTER-FREE" })
-        #expect(events.contains { $0["name"] as? String == "reuse" })
-        #expect(events.contains { ($0["name"] as? String)?.hasPrefix("walk") == true })
-        #expect(events.allSatisfy { $0["ph"] != nil && $0["pid"] != nil })
-    }
-
-    @Test func benchResultIsOneObjectOfTheAgreedShape() throws {
-        let r = BenchResult(name: "x", config: [("a", .int(1))], metrics: [("m", 1.5, "ns"), ("n", 2, "count")])
-        let obj = try #require(try parse(r.json) as? [String: Any])
-        #expect(obj["bench"] as? String == "x")
-        #expect((obj["config"] as? [String: Any])?["a"] as? Int == 1)
-        #expect((obj["metrics"] as? [String: Any])?["m"] as? Double == 1.5)
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let x = try? c.decode(Double.self) { self = .number(x) }
+        else if let a = try? c.decode([Double].self) { self = .numbers(a) }
+        else { self = .string(try c.decode(String.self)) }
     }
 }
 
-extension OutputTests {
+/// `svakit bench NAME --json` as a consumer reads it.
+struct DecodedBench: Decodable {
+    var bench: String
+    var config: [String: Scalar]
+    var metrics: [String: Double?]
+
+    /// A metric's value; nil if absent or null.
+    func metric(_ name: String) -> Double? { metrics[name] ?? nil }
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+    try JSONDecoder().decode(type, from: Data(text.utf8))
+}
+
+/// The CLI's JSON (Codable types through the toolchain's encoder) must have
+/// the shapes docs/BENCHMARKS.md and the demo promise.
+@Suite struct OutputTests {
+    @Test func benchReportIsOneObjectOfTheAgreedShape() throws {
+        var metrics = Metrics()
+        metrics.add("m", 1.5, "ns")
+        metrics.add("n", count: 2)
+        metrics.add("inf", .infinity, "x")
+        struct Config: Encodable { var someOption = 1 }
+        let text = try JSONOutput.report(BenchReport(bench: "x", config: Config(), metrics: metrics))
+        let r = try decode(DecodedBench.self, text)
+        #expect(r.bench == "x")
+        #expect(r.config == ["some_option": .number(1)])
+        #expect(r.metrics["m"] == 1.5)
+        #expect(r.metrics["n"] == 2)
+        #expect(r.metrics["inf"] == .some(nil))
+        #expect(text.contains("\"n\":2}"))  // a count is an integer
+    }
+
+    @Test func tableNumbersHaveFixedDecimals() {
+        #expect(formatFixed(12.3456, digits: 2) == "12.35")
+        #expect(formatFixed(3, digits: 2) == "3.00")
+        #expect(formatFixed(0.05, digits: 2) == "0.05")
+        #expect(formatFixed(-1.5, digits: 1) == "-1.5")
+        #expect(formatFixed(-0.001, digits: 2) == "0.00")
+        #expect(formatFixed(.infinity, digits: 2) == "-")
+    }
+
+    @Test func traceIsChromeTraceJSON() throws {
+        let (_, m) = try runScenario(.hugeVmap, mode: .immediate, base: MachineConfig(frames: 1 << 20), traceWalks: true)
+        let data = try ChromeTrace(events: m.events(), title: "t").json()
+        let trace = try JSONDecoder().decode(ChromeTrace.self, from: data)
+        #expect(trace.displayTimeUnit == "ms")
+        let events = trace.traceEvents
+        #expect(events.contains { $0.name == "USE-AFTER-FREE" })
+        #expect(events.contains { $0.name == "reuse" })
+        #expect(events.contains { $0.name.hasPrefix("walk") })
+        #expect(events.filter { $0.ph == "M" }.count == ChromeTrace.metadataEvents)
+        #expect(events.filter { $0.ph == "i" }.allSatisfy { $0.ts != nil && $0.tid != nil && $0.args.site != nil })
+        let text = String(decoding: data, as: UTF8.self)
+        #expect(text.contains("\"traceEvents\"") && text.contains("\"displayTimeUnit\""))  // keys as the format names them
+    }
+
     @Test func demoJSONHasTheAgreedShapeAndVerdicts() throws {
-        let rows = try Demo.rows(MachineConfig(frames: 1 << 20))
-        let obj = try #require(try parse(Demo.json(rows).text) as? [String: Any])
-        let scenarios = try #require(obj["scenarios"] as? [[String: Any]])
-        #expect(scenarios.count == ScenarioName.allCases.count * FreeMode.allCases.count)
-        let keys: Set = ["name", "mode", "uaf_reports", "escalations", "corruptions", "invalidations",
-                         "frames_deferred", "largest_batch"]
-        #expect(scenarios.allSatisfy { Set($0.keys) == keys })
-        #expect(Set(scenarios.compactMap { $0["mode"] as? String }) == ["immediate", "linux-6.19", "complete"])
-        for s in scenarios where s["mode"] as? String == "complete" { #expect(s["uaf_reports"] as? Int == 0) }
-        for s in scenarios where s["mode"] as? String == "immediate" { #expect((s["uaf_reports"] as? Int ?? 0) > 0) }
+        let text = try JSONOutput.report(try Demo.report(MachineConfig(frames: 1 << 20)))
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        let report = try d.decode(Demo.Report.self, from: Data(text.utf8))
+        #expect(report.scenarios.count == ScenarioName.allCases.count * Mode.allCases.count)
+        for key in ["\"uaf_reports\"", "\"frames_deferred\"", "\"largest_batch\"", "\"escalations\"",
+                    "\"corruptions\"", "\"invalidations\"", "\"verdict\"", "\"name\"", "\"mode\""] {
+            #expect(text.contains(key))
+        }
+        #expect(Set(report.scenarios.map(\.mode)) == ["immediate", "linux-6.19", "complete"])
+        for s in report.scenarios where s.mode == "complete" { #expect(s.uafReports == 0) }
+        for s in report.scenarios where s.mode == "immediate" { #expect(s.uafReports > 0 && s.verdict == "EXPLOITED") }
+    }
+}
+
+/// Options: each benchmark its own, defaults by name, every invalid value
+/// refused before anything runs with a message naming the option and range.
+@Suite struct OptionTests {
+    /// The message and exit code `svakit ARGS` ends with, or nil if it parses.
+    func failure(_ args: [String]) -> (message: String, code: Int32)? {
+        do {
+            _ = try SVAKitCommand.parseAsRoot(args)
+            return nil
+        } catch {
+            return (SVAKitCommand.message(for: error), SVAKitCommand.exitCode(for: error).rawValue)
+        }
+    }
+
+    @Test(arguments: [
+        (["bench", "pagetable", "--gib", "0"], ["--gib", "1...16383"]),
+        (["bench", "pagetable", "--gib", "100000"], ["--gib", "1...16383"]),
+        (["bench", "pagetable", "--levels", "3"], ["--levels", "4 or 5"]),
+        (["demo", "--gib", "0"], ["--gib", "1...16383"]),
+        (["demo", "--levels", "3"], ["--levels", "4 or 5"]),
+        (["run", "huge-vmap", "--pasid-bits", "21"], ["--pasid-bits", "1...20"]),
+        (["bench", "pagetable", "--pages", "0"], ["--pages", "1...16777216"]),
+        (["bench", "fanout", "--max-mms", "1048576"], ["--max-mms", "1...1048575"]),
+        (["bench", "walk", "--translations", "10"], ["--translations", "64..."]),
+        (["bench", "gate", "--iterations", "10"], ["--iterations", "1000..."]),
+        (["bench", "deferral", "--frees", "0"], ["--frees", "1..."]),
+        (["bench", "bind", "--pairs", "0"], ["--pairs", "1..."]),
+        (["bench", "scale", "--storm-ms", "0"], ["--storm-ms", "1...60000"]),
+    ])
+    func invalidValueNamesOptionAndRange(args: [String], expected: [String]) throws {
+        let f = try #require(failure(args))
+        for s in expected { #expect(f.message.contains(s), "\(f.message)") }
+        #expect(f.code != 0)
+    }
+
+    @Test func optionsBelongToTheirBenchmark() {
+        #expect(failure(["bench", "gate", "--pages", "10"]) != nil)
+        #expect(failure(["bench", "walk", "--gib", "1"]) != nil)
+        #expect(failure(["bench", "pagetable", "--gib", "1", "--pages", "10", "--json"]) == nil)
+        #expect(failure(["bench", "scale", "--translations", "64", "--storm-ms", "10"]) == nil)
+    }
+
+    @Test func defaultsShowByName() {
+        let help = Run.helpMessage()
+        #expect(help.contains("default: complete"))
+        #expect(help.contains("linux-6.19"))
+    }
+
+    @Test func traceMustBeWritableBeforeTheScenarioRuns() throws {
+        let f = try #require(failure(["run", "huge-vmap", "--trace", "/nonexistent-dir/t.json"]))
+        #expect(f.message.contains("--trace"))
+        #expect(failure(["run", "huge-vmap", "--trace", "/"]) != nil)
     }
 }
 
 /// What CI may assert of the benchmarks: counts, never times.
 @Suite struct BenchCountTests {
-    func metric(_ r: BenchResult, _ name: String) -> Double? { r.metrics.first { $0.0 == name }?.1 }
+    func report<B: BenchCommand>(_: B.Type, _ args: [String]) throws -> DecodedBench {
+        let b = try B.parse(args + ["--json"])
+        return try decode(DecodedBench.self, try JSONOutput.report(try b.report(Progress(json: true))))
+    }
 
     @Test func fanoutSendsOneCommandPerBoundMM() throws {
-        let r = try FanoutBench(maxMMs: 100).run()
+        let r = try report(FanoutBench.self, ["--max-mms", "100"])
+        #expect(r.bench == "fanout")
+        #expect(r.config["max_mms"] == .number(100))
         for iommus in [1, 4] {
             for mms in [1, 10, 100] {
-                #expect(metric(r, "commands_per_call_\(iommus)iommu_\(mms)mm") == Double(mms))
+                #expect(r.metric("commands_per_call_\(iommus)iommu_\(mms)mm") == Double(mms))
             }
         }
     }
 
     @Test func scaleStormDefersEveryTable() throws {
-        let r = try ScaleBench(translations: 64 * 100).run()
-        #expect(metric(r, "storm_iterations") == metric(r, "storm_tables_deferred"))
-        #expect((metric(r, "storm_iterations") ?? 0) > 0)
+        let r = try report(ScaleBench.self, ["--translations", "6400", "--storm-ms", "50"])
+        #expect(r.metric("storm_iterations") == r.metric("storm_tables_deferred"))
+        #expect((r.metric("storm_iterations") ?? 0) > 0)
+    }
+
+    @Test func deferralLatenciesComeFromTheHistogram() throws {
+        let r = try report(DeferralBench.self, ["--frees", "2000"])
+        for tag in ["0mm", "1mm", "1000mm"] {
+            let p50 = try #require(r.metric("p50_free_to_allocator_ns_\(tag)"))
+            let p99 = try #require(r.metric("p99_free_to_allocator_ns_\(tag)"))
+            let max = try #require(r.metric("max_free_to_allocator_ns_\(tag)"))
+            #expect(p50 > 0 && p50 <= p99 && p99 <= max)
+        }
+        #expect(r.metric("gate_invalidations_per_freed_frame_0mm") == 0)
+    }
+
+    @Test func everyBenchPrintsTheAgreedObjectOnSmallSettings() throws {
+        #expect(try report(PagetableBench.self, ["--gib", "1", "--pages", "1024"]).metric("metadata_bytes_per_frame") == 32)
+        #expect(try report(GateBench.self, ["--iterations", "1000"]).metric("ns_gate_key_off") != nil)
+        #expect(try report(BindBench.self, ["--pairs", "100"]).metric("key_transitions") == 200)
+        #expect(try report(WalkBench.self, ["--translations", "64"]).metrics.count == 17)
     }
 }

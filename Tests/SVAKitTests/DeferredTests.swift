@@ -2,6 +2,7 @@
 import Synchronization
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 
 func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, maxPending: Int = 4096) throws -> Machine {
     try Machine(MachineConfig(frames: frames, eventLogCapacity: 1 << 15, freeMode: mode, workMode: work,
@@ -9,22 +10,34 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
 }
 
 @Suite struct DeferredTests {
-    /// What each mode must report on each seed scenario: the unfixed kernel
-    /// everywhere, linux-6.19 exactly its holes (tables x86 allocates without
-    /// the PT_kernel mark: set_memory splits, boot-time direct map), complete
+    /// What each mode must report on each seed scenario, from the table the
+    /// CLI prints (SVAKitScenarios): the unfixed kernel everywhere,
+    /// linux-6.19 exactly its holes (tables x86 allocates without the
+    /// PT_kernel mark: set_memory splits, boot-time direct map), complete
     /// nowhere.
-    static let expectations: [(ScenarioName, FreeMode, Bool)] = ScenarioName.allCases.flatMap { s in
-        FreeMode.allCases.map { mode in
-            let hole = s == .setMemoryCollapse || s == .hotRemoveBoot
-            return (s, mode, mode == .immediate || (mode == .linux619 && hole))
+    static let expectations: [(ScenarioName, FreeMode, Verdict)] = Scenario.all.flatMap { s in
+        FreeMode.allCases.map { mode in (s.name, mode, s.expected[mode]!) }
+    }
+
+    @Test func theTableKeepsItsNegativeControls() {
+        // The table cannot be weakened into agreeing with a broken engine:
+        // the unfixed kernel must stay exploited and the complete fix safe.
+        #expect(Scenario.all.map(\.name) == ScenarioName.allCases)
+        for s in Scenario.all {
+            #expect(s.expected.count == FreeMode.allCases.count)
+            #expect(s.expected[.immediate] == .exploited, "\(s.name)")
+            #expect(s.expected[.complete] == .safe, "\(s.name)")
         }
+        #expect(Scenario.all.filter { $0.expected[.linux619] == .exploited }.map(\.name) == [.setMemoryCollapse, .hotRemoveBoot])
     }
 
     @Test(arguments: expectations)
-    func scenarioReportsExactlyWhatTheModeLeavesOpen(_ name: ScenarioName, _ mode: FreeMode, _ exploitable: Bool) throws {
+    func scenarioReportsExactlyWhatTheModeLeavesOpen(_ name: ScenarioName, _ mode: FreeMode, _ verdict: Verdict) throws {
         let m = try machine(mode: mode)
-        let o = try runScenario(name, on: m)
-        #expect((o.reports.count > 0) == exploitable, "\(name) under \(mode): \(o.reports.first?.text ?? "no report")")
+        let o = try Scenario.named(name).run(on: m)
+        let exploitable = verdict != .safe
+        #expect(o.verdict == verdict, "\(name) under \(mode): \(o.reports.first?.text ?? "no report")")
+        #expect((o.reports.count > 0) == exploitable)
         #expect(o.secretLeaked == exploitable)
         #expect(o.escalations == (exploitable ? o.reports.count : 0))
         if mode == .complete { #expect(o.framesDeferred > 0) }
@@ -59,14 +72,14 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         try m.vmapHuge(base, phys: 0, size: .size1G)
         m.runDeferredWork()
         let ev = m.events()
-        let inv = try #require(ev.firstIndex { $0.eventType == .kvaInvalidate })
+        let inv = try #require(ev.firstIndex { $0.type == .kvaInvalidate })
         for t in [pte, pmd] {
-            let unlink = try #require(ev.firstIndex { $0.eventType == .tableUnlink && $0.pfn == t.pfn.rawValue })
-            let queue = try #require(ev.firstIndex { $0.eventType == .deferQueue && $0.pfn == t.pfn.rawValue })
-            let free = try #require(ev.firstIndex { $0.eventType == .frameFree && $0.pfn == t.pfn.rawValue })
+            let unlink = try #require(ev.firstIndex { $0.type == .tableUnlink && $0.pfn == t.pfn })
+            let queue = try #require(ev.firstIndex { $0.type == .deferQueue && $0.pfn == t.pfn })
+            let free = try #require(ev.firstIndex { $0.type == .frameFree && $0.pfn == t.pfn })
             #expect(unlink < queue && queue < inv && inv < free)
-            #expect(ev[queue].eventSite == .pudFreePmdPage)
-            #expect(ev[free].eventSite == .pgtableWork)
+            #expect(ev[queue].site == .pudFreePmdPage)
+            #expect(ev[free].site == .pgtableWork)
         }
     }
 
@@ -91,13 +104,13 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         try m.vunmap(region, size: 3 << 21)
         for i in 0..<3 { try m.vmapHuge(region + UInt64(i) << 21, phys: 0, size: .size2M) }
         // Linked newest first through pt_list_next; lru untouched.
-        let d = try tables.map { try m.descriptor($0.pfn) }
+        let d = try tables.map { try m.rawDescriptor($0.pfn) }
         #expect(d.allSatisfy { $0.ptFlags.contains(.deferred) && $0.lru_next == PFN.none.rawValue })
         #expect(d[2].pt_list_next == tables[1].pfn.rawValue && d[1].pt_list_next == tables[0].pfn.rawValue)
         #expect(d[0].pt_list_next == PFN.none.rawValue)
         #expect(m.audit() == [])
         m.runDeferredWork()
-        #expect(try tables.allSatisfy { try m.descriptor($0.pfn).frameKind == .free })
+        #expect(try tables.allSatisfy { try m.descriptor($0.pfn).kind == .free })
     }
 
     @Test func pastTheBoundTheFreeingCallerRunsTheWork() throws {

@@ -8,14 +8,14 @@ import Testing
         let step = m.stats.step
         let pfn = try m.allocFrames(order: 0, owner: 77)
         let d = try m.descriptor(pfn)
-        #expect(d.frameKind == .data)
+        #expect(d.kind == .data)
         #expect(d.owner == 77)
-        #expect(d.allocSite == .api)
-        #expect(UInt64(d.alloc_step) == step)
+        #expect(d.site == .api)
+        #expect(UInt64(d.allocStep) == step)
         #expect(d.generation == 0)
-        #expect(d.pt_list_next == PFN.none.rawValue)
+        #expect(try m.rawDescriptor(pfn).pt_list_next == PFN.none.rawValue)
         let h = m.history(of: pfn)
-        #expect(h.map(\.type) == [EventType.frameAlloc.rawValue])
+        #expect(h.map(\.type) == [EventType.frameAlloc])
     }
 
     @Test func freeChangesGenerationAndKeepsHistory() throws {
@@ -23,12 +23,12 @@ import Testing
         let pfn = try m.allocFrames(owner: 5)
         try m.freeFrames(pfn)
         let d = try m.descriptor(pfn)
-        #expect(d.frameKind == .free)
+        #expect(d.kind == .free)
         #expect(d.generation == 1)
         #expect(d.owner == 5, "who allocated it stays readable after the free")
         let h = m.history(of: pfn)
-        #expect(h.map(\.type) == [EventType.frameAlloc.rawValue, EventType.frameFree.rawValue])
-        #expect(h.last?.kind == FrameKind.data.rawValue, "the free event says what the frame was")
+        #expect(h.map(\.type) == [EventType.frameAlloc, EventType.frameFree])
+        #expect(h.last?.kind == .data, "the free event says what the frame was")
         #expect(h.last?.generation == 1)
     }
 
@@ -79,8 +79,8 @@ import Testing
             #expect(Int(head.order) == order)
             if order > 0 {
                 let tail = try m.descriptor(p + ((1 << order) - 1))
-                #expect(tail.ptFlags.contains(.tail))
-                #expect(tail.frameKind == .data)
+                #expect(tail.flags.contains(.tail))
+                #expect(tail.kind == .data)
             }
         }
         #expect(m.audit() == [])
@@ -96,7 +96,7 @@ import Testing
             }
         }
         #expect(n > 0)
-        #expect(m.stats.frames_free == 0)
+        #expect(m.stats.freeFrames == 0)
         expectRefused(m, .outOfMemory) { _ = try m.allocFrames() }
         expectRefused(m, .outOfMemory) { _ = try m.vmalloc(4096) }
     }
@@ -134,7 +134,7 @@ import Testing
     @Test func untouchedMemoryCostsNoHostMemory() throws {
         let m = try Machine()  // the 16 GiB default
         #expect(m.config.memoryBytes == 16 << 30)
-        #expect(m.stats.metadata_bytes_per_frame == 32)
+        #expect(m.stats.metadataBytesPerFrame == 32)
         #expect(m.residentBytes < 4 << 20, "boot touched \(m.residentBytes) bytes of frame contents")
     }
 }

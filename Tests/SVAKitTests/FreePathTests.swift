@@ -13,7 +13,7 @@ final class FlushRecorder: Sendable {
     init(_ m: Machine) {
         m.setTLBFlushHook { [weak m, self] start, end in
             guard let m else { return }
-            let kinds = self.watched.withLock { $0 }.map { (try? m.descriptor($0))?.frameKind ?? .free }
+            let kinds = self.watched.withLock { $0 }.map { (try? m.descriptor($0))?.kind ?? .free }
             self.flushes.withLock { $0.append(Flush(start: start, end: end, watchedKinds: kinds)) }
         }
     }
@@ -24,22 +24,22 @@ final class FlushRecorder: Sendable {
 
 /// The steps of a freed table's history, in order, as (type, site).
 func trail(_ m: Machine, _ t: TableFrame) -> [(EventType, Site)] {
-    m.history(of: t.pfn).map { (EventType(rawValue: $0.type)!, $0.eventSite) }
+    m.history(of: t.pfn).map { ($0.type!, $0.site) }
 }
 
 func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
                            sourceLocation: SourceLocation = #_sourceLocation) {
     let events = m.events()
-    let pfn = t.pfn.rawValue
-    let unlink = events.firstIndex { $0.type == EventType.tableUnlink.rawValue && $0.pfn == pfn }
-    let free = events.lastIndex { $0.type == EventType.frameFree.rawValue && $0.pfn == pfn }
+    let pfn = t.pfn
+    let unlink = events.firstIndex { $0.type == .tableUnlink && $0.pfn == pfn }
+    let free = events.lastIndex { $0.type == .frameFree && $0.pfn == pfn }
     guard let unlink, let free else {
         Issue.record("\(t) was not unlinked and freed", sourceLocation: sourceLocation); return
     }
-    #expect(events[free].eventSite == site, sourceLocation: sourceLocation)
-    #expect(events[unlink].eventSite == site, sourceLocation: sourceLocation)
-    #expect(events[free].kind == FrameKind.kernelTable.rawValue, sourceLocation: sourceLocation)
-    let flushBetween = events[unlink..<free].contains { $0.type == EventType.tlbFlush.rawValue }
+    #expect(events[free].site == site, sourceLocation: sourceLocation)
+    #expect(events[unlink].site == site, sourceLocation: sourceLocation)
+    #expect(events[free].kind == .kernelTable, sourceLocation: sourceLocation)
+    let flushBetween = events[unlink..<free].contains { $0.type == .tlbFlush }
     #expect(flushBetween, "no CPU flush between unlink and free of \(t)", sourceLocation: sourceLocation)
 }
 
@@ -51,12 +51,12 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let t = try m.tableUnder(va, level: 2)
         #expect(t.level == 1)
         try m.vfree(va)
-        #expect(try m.descriptor(t.pfn).ptFlags.contains(.linked), "vfree leaves the table")
+        #expect(try m.descriptor(t.pfn).flags.contains(.linked), "vfree leaves the table")
         rec.watch([t.pfn])
         let huge = try m.vmallocHuge(2 << 20)
         #expect(huge == va, "first fit reuses the freed range")
         let d = try m.descriptor(t.pfn)
-        #expect(d.frameKind == .free)
+        #expect(d.kind == .free)
         #expect(d.generation == 1)
         expectFreedAfterFlush(m, t, by: .pmdFreePtePage)
         let flush = try #require(rec.all.last)
@@ -93,13 +93,13 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         rec.watch([pte1.pfn, pte2.pfn, pmd.pfn])
         try m.vmapHuge(base, phys: 0, size: .size1G)
         for t in [pte1, pte2, pmd] {
-            #expect(try m.descriptor(t.pfn).frameKind == .free)
+            #expect(try m.descriptor(t.pfn).kind == .free)
             expectFreedAfterFlush(m, t, by: .pudFreePmdPage)
         }
         #expect(rec.all.last?.watchedKinds == [.kernelTable, .kernelTable, .kernelTable])
         // The PTE tables are unlinked before the PMD table that holds them.
-        let unlinks = m.events().filter { $0.type == EventType.tableUnlink.rawValue }.map(\.pfn)
-        #expect(unlinks.suffix(3) == [pte1.pfn.rawValue, pte2.pfn.rawValue, pmd.pfn.rawValue])
+        let unlinks = m.events().filter { $0.type == .tableUnlink }.map(\.pfn)
+        #expect(unlinks.suffix(3) == [pte1.pfn, pte2.pfn, pmd.pfn])
         guard case .mapped(0x0123, .size1G, _, 3) = try m.translate(base + 0x123) else {
             Issue.record("no 1 GiB leaf"); return
         }
@@ -114,8 +114,8 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         try m.setMemory(va + 0x3000, pages: 1, clear: PageTableEntry.writable)
         let t = try m.tableUnder(va, level: 2)
         let d = try m.descriptor(t.pfn)
-        #expect(d.ptFlags.contains(.split))
-        #expect(d.allocSite == .setMemorySplit)
+        #expect(d.flags.contains(.split))
+        #expect(d.site == .setMemorySplit)
         guard case .mapped(let p, .size4K, let e, 1) = try m.translate(va + 0x3000) else { Issue.record("split"); return }
         #expect(p == (4 << 20) + 0x3000)
         #expect(e.raw & PageTableEntry.writable == 0)
@@ -140,7 +140,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let first = UInt64(3 * gib), count = UInt64(gib)
         let va = try m.directMapAddress(first << 12)
         let pmd = try m.tableUnder(va, level: 3)
-        #expect(try m.descriptor(pmd.pfn).ptFlags.contains(.bootmem))
+        #expect(try m.descriptor(pmd.pfn).flags.contains(.bootmem))
         // A split table inside the range goes too.
         try m.setMemory(va + (6 << 20), pages: 1, clear: PageTableEntry.writable)
         let split = try m.tableUnder(va + (6 << 20), level: 2)
@@ -150,8 +150,8 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         expectFreedAfterFlush(m, split, by: .hotRemove)
         #expect(rec.all.last == .init(start: 0, end: .max, watchedKinds: [.kernelTable, .kernelTable]))
         #expect(try m.translate(va) == .notPresent(level: 3))
-        #expect(m.stats.frames_offline == count)
-        #expect(try m.descriptor(PFN(Int(first) + 5)).frameKind == .offline)
+        #expect(m.stats.offlineFrames == count)
+        #expect(try m.descriptor(PFN(Int(first) + 5)).kind == .offline)
         expectRefused(m, .notFound) { try m.hotRemove(pfn: first, pages: count) }
         expectRefused(m, .notAllocated) { try m.freeFrames(PFN(Int(first))) }
         #expect(m.audit() == [])
@@ -159,10 +159,10 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         try m.hotAdd(pfn: first, pages: count)
         let pmd2 = try m.tableUnder(va, level: 3)
         let d = try m.descriptor(pmd2.pfn)
-        #expect(!d.ptFlags.contains(.kernel) && !d.ptFlags.contains(.bootmem), "alloc_low_pages after boot: neither bootmem nor PT_kernel")
-        #expect(d.allocSite == .hotAdd)
+        #expect(!d.flags.contains(.kernel) && !d.flags.contains(.bootmem), "alloc_low_pages after boot: neither bootmem nor PT_kernel")
+        #expect(d.site == .hotAdd)
         #expect(try m.translate(va + 0x5000).physicalAddress == first << 12 + 0x5000)
-        #expect(m.stats.frames_offline == 0)
+        #expect(m.stats.offlineFrames == 0)
         expectRefused(m, .busy) { try m.hotAdd(pfn: first, pages: count) }
         #expect(m.audit() == [])
     }
@@ -183,7 +183,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         if section != 0 {
             try m.hotRemove(pfn: section, pages: UInt64(sectionPages))
             #expect(m.audit() == [])
-            for _ in 0..<64 { #expect(try m.descriptor(try m.allocFrames()).frameKind == .data) }
+            for _ in 0..<64 { #expect(try m.descriptor(try m.allocFrames()).kind == .data) }
             #expect(m.audit() == [])
         }
     }
@@ -196,8 +196,7 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         let t = try m.tableUnder(va, level: 2)
         try m.vfree(va)
         _ = try m.vmallocHuge(2 << 20)
-        let d = try m.descriptor(t.pfn)
-        #expect(d.pt_list_next == PFN.none.rawValue)
+        #expect(try m.rawDescriptor(t.pfn).pt_list_next == PFN.none.rawValue)
     }
 }
 
@@ -216,14 +215,14 @@ extension FreePathTests {
         #expect(used.contains { $0.index >= sectionPages }, "the second section was used")
         for p in used { try m.freeFrames(p) }
         try m.hotRemove(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
-        #expect(m.stats.frames_offline == UInt64(sectionPages))
+        #expect(m.stats.offlineFrames == sectionPages)
         #expect(m.audit().isEmpty)
         let whileOffline = try fill()
         #expect(!whileOffline.isEmpty)
         #expect(whileOffline.allSatisfy { $0.index < sectionPages }, "an offline frame was handed out")
         for p in whileOffline { try m.freeFrames(p) }
         try m.hotAdd(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
-        #expect(m.stats.frames_offline == 0)
+        #expect(m.stats.offlineFrames == 0)
         #expect(m.audit().isEmpty)
         let again = try fill()
         #expect(again.filter { $0.index >= sectionPages }.count == sectionPages >> maxOrder, "the section is whole again")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 
 /// One machine, one IOMMU (config given), one device bound to one process.
 func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = .none) throws -> (Machine, SVASetup) {
@@ -53,7 +54,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
         #expect(s.iommu.cachedEntries == (1, 3))
         s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095, leafOnly: true)
         #expect(s.iommu.cachedEntries == (0, 3))
-        s.iommu.invalidateRange(pasid: s.bond.pasid + 1, start: 0, end: .max)  // another PASID
+        s.iommu.invalidateRange(pasid: PASID(s.bond.pasid.rawValue + 1), start: 0, end: .max)  // another PASID
         #expect(s.iommu.cachedEntries == (0, 3))
         s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095)
         #expect(s.iommu.cachedEntries == (0, 0))
@@ -103,8 +104,11 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
     @Test func dmaRefusesBadInput() throws {
         let (m, s) = try boundMachine()
         #expect(throws: SVAError.noDevice) { _ = try m.dmaRead(device: 9, pasid: 1, va: 0, count: 8) }
-        #expect(throws: SVAError.invalidArgument) { _ = try m.dmaRead(device: s.device, pasid: 0, va: 0, count: 8) }
-        #expect(throws: SVAError.overflow) { _ = try m.dmaRead(device: s.device, pasid: 1 << 20, va: 0, count: 8) }
+        // PASID 0 is a request without PASID: with no DMA domain attached it
+        // faults at the PASID-table step.
+        #expect(try m.dmaRead(device: s.device, pasid: .noPASID, va: 0, count: 8)
+                == .failure(DMAFault(reason: .noPASID, level: 0, address: 0)))
+        #expect(throws: SVAError.overflow) { _ = try m.dmaRead(device: s.device, pasid: PASID(1 << 20), va: 0, count: 8) }
         #expect(throws: SVAError.outOfRange) { _ = try m.dmaRead(device: s.device, pasid: 1, va: 0x0000_8000_0000_0000, count: 8) }
         #expect(try m.dmaRead(device: s.device, pasid: 7, va: 0, count: 8) == .failure(DMAFault(reason: .noPASID, level: 0, address: 0)))
     }
@@ -173,7 +177,7 @@ extension IOMMUTests {
         // Pages 0..7 (5 unmapped) at an offset, then pages 0..2 again.
         let vas = (0..<8).map { base + UInt64($0) << 12 + 0x10 } + (0..<3).map { base + UInt64($0) << 12 }
         var out = [UInt64](repeating: 0, count: vas.count)
-        func burst(_ pasid: UInt32, _ access: DMAAccess = []) throws -> Int {
+        func burst(_ pasid: PASID, _ access: DMAAccess = []) throws -> Int {
             try vas.withUnsafeBufferPointer { v in
                 try out.withUnsafeMutableBufferPointer { o in
                     try m.translateForDevice(device: dev, pasid: pasid, vas: v, into: o, access: access)
@@ -191,7 +195,7 @@ extension IOMMUTests {
             case .failure: #expect(out[i] == .max, "request \(i)")
             }
         }
-        #expect(try burst(bond.pasid + 1) == vas.count)
+        #expect(try burst(PASID(rawValue: bond.pasid.rawValue + 1)) == vas.count)
         #expect(out.allSatisfy { $0 == .max })
         #expect(try burst(bond.pasid, .privileged) == vas.count)
         #expect(out.allSatisfy { $0 == .max })

@@ -5,7 +5,8 @@ import Glibc
 #endif
 import Synchronization
 import Testing
-@testable import SVAKit
+@_spi(Testing) @testable import SVAKit
+import SVAKitScenarios
 
 /// What the layered engine adds: explicit PASID attachments reach the gate,
 /// SVA grants user access only, the worker gathers a storm, handles die as
@@ -14,7 +15,7 @@ import Testing
     /// A machine with one IOMMU and a device attached to an mm's tables at a
     /// PASID it picked (iommufd style, not iommu_sva_bind_device), whose
     /// walks of a kernel address cached the PTE table under it.
-    func attachedWalker(mode: FreeMode) throws -> (Machine, IOMMU, UInt32, UInt64, TableFrame) {
+    func attachedWalker(mode: FreeMode) throws -> (Machine, IOMMU, DeviceID, UInt64, TableFrame) {
         let m = try Machine(MachineConfig(frames: gib, freeMode: mode, workMode: .manual))
         let iommu = try m.addIOMMU()
         let dev = try m.addDevice(iommu: 0)
@@ -119,7 +120,7 @@ import Testing
         #expect(svakit_iommu_sva_present(h) == 0)
         svakit_machine_destroy(h)  // a second destroy is ignored
         // A handle forged with the right magic is refused.
-        var forged = svakit_machine(magic: SVAKIT_MACHINE_MAGIC, iommu_sva_present: 0,
+        var forged = svakit_machine(magic: MachineHandle.liveMagic, iommu_sva_present: 0,
                                     owner: UnsafeMutableRawPointer(bitPattern: 0x1000), check: 0)
         #expect(svakit_mm_create(&forged, &mm) == -EBADF)
     }
@@ -158,6 +159,53 @@ import Testing
         }
         #expect(n > 1, "the scenario allocates")
         #expect(kinds.isSuperset(of: [.frame, .pasid]), "\(scenario): injected \(kinds)")
+    }
+
+    @Test func failNthFailsADMAMapCleanlyAtEveryAllocation() throws {
+        // The DMA API's allocations on a map: the IOVA range and the IOMMU
+        // table pages. Each injected failure carries its allocation's error
+        // and leaves the machine consistent; a failed IOVA allocation leaks
+        // no IOVA (the next map gets the address a fresh domain gives).
+        func rig() throws -> (Machine, DeviceID) {
+            let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+            let iommu = try m.addIOMMU()
+            let dev = try m.addDevice(iommu: iommu.id, sva: false)
+            _ = try m.setupDMA(for: dev)
+            return (m, dev)
+        }
+        let first = try { () throws -> UInt64 in
+            let (m, dev) = try rig()
+            return try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice)
+        }()
+        var n = 1
+        var kinds = Set<InjectableAllocation>()
+        while true {
+            let (m, dev) = try rig()
+            m.failNthAllocation(n)
+            var mapped = 0
+            do {
+                let a = try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice)
+                mapped += 1
+                let sg = try m.dmaMapSG(device: dev, [(0x20_0000, 4096), (0x30_0000, 100)], direction: .fromDevice)
+                #expect(m.failNthInjected == nil, "n = \(n): an injected failure was swallowed")
+                try m.dmaUnmapSG(device: dev, sg)
+                try m.dmaUnmapPage(device: dev, address: a, size: 8192, direction: .toDevice)
+                break
+            } catch {
+                let injected = m.failNthInjected
+                #expect(injected != nil && error == injected?.error, "n = \(n): \(error), injected \(String(describing: injected))")
+                if let injected { kinds.insert(injected) }
+                m.failNthAllocation(0)
+                if injected == .iova && mapped == 0 {
+                    #expect(try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice) == first,
+                            "n = \(n): the failed map kept its IOVA")
+                }
+            }
+            #expect(m.audit().isEmpty, "n = \(n): \(m.audit())")
+            n += 1
+            if n > 500 { Issue.record("the DMA maps never completed"); break }
+        }
+        #expect(kinds.isSuperset(of: [.iova, .frame]), "injected \(kinds)")
     }
 
     @Test func failNthAtABindsPASIDLeavesNothingHalfMade() throws {
@@ -204,29 +252,29 @@ extension LayerTests {
         var expected = Set<UInt64>()
         for i in 0..<3 {
             let iommu = try m.addIOMMU()
-            let id = UInt64(iommu.id)
+            let id = UInt64(iommu.id.rawValue)
             iommu.setDriver(IOMMUDriver(invalidateRange: { pasid, _, _, _ in
-                seen.withLock { $0[id << 32 | UInt64(pasid), default: 0] += 1 }
+                seen.withLock { $0[id << 32 | UInt64(pasid.rawValue), default: 0] += 1 }
             }))
             _ = i
         }
         // Devices of widths 20, 12 and 6 bits on each IOMMU.
-        var devices: [(dev: UInt32, iommu: UInt64, bits: Int)] = []
-        for iommu in 0..<3 { for bits in [20, 12, 6] { devices.append((try m.addDevice(iommu: UInt32(iommu), pasidBits: bits), UInt64(iommu), bits)) } }
+        var devices: [(dev: DeviceID, iommu: UInt64, bits: Int)] = []
+        for iommu in 0..<3 { for bits in [20, 12, 6] { devices.append((try m.addDevice(iommu: IOMMUID(UInt32(iommu)), pasidBits: bits), UInt64(iommu), bits)) } }
         // SVA bonds: PASIDs come from the machine-wide allocator.
         for _ in 0..<60 {
             let d = devices[Int(rng.next(below: devices.count))]
             let bond = try m.bindSVA(device: d.dev, mm: try m.createAddressSpace())
-            expected.insert(d.iommu << 32 | UInt64(bond.pasid))
+            expected.insert(d.iommu << 32 | UInt64(bond.pasid.rawValue))
         }
         // Explicit attachments at PASIDs spread over each device's width.
         var attached = 0
         while attached < 300 {
             let d = devices[Int(rng.next(below: devices.count))]
-            let pasid = UInt32(1 + rng.next(below: (1 << d.bits) - 1))
+            let pasid = PASID(UInt32(1 + rng.next(below: (1 << d.bits) - 1)))
             do {
                 try m.attachPASID(device: d.dev, pasid: pasid, mm: try m.createAddressSpace())
-                expected.insert(d.iommu << 32 | UInt64(pasid))
+                expected.insert(d.iommu << 32 | UInt64(pasid.rawValue))
                 attached += 1
             } catch SVAError.busy {
                 continue

@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func eventIs40Bytes() {
-        #expect(MemoryLayout<Event>.size == 40)
+        #expect(MemoryLayout<RawEvent>.size == 40)
     }
 
     @Test func versionMatchesHeader() {

@@ -2,6 +2,7 @@
 import Synchronization
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 
 /// The walk oracle must have no false positives: a machine that invalidates
 /// IOMMUs before freeing tables reports nothing, whatever it is put through.
@@ -42,7 +43,7 @@ import Testing
             default:
                 guard !bonds.isEmpty else { continue }
                 let b = bonds[rng.next(below: bonds.count)]
-                guard let dev = m.device(ofBond: b.id) else { continue }
+                guard let dev = m.device(of: b) else { continue }
                 _ = try m.dmaRead(device: dev, pasid: b.pasid, va: slot(k) + UInt64(rng.next(below: 512)) << 12, count: 8)
             }
         }
@@ -115,7 +116,7 @@ import Testing
                     if !m.svaPresent { shared.keyOffWhileBound.add(1, ordering: .relaxed) }
                     if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
-                        if m.device(ofBond: victim.id) == nil { shared.bound.locked { $0[victim] = nil } }
+                        if m.device(of: victim) == nil { shared.bound.locked { $0[victim] = nil } }
                     }
                 }
             }
@@ -145,7 +146,7 @@ import Testing
 final class Shared: Sendable {
     // A RankedMutex (a pthread mutex too under -DSVAKIT_TSAN), held only
     // for the dictionary, never across a machine call.
-    let bound = RankedMutex<[SVABond: UInt32]>(.hook, [:])
+    let bound = RankedMutex<[SVABond: DeviceID]>(.hook, [:])
     let keyOffWhileBound = Atomic<Int>(0)
 }
 
@@ -222,8 +223,8 @@ extension OracleTests {
         let r = try #require(m.reports.first)
         #expect(r.frame == pte.pfn)
         #expect(r.staleLevel == 2, "the PDE cache led there")
-        #expect(r.record.expected_generation == gen)
-        #expect(r.record.found_generation == d.generation)
+        #expect(r.expectedGeneration == gen)
+        #expect(r.foundGeneration == d.generation)
         #expect(m.audit().isEmpty)
     }
 }

@@ -63,11 +63,11 @@ import Testing
         for i in 0..<8 {
             try m.map(UInt64(i) << 30, to: UInt64(i) << 12, prot: PageTableEntry.user, in: mm)
         }
-        #expect(m.stats.user_tables == before.user_tables + 1 + 1 + 8 * 2)
+        #expect(m.stats.userTables == before.userTables + 1 + 1 + 8 * 2)
         let root = try m.rootTable(of: mm)
         try m.destroyAddressSpace(mm)
-        #expect(m.stats.user_tables == before.user_tables)
-        #expect(try m.descriptor(root.pfn).frameKind == .free)
+        #expect(m.stats.userTables == before.userTables)
+        #expect(try m.descriptor(root.pfn).kind == .free)
         expectRefused(m, .noSuchMM) { _ = try m.translate(0, in: mm) }
         expectRefused(m, .noSuchMM) { try m.destroyAddressSpace(mm) }
         expectRefused(m, .wrongAPI) { try m.destroyAddressSpace(Machine.initMM) }

@@ -37,8 +37,8 @@ import Testing
         try m.unbindSVA(b2)
         #expect(!m.svaPresent)
         #expect(throws: SVAError.staleHandle) { try m.unbindSVA(b1) }
-        #expect(throws: SVAError.staleHandle) { try m.unbindSVA(handle: 999) }
-        #expect(throws: SVAError.staleHandle) { _ = try m.pasid(of: b1.id) }
+        #expect(throws: SVAError.staleHandle) { try m.unbindSVA(SVABond(rawValue: 999, pasid: 1)) }
+        #expect(throws: SVAError.staleHandle) { _ = try m.pasid(of: b1) }
     }
 
     @Test func onePASIDPerMMForItsLife() throws {
@@ -60,8 +60,8 @@ import Testing
         #expect(try m.bindSVA(device: d, mm: mm3).pasid == p1, "the freed PASID is reused")
     }
 
-    func handleOf(_ m: Machine, _ d: UInt32, _ mm: UInt32) -> UInt32? {
-        m.sva.state.locked { r in r.bonds.first { $0.value.device == d && $0.value.mm == mm }?.key }
+    func handleOf(_ m: Machine, _ d: DeviceID, _ mm: MMID) -> UInt32? {
+        m.sva.state.locked { r in r.bonds.first { $0.value.device == d.rawValue && $0.value.mm == mm.rawValue }?.key }
     }
 
     @Test func bindErrorsAreDistinctAndLeaveTheRegistryAlone() throws {
@@ -138,7 +138,7 @@ extension SVATests {
         let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
         try m.addIOMMU()
         let dev = try m.addDevice(iommu: 0, pasidBits: 2)
-        var bonds: [(mm: UInt32, bond: SVABond)] = []
+        var bonds: [(mm: MMID, bond: SVABond)] = []
         for _ in 0..<3 {
             let mm = try m.createAddressSpace()
             bonds.append((mm, try m.bindSVA(device: dev, mm: mm)))
@@ -158,7 +158,7 @@ extension SVATests {
         // left, 60 mms get them, the 61st is -ENOSPC.
         let wide = try m.addDevice(iommu: 0, pasidBits: 6)
         var got = Set<UInt32>()
-        for _ in 0..<60 { got.insert(try m.bindSVA(device: wide, mm: try m.createAddressSpace()).pasid) }
+        for _ in 0..<60 { got.insert(try m.bindSVA(device: wide, mm: try m.createAddressSpace()).pasid.rawValue) }
         #expect(got == Set(4..<64))
         let last = try m.createAddressSpace()
         #expect(throws: SVAError.noSpace) { _ = try m.bindSVA(device: wide, mm: last) }

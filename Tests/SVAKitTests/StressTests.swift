@@ -5,6 +5,7 @@ import Glibc
 #endif
 import Testing
 @testable import SVAKit
+import SVAKitScenarios
 
 /// Everything at once on a machine in `complete` mode with the worker thread:
 /// threads freeing kernel tables through every path, devices doing DMA into
@@ -67,11 +68,11 @@ import Testing
                 var rng = SplitMix64(seed: seed &+ 2)
                 for _ in 0..<rounds * 2 {
                     let b = try m.bindSVA(device: devices[rng.next(below: devices.count)], mm: mms[rng.next(below: mms.count)])
-                    let d = m.device(ofBond: b.id)!
+                    let d = m.device(of: b)!
                     shared.bound.locked { $0[b] = d }
                     if rng.next(below: 2) == 0, let (victim, _) = shared.bound.locked({ $0.randomElement(using: &rng) }) {
                         try m.unbindSVA(victim)
-                        let gone = (m.device(ofBond: victim.id) == nil)
+                        let gone = (m.device(of: victim) == nil)
                         if gone { shared.bound.locked { $0[victim] = nil } }
                     }
                 }

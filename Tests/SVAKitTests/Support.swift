@@ -42,7 +42,7 @@ func expectRefused(_ m: Machine, _ expected: SVAError, sourceLocation: SourceLoc
     let after = m.stats
     #expect(after.step == before.step, "a refused call logged a step", sourceLocation: sourceLocation)
     #expect(after.allocs == before.allocs && after.frees == before.frees, sourceLocation: sourceLocation)
-    #expect(after.frames_free == before.frames_free, sourceLocation: sourceLocation)
+    #expect(after.freeFrames == before.freeFrames, sourceLocation: sourceLocation)
     #expect(m.audit() == [], sourceLocation: sourceLocation)
 }
 
@@ -50,7 +50,7 @@ struct MissingTable: Error {}
 
 extension Machine {
     /// The table the entry at `level` for va points to, or a test failure.
-    func tableUnder(_ va: UInt64, level: Int, in mm: UInt32 = Machine.initMM) throws -> TableFrame {
+    func tableUnder(_ va: UInt64, level: Int, in mm: MMID = .initMM) throws -> TableFrame {
         guard let s = try entrySlot(va, level: level, in: mm), let t = table(pointedToBy: s) else {
             throw MissingTable()
         }
@@ -59,7 +59,7 @@ extension Machine {
 
     /// The index of the first event of `type` about `pfn` after step `since`.
     func firstStep(_ type: EventType, pfn: PFN? = nil, since: UInt64 = 0) -> UInt64? {
-        events(since: since).first { $0.type == type.rawValue && (pfn == nil || $0.pfn == pfn!.rawValue) }?.step
+        events(since: since).first { $0.type == type && (pfn == nil || $0.pfn == pfn!) }?.step
     }
 }
 

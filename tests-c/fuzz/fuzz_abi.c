@@ -42,7 +42,6 @@
  * SVAKIT_FUZZ_TRACE=1 prints every call and its result to stderr: run a
  * reproducer with it to read the call sequence.
  */
-#define SVAKIT_NO_KERNEL_NAMES
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -338,6 +337,9 @@ static bool documented_errno(long rc)
 
 enum ret { RET_ERRNO, RET_COUNT, RET_BOOL, RET_DMA };
 
+/* What the machine check found (the library prints nothing itself). */
+static char check_text[16384];
+
 static void die(struct fz *z, const char *op, const char *why, long rc)
 {
 	fprintf(stderr, "fuzz_abi: call %lu (%s) returned %ld: %s\n", z->calls, op, rc, why);
@@ -474,8 +476,11 @@ static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 		z->tainted = true; /* the modelled corruption may have happened */
 	}
 	check_counters(z, op, rc);
-	if (!z->tainted && g_audit_every && (z->calls + 1) % g_audit_every == 0 && svakit_machine_check(z->m) != 0)
-		die(z, op, "svakit_machine_check failed after it", rc);
+	if (!z->tainted && g_audit_every && (z->calls + 1) % g_audit_every == 0 &&
+	    svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
+		fputs(check_text, stderr);
+		die(z, op, "svakit_machine_check failed after it (problems above)", rc);
+	}
 	if (!z->tainted)
 		check_ownership(z, op, rc);
 	z->calls++;
@@ -1446,8 +1451,9 @@ static unsigned long run_program(const uint8_t *data, size_t size, unsigned long
 		uint8_t op = u8(&z.r);
 		ops[op % ARRAY_SIZE(ops)](&z);
 	}
-	if (!z.tainted && svakit_machine_check(z.m) != 0) {
-		fprintf(stderr, "fuzz_abi: the audit at the end of the input failed; "
+	if (!z.tainted && svakit_machine_check_text(z.m, check_text, sizeof(check_text)) != 0) {
+		fputs(check_text, stderr);
+		fprintf(stderr, "fuzz_abi: the audit at the end of the input failed (problems above); "
 				"SVAKIT_FUZZ_AUDIT_EVERY=1 finds the call\n");
 		die(&z, "the end of the input", "svakit_machine_check failed", 0);
 	}

@@ -2,7 +2,8 @@
 /*
  * Private to the SVAKit engine (not installed, not part of the C ABI): the
  * memory accesses a hardware walker and the CPU make to shared memory, as
- * single atomic operations, and the per-thread set of held lock ranks.
+ * single atomic operations, the per-thread set of held lock ranks, and the
+ * per-thread simulated CPU.
  *
  * Swift's Synchronization cannot place an Atomic at an arbitrary address,
  * and the simulated RAM is one anonymous mapping, so page-table entries,
@@ -57,5 +58,14 @@ void svk_set_held_ranks(uint64_t ranks);
 /* The first index in [from, end) of a table of 512 entries whose present bit
  * is set, or end (tables.c). */
 int svk_next_present(const uint64_t *table, int from, int end);
+
+/*
+ * The simulated CPU the calling thread runs on (currentcpu.c), for the IOVA
+ * rcache's per-CPU magazines. -1 until the thread sets one or is given one.
+ * svk_next_cpu_ticket() hands out 0, 1, 2, ... to threads that never set one.
+ */
+int64_t svk_current_cpu(void);
+void svk_set_current_cpu(int64_t cpu);
+int64_t svk_next_cpu_ticket(void);
 
 #endif

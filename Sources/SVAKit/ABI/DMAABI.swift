@@ -13,22 +13,24 @@ private func dmaFlags(_ flags: UInt32) throws(SVAError) -> DMAAccess {
     return DMAAccess(rawValue: flags)
 }
 
+/// `svakit_dma_read()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                             _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
                             _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        dmaOutcome(try m.dmaRead(device: dev, pasid: pasid, va: va, into: try cBuffer(buf, len),
+        dmaOutcome(try m.dmaRead(device: DeviceID(dev), pasid: PASID(pasid), va: va, into: try cBuffer(buf, len),
                                  access: try dmaFlags(flags)), fault)
     }
 }
 
+/// `svakit_dma_write()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                              _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,
                              _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        dmaOutcome(try m.dmaWrite(device: dev, pasid: pasid, va: va, from: try cBuffer(buf, len),
+        dmaOutcome(try m.dmaWrite(device: DeviceID(dev), pasid: PASID(pasid), va: va, from: try cBuffer(buf, len),
                                   access: try dmaFlags(flags)), fault)
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_pagetable_alloc_kernel()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_pagetable_alloc_kernel(_ h: UnsafeMutablePointer<svakit_machine>?, _ level: UInt32,
                                           _ pfn: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -11,6 +12,7 @@ public func svakit_pagetable_alloc_kernel(_ h: UnsafeMutablePointer<svakit_machi
     }
 }
 
+/// `svakit_read_entry()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
                               _ entry: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -21,18 +23,21 @@ public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ tabl
     }
 }
 
+/// `svakit_write_entry()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_write_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
                                _ entry: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.writeEntry(table: try pfnArgument(table), index: index, entry); return 0 }
 }
 
+/// `svakit_link_table()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_link_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
                               _ child: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.linkTable(parent: try pfnArgument(parent), index: index, child: try pfnArgument(child)); return 0 }
 }
 
+/// `svakit_unlink_table()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_unlink_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
                                 _ child: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -43,26 +48,31 @@ public func svakit_unlink_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ pa
     }
 }
 
+/// `svakit_pagetable_free()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_pagetable_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.pagetableFree(try pfnArgument(pfn)); return 0 }
 }
 
+/// `svakit_pagetable_free_kernel()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_pagetable_free_kernel(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.pagetableFreeKernel(try pfnArgument(pfn)); return 0 }
 }
 
+/// `svakit_run_deferred_work()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_run_deferred_work(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.runDeferredWork(); return 0 }
 }
 
+/// `svakit_flush_deferred_work()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_flush_deferred_work(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.flushDeferredWork(); return 0 }
 }
 
+/// `svakit_deferred_stats()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_deferred_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
                                   _ out: UnsafeMutablePointer<svakit_deferred_stats>?) -> Int32 {
@@ -76,6 +86,7 @@ public func svakit_deferred_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
+/// `svakit_set_free_hook()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_set_free_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_free_fn?,
                                  _ ctx: UnsafeMutableRawPointer?) -> Int32 {
@@ -90,21 +101,22 @@ public func svakit_set_free_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ f
     }
 }
 
+/// `svakit_iommu_set_driver()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_set_driver(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                     _ ops: UnsafePointer<svakit_iommu_driver_ops>?,
                                     _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        let unit = try m.iommu(iommu)
+        let unit = try m.iommu(IOMMUID(iommu))
         guard let o = ops?.pointee else { unit.setDriver(nil); return 0 }
         var d = IOMMUDriver()
         if let f = o.invalidate_range {
             let cb = CCallback(fn: f, ctx: ctx)
-            d.invalidateRange = { pasid, start, end, leaf in cb.fn(cb.ctx, pasid, start, end, leaf ? 1 : 0) }
+            d.invalidateRange = { pasid, start, end, leaf in cb.fn(cb.ctx, pasid.rawValue, start, end, leaf ? 1 : 0) }
         }
         if let f = o.invalidate_pasid {
             let cb = CCallback(fn: f, ctx: ctx)
-            d.invalidatePASID = { pasid in cb.fn(cb.ctx, pasid) }
+            d.invalidatePASID = { pasid in cb.fn(cb.ctx, pasid.rawValue) }
         }
         if let f = o.invalidate_all {
             let cb = CCallback(fn: f, ctx: ctx)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_events()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: UInt64,
                           _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
@@ -12,6 +13,7 @@ public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: U
     }
 }
 
+/// `svakit_frame_history()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                                  _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_frame_alloc()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ order: UInt32, _ owner: UInt16,
                                _ pfn: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -12,21 +13,24 @@ public func svakit_frame_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ ord
     }
 }
 
+/// `svakit_frame_free()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.freeFrames(try pfnArgument(pfn)); return 0 }
 }
 
+/// `svakit_frame_info()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                               _ out: UnsafeMutablePointer<svakit_ptdesc>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let o = try requireOut(out)
-        o.pointee = try m.descriptor(try pfnArgument(pfn))
+        o.pointee = try m.rawDescriptor(try pfnArgument(pfn))
         return 0
     }
 }
 
+/// `svakit_frame_read()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                               _ buf: UnsafeMutableRawPointer?, _ len: Int) -> Int32 {
@@ -36,6 +40,7 @@ public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
     }
 }
 
+/// `svakit_frame_write()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_frame_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                                _ buf: UnsafeRawPointer?, _ len: Int) -> Int32 {

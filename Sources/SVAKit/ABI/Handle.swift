@@ -55,3 +55,24 @@ func cBuffer(_ p: UnsafeMutableRawPointer?, _ len: Int) throws(SVAError) -> Unsa
 func cBuffer(_ p: UnsafeRawPointer?, _ len: Int) throws(SVAError) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(try cBuffer(UnsafeMutableRawPointer(mutating: p), len))
 }
+
+/// A C text buffer of len bytes, the NUL included: NULL is -EFAULT, no room
+/// for the NUL -EINVAL.
+@inline(__always)
+func cText(_ p: UnsafeMutablePointer<CChar>?, _ len: Int) throws(SVAError) -> UnsafeMutableBufferPointer<CChar> {
+    guard let p else { throw .nullPointer }
+    guard len > 0 else { throw .invalidArgument }
+    return UnsafeMutableBufferPointer(start: p, count: len)
+}
+
+extension UnsafeMutableBufferPointer<CChar> {
+    /// Writes s, truncated to leave room for the NUL, then the NUL.
+    func store(_ s: String) {
+        var n = 0
+        for b in s.utf8.prefix(count - 1) {
+            self[n] = CChar(bitPattern: b)
+            n += 1
+        }
+        self[n] = 0
+    }
+}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+/// `svakit_vmalloc_area()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vmalloc_area(_ h: UnsafeMutablePointer<svakit_machine>?, _ start: UnsafeMutablePointer<UInt64>?,
                                 _ end: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -12,6 +13,7 @@ public func svakit_vmalloc_area(_ h: UnsafeMutablePointer<svakit_machine>?, _ st
     }
 }
 
+/// `svakit_vmalloc()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vmalloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ size: UInt64,
                            _ va: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -22,6 +24,7 @@ public func svakit_vmalloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ size: U
     }
 }
 
+/// `svakit_vmalloc_huge()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vmalloc_huge(_ h: UnsafeMutablePointer<svakit_machine>?, _ size: UInt64,
                                 _ va: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -32,11 +35,13 @@ public func svakit_vmalloc_huge(_ h: UnsafeMutablePointer<svakit_machine>?, _ si
     }
 }
 
+/// `svakit_vfree()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vfree(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.vfree(va); return 0 }
 }
 
+/// `svakit_vmap_huge()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vmap_huge(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64, _ phys: UInt64,
                              _ size: UInt64, _ prot: UInt64) -> Int32 {
@@ -46,11 +51,13 @@ public func svakit_vmap_huge(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: U
     }
 }
 
+/// `svakit_vunmap()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vunmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64, _ size: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.vunmap(va, size: size); return 0 }
 }
 
+/// `svakit_direct_map_va()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_direct_map_va(_ h: UnsafeMutablePointer<svakit_machine>?, _ phys: UInt64,
                                  _ va: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -61,29 +68,34 @@ public func svakit_direct_map_va(_ h: UnsafeMutablePointer<svakit_machine>?, _ p
     }
 }
 
+/// `svakit_set_memory()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_set_memory(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64, _ npages: UInt64,
                               _ set: UInt64, _ clear: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.setMemory(va, pages: npages, set: set, clear: clear); return 0 }
 }
 
+/// `svakit_cpa_collapse()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_cpa_collapse(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.collapseLargePages(va) ? 1 : 0 }
 }
 
+/// `svakit_memory_hot_remove()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_memory_hot_remove(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                                      _ nrPages: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.hotRemove(pfn: pfn, pages: nrPages); return 0 }
 }
 
+/// `svakit_memory_hot_add()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_memory_hot_add(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                                   _ nrPages: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.hotAdd(pfn: pfn, pages: nrPages); return 0 }
 }
 
+/// `svakit_set_tlb_flush_hook()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_set_tlb_flush_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_tlb_flush_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
@@ -98,6 +110,7 @@ public func svakit_set_tlb_flush_hook(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
+/// `svakit_flush_tlb_kernel_range()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_flush_tlb_kernel_range(_ h: UnsafeMutablePointer<svakit_machine>?, _ start: UInt64,
                                           _ end: UInt64) -> Int32 {

@@ -4,11 +4,13 @@ import CSVAKit
 import Glibc
 #endif
 
+/// `svakit_config_default()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_config_default(_ cfg: UnsafeMutablePointer<svakit_config>?) {
     cfg?.pointee = MachineConfig().cValue
 }
 
+/// `svakit_machine_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
                                   _ out: UnsafeMutablePointer<UnsafeMutablePointer<svakit_machine>?>?) -> Int32 {
@@ -24,17 +26,20 @@ public func svakit_machine_create(_ cfg: UnsafePointer<svakit_config>?,
     }
 }
 
+/// `svakit_machine_destroy()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_destroy(_ h: UnsafeMutablePointer<svakit_machine>?) {
     guard let h, let owner = MachineHandle.owner(h) else { return }
     Unmanaged<Machine>.fromOpaque(owner).release()
 }
 
+/// `svakit_version()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_version() -> UnsafePointer<CChar>? {
     UnsafeRawPointer(SVAKit.version.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
+/// `svakit_strerror()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
     let msg: StaticString = err == 0 ? "success"
@@ -43,22 +48,36 @@ public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
     return UnsafeRawPointer(msg.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
+/// `svakit_machine_stats()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
                                  _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        var s = m.stats
-        s.host_bytes_resident = UInt64(m.residentBytes)
-        try store(s, to: out)
+        let s = m.stats
+        try store(svakit_stats(
+            frames: UInt64(s.frames), frames_free: UInt64(s.freeFrames), frames_offline: UInt64(s.offlineFrames),
+            kernel_tables: UInt64(s.kernelTables), user_tables: UInt64(s.userTables),
+            data_frames: UInt64(s.dataFrames), allocs: UInt64(s.allocs), frees: UInt64(s.frees),
+            kernel_tlb_flushes: UInt64(s.kernelTLBFlushes), metadata_bytes_per_frame: UInt64(s.metadataBytesPerFrame),
+            host_bytes_resident: UInt64(m.residentBytes), step: s.step), to: out)
         return 0
     }
 }
 
+/// `svakit_machine_check()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_machine_check(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
-    withMachine(h) { m in
+    withMachine(h) { m in m.audit().isEmpty ? 0 : -EUCLEAN }
+}
+
+/// `svakit_machine_check_text()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?,
+                                      _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try cText(buf, len)
         let problems = m.audit()
-        for p in problems { debugLogProblem(p) }
+        out.store(problems.map { $0 + "\n" }.joined())
         return problems.isEmpty ? 0 : -EUCLEAN
     }
 }

@@ -1,6 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
+extension UAFReport {
+    /// The C record of the report (absent values as the header spells them).
+    var cValue: svakit_uaf_report {
+        svakit_uaf_report(
+            step: step, va: va, escalation_phys: escalationPhysicalAddress ?? 0,
+            freed_step: freedStep ?? .max, realloc_step: reallocStep ?? .max,
+            device: device.rawValue, pasid: pasid.rawValue, iommu: iommu.rawValue, frame: frame.rawValue,
+            expected_generation: expectedGeneration ?? .max, found_generation: foundGeneration,
+            corrupted_frame: (corruptedFrame ?? .none).rawValue,
+            freed_by: freedBy.rawValue, realloc_site: reallocSite.rawValue, realloc_owner: reallocOwner,
+            stale_level: UInt8(staleLevel), expected_level: UInt8(expectedLevel),
+            found_kind: foundKind.rawValue, found_level: UInt8(foundLevel),
+            escalation: escalation ? 1 : 0, corruption: corruption ? 1 : 0)
+    }
+}
+
+/// `svakit_set_report_handler()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
@@ -8,7 +25,7 @@ public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?
         if let fn {
             let handler = CCallback(fn: fn, ctx: ctx)
             m.setReportHandler { r in
-                var record = r.record
+                var record = r.cValue
                 r.text.withCString { handler.fn(handler.ctx, &record, $0) }
             }
         } else {
@@ -18,6 +35,7 @@ public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
+/// `svakit_report_count()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ total: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
@@ -27,6 +45,7 @@ public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ to
     }
 }
 
+/// `svakit_reports()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: UInt64,
                            _ out: UnsafeMutablePointer<svakit_uaf_report>?, _ cap: Int) -> Int32 {
@@ -34,21 +53,19 @@ public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: 
         guard cap >= 0 else { throw .invalidArgument }
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
         let rs = m.reports(from: first, limit: min(cap, Int(Int32.max)))
-        for (i, r) in rs.enumerated() { out[i] = r.record }
+        for (i, r) in rs.enumerated() { out[i] = r.cValue }
         return Int32(rs.count)
     }
 }
 
+/// `svakit_report_text()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_report_text(_ h: UnsafeMutablePointer<svakit_machine>?, _ index: UInt64,
                                _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        guard let buf else { throw .nullPointer }
-        guard len > 0 else { throw .invalidArgument }
+        let out = try cText(buf, len)
         guard let r = m.report(index) else { throw .notFound }
-        var utf8 = Array(r.text.utf8.prefix(len - 1)).map { CChar(bitPattern: $0) }
-        utf8.append(0)
-        buf.update(from: utf8, count: utf8.count)
+        out.store(r.text)
         return 0
     }
 }

@@ -230,10 +230,15 @@ struct DeferredList {
 
 /// Figures of the deferred freeing (svakit_deferred_stats).
 public struct DeferredStats: Sendable, Equatable {
+    /// Frames on the deferred list now.
     public var pending: Int
+    /// Frames ever queued by `pagetable_free_kernel`.
     public var framesDeferred: Int
+    /// Non-empty lists the work took, each freed behind one invalidation.
     public var batches: Int
+    /// The most frames one batch held.
     public var largestBatch: Int
+    /// The most frames the list ever held at once.
     public var peakPending: Int
     /// Calls of the gate's slow path that the work made (one per batch
     /// while an mm has SVA).

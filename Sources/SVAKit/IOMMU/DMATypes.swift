@@ -14,6 +14,7 @@ public enum DMAFaultReason: UInt32, Sendable, CustomStringConvertible {
     /// An entry pointed past the end of physical memory.
     case badAddress = 5
 
+    /// A few words, e.g. "not present", "privilege (U/S)" or "no PASID entry".
     public var description: String {
         switch self {
         case .notPresent: "not present"
@@ -25,18 +26,29 @@ public enum DMAFaultReason: UInt32, Sendable, CustomStringConvertible {
     }
 }
 
+/// A DMA request the IOMMU refused: why, at which level, and at which
+/// address. Returned (in a `Result` or as an optional), never thrown.
 public struct DMAFault: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Why the request faulted.
     public let reason: DMAFaultReason
-    /// The level of the entry that faulted (0 for a PASID fault).
+    /// The level of the entry that faulted; 0 for a fault at the PASID entry,
+    /// or for a leaf that translated past the end of memory.
     public let level: Int
+    /// The device virtual address whose translation faulted: the request's
+    /// address, or where a multi-page request entered the faulting page.
     public let address: UInt64
+    /// Reason, level and address, e.g.
+    /// `not present at level 1, address 0x7f0000001000`.
     public var description: String { "\(reason) at level \(level), address \(hex(address))" }
 }
 
 /// How a device's request is made.
 public struct DMAAccess: OptionSet, Sendable {
+    /// The `SVAKIT_DMA_*` flag bits of the C ABI.
     public var rawValue: UInt32
+    /// Access flags from their `SVAKIT_DMA_*` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// A write request (the DMA write calls add it themselves).
     public static let write = DMAAccess(rawValue: UInt32(SVAKIT_DMA_WRITE))
     /// A supervisor (privileged) request; SVA devices make user requests.
     public static let privileged = DMAAccess(rawValue: UInt32(SVAKIT_DMA_PRIV))

@@ -8,7 +8,9 @@ import Synchronization
 /// above it; its driver is called after each command with no lock held.
 public final class IOMMU: @unchecked Sendable {
     // @unchecked: `memory` is immutable pointers; the rest are locks and atomics.
-    public let id: UInt32
+    /// The IOMMU's id, as `svakit_iommu_create` returns it.
+    public let id: IOMMUID
+    /// The configuration it was created with.
     public let config: IOMMUConfig
     let memory: PhysicalMemory
     let events: EventLog
@@ -31,7 +33,7 @@ public final class IOMMU: @unchecked Sendable {
     private let hasDriver = Atomic<Bool>(false)
 
     init(id: UInt32, config: IOMMUConfig, memory: PhysicalMemory, events: EventLog, rootLevel: Int, traceWalks: Bool) {
-        self.id = id
+        self.id = IOMMUID(id)
         self.config = config
         self.memory = memory
         self.events = events
@@ -40,6 +42,7 @@ public final class IOMMU: @unchecked Sendable {
         state = RankedMutex(.iommu, IOMMUState(config: config))
     }
 
+    /// A snapshot of the command, walk and cache counters.
     public var counters: IOMMUCounters { state.locked { $0.counters } }
 
     /// Valid (IOTLB, paging-structure) cache lines, for tests.
@@ -74,16 +77,34 @@ public final class IOMMU: @unchecked Sendable {
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
-    public func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        state.locked { $0.invalidateRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly) }
+    /// `end` is inclusive. The caller checks the range
+    /// (``Machine/iommuCommandRange(pasid:start:end:)``).
+    public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
+        state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
-    public func invalidatePASID(_ pasid: UInt32) {
-        state.locked { $0.invalidatePASID(pasid) }
+    /// PASID-selective invalidation: every IOTLB and paging-structure cache
+    /// line tagged with `pasid` goes.
+    public func invalidatePASID(_ pasid: PASID) {
+        state.locked { $0.invalidatePASID(pasid.rawValue) }
         driver?.invalidatePASID?(pasid)
     }
 
+    /// A DMA domain's range invalidation: the lines tagged `tag` (the
+    /// domain's) in [start, end]. Drivers see the tag as the PASID.
+    func invalidateTagRange(_ tag: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
+        state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
+        driver?.invalidateRange?(PASID(tag), start, end, leafOnly)
+    }
+
+    /// A DMA domain's flush_iotlb_all: every line tagged `tag`.
+    func invalidateTag(_ tag: UInt32) {
+        state.locked { $0.invalidatePASID(tag) }
+        driver?.invalidatePASID?(PASID(tag))
+    }
+
+    /// Global invalidation: every cached line goes.
     public func invalidateAll() {
         state.locked { $0.invalidateAll() }
         driver?.invalidateAll?()
@@ -102,7 +123,7 @@ public final class IOMMU: @unchecked Sendable {
             }
             return n
         }
-        if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(p, start, end, false) } }
+        if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(PASID(p), start, end, false) } }
         return n
     }
 
@@ -137,8 +158,12 @@ public final class IOMMU: @unchecked Sendable {
         case .done(let r):
             trace(va, r)
             return r
+        case .hit(let t, let pe):
+            if let f = checkHit(t, pe, va: va, write: access.contains(.write)) { finding = f }
+            trace(va, .success(t.translation))
+            return .success(t.translation)
         case .walk(let start):
-            let r = walk(start, pasid: pasid, va: va, access: access, finding: &finding)
+            let r = walk(start, va: va, access: access, finding: &finding)
             trace(va, r)
             return r
         }
@@ -163,7 +188,9 @@ public final class IOMMU: @unchecked Sendable {
                 s.counters.faults += vas.count
                 return nil
             }
-            if access.contains(.privileged) && !pe.supervisorRequests {
+            if access.contains(.privileged) && !pe.supervisorRequests || pe.passthrough {
+                // (The DMA API's burst of ATS requests is for SVA and
+                // translated domains; a passthrough device needs none.)
                 s.counters.walks += vas.count
                 s.counters.faults += vas.count
                 return nil
@@ -178,9 +205,15 @@ public final class IOMMU: @unchecked Sendable {
         var i = 0
         var pending: (start: WalkStart, fills: WalkFills)? = nil
         let caching = config.caching
-        let uncached = WalkStart(table: pe.root, level: rootLevel, believedGeneration: pe.rootGeneration,
-                                 staleLevel: 0, userOK: true, writeOK: true, seq: 0, epoch: epoch)
+        let uncached = WalkStart(table: pe.root, level: pe.iommuTables ? 4 : rootLevel,
+                                 believedGeneration: pe.rootGeneration,
+                                 staleLevel: 0, userOK: true, writeOK: true, iommuTables: pe.iommuTables,
+                                 tag: pe.tag, seq: 0, epoch: epoch)
         var uncachedWalks = 0, uncachedFaults = 0, uncachedAD = 0
+        let write = access.contains(.write)
+        /// Stale hits found under the lock, reported after it (rare: no
+        /// allocation unless one is found).
+        var staleHits: [(WalkFinding, UInt64)] = []
         while i < vas.count {
             let miss: WalkStart?
             if caching == .none {
@@ -189,12 +222,13 @@ public final class IOMMU: @unchecked Sendable {
                 uncachedWalks += 1
             } else {
                 miss = state.locked { s in
-                    if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+                    if let p = pending { s.applyFills(p.start, fills: p.fills) }
                     while i < vas.count {
-                        switch s.lookup(pe, pasid: pasid, va: vas[i], access: access, rootLevel: rootLevel) {
+                        switch s.lookup(pe, va: vas[i], access: access, rootLevel: rootLevel) {
                         case .hit(let t):
                             out[i] = t.phys
-                            if traceWalks { trace(vas[i], .success(t)) }
+                            if let f = checkHit(t, pe, va: vas[i], write: write) { staleHits.append((f, vas[i])) }
+                            if traceWalks { trace(vas[i], .success(t.translation)) }
                             i += 1
                         case .walk(let start):
                             return start
@@ -203,12 +237,14 @@ public final class IOMMU: @unchecked Sendable {
                     return nil
                 }
                 pending = nil
+                for (f, va) in staleHits { found(f, va) }
+                staleHits.removeAll()
             }
             guard var start = miss else { break }
             start.epoch = epoch
             var fills = WalkFills()
             var finding: WalkFinding? = nil
-            let r = walkMemory(start, pasid: pasid, va: vas[i], access: access, fills: &fills, finding: &finding)
+            let r = walkMemory(start, va: vas[i], access: access, fills: &fills, finding: &finding)
             switch r {
             case .success(let t): out[i] = t.phys
             case .failure: out[i] = .max; faults += 1
@@ -224,7 +260,7 @@ public final class IOMMU: @unchecked Sendable {
             i += 1
         }
         state.locked { s in
-            if let p = pending { s.applyFills(p.start, pasid: pasid, fills: p.fills) }
+            if let p = pending { s.applyFills(p.start, fills: p.fills) }
             s.counters.walks += uncachedWalks
             s.counters.fullWalks += uncachedWalks
             s.counters.faults += uncachedFaults
@@ -236,6 +272,7 @@ public final class IOMMU: @unchecked Sendable {
 
     private enum Begun {
         case done(Result<(phys: UInt64, size: PageSize), DMAFault>)
+        case hit(IOTLBHit, PasidEntry)
         case walk(WalkStart)
     }
 
@@ -255,18 +292,23 @@ public final class IOMMU: @unchecked Sendable {
             s.counters.faults += 1
             return .done(.failure(DMAFault(reason: .privilege, level: 0, address: va)))
         }
-        switch s.beginTranslation(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel) {
-        case .hit(let t): return .done(.success(t))
+        if pe.passthrough {
+            // IOMMU_DOMAIN_IDENTITY: the address is the physical address.
+            s.counters.walks += 1
+            return .done(.success((va, .size4K)))
+        }
+        switch s.beginTranslation(pe, va: va, access: access, rootLevel: rootLevel) {
+        case .hit(let t): return .hit(t, pe)
         case .walk(let start): return .walk(start)
         }
     }
 
     /// The walk in memory with no lock held, then the fills under the lock.
-    private func walk(_ start: WalkStart, pasid: UInt32, va: UInt64, access: DMAAccess,
+    private func walk(_ start: WalkStart, va: UInt64, access: DMAAccess,
                       finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         var fills = WalkFills()
-        let r = walkMemory(start, pasid: pasid, va: va, access: access, fills: &fills, finding: &finding)
-        state.locked { s in s.endTranslation(start, pasid: pasid, fills: fills) }
+        let r = walkMemory(start, va: va, access: access, fills: &fills, finding: &finding)
+        state.locked { s in s.endTranslation(start, fills: fills) }
         return r
     }
 
@@ -284,13 +326,18 @@ public final class IOMMU: @unchecked Sendable {
 /// each command after the model has applied it, with no lock held, so it may
 /// call back into the machine.
 public struct IOMMUDriver: Sendable {
-    public var invalidateRange: (@Sendable (_ pasid: UInt32, _ start: UInt64, _ end: UInt64, _ leafOnly: Bool) -> Void)?
-    public var invalidatePASID: (@Sendable (_ pasid: UInt32) -> Void)?
+    /// A PASID-selective range invalidation; `end` is inclusive.
+    public var invalidateRange: (@Sendable (_ pasid: PASID, _ start: UInt64, _ end: UInt64, _ leafOnly: Bool) -> Void)?
+    /// A PASID-selective invalidation of everything.
+    public var invalidatePASID: (@Sendable (_ pasid: PASID) -> Void)?
+    /// A global invalidation.
     public var invalidateAll: (@Sendable () -> Void)?
+    /// A fence (invalidation wait, CMD_SYNC).
     public var fence: (@Sendable () -> Void)?
 
-    public init(invalidateRange: (@Sendable (UInt32, UInt64, UInt64, Bool) -> Void)? = nil,
-                invalidatePASID: (@Sendable (UInt32) -> Void)? = nil,
+    /// A driver with the given callbacks; a nil callback ignores that command.
+    public init(invalidateRange: (@Sendable (PASID, UInt64, UInt64, Bool) -> Void)? = nil,
+                invalidatePASID: (@Sendable (PASID) -> Void)? = nil,
                 invalidateAll: (@Sendable () -> Void)? = nil, fence: (@Sendable () -> Void)? = nil) {
         self.invalidateRange = invalidateRange
         self.invalidatePASID = invalidatePASID

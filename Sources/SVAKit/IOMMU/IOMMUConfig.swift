@@ -15,23 +15,43 @@ public enum IOMMUCaching: UInt32, Sendable {
 
 /// How a full cache set picks its victim.
 public enum CacheReplacement: UInt32, Sendable {
+    /// Least recently used, first in first out, or uniformly random (from
+    /// ``IOMMUConfig/seed``).
     case lru = 0, fifo = 1, random = 2
 }
 
+/// How an IOMMU is built: what it caches and the geometry of its caches.
+/// ``Machine/addIOMMU(_:)`` throws ``SVAError/invalidArgument`` unless every
+/// count is 1 ... 65536 and the set counts are powers of two.
 public struct IOMMUConfig: Sendable, Equatable {
+    /// What the IOMMU caches (default ``IOMMUCaching/full``).
     public var caching: IOMMUCaching
     /// IOTLB geometry: sets (a power of two) x ways.
     public var iotlbSets: Int
+    /// IOTLB ways per set.
     public var iotlbWays: Int
     /// Geometry of each paging-structure cache level.
     public var pscSets: Int
+    /// Ways per set of each paging-structure cache.
     public var pscWays: Int
+    /// The victim choice of every cache of this IOMMU.
     public var replacement: CacheReplacement
     /// Whether the walker sets Accessed (and, for writes, Dirty) bits in the
     /// entries it walks (VT-d first stage, SMMUv3 with HA/HD: docs/KERNEL-MODEL.md §3.5).
     public var setsAccessedDirty: Bool
+    /// Seed of the ``CacheReplacement/random`` choices, so a run can be
+    /// replayed.
     public var seed: UInt64
+    /// IOMMU_CAP_DEFERRED_FLUSH: the driver can batch invalidations, so a
+    /// default domain may be lazy (DMA-FQ). Swift-only; default true.
+    public var deferredFlush = true
+    /// dev->iommu->shadow_on_flush: flushes are shadowed (virtio-iommu,
+    /// s390), so DMA-FQ uses one 32768-entry queue with a 1 s timer instead
+    /// of per-CPU queues of 256 with 10 ms. Swift-only; default false.
+    public var shadowedFlush = false
 
+    /// A configuration; the defaults are a 64x4 IOTLB and 8x4 paging-structure
+    /// caches with LRU replacement, full caching and A/D writes.
     public init(caching: IOMMUCaching = .full, iotlbSets: Int = 64, iotlbWays: Int = 4,
                 pscSets: Int = 8, pscWays: Int = 4, replacement: CacheReplacement = .lru,
                 setsAccessedDirty: Bool = true, seed: UInt64 = 1) {

@@ -2,21 +2,34 @@
 
 /// Counters of one IOMMU.
 public struct IOMMUCounters: Sendable, Equatable {
+    /// Translation requests, IOTLB hits and PASID-entry faults included.
     public var walks = 0
+    /// Requests the IOTLB answered without a walk.
     public var iotlbHits = 0
     /// Paging-structure cache hits: PDE, PDPTE, PML4E, PML5E. Plain fields,
     /// not an array: the walk bumps one on every hit.
     public var pdeHits = 0, pdpteHits = 0, pml4eHits = 0, pml5eHits = 0
     /// Walks that started from the PASID table's root.
     public var fullWalks = 0
+    /// Requests that faulted (see ``DMAFaultReason``).
     public var faults = 0
+    /// PASID-selective range invalidations without the leaf-only hint.
     public var rangeInvalidations = 0
+    /// PASID-selective range invalidations with the leaf-only hint (paging-
+    /// structure caches kept).
     public var leafRangeInvalidations = 0
+    /// PASID-wide invalidations (``IOMMU/invalidatePASID(_:)``).
     public var pasidInvalidations = 0
+    /// Global invalidations (``IOMMU/invalidateAll()``).
     public var globalInvalidations = 0
+    /// IOTLB and paging-structure cache lines the invalidations dropped.
     public var entriesDropped = 0
+    /// Fences (invalidation waits, ``IOMMU/fence()``).
     public var fences = 0
+    /// Entries the walker set A (or A and D) in, when
+    /// ``IOMMUConfig/setsAccessedDirty`` is on.
     public var accessedDirtyWrites = 0
+    /// All counters zero.
     public init() {}
 
     /// Hits of the paging-structure cache that holds entries of `level`.
@@ -39,17 +52,30 @@ public struct IOMMUCounters: Sendable, Equatable {
         }
     }
 
+    /// Invalidation commands of every kind (range, leaf-range, PASID, global).
     public var invalidations: Int {
         rangeInvalidations + leafRangeInvalidations + pasidInvalidations + globalInvalidations
     }
 }
 
 /// An attachment in the PASID table: the (device, PASID) pair walks the
-/// tables rooted at `root` (the mm's PGD, as SVA programs it).
+/// tables rooted at `root` (the mm's PGD, as SVA programs it, or a DMA
+/// domain's root at PASID 0, the requests without PASID).
 struct PasidEntry {
     let root: PFN
     let rootGeneration: UInt32
     let mm: UInt32
+    /// The tag of the cache lines its walks fill, which the invalidations
+    /// name: the PASID for SVA and PASID attachments (devices bound to one
+    /// mm share its lines, as they share its SVA domain), a DMA domain's
+    /// tag (DomainTag) for a domain: VT-d tags lines with the domain id.
+    var tag: UInt32
+    /// What the walk must find at each level: the mm's tables, or the DMA
+    /// domain's IOMMU tables (`iommuTables`).
+    var iommuTables = false
+    /// An identity (passthrough) domain: the address is the physical
+    /// address, nothing is walked or cached.
+    var passthrough = false
     /// SRE: whether supervisor (privileged) requests are translated. SVA
     /// and user-table attachments leave it clear, so a privileged request
     /// through them faults before any walk (VT-d PASID-entry SRE, SMMUv3

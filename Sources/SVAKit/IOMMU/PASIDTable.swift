@@ -13,7 +13,7 @@ struct PASIDTable {
 
     init() {
         keys = [UInt64](repeating: Self.empty, count: 16)
-        values = [PasidEntry](repeating: PasidEntry(root: .none, rootGeneration: 0, mm: 0), count: 16)
+        values = [PasidEntry](repeating: PasidEntry(root: .none, rootGeneration: 0, mm: 0, tag: 0), count: 16)
     }
 
     /// Device and PASID packed; never 0 or 1 because PASID 0 is never used.

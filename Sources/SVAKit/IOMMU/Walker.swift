@@ -30,6 +30,10 @@ struct WalkStart {
     var staleLevel: Int
     var userOK: Bool
     var writeOK: Bool
+    /// The walk reads a DMA domain's IOMMU tables, not an mm's CPU tables.
+    var iommuTables = false
+    /// The tag its cache fills carry (PasidEntry.tag).
+    var tag: UInt32 = 0
     /// The invalidation sequence when the walk left the lock.
     var seq: UInt64
     var epoch: Int
@@ -54,6 +58,9 @@ struct WalkFills {
     /// The leaf's level (0: no IOTLB fill) and permissions.
     var leafLevel: UInt8 = 0
     var leafPerms: UInt8 = 0
+    /// The generation of the frame the leaf maps (its first frame), kept in
+    /// the IOTLB line so a hit after that frame was freed is caught.
+    var leafGeneration: UInt32 = 0
     var faulted = false
     var accessedDirtyWrites: Int32 = 0
 
@@ -81,7 +88,7 @@ struct WalkFills {
 /// is not the table the pointer believed in, or that was freed while the
 /// entry was read, is the oracle's finding.
 extension IOMMU {
-    func walkMemory(_ start: WalkStart, pasid: UInt32, va: UInt64, access: DMAAccess, fills: inout WalkFills,
+    func walkMemory(_ start: WalkStart, va: UInt64, access: DMAAccess, fills: inout WalkFills,
                     finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         let write = access.contains(.write), user = !access.contains(.privileged)
         var table = start.table
@@ -103,8 +110,10 @@ extension IOMMU {
             let kind = memory.kind(table), tableLevel = memory.level(table)
             let raw = memory.loadEntry(table, index)
             let g2 = memory.generation(table)
-            if finding == nil,
-               kind != FrameKind.kernelTable.rawValue && kind != FrameKind.userTable.rawValue
+            let expectedKind = start.iommuTables
+                ? kind == FrameKind.iommuTable.rawValue
+                : kind == FrameKind.kernelTable.rawValue || kind == FrameKind.userTable.rawValue
+            if finding == nil, !expectedKind
                 || Int(tableLevel) != level || g1 != g2
                 || (believedGeneration != nil && g1 != believedGeneration!) {
                 finding = WalkFinding(staleLevel: staleLevel, frame: table, expectedLevel: level,
@@ -153,6 +162,8 @@ extension IOMMU {
                 fills.leafBase = e.physicalAddress & ~(size.bytes - 1)
                 fills.leafLevel = UInt8(level)
                 fills.leafPerms = WalkFills.pack(perms)
+                let target = PFN(Int(fills.leafBase >> 12))
+                fills.leafGeneration = memory.contains(target) ? memory.generation(target) : 0
             }
             return .success((phys, size))
         }
@@ -179,9 +190,9 @@ extension IOMMUState {
     /// entry's root: the walk's first step, under the lock. Returns the
     /// translation on an IOTLB hit, or where the walk in memory starts (and
     /// then the walk has entered the current epoch).
-    mutating func beginTranslation(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
+    mutating func beginTranslation(_ pe: PasidEntry, va: UInt64, access: DMAAccess,
                                    rootLevel: Int) -> CacheLookup {
-        let step = lookup(pe, pasid: pasid, va: va, access: access, rootLevel: rootLevel)
+        let step = lookup(pe, va: va, access: access, rootLevel: rootLevel)
         if case .walk = step { enterEpoch() }
         return step
     }
@@ -189,16 +200,20 @@ extension IOMMUState {
     /// The caches' part of a translation, lock held: an IOTLB hit, or where
     /// the walk in memory starts (the deepest paging-structure cache hit, or
     /// the PASID entry's root). Counts the request.
-    mutating func lookup(_ pe: PasidEntry, pasid: UInt32, va: UInt64, access: DMAAccess,
+    mutating func lookup(_ pe: PasidEntry, va: UInt64, access: DMAAccess,
                          rootLevel: Int) -> CacheLookup {
         counters.walks += 1
+        let pasid = pe.tag
+        // A DMA domain's tables have 4 levels whatever the CPU's paging.
+        let rootLevel = pe.iommuTables ? 4 : rootLevel
         let write = access.contains(.write), user = !access.contains(.privileged)
         if config.caching != .none, let hit = iotlbLookup(pasid: pasid, va: va, write: write, user: user) {
             counters.iotlbHits += 1
             return .hit(hit)
         }
         var start = WalkStart(table: pe.root, level: 0, believedGeneration: pe.rootGeneration, staleLevel: 0,
-                              userOK: true, writeOK: true, seq: invalidationSeq, epoch: epoch)
+                              userOK: true, writeOK: true, iommuTables: pe.iommuTables, tag: pasid,
+                              seq: invalidationSeq, epoch: epoch)
         if config.caching == .full {
             for l in 2...rootLevel {
                 guard let (a, b) = withPSC(l, { $0.lookup(pasid: pasid, key: Self.pscKey(va, level: l)) }) else { continue }
@@ -233,14 +248,15 @@ extension IOMMUState {
 
     /// The walk's last step, under the lock: fill the caches unless an
     /// invalidation came in while it read memory, count, leave the epoch.
-    mutating func endTranslation(_ start: WalkStart, pasid: UInt32, fills: WalkFills) {
-        applyFills(start, pasid: pasid, fills: fills)
+    mutating func endTranslation(_ start: WalkStart, fills: WalkFills) {
+        applyFills(start, fills: fills)
         leaveEpoch(start.epoch)
     }
 
     /// Installs what a walk read, unless an invalidation came in since it
     /// looked up; counts its fault and A/D writes.
-    mutating func applyFills(_ start: WalkStart, pasid: UInt32, fills: WalkFills) {
+    mutating func applyFills(_ start: WalkStart, fills: WalkFills) {
+        let pasid = start.tag
         if fills.faulted { counters.faults += 1 }
         counters.accessedDirtyWrites += Int(fills.accessedDirtyWrites)
         guard start.seq == invalidationSeq && !fills.isEmpty else { return }
@@ -252,28 +268,83 @@ extension IOMMUState {
         if m & 8 != 0 { pml5e.insert(pasid: pasid, key: Self.pscKey(va, level: 5), a: fills.psc.3, b: UInt64(fills.pscPerms.3)) }
         if fills.leafLevel != 0 {
             iotlb.insert(pasid: pasid, key: Self.iotlbKey(va, level: Int(fills.leafLevel)), a: fills.leafBase,
-                         b: UInt64(fills.leafPerms))
+                         b: UInt64(fills.leafPerms) | UInt64(fills.leafGeneration) << 32)
         }
     }
 
-    private mutating func iotlbLookup(pasid: UInt32, va: UInt64, write: Bool,
-                                      user: Bool) -> (phys: UInt64, size: PageSize)? {
+    private mutating func iotlbLookup(pasid: UInt32, va: UInt64, write: Bool, user: Bool) -> IOTLBHit? {
         for level in 1...3 {
-            guard let (base, perms) = iotlb.lookup(pasid: pasid, key: Self.iotlbKey(va, level: level)) else { continue }
+            guard let (base, line) = iotlb.lookup(pasid: pasid, key: Self.iotlbKey(va, level: level)) else { continue }
+            let perms = line & 0xff
             // A write to a line cached clean walks again to set D, as hardware does.
             if write && perms & PageTableEntry.dirty == 0 { return nil }
             if user && perms & PageTableEntry.user == 0 || write && perms & PageTableEntry.writable == 0 {
                 return nil
             }
             let size = PageSize.forLevel(level)
-            return (base | (va & (size.bytes - 1)), size)
+            return IOTLBHit(phys: base | (va & (size.bytes - 1)), size: size, base: base,
+                            generation: UInt32(truncatingIfNeeded: line >> 32))
         }
         return nil
     }
 }
 
+/// An IOTLB hit: the translation, and what the line believed of the frame.
+struct IOTLBHit {
+    var phys: UInt64
+    var size: PageSize
+    /// The leaf's base address and its first frame's generation at fill time.
+    var base: UInt64
+    var generation: UInt32
+
+    var translation: (phys: UInt64, size: PageSize) { (phys, size) }
+}
+
 /// What the caches answered: a translation, or where the walk in memory starts.
 enum CacheLookup {
-    case hit((phys: UInt64, size: PageSize))
+    case hit(IOTLBHit)
     case walk(WalkStart)
+}
+
+extension IOMMU {
+    /// The data-page half of the oracle, run on an IOTLB hit: the line's
+    /// frame was freed since the line was filled (its generation moved) and
+    /// the live tables no longer map `va` there. Then the device reached,
+    /// through a stale IOTLB entry, memory that is no longer its buffer: the
+    /// window lazy invalidation opens (docs/KERNEL-MODEL.md §4.4). A frame
+    /// freed while still mapped is a different bug (IOMMU_DEBUG_PAGEALLOC's)
+    /// and is not reported here.
+    func checkHit(_ h: IOTLBHit, _ pe: PasidEntry, va: UInt64, write: Bool) -> WalkFinding? {
+        let frame = PFN(Int(h.base >> 12))
+        guard memory.contains(frame) else { return nil }
+        let g = memory.generation(frame)
+        guard g != h.generation, liveLeafBase(pe, va: va) != h.base else { return nil }
+        var f = WalkFinding(staleLevel: 1, frame: frame, expectedLevel: 0, expectedGeneration: h.generation,
+                            foundKind: memory.kind(frame), foundLevel: memory.level(frame), foundGeneration: g)
+        f.escalation = true
+        f.escalationPhys = h.phys
+        if write {
+            f.corruption = true
+            f.corruptedFrame = PFN(Int(h.phys >> 12))
+        }
+        return f
+    }
+
+    /// The base of the leaf the live tables map `va` to, read without side
+    /// effects (no A/D writes, no fills); nil when nothing maps it.
+    func liveLeafBase(_ pe: PasidEntry, va: UInt64) -> UInt64? {
+        guard !pe.passthrough else { return va & ~0xfff }
+        var table = pe.root
+        var level = pe.iommuTables ? 4 : rootLevel
+        while memory.contains(table) {
+            let e = PageTableEntry(raw: memory.loadEntry(table, AddressLayout.index(va, level: level)))
+            guard e.isPresent else { return nil }
+            if level == 1 || (level <= 3 && e.isHugeLeaf) {
+                return e.physicalAddress & ~(PageSize.forLevel(level).bytes - 1)
+            }
+            table = e.pfn
+            level -= 1
+        }
+        return nil
+    }
 }

@@ -14,26 +14,68 @@ import Glibc
 /// - `registry` first: bind and unbind look up the mm's root (page tables)
 ///   and install PASID entries (IOMMU) while the registry is consistent.
 /// - `addressSpaces` (the mm list) before `pageTable`: an mm is found, then
-///   its tables are changed.
-/// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables.
+///   its tables are changed. `domainList` likewise before `domainTables`.
+/// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables;
+///   `domainTables` (a DMA domain's tables) before `memory` for the same
+///   reason. A CPU mm's and a domain's tables are never locked together.
+/// - `flushQueue` before `fence` and `iommu`: a full ring flushes the
+///   domain under its lock; it releases IOVAs (`iovaRcache` ...), parked
+///   frames (`quarantine`) and freed tables (`memory`) under it too.
 /// - `fence` before `iommu`: a fence is serialised with other fences of its
 ///   IOMMU, then takes the IOMMU's lock briefly while it waits for walks.
 /// - `iommu` after the page tables: bind reads a root, then installs it.
 /// - `deferred` before `memory`: queueing never allocates, but the work's
 ///   splice may be followed by frees with no lock between them.
+/// - `iovaRcache` → `iovaDepot` → `iovaTree`, as iova.c nests them
+///   (docs/KERNEL-MODEL.md §4.5): a CPU's magazine swap pushes to or pops
+///   from its size class's depot under the CPU lock, and flushing a magazine
+///   frees its IOVAs into the tree under the CPU or the depot lock. The IOVA
+///   locks call nothing outside the allocator, so they sit above `memory`
+///   and need nothing below them; the DMA layer takes them with no other
+///   engine lock held, after `deferred` because a deferred-free work item
+///   may one day return IOVAs.
 /// - `memory`, then the logs and the hook slots, which call nothing.
 enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case registry = 1
     case addressSpaces = 2
-    case pageTable = 3
-    case vmalloc = 4
-    case fence = 5
-    case iommu = 6
-    case deferred = 7
-    case memory = 8
-    case reports = 9
-    case events = 10
-    case hook = 11
+    /// The list of DMA domains (`DMADomains`): held only to find or change
+    /// it, like the mm list.
+    case domainList = 3
+    case pageTable = 4
+    /// One DMA domain's tables (`IOMMUDomain`): serialises their writers.
+    case domainTables = 5
+    case vmalloc = 6
+    /// One flush-queue ring of a DMA-FQ domain (`FlushQueue`): held while
+    /// it frees the entries a finished flush covers and, when the ring is
+    /// full, across the domain-wide flush (fence and IOMMU after it), as
+    /// queue_iova does under fq->lock.
+    case flushQueue = 7
+    case fence = 8
+    case iommu = 9
+    case deferred = 10
+    /// One shard of a DMA domain's live mappings (`DMACookie`): taken alone,
+    /// to record a mapping after dma_map and to claim it at dma_unmap.
+    case dmaMappings = 11
+    /// The quarantine of a DMA-FQ domain (`DMACookie`): frames unmapped
+    /// lazily whose flush has not finished, and the frees parked behind it.
+    /// Taken under a ring's lock when a flush releases them; frees after it.
+    case quarantine = 12
+    /// One CPU's `loaded` and `prev` magazines of one size class
+    /// (`IOVARcache`). Outermost of the IOVA locks: alloc/free take it first
+    /// and may go on to the depot and the tree. Never two at once.
+    case iovaRcache = 13
+    /// One size class's depot of full magazines, its size and its reclaim
+    /// deadline (`IOVARcache`). Taken under a CPU's rcache lock to push or
+    /// pop a magazine; may free a magazine's IOVAs into the tree.
+    case iovaDepot = 14
+    /// The IOVA tree (`IOVADomain`): every range, free, allocated or
+    /// reserved, and its counters. Innermost of the IOVA locks: it calls
+    /// nothing.
+    case iovaTree = 15
+    case memory = 16
+    case reports = 17
+    case events = 18
+    case hook = 19
 
     static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
@@ -41,11 +83,19 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
         switch self {
         case .registry: "SVA registry"
         case .addressSpaces: "address-space list"
+        case .domainList: "DMA domain list"
         case .pageTable: "page_table_lock"
+        case .domainTables: "DMA domain tables"
         case .vmalloc: "vmap_area_lock"
+        case .flushQueue: "flush queue"
+        case .dmaMappings: "DMA mappings"
+        case .quarantine: "DMA quarantine"
         case .iommu: "IOMMU"
         case .fence: "IOMMU fence"
         case .deferred: "deferred-free list"
+        case .iovaRcache: "IOVA CPU rcache"
+        case .iovaDepot: "IOVA depot"
+        case .iovaTree: "IOVA tree"
         case .memory: "frame allocator"
         case .reports: "report log"
         case .events: "event log"
@@ -142,4 +192,20 @@ final class HookBox<F>: @unchecked Sendable {
     // @unchecked: F is a @Sendable function type at every use.
     let fn: F
     init(_ fn: F) { self.fn = fn }
+}
+
+/// A RankedMutex behind a reference, so locks can sit in an array (per-CPU
+/// rings, shards of a table).
+final class LockBox<Value>: @unchecked Sendable {
+    // @unchecked: Value is reached only through `locked`.
+    private let lock: RankedMutex<Value>
+
+    init(_ rank: LockRank, _ value: consuming sending Value) { lock = RankedMutex(rank, value) }
+
+    @inline(__always)
+    func locked<Result: ~Copyable, E: Error>(
+        _ body: (inout sending Value) throws(E) -> sending Result
+    ) throws(E) -> sending Result {
+        try lock.locked(body)
+    }
 }

@@ -1,13 +1,72 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
-public typealias Event = svakit_event
+/// One step as the ring stores it: the C ABI's 40-byte `struct svakit_event`.
+typealias RawEvent = svakit_event
+
+/// One step of the machine, as the event log recorded it.
+public struct Event: Sendable, Equatable, CustomStringConvertible {
+    /// The machine's clock when it happened.
+    public var step: UInt64
+    /// What happened; nil for a type this version does not know.
+    public var type: EventType?
+    /// The path that did it.
+    public var site: Site
+    /// The table level, for table events; 0 otherwise.
+    public var level: Int
+    /// What the frame was at that step.
+    public var kind: FrameKind
+    /// The order of the block, for allocations and frees.
+    public var order: Int
+    /// The frame (``PFN/none`` for range events).
+    public var pfn: PFN
+    /// The frame's generation after the step.
+    public var generation: UInt32
+    /// The address whose entry changed, or the start of a range.
+    public var va: UInt64
+    /// The end of a range, or the entry's old value.
+    public var aux: UInt64
+
+    init(_ e: RawEvent) {
+        step = e.step
+        type = EventType(rawValue: e.type)
+        site = Site(rawValue: e.site) ?? .none
+        level = Int(e.level)
+        kind = FrameKind(rawValue: e.kind) ?? .free
+        order = Int(e.order)
+        pfn = PFN(e.pfn)
+        generation = e.generation
+        va = e.va
+        aux = e.aux
+    }
+
+    /// Whether the event is about frame `pfn` (range events carry no frame).
+    public func concerns(_ pfn: PFN) -> Bool { self.pfn == pfn && type != .tlbFlush }
+
+    /// One line: step, type, site, frame, address and aux in hex, e.g.
+    /// `step 12: free by vfree pfn pfn 0x1a3 va 0x0 aux 0x0`.
+    public var description: String {
+        "step \(step): \(type.map(String.init(describing:)) ?? "?") by \(site) pfn \(pfn) va \(hex(va)) aux \(hex(aux))"
+    }
+}
 
 /// The kinds of step the log records (enum svakit_event_type).
 public enum EventType: UInt16, Sendable, CustomStringConvertible {
+    /// `frameAlloc`, `frameFree`: a block allocated or freed; `tableLink`,
+    /// `tableUnlink`: an entry pointed at a table or cleared; `tlbFlush`: a kernel
+    /// TLB flush of [va, aux); `hotRemove`, `hotAdd`: memory hotplug.
     case frameAlloc = 1, frameFree, tableLink, tableUnlink, tlbFlush, hotRemove, hotAdd
+    /// `deferQueue`: a table queued by `pagetable_free_kernel`; `deferBatch`: the
+    /// work took a batch; `kvaInvalidate`: an IOMMU invalidation for a kernel
+    /// range; `dmaWalk`: an IOMMU walk (``MachineConfig/traceWalks``); `uafReport`:
+    /// a use-after-free report.
     case deferQueue, deferBatch, kvaInvalidate, dmaWalk, uafReport
+    /// The first DMA-FQ domain: the machine is tainted; `va` is the longest
+    /// a device may keep access after dma_unmap (ns), `aux` the unmaps that
+    /// may wait at once.
+    case dmaLazyWindow
 
+    /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
         switch self {
         case .frameAlloc: "alloc"
@@ -22,6 +81,7 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .kvaInvalidate: "iommu-invalidate"
         case .dmaWalk: "walk"
         case .uafReport: "uaf"
+        case .dmaLazyWindow: "dma-lazy-window"
         }
     }
 }
@@ -34,7 +94,7 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
 /// Not thread-safe by itself: `EventLog` owns one under its lock.
 struct EventRing: ~Copyable {
     let capacity: Int
-    private let ring: UnsafeMutablePointer<Event>
+    private let ring: UnsafeMutablePointer<RawEvent>
     /// The step the next event gets; also the number of events ever recorded.
     private(set) var nextStep: UInt64 = 0
 
@@ -51,7 +111,7 @@ struct EventRing: ~Copyable {
                          va: UInt64 = 0, aux: UInt64 = 0) -> UInt64 {
         let step = nextStep
         nextStep &+= 1
-        ring[Int(step % UInt64(capacity))] = Event(
+        ring[Int(step % UInt64(capacity))] = RawEvent(
             step: step, type: type.rawValue, site: site.rawValue,
             level: desc?.level ?? 0, kind: desc?.kind ?? 0, order: UInt16(desc?.order ?? 0),
             pfn: pfn.rawValue, generation: desc?.generation ?? 0, va: va, aux: aux)
@@ -62,7 +122,7 @@ struct EventRing: ~Copyable {
     var oldestStep: UInt64 { nextStep > UInt64(capacity) ? nextStep - UInt64(capacity) : 0 }
 
     /// Events with step >= since, oldest first, that pass `filter`.
-    func forEach(since: UInt64, _ body: (Event) -> Bool) {
+    func forEach(since: UInt64, _ body: (RawEvent) -> Bool) {
         var s = max(since, oldestStep)
         while s < nextStep {
             if !body(ring[Int(s % UInt64(capacity))]) { return }
@@ -92,9 +152,9 @@ final class EventLog: Sendable {
 
     /// Events with step >= since, oldest first, while `body` returns true.
     /// The events are copied out under the lock and visited after it.
-    func forEach(since: UInt64, _ body: (Event) -> Bool) {
-        let copy: [Event] = ring.locked { r in
-            var out: [Event] = []
+    func forEach(since: UInt64, _ body: (RawEvent) -> Bool) {
+        let copy: [RawEvent] = ring.locked { r in
+            var out: [RawEvent] = []
             r.forEach(since: since) { out.append($0); return true }
             return out
         }

@@ -32,7 +32,7 @@ extension Machine {
             }
             return (memory.frameCount - s.allocator.virginCursor, s.allocator.virginCursor, s.counters)
         }
-        var kinds = (kernel: 0, user: 0, data: 0, offline: 0, offlineVirgin: 0, free: 0, heads: 0)
+        var kinds = (kernel: 0, user: 0, iommu: 0, data: 0, offline: 0, offlineVirgin: 0, free: 0, heads: 0)
         var listFrames = 0
         frames.state.locked { s in
             for order in 0...maxOrder { listFrames += s.allocator.listCounts[order] << order }
@@ -41,6 +41,7 @@ extension Machine {
                 switch d.frameKind {
                 case .kernelTable: kinds.kernel += 1
                 case .userTable: kinds.user += 1
+                case .iommuTable: kinds.iommu += 1
                 case .data: kinds.data += 1
                 case .offline: kinds.offline += 1
                 case .free: kinds.free += 1
@@ -59,6 +60,7 @@ extension Machine {
         }
         if kinds.kernel != counters.kernelTables { fail("kernel tables \(kinds.kernel), counted \(counters.kernelTables)") }
         if kinds.user != counters.userTables { fail("user tables \(kinds.user), counted \(counters.userTables)") }
+        if kinds.iommu != counters.iommuTables { fail("IOMMU tables \(kinds.iommu), counted \(counters.iommuTables)") }
         if kinds.data != counters.dataFrames { fail("data frames \(kinds.data), counted \(counters.dataFrames)") }
         if kinds.offline != counters.offlineFrames { fail("offline \(kinds.offline), counted \(counters.offlineFrames)") }
         if kinds.offlineVirgin != counters.offlineVirgin { fail("offline virgin \(kinds.offlineVirgin), counted \(counters.offlineVirgin)") }
@@ -75,6 +77,7 @@ extension Machine {
         //    and LINKED mark; every table is in exactly one place.
         var seen = Set<Int>()
         func visit(_ k: PTView, _ t: TableFrame, kernelHalf: Bool, first: Int = 0, end: Int = 512) {
+            let kind = memory.snapshot(t.pfn).frameKind
             let entries = memory.entry(t.pfn, 0)
             var i = first
             while true {
@@ -86,7 +89,8 @@ extension Machine {
                 guard let c = k.child(of: s) else { continue }
                 guard memory.contains(c.pfn) else { fail("\(s) points past memory"); continue }
                 let d = memory.snapshot(c.pfn)
-                if d.frameKind != (kernelHalf ? .kernelTable : .userTable) { fail("\(s) points at \(d.frameKind)") }
+                let expected: FrameKind = kind == .iommuTable ? .iommuTable : kernelHalf ? .kernelTable : .userTable
+                if d.frameKind != expected { fail("\(s) points at \(d.frameKind)") }
                 if Int(d.level) != c.level { fail("\(s) points at a level-\(d.level) table") }
                 if !d.ptFlags.contains(.linked) { fail("\(c) is linked but not marked") }
                 if d.ptFlags.contains(.deferred) { fail("\(c) is linked and on the deferred list") }
@@ -110,6 +114,17 @@ extension Machine {
         for space in tables.allSpaces {
             let d = memory.snapshot(space.root.pfn)
             if !d.frameKind.isTable || !d.ptFlags.contains(.root) { fail("mm \(space.id)'s root \(space.root.pfn) is \(d.frameKind)") }
+        }
+        // DMA domains: each root an IOMMU table marked root, its tables
+        // reached once (the walk checks their kind).
+        for domain in domains.all {
+            guard let root = domain.root else { continue }
+            roots.insert(root.pfn.index)
+            let d = memory.snapshot(root.pfn)
+            if d.frameKind != .iommuTable || !d.ptFlags.contains(.root) { fail("domain \(domain.id)'s root \(root.pfn) is \(d.frameKind)") }
+            let view = PTView(memory: memory, frames: frames, events: events, layout: layout, root: root,
+                              tableKind: .iommuTable)
+            domain.tablesLock.locked { _ in visit(view, root, kernelHalf: false) }
         }
 
         // 3. The deferred list: its members are deferred tables, counted
@@ -145,22 +160,26 @@ extension Machine {
             let linked = seen.contains(i), queuedHere = deferredSet.contains(i), root = roots.contains(i)
             if d.ptFlags.contains(.linked) && !linked { fail("\(PFN(i)) is marked linked but no entry points at it") }
             if d.ptFlags.contains(.deferred) && !queuedHere { fail("\(PFN(i)) is marked deferred but not on the list") }
-            if d.ptFlags.contains(.root) != root { fail("\(PFN(i)) root mark does not match the mm list") }
+            if d.ptFlags.contains(.root) != root { fail("\(PFN(i)) root mark does not match the mm and domain lists") }
         }
         return problems
     }
 
     /// Where each table frame is now (for tests and the conservation check).
     public struct TablePlaces: Equatable, Sendable {
+        /// Roots of address spaces; tables a live entry points to; tables on the
+        /// deferred list; and the rest: unlinked, not yet freed.
         public var roots = 0, linked = 0, deferred = 0, detached = 0
     }
 
+    /// Counts every page-table frame (kernel and user) by where it is now.
+    /// Scans every frame, so O(memory size).
     public var tablePlaces: TablePlaces {
         var places = TablePlaces()
         let memory = frames.memory
         for i in 0..<memory.frameCount {
             let k = memory.kind(PFN(i))
-            guard k == FrameKind.kernelTable.rawValue || k == FrameKind.userTable.rawValue else { continue }
+            guard FrameKind(rawValue: k)?.isTable == true else { continue }
             let f = memory.flags(PFN(i))
             if f.contains(.root) { places.roots += 1 }
             else if f.contains(.linked) { places.linked += 1 }

@@ -13,8 +13,8 @@ extension Machine {
 
     /// An IOMMU invalidation's operands: a PASID the 20-bit space holds, a
     /// page-aligned canonical start and an inclusive end at a page's last byte.
-    public func iommuCommandRange(pasid: UInt32, start: UInt64, end: UInt64) throws(SVAError) {
-        guard pasid < 1 << 20 else { throw .invalidArgument }
+    public func iommuCommandRange(pasid: PASID, start: UInt64, end: UInt64) throws(SVAError) {
+        guard pasid.rawValue < 1 << 20 else { throw .invalidArgument }
         guard layout.isCanonical(start), end == .max || layout.isCanonical(end) else { throw .outOfRange }
         guard start & 0xfff == 0, end & 0xfff == 0xfff, end >= start else { throw .invalidArgument }
     }

@@ -4,23 +4,23 @@
 extension Machine {
     /// A device reads `buf.count` bytes at (pasid, va). Returns the fault that
     /// stopped it, if any (the bytes before it were read).
-    public func dmaRead(device: UInt32, pasid: UInt32, va: UInt64, into buf: UnsafeMutableRawBufferPointer,
+    public func dmaRead(device: DeviceID, pasid: PASID, va: UInt64, into buf: UnsafeMutableRawBufferPointer,
                         access: DMAAccess = []) throws(SVAError) -> DMAFault? {
-        try dma(device: device, pasid: pasid, va: va, count: buf.count, access: access.subtracting(.write)) { frame, off, n in
+        try dma(device: device.rawValue, pasid: pasid.rawValue, va: va, count: buf.count, access: access.subtracting(.write)) { frame, off, n in
             frames.memory.copyOut(frame, to: buf.baseAddress!.advanced(by: off), count: n)
         }
     }
 
     /// A device writes `buf` at (pasid, va).
-    public func dmaWrite(device: UInt32, pasid: UInt32, va: UInt64, from buf: UnsafeRawBufferPointer,
+    public func dmaWrite(device: DeviceID, pasid: PASID, va: UInt64, from buf: UnsafeRawBufferPointer,
                          access: DMAAccess = []) throws(SVAError) -> DMAFault? {
-        try dma(device: device, pasid: pasid, va: va, count: buf.count, access: access.union(.write)) { frame, off, n in
+        try dma(device: device.rawValue, pasid: pasid.rawValue, va: va, count: buf.count, access: access.union(.write)) { frame, off, n in
             frames.memory.copyIn(buf.baseAddress!.advanced(by: off), to: frame, count: n)
         }
     }
 
     /// Reads `count` bytes, or the fault.
-    public func dmaRead(device: UInt32, pasid: UInt32, va: UInt64, count: Int,
+    public func dmaRead(device: DeviceID, pasid: PASID, va: UInt64, count: Int,
                         access: DMAAccess = []) throws(SVAError) -> Result<[UInt8], DMAFault> {
         guard count >= 0 else { throw .invalidArgument }
         var bytes = [UInt8](repeating: 0, count: count)
@@ -33,11 +33,11 @@ extension Machine {
 
     /// An ATS translation request: the IOMMU translates (pasid, va) for the
     /// device, filling its caches, without moving data.
-    public func translateForDevice(device: UInt32, pasid: UInt32, va: UInt64,
+    public func translateForDevice(device: DeviceID, pasid: PASID, va: UInt64,
                                    access: DMAAccess = []) throws(SVAError) -> Result<UInt64, DMAFault> {
         var phys: UInt64 = 0
         let base = UInt(bitPattern: frames.memory.bytes)
-        let fault = try dma(device: device, pasid: pasid, va: va, count: 1, access: access) { p, _, _ in
+        let fault = try dma(device: device.rawValue, pasid: pasid.rawValue, va: va, count: 1, access: access) { p, _, _ in
             phys = UInt64(UInt(bitPattern: p) &- base)
         }
         if let fault { return .failure(fault) }
@@ -47,16 +47,17 @@ extension Machine {
     /// A burst of ATS translation requests: out[i] gets the physical
     /// address of vas[i], or UInt64.max if it faulted. Returns the number of
     /// faults. The IOMMU's lock is held across cache hits only.
-    public func translateForDevice(device: UInt32, pasid: UInt32, vas: UnsafeBufferPointer<UInt64>,
+    public func translateForDevice(device id: DeviceID, pasid p: PASID, vas: UnsafeBufferPointer<UInt64>,
                                    into out: UnsafeMutableBufferPointer<UInt64>,
                                    access: DMAAccess = []) throws(SVAError) -> Int {
+        let device = id.rawValue, pasid = p.rawValue
         let iommuIndex = try sva.route(device: device, pasid: pasid)
         guard out.count >= vas.count else { throw .invalidArgument }
-        for va in vas where !layout.isCanonical(va) { throw .outOfRange }
+        for va in vas where !inRange(va, pasid: pasid) { throw .outOfRange }
         var reports: [UAFReport] = []
         let faults = sva.withIOMMU(iommuIndex) { iommu in
             iommu.translate(device: device, pasid: pasid, vas: vas, into: out, access: access) { f, va in
-                reports.append(report(f, device: device, pasid: pasid, iommu: iommu.id, va: va))
+                reports.append(report(f, device: device, pasid: pasid, iommu: iommu.id.rawValue, va: va))
             }
         } ?? 0
         deliver(reports)
@@ -69,8 +70,8 @@ extension Machine {
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
         let iommuIndex = try sva.route(device: device, pasid: pasid)
-        guard count >= 0, layout.isCanonical(va), UInt64(max(count, 1)) - 1 <= UInt64.max - va,
-              layout.isCanonical(va + (UInt64(max(count, 1)) - 1))
+        guard count >= 0, UInt64(max(count, 1)) - 1 <= UInt64.max - va, inRange(va, pasid: pasid),
+              inRange(va + (UInt64(max(count, 1)) - 1), pasid: pasid)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes
@@ -81,7 +82,7 @@ extension Machine {
                 let n = min(count - off, pageSize - Int(a & 0xfff))
                 var finding: WalkFinding? = nil
                 let result = iommu.translate(device: device, pasid: pasid, va: a, access: access, finding: &finding)
-                if let finding { reports.append(report(finding, device: device, pasid: pasid, iommu: iommu.id, va: a)) }
+                if let finding { reports.append(report(finding, device: device, pasid: pasid, iommu: iommu.id.rawValue, va: a)) }
                 switch result {
                 case .failure(let f): return f
                 case .success(let t):
@@ -98,22 +99,30 @@ extension Machine {
         return fault
     }
 
+    /// A request's address is canonical (a process's virtual address, with
+    /// a PASID), or inside a DMA domain's 48-bit aperture (an IOVA, without).
+    private func inRange(_ va: UInt64, pasid: UInt32) -> Bool {
+        pasid == 0 ? va < IOMMUDomain.apertureEnd : layout.isCanonical(va)
+    }
+
     /// Read-only access to the simulated memory for benchmarks that compare
     /// the model with plain code walking the same bytes. Frame n starts at
     /// offset n << 12. Do not keep the pointer past the machine's life.
-    public func _withUnsafeMemory<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
+    @_spi(Benchmarks) public func _withUnsafeMemory<R>(_ body: (UnsafeRawPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawPointer(frames.memory.bytes))
     }
 
     /// Reports made by walks, delivered with no lock held.
     func deliver(_ new: [UAFReport]) {
         guard !new.isEmpty else { return }
-        for r in new { events.record(.uafReport, site: .none, pfn: r.frame, va: r.record.va, aux: r.record.escalation_phys) }
+        for r in new { events.record(.uafReport, site: .none, pfn: r.frame, va: r.va, aux: r.escalationPhysicalAddress ?? 0) }
         reportSink.deliver(new)
     }
 
     // MARK: - Reports
 
+    /// Installs (or removes) the handler called for every report, after the
+    /// walk, with no engine lock held.
     public func setReportHandler(_ handler: ReportHandler?) { reportSink.setHandler(handler) }
 
     /// Reports ever made.
@@ -125,5 +134,6 @@ extension Machine {
     /// Reports with index >= first still in the log, oldest first.
     public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] { reportSink.list(from: first, limit: limit) }
 
+    /// Report number `index`, if the log still holds it.
     public func report(_ index: UInt64) -> UAFReport? { reportSink.report(index) }
 }

@@ -1,23 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
-public typealias MachineStats = svakit_stats
+/// A machine's counters (the C ABI's `struct svakit_stats`).
+public struct MachineStats: Sendable, Equatable {
+    /// Frames of simulated memory, online or not.
+    public var frames: Int
+    /// Frames on the allocator's free lists.
+    public var freeFrames: Int
+    /// Hot-removed frames.
+    public var offlineFrames: Int
+    /// Frames holding kernel (init_mm) page tables.
+    public var kernelTables: Int
+    /// Frames holding process page tables.
+    public var userTables: Int
+    /// Frames holding the IOMMU page tables of DMA domains.
+    public var iommuTables: Int
+    /// Frames allocated as data.
+    public var dataFrames: Int
+    /// Frame allocations and frees since boot.
+    public var allocs: Int, frees: Int
+    /// flush_tlb_kernel_range and flush_tlb_all calls.
+    public var kernelTLBFlushes: Int
+    /// Bytes of descriptor per frame (the ptdesc).
+    public var metadataBytesPerFrame: Int
+    /// The event clock.
+    public var step: UInt64
+}
 
 /// Read-only views of a machine: counters and the event log.
 extension Machine {
-    /// The machine's counters. `host_bytes_resident` is left 0 here because
-    /// it walks the whole mapping; `residentBytes` computes it on demand (the
-    /// C svakit_machine_stats fills it).
+    /// The machine's counters. Host memory is not among them because it
+    /// walks the whole mapping: ``residentBytes`` computes it on demand.
     public var stats: MachineStats {
         let c = frames.counters
         return MachineStats(
-            frames: UInt64(frames.frameCount), frames_free: UInt64(frames.freeFrameCount),
-            frames_offline: UInt64(c.offlineFrames),
-            kernel_tables: UInt64(c.kernelTables), user_tables: UInt64(c.userTables),
-            data_frames: UInt64(c.dataFrames), allocs: UInt64(c.allocs),
-            frees: UInt64(c.frees), kernel_tlb_flushes: UInt64(tlbFlushes.load(ordering: .relaxed)),
-            metadata_bytes_per_frame: UInt64(MemoryLayout<Ptdesc>.stride),
-            host_bytes_resident: 0, step: events.nextStep)
+            frames: frames.frameCount, freeFrames: frames.freeFrameCount, offlineFrames: c.offlineFrames,
+            kernelTables: c.kernelTables, userTables: c.userTables, iommuTables: c.iommuTables,
+            dataFrames: c.dataFrames,
+            allocs: c.allocs, frees: c.frees, kernelTLBFlushes: tlbFlushes.load(ordering: .relaxed),
+            metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride, step: events.nextStep)
     }
 
     /// Host bytes backing frame contents now (walks the mapping; not cheap).
@@ -25,17 +46,17 @@ extension Machine {
 
     /// Events with step >= since, oldest first, at most `limit`.
     public func events(since: UInt64 = 0, limit: Int = .max) -> [Event] {
-        collect(since: since, limit: limit) { _ in true }
+        collect(since: since, limit: limit) { _ in true }.map(Event.init)
     }
 
     /// The events about one frame, oldest first.
     public func history(of pfn: PFN, limit: Int = .max) -> [Event] {
-        collect(since: 0, limit: limit) { $0.concerns(pfn) }
+        collect(since: 0, limit: limit) { $0.concerns(pfn) }.map(Event.init)
     }
 
     /// Copies matching events into `out`; returns how many.
-    func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<Event>,
-                    where match: (Event) -> Bool) -> Int {
+    func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<RawEvent>,
+                    where match: (RawEvent) -> Bool) -> Int {
         do {
             var n = 0
             events.forEach(since: since) { e in
@@ -47,9 +68,9 @@ extension Machine {
         }
     }
 
-    private func collect(since: UInt64, limit: Int, where match: (Event) -> Bool) -> [Event] {
+    private func collect(since: UInt64, limit: Int, where match: (RawEvent) -> Bool) -> [RawEvent] {
         do {
-            var out: [Event] = []
+            var out: [RawEvent] = []
             events.forEach(since: since) { e in
                 if match(e) { out.append(e) }
                 return out.count < limit
@@ -59,12 +80,9 @@ extension Machine {
     }
 }
 
-extension svakit_event {
+extension RawEvent {
     /// Whether the event is about frame `pfn` (range events carry no frame).
-    @inlinable public func concerns(_ pfn: PFN) -> Bool {
+    func concerns(_ pfn: PFN) -> Bool {
         self.pfn == pfn.rawValue && type != EventType.tlbFlush.rawValue
     }
-
-    public var eventType: EventType? { EventType(rawValue: type) }
-    public var eventSite: Site { Site(rawValue: site) ?? .none }
 }

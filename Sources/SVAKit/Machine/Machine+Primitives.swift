@@ -7,6 +7,10 @@
 /// construction; here each call checks them, so a harness that gets the
 /// order wrong gets an error, not a corrupted machine.
 extension Machine {
+    /// Allocates a zeroed kernel page table of `level` (1 ..< the root level),
+    /// marked PT_kernel and linked nowhere, as `pte_alloc_one_kernel` does for a
+    /// PTE table. Throws ``SVAError/invalidArgument`` for a bad level and
+    /// ``SVAError/outOfMemory``.
     public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
         guard level >= 1, level < layout.rootLevel else { throw .invalidArgument }
         let pfn = try frames.alloc(order: 0, kind: .kernelTable, level: level, flags: .kernel, site: .arch)
@@ -26,6 +30,10 @@ extension Machine {
         return Int(index)
     }
 
+    /// Reads entry `index` of the page table in `pfn`. Throws
+    /// ``SVAError/outOfRange``, ``SVAError/notAllocated`` or ``SVAError/doubleFree``
+    /// unless `pfn` heads an allocated block, ``SVAError/wrongAPI`` unless it is a
+    /// table, and ``SVAError/invalidArgument`` for an index past 511.
     public func readEntry(table pfn: PFN, index: UInt32) throws(SVAError) -> UInt64 {
         let (t, _) = try table(pfn)
         return frames.memory.loadEntry(t.pfn, try checkIndex(index))
@@ -56,6 +64,12 @@ extension Machine {
         }
     }
 
+    /// `pmd_populate_kernel` and its kin: points entry `index` of `parent` at the
+    /// table `child`, one level below and of the same kind (kernel or user).
+    /// Throws ``SVAError/invalidArgument`` for mismatched levels or kinds,
+    /// ``SVAError/wrongAPI`` for a root or queued table or a root's kernel-half
+    /// entry, ``SVAError/busy`` if `child` is linked already, and
+    /// ``SVAError/exists`` if the entry is present.
     public func linkTable(parent: PFN, index: UInt32, child childPFN: PFN) throws(SVAError) {
         let (p, pd) = try table(parent)
         let (c, cd) = try table(childPFN)
@@ -111,15 +125,16 @@ extension Machine {
     /// flush_work(): returns when everything queued before the call is freed.
     public func flushDeferredWork() { deferred.flushWork() }
 
+    /// A snapshot of the deferred freeing's figures (`svakit_deferred_stats`).
     public var deferredStats: DeferredStats { deferred.stats }
 
     /// Makes the n-th internal allocation from now fail (0 disarms), like
-    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs and vmalloc
-    /// address ranges with -ENOSPC, as when they run out. Returns the
+    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs, vmalloc
+    /// address ranges and IOVAs with -ENOSPC, as when they run out. Returns the
     /// allocations made since the previous call.
     @discardableResult
-    public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
+    @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
 
     /// The allocation fail_nth made fail since it was last armed, if any.
-    public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
+    @_spi(Testing) public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
 }

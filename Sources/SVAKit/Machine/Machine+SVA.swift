@@ -2,43 +2,57 @@
 
 /// IOMMUs, devices and the SVA registry: the public face of SVARegistry.
 extension Machine {
+    /// A new IOMMU with its own caches and PASID table.
     @discardableResult
     public func addIOMMU(_ config: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> IOMMU {
         try config.validate()
         return sva.addIOMMU(config, traceWalks: self.config.traceWalks)
     }
 
-    public func iommu(_ id: UInt32) throws(SVAError) -> IOMMU { try sva.iommu(id) }
+    /// The IOMMU with id `id`.
+    public func iommu(_ id: IOMMUID) throws(SVAError) -> IOMMU { try sva.iommu(id.rawValue) }
 
-    /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits.
-    public func addDevice(iommu: UInt32, sva isSVA: Bool = true, pasidBits: Int = 20) throws(SVAError) -> UInt32 {
-        try sva.addDevice(iommu: iommu, sva: isSVA, pasidBits: pasidBits)
+    /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits. An
+    /// `untrusted` device (dev->untrusted, an external-facing port) always
+    /// gets strict DMA invalidation.
+    public func addDevice(iommu: IOMMUID, sva isSVA: Bool = true, pasidBits: Int = 20,
+                          untrusted: Bool = false) throws(SVAError) -> DeviceID {
+        DeviceID(try sva.addDevice(iommu: iommu.rawValue, sva: isSVA, pasidBits: pasidBits, untrusted: untrusted))
     }
 
     /// A non-SVA attachment of mm's tables at a PASID the caller picks (as a
     /// VMM does through iommufd). It reaches the gate like an SVA domain.
-    public func attachPASID(device: UInt32, pasid: UInt32, mm: UInt32) throws(SVAError) {
-        try sva.attach(device: device, pasid: pasid, mm: mm)
+    public func attachPASID(device: DeviceID, pasid: PASID, mm: MMID) throws(SVAError) {
+        try sva.attach(device: device.rawValue, pasid: pasid.rawValue, mm: mm.rawValue)
     }
 
-    public func detachPASID(device: UInt32, pasid: UInt32) throws(SVAError) {
-        try sva.detach(device: device, pasid: pasid)
+    /// Undoes ``attachPASID(device:pasid:mm:)``: the PASID entry goes, then
+    /// the IOMMU is invalidated and fenced.
+    public func detachPASID(device: DeviceID, pasid: PASID) throws(SVAError) {
+        try sva.detach(device: device.rawValue, pasid: pasid.rawValue)
     }
 
     /// iommu_sva_bind_device (docs/KERNEL-MODEL.md §1.4).
-    public func bindSVA(device: UInt32, mm: UInt32) throws(SVAError) -> SVABond {
-        try sva.bind(device: device, mm: mm)
+    public func bindSVA(device: DeviceID, mm: MMID) throws(SVAError) -> SVABond {
+        try sva.bind(device: device.rawValue, mm: mm.rawValue)
     }
 
-    /// iommu_sva_unbind_device (docs/KERNEL-MODEL.md §1.5).
-    public func unbindSVA(_ bond: SVABond) throws(SVAError) { try sva.unbind(handle: bond.id) }
+    /// iommu_sva_unbind_device (docs/KERNEL-MODEL.md §1.5): drops one
+    /// reference; the last one detaches the device and frees the domain.
+    public func unbindSVA(_ bond: SVABond) throws(SVAError) { try sva.unbind(handle: bond.rawValue) }
 
-    public func unbindSVA(handle h: UInt32) throws(SVAError) { try sva.unbind(handle: h) }
+    /// iommu_sva_get_pasid: the PASID of a live bond (``SVAError/staleHandle``
+    /// once it is released).
+    public func pasid(of bond: SVABond) throws(SVAError) -> PASID { PASID(try sva.pasid(ofBond: bond.rawValue)) }
 
-    public func pasid(of handle: UInt32) throws(SVAError) -> UInt32 { try sva.pasid(ofBond: handle) }
+    /// The C ABI's unbind, by handle.
+    func unbindSVA(handle: UInt32) throws(SVAError) { try sva.unbind(handle: handle) }
+
+    /// The C ABI's get_pasid, by handle.
+    func pasid(ofHandle handle: UInt32) throws(SVAError) -> UInt32 { try sva.pasid(ofBond: handle) }
 
     /// The PASID an mm holds, if it ever bound.
-    public func pasid(ofMM mm: UInt32) -> UInt32? { sva.pasid(ofMM: mm) }
+    public func pasid(ofMM mm: MMID) -> PASID? { sva.pasid(ofMM: mm.rawValue).map(PASID.init(rawValue:)) }
 
     /// Mms on the SVA list (iommu_sva_mms).
     public var svaMMCount: Int { sva.svaMMCount }
@@ -47,7 +61,9 @@ extension Machine {
     public var svaKeyTransitions: Int { sva.keyTransitions }
 
     /// The device a bond belongs to (for tests and tools).
-    public func device(ofBond handle: UInt32) -> UInt32? { sva.state.locked { $0.bonds[handle]?.device } }
+    public func device(of bond: SVABond) -> DeviceID? {
+        sva.state.locked { $0.bonds[bond.rawValue]?.device }.map(DeviceID.init(rawValue:))
+    }
 
     /// The slow path for the C header's inline gate.
     func invalidateKernelRangeSlow(_ start: UInt64, _ end: UInt64) {

@@ -14,13 +14,17 @@ import Synchronization
 public final class Machine: @unchecked Sendable {
     // @unchecked: every stored property is immutable, a lock or an atomic.
 
+    /// The configuration the machine was built with.
     public let config: MachineConfig
+    /// The virtual address layout of its paging mode
+    /// (``MachineConfig/pagingLevels``).
     public let layout: AddressLayout
 
     let events: EventLog
     let frames: FrameMemory
     let tables: PageTables
     let sva: SVARegistry
+    let domains: DMADomains
     let deferred: DeferredFree
     let reportSink: ReportSink
 
@@ -40,6 +44,10 @@ public final class Machine: @unchecked Sendable {
     /// table is freed.
     public typealias TLBFlushHook = @Sendable (_ start: UInt64, _ end: UInt64) -> Void
 
+    /// Boots a machine: reserves its simulated memory, builds init_mm's kernel
+    /// half and the direct map, and in ``WorkMode/thread`` starts the deferred-free
+    /// worker. Throws ``SVAError/invalidArgument`` for a configuration out of
+    /// bounds and ``SVAError/outOfMemory`` when the host cannot back the memory.
     public init(_ config: MachineConfig = MachineConfig()) throws(SVAError) {
         try config.validate()
         self.config = config
@@ -54,18 +62,23 @@ public final class Machine: @unchecked Sendable {
             throw error
         }
         sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits)
+        domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
+            strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus,
+            timerThread: config.workMode == .thread))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)
         MachineHandle.publish(handle, owner: Unmanaged.passUnretained(self).toOpaque())
         if config.workMode == .thread {
             deferred.startWorker(batchTarget: config.deferBatchTarget, maxDelayMicros: config.deferMaxDelayMicros)
+            domains.startTimer()
         }
     }
 
     deinit {
         // Shutdown drains the queue: the worker finishes, then whatever is
         // left is freed here (still behind one invalidation per batch).
+        domains.shutdown()
         deferred.shutdown()
         MachineHandle.retire(handle)
     }
@@ -75,21 +88,39 @@ public final class Machine: @unchecked Sendable {
 
     // MARK: - Frames
 
-    /// Allocates 2^order contiguous data frames tagged with `owner`.
+    /// Allocates 2^order contiguous data frames tagged with `owner` (`alloc_pages`).
+    /// Throws ``SVAError/invalidArgument`` for an order past `maxOrder` and
+    /// ``SVAError/outOfMemory``.
     public func allocFrames(order: Int = 0, owner: UInt16 = 0) throws(SVAError) -> PFN {
         try frames.alloc(order: order, kind: .data, site: .api, owner: owner)
     }
 
-    /// Frees a data block (not a page table).
+    /// Frees a data block (not a page table). Throws ``SVAError/outOfRange``,
+    /// ``SVAError/doubleFree`` or ``SVAError/notAllocated`` unless `pfn` heads
+    /// an allocated block, and ``SVAError/wrongAPI`` unless the block is data.
     public func freeFrames(_ pfn: PFN) throws(SVAError) {
+        // The quarantine: a data block a lazy unmap still covers is freed
+        // when the flush that covers it is over.
+        let d = try frames.allocatedHead(pfn)
+        if d.frameKind == .data, try domains.parkFree(pfn, frames: 1 << Int(d.order)) { return }
         try frames.freeData(try frames.checkFrame(UInt64(pfn.rawValue)), site: .api)
     }
 
-    /// A copy of the frame's descriptor.
-    public func descriptor(_ pfn: PFN) throws(SVAError) -> Ptdesc {
+    /// What the frame's descriptor says now. Throws ``SVAError/outOfRange`` for
+    /// a frame past memory.
+    public func descriptor(_ pfn: PFN) throws(SVAError) -> FrameDescriptor {
+        FrameDescriptor(try rawDescriptor(pfn))
+    }
+
+    /// A copy of the frame's descriptor as memory stores it (the C ABI's
+    /// svakit_frame_info, and tests of the allocator's links).
+    func rawDescriptor(_ pfn: PFN) throws(SVAError) -> Ptdesc {
         frames.descriptor(try frames.checkFrame(UInt64(pfn.rawValue)))
     }
 
+    /// Copies `buf.count` bytes of frame `pfn`, from byte `offset`, into `buf`;
+    /// any frame, page tables included. Throws ``SVAError/outOfRange`` for a frame
+    /// past memory and ``SVAError/invalidArgument`` if the bytes cross its end.
     public func readFrame(_ pfn: PFN, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
         let f = try frames.checkFrame(UInt64(pfn.rawValue))
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
@@ -98,21 +129,26 @@ public final class Machine: @unchecked Sendable {
 
     /// Writes bytes into a frame that is not a live page table (data, or a
     /// free frame); page tables change only through the mapping calls and
-    /// the entry primitives, which keep the machine consistent.
+    /// the entry primitives, which keep the machine consistent. Throws
+    /// ``SVAError/wrongAPI`` for a live table, ``SVAError/outOfRange`` and
+    /// ``SVAError/invalidArgument`` as ``Machine/readFrame(_:offset:into:)`` does.
     public func writeFrame(_ pfn: PFN, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
         if let b = buf.baseAddress { frames.memory.copyIn(b, to: frames.memory.frame(f) + offset, count: buf.count) }
     }
 
-    /// Reads one 64-bit word of a frame (e.g. a page-table entry).
+    /// Reads one 64-bit word of a frame (e.g. a page-table entry). Throws
+    /// ``SVAError/outOfRange`` for a frame past memory and
+    /// ``SVAError/invalidArgument`` for an index past 511.
     public func readWord(_ pfn: PFN, index: Int) throws(SVAError) -> UInt64 {
         guard index >= 0, index < 512 else { throw .invalidArgument }
         return frames.memory.loadEntry(try frames.checkFrame(UInt64(pfn.rawValue)), index)
     }
 
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
-    /// frame does.
+    /// frame does. Throws as ``Machine/writeFrame(_:offset:from:)`` does, and
+    /// ``SVAError/invalidArgument`` for an index past 511.
     public func writeWord(_ pfn: PFN, index: Int, _ value: UInt64) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard index >= 0, index < 512 else { throw .invalidArgument }
@@ -130,49 +166,53 @@ public final class Machine: @unchecked Sendable {
     // MARK: - Address spaces and mappings
 
     /// init_mm, the owner of the shared kernel half.
-    public static let initMM: UInt32 = 0
+    public static let initMM = MMID.initMM
 
-    public func createAddressSpace() throws(SVAError) -> UInt32 { try tables.createMM() }
+    /// A new address space: a user root whose kernel half points at the
+    /// shared kernel tables, as every x86 mm does.
+    public func createAddressSpace() throws(SVAError) -> MMID { MMID(try tables.createMM()) }
 
     /// Tears an mm down. Refused with `.busy` while a device is attached to
     /// it: unbind first (in Linux the bond keeps the mm alive). Its user
     /// tables free at once: no IOMMU can hold them once the mm is on no
     /// PASID, and unbind fenced every walk through it.
-    public func destroyAddressSpace(_ mm: UInt32) throws(SVAError) {
+    public func destroyAddressSpace(_ id: MMID) throws(SVAError) {
+        let mm = id.rawValue
         _ = try tables.root(of: mm)
-        guard mm != Machine.initMM else { throw .wrongAPI }
+        guard id != .initMM else { throw .wrongAPI }
         let removed = try sva.tearDown(mm: mm) { () throws(SVAError) in try tables.removeMM(mm) }
         let root = removed.root
         deferred.pagetableFree(removed.tables, site: .mmTeardown)
         frames.free(root, site: .mmTeardown)
     }
 
-    public func rootTable(of mm: UInt32) throws(SVAError) -> TableFrame { try tables.root(of: mm) }
+    /// The root table (CR3, or the PASID entry's pointer) of an mm.
+    public func rootTable(of mm: MMID) throws(SVAError) -> TableFrame { try tables.root(of: mm.rawValue) }
 
     /// Maps [va, va + size) to phys with one leaf. Kernel addresses go through
     /// `Machine.initMM`, user addresses through a process mm.
     public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
-                    prot: UInt64 = PageTableEntry.writable, in mm: UInt32 = initMM) throws(SVAError) {
-        try tables.map(mm: mm, va: va, phys: phys, size: size, prot: prot, site: .map)
+                    prot: UInt64 = PageTableEntry.writable, in mm: MMID = .initMM) throws(SVAError) {
+        try tables.map(mm: mm.rawValue, va: va, phys: phys, size: size, prot: prot, site: .map)
     }
 
     /// Clears the leaf that maps exactly [va, va + size); tables stay. In a
     /// bound mm the MMU notifier then invalidates that range on its IOMMUs.
-    public func unmap(_ va: UInt64, size: PageSize = .size4K, in mm: UInt32 = initMM) throws(SVAError) {
-        try tables.unmap(mm: mm, va: va, size: size)
-        if mm != Machine.initMM { sva.mmInvalidateRange(mm, va, va + size.bytes) }
+    public func unmap(_ va: UInt64, size: PageSize = .size4K, in mm: MMID = .initMM) throws(SVAError) {
+        try tables.unmap(mm: mm.rawValue, va: va, size: size)
+        if mm != .initMM { sva.mmInvalidateRange(mm.rawValue, va, va + size.bytes) }
     }
 
     /// The software walk of `va` in `mm`.
-    public func translate(_ va: UInt64, in mm: UInt32 = initMM) throws(SVAError) -> Translation {
-        try tables.translate(va, mm: mm)
+    public func translate(_ va: UInt64, in mm: MMID = .initMM) throws(SVAError) -> Translation {
+        try tables.translate(va, mm: mm.rawValue)
     }
 
     /// The entry slot at `level` that maps `va` in `mm`, if the tables exist.
-    public func entrySlot(_ va: UInt64, level: Int, in mm: UInt32 = initMM) throws(SVAError) -> EntrySlot? {
+    public func entrySlot(_ va: UInt64, level: Int, in mm: MMID = .initMM) throws(SVAError) -> EntrySlot? {
         guard level >= 1, level <= layout.rootLevel else { throw .invalidArgument }
         guard layout.isCanonical(va) else { throw .outOfRange }
-        return try tables.withMM(mm) { t in t.lookup(va, level: level) }
+        return try tables.withMM(mm.rawValue) { t in t.lookup(va, level: level) }
     }
 
     /// The table an entry points to (nil for an empty entry or a leaf).
@@ -180,12 +220,15 @@ public final class Machine: @unchecked Sendable {
         tables.withKernel { k in k.child(of: slot) }
     }
 
+    /// The entry in a slot now (one atomic load).
     public func entry(_ slot: EntrySlot) -> PageTableEntry {
         PageTableEntry(raw: frames.memory.loadEntry(slot.holder.pfn, slot.index))
     }
 
     // MARK: - CPU TLB
 
+    /// Installs (or, with nil, removes) the CPU TLB flush hook: it runs after
+    /// each kernel TLB flush with no engine lock held, so it may call back.
     public func setTLBFlushHook(_ hook: TLBFlushHook?) {
         flushHook.locked { $0 = hook.map { HookBox($0) } }
     }

@@ -20,6 +20,8 @@ public enum FreeMode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     /// Every kernel table deferred, boot-time ones included.
     case complete = 2
 
+    /// The mode's name, as ``FreeMode/init(name:)`` accepts it: "immediate",
+    /// "linux-6.19" or "complete".
     public var description: String {
         switch self {
         case .immediate: "immediate"
@@ -28,6 +30,7 @@ public enum FreeMode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// The mode whose `description` is `name`, or nil.
     public init?(name: String) {
         guard let m = FreeMode.allCases.first(where: { $0.description == name }) else { return nil }
         self = m
@@ -50,13 +53,19 @@ public struct MachineConfig: Sendable, Equatable {
     public var frames: Int
     /// 4 or 5.
     public var pagingLevels: Int
+    /// Which freed block the allocator hands out next (default LIFO).
     public var reuse: ReusePolicy
+    /// Events the ring keeps, 1 ... 2^26; older ones are overwritten.
     public var eventLogCapacity: Int
+    /// Who invalidates IOMMUs for kernel addresses (default: nobody).
     public var kvaInvalidation: KVAInvalidation
     /// The machine-wide PASID space is 1 ..< 2^pasidBits.
     public var pasidBits: Int
+    /// Use-after-free reports the log keeps, 1 ... 2^20 (the newest).
     public var reportLogCapacity: Int
+    /// How kernel page-table frames are freed (default: at once, unfixed).
     public var freeMode: FreeMode
+    /// Who runs the deferred-free work (default: a worker thread).
     public var workMode: WorkMode
     /// Deferred frames past which the freeing caller runs the work itself.
     public var maxPending: Int
@@ -67,8 +76,20 @@ public struct MachineConfig: Sendable, Equatable {
     /// until this many frames are pending or `deferMaxDelayMicros` passed
     /// (whichever first; flush_work does not wait). 1 disables the wait.
     public var deferBatchTarget = 256
+    /// The longest the worker waits for ``MachineConfig/deferBatchTarget``, in microseconds.
     public var deferMaxDelayMicros = 1000
+    /// iommu.strict=1: default DMA domains are strict (DMA). Off by default:
+    /// lazy (DMA-FQ), x86's default (docs/KERNEL-MODEL.md §4.1). Swift-only.
+    public var dmaStrict = false
+    /// The quarantine: in lazy mode, a free of a frame whose unmap has not
+    /// been flushed yet is parked until it has (beyond Linux). Swift-only.
+    public var dmaQuarantine = false
+    /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
+    public var cpus = 4
 
+    /// A configuration; the defaults are those of `MachineConfig()`. Not
+    /// checked here: ``Machine/init(_:)`` throws ``SVAError/invalidArgument`` for
+    /// values out of bounds.
     public init(frames: Int = 4 << 20, pagingLevels: Int = 4, reuse: ReusePolicy = .lifo,
                 eventLogCapacity: Int = 1 << 16, kvaInvalidation: KVAInvalidation = .none,
                 pasidBits: Int = 20, reportLogCapacity: Int = 256, freeMode: FreeMode = .immediate,
@@ -95,7 +116,8 @@ public struct MachineConfig: Sendable, Equatable {
               eventLogCapacity > 0, eventLogCapacity <= 1 << 26,
               pasidBits >= 1, pasidBits <= 20,
               reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
-              maxPending >= 1, maxPending <= 1 << 30
+              maxPending >= 1, maxPending <= 1 << 30,
+              cpus >= 1, cpus <= 256
         else { throw .invalidArgument }
     }
 }

@@ -16,6 +16,12 @@ import Glibc
 /// svakit_machine_create fails that check. A byte-for-byte copy of a live
 /// handle is not detected (the header says so).
 enum MachineHandle {
+    /// The handle's magic while its machine lives ("SVKM") and once it is a
+    /// tombstone ("DEAD"). Private to the engine: the header documents the
+    /// field only as private.
+    static let liveMagic: UInt32 = 0x5356_4b4d
+    static let deadMagic: UInt32 = 0x4445_4144
+
     static func allocate() -> UnsafeMutablePointer<svakit_machine> {
         let p = mmap(nil, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         precondition(p != UnsafeMutableRawPointer(bitPattern: -1), "cannot map a machine handle")
@@ -37,19 +43,19 @@ enum MachineHandle {
     static func publish(_ h: UnsafeMutablePointer<svakit_machine>, owner: UnsafeMutableRawPointer) {
         h.pointee.owner = owner
         h.pointee.check = check(h, owner: owner)
-        h.pointee.magic = SVAKIT_MACHINE_MAGIC
+        h.pointee.magic = liveMagic
     }
 
     /// The machine behind a handle, or nil for a tombstone or a forgery.
     @inline(__always)
     static func owner(_ h: UnsafeMutablePointer<svakit_machine>) -> UnsafeMutableRawPointer? {
-        guard h.pointee.magic == SVAKIT_MACHINE_MAGIC, let o = h.pointee.owner,
+        guard h.pointee.magic == liveMagic, let o = h.pointee.owner,
               h.pointee.check == check(h, owner: o) else { return nil }
         return o
     }
 
     static func retire(_ h: UnsafeMutablePointer<svakit_machine>) {
-        h.pointee.magic = SVAKIT_MACHINE_DEAD
+        h.pointee.magic = deadMagic
         h.pointee.iommu_sva_present = 0
         h.pointee.owner = nil
         h.pointee.check = 0

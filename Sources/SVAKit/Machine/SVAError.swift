@@ -6,7 +6,7 @@ import Glibc
 /// Every way an SVAKit call can refuse its input. Each case is one kind of bad
 /// input and maps to one negative errno in the C ABI (see the table at the top
 /// of include/svakit.h). A call that throws leaves the machine as it was.
-public enum SVAError: Error, Equatable, Sendable {
+public enum SVAError: Error, Equatable, Sendable, CaseIterable {
     /// A NULL handle or output pointer (C ABI only).
     case nullPointer
     /// A handle that is not a live SVAKit machine (C ABI only).
@@ -75,12 +75,6 @@ public enum SVAError: Error, Equatable, Sendable {
         return nil
     }
 
-    public static let allCases: [SVAError] = [
-        .nullPointer, .badHandle, .outOfRange, .invalidArgument, .exists, .notFound,
-        .doubleFree, .notAllocated, .wrongAPI, .busy, .noSuchMM, .outOfMemory, .noSpace,
-        .noDevice, .notSupported, .overflow, .staleHandle,
-    ]
-
     /// A short, static description (what svakit_strerror returns).
     public var message: StaticString {
         switch self {
@@ -106,5 +100,6 @@ public enum SVAError: Error, Equatable, Sendable {
 }
 
 extension SVAError: CustomStringConvertible {
+    /// The message and the C ABI errno, e.g. `in use (-16)`.
     public var description: String { "\(message) (\(errno))" }
 }

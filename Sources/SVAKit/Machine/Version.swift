@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
+/// The package's namespace for facts about the library itself.
 public enum SVAKit {
     /// The package version; equal to SVAKIT_VERSION_STRING in svakit.h (a
     /// test checks it). A StaticString so the C ABI can return its bytes.

@@ -5,35 +5,60 @@ import CSVAKit
 /// of them (16 TiB), so a PFN fits the 32-bit links of the ptdesc.
 @frozen
 public struct PFN: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The frame number: the physical address >> 12.
     public var rawValue: UInt32
 
+    /// The frame numbered `raw`.
     @inlinable public init(_ raw: UInt32) { rawValue = raw }
+    /// The frame numbered `raw`, truncated to 32 bits (no range check: the
+    /// machine checks a PFN when it is used and throws ``SVAError/outOfRange``).
     @inlinable public init(_ raw: Int) { rawValue = UInt32(truncatingIfNeeded: raw) }
 
     /// The end-of-list marker of the ptdesc links.
     public static let none = PFN(SVAKIT_NO_PFN)
 
+    /// The frame number as an `Int`, for indexing.
     @inlinable public var index: Int { Int(rawValue) }
+    /// The physical address of the frame's first byte (`rawValue << 12`).
     @inlinable public var physicalAddress: UInt64 { UInt64(rawValue) << 12 }
+    /// Orders frames by number.
     @inlinable public static func < (a: PFN, b: PFN) -> Bool { a.rawValue < b.rawValue }
+    /// The frame `n` frames after `a`; wraps at 2^32.
     @inlinable public static func + (a: PFN, n: Int) -> PFN { PFN(a.index + n) }
+    /// The hexadecimal frame number, e.g. `pfn 0x1a3`.
     public var description: String { "pfn 0x\(String(rawValue, radix: 16))" }
 }
 
+/// log2 of the frame size: 12 (`PAGE_SHIFT`).
 public let pageShift = 12
+/// Bytes per frame: 4096 (`PAGE_SIZE`).
 public let pageSize = 4096
+/// The largest allocation order, 10: a block is at most 2^10 frames (4 MiB),
+/// as `MAX_PAGE_ORDER` on x86.
 public let maxOrder = Int(SVAKIT_MAX_ORDER)
+/// Frames per memory hotplug section: 2^15 (128 MiB, `PAGES_PER_SECTION` on
+/// x86-64). ``Machine/hotRemove(pfn:pages:)`` works in whole sections.
 public let sectionPages = Int(SVAKIT_SECTION_PAGES)
 
 /// What a frame is now (ptdesc.kind).
 public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
+    /// On the allocator's free lists (or never allocated).
     case free = 0
+    /// A kernel page table (init_mm's: the kernel half every mm shares).
     case kernelTable = 1
+    /// A page table of a process address space (its root included).
     case userTable = 2
+    /// A data frame (``Machine/allocFrames(order:owner:)``, vmalloc backing).
     case data = 3
+    /// Hot-removed memory (``Machine/hotRemove(pfn:pages:)``).
     case offline = 4
+    /// A table of an IOMMU DMA domain (the IOMMU's own page table).
+    case iommuTable = 5
 
-    public var isTable: Bool { self == .kernelTable || self == .userTable }
+    /// Whether the frame holds a page table (kernel, user or IOMMU).
+    public var isTable: Bool { self == .kernelTable || self == .userTable || self == .iommuTable }
+    /// Plain words: "free", "kernel page table", "user page table", "data",
+    /// "offline" or "IOMMU page table".
     public var description: String {
         switch self {
         case .free: "free"
@@ -41,15 +66,26 @@ public enum FrameKind: UInt8, Sendable, CustomStringConvertible {
         case .userTable: "user page table"
         case .data: "data"
         case .offline: "offline"
+        case .iommuTable: "IOMMU page table"
         }
     }
 }
 
 /// Who allocated a frame, or which path freed it (enum svakit_site).
 public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
+    /// `none`: no site; `boot`: boot-time tables and direct map; `api`: direct
+    /// calls such as ``Machine/allocFrames(order:owner:)``; `map`, `unmap`: mapping
+    /// and unmapping; `vmalloc`, `vfree`; `pmdFreePtePage`, `pudFreePmdPage`: the
+    /// huge-vmap paths that free the table a huge leaf replaces.
     case none = 0, boot, api, map, unmap, vmalloc, vfree, pmdFreePtePage, pudFreePmdPage
+    /// `setMemorySplit`: `set_memory` splitting a large leaf; `setMemoryCollapse`:
+    /// `cpa_collapse_large_pages`; `hotRemove`, `hotAdd`: memory hotplug;
+    /// `mmCreate`, `mmTeardown`: an mm's life; `pgtableWork`: the deferred-free
+    /// work; `arch`: the primitives such as ``Machine/allocKernelTable(level:)``.
     case setMemorySplit, setMemoryCollapse, hotRemove, hotAdd, mmCreate, mmTeardown, pgtableWork, arch
 
+    /// The kernel function or path, e.g. "pmd_free_pte_page",
+    /// "kernel_pgtable_work_func" or "memory hot-remove".
     public var description: String {
         switch self {
         case .none: "none"
@@ -75,31 +111,72 @@ public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
 
 /// ptdesc.flags (SVAKIT_PTDESC_*).
 public struct PtdescFlags: OptionSet, Sendable {
+    /// The `SVAKIT_PTDESC_*` bits as `ptdesc.flags` stores them.
     public var rawValue: UInt8
+    /// Flags from their `SVAKIT_PTDESC_*` bits.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// PT_kernel: the kernel frees this table through pagetable_free_kernel().
     public static let kernel = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_KERNEL))
     /// Allocated at boot (PageReserved).
     public static let bootmem = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_BOOTMEM))
+    /// A non-head frame of a multi-frame block.
     public static let tail = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_TAIL))
     /// A live entry points at this table.
     public static let linked = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_LINKED))
+    /// Queued on the deferred-free list, waiting for the
+    /// `kernel_pgtable_work_func` batch to invalidate the IOMMUs and free it.
     public static let deferred = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_DEFERRED))
+    /// A PTE table that a `set_memory` split allocated (x86 allocates it
+    /// without the PT_kernel mark).
     public static let split = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_SPLIT))
+    /// The root (PGD) of an address space.
     public static let root = PtdescFlags(rawValue: UInt8(SVAKIT_PTDESC_ROOT))
 }
 
-/// The page descriptor: the C struct itself, so the layout C sees is the one
-/// Swift stores (32 bytes, checked in abi_checks.c and LayoutTests).
-public typealias Ptdesc = svakit_ptdesc
+/// The page descriptor as memory stores it: the C struct itself, so the
+/// layout C sees is the one Swift stores (32 bytes, checked in abi_checks.c
+/// and LayoutTests).
+@usableFromInline typealias Ptdesc = svakit_ptdesc
 
 extension svakit_ptdesc {
-    @inlinable public var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
-    @inlinable public var ptFlags: PtdescFlags {
+    var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
+    var ptFlags: PtdescFlags {
         get { PtdescFlags(rawValue: flags) }
         set { flags = newValue.rawValue }
     }
-    @inlinable public var allocSite: Site { Site(rawValue: site) ?? .none }
+    var allocSite: Site { Site(rawValue: site) ?? .none }
+}
+
+/// What a frame's page descriptor (ptdesc) says about it now: the public,
+/// read-only view of `struct svakit_ptdesc` without the allocator's links.
+public struct FrameDescriptor: Sendable, Equatable {
+    /// What the frame is.
+    public var kind: FrameKind
+    /// The table level, 1 (PTE) ... 5 (PML5), for a page table; 0 otherwise.
+    public var level: Int
+    /// The order of the block the frame heads.
+    public var order: Int
+    /// The PT_kernel mark and the bookkeeping flags.
+    public var flags: PtdescFlags
+    /// The path that last allocated the frame.
+    public var site: Site
+    /// The owner tag of a data frame.
+    public var owner: UInt16
+    /// Changes at every free, so a stale reference can be told from a live one.
+    public var generation: UInt32
+    /// The event step (low 32 bits) of the last allocation.
+    public var allocStep: UInt32
+
+    init(_ d: Ptdesc) {
+        kind = d.frameKind
+        level = Int(d.level)
+        order = Int(d.order)
+        flags = d.ptFlags
+        site = d.allocSite
+        owner = d.owner
+        generation = d.generation
+        allocStep = d.alloc_step
+    }
 }
 
 extension UnsafeMutablePointer where Pointee == Ptdesc {

@@ -23,7 +23,7 @@ final class FrameMemory: @unchecked Sendable {
 
     struct Counters: Equatable {
         var allocs = 0, frees = 0
-        var kernelTables = 0, userTables = 0, dataFrames = 0
+        var kernelTables = 0, userTables = 0, dataFrames = 0, iommuTables = 0
         var offlineFrames = 0
         /// Offline frames in virgin memory (the allocator counts those as its own).
         var offlineVirgin = 0
@@ -32,8 +32,9 @@ final class FrameMemory: @unchecked Sendable {
     let state: RankedMutex<State>
 
     /// fail_nth for every allocation the engine makes on a call's behalf:
-    /// frames here, PASIDs (SVARegistry.bind) and vmalloc address ranges
-    /// (Machine.vmallocRange) through the same countdown.
+    /// frames here, PASIDs (SVARegistry.bind), vmalloc address ranges
+    /// (Machine.vmallocRange) and IOVAs (DMADomains.allocIOVA) through the
+    /// same countdown.
     let failNth = FailNth()
 
     /// Told of every page-table frame that returns to the allocator. Copied
@@ -208,9 +209,9 @@ final class FrameMemory: @unchecked Sendable {
 }
 
 /// fail_nth, like iommufd's: a countdown of the engine's internal
-/// allocations (frames, PASIDs, vmalloc address ranges); the one that
-/// reaches zero fails, with the errno its real exhaustion returns (-ENOMEM
-/// for frames, -ENOSPC for PASIDs and address ranges). Lock-free, because
+/// allocations (frames, PASIDs, vmalloc address ranges, IOVAs); the one
+/// that reaches zero fails, with the errno its real exhaustion returns
+/// (-ENOMEM for frames, -ENOSPC for PASIDs and address ranges). Lock-free, because
 /// those allocations happen under different engine locks.
 final class FailNth: Sendable {
     private let countdown = Atomic<Int>(0)
@@ -254,6 +255,8 @@ public enum InjectableAllocation: UInt8, Sendable {
     case pasid
     /// A vmalloc address range (alloc_vmap_area): -ENOSPC.
     case vmallocRange
+    /// An IOVA range of a DMA domain (iommu_dma_alloc_iova): -ENOSPC.
+    case iova
 
     public var error: SVAError { self == .frame ? .outOfMemory : .noSpace }
 }
@@ -263,6 +266,7 @@ extension FrameMemory.State {
         switch kind {
         case .kernelTable: counters.kernelTables += n
         case .userTable: counters.userTables += n
+        case .iommuTable: counters.iommuTables += n
         case .data: counters.dataFrames += n
         case .offline: counters.offlineFrames += n
         case .free: break
@@ -270,4 +274,7 @@ extension FrameMemory.State {
     }
 }
 
+/// Told of each page-table frame as it returns to the allocator: its frame,
+/// its table level and the path that freed it. Runs with no lock held; set
+/// with ``Machine/setTableFreeHook(_:)``.
 public typealias TableFreeHook = @Sendable (_ pfn: PFN, _ level: Int, _ site: Site) -> Void

@@ -1,18 +1,48 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
-/// A DMA use-after-free found by the walk oracle: the structured record (the
-/// C struct itself) and its kernel-style text.
+/// A DMA use-after-free found by the walk oracle: a walk read or wrote a
+/// frame that was not what the cache entry (or live entry) that led there
+/// believed it was. The C ABI's `struct svakit_uaf_report` carries the same
+/// fields.
 public struct UAFReport: Sendable {
-    public var record: svakit_uaf_report
-    public var text: String
+    /// The event clock when the walk was reported.
+    public var step: UInt64
+    /// The address the device used.
+    public var va: UInt64
+    /// The device, its PASID and its IOMMU.
+    public var device: DeviceID, pasid: PASID, iommu: IOMMUID
+    /// The frame the walk should not have reached.
+    public var frame: PFN
+    /// The cache level whose entry led to the frame (1 = an IOTLB entry,
+    /// 2 = PDE, 3 = PDPTE ...); 0 = a live entry.
+    public var staleLevel: Int
+    /// The table level the walk believed the frame was; 0 for a data page
+    /// (a stale IOTLB entry led to a frame freed since it was filled).
+    public var expectedLevel: Int
+    /// The generation the cache believed, nil when only kind and level were.
+    public var expectedGeneration: UInt32?
+    /// What the frame is now: its kind, level (for a table) and generation.
+    public var foundKind: FrameKind, foundLevel: Int, foundGeneration: UInt32
+    /// When and by which path the frame was last freed, if the log holds it.
+    public var freedStep: UInt64?, freedBy: Site
+    /// When, by which path and for which owner it was allocated again.
+    public var reallocStep: UInt64?, reallocSite: Site, reallocOwner: UInt16
+    /// The walk translated through the stale frame to this physical address.
+    public var escalationPhysicalAddress: UInt64?
+    /// The walker wrote A/D bits into this frame.
+    public var corruptedFrame: PFN?
+    /// The kernel-style text of the report.
+    public var text: String = ""
 
-    public var frame: PFN { PFN(record.frame) }
-    /// The cache level whose entry led to the frame (2 = PDE ...), 0 = live.
-    public var staleLevel: Int { Int(record.stale_level) }
-    public var escalation: Bool { record.escalation != 0 }
-    public var corruption: Bool { record.corruption != 0 }
-    public var freedBy: Site { Site(rawValue: record.freed_by) ?? .none }
+    /// Whether the walk translated through the stale frame.
+    public var escalation: Bool { escalationPhysicalAddress != nil }
+    /// Whether the walker wrote A/D bits into it, or, for a data page, the
+    /// device wrote into it.
+    public var corruption: Bool { corruptedFrame != nil }
+    /// Whether the report is about a data page reached through a stale IOTLB
+    /// entry (the lazy-invalidation window) rather than a freed page table.
+    public var isDataPage: Bool { expectedLevel == 0 }
 }
 
 /// The bounded log of reports (ring of the newest `capacity`).
@@ -38,6 +68,8 @@ struct ReportLog {
     var oldest: UInt64 { total > UInt64(capacity) ? total - UInt64(capacity) : 0 }
 }
 
+/// Receives each use-after-free report when the DMA call that found it
+/// returns, with no lock held; set with ``Machine/setReportHandler(_:)``.
 public typealias ReportHandler = @Sendable (UAFReport) -> Void
 
 /// The report channel: the bounded log and the handler.
@@ -76,7 +108,7 @@ extension Machine {
     /// Turns a walk finding into a report, with the frame's history from the
     /// event log: when and by which path it was freed, who has it now.
     func report(_ f: WalkFinding, device: UInt32, pasid: UInt32, iommu: UInt32, va: UInt64) -> UAFReport {
-        var freed: Event? = nil, realloc: Event? = nil
+        var freed: RawEvent? = nil, realloc: RawEvent? = nil
         events.forEach(since: 0) { e in
             guard e.pfn == f.frame.rawValue else { return true }
             if e.type == EventType.frameFree.rawValue { freed = e; realloc = nil }
@@ -84,23 +116,26 @@ extension Machine {
             return true
         }
         let now = frames.descriptor(f.frame)
-        let r = svakit_uaf_report(
-            step: events.nextStep, va: va, escalation_phys: f.escalation ? f.escalationPhys : 0,
-            freed_step: freed?.step ?? .max, realloc_step: realloc?.step ?? .max,
-            device: device, pasid: pasid, iommu: iommu, frame: f.frame.rawValue,
-            expected_generation: f.expectedGeneration ?? .max, found_generation: f.foundGeneration,
-            corrupted_frame: f.corruption ? f.corruptedFrame.rawValue : PFN.none.rawValue,
-            freed_by: freed?.site ?? 0, realloc_site: realloc?.site ?? 0, realloc_owner: realloc != nil ? now.owner : 0,
-            stale_level: UInt8(f.staleLevel), expected_level: UInt8(f.expectedLevel),
-            found_kind: f.foundKind, found_level: f.foundLevel,
-            escalation: f.escalation ? 1 : 0, corruption: f.corruption ? 1 : 0)
-        return UAFReport(record: r, text: UAFReport.text(r))
+        var r = UAFReport(
+            step: events.nextStep, va: va, device: DeviceID(device), pasid: PASID(pasid), iommu: IOMMUID(iommu),
+            frame: f.frame, staleLevel: f.staleLevel, expectedLevel: f.expectedLevel,
+            expectedGeneration: f.expectedGeneration,
+            foundKind: FrameKind(rawValue: f.foundKind) ?? .free, foundLevel: Int(f.foundLevel),
+            foundGeneration: f.foundGeneration,
+            freedStep: freed?.step, freedBy: freed.map { Site(rawValue: $0.site) ?? .none } ?? .none,
+            reallocStep: realloc?.step, reallocSite: realloc.map { Site(rawValue: $0.site) ?? .none } ?? .none,
+            reallocOwner: realloc != nil ? now.owner : 0,
+            escalationPhysicalAddress: f.escalation ? f.escalationPhys : nil,
+            corruptedFrame: f.corruption ? f.corruptedFrame : nil)
+        r.text = r.kernelText
+        return r
     }
 }
 
 extension UAFReport {
     static func cacheName(_ level: Int) -> String {
         switch level {
+        case 1: "IOTLB entry"
         case 2: "PDE cache"
         case 3: "PDPTE cache"
         case 4: "PML4E cache"
@@ -109,22 +144,30 @@ extension UAFReport {
         }
     }
 
-    static func text(_ r: svakit_uaf_report) -> String {
-        let found = FrameKind(rawValue: r.found_kind) ?? .free
-        let expectedGen = r.expected_generation == .max ? "" : " gen \(r.expected_generation)"
-        var s = "BUG: SVAKit: DMA use-after-free in IOMMU page walk\n"
-        s += "device \(r.device) (iommu \(r.iommu)) pasid \(hex(UInt64(r.pasid))) va \(hex(r.va)) at step \(r.step)\n"
-        s += "\(cacheName(Int(r.stale_level))) led to pfn \(hex(UInt64(r.frame))): expected L\(r.expected_level) page table\(expectedGen), "
-        s += "found \(found)\(found.isTable ? " L\(r.found_level)" : "") gen \(r.found_generation)\n"
-        if r.freed_step != .max {
-            s += "pfn \(hex(UInt64(r.frame))) freed by \(Site(rawValue: r.freed_by) ?? .none) at step \(r.freed_step)"
-            if r.realloc_step != .max {
-                s += ", allocated again by \(Site(rawValue: r.realloc_site) ?? .none) (owner \(hex(UInt64(r.realloc_owner)))) at step \(r.realloc_step)"
+    /// The report as the kernel would print it.
+    var kernelText: String {
+        let expectedGen = expectedGeneration.map { " gen \($0)" } ?? ""
+        var s = isDataPage ? "BUG: SVAKit: DMA use-after-free through a stale IOTLB entry\n"
+            : "BUG: SVAKit: DMA use-after-free in IOMMU page walk\n"
+        s += "device \(device.rawValue) (iommu \(iommu.rawValue)) pasid \(hex(UInt64(pasid.rawValue))) va \(hex(va)) at step \(step)\n"
+        let expected = isDataPage ? "data page" : "L\(expectedLevel) page table"
+        s += "\(Self.cacheName(staleLevel)) led to pfn \(hex(UInt64(frame.rawValue))): expected \(expected)\(expectedGen), "
+        s += "found \(foundKind)\(foundKind.isTable ? " L\(foundLevel)" : "") gen \(foundGeneration)\n"
+        if let freedStep {
+            s += "pfn \(hex(UInt64(frame.rawValue))) freed by \(freedBy) at step \(freedStep)"
+            if let reallocStep {
+                s += ", allocated again by \(reallocSite) (owner \(hex(UInt64(reallocOwner)))) at step \(reallocStep)"
             }
             s += "\n"
         }
-        if r.escalation != 0 { s += "the walk translated through it to phys \(hex(r.escalation_phys)): attacker-chosen frame reached\n" }
-        if r.corruption != 0 { s += "the IOMMU wrote A/D bits into pfn \(hex(UInt64(r.corrupted_frame))) (corruption)\n" }
+        if let escalationPhysicalAddress {
+            s += isDataPage ? "the device accessed phys \(hex(escalationPhysicalAddress)) after its mapping was removed\n"
+                : "the walk translated through it to phys \(hex(escalationPhysicalAddress)): attacker-chosen frame reached\n"
+        }
+        if let corruptedFrame {
+            s += isDataPage ? "the device wrote into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"
+                : "the IOMMU wrote A/D bits into pfn \(hex(UInt64(corruptedFrame.rawValue))) (corruption)\n"
+        }
         return s
     }
 }

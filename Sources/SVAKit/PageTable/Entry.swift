@@ -4,17 +4,28 @@ import CSVAKit
 /// An x86-64 page-table entry (the same format at every level).
 @frozen
 public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
+    /// The 64-bit entry as memory holds it.
     public var raw: UInt64
+    /// The entry with bits `raw`.
     @inlinable public init(raw: UInt64) { self.raw = raw }
 
+    /// P, bit 0: the entry is present.
     public static let present = UInt64(SVAKIT_PTE_P)
+    /// R/W, bit 1: writes allowed.
     public static let writable = UInt64(SVAKIT_PTE_RW)
+    /// U/S, bit 2: user-mode (and SVA device) access allowed.
     public static let user = UInt64(SVAKIT_PTE_US)
+    /// A, bit 5: set by the CPU or IOMMU walker on use.
     public static let accessed = UInt64(SVAKIT_PTE_A)
+    /// D, bit 6: set on a write through a leaf.
     public static let dirty = UInt64(SVAKIT_PTE_D)
+    /// PS, bit 7: a huge leaf at level 2 (2 MiB) or 3 (1 GiB).
     public static let pageSize = UInt64(SVAKIT_PTE_PS)
+    /// G, bit 8: global (kernel mappings).
     public static let global = UInt64(SVAKIT_PTE_G)
+    /// NX, bit 63: no execute.
     public static let noExecute = UInt64(SVAKIT_PTE_NX)
+    /// Bits 12-51: the physical address of the next table or the leaf's page.
     public static let pfnMask = UInt64(SVAKIT_PTE_PFN_MASK)
     /// SVAKIT_PROT_MASK: the bits a caller may pass as protections.
     public static let protMask = writable | user | UInt64(SVAKIT_PTE_PWT) | UInt64(SVAKIT_PTE_PCD) | global | noExecute
@@ -28,12 +39,18 @@ public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
     /// every upper level.
     public static let tableFlags = present | writable | user | accessed | dirty
 
+    /// Whether P is set.
     @inlinable public var isPresent: Bool { raw & Self.present != 0 }
+    /// Whether PS is set (meaningful above level 1 only).
     @inlinable public var isHugeLeaf: Bool { raw & Self.pageSize != 0 }
+    /// The frame the entry points to (truncated to 32 bits).
     @inlinable public var pfn: PFN { PFN(UInt32(truncatingIfNeeded: (raw & Self.pfnMask) >> 12)) }
+    /// The address bits (`raw & pfnMask`), in bytes.
     @inlinable public var physicalAddress: UInt64 { raw & Self.pfnMask }
+    /// The protection bits (`raw & protMask`).
     @inlinable public var prot: UInt64 { raw & Self.protMask }
 
+    /// The empty entry (`pte_none`): all bits clear.
     public static let none = PageTableEntry(raw: 0)
 
     /// An entry pointing at the table in `pfn`.
@@ -47,6 +64,8 @@ public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
                        | (level > 1 ? pageSize : 0))
     }
 
+    /// "none" for a non-present entry; otherwise the address in hex and the set
+    /// flags, e.g. `0x1a3000 RW US A D PS G NX`.
     public var description: String {
         guard isPresent else { return "none" }
         var s = "0x\(String(physicalAddress, radix: 16))"
@@ -63,8 +82,11 @@ public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
 
 /// The three leaf sizes x86-64 offers.
 public enum PageSize: UInt64, Sendable, CaseIterable {
+    /// 4 KiB: a PTE.
     case size4K = 0x1000
+    /// 2 MiB: a huge PMD leaf.
     case size2M = 0x20_0000
+    /// 1 GiB: a huge PUD leaf.
     case size1G = 0x4000_0000
 
     /// The table level that holds a leaf of this size (1 = PTE table).
@@ -75,10 +97,15 @@ public enum PageSize: UInt64, Sendable, CaseIterable {
         case .size1G: 3
         }
     }
+    /// The size in bytes.
     @inlinable public var bytes: UInt64 { rawValue }
+    /// The size in 4 KiB frames.
     @inlinable public var frames: Int { Int(rawValue >> 12) }
 
+    /// The size of `bytes` bytes, or nil unless it is 4 KiB, 2 MiB or 1 GiB.
     public init?(bytes: UInt64) { self.init(rawValue: bytes) }
+    /// The leaf size at table `level`: 1 gives 4 KiB, 2 gives 2 MiB, and any
+    /// other level 1 GiB (no check).
     @inlinable public static func forLevel(_ level: Int) -> PageSize {
         level == 1 ? .size4K : level == 2 ? .size2M : .size1G
     }

@@ -9,8 +9,11 @@ public struct AddressLayout: Sendable, Equatable {
     public let directMapBase: UInt64
     /// The vmalloc/ioremap area, [vmallocStart, vmallocEnd).
     public let vmallocStart: UInt64
+    /// The end (exclusive) of the vmalloc/ioremap area.
     public let vmallocEnd: UInt64
 
+    /// The layout of `levels`-level paging: 5 gives the LA57 addresses, any
+    /// other value the 4-level ones (no check; ``MachineConfig`` checks 4 or 5).
     public init(levels: Int) {
         self.levels = levels
         if levels == 5 {

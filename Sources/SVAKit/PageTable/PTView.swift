@@ -13,6 +13,9 @@ struct PTView {
     let events: EventLog
     let layout: AddressLayout
     let root: TableFrame
+    /// The kind of the tables this view allocates: nil for a CPU address
+    /// space (kernel or user by the half), `.iommuTable` for a DMA domain.
+    var tableKind: FrameKind? = nil
 
     func entry(_ slot: EntrySlot) -> PageTableEntry {
         PageTableEntry(raw: memory.loadEntry(slot.holder.pfn, slot.index))
@@ -98,7 +101,7 @@ struct PTView {
     /// A zeroed table for `level`. Tables of the kernel half are kernel tables;
     /// `flags` carries the PT_kernel mark when the allocating path sets it.
     func allocTable(level: Int, kernelHalf: Bool, flags: PtdescFlags, site: Site) throws(SVAError) -> TableFrame {
-        let pfn = try frames.alloc(order: 0, kind: kernelHalf ? .kernelTable : .userTable,
+        let pfn = try frames.alloc(order: 0, kind: tableKind ?? (kernelHalf ? .kernelTable : .userTable),
                                    level: level, flags: flags, site: site)
         return TableFrame(pfn: pfn, level: level)
     }
@@ -130,6 +133,7 @@ public enum Translation: Equatable, Sendable {
     /// The entry at `level` is not present.
     case notPresent(level: Int)
 
+    /// The physical address `va` maps to, or nil when it is not mapped.
     public var physicalAddress: UInt64? {
         if case .mapped(let p, _, _, _) = self { return p }
         return nil

@@ -4,9 +4,12 @@
 /// 2 = PMD, 3 = PUD, 4 = P4D or PML4, 5 = PML5).
 @frozen
 public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
+    /// The frame that holds the table.
     public let pfn: PFN
+    /// The table's level, 1 (PTE) ... 5 (PML5).
     public let level: Int
     @inlinable init(pfn: PFN, level: Int) { self.pfn = pfn; self.level = level }
+    /// The level and frame, e.g. `L2 table at pfn 0x1a3`.
     public var description: String { "L\(level) table at \(pfn)" }
 }
 
@@ -19,7 +22,9 @@ public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
 public struct EntrySlot: Hashable, Sendable, CustomStringConvertible {
     /// The table that holds the entry.
     public let holder: TableFrame
+    /// The entry's index in the holder, 0 ..< 512.
     public let index: Int
     @inlinable init(holder: TableFrame, index: Int) { self.holder = holder; self.index = index }
+    /// The index and holder, e.g. `entry 17 of L2 table at pfn 0x1a3`.
     public var description: String { "entry \(index) of \(holder)" }
 }

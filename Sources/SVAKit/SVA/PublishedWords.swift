@@ -73,6 +73,12 @@ final class PublishedWords: @unchecked Sendable {
         return slot
     }
 
+    /// Replaces the word in a slot in use.
+    func store(_ word: UInt64, at slot: Int) {
+        precondition(word != 0, "0 marks an empty slot")
+        table.load(ordering: .relaxed)[slot + 1].store(word, ordering: .releasing)
+    }
+
     func remove(slot: Int) {
         table.load(ordering: .relaxed)[slot + 1].store(0, ordering: .releasing)
         freeSlots.append(slot)

@@ -4,10 +4,15 @@
 struct DeviceRecord {
     let iommu: Int
     let sva: Bool
+    /// An untrusted device (an external port's: dev->untrusted): always
+    /// strict, whatever the machine's DMA policy.
+    var untrusted = false
     /// PASIDs the device can emit: 1 ..< pasidLimit.
     let pasidLimit: Int
     /// What is attached at each PASID of the device.
     var attachments: [UInt32: Attachment] = [:]
+    /// The DMA domain its requests without PASID go through, if any.
+    var defaultDomain: UInt32? = nil
 }
 
 enum Attachment: Equatable {
@@ -94,5 +99,28 @@ extension RegistryState {
     /// mm_pasid_drop: the PASID lives until the mm is torn down.
     mutating func dropPASID(of mm: UInt32) {
         if let data = mmData.removeValue(forKey: mm) { pasids.free(data.pasid) }
+    }
+}
+
+/// A device as the lock-free DMA paths see it, packed in one published word:
+/// bits 0-31 the IOMMU index + 1 (never 0), 32-39 the PASID width, bit 40
+/// untrusted, bits 41-63 the default DMA domain + 1 (0: none).
+struct DeviceWord {
+    let raw: UInt64
+
+    init(raw: UInt64) { self.raw = raw }
+
+    init(iommu: Int, pasidBits: Int, untrusted: Bool, defaultDomain: UInt32?) {
+        precondition(iommu < 1 << 31 && (defaultDomain ?? 0) < 1 << 22)
+        raw = UInt64(iommu + 1) | UInt64(pasidBits) << 32 | (untrusted ? 1 << 40 : 0)
+            | UInt64(defaultDomain.map { $0 + 1 } ?? 0) << 41
+    }
+
+    var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
+    var pasidBits: Int { Int((raw >> 32) & 0xff) }
+    var untrusted: Bool { raw & 1 << 40 != 0 }
+    var defaultDomain: UInt32? {
+        let d = raw >> 41
+        return d == 0 ? nil : UInt32(d - 1)
     }
 }

@@ -2,12 +2,6 @@
 import CSVAKit
 internal import CSVAKitCore
 
-/// An SVA bond (struct iommu_sva): its id is the C handle.
-public struct SVABond: Hashable, Sendable {
-    public let id: UInt32
-    public let pasid: UInt32
-}
-
 /// Layers 5 and 6: the IOMMUs and devices of a machine, the SVA registry
 /// (docs/KERNEL-MODEL.md §1.4-1.5) and the static key with the slow path of
 /// the kernel-address gate (§1.6, §6). Depends on the page tables (an mm's
@@ -53,7 +47,7 @@ final class SVARegistry: @unchecked Sendable {
                               rootLevel: tables.layout.rootLevel, traceWalks: traceWalks)
             r.iommus.append(iommu)
             let slot = iommuTable.insert(UInt64(UInt(bitPattern: Unmanaged.passUnretained(iommu).toOpaque())))
-            precondition(slot == Int(iommu.id))
+            precondition(slot == Int(iommu.id.rawValue))
             return iommu
         }
     }
@@ -72,25 +66,36 @@ final class SVARegistry: @unchecked Sendable {
         return Unmanaged<IOMMU>.fromOpaque(p)._withUnsafeGuaranteedRef(body)
     }
 
-    func addDevice(iommu: UInt32, sva: Bool, pasidBits: Int) throws(SVAError) -> UInt32 {
+    func addDevice(iommu: UInt32, sva: Bool, pasidBits: Int, untrusted: Bool = false) throws(SVAError) -> UInt32 {
         guard pasidBits >= 1, pasidBits <= 20 else { throw .invalidArgument }
         return try state.locked { r throws(SVAError) in
             guard Int(iommu) < r.iommuCount else { throw .noDevice }
-            r.devices.append(DeviceRecord(iommu: Int(iommu), sva: sva, pasidLimit: 1 << pasidBits))
-            // The DMA path reads (PASID width, IOMMU) here without the lock.
-            let id = deviceTable.insert(UInt64(pasidBits) << 32 | (UInt64(iommu) + 1))
+            var d = DeviceRecord(iommu: Int(iommu), sva: sva, pasidLimit: 1 << pasidBits)
+            d.untrusted = untrusted
+            r.devices.append(d)
+            // The DMA paths read the device's word without the lock.
+            let id = deviceTable.insert(DeviceWord(iommu: Int(iommu), pasidBits: pasidBits,
+                                                   untrusted: untrusted, defaultDomain: nil).raw)
             precondition(id == r.devices.count - 1)
             return UInt32(id)
         }
     }
 
-    /// The IOMMU index of a device, after checking the PASID fits it. No lock.
-    func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
+    /// What the DMA paths know of a device, read with no lock.
+    func deviceWord(_ device: UInt32) throws(SVAError) -> DeviceWord {
         let w = deviceTable.word(at: Int(device))
         guard w != 0 else { throw .noDevice }
-        guard pasid > 0 else { throw .invalidArgument }
-        guard UInt64(pasid) < 1 << (w >> 32) else { throw .overflow }
-        return Int(w & 0xffff_ffff) - 1
+        return DeviceWord(raw: w)
+    }
+
+    /// The IOMMU index of a device, after checking the PASID fits it. No lock.
+    /// PASID 0 is IOMMU_NO_PASID: a request without PASID, which the
+    /// device's default DMA domain translates (and which faults at the
+    /// PASID-table step when none is attached).
+    func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
+        let w = try deviceWord(device)
+        guard UInt64(pasid) < 1 << w.pasidBits else { throw .overflow }
+        return w.iommu
     }
 
     // MARK: - The static key
@@ -151,7 +156,7 @@ final class SVARegistry: @unchecked Sendable {
             switch d.attachments[pasid] {
             case .sva(let h, let other) where other == mm:
                 r.bonds[h]!.users += 1
-                return SVABond(id: h, pasid: pasid)
+                return SVABond(rawValue: h, pasid: PASID(pasid))
             case .some:
                 throw .busy
             case .none:
@@ -173,7 +178,7 @@ final class SVARegistry: @unchecked Sendable {
             r.nextHandle &+= 1
             r.bonds[h] = Bond(device: device, mm: mm, pasid: pasid, users: 1)
             r.devices[Int(device)].attachments[pasid] = .sva(handle: h, mm: mm)
-            return SVABond(id: h, pasid: pasid)
+            return SVABond(rawValue: h, pasid: PASID(pasid))
         }
     }
 
@@ -232,6 +237,47 @@ final class SVARegistry: @unchecked Sendable {
         }
     }
 
+    /// Attaches a DMA domain as `device`'s default domain: its requests
+    /// without PASID walk the domain's tables. The domain must belong to
+    /// the device's IOMMU; a device has one default domain at a time.
+    func attachDefaultDomain(device: UInt32, iommu: Int, domain: UInt32, entry: PasidEntry) throws(SVAError) {
+        try state.locked { r throws(SVAError) in
+            let d = try r.device(device)
+            guard d.iommu == iommu else { throw .invalidArgument }
+            guard d.defaultDomain == nil else { throw .busy }
+            withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: 0, entry) }
+            r.devices[Int(device)].defaultDomain = domain
+            publishDevice(r, device)
+        }
+    }
+
+    /// Removes the device's default domain entry and returns the domain;
+    /// the caller invalidates and fences.
+    func detachDefaultDomain(device: UInt32) throws(SVAError) -> UInt32 {
+        try state.locked { r throws(SVAError) in
+            let d = try r.device(device)
+            guard let domain = d.defaultDomain else { throw .notFound }
+            withIOMMU(d.iommu) { $0.setPASIDEntry(device: device, pasid: 0, nil) }
+            r.devices[Int(device)].defaultDomain = nil
+            publishDevice(r, device)
+            return domain
+        }
+    }
+
+    /// Republishes a device's word after its default domain changed.
+    /// Registry lock held.
+    private func publishDevice(_ r: RegistryState, _ device: UInt32) {
+        let d = r.devices[Int(device)]
+        deviceTable.store(DeviceWord(iommu: d.iommu, pasidBits: d.pasidLimit.trailingZeroBitCount,
+                                     untrusted: d.untrusted, defaultDomain: d.defaultDomain).raw,
+                          at: Int(device))
+    }
+
+    /// Whether any device has `domain` as its default domain.
+    func isDefaultDomainAttached(_ domain: UInt32) -> Bool {
+        state.locked { r in r.devices.contains { $0.defaultDomain == domain } }
+    }
+
     func detach(device: UInt32, pasid: UInt32) throws(SVAError) {
         let t = try state.locked { r throws(SVAError) -> Teardown in
             let d = try r.device(device)
@@ -248,7 +294,7 @@ final class SVARegistry: @unchecked Sendable {
     /// flight, then retire the published word.
     private func finish(_ t: Teardown) {
         withIOMMU(t.iommu) { i in
-            if t.flush { i.invalidatePASID(t.pasid) }
+            if t.flush { i.invalidatePASID(PASID(t.pasid)) }
             i.fence()
         }
         if let word = t.retireWord { state.locked { r in retire(&r, word) } }
@@ -256,7 +302,7 @@ final class SVARegistry: @unchecked Sendable {
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32, root: TableFrame) {
         let gen = frames.memory.generation(root.pfn)
-        withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm)) }
+        withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm, tag: pasid)) }
     }
 
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32) {
@@ -301,7 +347,7 @@ final class SVARegistry: @unchecked Sendable {
         }
         guard let targets else { return }
         for index in targets.iommus {
-            withIOMMU(index) { $0.invalidateRange(pasid: targets.pasid, start: start, end: end &- 1, leafOnly: false) }
+            withIOMMU(index) { $0.invalidateRange(pasid: PASID(targets.pasid), start: start, end: end &- 1, leafOnly: false) }
         }
     }
 

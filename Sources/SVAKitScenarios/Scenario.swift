@@ -1,7 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
+import SVAKit
+
+/// What a run of a scenario showed, from worst to best.
+public enum Verdict: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    /// The device read the attacker's secret through the stale walk.
+    case exploited = "EXPLOITED"
+    /// The oracle reported a DMA use-after-free, but nothing leaked.
+    case useAfterFree = "use-after-free"
+    /// No report: every walk met a live table or faulted.
+    case safe
+
+    /// The raw value: "EXPLOITED", "use-after-free" or "safe".
+    public var description: String { rawValue }
+}
 
 /// What a scenario ended with.
 public struct ScenarioOutcome: Sendable {
+    /// The scenario's name.
     public var name: String
     /// Use-after-free reports the walk oracle made during the scenario.
     public var reports: [UAFReport]
@@ -16,57 +31,46 @@ public struct ScenarioOutcome: Sendable {
     /// The largest batch the deferred work freed at once.
     public var largestBatch: Int = 0
 
+    /// Reports whose walk translated through the stale frame.
     public var escalations: Int { reports.filter(\.escalation).count }
+    /// Reports whose walk wrote A/D bits into the stale frame.
     public var corruptions: Int { reports.filter(\.corruption).count }
+
+    /// The verdict the outcome supports.
+    public var verdict: Verdict { reports.isEmpty ? .safe : (secretLeaked ? .exploited : .useAfterFree) }
 }
 
-/// One SVA device bound to one process, the setting of every scenario.
-public struct SVASetup: Sendable {
-    public let iommu: IOMMU
-    public let device: UInt32
-    public let mm: UInt32
-    public let bond: SVABond
+/// One seed scenario as a row of the table the CLI and the test suites share:
+/// its name, the story it tells, and the verdict each free mode must give on
+/// the default machine (LIFO reuse, an IOMMU with paging-structure caches).
+public struct Scenario: Sendable {
+    /// The scenario's name (`svakit run NAME`).
+    public let name: ScenarioName
+    /// What happens, in one sentence, and which kernel path frees the table.
+    public let story: String
+    /// The verdict under each free mode.
+    public let expected: [FreeMode: Verdict]
 
-    public init(_ m: Machine, iommu config: IOMMUConfig = IOMMUConfig()) throws(SVAError) {
-        iommu = try m.addIOMMU(config)
-        device = try m.addDevice(iommu: iommu.id)
-        mm = try m.createAddressSpace()
-        bond = try m.bindSVA(device: device, mm: mm)
+    /// Runs it on `m` (a fresh machine built with the mode under test).
+    public func run(on m: Machine, iommu: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> ScenarioOutcome {
+        try runScenario(name, on: m, iommu: iommu)
     }
 
-    /// A user-privilege DMA read of 8 bytes.
-    public func touch(_ m: Machine, _ va: UInt64) throws(SVAError) -> Result<[UInt8], DMAFault> {
-        try m.dmaRead(device: device, pasid: bond.pasid, va: va, count: 8)
+    /// Every seed scenario, in `ScenarioName` order. The unfixed kernel
+    /// (immediate) is exploited everywhere; linux-6.19 exactly where x86
+    /// allocates a kernel table without the PT_kernel mark (set_memory's
+    /// split tables, the boot-time direct map: docs/KERNEL-MODEL.md §2.7);
+    /// complete nowhere.
+    public static let all: [Scenario] = ScenarioName.allCases.map { name in
+        Scenario(name: name, story: name.story, expected: [
+            .immediate: .exploited,
+            .linux619: name.isLinux619Hole ? .exploited : .safe,
+            .complete: .safe,
+        ])
     }
-}
 
-/// The attacker's part: take the next free frame (the freed table, under
-/// LIFO reuse) and fill the entry that maps `va` at `level` so it points at
-/// `target` as a user-accessible leaf.
-public func plantLeaf(_ m: Machine, va: UInt64, level: Int, target: PFN) throws(SVAError) -> PFN {
-    let frame = try m.allocFrames(owner: 0xbad)
-    let huge = level > 1 ? PageTableEntry.pageSize : 0
-    let entry = target.physicalAddress | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.user | huge
-    for i in 0..<512 { try m.writeWord(frame, index: i, 0) }
-    try m.writeWord(frame, index: AddressLayout.index(va, level: level), entry)
-    return frame
-}
-
-/// The secret the attacker wants: a kernel data frame holding "SECRET!!".
-public func makeSecret(_ m: Machine) throws(SVAError) -> PFN {
-    let s = try m.allocFrames(owner: 0x5ec)
-    try m.writeWord(s, index: 0, secretWord)
-    return s
-}
-
-public let secretWord: UInt64 = 0x2121_5445_5243_4553  // "SECRET!!" little-endian
-
-extension Result where Success == [UInt8], Failure == DMAFault {
-    /// Whether the read returned the secret.
-    public var isSecret: Bool {
-        guard case .success(let b) = self, b.count == 8 else { return false }
-        return b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == secretWord
-    }
+    /// The row for `name`.
+    public static func named(_ name: ScenarioName) -> Scenario { all.first { $0.name == name }! }
 }
 
 /// The seed scenarios (seed 000 and the paths seed 001's review found).
@@ -81,6 +85,26 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     case hotRemoveBoot = "hot-remove-boot"
     /// Sixteen rounds of vmalloc, device access, vfree and huge vmalloc.
     case vmallocStorm = "vmalloc-storm"
+
+    /// The story, as `svakit demo` and the docs tell it.
+    public var story: String {
+        switch self {
+        case .hugeVmap:
+            "vfree leaves a PTE table; vmalloc_huge maps a 2 MiB leaf over it and frees it (pmd_free_pte_page)"
+        case .pudFreePmd:
+            "a 1 GiB vmap replaces a PMD table and the PTE table under it (pud_free_pmd_page)"
+        case .setMemoryCollapse:
+            "set_memory splits a direct-map 2 MiB leaf; cpa collapse frees the split PTE table"
+        case .hotRemoveBoot:
+            "memory hot-remove frees the boot-time direct-map PMD table of the range"
+        case .vmallocStorm:
+            "sixteen rounds of map, device access, vunmap and huge vmap over fresh PTE tables"
+        }
+    }
+
+    /// Whether linux-6.19 frees this scenario's table at once: x86 allocates
+    /// it without the PT_kernel mark the merged series defers on.
+    public var isLinux619Hole: Bool { self == .setMemoryCollapse || self == .hotRemoveBoot }
 }
 
 /// Runs one scenario on a fresh machine (built by the caller with the mode

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: Apache-2.0
+import Synchronization
+
+/// The DMA API over a device's default domain (dma-iommu.c: iommu_dma_map_page,
+/// __iommu_dma_unmap; docs/KERNEL-MODEL.md §4.3): an IOVA from the
+/// per-CPU rcache, iommu_map; at unmap the entries go, then either a sync
+/// and the IOVA back (strict), or the IOVA and the freed tables into the
+/// flush queue (lazy). The data pages are the caller's at once in both
+/// modes: that is the window lazy mode opens, which the quarantine closes.
+extension DMADomains {
+    /// The translated default domain of `device` and its cookie; nil for an
+    /// identity domain (dma-direct: the DMA address is the physical one).
+    private func cookie(of device: UInt32) throws(SVAError) -> (DeviceWord, DMACookie?) {
+        let w = try sva.deviceWord(device)
+        guard let id = w.defaultDomain else { throw .notSupported }
+        return (w, try slot(id).cookie)
+    }
+
+    private func cpuIndex(_ cpu: Int?, _ c: DMACookie) throws(SVAError) -> Int {
+        guard let cpu else { return CurrentCPU.index(cpuCount: c.cpus) }
+        guard cpu >= 0, cpu < c.cpus else { throw .invalidArgument }
+        return cpu
+    }
+
+    /// iommu_setup_default_domain and its policy: identity when asked; a
+    /// translated domain otherwise, DMA-FQ unless the machine is strict, the
+    /// device untrusted or the IOMMU unable to defer flushes. Attaches it.
+    func setupDefaultDomain(device: UInt32, identity: Bool) throws(SVAError) -> (UInt32, DMAPolicyReason) {
+        let w = try sva.deviceWord(device)
+        let unit = try sva.iommu(UInt32(w.iommu))
+        let reason: DMAPolicyReason = w.untrusted ? .untrustedDevice : !unit.config.deferredFlush ? .noDeferredFlush
+            : policy.strict ? .strictConfigured : .lazyDefault
+        let type: DomainType = identity ? .identity : reason == .lazyDefault ? .dmaFQ : .dma
+        let id = try create(iommu: UInt32(w.iommu), type: type, pgsizeBitmap: Machine.defaultPageSizes)
+        do throws(SVAError) {
+            try attach(device: device, domain: id)
+        } catch {
+            try? free(id)
+            throw error
+        }
+        return (id, reason)
+    }
+
+    /// The first DMA-FQ domain taints the machine and logs the window it
+    /// opens (beyond Linux, which says only "lazy mode"): how long and for
+    /// how many unmaps a device may keep access after dma_unmap.
+    func noteLazy(_ d: IOMMUDomain) {
+        guard !tainted.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let single = d.iommu.config.shadowedFlush
+        let ns = single ? FlushQueue.singleTimeoutNs : FlushQueue.perCPUTimeoutNs
+        let entries = (single ? FlushQueue.singleSize : FlushQueue.perCPUSize * policy.cpus) - (single ? 1 : policy.cpus)
+        events.record(.dmaLazyWindow, site: .none, va: ns, aux: UInt64(entries))
+    }
+
+    /// dma_map_page: maps `size` bytes at `phys` for `device`; returns the
+    /// DMA address. An identity domain returns `phys`.
+    func mapPage(device: UInt32, phys: UInt64, size: UInt64, direction: DMADirection,
+                 cpu: Int?) throws(SVAError) -> UInt64 {
+        guard size > 0, phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
+        let (_, c) = try cookie(of: device)
+        guard let c else { return phys }
+        let cpu = try cpuIndex(cpu, c)
+        let g = c.domain.granule, off = phys & (g - 1)
+        let pages = (off + size + g - 1) / g
+        guard let pfn = allocIOVA(c, pages: pages, cpu: cpu) else { throw .noSpace }
+        do throws(SVAError) {
+            try c.domain.map(iova: pfn * g, phys: phys - off, size: pages * g, writable: direction.writable)
+        } catch {
+            c.iovad.freeFast(pfn: pfn, pages: pages, cpu: cpu)
+            throw error
+        }
+        c.record(DMAMapping(device: device, phys: phys, size: size, direction: direction, iovaPfn: pfn, pages: pages))
+        return pfn * g + off
+    }
+
+    /// dma_unmap_page: `address`, `size` and `direction` must be those of a
+    /// live mapping of `device` (dma-debug's checks): otherwise nothing
+    /// changes and it throws. Strict or lazy as the domain's type says.
+    func unmapPage(device: UInt32, address: UInt64, size: UInt64, direction: DMADirection,
+                   cpu: Int?) throws(SVAError) {
+        let (w, c) = try cookie(of: device)
+        guard let c else { return }
+        let cpu = try cpuIndex(cpu, c)
+        let g = c.domain.granule
+        guard address < IOMMUDomain.apertureEnd else { throw .outOfRange }
+        let m = try c.claim(iovaPfn: address / g, device: device, phys: address & (g - 1), size: size,
+                            direction: direction)
+        unmap(m, c, lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu)
+    }
+
+    /// __iommu_dma_unmap for a claimed mapping.
+    private func unmap(_ m: DMAMapping, _ c: DMACookie, lazy: Bool, cpu: Int) {
+        let g = c.domain.granule
+        // The frames behind the range, read from the tables before they go
+        // (as the sanitizer's unmap_begin does): a scatter-gather mapping
+        // is not physically contiguous.
+        var frames: [PFN] = []
+        if lazy && policy.quarantine {
+            var a = m.iovaPfn * g
+            while a < (m.iovaPfn + m.pages) * g {
+                if let p = c.domain.iovaToPhys(a) { frames.append(PFN(Int(p >> 12))) }
+                a += UInt64(pageSize)
+            }
+            quarantine.locked { $0.noteUnmap(frames) }
+        }
+        // The mapping exists, so the unmap cannot fail or come up short.
+        guard let u = try? c.domain.unmap(iova: m.iovaPfn * g, size: m.pages * g) else {
+            preconditionFailure("a recorded DMA mapping was not mapped")
+        }
+        if !lazy {
+            c.domain.iommu.invalidateTagRange(c.domain.tag, start: m.iovaPfn * g, end: (m.iovaPfn + m.pages) * g - 1,
+                                              leafOnly: u.freed.isEmpty)
+            c.domain.iommu.fence()
+            putPages(u.takeTables())
+            c.iovad.freeFast(pfn: m.iovaPfn, pages: m.pages, cpu: cpu)
+            return
+        }
+        let tables = u.takeTables().release()
+        c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: tables, queuedAt: policy.clock(),
+                           frames: frames), cpu: cpu)
+    }
+
+    /// iommu_dma_alloc_iova: below 4 GiB first (a single-address-cycle
+    /// address for PCI), then anywhere in the aperture; the second attempt
+    /// may flush the rcaches.
+    private func allocIOVA(_ c: DMACookie, pages: UInt64, cpu: Int) -> UInt64? {
+        if frames.failNth.shouldFail(.iova) { return nil }  // -ENOSPC, as when the space is full
+        let shift = UInt64(c.domain.granule.trailingZeroBitCount)
+        let sac = min(c.iovad.endPfn, (1 << (32 - shift)) - 1)
+        return c.iovad.allocFast(pages: pages, limitPfn: sac, cpu: cpu, flushRcache: false)
+            ?? c.iovad.allocFast(pages: pages, limitPfn: c.iovad.endPfn, cpu: cpu, flushRcache: true)
+    }
+
+    /// dma_map_sg (iommu_dma_map_sg): one IOVA range for the whole list,
+    /// each element padded to the granule so its offset is kept, mapped in
+    /// turn; segments whose DMA addresses touch are merged.
+    func mapSG(device: UInt32, _ list: [(phys: UInt64, length: UInt64)], direction: DMADirection,
+               cpu: Int?) throws(SVAError) -> DMAMappedSG {
+        guard !list.isEmpty else { throw .invalidArgument }
+        for e in list where e.length == 0 || e.phys >= frames.bytes || e.length > frames.bytes - e.phys {
+            throw .outOfRange
+        }
+        let (_, c) = try cookie(of: device)
+        guard let c else {
+            return DMAMappedSG(segments: Self.merge(list.map { DMASegment(address: $0.phys, length: $0.length) }),
+                               direction: direction, base: 0, span: 0)
+        }
+        let cpu = try cpuIndex(cpu, c)
+        let g = c.domain.granule
+        let padded = list.map { ($0.phys & (g - 1) + $0.length + g - 1) / g * g }
+        let span = padded.reduce(0, +)
+        guard let pfn = allocIOVA(c, pages: span / g, cpu: cpu) else { throw .noSpace }
+        var iova = pfn * g
+        var segments: [DMASegment] = []
+        for (e, len) in zip(list, padded) {
+            let off = e.phys & (g - 1)
+            do throws(SVAError) {
+                try c.domain.map(iova: iova, phys: e.phys - off, size: len, writable: direction.writable)
+            } catch {
+                // Nothing was handed out: no device can have walked it.
+                if iova > pfn * g, let u = try? c.domain.unmap(iova: pfn * g, size: iova - pfn * g) {
+                    c.domain.iommu.invalidateTagRange(c.domain.tag, start: pfn * g, end: iova - 1, leafOnly: false)
+                    c.domain.iommu.fence()
+                    putPages(u.takeTables())
+                }
+                c.iovad.freeFast(pfn: pfn, pages: span / g, cpu: cpu)
+                throw error
+            }
+            segments.append(DMASegment(address: iova + off, length: e.length))
+            iova += len
+        }
+        c.record(DMAMapping(device: device, phys: list[0].phys & ~(g - 1), size: span, direction: direction,
+                            iovaPfn: pfn, pages: span / g))
+        return DMAMappedSG(segments: Self.merge(segments), direction: direction, base: pfn * g, span: span)
+    }
+
+    /// Merges segments whose addresses touch (sg's dma_length grows).
+    static func merge(_ s: [DMASegment]) -> [DMASegment] {
+        var out: [DMASegment] = []
+        for seg in s {
+            if let last = out.last, last.address + last.length == seg.address {
+                out[out.count - 1] = DMASegment(address: last.address, length: last.length + seg.length)
+            } else {
+                out.append(seg)
+            }
+        }
+        return out
+    }
+
+    /// A flush covered `e`: its IOVA goes back to the rcache, its tables to
+    /// the allocator, and the frees parked behind it happen now.
+    func release(_ e: FQEntry, from d: IOMMUDomain, cpu: Int) {
+        if let c = try? slot(d.id).cookie {
+            c.iovad.freeFast(pfn: e.iovaPfn, pages: e.pages, cpu: cpu)
+            c.fq.noteReleased(after: policy.clock() &- e.queuedAt)
+        }
+        for t in e.freelist { frames.free(t.pfn, site: .unmap) }
+        guard !e.frames.isEmpty else { return }
+        for f in quarantine.locked({ $0.release(e.frames) }) { frames.free(f, site: .api) }
+    }
+
+    /// svakit_frame_free's quarantine check: true when the free of `pfn`
+    /// is parked behind a flush still owed (the caller's free succeeded).
+    func parkFree(_ pfn: PFN, frames n: Int) throws(SVAError) -> Bool {
+        guard policy.quarantine else { return false }
+        guard let parked = quarantine.locked({ $0.park(pfn, frames: n) }) else { throw .doubleFree }
+        return parked
+    }
+
+    /// Runs every timer due at `now` (the timer thread's tick, or the
+    /// caller's in manual mode): flush-queue timeouts and IOVA depot reclaim.
+    func runTimers(now: UInt64) {
+        for c in cookies {
+            if c.fq.isDue(at: now) { c.fq.timeout() }
+            c.iovad.reclaimDepot(now: now)
+        }
+    }
+
+    /// Flushes every DMA-FQ domain now (the timers firing early).
+    func flushQueues() { for c in cookies where c.fq.pendingEntries > 0 { c.fq.timeout() } }
+
+    func startTimer() {
+        let t = FlushTimer { [unowned self] in self.runTimers(now: self.policy.clock()) }
+        timer = t
+        t.start()
+    }
+
+    /// Stops the timer and drains every queue.
+    func shutdown() {
+        timer?.stop()
+        timer = nil
+        for c in cookies { c.fq.timeout() }
+    }
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// The DMA API's machine-wide options (docs/KERNEL-MODEL.md §4.1).
+struct DMAPolicy: Sendable {
+    /// iommu.strict=1: every translated default domain is DMA (strict);
+    /// otherwise DMA-FQ (lazy), x86's default.
+    var strict: Bool
+    /// Park frees of frames a lazy unmap covered until their flush is over.
+    var quarantine: Bool
+    /// Simulated CPUs: per-CPU flush queues and IOVA caches.
+    var cpus: Int
+    /// Timers run on a thread (true) or when the caller says (manual mode).
+    var timerThread: Bool
+    /// Monotonic nanoseconds (injectable for tests).
+    var clock: @Sendable () -> UInt64 = monotonicNanoseconds
+}
+
+/// Why a device's default domain got the type it got, as Linux's boot log
+/// says it ("iommu: DMA domain TLB invalidation policy: lazy mode").
+public enum DMAPolicyReason: UInt32, Sendable, CustomStringConvertible {
+    /// Lazy: the machine's default (x86's IOMMU_DEFAULT_DMA_LAZY).
+    case lazyDefault = 0
+    /// Strict: the machine was configured strict (iommu.strict=1).
+    case strictConfigured = 1
+    /// Strict: the device is untrusted (an external-facing port).
+    case untrustedDevice = 2
+    /// Strict: the IOMMU cannot defer flushes (no IOMMU_CAP_DEFERRED_FLUSH,
+    /// or caching mode under virtualisation).
+    case noDeferredFlush = 3
+
+    /// The boot-log line.
+    public var description: String {
+        switch self {
+        case .lazyDefault: "DMA domain TLB invalidation policy: lazy mode"
+        case .strictConfigured: "DMA domain TLB invalidation policy: strict mode (set via configuration)"
+        case .untrustedDevice: "untrusted device: strict mode"
+        case .noDeferredFlush: "IOMMU batching disallowed: strict mode"
+        }
+    }
+}

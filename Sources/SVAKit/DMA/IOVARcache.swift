@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: Apache-2.0
+import Synchronization
+
+/// The IOVA range cache (drivers/iommu/iova.c, docs/KERNEL-MODEL.md §4.5):
+/// per size class of 1, 2, 4 ... 32 pages, each simulated CPU keeps a
+/// `loaded` and a `prev` magazine of up to 127 freed pfns, and full
+/// magazines overflow into the size class's depot, a list that a delayed
+/// reclaim trims back to one magazine per CPU.
+///
+/// Locks: one per (CPU, size class) — the CPU's rcache lock — and one per
+/// size class for its depot, nested CPU → depot → tree as iova.c nests
+/// them (`LockRank.iovaRcache`, `.iovaDepot`, `.iovaTree`). So alloc/free
+/// on different CPUs share no lock until a magazine goes to or comes from
+/// the depot.
+///
+/// Time: no timer and no thread. A push to the depot schedules reclaim
+/// `depotDelayNanos` after the clock reads it; reclaim that is due runs
+/// lazily after the next push or pop of that size class, or when the
+/// engine calls `IOVADomain.reclaimDepot(now:)`.
+final class IOVARcache: @unchecked Sendable {
+    // @unchecked: the magazines are reached only under the lock that owns
+    // them (a CPU's rcache lock, or the depot lock for the depot and the
+    // spares); the lock arrays are set up in init and torn down in deinit.
+
+    /// IOVA_RANGE_CACHE_MAX_SIZE: sizes of order 0..<6 (1...32 pages) are
+    /// cached.
+    static let sizeClasses = 6
+    /// IOVA_MAG_SIZE: pfns per magazine (a 1024-byte magazine with its
+    /// count word).
+    static let magazineSize = 127
+    /// IOVA_DEPOT_DELAY: 100 ms.
+    static let depotDelayNanos: UInt64 = 100_000_000
+
+    let cpuCount: Int
+    /// Monotonic nanoseconds; called with no lock held.
+    let clock: @Sendable () -> UInt64
+
+    /// `cpus[cpu * sizeClasses + class]`: that CPU's magazines of that
+    /// size class (iova_cpu_rcache and its lock).
+    let cpus: UnsafeMutablePointer<RankedMutex<IOVACPURcache>>
+    /// `depots[class]`: the depot, the spare magazines and the reclaim
+    /// deadline of that size class (iova_rcache and its lock).
+    let depots: UnsafeMutablePointer<RankedMutex<IOVADepot>>
+
+    /// alloc_iova_fast() calls that flushed every cache and retried.
+    let flushes = Atomic<Int>(0)
+
+    init(cpuCount: Int, clock: @escaping @Sendable () -> UInt64) {
+        self.cpuCount = cpuCount
+        self.clock = clock
+        let n = cpuCount * Self.sizeClasses
+        cpus = .allocate(capacity: n)
+        depots = .allocate(capacity: Self.sizeClasses)
+        for k in 0..<Self.sizeClasses {
+            // iova_domain_init_rcaches(): two magazines per CPU up front.
+            (depots + k).initialize(to: RankedMutex(.iovaDepot,
+                                                    IOVADepot(magazineAllocations: 2 * cpuCount, spareLimit: cpuCount)))
+        }
+        for i in 0..<n {
+            (cpus + i).initialize(to: RankedMutex(.iovaRcache,
+                                                  IOVACPURcache(loaded: .allocate(), prev: .allocate())))
+        }
+    }
+
+    deinit {
+        let n = cpuCount * Self.sizeClasses
+        for i in 0..<n {
+            cpus[i].locked { c in
+                c.loaded.deallocate()
+                c.prev.deallocate()
+            }
+        }
+        for k in 0..<Self.sizeClasses {
+            depots[k].locked { d in d.deallocateAll() }
+        }
+        cpus.deinitialize(count: n)
+        cpus.deallocate()
+        depots.deinitialize(count: Self.sizeClasses)
+        depots.deallocate()
+    }
+
+    /// The size class of a range of `pages` pages: order_base_2(pages).
+    /// Classes at or above `sizeClasses` are not cached.
+    @inline(__always)
+    static func sizeClass(_ pages: UInt64) -> Int {
+        pages <= 1 ? 0 : 64 - (pages - 1).leadingZeroBitCount
+    }
+}
+
+/// What the DMA layer allocates for a request of `pages` pages: sizes below
+/// 1 << (IOVA_RANGE_CACHE_MAX_SIZE - 1) = 32 pages are rounded up to a power
+/// of two, so a freed range drops back into the size class it will be
+/// asked for again (docs/KERNEL-MODEL.md §4.5). `allocFast` applies it too.
+func iovaAllocationPages(_ pages: UInt64) -> UInt64 {
+    precondition(pages > 0, "an IOVA allocation has at least one page")
+    guard pages < 1 << (IOVARcache.sizeClasses - 1), pages > 1 else { return pages }
+    return 1 << UInt64(64 - (pages - 1).leadingZeroBitCount)
+}
+
+/// A magazine: one 128-word block, word 0 the count (or, in the depot and
+/// the spares, the next magazine of the list, as iova.c's union does), then
+/// up to 127 pfns. A plain pointer, so moving one between a CPU and the
+/// depot costs no allocation and no reference counting.
+struct IOVAMagazine: @unchecked Sendable {
+    // @unchecked: a magazine has one owner at a time, a CPU's rcache or a
+    // depot, and is touched only under that owner's lock; it moves between
+    // them with both locks held, except a magazine reclaim popped, which
+    // only the reclaiming thread holds until it is a spare again.
+    let words: UnsafeMutablePointer<UInt64>
+
+    static func allocate() -> IOVAMagazine {
+        let w = UnsafeMutablePointer<UInt64>.allocate(capacity: IOVARcache.magazineSize + 1)
+        w.initialize(repeating: 0, count: IOVARcache.magazineSize + 1)
+        return IOVAMagazine(words: w)
+    }
+
+    func deallocate() { words.deallocate() }
+
+    var count: Int {
+        @inline(__always) get { Int(words[0]) }
+        @inline(__always) nonmutating set { words[0] = UInt64(newValue) }
+    }
+    var isEmpty: Bool { @inline(__always) get { words[0] == 0 } }
+    var isFull: Bool { @inline(__always) get { words[0] == UInt64(IOVARcache.magazineSize) } }
+
+    @inline(__always)
+    subscript(i: Int) -> UInt64 { words[1 + i] }
+
+    @inline(__always)
+    func push(_ pfn: UInt64) {
+        let n = count
+        words[1 + n] = pfn
+        count = n + 1
+    }
+
+    /// iova_magazine_pop(): the topmost pfn at or below `ceiling`, moving
+    /// the last pfn into its slot; nil when none is (the caller falls back
+    /// to the tree). The magazine is not empty.
+    @inline(__always)
+    func pop(atMost ceiling: UInt64) -> UInt64? {
+        var i = count - 1
+        while words[1 + i] > ceiling {
+            if i == 0 { return nil }
+            i -= 1
+        }
+        let pfn = words[1 + i]
+        let last = count - 1
+        words[1 + i] = words[1 + last]
+        count = last
+        return pfn
+    }
+
+    /// The next magazine of a list (depot or spares), through word 0.
+    var next: IOVAMagazine? {
+        get { UnsafeMutablePointer(bitPattern: UInt(words[0])).map(IOVAMagazine.init(words:)) }
+        nonmutating set { words[0] = UInt64(UInt(bitPattern: newValue?.words)) }
+    }
+}
+
+/// One CPU's magazines of one size class (iova_cpu_rcache), and its hits
+/// and misses.
+struct IOVACPURcache {
+    var loaded: IOVAMagazine
+    var prev: IOVAMagazine
+    var hits = 0
+    var misses = 0
+}
+
+/// One size class's depot (iova_rcache): the list of full magazines, the
+/// empty magazines kept for the next push, the reclaim deadline, counters.
+struct IOVADepot {
+    enum Reclaim: Equatable {
+        /// No reclaim scheduled.
+        case idle
+        /// A push scheduled it; the deadline is set from the clock read
+        /// after the push, with no lock held.
+        case pending
+        /// Due at this time (nanoseconds).
+        case due(UInt64)
+    }
+
+    private var head: IOVAMagazine?
+    /// depot_size: full magazines in the depot.
+    private(set) var size = 0
+    private var spares: IOVAMagazine?
+    private var spareCount = 0
+    let spareLimit: Int
+    var reclaim = Reclaim.idle
+
+    private(set) var pushes = 0
+    private(set) var pops = 0
+    var reclaims = 0
+    /// Magazines allocated for this size class (2 per CPU at init, then one
+    /// per push that found no spare) and freed (spares beyond the limit).
+    private(set) var magazineAllocations: Int
+    private(set) var magazineFrees = 0
+
+    init(magazineAllocations: Int, spareLimit: Int) {
+        self.magazineAllocations = magazineAllocations
+        self.spareLimit = spareLimit
+    }
+
+    /// iova_depot_push() of a full magazine and schedule_delayed_work()
+    /// (a no-op when already scheduled); returns the empty magazine that
+    /// replaces it.
+    mutating func push(_ full: IOVAMagazine) -> IOVAMagazine {
+        full.next = head
+        head = full
+        size += 1
+        pushes += 1
+        if reclaim == .idle { reclaim = .pending }
+        if let s = spares {
+            spares = s.next
+            spareCount -= 1
+            s.count = 0
+            return s
+        }
+        magazineAllocations += 1
+        return .allocate()
+    }
+
+    /// iova_depot_pop(): a full magazine, or nil when the depot is empty.
+    mutating func pop() -> IOVAMagazine? {
+        guard let m = head else { return nil }
+        head = m.next
+        m.count = IOVARcache.magazineSize
+        size -= 1
+        pops += 1
+        return m
+    }
+
+    /// Keeps an empty magazine for the next push (iova.c frees it and
+    /// allocates anew; keeping it means steady depot traffic allocates
+    /// nothing). Reclaim trims the spares back to `spareLimit`.
+    mutating func putSpare(_ m: IOVAMagazine) {
+        m.next = spares
+        spares = m
+        spareCount += 1
+    }
+
+    /// Frees the spares beyond `spareLimit` (one per CPU).
+    mutating func trimSpares() {
+        while spareCount > spareLimit, let m = spares {
+            spares = m.next
+            spareCount -= 1
+            m.deallocate()
+            magazineFrees += 1
+        }
+    }
+
+    /// The pfns of every magazine in the depot.
+    func cachedPfns() -> [UInt64] {
+        var out: [UInt64] = []
+        var m = head
+        while let mag = m {
+            // In the list, word 0 is the link; a depot magazine is full.
+            for i in 0..<IOVARcache.magazineSize { out.append(mag[i]) }
+            m = mag.next
+        }
+        return out
+    }
+
+    mutating func deallocateAll() {
+        while let m = head { head = m.next; m.deallocate() }
+        while let m = spares { spares = m.next; m.deallocate() }
+        size = 0
+        spareCount = 0
+    }
+}
+
+// MARK: - alloc_iova_fast / free_iova_fast
+
+extension IOVADomain {
+    /// alloc_iova_fast(): `pages` pages (rounded by `iovaAllocationPages`)
+    /// ending at or below `limitPfn` (inclusive), size-aligned, from `cpu`'s
+    /// rcache when a cached pfn fits, else from the tree. When the tree has
+    /// nothing and `flushRcache` is set, every CPU's cached IOVAs and the
+    /// depots go back to the tree and the tree is asked once more.
+    func allocFast(pages: UInt64, limitPfn: UInt64, cpu: Int, flushRcache: Bool) -> UInt64? {
+        let pages = iovaAllocationPages(pages)
+        if let pfn = rcacheGet(pages: pages, limitPfn: limitPfn, cpu: cpu) { return pfn }
+        if let pfn = alloc(pages: pages, limitPfn: limitPfn, sizeAligned: true) { return pfn }
+        guard flushRcache else { return nil }
+        rcache.flushes.add(1, ordering: .relaxed)
+        flushCachedIOVAs()
+        return alloc(pages: pages, limitPfn: limitPfn, sizeAligned: true)
+    }
+
+    /// free_iova_fast(): into `cpu`'s rcache when `pages` is a cached size
+    /// class, else (or never: the cache always takes it) back to the tree.
+    /// `pages` is what the caller asked `allocFast` for, or that rounded.
+    func freeFast(pfn: UInt64, pages: UInt64, cpu: Int) {
+        if rcacheInsert(pfn: pfn, pages: pages, cpu: cpu) { return }
+        free(pfn: pfn)
+    }
+
+    /// free_cpu_cached_iovas() for every CPU, then
+    /// free_global_cached_iovas(): every cached IOVA goes back to the tree.
+    func flushCachedIOVAs() {
+        for cpu in 0..<rcache.cpuCount { freeCPUCachedIOVAs(cpu: cpu) }
+        for k in 0..<IOVARcache.sizeClasses {
+            rcache.depots[k].locked { d in
+                while let m = d.pop() {
+                    freeMagazine(m)
+                    d.putSpare(m)
+                }
+            }
+        }
+    }
+
+    /// free_cpu_cached_iovas(): `cpu`'s loaded and prev magazines go back
+    /// to the tree.
+    func freeCPUCachedIOVAs(cpu: Int) {
+        precondition(cpu >= 0 && cpu < rcache.cpuCount, "no such CPU")
+        for k in 0..<IOVARcache.sizeClasses {
+            rcache.cpus[cpu * IOVARcache.sizeClasses + k].locked { c in
+                freeMagazine(c.loaded)
+                freeMagazine(c.prev)
+            }
+        }
+    }
+
+    /// iova_depot_work_func(), for every size class whose reclaim is due at
+    /// `now`: while a deadline has passed and the depot holds more
+    /// magazines than there are CPUs, one magazine goes back to the tree
+    /// and the next deadline is `depotDelayNanos` later; otherwise reclaim
+    /// stops until the next push. For the engine's timer.
+    func reclaimDepot(now: UInt64) {
+        for k in 0..<IOVARcache.sizeClasses { reclaimDepot(sizeClass: k, now: now) }
+    }
+
+    // MARK: The rcache
+
+    /// __iova_rcache_get(): loaded, else prev (swapped in), else a full
+    /// magazine from the depot replaces the empty loaded one. Only the
+    /// loaded magazine is searched, for a pfn whose range ends at or below
+    /// `limitPfn`.
+    private func rcacheGet(pages: UInt64, limitPfn: UInt64, cpu: Int) -> UInt64? {
+        let k = IOVARcache.sizeClass(pages)
+        guard k < IOVARcache.sizeClasses else { return nil }
+        precondition(cpu >= 0 && cpu < rcache.cpuCount, "no such CPU")
+        let rcache = rcache
+        let fits = limitPfn >= pages - 1
+        let ceiling = fits ? limitPfn - (pages - 1) : 0
+        let (pfn, fromDepot) = rcache.cpus[cpu * IOVARcache.sizeClasses + k].locked { c -> (UInt64?, Bool) in
+            var fromDepot = false
+            if c.loaded.isEmpty {
+                if !c.prev.isEmpty {
+                    swap(&c.loaded, &c.prev)
+                } else if let full = rcache.depots[k].locked({ d -> IOVAMagazine? in
+                    guard let m = d.pop() else { return nil }
+                    d.putSpare(c.loaded)
+                    return m
+                }) {
+                    c.loaded = full
+                    fromDepot = true
+                }
+            }
+            let pfn = fits && !c.loaded.isEmpty ? c.loaded.pop(atMost: ceiling) : nil
+            if pfn == nil { c.misses += 1 } else { c.hits += 1 }
+            return (pfn, fromDepot)
+        }
+        if fromDepot { reclaimDepot(sizeClass: k, now: rcache.clock()) }
+        return pfn
+    }
+
+    /// __iova_rcache_insert(): into loaded, else into prev (swapped in),
+    /// else the full loaded magazine goes to the depot and an empty one
+    /// replaces it. False for sizes the cache does not hold.
+    private func rcacheInsert(pfn: UInt64, pages: UInt64, cpu: Int) -> Bool {
+        let k = IOVARcache.sizeClass(pages)
+        guard k < IOVARcache.sizeClasses else { return false }
+        precondition(cpu >= 0 && cpu < rcache.cpuCount, "no such CPU")
+        let rcache = rcache
+        let pushed = rcache.cpus[cpu * IOVARcache.sizeClasses + k].locked { c -> Bool in
+            var pushed = false
+            if c.loaded.isFull {
+                if !c.prev.isFull {
+                    swap(&c.loaded, &c.prev)
+                } else {
+                    let full = c.loaded
+                    c.loaded = rcache.depots[k].locked { d in d.push(full) }
+                    pushed = true
+                }
+            }
+            c.loaded.push(pfn)
+            return pushed
+        }
+        if pushed { reclaimDepot(sizeClass: k, now: rcache.clock()) }
+        return true
+    }
+
+    private func reclaimDepot(sizeClass k: Int, now: UInt64) {
+        let cpuCount = rcache.cpuCount
+        while true {
+            let victim = rcache.depots[k].locked { d -> IOVAMagazine? in
+                switch d.reclaim {
+                case .idle:
+                    return nil
+                case .pending:
+                    d.reclaim = .due(now + IOVARcache.depotDelayNanos)
+                    return nil
+                case .due(let t):
+                    guard now >= t else { return nil }
+                    d.trimSpares()
+                    guard d.size > cpuCount, let m = d.pop() else {
+                        d.reclaim = .idle
+                        return nil
+                    }
+                    // Rescheduled from when the work would have run.
+                    d.reclaim = .due(t + IOVARcache.depotDelayNanos)
+                    d.reclaims += 1
+                    return m
+                }
+            }
+            guard let victim else { return }
+            // As the work does: the depot lock is dropped before the IOVAs
+            // go back to the tree.
+            freeMagazine(victim)
+            rcache.depots[k].locked { d in d.putSpare(victim) }
+        }
+    }
+
+    /// iova_magazine_free_pfns(): the magazine's IOVAs go back to the tree
+    /// under one hold of the tree lock, and the magazine is empty.
+    private func freeMagazine(_ m: IOVAMagazine) {
+        tree.locked { t in
+            for i in 0..<m.count { _ = t.free(pfn: m[i]) }
+        }
+        m.count = 0
+    }
+}

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A scatter-gather list mapped by ``Machine/dmaMapSG(device:_:direction:cpu:)``:
+/// the DMA segments the device uses (merged where the IOVA layout is
+/// contiguous), and what ``Machine/dmaUnmapSG(device:_:cpu:)`` needs.
+public struct DMAMappedSG: Sendable, Equatable {
+    /// The DMA segments: (DMA address, length) each.
+    public let segments: [DMASegment]
+    /// The direction it was mapped with.
+    public let direction: DMADirection
+    /// The one IOVA range the list occupies, and the bytes it spans.
+    let base: UInt64, span: UInt64
+
+    init(segments: [DMASegment], direction: DMADirection, base: UInt64, span: UInt64) {
+        self.segments = segments
+        self.direction = direction
+        self.base = base
+        self.span = span
+    }
+}
+
+/// One DMA segment of a mapped scatter-gather list.
+public struct DMASegment: Sendable, Equatable {
+    /// The DMA address the device uses.
+    public let address: UInt64
+    /// Its length in bytes.
+    public let length: UInt64
+
+    /// A segment of `length` bytes at `address`.
+    public init(address: UInt64, length: UInt64) {
+        self.address = address
+        self.length = length
+    }
+}
+
+/// The DMA API of a device's default domain (docs/KERNEL-MODEL.md §4): what
+/// a driver calls, strict or lazy as the domain's type says. Every call
+/// takes the simulated CPU it runs on (`cpu`), or the thread's own.
+extension Machine {
+    /// iommu_setup_default_domain: gives `device` a default domain and
+    /// attaches it: identity when asked, else translated, DMA-FQ (lazy)
+    /// unless the machine is strict (``MachineConfig/dmaStrict``), the device
+    /// untrusted, or its IOMMU unable to defer flushes. Returns the domain
+    /// and why it got its type (the boot log's line). The first DMA-FQ
+    /// domain taints the machine (``Machine/dmaTainted``) and logs the
+    /// window (``EventType/dmaLazyWindow``).
+    public func setupDMA(for device: DeviceID, identity: Bool = false) throws(SVAError)
+        -> (domain: DomainID, reason: DMAPolicyReason) {
+        let (id, reason) = try domains.setupDefaultDomain(device: device.rawValue, identity: identity)
+        return (DomainID(id), reason)
+    }
+
+    /// Whether a DMA-FQ domain ever ran on this machine (isolation weakened).
+    public var dmaTainted: Bool { domains.tainted.load(ordering: .acquiring) }
+
+    /// dma_map_page / dma_map_single: maps `size` bytes at `phys` for
+    /// `device` and returns the DMA address. Throws
+    /// ``SVAError/notSupported`` when the device has no default domain,
+    /// ``SVAError/noSpace`` when the IOVA space is exhausted,
+    /// ``SVAError/outOfRange`` for a range past memory.
+    public func dmaMapPage(device: DeviceID, phys: UInt64, size: UInt64, direction: DMADirection,
+                           cpu: Int? = nil) throws(SVAError) -> UInt64 {
+        try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
+    }
+
+    /// dma_unmap_page: `address`, `size` and `direction` must be those the
+    /// map returned and was given (``SVAError/notFound`` for an address not
+    /// mapped, ``SVAError/invalidArgument`` for another size, direction or
+    /// device; nothing changes then). Strict: the IOTLB is invalidated and
+    /// synced before it returns. Lazy: the IOVA waits in the flush queue,
+    /// and the device may keep reaching the page until the flush.
+    public func dmaUnmapPage(device: DeviceID, address: UInt64, size: UInt64, direction: DMADirection,
+                             cpu: Int? = nil) throws(SVAError) {
+        try domains.unmapPage(device: device.rawValue, address: address, size: size, direction: direction, cpu: cpu)
+    }
+
+    /// dma_map_sg: maps each (physical address, length) of `list` into one
+    /// IOVA range, each element padded to the domain's granule, and merges
+    /// elements whose DMA addresses are contiguous into one segment.
+    public func dmaMapSG(device: DeviceID, _ list: [(phys: UInt64, length: UInt64)], direction: DMADirection,
+                         cpu: Int? = nil) throws(SVAError) -> DMAMappedSG {
+        try domains.mapSG(device: device.rawValue, list, direction: direction, cpu: cpu)
+    }
+
+    /// dma_unmap_sg: unmaps what ``dmaMapSG(device:_:direction:cpu:)`` mapped.
+    public func dmaUnmapSG(device: DeviceID, _ sg: DMAMappedSG, cpu: Int? = nil) throws(SVAError) {
+        try domains.unmapPage(device: device.rawValue, address: sg.base, size: sg.span, direction: sg.direction,
+                              cpu: cpu)
+    }
+
+    /// dma_alloc_coherent: a zeroed buffer of `size` bytes (whole frames,
+    /// a power-of-two block) mapped bidirectionally; returns its DMA address
+    /// and its first frame.
+    public func dmaAllocCoherent(device: DeviceID, size: UInt64, cpu: Int? = nil) throws(SVAError)
+        -> (address: UInt64, pfn: PFN) {
+        guard size > 0, size <= UInt64(pageSize) << UInt64(maxOrder) else { throw .invalidArgument }
+        let frames = Int((size + UInt64(pageSize) - 1) >> UInt64(pageShift))
+        let order = frames <= 1 ? 0 : Int.bitWidth - (frames - 1).leadingZeroBitCount
+        let pfn = try allocFrames(order: order, owner: 0xc0)
+        for i in 0..<(1 << order) {
+            for w in 0..<(pageSize / 8) { try writeWord(pfn + i, index: w, 0) }
+        }
+        do throws(SVAError) {
+            return (try dmaMapPage(device: device, phys: pfn.physicalAddress, size: size, direction: .bidirectional,
+                                   cpu: cpu), pfn)
+        } catch {
+            try? freeFrames(pfn)
+            throw error
+        }
+    }
+
+    /// dma_free_coherent: unmaps and frees what ``dmaAllocCoherent(device:size:cpu:)``
+    /// returned (the free waits in the quarantine when it is on).
+    public func dmaFreeCoherent(device: DeviceID, size: UInt64, address: UInt64, pfn: PFN,
+                                cpu: Int? = nil) throws(SVAError) {
+        try dmaUnmapPage(device: device, address: address, size: size, direction: .bidirectional, cpu: cpu)
+        try freeFrames(pfn)
+    }
+
+    /// Runs the DMA layer's timers due at `now` (monotonic ns): each DMA-FQ
+    /// domain's flush-queue timeout and each IOVA depot's reclaim. A thread
+    /// does it every millisecond in ``WorkMode/thread``; tests in
+    /// ``WorkMode/manual`` call it, or ``flushDMAQueues()``.
+    public func runDMATimers(now: UInt64) { domains.runTimers(now: now) }
+
+    /// Flushes every DMA-FQ domain's queue now, as its timer would.
+    public func flushDMAQueues() { domains.flushQueues() }
+
+    /// A domain's flush queue: entries waiting, flushes (and those a full
+    /// ring forced), and the window from unmap to release (p50, p99, max ns).
+    public func flushQueueStats(_ domain: DomainID) throws(SVAError) -> FlushQueueStats {
+        guard let c = try domains.slot(domain.rawValue).cookie else { throw .invalidArgument }
+        let w = c.fq.window
+        return FlushQueueStats(
+            pending: c.fq.pendingEntries, flushes: c.fq.flushes.load(ordering: .relaxed),
+            fullFlushes: c.fq.fullFlushes.load(ordering: .relaxed), released: w.count.load(ordering: .relaxed),
+            windowP50: w.percentile(0.5), windowP99: w.percentile(0.99), windowMax: w.maximum.load(ordering: .relaxed),
+            quarantinedFrames: domains.quarantine.locked { $0.heldFrames })
+    }
+}
+
+/// A flush queue's figures (``Machine/flushQueueStats(_:)``).
+public struct FlushQueueStats: Sendable, Equatable {
+    /// Unmaps waiting for a flush now.
+    public var pending: Int
+    /// Domain-wide flushes so far, and of them those a full ring forced.
+    public var flushes: Int, fullFlushes: Int
+    /// Unmaps released after a covering flush.
+    public var released: Int
+    /// Time from unmap to release: p50 and p99 (log2 buckets, upper bound)
+    /// and the maximum, in nanoseconds.
+    public var windowP50: UInt64, windowP99: UInt64, windowMax: UInt64
+    /// Frames the machine's quarantine holds now.
+    public var quarantinedFrames: Int
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: Apache-2.0
+import ArgumentParser
+import SVAKit
+import SVAKitScenarios
+
+// Where the CLI reads the engine's stats, counters, scenario outcomes and
+// events: the library's public types change under it (ids, stats and event
+// types), and this file is what has to follow them. The benchmarks' calls
+// (map, translate, bind, ...) stay in the benches themselves.
+
+/// The machine a command's options describe.
+extension MachineConfig {
+    init(gib: Int, levels: Int, pasidBits: Int) {
+        self.init(frames: gib << 18, pagingLevels: levels, pasidBits: pasidBits)
+    }
+}
+
+/// One row of the demo: a scenario under a mode, on a fresh machine.
+struct ScenarioRow: Codable, Equatable {
+    var name: String
+    var mode: String
+    var uafReports: Int
+    var escalations: Int
+    var corruptions: Int
+    var invalidations: Int
+    var framesDeferred: Int
+    var largestBatch: Int
+    /// "EXPLOITED" (the device read the planted secret through a freed
+    /// table), "use-after-free" or "safe".
+    var verdict: String
+}
+
+/// A scenario's outcome as the CLI prints it.
+struct ScenarioResult {
+    var row: ScenarioRow
+    /// The kernel-style report text of each use-after-free.
+    var reports: [String]
+}
+
+extension ScenarioName: ExpressibleByArgument {}
+
+/// Runs `name` under `mode` on a fresh machine from `base` (deterministic:
+/// the scenario runs the kworker itself). Returns the machine for its events.
+func runScenario(_ name: ScenarioName, mode: Mode, base: MachineConfig,
+                 traceWalks: Bool = false) throws -> (ScenarioResult, Machine) {
+    var cfg = base
+    cfg.freeMode = mode.freeMode
+    cfg.workMode = .manual
+    cfg.traceWalks = traceWalks
+    let m = try Machine(cfg)
+    let o = try Scenario.named(name).run(on: m)
+    let row = ScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
+                          escalations: o.escalations, corruptions: o.corruptions,
+                          invalidations: o.invalidations, framesDeferred: o.framesDeferred,
+                          largestBatch: o.largestBatch, verdict: o.verdict.rawValue)
+    return (ScenarioResult(row: row, reports: o.reports.map(\.text)), m)
+}
+
+extension Mode {
+    var freeMode: FreeMode {
+        switch self {
+        case .immediate: .immediate
+        case .linux619: .linux619
+        case .complete: .complete
+        }
+    }
+}
+
+/// The machine-wide figures the benches report.
+struct MachineFigures {
+    var metadataBytesPerFrame: Int
+    var kernelTables: Int
+    var residentBytes: Int
+
+    init(_ m: Machine) {
+        let s = m.stats
+        metadataBytesPerFrame = Int(s.metadataBytesPerFrame)
+        kernelTables = Int(s.kernelTables)
+        residentBytes = m.residentBytes
+    }
+}
+
+/// The deferred-free work's figures.
+struct DeferredFigures {
+    var framesDeferred: Int
+    var batches: Int
+    var largestBatch: Int
+    var peakPending: Int
+    var invalidations: Int
+
+    init(_ m: Machine) {
+        let d = m.deferredStats
+        framesDeferred = d.framesDeferred
+        batches = d.batches
+        largestBatch = d.largestBatch
+        peakPending = d.peakPending
+        invalidations = d.invalidations
+    }
+}
+
+extension IOMMU {
+    /// Invalidation commands of any kind this IOMMU received.
+    var commandsReceived: Int { counters.invalidations }
+    /// Range invalidation commands (the gate's fan-out sends these).
+    var rangeCommandsReceived: Int { counters.rangeInvalidations }
+}
+
+extension TraceEvent {
+    /// An event of the machine's log as a Chrome-trace instant event: one lane
+    /// per actor, the machine's step as the timestamp.
+    init(_ e: Event) {
+        let lane: TraceLane
+        switch e.type {
+        case .deferQueue, .deferBatch, .kvaInvalidate: lane = .deferredWork
+        case .dmaWalk, .uafReport: lane = .device
+        case .frameFree where e.site == .pgtableWork: lane = .deferredWork
+        default: lane = .cpu
+        }
+        let name: String
+        switch e.type {
+        case nil: name = "event"
+        case .frameAlloc: name = e.generation > 0 ? "reuse" : "alloc"
+        case .frameFree: name = "free \(e.kind)"
+        case .dmaWalk: name = e.aux == 0 ? "walk" : "walk fault"
+        case .uafReport: name = "USE-AFTER-FREE"
+        case let t?: name = t.description
+        }
+        self.init(name: name, cat: e.type?.description ?? "?", ph: "i", s: "t", ts: Int(e.step), pid: 1,
+                  tid: lane.rawValue,
+                  args: .init(pfn: e.pfn == .none ? "-" : hex(UInt64(e.pfn.rawValue)),
+                              generation: Int(e.generation), level: Int(e.level),
+                              site: e.site.description, va: hex(e.va), aux: hex(e.aux)))
+    }
+}
