@@ -66,6 +66,9 @@ final class FrameMemory: @unchecked Sendable {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
         let pfn = try state.locked { s throws(SVAError) in
             if failNth.shouldFail(.frame) { throw InjectableAllocation.frame.error }
+            // Offline frames the virgin cursor skipped, even when the take
+            // fails, are no longer offline virgin memory.
+            defer { s.counters.offlineVirgin -= s.allocator.takeSkippedOffline() }
             let pfn = try s.allocator.take(order: order, memory.descs)
             let step = UInt32(truncatingIfNeeded: events.nextStep)
             for i in 0..<(1 << order) {
