@@ -74,7 +74,7 @@ if [ "${COVERAGE_FUZZ:-1}" != 0 ]; then
   step "fuzz inputs replayed against the instrumented library"
   "$clang" -g -O1 -std=gnu11 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -fuse-ld=lld \
     -Iinclude tests-c/fuzz/fuzz_abi.c "$out/cmake/libsvakit.a" "$rtdir/${triple%%-*}/swiftrt.o" \
-    -L"$rtdir" -lswiftSynchronization -lswiftCore -Wl,-rpath,"$rtdir" -o "$out/fuzz_abi"
+    -L"$rtdir" -lswiftSynchronization -lswiftCore -lm -Wl,-rpath,"$rtdir" -o "$out/fuzz_abi"
   dirs=(tests-c/fuzz/corpus tests-c/fuzz/crashes)
   [ -d .build-ci/fuzz/corpus ] && dirs+=(.build-ci/fuzz/corpus)
   n=$(find "${dirs[@]}" -type f | wc -l)

@@ -84,7 +84,7 @@ step "building $out/fuzz_abi"
 "$clang" -g -O1 -std=gnu11 -Wall -Wextra -Werror \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
   -fuse-ld=lld -Iinclude tests-c/fuzz/fuzz_abi.c \
-  "$lib" "$swiftrt" -L"$rtdir" -lswiftSynchronization -lswiftCore -Wl,-rpath,"$rtdir" \
+  "$lib" "$swiftrt" -L"$rtdir" -lswiftSynchronization -lswiftCore -lm -Wl,-rpath,"$rtdir" \
   -o "$out/fuzz_abi.new"
 mv "$out/fuzz_abi.new" "$out/fuzz_abi"
 

@@ -397,3 +397,27 @@ import Testing
         #expect(m.audit() == [])
     }
 }
+
+extension DMAAPITests {
+    /// An identity default domain translates nothing: dma_map_sg hands the
+    /// physical addresses back, merged where they are contiguous, takes no
+    /// IOVA, and the device reaches the buffer at its physical address.
+    @Test func anIdentityDomainMapsAScatterlistToItsPhysicalAddresses() throws {
+        let m = try Machine(MachineConfig(frames: gib, workMode: .manual))
+        let iommu = try m.addIOMMU()
+        let dev = try m.addDevice(iommu: iommu.id, sva: false)
+        let (d, _) = try m.setupDMA(for: dev, identity: true)
+        #expect(try m.domainType(d) == .identity)
+        let sg = try m.dmaMapSG(device: dev, [(0x20_0000, 4096), (0x20_1000, 100), (0x40_0000, 8)], direction: .toDevice)
+        #expect(sg.segments == [DMASegment(address: 0x20_0000, length: 4196), DMASegment(address: 0x40_0000, length: 8)])
+        let buf = try m.allocFrames()
+        try m.writeWord(buf, index: 0, 0x1122_3344_5566_7788)
+        let one = try m.dmaMapSG(device: dev, [(buf.physicalAddress, 8)], direction: .toDevice)
+        #expect(one.segments == [DMASegment(address: buf.physicalAddress, length: 8)])
+        let bytes = try m.dmaRead(device: dev, pasid: .noPASID, va: buf.physicalAddress, count: 8).get()
+        #expect(bytes == [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
+        try m.dmaUnmapSG(device: dev, one)
+        try m.dmaUnmapSG(device: dev, sg)
+        #expect(m.audit().isEmpty)
+    }
+}

@@ -161,6 +161,61 @@ import SVAKitScenarios
         #expect(kinds.isSuperset(of: [.frame, .pasid]), "\(scenario): injected \(kinds)")
     }
 
+    @Test func failNthFailsTheDMAAPICleanlyAtEveryAllocation() throws {
+        // The DMA API's allocations: the default domain's tables at setup,
+        // then on each map the IOVA range and the IOMMU table pages (the
+        // scatterlist crosses into a second last-level table), and the
+        // frames of a coherent buffer. Each injected failure carries its
+        // allocation's error and leaves the machine consistent; a map whose
+        // IOVA allocation failed keeps no IOVA (the next map gets the
+        // address a fresh domain gives).
+        func rig() throws -> (Machine, DeviceID) {
+            let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
+            let iommu = try m.addIOMMU()
+            return (m, try m.addDevice(iommu: iommu.id, sva: false))
+        }
+        let first = try { () throws -> UInt64 in
+            let (m, dev) = try rig()
+            _ = try m.setupDMA(for: dev)
+            return try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice)
+        }()
+        var n = 1
+        var kinds = Set<InjectableAllocation>()
+        while true {
+            let (m, dev) = try rig()
+            m.failNthAllocation(n)
+            var stage = 0
+            do {
+                _ = try m.setupDMA(for: dev)
+                stage = 1
+                let a = try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice)
+                stage = 2
+                let sg = try m.dmaMapSG(device: dev, [(0x20_0000, 4096), (0x40_0000, 0x20_0000)], direction: .fromDevice)
+                stage = 3
+                let buf = try m.dmaAllocCoherent(device: dev, size: 3 * 4096)
+                #expect(m.failNthInjected == nil, "n = \(n): an injected failure was swallowed")
+                try m.dmaFreeCoherent(device: dev, size: 3 * 4096, address: buf.address, pfn: buf.pfn)
+                try m.dmaUnmapSG(device: dev, sg)
+                try m.dmaUnmapPage(device: dev, address: a, size: 8192, direction: .toDevice)
+                break
+            } catch {
+                let injected = m.failNthInjected
+                #expect(injected != nil && error == injected?.error,
+                        "n = \(n), stage \(stage): \(error), injected \(String(describing: injected))")
+                if let injected { kinds.insert(injected) }
+                m.failNthAllocation(0)
+                if injected == .iova && stage == 1 {
+                    #expect(try m.dmaMapPage(device: dev, phys: 0x10_0000, size: 8192, direction: .toDevice) == first,
+                            "n = \(n): the failed map kept its IOVA")
+                }
+            }
+            #expect(m.audit().isEmpty, "n = \(n): \(m.audit())")
+            n += 1
+            if n > 500 { Issue.record("the DMA calls never completed"); break }
+        }
+        #expect(kinds.isSuperset(of: [.iova, .frame]), "injected \(kinds)")
+    }
+
     @Test func failNthAtABindsPASIDLeavesNothingHalfMade() throws {
         let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
         try m.addIOMMU()

@@ -129,8 +129,8 @@ extension Machine {
     public var deferredStats: DeferredStats { deferred.stats }
 
     /// Makes the n-th internal allocation from now fail (0 disarms), like
-    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs and vmalloc
-    /// address ranges with -ENOSPC, as when they run out. Returns the
+    /// iommufd's fail_nth: frames fail with -ENOMEM, PASIDs, vmalloc
+    /// address ranges and IOVAs with -ENOSPC, as when they run out. Returns the
     /// allocations made since the previous call.
     @discardableResult
     @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }

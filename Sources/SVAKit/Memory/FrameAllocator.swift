@@ -27,6 +27,7 @@ struct FrameAllocator {
     private var tails = [PFN](repeating: .none, count: maxOrder + 1)
     private(set) var listCounts = [Int](repeating: 0, count: maxOrder + 1)
     private(set) var virginCursor = 0
+    private var skippedOffline = 0
     let frameCount: Int
 
     init(frames: Int, policy: ReusePolicy) {
@@ -102,15 +103,25 @@ struct FrameAllocator {
     }
 
     /// The next maxOrder block of never-used memory, skipping offline sections
-    /// (offline ranges are section-aligned, hence block-aligned).
+    /// (offline ranges are section-aligned, hence block-aligned). Skipped
+    /// offline frames are no longer above the cursor: they are added to
+    /// `skippedOffline` for the caller's count of offline virgin frames.
     private mutating func takeVirgin(_ mem: UnsafeMutablePointer<Ptdesc>) -> PFN? {
         let n = 1 << maxOrder
         while virginCursor + n <= frameCount {
             let pfn = PFN(virginCursor)
             virginCursor += n
             if mem[pfn].frameKind != .offline { return pfn }
+            skippedOffline += n
         }
         return nil
+    }
+
+    /// Offline frames the cursor has passed since the last call (see
+    /// takeVirgin); resets the count.
+    mutating func takeSkippedOffline() -> Int {
+        defer { skippedOffline = 0 }
+        return skippedOffline
     }
 
     /// Returns a block whose descriptors the caller has marked free.
