@@ -230,3 +230,37 @@ extension FreePathTests {
         #expect(m.audit().isEmpty)
     }
 }
+extension FreePathTests {
+    /// Hot-remove of a section no allocation has reached yet (virgin
+    /// memory), then allocations until memory runs out: the virgin cursor
+    /// skips the offline section, which then no longer counts as offline
+    /// virgin memory. The free count stays true (it went negative, and
+    /// svakit_machine_stats trapped: tests-c/fuzz/crashes/virgin-cursor-skips-an-offline-section),
+    /// the frames add up, and hot-add gives the section back.
+    @Test func theAllocatorSkipsAnOfflineVirginSection() throws {
+        let m = try machine(frames: 2 * sectionPages)
+        let s0 = m.stats
+        #expect(s0.freeFrames > sectionPages, "the second section is virgin")
+        try m.hotRemove(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
+        func addsUp(_ why: String) {
+            let s = m.stats
+            #expect(s.freeFrames >= 0, "\(why)")
+            #expect(s.freeFrames + s.offlineFrames + s.kernelTables + s.userTables + s.iommuTables + s.dataFrames
+                    == s.frames, "\(why)")
+            #expect(m.audit().isEmpty, "\(why): \(m.audit())")
+        }
+        addsUp("after the hot-remove")
+        var blocks: [PFN] = []
+        do { while true { blocks.append(try m.allocFrames(order: maxOrder)) } } catch SVAError.outOfMemory {}
+        #expect(blocks.allSatisfy { $0.index < sectionPages })
+        addsUp("after the cursor skipped the section")
+        for p in blocks { try m.freeFrames(p) }
+        try m.hotAdd(pfn: UInt64(sectionPages), pages: UInt64(sectionPages))
+        addsUp("after the hot-add")
+        var again: [PFN] = []
+        do { while true { again.append(try m.allocFrames(order: maxOrder)) } } catch SVAError.outOfMemory {}
+        #expect(again.filter { $0.index >= sectionPages }.count == sectionPages >> maxOrder)
+        for p in again { try m.freeFrames(p) }
+        addsUp("at the end")
+    }
+}

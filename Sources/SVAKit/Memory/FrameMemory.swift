@@ -32,8 +32,9 @@ final class FrameMemory: @unchecked Sendable {
     let state: RankedMutex<State>
 
     /// fail_nth for every allocation the engine makes on a call's behalf:
-    /// frames here, PASIDs (SVARegistry.bind) and vmalloc address ranges
-    /// (Machine.vmallocRange) through the same countdown.
+    /// frames here, PASIDs (SVARegistry.bind), vmalloc address ranges
+    /// (Machine.vmallocRange) and IOVAs (DMADomains.allocIOVA) through the
+    /// same countdown.
     let failNth = FailNth()
 
     /// Told of every page-table frame that returns to the allocator. Copied
@@ -65,6 +66,9 @@ final class FrameMemory: @unchecked Sendable {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
         let pfn = try state.locked { s throws(SVAError) in
             if failNth.shouldFail(.frame) { throw InjectableAllocation.frame.error }
+            // Offline frames the virgin cursor skipped, even when the take
+            // fails, are no longer offline virgin memory.
+            defer { s.counters.offlineVirgin -= s.allocator.takeSkippedOffline() }
             let pfn = try s.allocator.take(order: order, memory.descs)
             let step = UInt32(truncatingIfNeeded: events.nextStep)
             for i in 0..<(1 << order) {
