@@ -93,11 +93,14 @@
 extern "C" {
 #endif
 
-/* The package version; CMake reads these lines, Swift checks them in a test. */
+/* The package version; CMake reads these lines, Swift checks them in a test.
+ * 0.2.0 breaks the 0.1 ABI: struct svakit_config (72 bytes) and struct
+ * svakit_iommu_config (48 bytes) grew, kernel names became opt-in, and
+ * PASID 0 in a DMA call is a request without PASID; rebuild harnesses. */
 #define SVAKIT_VERSION_MAJOR 0
-#define SVAKIT_VERSION_MINOR 1
+#define SVAKIT_VERSION_MINOR 2
 #define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.1.0"
+#define SVAKIT_VERSION_STRING "0.2.0"
 
 /* ------------------------------------------------------------------------ */
 /* Physical memory                                                          */
