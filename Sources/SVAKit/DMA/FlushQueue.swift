@@ -46,14 +46,6 @@ struct FQRing {
             head = (head + 1) & mask
         }
     }
-
-    /// Every entry still queued (for the audit and teardown).
-    var queued: [FQEntry] {
-        var out: [FQEntry] = []
-        var i = head
-        while i != tail { out.append(entries[i]!); i = (i + 1) & mask }
-        return out
-    }
 }
 
 /// The flush queue of a DMA-FQ domain (docs/KERNEL-MODEL.md §4.2-4.3): per-CPU
@@ -171,7 +163,6 @@ final class FlushQueue: @unchecked Sendable {
     func noteReleased(after ns: UInt64) { window.record(ns) }
 
     /// Entries still queued, over every ring.
-    var queued: [FQEntry] { rings.flatMap { r in r.locked { $0.queued } } }
     var pendingEntries: Int { rings.reduce(0) { n, r in n + r.locked { $0.count } } }
 }
 

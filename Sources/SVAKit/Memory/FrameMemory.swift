@@ -156,9 +156,6 @@ final class FrameMemory: @unchecked Sendable {
         state.locked { s in s.allocator.freeFrames(offlineAboveCursor: s.counters.offlineVirgin) }
     }
 
-    /// Frames allocated and not yet freed, by block heads (conservation).
-    var liveAllocations: Int { state.locked { $0.counters.allocs - $0.counters.frees } }
-
     // MARK: - Offline and online (memory hot-remove, hot-add)
 
     /// Takes the free frames of [first, end) off the allocator and marks them

@@ -57,7 +57,6 @@ final class PageTables: Sendable {
     }
 
     var memory: PhysicalMemory { frames.memory }
-    var events: EventLog { frames.events }
 
     /// The sign-extended address of root entry `i`.
     func kernelAddress(rootIndex i: Int) -> UInt64 {

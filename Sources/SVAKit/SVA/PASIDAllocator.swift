@@ -37,8 +37,4 @@ struct PASIDAllocator {
         words[w] &= ~(1 << b)
         inUse -= 1
     }
-
-    func isAllocated(_ p: UInt32) -> Bool {
-        Int(p) < space && words[Int(p) / 64] & (1 << (UInt64(p) % 64)) != 0
-    }
 }
