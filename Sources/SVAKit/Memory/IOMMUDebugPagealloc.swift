@@ -181,6 +181,19 @@ public struct IOMMUDebugStats: Sendable, Equatable {
     public var unmappedMore: Int
     /// Page-leak reports made.
     public var leaks: Int
+
+    /// Counters with these values.
+    public init(raised: Int, lowered: Int, reraised: Int, skipped: Int, overflows: Int, underflows: Int,
+                unmappedMore: Int, leaks: Int) {
+        self.raised = raised
+        self.lowered = lowered
+        self.reraised = reraised
+        self.skipped = skipped
+        self.overflows = overflows
+        self.underflows = underflows
+        self.unmappedMore = unmappedMore
+        self.leaks = leaks
+    }
 }
 
 /// The physical frames an unmap removed, in runs: what the window-aware
