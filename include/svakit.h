@@ -480,7 +480,8 @@ const char *svakit_strerror(int err);
  * @allocs: frame allocations since boot.
  * @frees: frame frees since boot.
  * @kernel_tlb_flushes: flush_tlb_kernel_range + flush_tlb_all calls.
- * @metadata_bytes_per_frame: descriptor bytes per frame.
+ * @metadata_bytes_per_frame: descriptor bytes per frame: the 32-byte ptdesc,
+ *	and 8 of page_ext when the sanitizer is on.
  * @host_bytes_resident: host memory the frame contents occupy now.
  * @step: the event clock.
  */
