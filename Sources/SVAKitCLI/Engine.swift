@@ -72,6 +72,9 @@ struct DMAScenarioRow: Codable, Equatable {
     var verdict: String
     /// What the scenario table (SVAKitScenarios) says it must be.
     var expected: String
+    /// Page-leak reports of the same run with IOMMU_DEBUG_PAGEALLOC as
+    /// Linux has it, and window-aware (nil in a build without it).
+    var sanitizerLinux: Int? = nil, sanitizerWindow: Int? = nil
 }
 
 extension DMAMode: ExpressibleByArgument {}
@@ -86,12 +89,56 @@ func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, base: MachineConfig,
     let m = try Machine(cfg)
     let s = DMAScenario.named(name)
     let o = try s.run(on: m, mode: mode)
-    let row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
+    var row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                              corruptions: o.corruptions, secretLeaked: o.secretLeaked, faulted: o.finalFault != nil,
                              freeWaitedForFlush: o.freeWaitedForFlush, invalidations: o.invalidations,
                              fences: o.fences, modelledDeviceNs: Int(o.modelledDeviceNs),
                              verdict: o.verdict.rawValue, expected: s.expected[mode]?.rawValue ?? "-")
+    if Machine.iommuDebugCompiledIn {
+        // Seed 002 meets seed 003: does the sanitizer see this free?
+        for debug in [IOMMUDebugMode.linux, .windowAware] {
+            var c = mode.machineConfig(base)
+            c.iommuDebugPagealloc = debug
+            let dm = try Machine(c)
+            _ = try s.run(on: dm, mode: mode)
+            let leaks = dm.reports(from: 0).filter(\.isPageLeak).count
+            if debug == .linux { row.sanitizerLinux = leaks } else { row.sanitizerWindow = leaks }
+        }
+    }
     return (row, o.reports.map(\.text), m)
+}
+
+/// One row of the demo's third table: a sanitizer scenario under a mode.
+struct DebugScenarioRow: Codable, Equatable {
+    var name: String
+    /// "linux", "fast" or "window".
+    var mode: String
+    var leakReports: Int
+    var underflows: Int
+    var unmappedMore: Int
+    var skipped: Int
+    /// Counts left non-zero on frames nothing maps (Linux's cut leaf).
+    var strayCounts: Int
+    /// "2 leaks, 1 underflow" or "silent".
+    var outcome: String
+    /// What the scenario table (SVAKitScenarios) says it must be.
+    var expected: String
+}
+
+extension IOMMUDebugMode: ExpressibleByArgument {
+    /// `--sanitizer off|linux|fast|window`.
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+/// Runs sanitizer scenario `s` under `mode` on a fresh machine from `base`.
+func runDebugScenario(_ s: DebugScenario, mode: IOMMUDebugMode, base: MachineConfig) throws -> DebugScenarioRow {
+    let m = try Machine(DebugScenario.machineConfig(mode, base: base))
+    let o = try s.run(on: m)
+    let got = DebugScenario.Expectation(leaks: o.leaks.count, underflows: o.stats.underflows)
+    return DebugScenarioRow(name: s.name.rawValue, mode: mode.description, leakReports: o.leaks.count,
+                            underflows: o.stats.underflows, unmappedMore: o.stats.unmappedMore,
+                            skipped: o.stats.skipped, strayCounts: o.strayCounts, outcome: got.description,
+                            expected: s.expected[mode]?.description ?? "-")
 }
 
 extension Mode {
