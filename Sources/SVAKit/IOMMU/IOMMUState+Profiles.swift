@@ -10,6 +10,8 @@ extension IOMMUState {
     /// profile.
     mutating func profileRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) -> UInt64 {
         let c = config.costs
+        // Address-selective commands, context-wide commands, completions: the
+        // three prices of the cost model.
         var pages = 0, wide = 0, syncs = 1
         switch config.profile {
         case .generic:
