@@ -116,6 +116,56 @@ private func bound(_ profile: IOMMUProfile) throws -> (Machine, SVASetup) {
         #expect(s.iommu.counters.commands.vtdWait == 3)
     }
 
+    @Test func vtdBatchesSixteenDescriptorsPerWaitDescriptor() throws {
+        // With ATS devices each request adds a device-IOTLB descriptor per
+        // device bound to the mm: 1 + 15 = 16 fill one batch (one wait),
+        // 1 + 16 = 17 need a second.
+        var c = IOMMUConfig()
+        c.profile = .vtd
+        c.deviceTLBs = true
+        let (m, s) = try boundMachine(c)
+        var bonds = [s.bond]
+        for _ in 0..<14 { bonds.append(try m.bindSVA(device: try m.addDevice(iommu: s.iommu.id), mm: s.mm)) }
+        let pasid = s.bond.pasid
+        #expect(bonds.allSatisfy { $0.pasid == pasid }, "one PASID per mm")
+        s.iommu.invalidateRange(pasid: pasid, start: user, end: user + 0xfff)
+        var k = s.iommu.counters.commands
+        #expect((k.vtdPageSelective, k.deviceTLB, k.vtdWait) == (1, 15, 1))
+        let sixteenth = try m.bindSVA(device: try m.addDevice(iommu: s.iommu.id), mm: s.mm)
+        s.iommu.invalidateRange(pasid: pasid, start: user, end: user + 0xfff)
+        k = s.iommu.counters.commands
+        #expect((k.vtdPageSelective, k.deviceTLB, k.vtdWait) == (2, 15 + 16, 1 + 2))
+        let costs = IOMMUCostModel()
+        #expect(s.iommu.counters.modelledDeviceNs == (1 + 15) * costs.rangeInvalidationNs + costs.syncNs
+                + (1 + 16) * costs.rangeInvalidationNs + 2 * costs.syncNs)
+        // An unbind takes its device out of the count.
+        try m.unbindSVA(sixteenth)
+        let before = s.iommu.counters.commands
+        s.iommu.invalidateRange(pasid: pasid, start: user, end: user + 0xfff)
+        #expect(s.iommu.counters.commands.deviceTLB - before.deviceTLB == 15)
+    }
+
+    @Test func deviceTLBsAddEachProfilesATSCommands() throws {
+        // Two ATS devices bound to one mm, one request: what each driver adds.
+        for profile in IOMMUProfile.allCases where profile != .generic {
+            var c = IOMMUConfig()
+            c.profile = profile
+            c.deviceTLBs = true
+            let (m, s) = try boundMachine(c)
+            _ = try m.bindSVA(device: try m.addDevice(iommu: s.iommu.id), mm: s.mm)
+            s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 0xfff)
+            let k = s.iommu.counters.commands
+            #expect(k.deviceTLB == 2, "\(profile)")
+            switch profile {
+            case .vtd: #expect(k.vtdWait == 1)
+            case .smmuv3: #expect(k.smmuTLBINHVA == 1 && k.smmuSync == 2, "a second batch for the ATC")
+            case .amd: #expect(k.amdInvalidatePages == 2 && k.amdCompletionWait == 2, "one flush per device")
+            case .riscv: #expect(k.riscvInvalVMAPSCID == 1 && k.riscvFence == 1)
+            case .generic: break
+            }
+        }
+    }
+
     // MARK: - SMMUv3
 
     @Test func smmuSendsOneTLBIPerPageBelow512AndTheASIDFrom512() throws {
