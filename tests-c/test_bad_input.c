@@ -399,6 +399,9 @@ struct snap {
 	uint64_t nframes;
 	struct svakit_ptdesc *desc;
 	uint64_t *hash;
+	/* IOMMU_DEBUG_PAGEALLOC: its counters and every frame's count. */
+	struct svakit_iommu_debug_stats dbg;
+	int32_t *count;
 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -441,9 +444,12 @@ static void snap_take(struct fx *f, struct snap *s)
 	s->nframes = s->st.frames;
 	s->desc = calloc(s->nframes, sizeof(*s->desc));
 	s->hash = calloc(s->nframes, sizeof(*s->hash));
-	REQUIRE(s->desc && s->hash);
+	s->count = calloc(s->nframes, sizeof(*s->count));
+	REQUIRE(s->desc && s->hash && s->count);
+	REQUIRE0(svakit_iommu_debug_stats(m, &s->dbg));
 	for (uint64_t pfn = 0; pfn < s->nframes; pfn++) {
 		REQUIRE0(svakit_frame_info(m, pfn, &s->desc[pfn]));
+		REQUIRE0(svakit_iommu_debug_map_count(m, pfn, &s->count[pfn]));
 		if (s->desc[pfn].kind == SVAKIT_FRAME_FREE || s->desc[pfn].kind == SVAKIT_FRAME_OFFLINE)
 			continue;
 		REQUIRE0(svakit_frame_read(m, pfn, 0, page, sizeof(page)));
@@ -455,8 +461,10 @@ static void snap_free(struct snap *s)
 {
 	free(s->desc);
 	free(s->hash);
+	free(s->count);
 	s->desc = NULL;
 	s->hash = NULL;
+	s->count = NULL;
 }
 
 #define DIFF_LEN 512
@@ -513,16 +521,23 @@ static void snap_diff(const struct snap *a, const struct snap *b, bool dma_walke
 		    memcmp(a->i2p[d], b->i2p[d], sizeof(a->i2p[d])))
 			NOTE_DIFF("domain %d translations; ", d);
 	}
+	if (memcmp(&a->dbg, &b->dbg, sizeof(a->dbg)))
+		NOTE_DIFF("sanitizer counters (raised %llu->%llu lowered %llu->%llu leaks %llu->%llu); ",
+			  (unsigned long long)a->dbg.raised, (unsigned long long)b->dbg.raised,
+			  (unsigned long long)a->dbg.lowered, (unsigned long long)b->dbg.lowered,
+			  (unsigned long long)a->dbg.leaks, (unsigned long long)b->dbg.leaks);
 	for (uint64_t pfn = 0; pfn < a->nframes && pfn < b->nframes; pfn++) {
-		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0;
+		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0 ||
+			 a->count[pfn] != b->count[pfn];
 		bool c = a->hash[pfn] != b->hash[pfn];
 		if (!d && !c)
 			continue;
 		if (frames++ < 6)
-			NOTE_DIFF("frame %llu %s (kind %u->%u level %u->%u flags %#x->%#x); ",
+			NOTE_DIFF("frame %llu %s (kind %u->%u level %u->%u flags %#x->%#x map count %d->%d); ",
 				  (unsigned long long)pfn, d ? "descriptor" : "contents",
 				  a->desc[pfn].kind, b->desc[pfn].kind, a->desc[pfn].level,
-				  b->desc[pfn].level, a->desc[pfn].flags, b->desc[pfn].flags);
+				  b->desc[pfn].level, a->desc[pfn].flags, b->desc[pfn].flags,
+				  a->count[pfn], b->count[pfn]);
 	}
 	if (frames > 6)
 		NOTE_DIFF("... %d frames differ; ", frames);
