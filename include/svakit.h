@@ -340,6 +340,8 @@ enum svakit_work_mode {
  *	docs/KERNEL-MODEL.md §4.4), 0 not to; default 0.
  * @cpus: simulated CPUs of the DMA API's per-CPU flush queues and IOVA
  *	caches, 1 to 256; 0 means the default, 4.
+ * @mitigation: enum svakit_mitigation; default 0 (SVAKIT_MITIGATION_BY_MODE:
+ *	@free_mode and @kva_invalidation decide, as before this field).
  * @reserved: must be zero.
  *
  * Start from svakit_config_default() and change fields: a field added later
@@ -360,7 +362,50 @@ struct svakit_config {
 	uint32_t dma_strict;
 	uint32_t dma_quarantine;
 	uint32_t cpus;
-	uint32_t reserved[2];
+	uint32_t mitigation;
+	uint32_t reserved[1];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Mitigations (docs/MITIGATIONS.md)                                        */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum svakit_mitigation - the design that keeps SVA walks off freed kernel
+ *	page tables.
+ * @SVAKIT_MITIGATION_BY_MODE: svakit_config.free_mode and
+ *	svakit_config.kva_invalidation decide (what 0.2.0 did).
+ * @SVAKIT_MITIGATION_NONE: the unfixed kernel; free_mode must be IMMEDIATE
+ *	and kva_invalidation NONE (the defaults).
+ * @SVAKIT_MITIGATION_DEFERRED_FREE: the merged series: kernel tables are
+ *	freed by a work item after one invalidation of every SVA IOMMU.
+ *	free_mode picks LINUX_6_19 or COMPLETE (IMMEDIATE means LINUX_6_19);
+ *	kva_invalidation must be NONE.
+ * @SVAKIT_MITIGATION_FLUSH_ON_KERNEL_TLB_FLUSH: seed 001 (v1-v3):
+ *	flush_tlb_kernel_range() invalidates and fences every SVA IOMMU, and
+ *	tables free right after; free_mode must be IMMEDIATE.
+ * @SVAKIT_MITIGATION_KPTI_ROOT: each SVA mm's PASID entries point at an
+ *	IOMMU-only root holding the mm's user-half top-level entries (kept in
+ *	sync under the mm's page_table_lock) and no kernel half; kernel tables
+ *	free at once with nothing to invalidate. One more root frame per SVA
+ *	mm, freed when the mm is destroyed. free_mode IMMEDIATE and
+ *	kva_invalidation NONE required.
+ * @SVAKIT_MITIGATION_CLEAR_US: init_mm's table entries are written without
+ *	U/S; tables free at once. Shown not to help: the IOMMU still walks,
+ *	caches and sets A/D bits in the kernel half and only refuses at the
+ *	leaf. free_mode IMMEDIATE and kva_invalidation NONE required.
+ *
+ * A value that disagrees with free_mode or kva_invalidation makes
+ * svakit_machine_create() fail with -EINVAL. svakit_config_default() sets
+ * BY_MODE.
+ */
+enum svakit_mitigation {
+	SVAKIT_MITIGATION_BY_MODE = 0,
+	SVAKIT_MITIGATION_NONE = 1,
+	SVAKIT_MITIGATION_DEFERRED_FREE = 2,
+	SVAKIT_MITIGATION_FLUSH_ON_KERNEL_TLB_FLUSH = 3,
+	SVAKIT_MITIGATION_KPTI_ROOT = 4,
+	SVAKIT_MITIGATION_CLEAR_US = 5,
 };
 
 /**

@@ -88,6 +88,10 @@ public struct MachineConfig: Sendable, Equatable {
     public var dmaQuarantine = false
     /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
     public var cpus = 4
+    /// What an SVA walk of the kernel half meets (kpti-root, clear-us);
+    /// usually set through ``MachineConfig/mitigation``. Default: the mm's
+    /// own root, as Linux.
+    public var pageTableDefence = PageTableDefence.none
 
     /// A configuration; the defaults are those of `MachineConfig()`. Not
     /// checked here: ``Machine/init(_:)`` throws ``SVAError/invalidArgument`` for
@@ -121,6 +125,7 @@ public struct MachineConfig: Sendable, Equatable {
               maxPending >= 1, maxPending <= 1 << 30,
               cpus >= 1, cpus <= 256
         else { throw .invalidArgument }
+        try validateMitigation()
     }
 }
 
@@ -134,7 +139,7 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max), c.reserved == (0, 0), c.dma_strict <= 1, c.dma_quarantine <= 1,
+        guard c.frames <= UInt64(Int.max), c.reserved == 0, c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
         else { throw .invalidArgument }
@@ -145,6 +150,7 @@ extension MachineConfig {
         dmaStrict = c.dma_strict != 0
         dmaQuarantine = c.dma_quarantine != 0
         if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
+        try applyCMitigation(c.mitigation)
     }
 
     /// The C form of this configuration.
@@ -157,6 +163,6 @@ extension MachineConfig {
                              report_log_capacity: UInt32(reportLogCapacity), free_mode: freeMode.rawValue,
                              work_mode: workMode.rawValue, max_pending: UInt32(maxPending),
                              dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
-                             cpus: UInt32(truncatingIfNeeded: cpus), reserved: (0, 0))
+                             cpus: UInt32(truncatingIfNeeded: cpus), mitigation: cMitigation, reserved: 0)
     }
 }
