@@ -12,6 +12,8 @@ struct Demo: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Flag(help: "Run every seed scenario for every IOMMU profile and mitigation, and each mitigation's cost (docs/MITIGATIONS.md).")
+    var matrix = false
 
     /// `demo --json`: {"scenarios": [{"name", "mode", "uaf_reports", ...}],
     /// "dma_scenarios": [{"name", "mode", "verdict", "expected", ...}]}.
@@ -41,6 +43,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        if matrix { return try runMatrix() }
         let report = try Demo.report(machine.config, progress: Progress(json: json))
         if json {
             print(try JSONOutput.report(report))
@@ -81,5 +84,12 @@ struct Demo: ParsableCommand {
         device ns: modelled IOMMU time of the commands (IOMMUCostModel defaults).
         `svakit run SCENARIO --mode MODE --trace FILE` writes a Perfetto-readable trace.
         """)
+    }
+
+    /// `demo --matrix`: exits 1 when a cell differs from its expected verdict.
+    private func runMatrix() throws {
+        let r = try MatrixReport.report(machine.config)
+        print(json ? try JSONOutput.report(r) : MatrixReport.text(r, gib: machine.memory.gib, levels: machine.memory.levels))
+        if r.mismatches > 0 { throw ExitCode(1) }
     }
 }
