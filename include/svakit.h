@@ -95,7 +95,7 @@ extern "C" {
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
  * 0.2.0 breaks the 0.1 ABI: struct svakit_config (72 bytes) and struct
- * svakit_iommu_config (48 bytes) grew, kernel names became opt-in, and
+ * svakit_iommu_config (56 bytes) grew, kernel names became opt-in, and
  * PASID 0 in a DMA call is a request without PASID; rebuild harnesses. */
 #define SVAKIT_VERSION_MAJOR 0
 #define SVAKIT_VERSION_MINOR 2
@@ -1109,6 +1109,33 @@ enum svakit_replacement {
 };
 
 /**
+ * enum svakit_iommu_profile - which IOMMU an IOMMU models.
+ * @SVAKIT_IOMMU_GENERIC: SVAKit's generic IOMMU: one command per request
+ *	that drops exactly its range.
+ * @SVAKIT_IOMMU_VTD: Intel VT-d scalable-mode first stage: PASID-based
+ *	IOTLB descriptors, page-selective with the driver's address-mask
+ *	rounding and the IH hint, PASID-selective for everything; a wait
+ *	descriptor per batch of up to 16.
+ * @SVAKIT_IOMMU_SMMUV3: Arm SMMUv3: the SVA context descriptor sets EPD1,
+ *	so upper-half addresses fault unwalked; CMD_TLBI_NH_VA per page with
+ *	LEAF, CMD_TLBI_NH_ASID from 512 pages; CMD_SYNC.
+ * @SVAKIT_IOMMU_AMD: AMD IOMMU with GCR3 tables: INVALIDATE_IOMMU_PAGES
+ *	always with PDE=1, size-encoded or all-pages address; COMPLETION_WAIT.
+ * @SVAKIT_IOMMU_RISCV: RISC-V IOMMU 1.0 first stage: IOTINVAL.VMA with an
+ *	address drops only leaf entries, without one the whole PSCID;
+ *	IOFENCE.C.
+ *
+ * docs/KERNEL-MODEL.md §3.6 gives each profile's sources and assumptions.
+ */
+enum svakit_iommu_profile {
+	SVAKIT_IOMMU_GENERIC = 0,
+	SVAKIT_IOMMU_VTD = 1,
+	SVAKIT_IOMMU_SMMUV3 = 2,
+	SVAKIT_IOMMU_AMD = 3,
+	SVAKIT_IOMMU_RISCV = 4,
+};
+
+/**
  * struct svakit_iommu_config - the configuration of an IOMMU.
  * @caching: enum svakit_iommu_caching; default FULL.
  * @replacement: enum svakit_replacement; default LRU.
@@ -1128,6 +1155,9 @@ enum svakit_replacement {
  *	default 0.
  * @reserved: must be zero.
  * @seed: the seed of SVAKIT_REPLACE_RANDOM.
+ * @profile: enum svakit_iommu_profile: which IOMMU's commands and walker
+ *	this one models; default SVAKIT_IOMMU_GENERIC.
+ * @reserved2: must be zero.
  *
  * Start from svakit_iommu_config_default(): @deferred_flush defaults to 1.
  */
@@ -1141,6 +1171,8 @@ struct svakit_iommu_config {
 	uint32_t shadowed_flush;
 	uint32_t reserved;
 	uint64_t seed;
+	uint32_t profile;
+	uint32_t reserved2;
 };
 
 /**
@@ -1186,7 +1218,8 @@ void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
  * -EFAULT: @m, @cfg or @iommu is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: a field of @cfg is out of its range (see struct
- * svakit_iommu_config), @cfg->reserved is not zero, or
+ * svakit_iommu_config), @cfg->profile is not an enum svakit_iommu_profile,
+ * @cfg->reserved or @cfg->reserved2 is not zero, or
  * @cfg->sets_accessed_dirty, @cfg->deferred_flush or @cfg->shadowed_flush is
  * not 0 or 1.
  */
@@ -1489,6 +1522,9 @@ static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint
  * @SVAKIT_FAULT_WRITE: a write met a read-only entry.
  * @SVAKIT_FAULT_NO_PASID: nothing is attached at the PASID.
  * @SVAKIT_FAULT_BAD_ADDRESS: the translation left memory.
+ * @SVAKIT_FAULT_TABLE_DISABLED: an SMMUv3 SVA context descriptor sets
+ *	TCR.EPD1, so an upper-half (kernel) address faults without any table
+ *	being read (SVAKIT_IOMMU_SMMUV3, level 0).
  */
 enum svakit_fault_reason {
 	SVAKIT_FAULT_NOT_PRESENT = 1,
@@ -1496,6 +1532,7 @@ enum svakit_fault_reason {
 	SVAKIT_FAULT_WRITE = 3,
 	SVAKIT_FAULT_NO_PASID = 4,
 	SVAKIT_FAULT_BAD_ADDRESS = 5,
+	SVAKIT_FAULT_TABLE_DISABLED = 6,
 };
 
 /**

@@ -12,6 +12,8 @@ struct Demo: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
     @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Option(help: ArgumentHelp("The IOMMU's hardware profile (docs/KERNEL-MODEL.md §3.6).", valueName: "profile"))
+    var iommu: IOMMUProfile = .generic
     @Flag(help: "Run every seed scenario for every IOMMU profile and mitigation, and each mitigation's cost (docs/MITIGATIONS.md).")
     var matrix = false
 
@@ -23,19 +25,20 @@ struct Demo: ParsableCommand {
     }
 
     /// Every scenario under every mode, each on a fresh machine.
-    static func report(_ base: MachineConfig, progress: Progress? = nil) throws -> Report {
+    static func report(_ base: MachineConfig, progress: Progress? = nil,
+                       iommu: IOMMUConfig = IOMMUConfig()) throws -> Report {
         var rows: [ScenarioRow] = []
         for name in ScenarioName.allCases {
             for mode in Mode.allCases {
                 progress?.update("demo: \(name.rawValue) under \(mode.rawValue)")
-                rows.append(try runScenario(name, mode: mode, base: base).0.row)
+                rows.append(try runScenario(name, mode: mode, base: base, iommu: iommu).0.row)
             }
         }
         var dma: [DMAScenarioRow] = []
         for s in DMAScenario.all {
             for mode in s.modes {
                 progress?.update("demo: \(s.name.rawValue) under \(mode.rawValue)")
-                dma.append(try runDMAScenario(s.name, mode: mode, base: base).0)
+                dma.append(try runDMAScenario(s.name, mode: mode, base: base, iommu: iommu).0)
             }
         }
         progress?.done()
@@ -44,13 +47,13 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         if matrix { return try runMatrix() }
-        let report = try Demo.report(machine.config, progress: Progress(json: json))
+        let report = try Demo.report(machine.config, progress: Progress(json: json), iommu: iommuConfig(iommu))
         if json {
             print(try JSONOutput.report(report))
             return
         }
         print("SVAKit \(SVAKit.version): \(machine.memory.gib) GiB, \(machine.memory.levels)-level paging, LIFO reuse;")
-        print("one IOMMU with paging-structure caches, one SVA device bound to one process.\n")
+        print("one IOMMU with paging-structure caches (profile \(iommu)), one SVA device bound to one process.\n")
         var t = TextTable(header: ["scenario", "mode", "uaf reports", "escalations", "corruptions",
                                    "invalidations", "frames deferred", "largest batch", "verdict"])
         for o in report.scenarios {

@@ -39,16 +39,30 @@ struct ScenarioResult {
 
 extension ScenarioName: ExpressibleByArgument {}
 
+/// `--iommu PROFILE` (generic, vtd, smmuv3, amd, riscv).
+extension IOMMUProfile: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+/// The IOMMU a command's `--iommu` names: the default configuration with
+/// that profile.
+func iommuConfig(_ profile: IOMMUProfile) -> IOMMUConfig {
+    var c = IOMMUConfig()
+    c.profile = profile
+    return c
+}
+
 /// Runs `name` under `mode` on a fresh machine from `base` (deterministic:
 /// the scenario runs the kworker itself). Returns the machine for its events.
 func runScenario(_ name: ScenarioName, mode: Mode, base: MachineConfig,
-                 traceWalks: Bool = false) throws -> (ScenarioResult, Machine) {
+                 traceWalks: Bool = false, iommu: IOMMUConfig = IOMMUConfig()) throws -> (ScenarioResult, Machine) {
     var cfg = base
     cfg.freeMode = mode.freeMode
     cfg.workMode = .manual
     cfg.traceWalks = traceWalks
     let m = try Machine(cfg)
-    let o = try Scenario.named(name).run(on: m)
+    let o = try Scenario.named(name).run(on: m, iommu: iommu)
     let row = ScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                           escalations: o.escalations, corruptions: o.corruptions,
                           invalidations: o.invalidations, framesDeferred: o.framesDeferred,
@@ -80,12 +94,13 @@ extension DMAScenarioName: ExpressibleByArgument {}
 /// Runs DMA scenario `name` under `mode` on a fresh machine from `base`
 /// (manual work: deterministic). Returns the machine for its events.
 func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, base: MachineConfig,
-                    traceWalks: Bool = false) throws -> (DMAScenarioRow, [String], Machine) {
+                    traceWalks: Bool = false, iommu: IOMMUConfig = IOMMUConfig())
+    throws -> (DMAScenarioRow, [String], Machine) {
     var cfg = mode.machineConfig(base)
     cfg.traceWalks = traceWalks
     let m = try Machine(cfg)
     let s = DMAScenario.named(name)
-    let o = try s.run(on: m, mode: mode)
+    let o = try s.run(on: m, mode: mode, iommu: iommu)
     let row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                              corruptions: o.corruptions, secretLeaked: o.secretLeaked, faulted: o.finalFault != nil,
                              freeWaitedForFlush: o.freeWaitedForFlush, invalidations: o.invalidations,

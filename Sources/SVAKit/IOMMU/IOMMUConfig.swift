@@ -54,6 +54,10 @@ public struct IOMMUConfig: Sendable, Equatable {
     /// and ``ModelledDeviceTime``. Swift-only; default the assumptions of
     /// docs/KERNEL-MODEL.md §4.6.
     public var costs = IOMMUCostModel()
+    /// Which IOMMU this models (``IOMMUProfile``): its invalidation commands,
+    /// what they drop, what its walker may walk. Default ``IOMMUProfile/generic``,
+    /// the engine's own model.
+    public var profile: IOMMUProfile = .generic
 
     /// A configuration; the defaults are a 64x4 IOTLB and 8x4 paging-structure
     /// caches with LRU replacement, full caching and A/D writes.
