@@ -19,10 +19,17 @@ public struct MatrixProfile: Sendable {
         self.walksKernelHalf = walksKernelHalf
     }
 
+    /// The profile of `profile`: the default IOMMU configuration with it.
+    /// SMMUv3's SVA context descriptor sets EPD1, so it never walks the
+    /// kernel half; every other profile shares the mm's root as x86 does.
+    public init(_ profile: IOMMUProfile) {
+        var c = IOMMUConfig()
+        c.profile = profile
+        self.init(name: profile.description, iommu: c, walksKernelHalf: profile != .smmuv3)
+    }
+
     /// The profiles the matrix runs, in order: extend this one array.
-    public static let all: [MatrixProfile] = [
-        MatrixProfile(name: "generic", iommu: IOMMUConfig()),
-    ]
+    public static let all: [MatrixProfile] = IOMMUProfile.allCases.map { MatrixProfile($0) }
 }
 
 /// One column of the matrix: a mitigation and, for deferred-free, the free
@@ -106,7 +113,7 @@ public struct MatrixCost: Sendable, Equatable {
     public var kernelTableFrees: Int
     /// flush_tlb_kernel_range and flush_tlb_all calls the workload made.
     public var kernelTLBFlushes: Int
-    /// IOMMU invalidation commands for kernel addresses, per kernel table free.
+    /// IOMMU invalidation commands (the hardware's, per profile), per kernel table free.
     public var commandsPerKernelFree: Double
     /// IOMMU syncs (fences) for kernel addresses, per kernel table free.
     public var syncsPerKernelFree: Double
@@ -137,8 +144,9 @@ public struct MatrixCost: Sendable, Equatable {
 /// The workload the cost columns are measured on, the same for every
 /// design: one device bound to one mm; `rounds` times a kernel mapping the
 /// device touches, vunmap, a huge vmap over it (pmd_free_pte_page frees its
-/// PTE table) and vunmap again (three kernel TLB flushes, one kernel table
-/// freed), the deferred work run every `batch` rounds; then `userRegions`
+/// PTE table), vunmap again, and a 16 KiB vmalloc and vfree (four kernel TLB
+/// flushes, one kernel table freed), the deferred work run every `batch`
+/// rounds; then `userRegions`
 /// user pages, each in a new top-level (PML4) slot, mapped, touched and
 /// unmapped.
 public struct CostWorkload: Sendable {
@@ -168,6 +176,7 @@ public struct CostWorkload: Sendable {
         // The region's PMD table, made first so each round allocates one
         // table (the PTE table its huge vmap frees).
         try m.map(region + (1 << 29), to: 0x1000)
+        try m.vfree(try m.vmalloc(16 << 10))   // and the PTE table the 16 KiB areas reuse
         let c0 = s.iommu.counters, flushes0 = m.stats.kernelTLBFlushes
         let kernelTables0 = m.stats.kernelTables
         var pathFences = 0, pathNs: UInt64 = 0
@@ -175,34 +184,35 @@ public struct CostWorkload: Sendable {
             let va = region + UInt64(i) << 21
             try m.map(va, to: 0x1000)
             _ = try s.touch(m, va)
-            let fences = s.iommu.counters.fences
+            let fences = s.iommu.counters.syncCommands(config.profile)
             ModelledDeviceTime.resetCurrentThread()
             // The freeing path: what the kernel's caller runs.
             try m.vunmap(va, size: 2 << 20)
             try m.vmapHuge(va, phys: 0, size: .size2M)
             try m.vunmap(va, size: 2 << 20)
+            try m.vfree(try m.vmalloc(16 << 10))   // a 16 KiB area, as a thread stack
             pathNs += ModelledDeviceTime.currentThreadNs
-            pathFences += s.iommu.counters.fences - fences
+            pathFences += s.iommu.counters.syncCommands(config.profile) - fences
             if (i + 1) % batch == 0 { m.flushDeferredWork() }
         }
         m.flushDeferredWork()
         // Each round allocated one PTE table; what is gone again was freed.
         let frees = kernelTables0 + rounds - m.stats.kernelTables
         let c1 = s.iommu.counters
-        let kernelCommands = c1.invalidations - c0.invalidations
-        let kernelSyncs = c1.fences - c0.fences
+        let kernelCommands = c1.invalidationCommands(config.profile) - c0.invalidationCommands(config.profile)
+        let kernelSyncs = c1.syncCommands(config.profile) - c0.syncCommands(config.profile)
         let kernelNs = c1.modelledDeviceNs - c0.modelledDeviceNs
 
         // User side: new top-level slots, so kpti-root has entries to mirror.
         let syncs0 = (try? m.iommuRootSyncs(of: s.mm)) ?? 0
-        let u0 = s.iommu.counters.invalidations
+        let u0 = s.iommu.counters.invalidationCommands(config.profile)
         for i in 0..<userRegions {
             let va = UInt64(i + 1) << 39
             try m.map(va, to: 0x2000, prot: PageTableEntry.writable | PageTableEntry.user, in: s.mm)
             _ = try s.touch(m, va)
             try m.unmap(va, in: s.mm)
         }
-        let userCommands = s.iommu.counters.invalidations - u0
+        let userCommands = s.iommu.counters.invalidationCommands(config.profile) - u0
         let syncs = ((try? m.iommuRootSyncs(of: s.mm)) ?? 0) - syncs0
         let f = Double(max(frees, 1))
         return MatrixCost(profile: profile, design: design, kernelTableFrees: frees,
@@ -254,5 +264,20 @@ public struct Matrix: Sendable {
             }
         }
         return Matrix(cells: cells, costs: costs)
+    }
+}
+
+extension IOMMUCounters {
+    /// Invalidation commands the IOMMU's hardware received: one per
+    /// request on the generic IOMMU, the profile's commands otherwise
+    /// (``IOMMUCommandCounts``).
+    public func invalidationCommands(_ profile: IOMMUProfile) -> Int {
+        profile == .generic ? invalidations : commands.invalidations
+    }
+
+    /// Completion commands (syncs): the generic IOMMU's fences, or the
+    /// profile's wait descriptors, CMD_SYNCs, COMPLETION_WAITs or IOFENCE.Cs.
+    public func syncCommands(_ profile: IOMMUProfile) -> Int {
+        profile == .generic ? fences : commands.syncs
     }
 }
