@@ -240,12 +240,12 @@ public struct Matrix: Sendable {
     public var mismatches: [MatrixCell] { cells.filter { $0.verdict != $0.expected } }
 
     /// Runs it: each cell on a fresh machine from `base` (manual work, so
-    /// deterministic), then `workload` on a fresh machine per cost row.
+    /// deterministic), then `workload` (if any) on a fresh machine per cost row.
     public static func run(profiles: [MatrixProfile] = MatrixProfile.all,
                            designs: [MatrixDesign] = MatrixDesign.all,
                            scenarios: [ScenarioName] = ScenarioName.allCases,
                            base: MachineConfig = MachineConfig(frames: 1 << 20),
-                           workload: CostWorkload = CostWorkload()) throws(SVAError) -> Matrix {
+                           workload: CostWorkload? = CostWorkload()) throws(SVAError) -> Matrix {
         var base = base
         base.workMode = .manual
         var cells: [MatrixCell] = []
@@ -259,6 +259,7 @@ public struct Matrix: Sendable {
                                             expected: d.expected(s, on: p), reports: o.reports.count,
                                             corruptions: o.corruptions, invalidations: o.invalidations))
                 }
+                guard let workload else { continue }
                 let m = try Machine(d.config(base))
                 costs.append(try workload.measure(on: m, iommu: p.iommu, profile: p.name, design: d.description))
             }
