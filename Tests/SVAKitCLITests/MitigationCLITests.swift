@@ -47,6 +47,6 @@ import SVAKitScenarios
         #expect(real("kpti_root_caller_syncs_per_free") == 0)
         // Four kernel TLB flushes a round, each a gate call that fences once.
         #expect(real("flush_on_kernel_tlb_flush_caller_syncs_per_free") == 4)
-        #expect(m.count == 7 * MatrixDesign.all.count)
+        #expect(m.count == 8 * MatrixDesign.all.count)
     }
 }
