@@ -228,6 +228,66 @@ import SVAKitScenarios
         #expect(m.audit() == [])
     }
 
+    /// kpti-root under random maps, unmaps, binds, unbinds and mm
+    /// teardowns: every device read agrees with the CPU's translation of
+    /// the same address (a mirror that missed a top-level entry would fault
+    /// where the CPU maps, or map where it does not), and the audit, which
+    /// compares each IOMMU-only root with its mm's user half, stays clean.
+    @Test func kptiRootMirrorUnderRandomOperations() throws {
+        let seed = testSeed("kptiRootMirrorUnderRandomOperations")
+        var rng = SplitMix64(seed: seed)
+        let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 12, workMode: .manual).with(.kptiRoot))
+        let iommu = try m.addIOMMU()
+        let devs = [try m.addDevice(iommu: iommu.id), try m.addDevice(iommu: iommu.id)]
+        var mms = [try m.createAddressSpace(), try m.createAddressSpace()]
+        var bonds: [SVABond?] = [nil, nil]
+        var mapped: [[UInt64: UInt64]] = [[:], [:]]   // va -> the word the page holds
+        let data = try (0..<8).map { i throws(SVAError) -> PFN in
+            let f = try m.allocFrames()
+            try m.writeWord(f, index: 0, 0xd00d_0000 + UInt64(i))
+            return f
+        }
+        let prot = PageTableEntry.writable | PageTableEntry.user
+        for step in 0..<3000 {
+            let k = rng.next(below: 2)
+            switch rng.next(below: 10) {
+            case 0...3:
+                let va = UInt64(rng.next(below: 16)) << 39 | UInt64(rng.next(below: 4)) << 30 | UInt64(rng.next(below: 4)) << 12
+                guard mapped[k][va] == nil else { continue }
+                let d = data[rng.next(below: data.count)]
+                try m.map(va, to: d.physicalAddress, prot: prot, in: mms[k])
+                mapped[k][va] = 0xd00d_0000 + UInt64(data.firstIndex(of: d)!)
+            case 4:
+                guard let va = mapped[k].keys.sorted().first(where: { _ in rng.next(below: 3) == 0 }) else { continue }
+                try m.unmap(va, in: mms[k])
+                mapped[k][va] = nil
+            case 5:
+                if let b = bonds[k] { try m.unbindSVA(b); bonds[k] = nil } else {
+                    bonds[k] = try m.bindSVA(device: devs[k], mm: mms[k])
+                }
+            case 6 where bonds[k] == nil && rng.next(below: 4) == 0:
+                for va in mapped[k].keys { try m.unmap(va, in: mms[k]) }
+                try m.destroyAddressSpace(mms[k])
+                mms[k] = try m.createAddressSpace()
+                mapped[k] = [:]
+            default:
+                guard let b = bonds[k] else { continue }
+                let va = mapped[k].keys.randomElement(using: &rng) ?? UInt64(rng.next(below: 16)) << 39
+                let r = try m.dmaRead(device: devs[k], pasid: b.pasid, va: va, count: 8)
+                switch (r, try m.translate(va, in: mms[k]).physicalAddress) {
+                case (.success(let bytes), .some):
+                    let w = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    #expect(w == mapped[k][va], "seed \(seed) step \(step): read \(w) at \(va)")
+                case (.failure, nil): break
+                case (let r, let p): Issue.record("seed \(seed) step \(step): device \(r), CPU \(String(describing: p)) at \(va)")
+                }
+            }
+            if step % 250 == 0 { #expect(m.audit() == [], "seed \(seed) step \(step)") }
+        }
+        #expect(m.reportCount == 0)
+        #expect(m.audit() == [], "seed \(seed)")
+    }
+
     // MARK: - The knob designs' mechanics
 
     /// flush-on-kernel-tlb-flush invalidates and fences on every kernel TLB
