@@ -1380,6 +1380,58 @@ int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, 
 int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
 /* ------------------------------------------------------------------------ */
+/* IOMMU hardware profiles (docs/KERNEL-MODEL.md §3.6)                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct svakit_iommu_commands - the hardware commands an IOMMU's profile
+ * issued, by kind.
+ * @vtd_page_selective: VT-d PASID-based IOTLB invalidation,
+ *	page-selective-within-PASID, IH=0.
+ * @vtd_page_selective_ih: the same with IH=1 (paging-structure caches kept).
+ * @vtd_pasid_selective: VT-d PASID-based IOTLB invalidation, PASID-selective.
+ * @vtd_wait: VT-d invalidation wait descriptors (one per batch of up to 16).
+ * @smmu_tlbi_nh_va: SMMUv3 CMD_TLBI_NH_VA with LEAF=0.
+ * @smmu_tlbi_nh_va_leaf: SMMUv3 CMD_TLBI_NH_VA with LEAF=1.
+ * @smmu_tlbi_nh_asid: SMMUv3 CMD_TLBI_NH_ASID.
+ * @smmu_sync: SMMUv3 CMD_SYNC.
+ * @amd_invalidate_pages: AMD INVALIDATE_IOMMU_PAGES (PDE=1) with a page or
+ *	size-encoded address.
+ * @amd_invalidate_all_pages: the same with the all-pages address.
+ * @amd_completion_wait: AMD COMPLETION_WAIT.
+ * @riscv_inval_vma_addr: RISC-V IOTINVAL.VMA with AV=1 (leaf entries of one
+ *	address).
+ * @riscv_inval_vma_pscid: RISC-V IOTINVAL.VMA with AV=0, PSCV=1.
+ * @riscv_iofence: RISC-V IOFENCE.C.
+ * @modelled_device_ns: the modelled device time of every command and sync
+ *	the IOMMU received, in ns (docs/KERNEL-MODEL.md §4.6).
+ *
+ * An SVAKIT_IOMMU_GENERIC IOMMU leaves every count but @modelled_device_ns
+ * at zero: its commands are the requests struct svakit_iommu_counters counts.
+ */
+struct svakit_iommu_commands {
+	uint64_t vtd_page_selective, vtd_page_selective_ih, vtd_pasid_selective, vtd_wait;
+	uint64_t smmu_tlbi_nh_va, smmu_tlbi_nh_va_leaf, smmu_tlbi_nh_asid, smmu_sync;
+	uint64_t amd_invalidate_pages, amd_invalidate_all_pages, amd_completion_wait;
+	uint64_t riscv_inval_vma_addr, riscv_inval_vma_pscid, riscv_iofence;
+	uint64_t modelled_device_ns;
+};
+
+/**
+ * svakit_iommu_commands() - copy the hardware commands an IOMMU issued.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @out: receives the counts.
+ *
+ * Context: Takes the IOMMU's lock briefly. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
+int svakit_iommu_commands(svakit_machine *m, uint32_t iommu, struct svakit_iommu_commands *out);
+
+/* ------------------------------------------------------------------------ */
 /* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                      */
 /* ------------------------------------------------------------------------ */
 

@@ -21,6 +21,7 @@ _Static_assert(offsetof(struct svakit_config, mitigation) == 64, "config.mitigat
 _Static_assert(offsetof(struct svakit_config, reserved) == 68, "config.reserved");
 _Static_assert(sizeof(struct svakit_iommu_config) == 56, "iommu config");
 _Static_assert(offsetof(struct svakit_iommu_config, profile) == 48, "iommu config.profile");
+_Static_assert(sizeof(struct svakit_iommu_commands) == 120, "iommu commands");
 _Static_assert(offsetof(struct svakit_iommu_config, deferred_flush) == 28, "iommu config.deferred_flush");
 _Static_assert(offsetof(struct svakit_iommu_config, seed) == 40, "iommu config.seed");
 _Static_assert(sizeof(struct svakit_sg) == 32, "sg");

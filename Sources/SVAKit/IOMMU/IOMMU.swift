@@ -75,7 +75,13 @@ public final class IOMMU: @unchecked Sendable {
     // MARK: - The PASID table
 
     func setPASIDEntry(device: UInt32, pasid: UInt32, _ entry: PasidEntry?) {
-        state.locked { s in s.pasidTable[device, pasid] = entry }
+        state.locked { s in
+            if config.deviceTLBs {
+                if let old = s.pasidTable[device, pasid], !old.passthrough { s.tagDevices[old.tag, default: 1] -= 1 }
+                if let entry, !entry.passthrough { s.tagDevices[entry.tag, default: 0] += 1 }
+            }
+            s.pasidTable[device, pasid] = entry
+        }
     }
 
     // MARK: - Commands

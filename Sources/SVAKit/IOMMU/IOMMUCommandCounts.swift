@@ -36,6 +36,11 @@ public struct IOMMUCommandCounts: Sendable, Equatable {
     public var riscvInvalVMAPSCID = 0
     /// RISC-V IOFENCE.C.
     public var riscvFence = 0
+    /// Device-TLB (ATS) invalidations, one per attached device and request,
+    /// when ``IOMMUConfig/deviceTLBs`` is on: VT-d PASID-based device-IOTLB
+    /// descriptors, SMMUv3 CMD_ATC_INV, AMD INVALIDATE_IOTLB_PAGES, RISC-V
+    /// ATS.INVAL.
+    public var deviceTLB = 0
 
     /// All zero.
     public init() {}
@@ -44,7 +49,7 @@ public struct IOMMUCommandCounts: Sendable, Equatable {
     public var invalidations: Int {
         vtdPageSelective + vtdPageSelectiveIH + vtdPASIDSelective + smmuTLBINHVA + smmuTLBINHVALeaf
             + smmuTLBINHASID + amdInvalidatePages + amdInvalidateAllPages + riscvInvalVMAAddress
-            + riscvInvalVMAPSCID
+            + riscvInvalVMAPSCID + deviceTLB
     }
 
     /// Completion commands: wait descriptors, CMD_SYNC, COMPLETION_WAIT, IOFENCE.C.

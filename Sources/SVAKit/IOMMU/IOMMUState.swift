@@ -108,6 +108,10 @@ struct IOMMUState: ~Copyable, @unchecked Sendable {
     var pml5e: TranslationCache
     var counters = IOMMUCounters()
     var driver: IOMMUDriver?
+    /// Attachments per cache tag (translated PASID-table entries), kept
+    /// only when ``IOMMUConfig/deviceTLBs`` is on: the device TLBs a
+    /// request of that tag invalidates.
+    var tagDevices: [UInt32: Int] = [:]
     /// Walk epochs: a walk enters the current epoch when it leaves the lock
     /// to read memory and leaves it when it comes back to fill. A fence
     /// flips the epoch and waits until the old one is empty, so after it
