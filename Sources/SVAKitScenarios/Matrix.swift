@@ -271,7 +271,7 @@ public struct Matrix: Sendable {
 extension IOMMUCounters {
     /// Invalidation commands the IOMMU's hardware received: one per
     /// request on the generic IOMMU, the profile's commands otherwise
-    /// (``IOMMUCommandCounts``).
+    /// (`IOMMUCommandCounts`).
     public func invalidationCommands(_ profile: IOMMUProfile) -> Int {
         profile == .generic ? invalidations : commands.invalidations
     }
