@@ -810,6 +810,23 @@ static int create_with(size_t offset, size_t size, uint64_t value)
 #define CFG_WITH(field, value) \
 	create_with(offsetof(struct svakit_config, field), sizeof(((struct svakit_config *)0)->field), (value))
 
+/* A mitigation that disagrees with the knobs it stands for. */
+static int create_mitigation_conflict(void)
+{
+	struct svakit_config cfg;
+	svakit_machine *m = NULL;
+	int rc;
+
+	svakit_config_default(&cfg);
+	cfg.frames = GIB_FRAMES;
+	cfg.mitigation = SVAKIT_MITIGATION_KPTI_ROOT;
+	cfg.kva_invalidation = SVAKIT_KVA_INV_ON_FLUSH;
+	rc = svakit_machine_create(&cfg, &m);
+	if (rc == 0)
+		svakit_machine_destroy(m);
+	return rc;
+}
+
 static int iommu_create_with(struct fx *f, size_t offset, size_t size, uint64_t value)
 {
 	struct svakit_iommu_config cfg;
@@ -1000,6 +1017,10 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  CFG_WITH(cpus, 0))                                                                         \
 	X(create_debug_4, -EINVAL, "iommu_debug_pagealloc = 4 (no such mode)", NONE,                 \
 	  CFG_WITH(iommu_debug_pagealloc, 4))                                                        \
+	X(create_mitigation_6, -EINVAL, "mitigation = 6 (no such design)", NONE,                     \
+	  CFG_WITH(mitigation, 6))                                                                   \
+	X(create_mitigation_kpti_on_flush, -EINVAL, "mitigation = KPTI_ROOT with kva_invalidation ON_FLUSH", \
+	  NONE, create_mitigation_conflict())                                                        \
 	X(create_reserved, -EINVAL, "reserved = 1 (must be zero)",                                   \
 	  OPT(                                      \
 	      NOTE("header silent; a reserved field must be zero so it can be given a meaning later")), \
