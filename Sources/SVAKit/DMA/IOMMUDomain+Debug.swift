@@ -26,9 +26,11 @@ extension IOMMUDomain {
             var none = IgnoreLeaves()
             u = unmapWalk(iova: iova, size: size, &none)
         } else {
-            var sink = DebugLeaves(domain: self, mode: mode)
+            var sink = DebugLeaves()
             u = unmapWalk(iova: iova, size: size, &sink)
-            u.frames = sink.removed
+            // fast: lowered now, as Linux lowers (before the invalidation);
+            // window-aware: by whoever finishes the covering invalidation.
+            if mode == .fast { debugFlushed(sink.removed) } else { u.frames = sink.removed }
         }
         debugUnmapEnd(iova: iova, size: size, unmapped: u.bytes, mode)
         return u
@@ -70,20 +72,11 @@ extension IOMMUDomain {
         }
     }
 
-    /// A leaf the unmap's own walk removed (fast and window-aware modes):
-    /// lowered now (fast) or gathered for after the covering invalidation
-    /// (window-aware). Runs under the tables' lock: counts are lock-free.
-    func debugUnmapped(_ phys: UInt64, _ bytes: UInt64, _ mode: IOMMUDebugMode, into removed: inout FrameRuns) {
-        if mode == .windowAware {
-            removed.append(pfn: Int(phys >> 12), frames: Int(bytes >> 12))
-        } else if frames.debug.lower(first: Int(phys >> 12), frames: Int(bytes >> 12)) > 0 {
-            warn(.underflow, at: phys)
-        }
-    }
-
-    /// The window-aware sanitizer: the invalidation covering `removed` has
-    /// finished (a strict unmap's sync, or the flush that released a lazy
-    /// unmap's entry), so no device can reach those frames: lower them.
+    /// Lowers what an unmap's walk removed: at once in fast mode; in
+    /// window-aware mode once the invalidation covering it has finished (a
+    /// strict unmap's sync, or the flush that released a lazy unmap's
+    /// entry), when no device can reach those frames. One pass per run of
+    /// frames, so the counters are touched once per run, not per leaf.
     func debugFlushed(_ removed: FrameRuns) {
         removed.forEach { pfn, n in
             if frames.debug.lower(first: pfn, frames: n) > 0 { warn(.underflow, at: UInt64(pfn) << 12) }
@@ -121,13 +114,14 @@ struct IgnoreLeaves: UnmapLeafSink {
     @inline(__always) mutating func leaf(_ phys: UInt64, _ bytes: UInt64) {}
 }
 
-/// The fast and window-aware sanitizer's view of the walk.
+/// The fast and window-aware sanitizer's view of the walk: the frames it
+/// removed, in runs (a contiguous mapping is one run however many leaves).
 struct DebugLeaves: UnmapLeafSink {
-    let domain: IOMMUDomain
-    let mode: IOMMUDebugMode
     var removed = FrameRuns()
     static var wantsLeaves: Bool { true }
-    mutating func leaf(_ phys: UInt64, _ bytes: UInt64) { domain.debugUnmapped(phys, bytes, mode, into: &removed) }
+    @inline(__always) mutating func leaf(_ phys: UInt64, _ bytes: UInt64) {
+        removed.append(pfn: Int(phys >> 12), frames: Int(bytes >> 12))
+    }
 }
 
 extension IOMMUDomain {
