@@ -60,32 +60,32 @@ struct DMAMapBenchmark: ParsableCommand {
         case window
     }
 
-    @Option(name: [.customShort("t"), .customLong("threads")],
+    @Option(name: [.customShort("t"), .customLong("threads")], parsing: .unconditional,
             help: "Threads, each on its own simulated CPU (\(range(threadsRange))).")
     var threads: Int = 1
-    @Option(name: [.customShort("s"), .customLong("seconds")], help: "Seconds to run (\(range(secondsRange))).")
+    @Option(name: [.customShort("s"), .customLong("seconds")], parsing: .unconditional, help: "Seconds to run (\(range(secondsRange))).")
     var seconds: Int = 20
     @Option(name: [.customShort("n"), .customLong("node")], parsing: .unconditional,
             help: "NUMA node: -1 (NUMA_NO_NODE) or >= 0; accepted and ignored (the engine has one node).")
     var node: Int = -1
-    @Option(name: [.customShort("b"), .customLong("dma-bits")],
+    @Option(name: [.customShort("b"), .customLong("dma-bits")], parsing: .unconditional,
             help: "DMA mask bits (\(range(bitsRange))); recorded only: the engine allocates IOVAs below 4 GiB first, as iommu_dma_alloc_iova does for PCI, and has no per-device mask.")
     var dmaBits: Int = 32
-    @Option(name: [.customShort("d"), .customLong("dir")],
+    @Option(name: [.customShort("d"), .customLong("dir")], parsing: .unconditional,
             help: "Direction: 0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE (no buffer touch).")
     var dir: Int = 0
-    @Option(name: [.customShort("x"), .customLong("xdelay")],
+    @Option(name: [.customShort("x"), .customLong("xdelay")], parsing: .unconditional,
             help: "ns spun between map and unmap, the device's transfer (\(range(xdelayRange))).")
     var xdelay: Int = 0
-    @Option(name: [.customShort("g"), .customLong("granule")],
+    @Option(name: [.customShort("g"), .customLong("granule")], parsing: .unconditional,
             help: "Pages per buffer (\(range(granuleRange))).")
     var granule: Int = 1
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Beyond the kernel tool: pages per buffer, overriding -g, up to \(pagesRange.upperBound) (262144: 1 GiB). "
             + "Past 1024 the buffer is contiguous frames starting one page into a 4 MiB block, so the IOMMU "
             + "maps it with 4 KiB leaves.", valueName: "pages"))
     var pages: Int?
-    @Option(help: "Beyond the kernel tool: run this many ms instead of -s (\(range(millisecondsRange))).")
+    @Option(parsing: .unconditional, help: "Beyond the kernel tool: run this many ms instead of -s (\(range(millisecondsRange))).")
     var milliseconds: Int?
     @Option(help: "Beyond the kernel tool: the DMA domain's policy, strict (DMA) or lazy (DMA-FQ, flush timer on).")
     var policy: Policy = .strict

@@ -35,6 +35,8 @@ import Testing
         (["--pages", "0"], ["--pages", "1...1048576"]),
         (["--pages", "1048577"], ["--pages", "1...1048576"]),
         (["--milliseconds", "0"], ["--milliseconds", "1...300000"]),
+        (["-t", "-4"], ["-t/--threads", "1...1024", "got -4"]),
+        (["--pages", "-1"], ["--pages", "1...1048576"]),
         (["-t", "64", "--pages", "262144"], ["-t/--threads x --pages", "4194304"]),
     ])
     func invalidValueNamesOptionAndRange(args: [String], expected: [String]) throws {
@@ -156,11 +158,33 @@ import Testing
         #expect(r.config.durationMs == 30 && r.config.compiledIn == DMASanitizer.compiledIn && r.config.sanitizer == "off")
         let loops = try #require(r.metrics["loops"])
         #expect(loops >= 1)
-        #expect(try #require(r.metrics["avg_map_100ns"]) <= try #require(r.metrics["map_ns"]) / 100)
-        #expect(try #require(r.metrics["avg_unmap_100ns"]) <= try #require(r.metrics["unmap_ns"]) / 100)
+        let avgMap = try #require(r.metrics["avg_map_100ns"]), mapNs = try #require(r.metrics["map_ns"])
+        let avgUnmap = try #require(r.metrics["avg_unmap_100ns"]), unmapNs = try #require(r.metrics["unmap_ns"])
+        #expect(avgMap <= mapNs / 100 && avgUnmap <= unmapNs / 100)
         let pages = Double(r.config.pages)
-        #expect(r.metrics["map_ns_per_4k_page"] == r.metrics["map_ns"]! / pages)
+        #expect(r.metrics["map_ns_per_4k_page"] == mapNs / pages)
         #expect(r.metrics["sanitizer_warnings"] == 0)
         if args.contains("-x") { #expect(r.config.xdelayNs == 1000 && pages == 2048) }
+    }
+}
+
+/// `svakit bench dma --cdf`: the window's quantile function per lazy queue,
+/// monotone, ending at the exact maximum; absent without --cdf.
+@Suite struct DMABenchCDFTests {
+    @Test func cdfKeysAreTheQuantileFunction() throws {
+        let b = try DMABench.parse(["--ops", "64", "--window-ms", "20", "--cdf", "--json"])
+        let r = try decode(DecodedBench.self, try JSONOutput.report(try b.report(Progress(json: true))))
+        for kind in ["lazy_percpu", "lazy_single", "lazy_quarantine"] {
+            let q = try DMABench.cdfPermilles.map { p throws -> Double in
+                let digits = String(p)
+                return try #require(r.metric("window_\(kind)_q\(String(repeating: "0", count: 4 - digits.count) + digits)_ns"))
+            }
+            #expect(zip(q, q.dropFirst()).allSatisfy { $0 <= $1 }, "\(kind)")
+            #expect(q.last == r.metric("window_\(kind)_max_ns"))
+            #expect(q[DMABench.cdfPermilles.firstIndex(of: 500)!] == r.metric("window_\(kind)_p50_ns"))
+        }
+        let plain = try DMABench.parse(["--ops", "64", "--window-ms", "10", "--json"])
+        let p = try decode(DecodedBench.self, try JSONOutput.report(try plain.report(Progress(json: true))))
+        #expect(!p.metrics.keys.contains { $0.contains("_q0") || $0.contains("_q1000") })
     }
 }
