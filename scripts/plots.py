@@ -28,6 +28,16 @@ root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 data = os.path.join(root, "docs", "data")
 img = os.path.join(root, "docs", "img")
 os.makedirs(img, exist_ok=True)
+# --png DIR: also a PNG of each plot in DIR (to look at; not committed).
+png_dir = sys.argv[sys.argv.index("--png") + 1] if "--png" in sys.argv else None
+
+
+def save(fig, name):
+    out = os.path.join(img, name + ".svg")
+    fig.savefig(out, metadata={"Date": None})
+    print(f"wrote {out}")
+    if png_dir:
+        fig.savefig(os.path.join(png_dir, name + ".png"), dpi=80)
 plt.rcParams["svg.hashsalt"] = "svakit"  # stable ids: the SVG changes only when the data does
 plt.rcParams["svg.fonttype"] = "none"
 
@@ -70,10 +80,8 @@ def latency_plot():
     seconds = f"{doc['milliseconds']} ms" if doc.get("milliseconds") else f"{doc['seconds']} s"
     fig.suptitle(f"svakit dma-map-benchmark, policy {doc['policy']}, {seconds} per point, "
                  f"median of {doc['repeat']}", fontsize=10)
-    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
-    out = os.path.join(img, "dma-map-latency.svg")
-    fig.savefig(out, metadata={"Date": None})
-    print(f"wrote {out}")
+    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    save(fig, "dma-map-latency")
 
 
 def window_plot():
@@ -107,9 +115,7 @@ def window_plot():
     ax.set_title(f"svakit bench dma --cdf: {cfg['rate']} map/unmap per s per CPU, {cfg['cpus']} CPUs, "
                  f"{cfg['window_ms']} ms", fontsize=10)
     fig.tight_layout()
-    out = os.path.join(img, "lazy-window-cdf.svg")
-    fig.savefig(out, metadata={"Date": None})
-    print(f"wrote {out}")
+    save(fig, "lazy-window-cdf")
 
 
 latency_plot()
