@@ -14,6 +14,13 @@ let package = Package(
         // A library and an executable product cannot share a name, hence the case.
         .executable(name: "svakit", targets: ["SVAKitCLI"]),
     ],
+    // The IOMMU_DEBUG_PAGEALLOC sanitizer is compiled in by default (its key
+    // off unless a machine asks for it); `--disable-default-traits` compiles
+    // it out, as CONFIG_IOMMU_DEBUG_PAGEALLOC=n (docs/KERNEL-MODEL.md §5).
+    traits: [
+        .default(enabledTraits: ["IOMMUDebugPagealloc"]),
+        .trait(name: "IOMMUDebugPagealloc", description: "Compile in the IOMMU_DEBUG_PAGEALLOC sanitizer."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
@@ -36,7 +43,8 @@ let package = Package(
         .target(name: "CSVAKitCore"),
         .target(
             name: "SVAKit",
-            dependencies: ["CSVAKit", "CSVAKitCore"]
+            dependencies: ["CSVAKit", "CSVAKitCore"],
+            swiftSettings: [.define("SVAKIT_IOMMU_DEBUG_PAGEALLOC", .when(traits: ["IOMMUDebugPagealloc"]))]
         ),
         // The seed scenarios (name, story, expected verdict per free mode) and
         // the attacker's helpers, on the public API only: the CLI and both

@@ -112,6 +112,13 @@ extern "C" {
 #define SVAKIT_PUD_SIZE (1ULL << 30)
 #define SVAKIT_MAX_ORDER 10              /* as MAX_PAGE_ORDER on x86 */
 #define SVAKIT_SECTION_PAGES (1U << 15)  /* 128 MiB hotplug section, x86-64 */
+/* A peer device's MMIO window (a PCI BAR) at 32 TiB, above any RAM the model
+ * has: svakit_iommu_map() may map it for peer-to-peer DMA. No frame
+ * descriptor backs it, so the sanitizer skips it (page_ext_from_phys() is
+ * NULL for MMIO); a device access through such a mapping faults with
+ * SVAKIT_FAULT_BAD_ADDRESS (the peer is not modelled). */
+#define SVAKIT_MMIO_BASE 0x200000000000ULL
+#define SVAKIT_MMIO_SIZE 0x40000000ULL
 #define SVAKIT_NO_PFN 0xffffffffU        /* "no frame" in 32-bit pfn fields */
 
 /**
@@ -340,6 +347,10 @@ enum svakit_work_mode {
  *	docs/KERNEL-MODEL.md §4.4), 0 not to; default 0.
  * @cpus: simulated CPUs of the DMA API's per-CPU flush queues and IOVA
  *	caches, 1 to 256; 0 means the default, 4.
+ * @iommu_debug_pagealloc: enum svakit_iommu_debug_mode: the
+ *	IOMMU_DEBUG_PAGEALLOC sanitizer, as iommu.debug_pagealloc= at boot;
+ *	default SVAKIT_IOMMU_DEBUG_OFF. Anything else on a build without the
+ *	sanitizer (svakit_iommu_debug_pagealloc_built() is 0) is refused.
  * @reserved: must be zero.
  *
  * Start from svakit_config_default() and change fields: a field added later
@@ -360,7 +371,8 @@ struct svakit_config {
 	uint32_t dma_strict;
 	uint32_t dma_quarantine;
 	uint32_t cpus;
-	uint32_t reserved[2];
+	uint32_t iommu_debug_pagealloc;
+	uint32_t reserved[1];
 };
 
 /**
@@ -371,10 +383,13 @@ struct svakit_config {
  *	through svakit_iommu_sva_present().
  * @owner: private.
  * @check: private.
+ * @iommu_debug_initialized: the sanitizer's static key: nonzero iff the
+ *	machine was created with IOMMU_DEBUG_PAGEALLOC on; never turned off.
+ *	Public for reading only, through svakit_iommu_debug_pagealloc_enabled().
  *
- * The layout is visible only because the static-inline gate below reads
- * @iommu_sva_present at a fixed offset (4, pinned in
- * Sources/CSVAKit/abi_checks.c) without a call. @magic, @owner and @check
+ * The layout is visible only because the static-inline gates below read
+ * @iommu_sva_present and @iommu_debug_initialized at fixed offsets (4 and
+ * 24, pinned in Sources/CSVAKit/abi_checks.c) without a call. @magic, @owner and @check
  * are private to the engine: their values mean nothing to a caller and may
  * change in any release. Undefined: writing any field (the key included:
  * only the engine turns it on and off), creating a handle other than through
@@ -388,6 +403,7 @@ typedef struct svakit_machine {
 	int32_t iommu_sva_present;
 	void *owner;
 	uint64_t check;
+	int32_t iommu_debug_initialized;
 } svakit_machine;
 
 /**
@@ -1666,7 +1682,8 @@ int svakit_detach_device(svakit_machine *m, uint32_t dev);
  * or @iova, @phys or @size is not a multiple of the granule (@size 0
  * included).
  * -ERANGE: the IOVA range runs past the 48-bit aperture, or the physical
- * range past the end of memory.
+ * range past the end of memory and not inside the MMIO window
+ * (SVAKIT_MMIO_BASE, SVAKIT_MMIO_SIZE).
  * -EEXIST: part of the range is mapped already; nothing is mapped then
  * (tables allocated on the way stay, as in Linux).
  * -ENOMEM: a table cannot be allocated; nothing is mapped then.
@@ -2075,6 +2092,177 @@ struct svakit_flush_queue_stats {
 int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_flush_queue_stats *stats);
 
 /* ------------------------------------------------------------------------ */
+/* IOMMU_DEBUG_PAGEALLOC: the sanitizer (docs/KERNEL-MODEL.md §5)           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC is 0 when the library was built without
+ * the sanitizer (CMake -DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF defines it so for
+ * its consumers; SwiftPM: the package trait IOMMUDebugPagealloc). The gates
+ * below then compile to nothing, as the kernel's stubs do without
+ * CONFIG_IOMMU_DEBUG_PAGEALLOC.
+ */
+#ifndef SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
+#define SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC 1
+#endif
+
+/**
+ * enum svakit_iommu_debug_mode - the sanitizer, as iommu.debug_pagealloc=.
+ * @SVAKIT_IOMMU_DEBUG_OFF: off (the default): no per-frame counts are
+ *	allocated and the key stays off.
+ * @SVAKIT_IOMMU_DEBUG_LINUX: as Linux 7.0 merged it: a 4-byte mapping count
+ *	per frame (page_ext), raised after each successful iommu_map, lowered
+ *	before each unmap through one iova_to_phys walk per granule, the tail
+ *	of a short unmap raised again; a lazy unmap lowers it at once.
+ * @SVAKIT_IOMMU_DEBUG_FAST: the same counts and checks, lowered inside the
+ *	unmap's own walk (no walk per granule); beyond Linux.
+ * @SVAKIT_IOMMU_DEBUG_WINDOW: FAST and window-aware: an unmapped granule
+ *	counts until the invalidation that covers it has finished (at once
+ *	for a strict unmap, at the covering flush for a lazy one), so a free in
+ *	the lazy window is reported; beyond Linux.
+ */
+enum svakit_iommu_debug_mode {
+	SVAKIT_IOMMU_DEBUG_OFF = 0,
+	SVAKIT_IOMMU_DEBUG_LINUX = 1,
+	SVAKIT_IOMMU_DEBUG_FAST = 2,
+	SVAKIT_IOMMU_DEBUG_WINDOW = 3,
+};
+
+/**
+ * enum svakit_report_kind - what a report is about.
+ * @SVAKIT_REPORT_WALK: the walk oracle: a walk reached a freed frame.
+ * @SVAKIT_REPORT_LEAK_AT_FREE: the sanitizer: a frame was freed while an
+ *	IOMMU mapping counted it ("iommu: Detected page leak!").
+ * @SVAKIT_REPORT_LEAK_AT_ALLOC: the sanitizer: a frame was allocated while
+ *	an IOMMU mapping counted it (a mapping outlived its owner).
+ * @SVAKIT_REPORT_LEAK_AT_CHECK: the sanitizer: svakit_iommu_debug_check_unmapped()
+ *	found the frame counted.
+ */
+enum svakit_report_kind {
+	SVAKIT_REPORT_WALK = 0,
+	SVAKIT_REPORT_LEAK_AT_FREE = 1,
+	SVAKIT_REPORT_LEAK_AT_ALLOC = 2,
+	SVAKIT_REPORT_LEAK_AT_CHECK = 3,
+};
+
+/**
+ * svakit_iommu_debug_pagealloc_built() - whether the sanitizer is compiled in.
+ *
+ * Context: Any context; takes no lock.
+ * Return: 1 when the library was built with IOMMU_DEBUG_PAGEALLOC, 0 when it
+ * was compiled out.
+ */
+int svakit_iommu_debug_pagealloc_built(void);
+
+/**
+ * svakit_iommu_debug_pagealloc_enabled() - read the sanitizer's static key.
+ * @m: a live machine (or a destroyed one's tombstone, which reads 0).
+ *
+ * One relaxed load and a branch, or the constant 0 when the sanitizer is
+ * compiled out. The engine's own map, unmap, alloc and free paths test this
+ * same key before calling their slow paths.
+ *
+ * Context: Any context; takes no lock.
+ * Return: nonzero when the machine runs the sanitizer, 0 otherwise.
+ */
+static inline int svakit_iommu_debug_pagealloc_enabled(const svakit_machine *m)
+{
+#if SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
+	return __builtin_expect(__atomic_load_n(&m->iommu_debug_initialized, __ATOMIC_RELAXED), 0);
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+/**
+ * __svakit_iommu_debug_check_unmapped() - the slow path of the check.
+ * @m: the machine.
+ * @pfn: the first frame.
+ * @npages: frames to check, at least 1.
+ *
+ * Call svakit_iommu_debug_check_unmapped() instead.
+ *
+ * Context: Takes no engine lock while checking; a report goes to the report
+ * handler with no lock held. Must not be called from a report handler.
+ * Return: the frames of the range still counted as mapped (each reported),
+ * 0 when none is or the key is off; -EINVAL when @npages is 0, -ERANGE when
+ * the range leaves memory, -EBADF for a bad handle.
+ */
+int __svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages);
+
+/**
+ * svakit_iommu_debug_check_unmapped() - iommu_debug_check_unmapped.
+ * @m: a live machine.
+ * @pfn: the first frame.
+ * @npages: frames to check, at least 1.
+ *
+ * What the page allocator runs on every allocation and free when the key is
+ * on: a frame still counted as mapped for DMA is a leak or a use-after-free
+ * waiting to happen, and is reported with its page owner's history. The
+ * engine runs it itself on its own allocations and frees; a harness may call
+ * it for frames it is about to reuse. Costs one load and a branch when the
+ * key is off.
+ *
+ * Context: as __svakit_iommu_debug_check_unmapped().
+ * Return: as __svakit_iommu_debug_check_unmapped(); 0 when the key is off.
+ */
+static inline int svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages)
+{
+	if (svakit_iommu_debug_pagealloc_enabled(m))
+		return __svakit_iommu_debug_check_unmapped(m, pfn, npages);
+	return 0;
+}
+
+/**
+ * svakit_iommu_debug_map_count() - read a frame's mapping count.
+ * @m: the machine.
+ * @pfn: the frame.
+ * @count: set to the count: granules of IOMMU mappings (in window-aware mode
+ *	also unmaps whose flush has not finished) that cover the frame.
+ *
+ * Context: Takes no lock.
+ * Return: 0 on success; -ENODEV when the sanitizer is off (no counts exist),
+ * -ERANGE for a frame past memory, -EFAULT for a NULL @count, -EBADF.
+ */
+int svakit_iommu_debug_map_count(svakit_machine *m, uint64_t pfn, int32_t *count);
+
+/**
+ * struct svakit_iommu_debug_stats - what the sanitizer counted.
+ * @raised: frame counts raised by maps.
+ * @lowered: frame counts lowered by unmaps (and, window-aware, flushes).
+ * @reraised: counts raised again for the tail of a short unmap (linux mode).
+ * @skipped: frames skipped because no descriptor backs them (MMIO, holes,
+ *	offline memory), as page_ext_from_phys() returns NULL for them.
+ * @overflows: raises refused at the count's maximum (warned, not wrapped).
+ * @underflows: lowers refused at zero (warned: a double unmap).
+ * @unmapped_more: unmaps that removed more than asked (warned once each
+ *	machine in the log; counted every time).
+ * @leaks: page-leak reports made.
+ */
+struct svakit_iommu_debug_stats {
+	uint64_t raised;
+	uint64_t lowered;
+	uint64_t reraised;
+	uint64_t skipped;
+	uint64_t overflows;
+	uint64_t underflows;
+	uint64_t unmapped_more;
+	uint64_t leaks;
+};
+
+/**
+ * svakit_iommu_debug_stats() - read the sanitizer's counters.
+ * @m: the machine.
+ * @out: filled with the counters.
+ *
+ * Context: Takes no lock; the counters are read one by one.
+ * Return: 0 on success; -ENODEV when the sanitizer is off, -EFAULT for a
+ * NULL @out, -EBADF.
+ */
+int svakit_iommu_debug_stats(svakit_machine *m, struct svakit_iommu_debug_stats *out);
+
+/* ------------------------------------------------------------------------ */
 /* The walk oracle's reports                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -2106,9 +2294,27 @@ int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_f
  * @escalation: 1 when the walk translated through the stale frame.
  * @corruption: 1 when the walker wrote A/D bits into it (for a data page:
  *	when the device wrote into it).
+ * @kind: enum svakit_report_kind: a walk (all the fields above) or a page
+ *	leak of the IOMMU_DEBUG_PAGEALLOC sanitizer (@step, @frame,
+ *	@found_kind, @found_level, @found_generation, @freed_by (the path that
+ *	freed or allocated it) and the fields below; the others are zero or
+ *	their "unknown" value).
+ * @map_count: for a page leak, the frame's mapping count when checked.
+ * @domain: for a page leak, a DMA domain that maps the frame now, or else
+ *	(window-aware mode) the domain of an unmap whose flush has not
+ *	finished and still counts it; 0 when neither was found.
+ * @alloc_site: for a page leak, enum svakit_site of the frame's allocation
+ *	(the page owner).
+ * @alloc_owner: its owner tag.
+ * @alloc_step: its event step (low 32 bits, as the ptdesc keeps it).
+ * @iova: for a page leak, where @domain maps the frame (or the pending
+ *	unmap was); UINT64_MAX when no mapping was found.
+ * @mapped_step: when that mapping (or unmap) was made; UINT64_MAX when the
+ *	event log no longer holds it.
  *
- * A walk read or wrote a frame that was not what the cache entry (or live
- * entry) that led there believed it was.
+ * For a walk: a walk read or wrote a frame that was not what the cache
+ * entry (or live entry) that led there believed it was. For a page leak: a
+ * frame was allocated or freed while an IOMMU mapping still counted it.
  */
 struct svakit_uaf_report {
 	uint64_t step;
@@ -2130,6 +2336,14 @@ struct svakit_uaf_report {
 	uint8_t found_level;
 	uint8_t escalation;
 	uint8_t corruption;
+	uint32_t kind;
+	int32_t map_count;
+	uint32_t domain;
+	uint16_t alloc_site;
+	uint16_t alloc_owner;
+	uint64_t alloc_step;
+	uint64_t iova;
+	uint64_t mapped_step;
 };
 
 /**
@@ -2523,6 +2737,14 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  * @SVAKIT_EV_DMA_LAZY_WINDOW: the first lazy (DMA-FQ) domain: the machine is
  *	tainted; va = the longest a device may keep access after dma_unmap
  *	(ns), aux = the unmaps that may wait for a flush at once.
+ * @SVAKIT_EV_IOMMU_MAP: with the sanitizer on, an iommu_map: va = the IOVA,
+ *	aux = the size, pfn = the first frame, generation = the domain id.
+ * @SVAKIT_EV_IOMMU_UNMAP: with the sanitizer on, an iommu unmap: va = the
+ *	IOVA, aux = the size, generation = the domain id.
+ * @SVAKIT_EV_IOMMU_DEBUG_WARN: the sanitizer warned: va = the IOVA or
+ *	physical address, aux = what (1 a count at its maximum, 2 a count
+ *	lowered at zero, 3 an unmap removed more than asked), generation =
+ *	the domain id.
  */
 enum svakit_event_type {
 	SVAKIT_EV_FRAME_ALLOC = 1,
@@ -2538,6 +2760,9 @@ enum svakit_event_type {
 	SVAKIT_EV_DMA_WALK = 11,
 	SVAKIT_EV_UAF_REPORT = 12,
 	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
+	SVAKIT_EV_IOMMU_MAP = 14,
+	SVAKIT_EV_IOMMU_UNMAP = 15,
+	SVAKIT_EV_IOMMU_DEBUG_WARN = 16,
 };
 
 /**

@@ -162,6 +162,9 @@ static svakit_machine *new_machine(uint64_t frames, uint32_t levels)
 	cfg.paging_levels = levels;
 	cfg.free_mode = SVAKIT_FREE_COMPLETE;
 	cfg.work_mode = SVAKIT_WORK_MANUAL; /* no thread: fork-safe, deterministic */
+	/* Every row runs with the sanitizer on, window-aware: bad input must
+	 * leave its counts consistent too. */
+	cfg.iommu_debug_pagealloc = SVAKIT_IOMMU_DEBUG_WINDOW;
 	REQUIRE0(svakit_machine_create(&cfg, &m));
 	return m;
 }
@@ -753,6 +756,8 @@ struct scratch {
 	struct svakit_iommu_config icfg;
 	struct svakit_sg sg[4];
 	struct svakit_flush_queue_stats fqs;
+	struct svakit_iommu_debug_stats dbg;
+	int32_t i32;
 };
 
 #define MACHINE_SENTINEL ((svakit_machine *)0x5a5a5a5a)
@@ -824,6 +829,25 @@ static int create_null_out(void)
 	svakit_config_default(&cfg);
 	cfg.frames = MIB_FRAMES(64);
 	return svakit_machine_create(&cfg, NULL);
+}
+
+/* The sanitizer's calls on a machine without it (the fixture has it on). */
+static int debug_off(int stats)
+{
+	struct svakit_config cfg;
+	struct svakit_iommu_debug_stats st;
+	svakit_machine *m;
+	int32_t count;
+	int rc;
+
+	svakit_config_default(&cfg);
+	cfg.frames = MIB_FRAMES(64);
+	cfg.work_mode = SVAKIT_WORK_MANUAL;
+	if (svakit_machine_create(&cfg, &m))
+		return -ENOTRECOVERABLE;
+	rc = stats ? svakit_iommu_debug_stats(m, &st) : svakit_iommu_debug_map_count(m, 1, &count);
+	svakit_machine_destroy(m);
+	return rc;
 }
 
 /* 1 when svakit_strerror has a text of its own for err. */
@@ -953,6 +977,8 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(create_cpus_max, -EINVAL, "cpus = UINT32_MAX", NONE, CFG_WITH(cpus, UINT32_MAX))           \
 	X(create_cpus_0, 0, "cpus = 0 (the default, 4: a field that was reserved)", NONE,            \
 	  CFG_WITH(cpus, 0))                                                                         \
+	X(create_debug_4, -EINVAL, "iommu_debug_pagealloc = 4 (no such mode)", NONE,                 \
+	  CFG_WITH(iommu_debug_pagealloc, 4))                                                        \
 	X(create_reserved, -EINVAL, "reserved = 1 (must be zero)",                                   \
 	  OPT(                                      \
 	      NOTE("header silent; a reserved field must be zero so it can be given a meaning later")), \
@@ -1693,6 +1719,20 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(fqs_identity, -EINVAL, "an identity domain (no queue)", NONE,                              \
 	  svakit_flush_queue_stats(M, f->dom_ident, &o.fqs))
 
+#define CASES_svakit_iommu_debug_pagealloc_built(X)                                                \
+	X(dbgbuilt, 0, "no input: agrees with the header's SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC", NONE, \
+	  svakit_iommu_debug_pagealloc_built() != SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC)
+
+#define CASES_svakit_iommu_debug_map_count(X)                                                       \
+	X(dbgcount_null, -EFAULT, "NULL count", NONE, svakit_iommu_debug_map_count(M, f->data_pfn, NULL)) \
+	X(dbgcount_beyond, -ERANGE, "pfn = frames", NONE, svakit_iommu_debug_map_count(M, f->frames, &o.i32)) \
+	X(dbgcount_max, -ERANGE, "pfn = UINT64_MAX", NONE, svakit_iommu_debug_map_count(M, UINT64_MAX, &o.i32)) \
+	X(dbgcount_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(0))
+
+#define CASES_svakit_iommu_debug_stats(X)                                                           \
+	X(dbgstats_null, -EFAULT, "NULL out", NONE, svakit_iommu_debug_stats(M, NULL))               \
+	X(dbgstats_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(1))
+
 #define CASES_svakit_set_report_handler(X)                                                          \
 	X(rephandler_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_set_report_handler(M, NULL, NULL))
 
@@ -1879,6 +1919,7 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_dma_map_page) F(svakit_dma_unmap_page) F(svakit_dma_map_sg) F(svakit_dma_unmap_sg)   \
 	F(svakit_dma_alloc_coherent) F(svakit_dma_free_coherent) F(svakit_dma_flush_queues)           \
 	F(svakit_dma_run_timers) F(svakit_flush_queue_stats)                                          \
+	F(svakit_iommu_debug_pagealloc_built) F(svakit_iommu_debug_map_count) F(svakit_iommu_debug_stats) \
 	F(svakit_set_report_handler) F(svakit_report_count) F(svakit_reports) F(svakit_report_text)   \
 	F(svakit_pagetable_alloc_kernel) F(svakit_read_entry) F(svakit_write_entry)                   \
 	F(svakit_link_table) F(svakit_unlink_table) F(svakit_pagetable_free)                          \
@@ -1894,6 +1935,11 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 static const char *const exempt[] = {
 	"svakit_iommu_sva_present",
 	"svakit_iommu_sva_invalidate_kva_range",
+	/* The sanitizer's key test and its gate: with the key off the gate checks
+	 * nothing, not even the range; __svakit_iommu_debug_check_unmapped, which
+	 * it calls with the key on, has the handle rows and test_iommu_debug.c. */
+	"svakit_iommu_debug_pagealloc_enabled",
+	"svakit_iommu_debug_check_unmapped",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1967,6 +2013,9 @@ static const char *const exempt[] = {
 	H(svakit_dma_flush_queues, 0, svakit_dma_flush_queues(h))                                    \
 	H(svakit_dma_run_timers, 0, svakit_dma_run_timers(h, UINT64_MAX))                            \
 	H(svakit_flush_queue_stats, 0, svakit_flush_queue_stats(h, f->dma_dom, &o.fqs))              \
+	H(svakit_iommu_debug_map_count, 0, svakit_iommu_debug_map_count(h, f->data_pfn, &o.i32))    \
+	H(svakit_iommu_debug_stats, 0, svakit_iommu_debug_stats(h, &o.dbg))                          \
+	H(__svakit_iommu_debug_check_unmapped, 0, __svakit_iommu_debug_check_unmapped(h, f->data_pfn, 1)) \
 	H(svakit_set_report_handler, 0, svakit_set_report_handler(h, NULL, NULL))                    \
 	H(svakit_report_count, 0, svakit_report_count(h, &o.a))                                      \
 	H(svakit_reports, 0, svakit_reports(h, 0, o.rep, 2))                                         \

@@ -17,18 +17,21 @@ _Static_assert(sizeof(struct svakit_translation) == 32, "translation");
 _Static_assert(sizeof(struct svakit_config) == 72, "config");
 _Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_strict took reserved's place");
 _Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
-_Static_assert(offsetof(struct svakit_config, reserved) == 64, "config.reserved");
+_Static_assert(offsetof(struct svakit_config, iommu_debug_pagealloc) == 64, "config.iommu_debug_pagealloc took reserved's place");
+_Static_assert(offsetof(struct svakit_config, reserved) == 68, "config.reserved");
 _Static_assert(sizeof(struct svakit_iommu_config) == 48, "iommu config");
 _Static_assert(offsetof(struct svakit_iommu_config, deferred_flush) == 28, "iommu config.deferred_flush");
 _Static_assert(offsetof(struct svakit_iommu_config, seed) == 40, "iommu config.seed");
 _Static_assert(sizeof(struct svakit_sg) == 32, "sg");
 _Static_assert(sizeof(struct svakit_flush_queue_stats) == 8 * 8, "flush queue stats");
 _Static_assert(offsetof(svakit_machine, iommu_sva_present) == 4, "the key sits in the public prefix");
-_Static_assert(sizeof(struct svakit_uaf_report) == 80, "uaf report");
+_Static_assert(sizeof(struct svakit_uaf_report) == 120, "uaf report");
+_Static_assert(offsetof(struct svakit_uaf_report, kind) == 80, "uaf report: the sanitizer's fields follow the walk's");
 _Static_assert(sizeof(struct svakit_iommu_counters) == 17 * 8, "iommu counters");
 _Static_assert(sizeof(struct svakit_dma_fault) == 16, "dma fault");
 _Static_assert(sizeof(struct svakit_deferred_stats) == 6 * 8, "deferred stats");
 _Static_assert(offsetof(svakit_machine, owner) == 8, "machine handle prefix");
+_Static_assert(offsetof(svakit_machine, iommu_debug_initialized) == 24, "the sanitizer's key sits at 24");
 _Static_assert(SVAKIT_SITE_COUNT <= 0xffff, "site fits ptdesc.site");
 
 /* Keeps this translation unit non-empty for every compiler. */

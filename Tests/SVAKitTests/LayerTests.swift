@@ -121,7 +121,8 @@ import SVAKitScenarios
         svakit_machine_destroy(h)  // a second destroy is ignored
         // A handle forged with the right magic is refused.
         var forged = svakit_machine(magic: MachineHandle.liveMagic, iommu_sva_present: 0,
-                                    owner: UnsafeMutableRawPointer(bitPattern: 0x1000), check: 0)
+                                    owner: UnsafeMutableRawPointer(bitPattern: 0x1000), check: 0,
+                                    iommu_debug_initialized: 0)
         #expect(svakit_mm_create(&forged, &mm) == -EBADF)
     }
 

@@ -23,7 +23,11 @@ import Testing
         #expect(MemoryLayout<svakit_config>.size == 72)
         #expect(MemoryLayout<svakit_config>.offset(of: \.dma_strict) == 52)
         #expect(MemoryLayout<svakit_config>.offset(of: \.cpus) == 60)
-        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 64)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 68)
+        #expect(MemoryLayout<svakit_uaf_report>.size == 120)
+        #expect(MemoryLayout<svakit_uaf_report>.offset(of: \.kind) == 80)
+        #expect(MemoryLayout<svakit_machine>.offset(of: \.iommu_debug_initialized) == 24)
         #expect(MemoryLayout<svakit_iommu_config>.size == 48)
         #expect(MemoryLayout<svakit_iommu_config>.offset(of: \.deferred_flush) == 28)
         #expect(MemoryLayout<svakit_iommu_config>.offset(of: \.seed) == 40)
@@ -36,6 +40,7 @@ import Testing
         cfg.dmaStrict = true
         cfg.dmaQuarantine = true
         cfg.cpus = 7
+        cfg.iommuDebugPagealloc = .windowAware
         #expect(try MachineConfig(cfg.cValue) == cfg)
         var c = MachineConfig().cValue
         c.cpus = 0

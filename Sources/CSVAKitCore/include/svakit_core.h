@@ -41,6 +41,29 @@ static inline void svk_store8(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __
 static inline uint8_t svk_or8(uint8_t *p, uint8_t v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
 static inline uint8_t svk_and8(uint8_t *p, uint8_t v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); }
 
+/*
+ * IOMMU_DEBUG_PAGEALLOC's per-frame mapping count (struct iommu_debug_metadata):
+ * relaxed, as Linux's atomic_inc_return_relaxed (the count orders nothing;
+ * only its value matters). Unlike Linux these refuse to wrap: a raise at
+ * INT32_MAX and a lower at 0 change nothing and return the old value, which
+ * the caller warns about. Both return the value before.
+ */
+static inline int32_t svk_ref_raise(int32_t *p)
+{
+	int32_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (v != INT32_MAX && !__atomic_compare_exchange_n(p, &v, v + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	return v;
+}
+static inline int32_t svk_ref_lower(int32_t *p)
+{
+	int32_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
+	while (v > 0 && !__atomic_compare_exchange_n(p, &v, v - 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	return v;
+}
+static inline int32_t svk_ref_load(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 /* A full fence (the seqcount reader's smp_rmb is an acquire load on x86). */
 static inline void svk_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 

@@ -171,6 +171,7 @@ final class DMADomains: @unchecked Sendable {
         guard u.bytes > 0 else { throw .notFound }
         d.iommu.invalidateTagRange(d.tag, start: iova, end: iova + u.bytes - 1, leafOnly: u.freed.isEmpty)
         d.iommu.fence()
+        if !u.frames.isEmpty { d.debugFlushed(u.frames) }
         let bytes = u.bytes
         putPages(u.takeTables())
         return bytes

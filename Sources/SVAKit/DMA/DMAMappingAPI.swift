@@ -169,13 +169,15 @@ extension DMADomains {
             c.domain.iommu.invalidateTagRange(c.domain.tag, start: m.iovaPfn * g, end: (m.iovaPfn + m.pages) * g - 1,
                                               leafOnly: u.freed.isEmpty)
             c.domain.iommu.fence()
+            if !u.frames.isEmpty { c.domain.debugFlushed(u.frames) }
             putPages(u.takeTables())
             c.iovad.freeFast(pfn: m.iovaPfn, pages: m.pages, cpu: cpu)
             return
         }
+        let removed = u.frames
         let tables = u.takeTables().release()
         c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: tables, queuedAt: policy.clock(),
-                           frames: frames), cpu: cpu)
+                           frames: frames, debugFrames: removed), cpu: cpu)
     }
 
     /// iommu_dma_alloc_iova: below 4 GiB first (a single-address-cycle
@@ -220,6 +222,7 @@ extension DMADomains {
                 if iova > pfn * g, let u = try? c.domain.unmap(iova: pfn * g, size: iova - pfn * g) {
                     c.domain.iommu.invalidateTagRange(c.domain.tag, start: pfn * g, end: iova - 1, leafOnly: false)
                     c.domain.iommu.fence()
+                    if !u.frames.isEmpty { c.domain.debugFlushed(u.frames) }
                     putPages(u.takeTables())
                 }
                 c.iovad.freeFast(pfn: pfn, pages: span / g, cpu: cpu)
@@ -254,6 +257,9 @@ extension DMADomains {
             c.fq.noteReleased(after: policy.clock() &- e.queuedAt)
         }
         for t in e.freelist { frames.free(t.pfn, site: .unmap) }
+        // The window-aware sanitizer: the flush is over, the counts drop,
+        // before any free parked behind it.
+        if !e.debugFrames.isEmpty { d.debugFlushed(e.debugFrames) }
         guard !e.frames.isEmpty else { return }
         for f in quarantine.locked({ $0.release(e.frames) }) { frames.free(f, site: .api) }
     }

@@ -14,6 +14,9 @@ struct FQEntry {
     var queuedAt: UInt64 = 0
     /// Data frames the unmap covered (the quarantine's part).
     var frames: [PFN] = []
+    /// Frames the window-aware sanitizer still counts until this entry's
+    /// flush has finished.
+    var debugFrames = FrameRuns()
 }
 
 /// A ring of entries (struct iova_fq): a power-of-two size, full when
@@ -35,6 +38,17 @@ struct FQRing {
     mutating func append(_ e: FQEntry) {
         entries[tail] = e
         tail = (tail + 1) & mask
+    }
+
+    /// The first waiting entry whose sanitizer frames hold `pfn` (a report's
+    /// history).
+    func waiting(holding pfn: Int) -> FQEntry? {
+        var i = head
+        while i != tail {
+            if let e = entries[i], e.debugFrames.contains(pfn) { return e }
+            i = (i + 1) & mask
+        }
+        return nil
     }
 
     /// fq_ring_free_locked: takes every entry, oldest first, whose counter
@@ -66,6 +80,13 @@ final class FlushQueue: @unchecked Sendable {
     static let perCPUTimeoutNs: UInt64 = 10_000_000, singleTimeoutNs: UInt64 = 1_000_000_000
 
     private let rings: [LockBox<FQRing>]
+
+    /// A waiting entry whose sanitizer frames hold `pfn`, from any ring
+    /// (each ring's lock in turn; for reports only).
+    func waitingEntry(holding pfn: Int) -> FQEntry? {
+        for r in rings { if let e = r.locked({ $0.waiting(holding: pfn) }) { return e } }
+        return nil
+    }
     /// fq_flush_start_cnt and fq_flush_finish_cnt.
     let startCount = Atomic<UInt64>(0)
     let finishCount = Atomic<UInt64>(0)

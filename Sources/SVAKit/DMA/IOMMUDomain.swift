@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import CSVAKit
 
 /// The IOMMU domain types Linux gives a device's default domain
 /// (IOMMU_DOMAIN_*; docs/KERNEL-MODEL.md §4.1). The raw values are the C
@@ -64,6 +65,14 @@ final class IOMMUDomain: @unchecked Sendable {
 
     /// The IOVA space a domain's tables translate (48-bit, 4-level).
     static let apertureEnd: UInt64 = 1 << 48
+
+    /// Whether [phys, phys + size) lies in the peer device's MMIO window
+    /// (include/svakit.h SVAKIT_MMIO_BASE): mappable for peer-to-peer DMA,
+    /// backed by no frame descriptor.
+    static func isMMIO(_ phys: UInt64, _ size: UInt64) -> Bool {
+        phys >= SVAKIT_MMIO_BASE && phys - SVAKIT_MMIO_BASE < SVAKIT_MMIO_SIZE
+            && size <= SVAKIT_MMIO_SIZE - (phys - SVAKIT_MMIO_BASE)
+    }
     /// The domain's table layout: 4 levels, whatever the CPU uses.
     private static let tableLayout = AddressLayout(levels: 4)
 
@@ -127,7 +136,7 @@ final class IOMMUDomain: @unchecked Sendable {
     func map(iova: UInt64, phys: UInt64, size: UInt64, writable: Bool) throws(SVAError) {
         try checkRange(iova, size)
         guard phys % granule == 0 else { throw .invalidArgument }
-        guard phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
+        guard phys < frames.bytes && size <= frames.bytes - phys || Self.isMMIO(phys, size) else { throw .outOfRange }
         let v = view()
         let prot = PageTableEntry.user | (writable ? PageTableEntry.writable : 0)
         let failure: (SVAError, undone: UInt64)? = tablesLock.locked { dead in
@@ -147,7 +156,13 @@ final class IOMMUDomain: @unchecked Sendable {
                 return (error, done > 0 ? clear(v, iova, done) : 0)
             }
         }
-        guard let failure else { return }
+        guard let failure else {
+            #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+            // iommu_debug_map: after a successful map, with its phys and size.
+            if _slowPath(frames.debug.enabled) { debugMap(iova: iova, phys: phys, size: size) }
+            #endif
+            return
+        }
         if failure.undone > 0 {
             // With the lock dropped: commands reach drivers with no lock held.
             iommu.invalidateTagRange(tag, start: iova, end: iova + failure.undone - 1, leafOnly: true)
@@ -162,6 +177,10 @@ final class IOMMUDomain: @unchecked Sendable {
     struct Unmapped: ~Copyable {
         var bytes: UInt64
         var freed: DetachedTables
+        /// The frames it removed, for the window-aware sanitizer to lower
+        /// once the invalidation covering them has finished
+        /// (`debugFlushed`); empty in every other mode.
+        var frames = FrameRuns()
 
         /// Hands over the freed tables (the gather's freelist).
         consuming func takeTables() -> DetachedTables { freed }
@@ -177,9 +196,17 @@ final class IOMMUDomain: @unchecked Sendable {
     /// caller syncs (strict) or queues (lazy).
     func unmap(iova: UInt64, size: UInt64) throws(SVAError) -> Unmapped {
         try checkRange(iova, size)
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        let debug = _slowPath(frames.debug.enabled) ? frames.debug.mode : .off
+        // iommu_debug_unmap_begin: before the entries go (their PAs with them).
+        if _slowPath(debug == .linux) { debugUnmapBegin(iova: iova, size: size) }
+        #else
+        let debug = IOMMUDebugMode.off
+        #endif
         let v = view()
-        return tablesLock.locked { dead in
+        let u = tablesLock.locked { dead in
             var freed = DetachedTables.none
+            var removed = FrameRuns()
             var done: UInt64 = 0
             if dead { return Unmapped(bytes: 0, freed: freed) }
             walk: while done < size {
@@ -190,6 +217,9 @@ final class IOMMUDomain: @unchecked Sendable {
                     let span = AddressLayout.span(level: t.level)
                     if let child = v.child(of: slot) {
                         if a & (span - 1) == 0 && size - done >= span {
+                            if _slowPath(debug.lowersInWalk) {
+                                forEachLeaf(v, child) { debugUnmapped($0, $1, debug, into: &removed) }
+                            }
                             v.detachSubtree(slot, va: a, site: .unmap, into: &freed)
                             done += span
                             continue walk
@@ -197,13 +227,31 @@ final class IOMMUDomain: @unchecked Sendable {
                         t = child
                         continue
                     }
-                    guard v.entry(slot).isPresent else { break walk }
+                    let e = v.entry(slot)
+                    guard e.isPresent else { break walk }
                     v.setEntry(slot, .none)
+                    if _slowPath(debug.lowersInWalk) { debugUnmapped(e.physicalAddress, span, debug, into: &removed) }
                     done = (a & ~(span - 1)) + span - iova
                     continue walk
                 }
             }
-            return Unmapped(bytes: done, freed: freed)
+            return Unmapped(bytes: done, freed: freed, frames: removed)
+        }
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        if _slowPath(debug != .off) { debugUnmapEnd(iova: iova, size: size, unmapped: u.bytes, debug) }
+        #endif
+        return u
+    }
+
+    /// Calls `body(phys, bytes)` for each leaf under `t`.
+    private func forEachLeaf(_ v: PTView, _ t: TableFrame, _ body: (UInt64, UInt64) -> Void) {
+        for i in 0..<512 {
+            let s = EntrySlot(holder: t, index: i)
+            if let c = v.child(of: s) {
+                forEachLeaf(v, c, body)
+            } else if v.entry(s).isPresent {
+                body(v.entry(s).physicalAddress, AddressLayout.span(level: t.level))
+            }
         }
     }
 

@@ -65,6 +65,12 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// a device may keep access after dma_unmap (ns), `aux` the unmaps that
     /// may wait at once.
     case dmaLazyWindow
+    /// With the IOMMU_DEBUG_PAGEALLOC sanitizer on: `iommuMap`, an iommu_map
+    /// (`va` the IOVA, `aux` the size, `pfn` the first frame, `generation`
+    /// the domain id); `iommuUnmap`, an unmap (same fields, no frame);
+    /// `iommuDebugWarn`, a warning (`aux` 1 a count at its maximum, 2 a
+    /// count lowered at zero, 3 an unmap removed more than asked).
+    case iommuMap, iommuUnmap, iommuDebugWarn
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
@@ -82,6 +88,9 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .dmaWalk: "walk"
         case .uafReport: "uaf"
         case .dmaLazyWindow: "dma-lazy-window"
+        case .iommuMap: "iommu-map"
+        case .iommuUnmap: "iommu-unmap"
+        case .iommuDebugWarn: "iommu-debug-warn"
         }
     }
 }
@@ -108,13 +117,13 @@ struct EventRing: ~Copyable {
     /// Records one step and returns its number.
     @discardableResult
     mutating func record(_ type: EventType, site: Site, pfn: PFN = .none, desc: Ptdesc? = nil,
-                         va: UInt64 = 0, aux: UInt64 = 0) -> UInt64 {
+                         va: UInt64 = 0, aux: UInt64 = 0, tag: UInt32? = nil) -> UInt64 {
         let step = nextStep
         nextStep &+= 1
         ring[Int(step % UInt64(capacity))] = RawEvent(
             step: step, type: type.rawValue, site: site.rawValue,
             level: desc?.level ?? 0, kind: desc?.kind ?? 0, order: UInt16(desc?.order ?? 0),
-            pfn: pfn.rawValue, generation: desc?.generation ?? 0, va: va, aux: aux)
+            pfn: pfn.rawValue, generation: tag ?? desc?.generation ?? 0, va: va, aux: aux)
         return step
     }
 
@@ -143,8 +152,8 @@ final class EventLog: Sendable {
     /// Records one step and returns its number.
     @discardableResult
     func record(_ type: EventType, site: Site, pfn: PFN = .none, desc: Ptdesc? = nil,
-                va: UInt64 = 0, aux: UInt64 = 0) -> UInt64 {
-        ring.locked { $0.record(type, site: site, pfn: pfn, desc: desc, va: va, aux: aux) }
+                va: UInt64 = 0, aux: UInt64 = 0, tag: UInt32? = nil) -> UInt64 {
+        ring.locked { $0.record(type, site: site, pfn: pfn, desc: desc, va: va, aux: aux, tag: tag) }
     }
 
     /// The step the next event gets.

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import CSVAKit
 
 /// DMA domains: an IOMMU page table per domain, attached to a device as its
 /// default domain (the requests without PASID), mapped and unmapped through
@@ -53,12 +54,18 @@ extension Machine {
         try domains.free(domain.rawValue)
     }
 
+    /// A peer device's MMIO window (a PCI BAR) above any RAM: ``iommuMap(_:iova:phys:size:writable:)``
+    /// may map it for peer-to-peer DMA; no frame descriptor backs it, so
+    /// the IOMMU_DEBUG_PAGEALLOC sanitizer skips it (include/svakit.h
+    /// `SVAKIT_MMIO_BASE`).
+    public static let mmioWindow: Range<UInt64> = SVAKIT_MMIO_BASE ..< SVAKIT_MMIO_BASE + SVAKIT_MMIO_SIZE
+
     /// iommu_map: maps [iova, iova + size) of `domain` to `phys`, with the
     /// largest pages its bitmap and the alignment allow. `size`, `iova` and
     /// `phys` are multiples of the granule. Throws ``SVAError/exists`` over a
     /// live mapping (and maps nothing), ``SVAError/outOfRange`` past the
     /// 48-bit aperture or past memory, ``SVAError/outOfMemory`` when a table
-    /// cannot be allocated.
+    /// cannot be allocated. `phys` may also lie in ``mmioWindow``.
     public func iommuMap(_ domain: DomainID, iova: UInt64, phys: UInt64, size: UInt64,
                          writable: Bool = true) throws(SVAError) {
         try domains.domain(domain.rawValue).map(iova: iova, phys: phys, size: size, writable: writable)

@@ -55,7 +55,8 @@ public final class Machine: @unchecked Sendable {
         handle = MachineHandle.allocate()
         events = EventLog(capacity: config.eventLogCapacity)
         do throws(SVAError) {
-            frames = try FrameMemory(frames: config.frames, policy: config.reuse, events: events)
+            frames = try FrameMemory(frames: config.frames, policy: config.reuse, events: events,
+                                     debugMode: config.iommuDebugPagealloc, handle: handle)
             tables = try PageTables(frames: frames, layout: layout)
         } catch {
             MachineHandle.retire(handle)
@@ -68,6 +69,7 @@ public final class Machine: @unchecked Sendable {
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)
+        if config.iommuDebugPagealloc != .off { installLeakHook() }
         MachineHandle.publish(handle, owner: Unmanaged.passUnretained(self).toOpaque())
         if config.workMode == .thread {
             deferred.startWorker(batchTarget: config.deferBatchTarget, maxDelayMicros: config.deferMaxDelayMicros)

@@ -37,6 +37,39 @@ public enum FreeMode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     }
 }
 
+/// The IOMMU_DEBUG_PAGEALLOC sanitizer, as `iommu.debug_pagealloc=` at boot
+/// (enum svakit_iommu_debug_mode; docs/KERNEL-MODEL.md §5).
+public enum IOMMUDebugMode: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// Off: no per-frame counts, the key stays off.
+    case off = 0
+    /// As Linux 7.0 merged it: counts raised after a map, lowered before an
+    /// unmap through one iova_to_phys walk per granule, at once for a lazy
+    /// unmap.
+    case linux = 1
+    /// The same counts and checks, lowered inside the unmap's own walk.
+    case fast = 2
+    /// `fast`, window-aware: an unmapped granule counts until the
+    /// invalidation that covers it has finished, so a free in the lazy
+    /// window is reported.
+    case windowAware = 3
+
+    /// "off", "linux", "fast" or "window".
+    public var description: String {
+        switch self {
+        case .off: "off"
+        case .linux: "linux"
+        case .fast: "fast"
+        case .windowAware: "window"
+        }
+    }
+
+    /// The mode whose `description` is `name`, or nil.
+    public init?(name: String) {
+        guard let m = IOMMUDebugMode.allCases.first(where: { $0.description == name }) else { return nil }
+        self = m
+    }
+}
+
 /// Who runs the deferred-free work (enum svakit_work_mode).
 public enum WorkMode: UInt32, Sendable {
     /// A background worker thread.
@@ -88,6 +121,10 @@ public struct MachineConfig: Sendable, Equatable {
     public var dmaQuarantine = false
     /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
     public var cpus = 4
+    /// The IOMMU_DEBUG_PAGEALLOC sanitizer (default off). Anything but
+    /// `.off` on a build without it (``Machine/iommuDebugCompiledIn``) makes
+    /// ``Machine/init(_:)`` throw ``SVAError/notSupported``.
+    public var iommuDebugPagealloc = IOMMUDebugMode.off
 
     /// A configuration; the defaults are those of `MachineConfig()`. Not
     /// checked here: ``Machine/init(_:)`` throws ``SVAError/invalidArgument`` for
@@ -134,8 +171,9 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max), c.reserved == (0, 0), c.dma_strict <= 1, c.dma_quarantine <= 1,
+        guard c.frames <= UInt64(Int.max), c.reserved == (0), c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
+              let debug = IOMMUDebugMode(rawValue: c.iommu_debug_pagealloc),
               let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
         else { throw .invalidArgument }
         self.init(frames: Int(c.frames), pagingLevels: Int(c.paging_levels), reuse: reuse,
@@ -144,6 +182,7 @@ extension MachineConfig {
                   freeMode: free, workMode: work, maxPending: Int(c.max_pending))
         dmaStrict = c.dma_strict != 0
         dmaQuarantine = c.dma_quarantine != 0
+        iommuDebugPagealloc = debug
         if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
     }
 
@@ -157,6 +196,7 @@ extension MachineConfig {
                              report_log_capacity: UInt32(reportLogCapacity), free_mode: freeMode.rawValue,
                              work_mode: workMode.rawValue, max_pending: UInt32(maxPending),
                              dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
-                             cpus: UInt32(truncatingIfNeeded: cpus), reserved: (0, 0))
+                             cpus: UInt32(truncatingIfNeeded: cpus),
+                             iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, reserved: (0))
     }
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import CSVAKit
 import Synchronization
 
 /// Layers 1 and 2: the simulated RAM with one ptdesc per frame, and the frame
@@ -41,10 +42,24 @@ final class FrameMemory: @unchecked Sendable {
     /// out and called with no lock held.
     let tableFreeHook = RankedMutex<HookBox<TableFreeHook>?>(.hook, nil)
 
-    init(frames: Int, policy: ReusePolicy, events: EventLog) throws(SVAError) {
+    /// IOMMU_DEBUG_PAGEALLOC's page_ext and the check alloc and free make.
+    let debug: IOMMUDebugPagealloc
+
+    /// Told of a frame the check found still mapped for DMA when it was
+    /// allocated or freed. Copied out and called with no lock held.
+    let leakHook = RankedMutex<HookBox<LeakHook>?>(.hook, nil)
+
+    init(frames: Int, policy: ReusePolicy, events: EventLog, debugMode: IOMMUDebugMode = .off,
+         handle: UnsafeMutablePointer<svakit_machine>) throws(SVAError) {
         memory = try PhysicalMemory(frames: frames)
         self.events = events
         state = RankedMutex(.memory, State(allocator: FrameAllocator(frames: frames, policy: policy)))
+        do throws(SVAError) {
+            debug = try IOMMUDebugPagealloc(mode: debugMode, handle: handle, memory: memory)
+        } catch {
+            memory.unmap()
+            throw error
+        }
     }
 
     deinit { memory.unmap() }
@@ -91,7 +106,24 @@ final class FrameMemory: @unchecked Sendable {
         }
         if kind.isTable { for i in 0..<(1 << order) { memory.zeroTable(pfn + i) } }
         events.record(.frameAlloc, site: site, pfn: pfn, desc: memory.snapshot(pfn))
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        if _slowPath(debug.enabled) { checkUnmapped(pfn, frames: 1 << order, .atAlloc, site: site) }
+        #endif
         return pfn
+    }
+
+    /// debug_pagealloc_{map,unmap}_pages' iommu_debug_check_unmapped: a
+    /// frame still counted as mapped goes to the leak hook (no lock held).
+    /// Returns whether one was.
+    @discardableResult
+    func checkUnmapped(_ pfn: PFN, frames n: Int, _ when: LeakCheck, site: Site) -> Bool {
+        guard let (p, count) = debug.firstMapped(first: pfn.index, frames: n) else { return false }
+        debug.leaks.add(1, ordering: .relaxed)
+        if let hook = leakHook.locked({ $0 })?.fn {
+            LockRank.assertNoneHeld("the leak hook")
+            hook(p, count, when, site)
+        }
+        return true
     }
 
     /// __free_pages: returns an allocated block. Every frame's kind becomes
@@ -100,6 +132,12 @@ final class FrameMemory: @unchecked Sendable {
     /// Page tables must reach here through pagetable_free; the hook is
     /// called after, with no lock held.
     func free(_ pfn: PFN, site: Site) {
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        // Before the frame goes, as free_pages_prepare checks it.
+        if _slowPath(debug.enabled) {
+            checkUnmapped(pfn, frames: 1 << Int(memory[pfn].order), .atFree, site: site)
+        }
+        #endif
         let before = state.locked { s in
             let before = memory.snapshot(pfn)
             let n = 1 << Int(before.order)
@@ -274,6 +312,20 @@ extension FrameMemory.State {
         }
     }
 }
+
+/// When the sanitizer's check ran (enum svakit_report_kind's leak kinds).
+public enum LeakCheck: UInt32, Sendable {
+    /// The frame was being freed.
+    case atFree = 1
+    /// The frame had just been allocated.
+    case atAlloc = 2
+    /// `svakit_iommu_debug_check_unmapped` asked.
+    case atCheck = 3
+}
+
+/// Told of a frame the sanitizer found counted as mapped: the frame, its
+/// count, when the check ran and the path that allocated or freed it.
+typealias LeakHook = @Sendable (_ pfn: PFN, _ count: Int32, _ when: LeakCheck, _ site: Site) -> Void
 
 /// Told of each page-table frame as it returns to the allocator: its frame,
 /// its table level and the path that freed it. Runs with no lock held; set

@@ -38,6 +38,28 @@ public struct UAFReport: Sendable {
     /// The kernel-style text of the report.
     public var text: String = ""
 
+    /// What the report is about: a walk (the fields above) or a page leak
+    /// the IOMMU_DEBUG_PAGEALLOC sanitizer found (`frame`, `found*`,
+    /// `freedBy` (the path that freed or allocated it) and the fields below).
+    public var kind = ReportKind.walk
+    /// For a page leak: the frame's mapping count when checked.
+    public var mapCount: Int32 = 0
+    /// For a page leak, the page owner: the path, owner tag and event step
+    /// (low 32 bits) of the frame's allocation.
+    public var allocSite = Site.none, allocOwner: UInt16 = 0, allocStep: UInt32 = 0
+    /// For a page leak: a domain that maps the frame now, at `leakIOVA`.
+    public var leakDomain: DomainID? = nil
+    /// For a page leak in window-aware mode: the domain of an unmap (at
+    /// `leakIOVA`) whose flush has not finished and still counts the frame.
+    public var pendingDomain: DomainID? = nil
+    /// For a page leak: where the frame is mapped (or the pending unmap was).
+    public var leakIOVA: UInt64? = nil
+    /// When that mapping (or unmap) was made, if the log still holds it.
+    public var mappedStep: UInt64? = nil
+
+    /// Whether the sanitizer made this report.
+    public var isPageLeak: Bool { kind != .walk }
+
     /// Whether the walk translated through the stale frame.
     public var escalation: Bool { escalationPhysicalAddress != nil }
     /// Whether the walker wrote A/D bits into it, or, for a data page, the
@@ -45,7 +67,37 @@ public struct UAFReport: Sendable {
     public var corruption: Bool { corruptedFrame != nil }
     /// Whether the report is about a data page reached through a stale IOTLB
     /// entry (the lazy-invalidation window) rather than a freed page table.
-    public var isDataPage: Bool { expectedLevel == 0 }
+    public var isDataPage: Bool { kind == .walk && expectedLevel == 0 }
+}
+
+/// What a report is about (enum svakit_report_kind).
+public enum ReportKind: UInt32, Sendable, CustomStringConvertible {
+    /// The walk oracle: a walk reached a freed frame.
+    case walk = 0
+    /// The sanitizer: a frame was freed while a mapping counted it.
+    case leakAtFree = 1
+    /// The sanitizer: a frame was allocated while a mapping counted it.
+    case leakAtAlloc = 2
+    /// The sanitizer: an explicit check found the frame counted.
+    case leakAtCheck = 3
+
+    init(_ when: LeakCheck) {
+        switch when {
+        case .atFree: self = .leakAtFree
+        case .atAlloc: self = .leakAtAlloc
+        case .atCheck: self = .leakAtCheck
+        }
+    }
+
+    /// "walk", "leak at free", "leak at alloc" or "leak at check".
+    public var description: String {
+        switch self {
+        case .walk: "walk"
+        case .leakAtFree: "leak at free"
+        case .leakAtAlloc: "leak at alloc"
+        case .leakAtCheck: "leak at check"
+        }
+    }
 }
 
 /// The bounded log of reports (ring of the newest `capacity`).
@@ -149,7 +201,36 @@ extension UAFReport {
     }
 
     /// The report as the kernel would print it.
-    var kernelText: String {
+    var kernelText: String { isPageLeak ? leakText : walkText }
+
+    /// The sanitizer's report: Linux's WARN and "Detected page leak!", then
+    /// what page_owner and the IOMMU know about the frame.
+    private var leakText: String {
+        let f = hex(UInt64(frame.rawValue))
+        let what = switch kind {
+        case .leakAtFree: "freed by \(freedBy)"
+        case .leakAtAlloc: "allocated by \(freedBy)"
+        default: "checked"
+        }
+        var s = "WARNING: SVAKit: iommu_debug_check_unmapped: pfn \(f) \(what) while mapped for DMA "
+        s += "(map count \(mapCount)) at step \(step)\n"
+        s += "iommu: Detected page leak!\n"
+        s += "page_owner: pfn \(f) \(foundKind) allocated by \(allocSite) (owner \(hex(UInt64(allocOwner)))) "
+        s += "at step \(allocStep)\n"
+        let since = mappedStep.map { " since step \($0)" } ?? ""
+        if let leakDomain, let leakIOVA {
+            s += "mapped by domain \(leakDomain.rawValue) at iova \(hex(leakIOVA))\(since)\n"
+        } else if let pendingDomain, let leakIOVA {
+            s += "unmapped from domain \(pendingDomain.rawValue) at iova \(hex(leakIOVA))\(since.isEmpty ? "" : " at" + since.dropFirst(6)), "
+            s += "but the flush that covers it has not finished: a device may still reach it (lazy window)\n"
+        } else {
+            s += "no domain maps it now: a mapping was leaked or already torn down\n"
+        }
+        if tainted { s += "Tainted: lazy DMA invalidation (DMA-FQ) ran: isolation was weakened\n" }
+        return s
+    }
+
+    private var walkText: String {
         let expectedGen = expectedGeneration.map { " gen \($0)" } ?? ""
         var s = isDataPage ? "BUG: SVAKit: DMA use-after-free through a stale IOTLB entry\n"
             : "BUG: SVAKit: DMA use-after-free in IOMMU page walk\n"

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// IOMMU_DEBUG_PAGEALLOC's hooks on iommu_map and iommu_unmap
+/// (iommu-priv.h's wrappers and iommu-debug-pagealloc.c;
+/// docs/KERNEL-MODEL.md §5). The callers test the static key first; these
+/// are the slow paths.
+extension IOMMUDomain {
+    /// iommu_debug_map: raises the count of every frame of [phys, phys +
+    /// size) after a successful map. Logs the map (the page owner's "mapped
+    /// since").
+    func debugMap(iova: UInt64, phys: UInt64, size: UInt64) {
+        let debug = frames.debug
+        frames.events.record(.iommuMap, site: .map, pfn: PFN(Int(phys >> 12)), va: iova, aux: size, tag: id)
+        if debug.raise(first: Int(phys >> 12), frames: Int(size >> 12)) > 0 { warn(.overflow, at: phys) }
+    }
+
+    /// iommu_debug_unmap_begin (linux mode): before the entries go, lowers
+    /// each granule's frames through one iova_to_phys walk per granule, as
+    /// Linux does (the cost the seed measured).
+    func debugUnmapBegin(iova: UInt64, size: UInt64) {
+        frames.events.record(.iommuUnmap, site: .unmap, va: iova, aux: size, tag: id)
+        forEachGranule(iova, size) { phys in
+            if frames.debug.lower(first: Int(phys >> 12), frames: Int(granule >> 12)) > 0 { warn(.underflow, at: phys) }
+        }
+        if let hook = frames.debug.takeAfterUnmapBegin() { hook() }
+    }
+
+    /// iommu_debug_unmap_end: an unmap that removed less than asked left the
+    /// tail mapped, so the tail's counts go back up (linux mode); one that
+    /// removed more is warned about once per machine (every mode).
+    func debugUnmapEnd(iova: UInt64, size: UInt64, unmapped: UInt64, _ mode: IOMMUDebugMode) {
+        if unmapped > size {
+            if frames.debug.firstUnmappedMore() { warn(.unmappedMore, at: iova) }
+            return
+        }
+        if mode != .linux {
+            frames.events.record(.iommuUnmap, site: .unmap, va: iova, aux: size, tag: id)
+            return
+        }
+        guard unmapped < size else { return }
+        forEachGranule(iova + unmapped, size - unmapped) { phys in
+            _ = frames.debug.raise(first: Int(phys >> 12), frames: Int(granule >> 12))
+            frames.debug.reraised.add(Int(granule >> 12), ordering: .relaxed)
+        }
+    }
+
+    /// Calls `body` with the physical address of each mapped granule of
+    /// [iova, iova + size), each found by its own iova_to_phys walk.
+    private func forEachGranule(_ iova: UInt64, _ size: UInt64, _ body: (UInt64) -> Void) {
+        var off: UInt64 = 0
+        while off < size {
+            if let p = iovaToPhys(iova + off) { body(p & ~(granule - 1)) }
+            off += granule
+        }
+    }
+
+    /// A leaf the unmap's own walk removed (fast and window-aware modes):
+    /// lowered now (fast) or gathered for after the covering invalidation
+    /// (window-aware). Runs under the tables' lock: counts are lock-free.
+    func debugUnmapped(_ phys: UInt64, _ bytes: UInt64, _ mode: IOMMUDebugMode, into removed: inout FrameRuns) {
+        if mode == .windowAware {
+            removed.append(pfn: Int(phys >> 12), frames: Int(bytes >> 12))
+        } else if frames.debug.lower(first: Int(phys >> 12), frames: Int(bytes >> 12)) > 0 {
+            warn(.underflow, at: phys)
+        }
+    }
+
+    /// The window-aware sanitizer: the invalidation covering `removed` has
+    /// finished (a strict unmap's sync, or the flush that released a lazy
+    /// unmap's entry), so no device can reach those frames: lower them.
+    func debugFlushed(_ removed: FrameRuns) {
+        removed.forEach { pfn, n in
+            if frames.debug.lower(first: pfn, frames: n) > 0 { warn(.underflow, at: UInt64(pfn) << 12) }
+        }
+    }
+
+    private func warn(_ what: IOMMUDebugWarning, at address: UInt64) {
+        frames.events.record(.iommuDebugWarn, site: .none, va: address, aux: UInt64(what.rawValue), tag: id)
+    }
+}
+
+/// What the sanitizer warns about (`aux` of an `iommuDebugWarn` event).
+enum IOMMUDebugWarning: UInt8 {
+    /// A count at its maximum was not raised (Linux: WARN_ON(ref <= 0)).
+    case overflow = 1
+    /// A count at zero was not lowered: a double unmap (WARN_ON(ref < 0)).
+    case underflow = 2
+    /// An unmap removed more than asked (WARN_ON_ONCE(unmapped > size)).
+    case unmappedMore = 3
+}
+
+extension IOMMUDebugMode {
+    /// Whether the unmap's own walk accounts for what it removes.
+    @inline(__always) var lowersInWalk: Bool { self == .fast || self == .windowAware }
+}
+
+extension IOMMUDomain {
+    /// An IOVA this domain maps `pfn` at, found by scanning its tables (a
+    /// report's history only: the cost is the tables' size).
+    func iova(of pfn: PFN) -> UInt64? {
+        guard let root else { return nil }
+        let v = PTView(memory: frames.memory, frames: frames, events: frames.events, layout: AddressLayout(levels: 4),
+                       root: root, tableKind: .iommuTable)
+        let target = pfn.physicalAddress
+        return tablesLock.locked { dead in dead ? nil : find(v, root, base: 0, target) }
+    }
+
+    private func find(_ v: PTView, _ t: TableFrame, base: UInt64, _ target: UInt64) -> UInt64? {
+        let span = AddressLayout.span(level: t.level)
+        for i in 0..<512 {
+            let s = EntrySlot(holder: t, index: i)
+            let va = base + UInt64(i) * span
+            if let c = v.child(of: s) {
+                if let hit = find(v, c, base: va, target) { return hit }
+            } else if v.entry(s).isPresent {
+                let p = v.entry(s).physicalAddress
+                if target >= p && target - p < span { return va + (target - p) }
+            }
+        }
+        return nil
+    }
+}
+
+extension DMADomains {
+    /// A domain that maps `pfn` now, and where.
+    func mapping(of pfn: PFN) -> (UInt32, UInt64)? {
+        for d in all { if let iova = d.iova(of: pfn) { return (d.id, iova) } }
+        return nil
+    }
+
+    /// A lazy unmap whose flush has not finished and whose frames (as the
+    /// window-aware sanitizer keeps them) hold `pfn`: its domain and IOVA.
+    func pendingUnmap(of pfn: PFN) -> (UInt32, UInt64)? {
+        for c in cookies {
+            if let e = c.fq.waitingEntry(holding: pfn.index) { return (c.domain.id, e.iovaPfn * c.domain.granule) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSVAKit
+internal import CSVAKitCore
+import Synchronization
+
+/// IOMMU_DEBUG_PAGEALLOC's page_ext (docs/KERNEL-MODEL.md §5): one 4-byte
+/// mapping count per frame, allocated only when the machine boots with the
+/// sanitizer on, and the counters of what it saw. The memory layer owns it
+/// because the page allocator checks it; the DMA layer raises and lowers it.
+///
+/// Every caller tests the static key first (`enabled`, the header's
+/// `svakit_iommu_debug_pagealloc_enabled` on the handle), as the kernel's
+/// inline wrappers test `iommu_debug_initialized`; with the sanitizer
+/// compiled out (`SVAKIT_IOMMU_DEBUG_PAGEALLOC` undefined) the calls are not
+/// compiled at all.
+///
+/// Counts are per 4 KiB frame: a map raises every frame it covers, an unmap
+/// lowers every frame it removes. Linux counts one page per granule of the
+/// domain's smallest page size; with a 4 KiB granule the two agree, and
+/// with a 64 KiB one SVAKit also sees the frames past each granule's first.
+/// Frames with no descriptor (the MMIO window, anything past memory) and
+/// offline frames are skipped, as `page_ext_from_phys()` returns NULL for
+/// them.
+///
+/// No lock: the counts are relaxed atomics, as in Linux, and the check is
+/// racy by design (a map right after it goes unseen until the frame's next
+/// allocation or free), never falsely positive.
+final class IOMMUDebugPagealloc: @unchecked Sendable {
+    // @unchecked: immutable pointers; the counts and counters are atomics.
+
+    let mode: IOMMUDebugMode
+    /// The handle whose `iommu_debug_initialized` is the static key.
+    let handle: UnsafeMutablePointer<svakit_machine>
+    /// One count per frame; nil when the sanitizer is off.
+    private let refs: UnsafeMutablePointer<Int32>?
+    private let memory: PhysicalMemory
+
+    /// The counters `svakit_iommu_debug_stats` reports.
+    let raised = Atomic<Int>(0), lowered = Atomic<Int>(0), reraised = Atomic<Int>(0)
+    let skipped = Atomic<Int>(0), overflows = Atomic<Int>(0), underflows = Atomic<Int>(0)
+    let unmappedMore = Atomic<Int>(0), leaks = Atomic<Int>(0)
+
+    init(mode: IOMMUDebugMode, handle: UnsafeMutablePointer<svakit_machine>,
+         memory: PhysicalMemory) throws(SVAError) {
+        self.mode = mode
+        self.handle = handle
+        self.memory = memory
+        guard mode != .off else {
+            refs = nil
+            return
+        }
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        let bytes = memory.frameCount * MemoryLayout<Int32>.stride
+        let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard p != UnsafeMutableRawPointer(bitPattern: -1), let p else { throw .outOfMemory }
+        refs = p.bindMemory(to: Int32.self, capacity: memory.frameCount)
+        // iommu_debug_init(): on at boot, never off again.
+        svk_store_key(keyWord, 1)
+        #else
+        throw .notSupported
+        #endif
+    }
+
+    deinit {
+        if let refs { munmap(UnsafeMutableRawPointer(refs), memory.frameCount * MemoryLayout<Int32>.stride) }
+    }
+
+    private var keyWord: UnsafeMutablePointer<Int32> {
+        UnsafeMutableRawPointer(handle).advanced(by: MemoryLayout<svakit_machine>.offset(of: \.iommu_debug_initialized)!)
+            .assumingMemoryBound(to: Int32.self)
+    }
+
+    /// The static key, as the header's inline gate reads it.
+    @inline(__always) var enabled: Bool {
+        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
+        svakit_iommu_debug_pagealloc_enabled(handle) != 0
+        #else
+        false
+        #endif
+    }
+
+    /// The frame's count cell, or nil when no descriptor backs it
+    /// (page_ext_from_phys returning NULL).
+    @inline(__always) private func cell(_ pfn: Int) -> UnsafeMutablePointer<Int32>? {
+        guard let refs, pfn >= 0, pfn < memory.frameCount,
+              memory.kind(PFN(pfn)) != FrameKind.offline.rawValue else { return nil }
+        return refs + pfn
+    }
+
+    /// iommu_debug_map's inc for `frames` frames from `first`: after a map.
+    /// Returns the raises refused at the maximum (the caller warns).
+    func raise(first: Int, frames n: Int) -> Int {
+        var skip = 0, over = 0
+        for f in first ..< first + n {
+            guard let c = cell(f) else { skip += 1; continue }
+            if svk_ref_raise(c) == Int32.max { over += 1 }
+        }
+        raised.add(n - skip - over, ordering: .relaxed)
+        if skip > 0 { skipped.add(skip, ordering: .relaxed) }
+        if over > 0 { overflows.add(over, ordering: .relaxed) }
+        return over
+    }
+
+    /// iommu_debug_unmap's dec for `frames` frames from `first`. Returns
+    /// the lowers refused at zero (the caller warns).
+    func lower(first: Int, frames n: Int) -> Int {
+        var skip = 0, under = 0
+        for f in first ..< first + n {
+            guard let c = cell(f) else { skip += 1; continue }
+            if svk_ref_lower(c) <= 0 { under += 1 }
+        }
+        lowered.add(n - skip - under, ordering: .relaxed)
+        if skip > 0 { skipped.add(skip, ordering: .relaxed) }
+        if under > 0 { underflows.add(under, ordering: .relaxed) }
+        return under
+    }
+
+    /// Tests only: called once, after the next linux-mode unmap_begin, with
+    /// no lock held (to drive a second unmap into the gap deterministically).
+    let afterUnmapBegin = RankedMutex<HookBox<@Sendable () -> Void>?>(.hook, nil)
+
+    func takeAfterUnmapBegin() -> (@Sendable () -> Void)? {
+        afterUnmapBegin.locked { (h: inout HookBox<@Sendable () -> Void>?) -> (@Sendable () -> Void)? in
+            let fn = h?.fn
+            h = nil
+            return fn
+        }
+    }
+
+    /// WARN_ON_ONCE's once: true the first time only.
+    private let warnedUnmappedMore = Atomic<Bool>(false)
+    func firstUnmappedMore() -> Bool {
+        unmappedMore.add(1, ordering: .relaxed)
+        return !warnedUnmappedMore.exchange(true, ordering: .relaxed)
+    }
+
+    /// A frame's count; 0 for a frame without one.
+    func count(_ pfn: Int) -> Int32 {
+        guard let c = cell(pfn) else { return 0 }
+        return svk_ref_load(c)
+    }
+
+    /// __iommu_debug_check_unmapped: the first frame of [first, first + n)
+    /// still counted, with its count, or nil. (The caller reports it.)
+    func firstMapped(first: Int, frames n: Int) -> (pfn: PFN, count: Int32)? {
+        guard let refs else { return nil }
+        for f in first ..< min(first + n, memory.frameCount) where svk_ref_load(refs + f) != 0 {
+            return (PFN(f), svk_ref_load(refs + f))
+        }
+        return nil
+    }
+
+    /// The counters, as `struct svakit_iommu_debug_stats` orders them.
+    var stats: IOMMUDebugStats {
+        IOMMUDebugStats(raised: raised.load(ordering: .relaxed), lowered: lowered.load(ordering: .relaxed),
+                        reraised: reraised.load(ordering: .relaxed), skipped: skipped.load(ordering: .relaxed),
+                        overflows: overflows.load(ordering: .relaxed), underflows: underflows.load(ordering: .relaxed),
+                        unmappedMore: unmappedMore.load(ordering: .relaxed), leaks: leaks.load(ordering: .relaxed))
+    }
+}
+
+/// What the IOMMU_DEBUG_PAGEALLOC sanitizer counted (struct
+/// svakit_iommu_debug_stats).
+public struct IOMMUDebugStats: Sendable, Equatable {
+    /// Frame counts raised by maps.
+    public var raised: Int
+    /// Frame counts lowered by unmaps (window-aware: by the covering flush).
+    public var lowered: Int
+    /// Counts raised again for the tail of a short unmap (linux mode).
+    public var reraised: Int
+    /// Frames skipped: no descriptor backs them (MMIO, holes) or offline.
+    public var skipped: Int
+    /// Raises refused at the count's maximum (warned, never wrapped).
+    public var overflows: Int
+    /// Lowers refused at zero (a double unmap; warned, never wrapped).
+    public var underflows: Int
+    /// Unmaps that removed more than they were asked to.
+    public var unmappedMore: Int
+    /// Page-leak reports made.
+    public var leaks: Int
+}
+
+/// The physical frames an unmap removed, in runs: what the window-aware
+/// sanitizer lowers once the invalidation that covers them has finished.
+/// One run inline (a DMA mapping of contiguous memory is one run), more in
+/// an array only for a scattered mapping.
+struct FrameRuns: Sendable {
+    private(set) var first: (pfn: Int, frames: Int)? = nil
+    private(set) var more: [(pfn: Int, frames: Int)] = []
+
+    /// Adds [pfn, pfn + frames), merged with the last run when they touch.
+    mutating func append(pfn: Int, frames: Int) {
+        if more.isEmpty, let f = first {
+            if f.pfn + f.frames == pfn { first = (f.pfn, f.frames + frames); return }
+            more.append((pfn, frames))
+        } else if let last = more.last {
+            if last.pfn + last.frames == pfn { more[more.count - 1].frames += frames } else { more.append((pfn, frames)) }
+        } else {
+            first = (pfn, frames)
+        }
+    }
+
+    var isEmpty: Bool { first == nil }
+
+    /// Calls `body` on each run.
+    func forEach(_ body: (Int, Int) -> Void) {
+        if let f = first { body(f.pfn, f.frames) }
+        for r in more { body(r.pfn, r.frames) }
+    }
+
+    /// Whether a run holds `pfn`.
+    func contains(_ pfn: Int) -> Bool {
+        var hit = false
+        forEach { p, n in if pfn >= p && pfn < p + n { hit = true } }
+        return hit
+    }
+}
