@@ -178,8 +178,9 @@ struct DMAMapBenchmark: ParsableCommand {
         var sumUnmap100ns: UInt64 = 0, sumSqUnmap: UInt64 = 0
         var sumMapNs: UInt64 = 0, sumUnmapNs: UInt64 = 0
         var elapsedNs: UInt64 = 0
-        /// IOMMU_DEBUG_PAGEALLOC warnings during the run (0 unless a bug).
-        var sanitizerWarnings: Int = 0
+        /// What IOMMU_DEBUG_PAGEALLOC counted during the run, the buffers'
+        /// frees included (warnings: 0 unless a bug).
+        var sanitizer = DMASanitizer.Stats()
     }
 
     /// What the kernel writes back: avg = sum / loops, stddev =
@@ -231,7 +232,8 @@ struct DMAMapBenchmark: ParsableCommand {
         lines += [
             "beyond the kernel tool (SVAKit): \(t.loops) loops in \(formatFixed(Double(t.elapsedNs) / 1e6, digits: 1)) ms, "
                 + "policy \(policy.rawValue), sanitizer \(sanitizer.rawValue) (IOMMU_DEBUG_PAGEALLOC \(build)), "
-                + "\(t.sanitizerWarnings) sanitizer warnings",
+                + "\(t.sanitizer.warnings) sanitizer warnings (counts raised \(t.sanitizer.raised), "
+                + "lowered \(t.sanitizer.lowered))",
             "beyond the kernel tool (SVAKit): average map latency(ns):\(formatFixed(mapNs, digits: 1)) "
                 + "per 4K page:\(formatFixed(mapNs / p, digits: 2))",
             "beyond the kernel tool (SVAKit): average unmap latency(ns):\(formatFixed(unmapNs, digits: 1)) "
@@ -257,7 +259,9 @@ struct DMAMapBenchmark: ParsableCommand {
         m.add("unmap_ns_per_4k_page", Double(t.sumUnmapNs) / n / p, "ns")
         m.add("map_unmap_ns_per_4k_page", Double(t.sumMapNs + t.sumUnmapNs) / n / p, "ns")
         m.add("elapsed_ms", Double(t.elapsedNs) / 1e6, "ms")
-        m.add("sanitizer_warnings", count: t.sanitizerWarnings)
+        m.add("sanitizer_warnings", count: t.sanitizer.warnings)
+        m.add("sanitizer_counts_raised", count: t.sanitizer.raised)
+        m.add("sanitizer_counts_lowered", count: t.sanitizer.lowered)
         return BenchReport(bench: Self.benchName, config: benchConfig, metrics: m)
     }
 
@@ -343,7 +347,7 @@ struct DMAMapBenchmark: ParsableCommand {
         let c = Counters()
         let delay = UInt64(xdelay)
         let bufs = buffers
-        let before = DMASanitizer.warnings(m)
+        let before = DMASanitizer.stats(m)
         var start: UInt64 = 0
         try runThreads(threads) { t in
             let cpu = t % cpus
@@ -400,7 +404,7 @@ struct DMAMapBenchmark: ParsableCommand {
         // free_pages_exact, after every flush (lazy) is over.
         m.flushDMAQueues()
         for b in buffers { for x in b.blocks { try m.freeFrames(x) } }
-        t.sanitizerWarnings = DMASanitizer.warnings(m) - before
+        t.sanitizer = DMASanitizer.stats(m) - before
         return t
     }
 }

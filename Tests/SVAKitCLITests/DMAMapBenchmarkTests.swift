@@ -146,6 +146,7 @@ import Testing
     static let metricKeys: Set<String> = [
         "loops", "avg_map_100ns", "map_stddev", "avg_unmap_100ns", "unmap_stddev", "map_ns", "unmap_ns",
         "map_ns_per_4k_page", "unmap_ns_per_4k_page", "map_unmap_ns_per_4k_page", "elapsed_ms", "sanitizer_warnings",
+        "sanitizer_counts_raised", "sanitizer_counts_lowered",
     ]
 
     /// A short run: the agreed keys, every thread looped, the truncated
@@ -165,6 +166,23 @@ import Testing
         #expect(r.metrics["map_ns_per_4k_page"] == mapNs / pages)
         #expect(r.metrics["sanitizer_warnings"] == 0)
         if args.contains("-x") { #expect(r.config.xdelayNs == 1000 && pages == 2048) }
+        #expect(r.metrics["sanitizer_counts_raised"] == 0 && r.metrics["sanitizer_counts_lowered"] == 0, "key off")
+    }
+
+    /// With the key on, every loop's map raised one count per page and its
+    /// unmap (window-aware: the flush after it) lowered it again, and the
+    /// buffers' frees found nothing still mapped: a sanitizer that missed a
+    /// page, counted one twice or kept one would break the equalities.
+    @Test(arguments: [["--sanitizer", "linux"], ["--sanitizer", "fast", "-t", "2"],
+                      ["--sanitizer", "window", "--policy", "lazy", "-t", "2"], ["--sanitizer", "linux", "--pages", "1100"]])
+    func sanitizerCountsEveryPageOnce(args: [String]) throws {
+        guard DMASanitizer.compiledIn else { return }
+        let r = try run(args + ["-g", "16", "--milliseconds", "30"])
+        let loops = try #require(r.metrics["loops"])
+        #expect(r.config.sanitizer == args[1] && r.config.compiledIn)
+        #expect(r.metrics["sanitizer_counts_raised"] == loops * Double(r.config.pages))
+        #expect(r.metrics["sanitizer_counts_lowered"] == r.metrics["sanitizer_counts_raised"])
+        #expect(r.metrics["sanitizer_warnings"] == 0)
     }
 }
 
