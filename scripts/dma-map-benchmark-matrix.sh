@@ -22,7 +22,7 @@
 #   --no-build        use the binaries already built
 #   --no-window       skip `bench dma`
 #   --callgrind       also count instructions per map and per unmap under
-#                     callgrind (valgrind), every state, 4K and 1M
+#                     callgrind (valgrind), every state, 4K, 1M and 1G
 #                     (docs/data/dma-map-benchmark-callgrind.json): the
 #                     comparison a loaded machine's clock cannot make
 #   --callgrind-only  only that (no timed matrix, no bench dma)
@@ -113,9 +113,13 @@ if [ "$callgrind" = 1 ]; then
     # Machine.dmaUnmapPage over a short run, divided by the run's loops
     # (one map and one unmap each). Valgrind 3.19 cannot read the Swift
     # binary's DWARF 5, so it runs a copy without debug info (the symbol
-    # table stays; swift demangle names the functions).
+    # table stays; swift demangle names the functions). FROM_DEVICE (-d 2):
+    # no buffer writes between the calls, so more loops in the time; the
+    # calls' own instructions do not depend on the direction.
     : >"$cg/runs"
-    for g in 1 256; do
+    for g in 1 256 262144; do
+        ms=1500
+        [ "$g" = 262144 ] && ms=8000
         for state in "compiled-out:$svakit_out:off" "key-off:$svakit_in:off" "linux:$svakit_in:linux" \
                      "fast:$svakit_in:fast" "window:$svakit_in:window"; do
             IFS=: read -r sname bin san <<<"$state"
@@ -123,9 +127,9 @@ if [ "$callgrind" = 1 ]; then
             objcopy --strip-debug "$bin" "$cg/svakit"
             f="$cg/$sname-$g"
             echo "callgrind: -g $g $sname" >&2
-            if valgrind --tool=callgrind --callgrind-out-file="$f.out" "$cg/svakit" dma-map-benchmark -g "$g" \
-                --milliseconds 1000 --policy "$policy" --sanitizer "$san" --json >"$f.json" 2>"$f.log"; then
-                callgrind_annotate --inclusive=yes "$f.out" 2>/dev/null | swift demangle --simplified >"$f.txt"
+            if valgrind --tool=callgrind --callgrind-out-file="$f.out" "$cg/svakit" dma-map-benchmark --pages "$g" \
+                -d 2 --milliseconds "$ms" --policy "$policy" --sanitizer "$san" --json >"$f.json" 2>"$f.log"; then
+                callgrind_annotate --inclusive=yes --threshold=100 "$f.out" 2>/dev/null | swift demangle --simplified >"$f.txt"
                 echo "$sname $g $f" >>"$cg/runs"
             fi
         done
@@ -147,11 +151,13 @@ for line in open(sys.argv[1]):
                  "map_ir": per_call("Machine.dmaMapPage"), "unmap_ir": per_call("Machine.dmaUnmapPage")})
 json.dump({"tool": "valgrind --tool=callgrind (inclusive Ir per call)", "rows": rows}, open(sys.argv[2], "w"), indent=1)
 print("\nInstructions per call (callgrind, inclusive)\n")
-print("| pages | state | map Ir | unmap Ir |")
-print("|---|---|---|---|")
+print("| pages | state | loops | map Ir | unmap Ir | map+unmap Ir per page |")
+print("|---|---|---|---|---|---|")
 for r in rows:
     f = lambda v: "-" if v is None else f"{v:,.0f}"
-    print(f"| {r['pages']} | {r['state']} | {f(r['map_ir'])} | {f(r['unmap_ir'])} |")
+    both = None if r["map_ir"] is None or r["unmap_ir"] is None else (r["map_ir"] + r["unmap_ir"]) / r["pages"]
+    print(f"| {r['pages']} | {r['state']} | {r['loops']} | {f(r['map_ir'])} | {f(r['unmap_ir'])} | "
+          + ("-" if both is None else f"{both:,.1f}") + " |")
 EOF
     rm -rf "$cg"
 fi
