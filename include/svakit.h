@@ -2309,8 +2309,9 @@ int svakit_iommu_debug_stats(svakit_machine *m, struct svakit_iommu_debug_stats 
  * @alloc_step: its event step (low 32 bits, as the ptdesc keeps it).
  * @iova: for a page leak, where @domain maps the frame (or the pending
  *	unmap was); UINT64_MAX when no mapping was found.
- * @mapped_step: when that mapping (or unmap) was made; UINT64_MAX when the
- *	event log no longer holds it.
+ * @mapped_step: the machine's step when the frame last became mapped (or,
+ *	for a pending unmap, when that unmap was queued), low 32 bits;
+ *	UINT64_MAX when unknown.
  *
  * For a walk: a walk read or wrote a frame that was not what the cache
  * entry (or live entry) that led there believed it was. For a page leak: a
@@ -2737,10 +2738,6 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  * @SVAKIT_EV_DMA_LAZY_WINDOW: the first lazy (DMA-FQ) domain: the machine is
  *	tainted; va = the longest a device may keep access after dma_unmap
  *	(ns), aux = the unmaps that may wait for a flush at once.
- * @SVAKIT_EV_IOMMU_MAP: with the sanitizer on, an iommu_map: va = the IOVA,
- *	aux = the size, pfn = the first frame, generation = the domain id.
- * @SVAKIT_EV_IOMMU_UNMAP: with the sanitizer on, an iommu unmap: va = the
- *	IOVA, aux = the size, generation = the domain id.
  * @SVAKIT_EV_IOMMU_DEBUG_WARN: the sanitizer warned: va = the IOVA or
  *	physical address, aux = what (1 a count at its maximum, 2 a count
  *	lowered at zero, 3 an unmap removed more than asked), generation =
@@ -2760,9 +2757,7 @@ enum svakit_event_type {
 	SVAKIT_EV_DMA_WALK = 11,
 	SVAKIT_EV_UAF_REPORT = 12,
 	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
-	SVAKIT_EV_IOMMU_MAP = 14,
-	SVAKIT_EV_IOMMU_UNMAP = 15,
-	SVAKIT_EV_IOMMU_DEBUG_WARN = 16,
+	SVAKIT_EV_IOMMU_DEBUG_WARN = 14,
 };
 
 /**

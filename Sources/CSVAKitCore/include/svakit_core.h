@@ -46,23 +46,29 @@ static inline uint8_t svk_and8(uint8_t *p, uint8_t v) { return __atomic_fetch_an
  * relaxed, as Linux's atomic_inc_return_relaxed (the count orders nothing;
  * only its value matters). Unlike Linux these refuse to wrap: a raise at
  * INT32_MAX and a lower at 0 change nothing and return the old value, which
- * the caller warns about. Both return the value before.
+ * the caller warns about. Both return the value before. The first attempt
+ * guesses the common value (0 for a raise, 1 for a lower), so the usual case
+ * is one locked cmpxchg and no separate load of a cold line.
  */
 static inline int32_t svk_ref_raise(int32_t *p)
 {
-	int32_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
-	while (v != INT32_MAX && !__atomic_compare_exchange_n(p, &v, v + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+	int32_t v = 0;
+	while (!__atomic_compare_exchange_n(p, &v, v + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		if (v == INT32_MAX)
+			break;
 	return v;
 }
 static inline int32_t svk_ref_lower(int32_t *p)
 {
-	int32_t v = __atomic_load_n(p, __ATOMIC_RELAXED);
-	while (v > 0 && !__atomic_compare_exchange_n(p, &v, v - 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
+	int32_t v = 1;
+	while (!__atomic_compare_exchange_n(p, &v, v - 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		if (v <= 0)
+			break;
 	return v;
 }
 static inline int32_t svk_ref_load(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void svk_store32_relaxed(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline uint32_t svk_load32_relaxed(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 
 /* A full fence (the seqcount reader's smp_rmb is an acquire load on x86). */
 static inline void svk_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }

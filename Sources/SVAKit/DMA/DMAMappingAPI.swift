@@ -177,7 +177,8 @@ extension DMADomains {
         let removed = u.frames
         let tables = u.takeTables().release()
         c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: tables, queuedAt: policy.clock(),
-                           frames: frames, debugFrames: removed), cpu: cpu)
+                           frames: frames, debugFrames: removed,
+                           debugStamp: removed.isEmpty ? 0 : self.frames.events.approximateStep), cpu: cpu)
     }
 
     /// iommu_dma_alloc_iova: below 4 GiB first (a single-address-cycle

@@ -17,6 +17,8 @@ struct FQEntry {
     /// Frames the window-aware sanitizer still counts until this entry's
     /// flush has finished.
     var debugFrames = FrameRuns()
+    /// The machine's step when it was queued (a report's history).
+    var debugStamp: UInt64 = 0
 }
 
 /// A ring of entries (struct iova_fq): a power-of-two size, full when

@@ -6,19 +6,20 @@
 /// are the slow paths.
 extension IOMMUDomain {
     /// iommu_debug_map: raises the count of every frame of [phys, phys +
-    /// size) after a successful map. Logs the map (the page owner's "mapped
-    /// since").
+    /// size) after a successful map; a frame that was unmapped takes the
+    /// step clock as its "mapped since" (no event, no lock: a map is a hot
+    /// path).
     func debugMap(iova: UInt64, phys: UInt64, size: UInt64) {
-        let debug = frames.debug
-        frames.events.record(.iommuMap, site: .map, pfn: PFN(Int(phys >> 12)), va: iova, aux: size, tag: id)
-        if debug.raise(first: Int(phys >> 12), frames: Int(size >> 12)) > 0 { warn(.overflow, at: phys) }
+        let stamp = frames.events.approximateStep
+        if frames.debug.raise(first: Int(phys >> 12), frames: Int(size >> 12), stamp: stamp) > 0 {
+            warn(.overflow, at: phys)
+        }
     }
 
     /// iommu_debug_unmap_begin (linux mode): before the entries go, lowers
     /// each granule's frames through one iova_to_phys walk per granule, as
     /// Linux does (the cost the seed measured).
     func debugUnmapBegin(iova: UInt64, size: UInt64) {
-        frames.events.record(.iommuUnmap, site: .unmap, va: iova, aux: size, tag: id)
         forEachGranule(iova, size) { phys in
             if frames.debug.lower(first: Int(phys >> 12), frames: Int(granule >> 12)) > 0 { warn(.underflow, at: phys) }
         }
@@ -33,13 +34,10 @@ extension IOMMUDomain {
             if frames.debug.firstUnmappedMore() { warn(.unmappedMore, at: iova) }
             return
         }
-        if mode != .linux {
-            frames.events.record(.iommuUnmap, site: .unmap, va: iova, aux: size, tag: id)
-            return
-        }
-        guard unmapped < size else { return }
+        guard mode == .linux, unmapped < size else { return }
+        let stamp = frames.events.approximateStep
         forEachGranule(iova + unmapped, size - unmapped) { phys in
-            _ = frames.debug.raise(first: Int(phys >> 12), frames: Int(granule >> 12))
+            _ = frames.debug.raise(first: Int(phys >> 12), frames: Int(granule >> 12), stamp: stamp)
             frames.debug.reraised.add(Int(granule >> 12), ordering: .relaxed)
         }
     }
@@ -129,10 +127,13 @@ extension DMADomains {
     }
 
     /// A lazy unmap whose flush has not finished and whose frames (as the
-    /// window-aware sanitizer keeps them) hold `pfn`: its domain and IOVA.
-    func pendingUnmap(of pfn: PFN) -> (UInt32, UInt64)? {
+    /// window-aware sanitizer keeps them) hold `pfn`: its domain, IOVA and
+    /// the step when it was queued.
+    func pendingUnmap(of pfn: PFN) -> (domain: UInt32, iova: UInt64, step: UInt64)? {
         for c in cookies {
-            if let e = c.fq.waitingEntry(holding: pfn.index) { return (c.domain.id, e.iovaPfn * c.domain.granule) }
+            if let e = c.fq.waitingEntry(holding: pfn.index) {
+                return (c.domain.id, e.iovaPfn * c.domain.granule, e.debugStamp)
+            }
         }
         return nil
     }

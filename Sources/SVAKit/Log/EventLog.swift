@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+import Synchronization
 
 /// One step as the ring stores it: the C ABI's 40-byte `struct svakit_event`.
 typealias RawEvent = svakit_event
@@ -65,12 +66,10 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// a device may keep access after dma_unmap (ns), `aux` the unmaps that
     /// may wait at once.
     case dmaLazyWindow
-    /// With the IOMMU_DEBUG_PAGEALLOC sanitizer on: `iommuMap`, an iommu_map
-    /// (`va` the IOVA, `aux` the size, `pfn` the first frame, `generation`
-    /// the domain id); `iommuUnmap`, an unmap (same fields, no frame);
-    /// `iommuDebugWarn`, a warning (`aux` 1 a count at its maximum, 2 a
-    /// count lowered at zero, 3 an unmap removed more than asked).
-    case iommuMap, iommuUnmap, iommuDebugWarn
+    /// The IOMMU_DEBUG_PAGEALLOC sanitizer warned (`va` the IOVA or physical
+    /// address, `aux` 1 a count at its maximum, 2 a count lowered at zero,
+    /// 3 an unmap removed more than asked, `generation` the domain id).
+    case iommuDebugWarn
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
@@ -88,8 +87,6 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .dmaWalk: "walk"
         case .uafReport: "uaf"
         case .dmaLazyWindow: "dma-lazy-window"
-        case .iommuMap: "iommu-map"
-        case .iommuUnmap: "iommu-unmap"
         case .iommuDebugWarn: "iommu-debug-warn"
         }
     }
@@ -147,14 +144,26 @@ final class EventLog: Sendable {
     /// Protects the ring and the machine's step clock.
     private let ring: RankedMutex<EventRing>
 
+    /// The step the next event gets, as of the last record: a relaxed copy
+    /// for hot paths that want a time stamp without taking the lock (the
+    /// sanitizer's "mapped since"); it may lag a concurrent record.
+    private let clock = Atomic<UInt64>(0)
+
     init(capacity: Int) { ring = RankedMutex(.events, EventRing(capacity: capacity)) }
 
     /// Records one step and returns its number.
     @discardableResult
     func record(_ type: EventType, site: Site, pfn: PFN = .none, desc: Ptdesc? = nil,
                 va: UInt64 = 0, aux: UInt64 = 0, tag: UInt32? = nil) -> UInt64 {
-        ring.locked { $0.record(type, site: site, pfn: pfn, desc: desc, va: va, aux: aux, tag: tag) }
+        ring.locked { r in
+            let step = r.record(type, site: site, pfn: pfn, desc: desc, va: va, aux: aux, tag: tag)
+            clock.store(step &+ 1, ordering: .relaxed)
+            return step
+        }
     }
+
+    /// The step clock without the lock (see `clock`).
+    @inline(__always) var approximateStep: UInt64 { clock.load(ordering: .relaxed) }
 
     /// The step the next event gets.
     var nextStep: UInt64 { ring.locked { $0.nextStep } }

@@ -84,25 +84,16 @@ extension Machine {
         if let (domain, iova) = domains.mapping(of: pfn) {
             r.leakDomain = DomainID(domain)
             r.leakIOVA = iova
-            r.mappedStep = lastEvent(.iommuMap, domain: domain, covering: iova)
-        } else if let (domain, iova) = domains.pendingUnmap(of: pfn) {
-            r.leakIOVA = iova
-            r.pendingDomain = DomainID(domain)
-            r.mappedStep = lastEvent(.iommuUnmap, domain: domain, covering: iova)
+            r.mappedStep = frames.debug.mappedSince(pfn.index).map(UInt64.init)
+        } else if let pending = domains.pendingUnmap(of: pfn) {
+            r.leakIOVA = pending.iova
+            r.pendingDomain = DomainID(pending.domain)
+            r.mappedStep = pending.step & 0xffff_ffff
+        } else {
+            r.mappedStep = frames.debug.mappedSince(pfn.index).map(UInt64.init)
         }
         r.tainted = domains.tainted.load(ordering: .acquiring)
         r.text = r.kernelText
         return r
-    }
-
-    /// The step of the newest event of `type` for `domain` whose range
-    /// holds `iova`, if the log still has it.
-    private func lastEvent(_ type: EventType, domain: UInt32, covering iova: UInt64) -> UInt64? {
-        var step: UInt64? = nil
-        events.forEach(since: 0) { e in
-            if e.type == type.rawValue, e.generation == domain, iova >= e.va, iova - e.va < e.aux { step = e.step }
-            return true
-        }
-        return step
     }
 }

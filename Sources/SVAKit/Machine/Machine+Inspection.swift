@@ -38,7 +38,8 @@ extension Machine {
             kernelTables: c.kernelTables, userTables: c.userTables, iommuTables: c.iommuTables,
             dataFrames: c.dataFrames,
             allocs: c.allocs, frees: c.frees, kernelTLBFlushes: tlbFlushes.load(ordering: .relaxed),
-            metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride, step: events.nextStep)
+            metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride + (frames.debug.mode == .off ? 0 : 4),
+            step: events.nextStep)
     }
 
     /// Host bytes backing frame contents now (walks the mapping; not cheap).

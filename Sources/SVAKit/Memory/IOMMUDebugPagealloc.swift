@@ -34,8 +34,13 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     let mode: IOMMUDebugMode
     /// The handle whose `iommu_debug_initialized` is the static key.
     let handle: UnsafeMutablePointer<svakit_machine>
-    /// One count per frame; nil when the sanitizer is off.
+    /// One entry per frame, nil when the sanitizer is off: the count
+    /// (Linux's 4-byte `struct iommu_debug_metadata`) and, beyond Linux, the
+    /// step at which it last left zero (the report's "mapped since").
     private let refs: UnsafeMutablePointer<Int32>?
+
+    /// Bytes of page_ext per frame.
+    static let entryBytes = 8
     private let memory: PhysicalMemory
 
     /// The counters `svakit_iommu_debug_stats` reports.
@@ -53,10 +58,10 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
             return
         }
         #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
-        let bytes = memory.frameCount * MemoryLayout<Int32>.stride
+        let bytes = memory.frameCount * Self.entryBytes
         let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard p != UnsafeMutableRawPointer(bitPattern: -1), let p else { throw .outOfMemory }
-        refs = p.bindMemory(to: Int32.self, capacity: memory.frameCount)
+        refs = p.bindMemory(to: Int32.self, capacity: 2 * memory.frameCount)
         // iommu_debug_init(): on at boot, never off again.
         svk_store_key(keyWord, 1)
         #else
@@ -65,7 +70,7 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     }
 
     deinit {
-        if let refs { munmap(UnsafeMutableRawPointer(refs), memory.frameCount * MemoryLayout<Int32>.stride) }
+        if let refs { munmap(UnsafeMutableRawPointer(refs), memory.frameCount * Self.entryBytes) }
     }
 
     private var keyWord: UnsafeMutablePointer<Int32> {
@@ -82,21 +87,56 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
         #endif
     }
 
-    /// The frame's count cell, or nil when no descriptor backs it
-    /// (page_ext_from_phys returning NULL).
-    @inline(__always) private func cell(_ pfn: Int) -> UnsafeMutablePointer<Int32>? {
-        guard let refs, pfn >= 0, pfn < memory.frameCount,
-              memory.kind(PFN(pfn)) != FrameKind.offline.rawValue else { return nil }
-        return refs + pfn
+    /// The count of frame `pfn` (page_ext entry word 0; the caller has
+    /// checked that a descriptor backs it).
+    @inline(__always) private func countCell(_ pfn: Int) -> UnsafeMutablePointer<Int32> { refs! + 2 &* pfn }
+
+    /// The "mapped since" stamp of frame `pfn` (word 1).
+    @inline(__always) private func stampCell(_ pfn: Int) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(refs! + 2 &* pfn + 1).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Calls `body(first, count)` for the parts of [first, first + n) that
+    /// have descriptors: not past memory (the MMIO window, holes), not in an
+    /// offline section (hot-remove takes whole sections, so one kind test a
+    /// section decides it, as page_ext_from_phys' pfn_to_online_page does).
+    /// Returns the frames skipped.
+    @inline(__always)
+    private func forEachBacked(_ first: Int, _ n: Int, _ body: (Int, Int) -> Void) -> Int {
+        var f = first, skipped = 0
+        let end = first + n
+        while f < end {
+            let sectionEnd = min(end, (f / sectionPages + 1) * sectionPages)
+            if f >= memory.frameCount {
+                return skipped + (end - f)
+            }
+            let stop = min(sectionEnd, memory.frameCount)
+            if memory.kind(PFN(f)) == FrameKind.offline.rawValue {
+                skipped += stop - f
+            } else {
+                body(f, stop - f)
+            }
+            f = stop
+        }
+        return skipped
     }
 
     /// iommu_debug_map's inc for `frames` frames from `first`: after a map.
-    /// Returns the raises refused at the maximum (the caller warns).
-    func raise(first: Int, frames n: Int) -> Int {
-        var skip = 0, over = 0
-        for f in first ..< first + n {
-            guard let c = cell(f) else { skip += 1; continue }
-            if svk_ref_raise(c) == Int32.max { over += 1 }
+    /// A frame going from 0 to 1 takes `stamp` (the machine's step) as its
+    /// "mapped since". Returns the raises refused at the maximum (the
+    /// caller warns).
+    func raise(first: Int, frames n: Int, stamp: UInt64) -> Int {
+        guard refs != nil else { return 0 }
+        var over = 0
+        let s = UInt32(truncatingIfNeeded: stamp)
+        let skip = forEachBacked(first, n) { f, k in
+            for p in f ..< f + k {
+                switch svk_ref_raise(countCell(p)) {
+                case 0: svk_store32_relaxed(stampCell(p), s)
+                case Int32.max: over += 1
+                default: break
+                }
+            }
         }
         raised.add(n - skip - over, ordering: .relaxed)
         if skip > 0 { skipped.add(skip, ordering: .relaxed) }
@@ -107,15 +147,38 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     /// iommu_debug_unmap's dec for `frames` frames from `first`. Returns
     /// the lowers refused at zero (the caller warns).
     func lower(first: Int, frames n: Int) -> Int {
-        var skip = 0, under = 0
-        for f in first ..< first + n {
-            guard let c = cell(f) else { skip += 1; continue }
-            if svk_ref_lower(c) <= 0 { under += 1 }
+        guard refs != nil else { return 0 }
+        var under = 0
+        let skip = forEachBacked(first, n) { f, k in
+            for p in f ..< f + k where svk_ref_lower(countCell(p)) <= 0 { under += 1 }
         }
         lowered.add(n - skip - under, ordering: .relaxed)
         if skip > 0 { skipped.add(skip, ordering: .relaxed) }
         if under > 0 { underflows.add(under, ordering: .relaxed) }
         return under
+    }
+
+    /// A frame's count; 0 for a frame without one.
+    func count(_ pfn: Int) -> Int32 {
+        guard refs != nil, pfn >= 0, pfn < memory.frameCount else { return 0 }
+        return svk_ref_load(countCell(pfn))
+    }
+
+    /// The step (low 32 bits) at which the frame's count last left zero.
+    func mappedSince(_ pfn: Int) -> UInt32? {
+        guard refs != nil, pfn >= 0, pfn < memory.frameCount, count(pfn) != 0 else { return nil }
+        return svk_load32_relaxed(stampCell(pfn))
+    }
+
+    /// __iommu_debug_check_unmapped: the first frame of [first, first + n)
+    /// still counted, with its count, or nil. (The caller reports it.)
+    func firstMapped(first: Int, frames n: Int) -> (pfn: PFN, count: Int32)? {
+        guard refs != nil else { return nil }
+        for f in first ..< min(first + n, memory.frameCount) {
+            let c = svk_ref_load(countCell(f))
+            if c != 0 { return (PFN(f), c) }
+        }
+        return nil
     }
 
     /// Tests only: called once, after the next linux-mode unmap_begin, with
@@ -135,22 +198,6 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     func firstUnmappedMore() -> Bool {
         unmappedMore.add(1, ordering: .relaxed)
         return !warnedUnmappedMore.exchange(true, ordering: .relaxed)
-    }
-
-    /// A frame's count; 0 for a frame without one.
-    func count(_ pfn: Int) -> Int32 {
-        guard let c = cell(pfn) else { return 0 }
-        return svk_ref_load(c)
-    }
-
-    /// __iommu_debug_check_unmapped: the first frame of [first, first + n)
-    /// still counted, with its count, or nil. (The caller reports it.)
-    func firstMapped(first: Int, frames n: Int) -> (pfn: PFN, count: Int32)? {
-        guard let refs else { return nil }
-        for f in first ..< min(first + n, memory.frameCount) where svk_ref_load(refs + f) != 0 {
-            return (PFN(f), svk_ref_load(refs + f))
-        }
-        return nil
     }
 
     /// The counters, as `struct svakit_iommu_debug_stats` orders them.
@@ -181,6 +228,19 @@ public struct IOMMUDebugStats: Sendable, Equatable {
     public var unmappedMore: Int
     /// Page-leak reports made.
     public var leaks: Int
+
+    /// Counters with these values.
+    public init(raised: Int, lowered: Int, reraised: Int, skipped: Int, overflows: Int, underflows: Int,
+                unmappedMore: Int, leaks: Int) {
+        self.raised = raised
+        self.lowered = lowered
+        self.reraised = reraised
+        self.skipped = skipped
+        self.overflows = overflows
+        self.underflows = underflows
+        self.unmappedMore = unmappedMore
+        self.leaks = leaks
+    }
 }
 
 /// The physical frames an unmap removed, in runs: what the window-aware

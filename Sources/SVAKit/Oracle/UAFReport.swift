@@ -54,7 +54,8 @@ public struct UAFReport: Sendable {
     public var pendingDomain: DomainID? = nil
     /// For a page leak: where the frame is mapped (or the pending unmap was).
     public var leakIOVA: UInt64? = nil
-    /// When that mapping (or unmap) was made, if the log still holds it.
+    /// The machine's step (low 32 bits) when the frame last became mapped,
+    /// or when the pending unmap was queued.
     public var mappedStep: UInt64? = nil
 
     /// Whether the sanitizer made this report.
@@ -221,7 +222,8 @@ extension UAFReport {
         if let leakDomain, let leakIOVA {
             s += "mapped by domain \(leakDomain.rawValue) at iova \(hex(leakIOVA))\(since)\n"
         } else if let pendingDomain, let leakIOVA {
-            s += "unmapped from domain \(pendingDomain.rawValue) at iova \(hex(leakIOVA))\(since.isEmpty ? "" : " at" + since.dropFirst(6)), "
+            s += "unmapped from domain \(pendingDomain.rawValue) at iova \(hex(leakIOVA))"
+            s += mappedStep.map { " at step \($0), " } ?? ", "
             s += "but the flush that covers it has not finished: a device may still reach it (lazy window)\n"
         } else {
             s += "no domain maps it now: a mapping was leaked or already torn down\n"
