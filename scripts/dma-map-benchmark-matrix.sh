@@ -63,7 +63,12 @@ grep -q 'IOMMUDebugPagealloc' Package.swift && has_trait=1
 if [ "$build" = 1 ]; then
     swift build -c release --product svakit >&2
     if [ "$has_trait" = 1 ]; then
-        swift build -c release --product svakit --disable-default-traits --scratch-path "$out_scratch" >&2
+        # SwiftPM 6.3 sometimes fails here with "unknown build description"
+        # after Package.swift changed; its cached description goes, then once more.
+        swift build -c release --product svakit --disable-default-traits --scratch-path "$out_scratch" >&2 || {
+            rm -f "$out_scratch/release.yaml" "$out_scratch/build.db"
+            swift build -c release --product svakit --disable-default-traits --scratch-path "$out_scratch" >&2
+        }
     fi
 fi
 svakit_in=$in_scratch/release/svakit
