@@ -8,7 +8,8 @@
 # --disable-default-traits), compiled in with the key off (--sanitizer off),
 # and on (--sanitizer linux, fast, window) -- plus the 1 GiB buffer mapped
 # with 262,144 4 KiB pages (--pages 262144, 1 thread). Writes every run's
-# JSON to docs/data/dma-map-benchmark.json and prints markdown tables; then
+# JSON to docs/data/dma-map-benchmark.json and prints markdown tables (also
+# written to docs/data/dma-map-benchmark.md); then
 # `svakit bench dma --json --cdf` (the lazy window's distribution) to
 # docs/data/bench-dma.json. scripts/plots.sh draws both.
 #
@@ -168,7 +169,7 @@ EOF
 fi
 
 if [ "$timed" = 1 ]; then
-python3 - "$runs" "$out" "$seconds" "${milliseconds:-0}" "$repeat" "$policy" <<'EOF'
+python3 - "$runs" "$out" "$seconds" "${milliseconds:-0}" "$repeat" "$policy" <<'EOF' | tee "${out%.json}.md"
 import json, platform, statistics, subprocess, sys, time
 runs_path, out, seconds, ms, repeat, policy = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path)]

@@ -76,7 +76,7 @@ def latency_plot():
     handles.append(plt.Line2D([], [], color="grey", linestyle="--"))
     labels.append("4 threads (dashed; 1 GiB: 1 thread only)")
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    seconds = f"{doc['milliseconds']} ms" if doc.get("milliseconds") else f"{doc['seconds']} s"
+    seconds = f"{doc['milliseconds']} ms" if doc.get("milliseconds") else f"{doc['seconds']} s" + " (1 GiB: 4x)"
     fig.suptitle(f"svakit dma-map-benchmark, policy {doc['policy']}, {seconds} per point, "
                  f"best of {doc['repeat']}", fontsize=10)
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
