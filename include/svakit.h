@@ -95,7 +95,7 @@ extern "C" {
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
  * 0.2.0 breaks the 0.1 ABI: struct svakit_config (72 bytes) and struct
- * svakit_iommu_config (48 bytes) grew, kernel names became opt-in, and
+ * svakit_iommu_config (56 bytes) grew, kernel names became opt-in, and
  * PASID 0 in a DMA call is a request without PASID; rebuild harnesses. */
 #define SVAKIT_VERSION_MAJOR 0
 #define SVAKIT_VERSION_MINOR 2
@@ -480,7 +480,8 @@ const char *svakit_strerror(int err);
  * @allocs: frame allocations since boot.
  * @frees: frame frees since boot.
  * @kernel_tlb_flushes: flush_tlb_kernel_range + flush_tlb_all calls.
- * @metadata_bytes_per_frame: descriptor bytes per frame.
+ * @metadata_bytes_per_frame: descriptor bytes per frame: the 32-byte ptdesc,
+ *	and 8 of page_ext when the sanitizer is on.
  * @host_bytes_resident: host memory the frame contents occupy now.
  * @step: the event clock.
  */
@@ -1080,6 +1081,33 @@ enum svakit_replacement {
 };
 
 /**
+ * enum svakit_iommu_profile - which IOMMU an IOMMU models.
+ * @SVAKIT_IOMMU_GENERIC: SVAKit's generic IOMMU: one command per request
+ *	that drops exactly its range.
+ * @SVAKIT_IOMMU_VTD: Intel VT-d scalable-mode first stage: PASID-based
+ *	IOTLB descriptors, page-selective with the driver's address-mask
+ *	rounding and the IH hint, PASID-selective for everything; a wait
+ *	descriptor per batch of up to 16.
+ * @SVAKIT_IOMMU_SMMUV3: Arm SMMUv3: the SVA context descriptor sets EPD1,
+ *	so upper-half addresses fault unwalked; CMD_TLBI_NH_VA per page with
+ *	LEAF, CMD_TLBI_NH_ASID from 512 pages; CMD_SYNC.
+ * @SVAKIT_IOMMU_AMD: AMD IOMMU with GCR3 tables: INVALIDATE_IOMMU_PAGES
+ *	always with PDE=1, size-encoded or all-pages address; COMPLETION_WAIT.
+ * @SVAKIT_IOMMU_RISCV: RISC-V IOMMU 1.0 first stage: IOTINVAL.VMA with an
+ *	address drops only leaf entries, without one the whole PSCID;
+ *	IOFENCE.C.
+ *
+ * docs/KERNEL-MODEL.md §3.6 gives each profile's sources and assumptions.
+ */
+enum svakit_iommu_profile {
+	SVAKIT_IOMMU_GENERIC = 0,
+	SVAKIT_IOMMU_VTD = 1,
+	SVAKIT_IOMMU_SMMUV3 = 2,
+	SVAKIT_IOMMU_AMD = 3,
+	SVAKIT_IOMMU_RISCV = 4,
+};
+
+/**
  * struct svakit_iommu_config - the configuration of an IOMMU.
  * @caching: enum svakit_iommu_caching; default FULL.
  * @replacement: enum svakit_replacement; default LRU.
@@ -1099,6 +1127,9 @@ enum svakit_replacement {
  *	default 0.
  * @reserved: must be zero.
  * @seed: the seed of SVAKIT_REPLACE_RANDOM.
+ * @profile: enum svakit_iommu_profile: which IOMMU's commands and walker
+ *	this one models; default SVAKIT_IOMMU_GENERIC.
+ * @reserved2: must be zero.
  *
  * Start from svakit_iommu_config_default(): @deferred_flush defaults to 1.
  */
@@ -1112,6 +1143,8 @@ struct svakit_iommu_config {
 	uint32_t shadowed_flush;
 	uint32_t reserved;
 	uint64_t seed;
+	uint32_t profile;
+	uint32_t reserved2;
 };
 
 /**
@@ -1157,7 +1190,8 @@ void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
  * -EFAULT: @m, @cfg or @iommu is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: a field of @cfg is out of its range (see struct
- * svakit_iommu_config), @cfg->reserved is not zero, or
+ * svakit_iommu_config), @cfg->profile is not an enum svakit_iommu_profile,
+ * @cfg->reserved or @cfg->reserved2 is not zero, or
  * @cfg->sets_accessed_dirty, @cfg->deferred_flush or @cfg->shadowed_flush is
  * not 0 or 1.
  */
@@ -1318,6 +1352,58 @@ int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, 
 int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
 /* ------------------------------------------------------------------------ */
+/* IOMMU hardware profiles (docs/KERNEL-MODEL.md §3.6)                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct svakit_iommu_commands - the hardware commands an IOMMU's profile
+ * issued, by kind.
+ * @vtd_page_selective: VT-d PASID-based IOTLB invalidation,
+ *	page-selective-within-PASID, IH=0.
+ * @vtd_page_selective_ih: the same with IH=1 (paging-structure caches kept).
+ * @vtd_pasid_selective: VT-d PASID-based IOTLB invalidation, PASID-selective.
+ * @vtd_wait: VT-d invalidation wait descriptors (one per batch of up to 16).
+ * @smmu_tlbi_nh_va: SMMUv3 CMD_TLBI_NH_VA with LEAF=0.
+ * @smmu_tlbi_nh_va_leaf: SMMUv3 CMD_TLBI_NH_VA with LEAF=1.
+ * @smmu_tlbi_nh_asid: SMMUv3 CMD_TLBI_NH_ASID.
+ * @smmu_sync: SMMUv3 CMD_SYNC.
+ * @amd_invalidate_pages: AMD INVALIDATE_IOMMU_PAGES (PDE=1) with a page or
+ *	size-encoded address.
+ * @amd_invalidate_all_pages: the same with the all-pages address.
+ * @amd_completion_wait: AMD COMPLETION_WAIT.
+ * @riscv_inval_vma_addr: RISC-V IOTINVAL.VMA with AV=1 (leaf entries of one
+ *	address).
+ * @riscv_inval_vma_pscid: RISC-V IOTINVAL.VMA with AV=0, PSCV=1.
+ * @riscv_iofence: RISC-V IOFENCE.C.
+ * @modelled_device_ns: the modelled device time of every command and sync
+ *	the IOMMU received, in ns (docs/KERNEL-MODEL.md §4.6).
+ *
+ * An SVAKIT_IOMMU_GENERIC IOMMU leaves every count but @modelled_device_ns
+ * at zero: its commands are the requests struct svakit_iommu_counters counts.
+ */
+struct svakit_iommu_commands {
+	uint64_t vtd_page_selective, vtd_page_selective_ih, vtd_pasid_selective, vtd_wait;
+	uint64_t smmu_tlbi_nh_va, smmu_tlbi_nh_va_leaf, smmu_tlbi_nh_asid, smmu_sync;
+	uint64_t amd_invalidate_pages, amd_invalidate_all_pages, amd_completion_wait;
+	uint64_t riscv_inval_vma_addr, riscv_inval_vma_pscid, riscv_iofence;
+	uint64_t modelled_device_ns;
+};
+
+/**
+ * svakit_iommu_commands() - copy the hardware commands an IOMMU issued.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @out: receives the counts.
+ *
+ * Context: Takes the IOMMU's lock briefly. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
+int svakit_iommu_commands(svakit_machine *m, uint32_t iommu, struct svakit_iommu_commands *out);
+
+/* ------------------------------------------------------------------------ */
 /* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                      */
 /* ------------------------------------------------------------------------ */
 
@@ -1460,6 +1546,9 @@ static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint
  * @SVAKIT_FAULT_WRITE: a write met a read-only entry.
  * @SVAKIT_FAULT_NO_PASID: nothing is attached at the PASID.
  * @SVAKIT_FAULT_BAD_ADDRESS: the translation left memory.
+ * @SVAKIT_FAULT_TABLE_DISABLED: an SMMUv3 SVA context descriptor sets
+ *	TCR.EPD1, so an upper-half (kernel) address faults without any table
+ *	being read (SVAKIT_IOMMU_SMMUV3, level 0).
  */
 enum svakit_fault_reason {
 	SVAKIT_FAULT_NOT_PRESENT = 1,
@@ -1467,6 +1556,7 @@ enum svakit_fault_reason {
 	SVAKIT_FAULT_WRITE = 3,
 	SVAKIT_FAULT_NO_PASID = 4,
 	SVAKIT_FAULT_BAD_ADDRESS = 5,
+	SVAKIT_FAULT_TABLE_DISABLED = 6,
 };
 
 /**

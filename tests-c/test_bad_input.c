@@ -749,6 +749,7 @@ struct scratch {
 	struct svakit_stats st;
 	struct svakit_deferred_stats ds;
 	struct svakit_iommu_counters ic;
+	struct svakit_iommu_commands icmd;
 	struct svakit_dma_fault fault;
 	struct svakit_uaf_report rep[2];
 	struct svakit_event ev[2];
@@ -1335,7 +1336,15 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  OPT(NOTE("header silent")),         \
 	  ICFG_WITH(reserved, 1))                                                                    \
 	X(ic_deferred_2, -EINVAL, "deferred_flush = 2 (a boolean)", NONE, ICFG_WITH(deferred_flush, 2)) \
-	X(ic_shadowed_2, -EINVAL, "shadowed_flush = 2 (a boolean)", NONE, ICFG_WITH(shadowed_flush, 2))
+	X(ic_shadowed_2, -EINVAL, "shadowed_flush = 2 (a boolean)", NONE, ICFG_WITH(shadowed_flush, 2)) \
+	X(ic_profile_5, -EINVAL, "profile = 5 (no such profile)", NONE, ICFG_WITH(profile, 5))         \
+	X(ic_profile_max, -EINVAL, "profile = UINT32_MAX", NONE, ICFG_WITH(profile, UINT32_MAX))       \
+	X(ic_reserved2, -EINVAL, "reserved2 = 1 (must be zero)", NONE, ICFG_WITH(reserved2, 1))
+
+#define CASES_svakit_iommu_commands(X)                                                              \
+	X(icmd_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_commands(M, 7, &o.icmd))     \
+	X(icmd_max, -ENODEV, "IOMMU id UINT32_MAX", NONE, svakit_iommu_commands(M, UINT32_MAX, &o.icmd)) \
+	X(icmd_null, -EFAULT, "NULL out", NONE, svakit_iommu_commands(M, f->iommu, NULL))
 
 #define CASES_svakit_iommu_counters(X)                                                              \
 	X(icnt_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_counters(M, 7, &o.ic))       \
@@ -1911,7 +1920,8 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_iommu_config_default) F(svakit_iommu_create) F(svakit_iommu_counters)                \
 	F(svakit_iommu_invalidate_range) F(svakit_iommu_invalidate_pasid)                             \
 	F(svakit_iommu_invalidate_all) F(svakit_iommu_fence) F(svakit_device_create)                  \
-	F(svakit_device_attach_pasid) F(svakit_device_detach_pasid) F(svakit_iommu_sva_bind_device)   \
+	F(svakit_device_attach_pasid) F(svakit_device_detach_pasid) F(svakit_iommu_commands)          \
+	F(svakit_iommu_sva_bind_device)                                                               \
 	F(svakit_iommu_sva_unbind_device) F(svakit_iommu_sva_get_pasid) F(svakit_iommu_sva_mm_count)  \
 	F(svakit_iommu_sva_invalidate_kva_range_slow) F(svakit_dma_read) F(svakit_dma_write)          \
 	F(svakit_domain_alloc) F(svakit_domain_free) F(svakit_attach_device) F(svakit_detach_device)  \
@@ -1985,6 +1995,7 @@ static const char *const exempt[] = {
 	H(svakit_device_create, 0, svakit_device_create(h, f->iommu, SVAKIT_DEV_SVA, 20, &o.u))      \
 	H(svakit_device_attach_pasid, 0, svakit_device_attach_pasid(h, f->dev_plain, 6, f->mm2))     \
 	H(svakit_device_detach_pasid, 0, svakit_device_detach_pasid(h, f->dev_plain, f->explicit_pasid)) \
+	H(svakit_iommu_commands, 0, svakit_iommu_commands(h, f->iommu, &o.icmd))                     \
 	H(svakit_iommu_sva_bind_device, 0, svakit_iommu_sva_bind_device(h, f->dev_sva2, f->mm, &o.u)) \
 	H(svakit_iommu_sva_unbind_device, 0, svakit_iommu_sva_unbind_device(h, f->bond))             \
 	H(svakit_iommu_sva_get_pasid, 0, svakit_iommu_sva_get_pasid(h, f->bond, &o.u))               \

@@ -19,7 +19,9 @@ _Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_str
 _Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
 _Static_assert(offsetof(struct svakit_config, iommu_debug_pagealloc) == 64, "config.iommu_debug_pagealloc took reserved's place");
 _Static_assert(offsetof(struct svakit_config, reserved) == 68, "config.reserved");
-_Static_assert(sizeof(struct svakit_iommu_config) == 48, "iommu config");
+_Static_assert(sizeof(struct svakit_iommu_config) == 56, "iommu config");
+_Static_assert(offsetof(struct svakit_iommu_config, profile) == 48, "iommu config.profile");
+_Static_assert(sizeof(struct svakit_iommu_commands) == 120, "iommu commands");
 _Static_assert(offsetof(struct svakit_iommu_config, deferred_flush) == 28, "iommu config.deferred_flush");
 _Static_assert(offsetof(struct svakit_iommu_config, seed) == 40, "iommu config.seed");
 _Static_assert(sizeof(struct svakit_sg) == 32, "sg");

@@ -14,7 +14,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark.",
         subcommands: [PagetableBench.self, GateBench.self, FanoutBench.self, BindBench.self,
-                      WalkBench.self, DeferralBench.self, ScaleBench.self, DMABench.self])
+                      WalkBench.self, DeferralBench.self, ScaleBench.self, DMABench.self,
+                      ProfileBench.self])
 }
 
 /// What every benchmark subcommand does: measure, then print a table or the JSON.

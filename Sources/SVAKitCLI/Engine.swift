@@ -39,16 +39,30 @@ struct ScenarioResult {
 
 extension ScenarioName: ExpressibleByArgument {}
 
+/// `--iommu PROFILE` (generic, vtd, smmuv3, amd, riscv).
+extension IOMMUProfile: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+/// The IOMMU a command's `--iommu` names: the default configuration with
+/// that profile.
+func iommuConfig(_ profile: IOMMUProfile) -> IOMMUConfig {
+    var c = IOMMUConfig()
+    c.profile = profile
+    return c
+}
+
 /// Runs `name` under `mode` on a fresh machine from `base` (deterministic:
 /// the scenario runs the kworker itself). Returns the machine for its events.
 func runScenario(_ name: ScenarioName, mode: Mode, base: MachineConfig,
-                 traceWalks: Bool = false) throws -> (ScenarioResult, Machine) {
+                 traceWalks: Bool = false, iommu: IOMMUConfig = IOMMUConfig()) throws -> (ScenarioResult, Machine) {
     var cfg = base
     cfg.freeMode = mode.freeMode
     cfg.workMode = .manual
     cfg.traceWalks = traceWalks
     let m = try Machine(cfg)
-    let o = try Scenario.named(name).run(on: m)
+    let o = try Scenario.named(name).run(on: m, iommu: iommu)
     let row = ScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                           escalations: o.escalations, corruptions: o.corruptions,
                           invalidations: o.invalidations, framesDeferred: o.framesDeferred,
@@ -72,6 +86,9 @@ struct DMAScenarioRow: Codable, Equatable {
     var verdict: String
     /// What the scenario table (SVAKitScenarios) says it must be.
     var expected: String
+    /// Page-leak reports of the same run with IOMMU_DEBUG_PAGEALLOC as
+    /// Linux has it, and window-aware (nil in a build without it).
+    var sanitizerLinux: Int? = nil, sanitizerWindow: Int? = nil
 }
 
 extension DMAMode: ExpressibleByArgument {}
@@ -80,18 +97,63 @@ extension DMAScenarioName: ExpressibleByArgument {}
 /// Runs DMA scenario `name` under `mode` on a fresh machine from `base`
 /// (manual work: deterministic). Returns the machine for its events.
 func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, base: MachineConfig,
-                    traceWalks: Bool = false) throws -> (DMAScenarioRow, [String], Machine) {
+                    traceWalks: Bool = false, iommu: IOMMUConfig = IOMMUConfig())
+    throws -> (DMAScenarioRow, [String], Machine) {
     var cfg = mode.machineConfig(base)
     cfg.traceWalks = traceWalks
     let m = try Machine(cfg)
     let s = DMAScenario.named(name)
-    let o = try s.run(on: m, mode: mode)
-    let row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
+    let o = try s.run(on: m, mode: mode, iommu: iommu)
+    var row = DMAScenarioRow(name: name.rawValue, mode: mode.rawValue, uafReports: o.reports.count,
                              corruptions: o.corruptions, secretLeaked: o.secretLeaked, faulted: o.finalFault != nil,
                              freeWaitedForFlush: o.freeWaitedForFlush, invalidations: o.invalidations,
                              fences: o.fences, modelledDeviceNs: Int(o.modelledDeviceNs),
                              verdict: o.verdict.rawValue, expected: s.expected[mode]?.rawValue ?? "-")
+    if Machine.iommuDebugCompiledIn {
+        // Seed 002 meets seed 003: does the sanitizer see this free?
+        for debug in [IOMMUDebugMode.linux, .windowAware] {
+            var c = mode.machineConfig(base)
+            c.iommuDebugPagealloc = debug
+            let dm = try Machine(c)
+            _ = try s.run(on: dm, mode: mode, iommu: iommu)
+            let leaks = dm.reports(from: 0).filter(\.isPageLeak).count
+            if debug == .linux { row.sanitizerLinux = leaks } else { row.sanitizerWindow = leaks }
+        }
+    }
     return (row, o.reports.map(\.text), m)
+}
+
+/// One row of the demo's third table: a sanitizer scenario under a mode.
+struct DebugScenarioRow: Codable, Equatable {
+    var name: String
+    /// "linux", "fast" or "window".
+    var mode: String
+    var leakReports: Int
+    var underflows: Int
+    var unmappedMore: Int
+    var skipped: Int
+    /// Counts left non-zero on frames nothing maps (Linux's cut leaf).
+    var strayCounts: Int
+    /// "2 leaks, 1 underflow" or "silent".
+    var outcome: String
+    /// What the scenario table (SVAKitScenarios) says it must be.
+    var expected: String
+}
+
+extension IOMMUDebugMode: ExpressibleByArgument {
+    /// `--sanitizer off|linux|fast|window`.
+    public init?(argument: String) { self.init(name: argument) }
+}
+
+/// Runs sanitizer scenario `s` under `mode` on a fresh machine from `base`.
+func runDebugScenario(_ s: DebugScenario, mode: IOMMUDebugMode, base: MachineConfig) throws -> DebugScenarioRow {
+    let m = try Machine(DebugScenario.machineConfig(mode, base: base))
+    let o = try s.run(on: m)
+    let got = DebugScenario.Expectation(leaks: o.leaks.count, underflows: o.stats.underflows)
+    return DebugScenarioRow(name: s.name.rawValue, mode: mode.description, leakReports: o.leaks.count,
+                            underflows: o.stats.underflows, unmappedMore: o.stats.unmappedMore,
+                            skipped: o.stats.skipped, strayCounts: o.strayCounts, outcome: got.description,
+                            expected: s.expected[mode]?.description ?? "-")
 }
 
 extension Mode {

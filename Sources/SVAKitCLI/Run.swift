@@ -44,6 +44,8 @@ struct Run: ParsableCommand {
             + "where the scenario's table has it (default: lazy).", valueName: "mode"))
     var mode: String?
     @Option(help: ArgumentHelp("Write a Chrome-trace JSON file here.", valueName: "path")) var trace: String?
+    @Option(help: ArgumentHelp("The IOMMU's hardware profile (docs/KERNEL-MODEL.md §3.6).", valueName: "profile"))
+    var iommu: IOMMUProfile = .generic
     @OptionGroup var machine: MachineOptions
 
     func validate() throws {
@@ -65,20 +67,23 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let m: Machine, title: String
+        let on = iommu == .generic ? "" : " on \(iommu)"
         switch scenario {
         case .seed(let name):
             let (result, machine) = try runScenario(name, mode: mode.flatMap(Mode.init) ?? .complete,
-                                                    base: machine.config, traceWalks: true)
+                                                    base: machine.config, traceWalks: true,
+                                                    iommu: iommuConfig(iommu))
             let o = result.row
-            print("\(o.name) under \(o.mode): \(o.uafReports) use-after-free report(s), "
+            print("\(o.name) under \(o.mode)\(on): \(o.uafReports) use-after-free report(s), "
                   + "\(o.invalidations) IOMMU invalidation(s), \(o.framesDeferred) frame(s) deferred"
                   + (o.verdict == Verdict.exploited.rawValue ? "; the device read the secret" : ""))
             for r in result.reports { print("\n" + r, terminator: "") }
             (m, title) = (machine, "\(o.name) / \(o.mode)")
         case .dma(let name):
             let (o, reports, machine) = try runDMAScenario(name, mode: mode.flatMap(DMAMode.init) ?? .lazy,
-                                                           base: machine.config, traceWalks: true)
-            print("\(o.name) under \(o.mode): \(o.verdict) (expected \(o.expected)); \(o.uafReports) "
+                                                           base: machine.config, traceWalks: true,
+                                                           iommu: iommuConfig(iommu))
+            print("\(o.name) under \(o.mode)\(on): \(o.verdict) (expected \(o.expected)); \(o.uafReports) "
                   + "use-after-free report(s), \(o.invalidations) IOMMU invalidation(s), \(o.fences) sync(s), "
                   + "\(o.modelledDeviceNs) ns modelled device time"
                   + (o.faulted ? "; the device's access after the unmap faulted" : "")

@@ -133,8 +133,9 @@ public struct DMAScenario: Sendable {
 
     /// Runs it under `mode` on a fresh machine built from
     /// `mode.machineConfig(...)`, step by step (no timer).
-    public func run(on m: Machine, mode: DMAMode) throws(SVAError) -> DMAScenarioOutcome {
-        try runDMAScenario(name, mode: mode, on: m)
+    public func run(on m: Machine, mode: DMAMode, iommu: IOMMUConfig = IOMMUConfig()) throws(SVAError)
+        -> DMAScenarioOutcome {
+        try runDMAScenario(name, mode: mode, on: m, iommu: iommu)
     }
 }
 
@@ -148,10 +149,11 @@ let deviceWord: UInt64 = 0x4554_4952_5756_4544
 /// and its default domain; a buffer mapped, touched by the device,
 /// unmapped and freed at once, the page allocated to a new owner (LIFO
 /// reuse gives it the same frame), and the device's access to the old DMA
-/// address. Then the queues are flushed, as the timer would.
-public func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, on m: Machine) throws(SVAError)
-    -> DMAScenarioOutcome {
-    let iommu = try m.addIOMMU()
+/// address. Then the queues are flushed, as the timer would. `config` is
+/// the IOMMU's (its profile, say).
+public func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, on m: Machine,
+                           iommu config: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> DMAScenarioOutcome {
+    let iommu = try m.addIOMMU(config)
     let dev = try m.addDevice(iommu: iommu.id, sva: false, untrusted: mode.untrustedDevice)
     _ = try m.setupDMA(for: dev)
     let before = iommu.counters, reportsBefore = m.reportCount

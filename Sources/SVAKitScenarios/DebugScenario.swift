@@ -75,6 +75,11 @@ public struct DebugScenario: Sendable {
         public var leaks: Int
         /// Counts refused at zero (warned).
         public var underflows: Int
+        /// An expectation of `leaks` reports and `underflows` warnings.
+        public init(leaks: Int, underflows: Int) {
+            self.leaks = leaks
+            self.underflows = underflows
+        }
         /// "2 leaks, 1 underflow" or "silent".
         public var description: String {
             if leaks == 0 && underflows == 0 { return "silent" }
@@ -197,7 +202,7 @@ public func runDebugScenario(_ name: DebugScenarioName, on m: Machine) throws(SV
         let unmapped = try m.iommuUnmap(d, iova: x, size: page)
         precondition(unmapped == 512 * page, "io-pgtable unmaps the whole leaf")
         try m.freeFrames(block)                              // linux: 511 frames still counted
-        used = [block, block + 1, block + 511]
+        used = (0..<512).map { block + $0 }
     case .mmioPeerToPeer:
         let bar = Machine.mmioWindow.lowerBound
         try m.iommuMap(d, iova: x, phys: bar, size: 16 * page)

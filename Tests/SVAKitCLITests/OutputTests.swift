@@ -95,6 +95,14 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         for s in report.dmaScenarios { #expect(s.verdict == s.expected, "\(s.name) under \(s.mode)") }
         #expect(report.dmaScenarios.contains { $0.mode == "lazy" && $0.verdict == "CORRUPTED" })
         #expect(report.dmaScenarios.contains { $0.mode == "lazy" && $0.verdict == "LEAKED" })
+        #expect(report.debugScenarios.count == DebugScenario.all.count * DebugScenario.modes.count)
+        for s in report.dmaScenarios {
+            #expect(s.sanitizerLinux == 0, "Linux's sanitizer never sees the lazy window")
+            #expect(s.sanitizerWindow == (s.mode == "lazy" ? 2 : 0), "\(s.name) under \(s.mode)")
+        }
+        for s in report.debugScenarios { #expect(s.outcome == s.expected, "\(s.name) under \(s.mode)") }
+        #expect(report.debugScenarios.contains { $0.name == "lazy-free-in-window" && $0.mode == "linux" && $0.outcome == "silent" })
+        #expect(report.debugScenarios.contains { $0.name == "lazy-free-in-window" && $0.mode == "window" && $0.leakReports == 1 })
     }
 }
 

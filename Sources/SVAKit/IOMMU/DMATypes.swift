@@ -13,6 +13,10 @@ public enum DMAFaultReason: UInt32, Sendable, CustomStringConvertible {
     case noPASID = 4
     /// An entry pointed past the end of physical memory.
     case badAddress = 5
+    /// The address is in a half of the address space whose table walks are
+    /// disabled: an SMMUv3 SVA context descriptor's TCR.EPD1 for an
+    /// upper-half address (``IOMMUProfile/smmuv3``).
+    case tableDisabled = 6
 
     /// A few words, e.g. "not present", "privilege (U/S)" or "no PASID entry".
     public var description: String {
@@ -22,6 +26,7 @@ public enum DMAFaultReason: UInt32, Sendable, CustomStringConvertible {
         case .write: "write to read-only"
         case .noPASID: "no PASID entry"
         case .badAddress: "bad physical address"
+        case .tableDisabled: "walks disabled (EPD1)"
         }
     }
 }

@@ -16,6 +16,10 @@ public final class IOMMU: @unchecked Sendable {
     let events: EventLog
     let rootLevel: Int
     let traceWalks: Bool
+    /// SMMUv3's SVA context descriptor sets TCR.EPD1: a walk of a CPU table
+    /// (an SVA or PASID attachment) for an upper-half (TTB1) address faults
+    /// before reading any table (docs/KERNEL-MODEL.md §3.6).
+    let upperHalfDisabled: Bool
 
     /// Protects the PASID table, the caches, the counters, the driver slot
     /// and the walk epochs (IOMMUState). A walk holds it to look up and to
@@ -39,6 +43,7 @@ public final class IOMMU: @unchecked Sendable {
         self.events = events
         self.rootLevel = rootLevel
         self.traceWalks = traceWalks
+        upperHalfDisabled = config.profile == .smmuv3
         state = RankedMutex(.iommu, IOMMUState(config: config))
     }
 
@@ -70,7 +75,13 @@ public final class IOMMU: @unchecked Sendable {
     // MARK: - The PASID table
 
     func setPASIDEntry(device: UInt32, pasid: UInt32, _ entry: PasidEntry?) {
-        state.locked { s in s.pasidTable[device, pasid] = entry }
+        state.locked { s in
+            if config.deviceTLBs {
+                if let old = s.pasidTable[device, pasid], !old.passthrough { s.tagDevices[old.tag, default: 1] -= 1 }
+                if let entry, !entry.passthrough { s.tagDevices[entry.tag, default: 0] += 1 }
+            }
+            s.pasidTable[device, pasid] = entry
+        }
     }
 
     // MARK: - Commands
@@ -80,31 +91,31 @@ public final class IOMMU: @unchecked Sendable {
     /// `end` is inclusive. The caller checks the range
     /// (``Machine/iommuCommandRange(pasid:start:end:)``).
     public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
-        ModelledDeviceTime.charge(config.costs.rangeInvalidationNs)
+        let ns = state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
+        ModelledDeviceTime.charge(ns)
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
     /// PASID-selective invalidation: every IOTLB and paging-structure cache
     /// line tagged with `pasid` goes.
     public func invalidatePASID(_ pasid: PASID) {
-        state.locked { $0.invalidatePASID(pasid.rawValue) }
-        ModelledDeviceTime.charge(config.costs.domainInvalidationNs)
+        let ns = state.locked { $0.invalidatePASID(pasid.rawValue) }
+        ModelledDeviceTime.charge(ns)
         driver?.invalidatePASID?(pasid)
     }
 
     /// A DMA domain's range invalidation: the lines tagged `tag` (the
     /// domain's) in [start, end]. Drivers see the tag as the PASID.
     func invalidateTagRange(_ tag: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
-        state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
-        ModelledDeviceTime.charge(config.costs.rangeInvalidationNs)
+        let ns = state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
+        ModelledDeviceTime.charge(ns)
         driver?.invalidateRange?(PASID(tag), start, end, leafOnly)
     }
 
     /// A DMA domain's flush_iotlb_all: every line tagged `tag`.
     func invalidateTag(_ tag: UInt32) {
-        state.locked { $0.invalidatePASID(tag) }
-        ModelledDeviceTime.charge(config.costs.domainInvalidationNs)
+        let ns = state.locked { $0.invalidatePASID(tag) }
+        ModelledDeviceTime.charge(ns)
         driver?.invalidatePASID?(PASID(tag))
     }
 
@@ -120,18 +131,24 @@ public final class IOMMU: @unchecked Sendable {
     /// them. Returns how many PASIDs it invalidated. The driver gets one
     /// command per PASID afterwards, with the lock dropped.
     func invalidateKernelRange(start: UInt64, end: UInt64, pasids: ((UInt32) -> Void) -> Void) -> Int {
-        let n = state.locked { s in
-            var n = 0
+        let (n, ns) = state.locked { s in
+            var n = 0, ns: UInt64 = 0
             pasids { p in
-                s.invalidateRange(pasid: p, start: start, end: end, leafOnly: false)
+                ns &+= s.invalidateRange(pasid: p, start: start, end: end, leafOnly: false)
                 n += 1
             }
-            return n
+            return (n, ns)
         }
-        ModelledDeviceTime.charge(UInt64(n) &* config.costs.rangeInvalidationNs)
+        ModelledDeviceTime.charge(ns)
         if n > 0, let d = driver, let f = d.invalidateRange { pasids { p in f(PASID(p), start, end, false) } }
         return n
     }
+
+    /// What ``fence()`` costs on the device: the generic model's sync; on a
+    /// hardware profile nothing, as each request already ended with its own
+    /// completion command (wait descriptor, CMD_SYNC, COMPLETION_WAIT,
+    /// IOFENCE.C), which the profile priced.
+    private var syncNs: UInt64 { config.profile == .generic ? config.costs.syncNs : 0 }
 
     /// Waits for walks in flight, as an invalidation-wait descriptor or
     /// CMD_SYNC completes after the walks that started before it: closes the
@@ -141,7 +158,7 @@ public final class IOMMU: @unchecked Sendable {
         fenceLock.locked { _ in
             let closed: Int? = state.locked { s in
                 s.counters.fences += 1
-                s.counters.modelledDeviceNs &+= config.costs.syncNs
+                s.counters.modelledDeviceNs &+= syncNs
                 guard s.inflight.0 + s.inflight.1 > 0 else { return nil }
                 let old = s.epoch
                 s.epoch ^= 1
@@ -151,7 +168,7 @@ public final class IOMMU: @unchecked Sendable {
                 while state.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
             }
         }
-        ModelledDeviceTime.charge(config.costs.syncNs)
+        ModelledDeviceTime.charge(syncNs)
         driver?.fence?()
     }
 

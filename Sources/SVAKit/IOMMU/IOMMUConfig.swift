@@ -54,6 +54,19 @@ public struct IOMMUConfig: Sendable, Equatable {
     /// and ``ModelledDeviceTime``. Swift-only; default the assumptions of
     /// docs/KERNEL-MODEL.md §4.6.
     public var costs = IOMMUCostModel()
+    /// Which IOMMU this models (``IOMMUProfile``): its invalidation commands,
+    /// what they drop, what its walker may walk. Default ``IOMMUProfile/generic``,
+    /// the engine's own model.
+    public var profile: IOMMUProfile = .generic
+    /// The devices behind this IOMMU have ATS enabled, so a hardware
+    /// profile's request also invalidates each attached device's TLB (VT-d
+    /// PASID-based device-IOTLB descriptors, SMMUv3 CMD_ATC_INV, AMD
+    /// INVALIDATE_IOTLB_PAGES, RISC-V ATS.INVAL): one command per (device,
+    /// PASID) attachment of the request's tag, which on VT-d fills the
+    /// batches of 16. Counted in ``IOMMUCommandCounts/deviceTLB``; nothing
+    /// is cached in a device TLB. Ignored by ``IOMMUProfile/generic``.
+    /// Swift-only; default false.
+    public var deviceTLBs = false
 
     /// A configuration; the defaults are a 64x4 IOTLB and 8x4 paging-structure
     /// caches with LRU replacement, full caching and A/D writes.

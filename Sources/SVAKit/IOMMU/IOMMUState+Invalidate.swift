@@ -1,14 +1,45 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// Invalidation commands (docs/KERNEL-MODEL.md §3.2-3.4): PASID-selective range with
-/// the leaf-only hint (VT-d IH, SMMUv3 LEAF), PASID-wide, and global.
+/// Invalidation requests (docs/KERNEL-MODEL.md §3.2-3.4, §3.6): PASID-selective
+/// range with the leaf-only hint (VT-d IH, SMMUv3 LEAF), PASID-wide, and
+/// global. A ``IOMMUProfile/generic`` IOMMU executes each as one command; the
+/// other profiles turn it into their hardware's commands
+/// (IOMMUState+Profiles.swift). Each returns the modelled device time it cost.
 extension IOMMUState {
     /// Drops IOTLB entries of `pasid` that overlap [start, end] and, unless
     /// `leafOnly`, paging-structure entries whose region overlaps it.
-    mutating func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
+    mutating func invalidateRange(pasid: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) -> UInt64 {
         if leafOnly { counters.leafRangeInvalidations += 1 } else { counters.rangeInvalidations += 1 }
-        counters.modelledDeviceNs &+= config.costs.rangeInvalidationNs
         invalidationSeq &+= 1
+        guard config.profile == .generic else { return profileRange(pasid: pasid, start: start, end: end, leafOnly: leafOnly) }
+        counters.modelledDeviceNs &+= config.costs.rangeInvalidationNs
+        dropRange(pasid: pasid, start: start, end: end, nonLeaf: !leafOnly)
+        return config.costs.rangeInvalidationNs
+    }
+
+    mutating func invalidatePASID(_ pasid: UInt32) -> UInt64 {
+        counters.pasidInvalidations += 1
+        invalidationSeq &+= 1
+        guard config.profile == .generic else { return profilePASID(pasid) }
+        counters.modelledDeviceNs &+= config.costs.domainInvalidationNs
+        dropPASID(pasid)
+        return config.costs.domainInvalidationNs
+    }
+
+    mutating func invalidateAll() {
+        counters.globalInvalidations += 1
+        counters.modelledDeviceNs &+= config.costs.globalInvalidationNs
+        invalidationSeq &+= 1
+        pasidBits.update(repeating: 0, count: Self.pasidWords)
+        var dropped = iotlb.invalidate { _ in true }
+        for level in 2...5 { dropped += withPSC(level) { c in c.invalidate { _ in true } } }
+        counters.entriesDropped += dropped
+    }
+
+    /// What one command does to the caches: the IOTLB lines of `pasid` that
+    /// overlap [start, end] go and, when `nonLeaf`, the paging-structure
+    /// lines whose region overlaps it.
+    mutating func dropRange(pasid: UInt32, start: UInt64, end: UInt64, nonLeaf: Bool) {
         guard mayHaveLines(pasid) else { return }
         var dropped = iotlb.invalidate { line in
             guard line.pasid == pasid else { return false }
@@ -16,7 +47,7 @@ extension IOMMUState {
             let span = UInt64(12 + 9 * (level - 1))
             return Self.overlaps(base: (line.key >> 2) << span, span: span, start, end)
         }
-        if !leafOnly {
+        if nonLeaf {
             for level in 2...5 {
                 dropped += withPSC(level) { cache in
                     cache.invalidate { line in
@@ -29,24 +60,12 @@ extension IOMMUState {
         counters.entriesDropped += dropped
     }
 
-    mutating func invalidatePASID(_ pasid: UInt32) {
-        counters.pasidInvalidations += 1
-        counters.modelledDeviceNs &+= config.costs.domainInvalidationNs
-        invalidationSeq &+= 1
+    /// Every line tagged `pasid`, leaf and paging-structure.
+    mutating func dropPASID(_ pasid: UInt32) {
         guard mayHaveLines(pasid) else { return }
         forgetLines(pasid)
         var dropped = iotlb.invalidate { $0.pasid == pasid }
         for level in 2...5 { dropped += withPSC(level) { c in c.invalidate { $0.pasid == pasid } } }
-        counters.entriesDropped += dropped
-    }
-
-    mutating func invalidateAll() {
-        counters.globalInvalidations += 1
-        counters.modelledDeviceNs &+= config.costs.globalInvalidationNs
-        invalidationSeq &+= 1
-        pasidBits.update(repeating: 0, count: Self.pasidWords)
-        var dropped = iotlb.invalidate { _ in true }
-        for level in 2...5 { dropped += withPSC(level) { c in c.invalidate { _ in true } } }
         counters.entriesDropped += dropped
     }
 

@@ -13,12 +13,13 @@ public struct IOMMUCounters: Sendable, Equatable {
     public var fullWalks = 0
     /// Requests that faulted (see ``DMAFaultReason``).
     public var faults = 0
-    /// PASID-selective range invalidations without the leaf-only hint.
+    /// Range invalidation requests without the leaf-only hint (for
+    /// ``IOMMUProfile/generic``, one command each).
     public var rangeInvalidations = 0
-    /// PASID-selective range invalidations with the leaf-only hint (paging-
-    /// structure caches kept).
+    /// Range invalidation requests with the leaf-only hint (paging-structure
+    /// caches may be kept).
     public var leafRangeInvalidations = 0
-    /// PASID-wide invalidations (``IOMMU/invalidatePASID(_:)``).
+    /// PASID-wide invalidation requests (``IOMMU/invalidatePASID(_:)``).
     public var pasidInvalidations = 0
     /// Global invalidations (``IOMMU/invalidateAll()``).
     public var globalInvalidations = 0
@@ -32,6 +33,9 @@ public struct IOMMUCounters: Sendable, Equatable {
     /// Entries the walker set A (or A and D) in, when
     /// ``IOMMUConfig/setsAccessedDirty`` is on.
     public var accessedDirtyWrites = 0
+    /// The hardware commands the IOMMU's ``IOMMUProfile`` turned the
+    /// requests above into (zero for ``IOMMUProfile/generic``).
+    public var commands = IOMMUCommandCounts()
     /// All counters zero.
     public init() {}
 
@@ -55,7 +59,7 @@ public struct IOMMUCounters: Sendable, Equatable {
         }
     }
 
-    /// Invalidation commands of every kind (range, leaf-range, PASID, global).
+    /// Invalidation requests of every kind (range, leaf-range, PASID, global).
     public var invalidations: Int {
         rangeInvalidations + leafRangeInvalidations + pasidInvalidations + globalInvalidations
     }
@@ -104,6 +108,10 @@ struct IOMMUState: ~Copyable, @unchecked Sendable {
     var pml5e: TranslationCache
     var counters = IOMMUCounters()
     var driver: IOMMUDriver?
+    /// Attachments per cache tag (translated PASID-table entries), kept
+    /// only when ``IOMMUConfig/deviceTLBs`` is on: the device TLBs a
+    /// request of that tag invalidates.
+    var tagDevices: [UInt32: Int] = [:]
     /// Walk epochs: a walk enters the current epoch when it leaves the lock
     /// to read memory and leaves it when it comes back to fill. A fence
     /// flips the epoch and waits until the old one is empty, so after it

@@ -98,6 +98,12 @@ extension IOMMU {
         var staleLevel = start.staleLevel
         let caching = config.caching
         fills.va = va
+        if upperHalfDisabled && !start.iommuTables && va >> 63 != 0 {
+            // EPD1: a TTB1 address misses without a walk (nothing of the
+            // upper half is ever cached, so every such request comes here).
+            fills.faulted = true
+            return .failure(DMAFault(reason: .tableDisabled, level: 0, address: va))
+        }
 
         while true {
             guard memory.contains(table) else {

@@ -55,6 +55,7 @@ extension Machine {
     /// iommu_debug_unmap_begin, before that unmap clears anything.
     @_spi(Testing) public func afterNextUnmapBegin(_ body: @escaping @Sendable () -> Void) {
         frames.debug.afterUnmapBegin.locked { $0 = HookBox(body) }
+        frames.debug.afterUnmapBeginArmed.store(true, ordering: .releasing)
     }
 
     /// The allocator's check reports through the machine (no lock held).

@@ -21,7 +21,8 @@ public struct MachineStats: Sendable, Equatable {
     public var allocs: Int, frees: Int
     /// flush_tlb_kernel_range and flush_tlb_all calls.
     public var kernelTLBFlushes: Int
-    /// Bytes of descriptor per frame (the ptdesc).
+    /// Bytes of descriptor per frame: the ptdesc, and the sanitizer's page_ext
+    /// entry when it is on.
     public var metadataBytesPerFrame: Int
     /// The event clock.
     public var step: UInt64
@@ -38,7 +39,7 @@ extension Machine {
             kernelTables: c.kernelTables, userTables: c.userTables, iommuTables: c.iommuTables,
             dataFrames: c.dataFrames,
             allocs: c.allocs, frees: c.frees, kernelTLBFlushes: tlbFlushes.load(ordering: .relaxed),
-            metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride + (frames.debug.mode == .off ? 0 : 4),
+            metadataBytesPerFrame: MemoryLayout<Ptdesc>.stride + (frames.debug.mode == .off ? 0 : IOMMUDebugPagealloc.entryBytes),
             step: events.nextStep)
     }
 

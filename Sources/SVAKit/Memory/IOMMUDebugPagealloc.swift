@@ -185,8 +185,12 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     /// no lock held (to drive a second unmap into the gap deterministically).
     let afterUnmapBegin = RankedMutex<HookBox<@Sendable () -> Void>?>(.hook, nil)
 
+    /// Whether `afterUnmapBegin` holds a hook (so unmaps skip its lock).
+    let afterUnmapBeginArmed = Atomic<Bool>(false)
+
     func takeAfterUnmapBegin() -> (@Sendable () -> Void)? {
-        afterUnmapBegin.locked { (h: inout HookBox<@Sendable () -> Void>?) -> (@Sendable () -> Void)? in
+        guard afterUnmapBeginArmed.exchange(false, ordering: .acquiring) else { return nil }
+        return afterUnmapBegin.locked { (h: inout HookBox<@Sendable () -> Void>?) -> (@Sendable () -> Void)? in
             let fn = h?.fn
             h = nil
             return fn
