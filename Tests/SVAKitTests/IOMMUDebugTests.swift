@@ -49,6 +49,21 @@ import SVAKitScenarios
         #expect(try r.m.iommuDebugStats().leaks == 1)
     }
 
+    @Test func frameRunsMergeWhatTouchesAndKeepTheRest() {
+        var r = FrameRuns()
+        #expect(r.isEmpty)
+        r.append(pfn: 10, frames: 2)
+        r.append(pfn: 12, frames: 1)                 // touches: one run
+        #expect(r.more == nil && r.first! == (10, 3))
+        r.append(pfn: 20, frames: 4)
+        r.append(pfn: 24, frames: 1)                 // touches the second
+        r.append(pfn: 5, frames: 1)
+        var seen: [(Int, Int)] = []
+        r.forEach { seen.append(($0, $1)) }
+        #expect(seen.map(\.0) == [10, 20, 5] && seen.map(\.1) == [3, 5, 1])
+        #expect(r.contains(12) && r.contains(24) && r.contains(5) && !r.contains(13) && !r.contains(25))
+    }
+
     @Test func theKeyOffSeesNothing() throws {
         let r = try rig(.off)
         let p = try r.m.allocFrames()

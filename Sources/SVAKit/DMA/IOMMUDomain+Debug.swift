@@ -16,6 +16,24 @@ extension IOMMUDomain {
         }
     }
 
+    /// `unmap` with the sanitizer on: iommu_debug_unmap_begin (linux mode),
+    /// the walk (lowering or gathering what it removes in fast and
+    /// window-aware modes), iommu_debug_unmap_end.
+    func debugUnmap(iova: UInt64, size: UInt64, _ mode: IOMMUDebugMode) -> Unmapped {
+        if mode == .linux { debugUnmapBegin(iova: iova, size: size) }
+        var u: Unmapped
+        if mode == .linux {
+            var none = IgnoreLeaves()
+            u = unmapWalk(iova: iova, size: size, &none)
+        } else {
+            var sink = DebugLeaves(domain: self, mode: mode)
+            u = unmapWalk(iova: iova, size: size, &sink)
+            u.frames = sink.removed
+        }
+        debugUnmapEnd(iova: iova, size: size, unmapped: u.bytes, mode)
+        return u
+    }
+
     /// iommu_debug_unmap_begin (linux mode): before the entries go, lowers
     /// each granule's frames through one iova_to_phys walk per granule, as
     /// Linux does (the cost the seed measured).
@@ -87,9 +105,29 @@ enum IOMMUDebugWarning: UInt8 {
     case unmappedMore = 3
 }
 
-extension IOMMUDebugMode {
-    /// Whether the unmap's own walk accounts for what it removes.
-    @inline(__always) var lowersInWalk: Bool { self == .fast || self == .windowAware }
+/// What `IOMMUDomain.unmapWalk` tells of each leaf it removes.
+protocol UnmapLeafSink {
+    /// Whether it wants the leaves at all (a constant per type, so the walk
+    /// specialised for a sink that does not has no leaf visits).
+    static var wantsLeaves: Bool { get }
+    /// A leaf of `bytes` mapping `phys` was removed.
+    mutating func leaf(_ phys: UInt64, _ bytes: UInt64)
+}
+
+/// The unmap of a machine without the sanitizer (or in linux mode, which
+/// lowered before the walk).
+struct IgnoreLeaves: UnmapLeafSink {
+    static var wantsLeaves: Bool { false }
+    @inline(__always) mutating func leaf(_ phys: UInt64, _ bytes: UInt64) {}
+}
+
+/// The fast and window-aware sanitizer's view of the walk.
+struct DebugLeaves: UnmapLeafSink {
+    let domain: IOMMUDomain
+    let mode: IOMMUDebugMode
+    var removed = FrameRuns()
+    static var wantsLeaves: Bool { true }
+    mutating func leaf(_ phys: UInt64, _ bytes: UInt64) { domain.debugUnmapped(phys, bytes, mode, into: &removed) }
 }
 
 extension IOMMUDomain {

@@ -182,6 +182,11 @@ final class IOMMUDomain: @unchecked Sendable {
         /// (`debugFlushed`); empty in every other mode.
         var frames = FrameRuns()
 
+        init(bytes: UInt64, freed: consuming DetachedTables) {
+            self.bytes = bytes
+            self.freed = freed
+        }
+
         /// Hands over the freed tables (the gather's freelist).
         consuming func takeTables() -> DetachedTables { freed }
     }
@@ -197,16 +202,20 @@ final class IOMMUDomain: @unchecked Sendable {
     func unmap(iova: UInt64, size: UInt64) throws(SVAError) -> Unmapped {
         try checkRange(iova, size)
         #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
-        let debug = _slowPath(frames.debug.enabled) ? frames.debug.mode : .off
-        // iommu_debug_unmap_begin: before the entries go (their PAs with them).
-        if _slowPath(debug == .linux) { debugUnmapBegin(iova: iova, size: size) }
-        #else
-        let debug = IOMMUDebugMode.off
+        if _slowPath(frames.debug.enabled) { return debugUnmap(iova: iova, size: size, frames.debug.mode) }
         #endif
+        var none = IgnoreLeaves()
+        return unmapWalk(iova: iova, size: size, &none)
+    }
+
+    /// The walk of `unmap`, telling `sink` of each leaf it removes (a leaf
+    /// it clears, and every leaf under a table it detaches whole). Generic
+    /// so that with `IgnoreLeaves` the compiler drops the leaf visits: the
+    /// sanitizer's key off costs the unmap nothing but the key test.
+    func unmapWalk<Sink: UnmapLeafSink>(iova: UInt64, size: UInt64, _ sink: inout Sink) -> Unmapped {
         let v = view()
-        let u = tablesLock.locked { dead in
+        return tablesLock.locked { dead in
             var freed = DetachedTables.none
-            var removed = FrameRuns()
             var done: UInt64 = 0
             if dead { return Unmapped(bytes: 0, freed: freed) }
             walk: while done < size {
@@ -217,9 +226,7 @@ final class IOMMUDomain: @unchecked Sendable {
                     let span = AddressLayout.span(level: t.level)
                     if let child = v.child(of: slot) {
                         if a & (span - 1) == 0 && size - done >= span {
-                            if _slowPath(debug.lowersInWalk) {
-                                forEachLeaf(v, child) { debugUnmapped($0, $1, debug, into: &removed) }
-                            }
+                            if Sink.wantsLeaves { forEachLeaf(v, child) { sink.leaf($0, $1) } }
                             v.detachSubtree(slot, va: a, site: .unmap, into: &freed)
                             done += span
                             continue walk
@@ -230,17 +237,13 @@ final class IOMMUDomain: @unchecked Sendable {
                     let e = v.entry(slot)
                     guard e.isPresent else { break walk }
                     v.setEntry(slot, .none)
-                    if _slowPath(debug.lowersInWalk) { debugUnmapped(e.physicalAddress, span, debug, into: &removed) }
+                    if Sink.wantsLeaves { sink.leaf(e.physicalAddress, span) }
                     done = (a & ~(span - 1)) + span - iova
                     continue walk
                 }
             }
-            return Unmapped(bytes: done, freed: freed, frames: removed)
+            return Unmapped(bytes: done, freed: freed)
         }
-        #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
-        if _slowPath(debug != .off) { debugUnmapEnd(iova: iova, size: size, unmapped: u.bytes, debug) }
-        #endif
-        return u
     }
 
     /// Calls `body(phys, bytes)` for each leaf under `t`.

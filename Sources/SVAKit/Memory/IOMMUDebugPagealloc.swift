@@ -253,18 +253,20 @@ public struct IOMMUDebugStats: Sendable, Equatable {
 /// an array only for a scattered mapping.
 struct FrameRuns: Sendable {
     private(set) var first: (pfn: Int, frames: Int)? = nil
-    private(set) var more: [(pfn: Int, frames: Int)] = []
+    /// nil until a second run: an empty FrameRuns holds no reference.
+    private(set) var more: [(pfn: Int, frames: Int)]? = nil
 
     /// Adds [pfn, pfn + frames), merged with the last run when they touch.
     mutating func append(pfn: Int, frames: Int) {
-        if more.isEmpty, let f = first {
-            if f.pfn + f.frames == pfn { first = (f.pfn, f.frames + frames); return }
-            more.append((pfn, frames))
-        } else if let last = more.last {
-            if last.pfn + last.frames == pfn { more[more.count - 1].frames += frames } else { more.append((pfn, frames)) }
-        } else {
+        guard let f = first else {
             first = (pfn, frames)
+            return
         }
+        guard let last = more?.last else {
+            if f.pfn + f.frames == pfn { first = (f.pfn, f.frames + frames) } else { more = [(pfn, frames)] }
+            return
+        }
+        if last.pfn + last.frames == pfn { more![more!.count - 1].frames += frames } else { more!.append((pfn, frames)) }
     }
 
     var isEmpty: Bool { first == nil }
@@ -272,7 +274,7 @@ struct FrameRuns: Sendable {
     /// Calls `body` on each run.
     func forEach(_ body: (Int, Int) -> Void) {
         if let f = first { body(f.pfn, f.frames) }
-        for r in more { body(r.pfn, r.frames) }
+        for r in more ?? [] { body(r.pfn, r.frames) }
     }
 
     /// Whether a run holds `pfn`.
