@@ -94,13 +94,16 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
- * 0.2.0 breaks the 0.1 ABI: struct svakit_config (72 bytes) and struct
- * svakit_iommu_config (56 bytes) grew, kernel names became opt-in, and
- * PASID 0 in a DMA call is a request without PASID; rebuild harnesses. */
+ * 0.3.0 breaks the 0.2 ABI: struct svakit_config grew to 80 bytes
+ * (iommu_debug_pagealloc, mitigation), struct svakit_iommu_config to 56
+ * (profile), struct svakit_uaf_report to 120 (the sanitizer's page-leak
+ * fields) and the handle gained the sanitizer's key; rebuild harnesses.
+ * 0.2.0 broke 0.1: kernel names became opt-in and PASID 0 in a DMA call is
+ * a request without PASID. */
 #define SVAKIT_VERSION_MAJOR 0
-#define SVAKIT_VERSION_MINOR 2
+#define SVAKIT_VERSION_MINOR 3
 #define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.2.0"
+#define SVAKIT_VERSION_STRING "0.3.0"
 
 /* ------------------------------------------------------------------------ */
 /* Physical memory                                                          */
@@ -351,6 +354,8 @@ enum svakit_work_mode {
  *	IOMMU_DEBUG_PAGEALLOC sanitizer, as iommu.debug_pagealloc= at boot;
  *	default SVAKIT_IOMMU_DEBUG_OFF. Anything else on a build without the
  *	sanitizer (svakit_iommu_debug_pagealloc_built() is 0) is refused.
+ * @mitigation: enum svakit_mitigation; default 0 (SVAKIT_MITIGATION_BY_MODE:
+ *	@free_mode and @kva_invalidation decide, as before this field).
  * @reserved: must be zero.
  *
  * Start from svakit_config_default() and change fields: a field added later
@@ -372,7 +377,50 @@ struct svakit_config {
 	uint32_t dma_quarantine;
 	uint32_t cpus;
 	uint32_t iommu_debug_pagealloc;
-	uint32_t reserved[1];
+	uint32_t mitigation;
+	uint32_t reserved[2];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Mitigations (docs/MITIGATIONS.md)                                        */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * enum svakit_mitigation - the design that keeps SVA walks off freed kernel
+ *	page tables.
+ * @SVAKIT_MITIGATION_BY_MODE: svakit_config.free_mode and
+ *	svakit_config.kva_invalidation decide (what 0.2.0 did).
+ * @SVAKIT_MITIGATION_NONE: the unfixed kernel; free_mode must be IMMEDIATE
+ *	and kva_invalidation NONE (the defaults).
+ * @SVAKIT_MITIGATION_DEFERRED_FREE: the merged series: kernel tables are
+ *	freed by a work item after one invalidation of every SVA IOMMU.
+ *	free_mode picks LINUX_6_19 or COMPLETE (IMMEDIATE means LINUX_6_19);
+ *	kva_invalidation must be NONE.
+ * @SVAKIT_MITIGATION_FLUSH_ON_KERNEL_TLB_FLUSH: seed 001 (v1-v3):
+ *	flush_tlb_kernel_range() invalidates and fences every SVA IOMMU, and
+ *	tables free right after; free_mode must be IMMEDIATE.
+ * @SVAKIT_MITIGATION_KPTI_ROOT: each SVA mm's PASID entries point at an
+ *	IOMMU-only root holding the mm's user-half top-level entries (kept in
+ *	sync under the mm's page_table_lock) and no kernel half; kernel tables
+ *	free at once with nothing to invalidate. One more root frame per SVA
+ *	mm, freed when the mm is destroyed. free_mode IMMEDIATE and
+ *	kva_invalidation NONE required.
+ * @SVAKIT_MITIGATION_CLEAR_US: init_mm's table entries are written without
+ *	U/S; tables free at once. Shown not to help: the IOMMU still walks,
+ *	caches and sets A/D bits in the kernel half and only refuses at the
+ *	leaf. free_mode IMMEDIATE and kva_invalidation NONE required.
+ *
+ * A value that disagrees with free_mode or kva_invalidation makes
+ * svakit_machine_create() fail with -EINVAL. svakit_config_default() sets
+ * BY_MODE.
+ */
+enum svakit_mitigation {
+	SVAKIT_MITIGATION_BY_MODE = 0,
+	SVAKIT_MITIGATION_NONE = 1,
+	SVAKIT_MITIGATION_DEFERRED_FREE = 2,
+	SVAKIT_MITIGATION_FLUSH_ON_KERNEL_TLB_FLUSH = 3,
+	SVAKIT_MITIGATION_KPTI_ROOT = 4,
+	SVAKIT_MITIGATION_CLEAR_US = 5,
 };
 
 /**

@@ -164,7 +164,8 @@ static svakit_machine *new_machine(uint64_t frames, uint32_t levels)
 	cfg.work_mode = SVAKIT_WORK_MANUAL; /* no thread: fork-safe, deterministic */
 	/* Every row runs with the sanitizer on, window-aware: bad input must
 	 * leave its counts consistent too. */
-	cfg.iommu_debug_pagealloc = SVAKIT_IOMMU_DEBUG_WINDOW;
+	if (svakit_iommu_debug_pagealloc_built())
+		cfg.iommu_debug_pagealloc = SVAKIT_IOMMU_DEBUG_WINDOW;
 	REQUIRE0(svakit_machine_create(&cfg, &m));
 	return m;
 }
@@ -399,6 +400,9 @@ struct snap {
 	uint64_t nframes;
 	struct svakit_ptdesc *desc;
 	uint64_t *hash;
+	/* IOMMU_DEBUG_PAGEALLOC: its counters and every frame's count. */
+	struct svakit_iommu_debug_stats dbg;
+	int32_t *count;
 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -441,9 +445,16 @@ static void snap_take(struct fx *f, struct snap *s)
 	s->nframes = s->st.frames;
 	s->desc = calloc(s->nframes, sizeof(*s->desc));
 	s->hash = calloc(s->nframes, sizeof(*s->hash));
-	REQUIRE(s->desc && s->hash);
+	s->count = calloc(s->nframes, sizeof(*s->count));
+	REQUIRE(s->desc && s->hash && s->count);
+	/* Compiled out (-DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF): no counts to compare. */
+	bool dbg = svakit_iommu_debug_pagealloc_built();
+	if (dbg)
+		REQUIRE0(svakit_iommu_debug_stats(m, &s->dbg));
 	for (uint64_t pfn = 0; pfn < s->nframes; pfn++) {
 		REQUIRE0(svakit_frame_info(m, pfn, &s->desc[pfn]));
+		if (dbg)
+			REQUIRE0(svakit_iommu_debug_map_count(m, pfn, &s->count[pfn]));
 		if (s->desc[pfn].kind == SVAKIT_FRAME_FREE || s->desc[pfn].kind == SVAKIT_FRAME_OFFLINE)
 			continue;
 		REQUIRE0(svakit_frame_read(m, pfn, 0, page, sizeof(page)));
@@ -455,8 +466,10 @@ static void snap_free(struct snap *s)
 {
 	free(s->desc);
 	free(s->hash);
+	free(s->count);
 	s->desc = NULL;
 	s->hash = NULL;
+	s->count = NULL;
 }
 
 #define DIFF_LEN 512
@@ -513,16 +526,23 @@ static void snap_diff(const struct snap *a, const struct snap *b, bool dma_walke
 		    memcmp(a->i2p[d], b->i2p[d], sizeof(a->i2p[d])))
 			NOTE_DIFF("domain %d translations; ", d);
 	}
+	if (memcmp(&a->dbg, &b->dbg, sizeof(a->dbg)))
+		NOTE_DIFF("sanitizer counters (raised %llu->%llu lowered %llu->%llu leaks %llu->%llu); ",
+			  (unsigned long long)a->dbg.raised, (unsigned long long)b->dbg.raised,
+			  (unsigned long long)a->dbg.lowered, (unsigned long long)b->dbg.lowered,
+			  (unsigned long long)a->dbg.leaks, (unsigned long long)b->dbg.leaks);
 	for (uint64_t pfn = 0; pfn < a->nframes && pfn < b->nframes; pfn++) {
-		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0;
+		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0 ||
+			 a->count[pfn] != b->count[pfn];
 		bool c = a->hash[pfn] != b->hash[pfn];
 		if (!d && !c)
 			continue;
 		if (frames++ < 6)
-			NOTE_DIFF("frame %llu %s (kind %u->%u level %u->%u flags %#x->%#x); ",
+			NOTE_DIFF("frame %llu %s (kind %u->%u level %u->%u flags %#x->%#x map count %d->%d); ",
 				  (unsigned long long)pfn, d ? "descriptor" : "contents",
 				  a->desc[pfn].kind, b->desc[pfn].kind, a->desc[pfn].level,
-				  b->desc[pfn].level, a->desc[pfn].flags, b->desc[pfn].flags);
+				  b->desc[pfn].level, a->desc[pfn].flags, b->desc[pfn].flags,
+				  a->count[pfn], b->count[pfn]);
 	}
 	if (frames > 6)
 		NOTE_DIFF("... %d frames differ; ", frames);
@@ -790,6 +810,23 @@ static int create_with(size_t offset, size_t size, uint64_t value)
 #define CFG_WITH(field, value) \
 	create_with(offsetof(struct svakit_config, field), sizeof(((struct svakit_config *)0)->field), (value))
 
+/* A mitigation that disagrees with the knobs it stands for. */
+static int create_mitigation_conflict(void)
+{
+	struct svakit_config cfg;
+	svakit_machine *m = NULL;
+	int rc;
+
+	svakit_config_default(&cfg);
+	cfg.frames = GIB_FRAMES;
+	cfg.mitigation = SVAKIT_MITIGATION_KPTI_ROOT;
+	cfg.kva_invalidation = SVAKIT_KVA_INV_ON_FLUSH;
+	rc = svakit_machine_create(&cfg, &m);
+	if (rc == 0)
+		svakit_machine_destroy(m);
+	return rc;
+}
+
 static int iommu_create_with(struct fx *f, size_t offset, size_t size, uint64_t value)
 {
 	struct svakit_iommu_config cfg;
@@ -980,6 +1017,10 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  CFG_WITH(cpus, 0))                                                                         \
 	X(create_debug_4, -EINVAL, "iommu_debug_pagealloc = 4 (no such mode)", NONE,                 \
 	  CFG_WITH(iommu_debug_pagealloc, 4))                                                        \
+	X(create_mitigation_6, -EINVAL, "mitigation = 6 (no such design)", NONE,                     \
+	  CFG_WITH(mitigation, 6))                                                                   \
+	X(create_mitigation_kpti_on_flush, -EINVAL, "mitigation = KPTI_ROOT with kva_invalidation ON_FLUSH", \
+	  NONE, create_mitigation_conflict())                                                        \
 	X(create_reserved, -EINVAL, "reserved = 1 (must be zero)",                                   \
 	  OPT(                                      \
 	      NOTE("header silent; a reserved field must be zero so it can be given a meaning later")), \

@@ -32,6 +32,30 @@ static void record_report(void *ctx, const struct svakit_uaf_report *r, const ch
 	snprintf(g->text, sizeof(g->text), "%s", text);
 }
 
+/* A build without the sanitizer (-DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF): a
+ * machine asking for it is refused, the gates are constant 0, and the rest
+ * of the suite is skipped. */
+static void test_compiled_out_refuses_the_sanitizer(void **state)
+{
+	struct svakit_config cfg;
+	svakit_machine *m = NULL;
+
+	(void)state;
+	if (svakit_iommu_debug_pagealloc_built())
+		skip();
+	assert_int_equal(SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC, 0);
+	svakit_config_default(&cfg);
+	cfg.frames = GIB_FRAMES;
+	cfg.iommu_debug_pagealloc = SVAKIT_IOMMU_DEBUG_LINUX;
+	assert_int_equal(svakit_machine_create(&cfg, &m), -EOPNOTSUPP);
+	assert_null(m);
+	cfg.iommu_debug_pagealloc = SVAKIT_IOMMU_DEBUG_OFF;
+	assert_int_equal(svakit_machine_create(&cfg, &m), 0);
+	assert_false(svakit_iommu_debug_pagealloc_enabled(m));
+	assert_int_equal(svakit_iommu_debug_check_unmapped(m, 0, 1), 0);
+	svakit_machine_destroy(m);
+}
+
 static struct rig *rig_new(uint32_t mode, uint32_t strict)
 {
 	struct svakit_config cfg;
@@ -54,20 +78,39 @@ static struct rig *rig_new(uint32_t mode, uint32_t strict)
 	return g;
 }
 
-static int setup_linux(void **state) { *state = rig_new(SVAKIT_IOMMU_DEBUG_LINUX, 1); return 0; }
-static int setup_fast(void **state) { *state = rig_new(SVAKIT_IOMMU_DEBUG_FAST, 1); return 0; }
-static int setup_linux_lazy(void **state) { *state = rig_new(SVAKIT_IOMMU_DEBUG_LINUX, 0); return 0; }
-static int setup_window_lazy(void **state) { *state = rig_new(SVAKIT_IOMMU_DEBUG_WINDOW, 0); return 0; }
-static int setup_off(void **state) { *state = rig_new(SVAKIT_IOMMU_DEBUG_OFF, 1); return 0; }
+/* In a build without the sanitizer each setup leaves *state NULL and its
+ * test skips itself (cmocka counts a skip in a setup as a failure). */
+#define SETUP(name, mode, strict)                                               \
+	static int name(void **state)                                           \
+	{                                                                       \
+		*state = !svakit_iommu_debug_pagealloc_built() && (mode) != SVAKIT_IOMMU_DEBUG_OFF \
+				 ? NULL : rig_new((mode), (strict));            \
+		return 0;                                                       \
+	}
+SETUP(setup_linux, SVAKIT_IOMMU_DEBUG_LINUX, 1)
+SETUP(setup_fast, SVAKIT_IOMMU_DEBUG_FAST, 1)
+SETUP(setup_linux_lazy, SVAKIT_IOMMU_DEBUG_LINUX, 0)
+SETUP(setup_window_lazy, SVAKIT_IOMMU_DEBUG_WINDOW, 0)
+SETUP(setup_off, SVAKIT_IOMMU_DEBUG_OFF, 1)
 
 static int teardown_rig(void **state)
 {
 	struct rig *g = *state;
 
+	if (!g)
+		return 0;
 	assert_machine_ok(g->m);
 	svakit_machine_destroy(g->m);
 	free(g);
 	return 0;
+}
+
+/* The test's rig; skips the test in a build without the sanitizer. */
+static struct rig *rig_of(void **state)
+{
+	if (!*state)
+		skip();
+	return *state;
 }
 
 static int32_t map_count(struct rig *g, uint64_t pfn)
@@ -81,7 +124,7 @@ static int32_t map_count(struct rig *g, uint64_t pfn)
 /* The key is in the handle and the gate is the header's inline. */
 static void test_the_key_is_on_from_boot(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 
 	struct svakit_stats st;
 
@@ -94,7 +137,7 @@ static void test_the_key_is_on_from_boot(void **state)
 
 static void test_the_key_off_checks_nothing(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 	struct svakit_iommu_debug_stats st;
 	uint64_t pfn, dma;
 
@@ -116,7 +159,7 @@ static void test_the_key_off_checks_nothing(void **state)
  * the page owner and the domain and IOVA that map it. */
 static void test_free_while_mapped_is_reported(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 	uint64_t pfn, dma;
 	struct svakit_iommu_debug_stats st;
 
@@ -146,7 +189,7 @@ static void test_free_while_mapped_is_reported(void **state)
 /* Unmap, then free: silent, every count back to zero. */
 static void test_unmap_then_free_is_silent(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 	uint64_t pfn, dma;
 	struct svakit_iommu_debug_stats st;
 
@@ -180,11 +223,11 @@ static void lazy_free(struct rig *g, int expected)
 	assert_int_equal(map_count(g, pfn), 0);
 }
 
-static void test_lazy_window_linux_is_silent(void **state) { lazy_free(*state, 0); }
+static void test_lazy_window_linux_is_silent(void **state) { lazy_free(rig_of(state), 0); }
 
 static void test_lazy_window_window_aware_reports(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 
 	lazy_free(g, 1);
 	assert_int_equal(g->last.kind, SVAKIT_REPORT_LEAK_AT_FREE);
@@ -195,7 +238,7 @@ static void test_lazy_window_window_aware_reports(void **state)
 /* A peer's BAR mapped for peer-to-peer: no frame, skipped, nothing lost. */
 static void test_mmio_is_skipped(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 	uint32_t d;
 	uint64_t unmapped;
 	struct svakit_iommu_debug_stats st;
@@ -235,13 +278,13 @@ static void cut_leaf(struct rig *g, int expected_reports)
 	assert_int_equal(svakit_domain_free(g->m, d), 0);
 }
 
-static void test_cut_leaf_linux_leaves_counts(void **state) { cut_leaf(*state, 1); }
-static void test_cut_leaf_fast_is_exact(void **state) { cut_leaf(*state, 0); }
+static void test_cut_leaf_linux_leaves_counts(void **state) { cut_leaf(rig_of(state), 1); }
+static void test_cut_leaf_fast_is_exact(void **state) { cut_leaf(rig_of(state), 0); }
 
 /* Bad input through the gate with the key on: clear errnos, nothing counted. */
 static void test_bad_check_ranges(void **state)
 {
-	struct rig *g = *state;
+	struct rig *g = rig_of(state);
 	struct svakit_stats before, after;
 
 	assert_int_equal(svakit_machine_stats(g->m, &before), 0);
@@ -258,6 +301,7 @@ static void test_bad_check_ranges(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compiled_out_refuses_the_sanitizer),
 		cmocka_unit_test_setup_teardown(test_the_key_is_on_from_boot, setup_linux, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_the_key_off_checks_nothing, setup_off, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_free_while_mapped_is_reported, setup_linux, teardown_rig),

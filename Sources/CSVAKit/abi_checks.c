@@ -14,11 +14,12 @@ _Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_li
 _Static_assert(offsetof(struct svakit_ptdesc, map_count) == 28, "ptdesc.map_count");
 _Static_assert(sizeof(struct svakit_event) == 40, "event must stay 40 bytes");
 _Static_assert(sizeof(struct svakit_translation) == 32, "translation");
-_Static_assert(sizeof(struct svakit_config) == 72, "config");
+_Static_assert(sizeof(struct svakit_config) == 80, "config");
 _Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_strict took reserved's place");
 _Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
 _Static_assert(offsetof(struct svakit_config, iommu_debug_pagealloc) == 64, "config.iommu_debug_pagealloc took reserved's place");
-_Static_assert(offsetof(struct svakit_config, reserved) == 68, "config.reserved");
+_Static_assert(offsetof(struct svakit_config, mitigation) == 68, "config.mitigation");
+_Static_assert(offsetof(struct svakit_config, reserved) == 72, "config.reserved: grown by 8 in 0.3.0");
 _Static_assert(sizeof(struct svakit_iommu_config) == 56, "iommu config");
 _Static_assert(offsetof(struct svakit_iommu_config, profile) == 48, "iommu config.profile");
 _Static_assert(sizeof(struct svakit_iommu_commands) == 120, "iommu commands");

@@ -15,7 +15,7 @@ struct Bench: ParsableCommand {
         abstract: "Run a benchmark.",
         subcommands: [PagetableBench.self, GateBench.self, FanoutBench.self, BindBench.self,
                       WalkBench.self, DeferralBench.self, ScaleBench.self, DMABench.self,
-                      ProfileBench.self])
+                      ProfileBench.self, MitigationBench.self])
 }
 
 /// What every benchmark subcommand does: measure, then print a table or the JSON.

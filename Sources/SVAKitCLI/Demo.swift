@@ -14,6 +14,8 @@ struct Demo: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
     @Option(help: ArgumentHelp("The IOMMU's hardware profile (docs/KERNEL-MODEL.md §3.6).", valueName: "profile"))
     var iommu: IOMMUProfile = .generic
+    @Flag(help: "Run every seed scenario for every IOMMU profile and mitigation, and each mitigation's cost (docs/MITIGATIONS.md).")
+    var matrix = false
 
     /// `demo --json`: {"scenarios": [{"name", "mode", "uaf_reports", ...}],
     /// "dma_scenarios": [{"name", "mode", "verdict", "expected", ...}]}.
@@ -56,6 +58,7 @@ struct Demo: ParsableCommand {
     }
 
     func run() throws {
+        if matrix { return try runMatrix() }
         let report = try Demo.report(machine.config, progress: Progress(json: json), iommu: iommuConfig(iommu))
         if json {
             print(try JSONOutput.report(report))
@@ -120,5 +123,12 @@ struct Demo: ParsableCommand {
         window  fast, and a lazily unmapped page counts until the flush that covers it (seed 003).
         stray counts: frames nothing maps whose count stayed up (what a later free reports).
         """)
+    }
+
+    /// `demo --matrix`: exits 1 when a cell differs from its expected verdict.
+    private func runMatrix() throws {
+        let r = try MatrixReport.report(machine.config)
+        print(json ? try JSONOutput.report(r) : MatrixReport.text(r, gib: machine.memory.gib, levels: machine.memory.levels))
+        if r.mismatches > 0 { throw ExitCode(1) }
     }
 }

@@ -85,6 +85,10 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     case hotRemoveBoot = "hot-remove-boot"
     /// Sixteen rounds of vmalloc, device access, vfree and huge vmalloc.
     case vmallocStorm = "vmalloc-storm"
+    /// A freed PMD table reused with a table pointer in it: the stale walk
+    /// sets A in the freed frame before it reaches any leaf (the review's
+    /// point against clearing U/S).
+    case pmdTableReuse = "pmd-table-reuse"
 
     /// The story, as `svakit demo` and the docs tell it.
     public var story: String {
@@ -99,6 +103,8 @@ public enum ScenarioName: String, Sendable, CaseIterable {
             "memory hot-remove frees the boot-time direct-map PMD table of the range"
         case .vmallocStorm:
             "sixteen rounds of map, device access, vunmap and huge vmap over fresh PTE tables"
+        case .pmdTableReuse:
+            "a 1 GiB vmap frees a cached PMD table; reused with a table pointer, the stale walk sets A in it"
         }
     }
 
@@ -181,6 +187,30 @@ public func runScenario(_ name: ScenarioName, on m: Machine,
             leaked = leaked || last.isSecret
             try m.vunmap(va, size: 2 << 20)
         }
+    case .pmdTableReuse:
+        // The device caches the PDPTE of a 1 GiB region (and the PDE of its
+        // first 2 MiB); the 1 GiB vmap frees the PTE and PMD tables. An
+        // address in another 2 MiB of the region misses the PDE cache and
+        // starts at the cached PDPTE, in the freed PMD frame: the entry the
+        // attacker planted there is a table pointer, so the walker sets its
+        // A bit (a write into the freed frame) before it reads the leaf.
+        let secret = try makeSecret(m)
+        let base = m.layout.vmallocStart + (12 << 30)
+        let va = base + (5 << 21) + (3 << 12)
+        try m.map(base, to: 0x1000)
+        _ = try s.touch(m, base)
+        try m.vunmap(base, size: 4096)
+        try m.vmapHuge(base, phys: 0, size: .size1G)
+        m.flushDeferredWork()
+        let freed = [try m.allocFrames(owner: 0xbad), try m.allocFrames(owner: 0xbad)]
+        let table = try plantLeaf(m, va: va, level: 1, target: secret)
+        for f in freed {
+            for i in 0..<512 { try m.writeWord(f, index: i, 0) }
+            try m.writeWord(f, index: AddressLayout.index(va, level: 2),
+                            table.physicalAddress | PageTableEntry.present | PageTableEntry.writable | PageTableEntry.user)
+        }
+        last = try s.touch(m, va)
+        leaked = last.isSecret
     }
     m.flushDeferredWork()
     let d = m.deferredStats

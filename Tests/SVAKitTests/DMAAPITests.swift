@@ -334,7 +334,7 @@ import Testing
     @Test func concurrentCreatesKeepIdsAndCookieSlotsTogether() throws {
         let m = try Machine(MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual))
         let iommu = try m.addIOMMU()
-        let ids = Mutex<[DomainID]>([])
+        let ids = TestMutex<[DomainID]>([])
         runThreads(4) { t in
             for i in 0..<100 {
                 guard let d = try? m.createDomain(iommu: iommu.id, type: i % 3 == 0 ? .identity : .dma) else { continue }
@@ -382,7 +382,7 @@ import Testing
         let d = try m.createDomain(iommu: iommu.id, type: .dma)
         let hold = Hold()
         hold.m = m
-        let refusal = Mutex<SVAError?>(nil)
+        let refusal = TestMutex<SVAError?>(nil)
         iommu.setDriver(IOMMUDriver(fence: {
             guard !hold.once.exchange(true, ordering: .relaxed) else { return }
             do throws(SVAError) { try hold.m!.attachDomain(d, to: dev) } catch { refusal.withLock { $0 = error } }

@@ -146,7 +146,7 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
 
     @Test(arguments: [WorkMode.manual, .thread])
     func shutdownDrainsTheQueue(work: WorkMode) throws {
-        let freed = Mutex<[(PFN, Site)]>([])
+        let freed = TestMutex<[(PFN, Site)]>([])
         var m: Machine? = try machine(mode: .complete, work: work, maxPending: 1 << 20)
         m!.setTableFreeHook { pfn, _, site in freed.withLock { $0.append((pfn, site)) } }
         let va = try m!.vmalloc(4096)

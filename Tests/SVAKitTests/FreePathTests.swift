@@ -7,8 +7,8 @@ import Testing
 /// is watching: the free paths must flush while the table is still unfreed.
 final class FlushRecorder: Sendable {
     struct Flush: Equatable { let start: UInt64, end: UInt64, watchedKinds: [FrameKind] }
-    let flushes = Mutex<[Flush]>([])
-    let watched = Mutex<[PFN]>([])
+    let flushes = TestMutex<[Flush]>([])
+    let watched = TestMutex<[PFN]>([])
 
     init(_ m: Machine) {
         m.setTLBFlushHook { [weak m, self] start, end in

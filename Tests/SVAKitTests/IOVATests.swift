@@ -389,7 +389,7 @@ import Testing
     }
 
     @Test func eachThreadHasItsOwnCurrentCPU() {
-        let seen = Mutex<[Int: (Int?, Int, Int)]>([:])
+        let seen = TestMutex<[Int: (Int?, Int, Int)]>([:])
         runThreads(3) { t in
             let before = CurrentCPU.raw
             if t == 0 { CurrentCPU.set(6) }

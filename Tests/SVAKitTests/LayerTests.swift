@@ -257,7 +257,7 @@ extension LayerTests {
         let seed = testSeed("oneKernelInvalidationReachesEveryDomainOnce")
         var rng = SplitMix64(seed: seed)
         let m = try Machine(MachineConfig(frames: gib, freeMode: .complete, workMode: .manual))
-        let seen = Mutex<[UInt64: Int]>([:])
+        let seen = TestMutex<[UInt64: Int]>([:])
         var expected = Set<UInt64>()
         for i in 0..<3 {
             let iommu = try m.addIOMMU()

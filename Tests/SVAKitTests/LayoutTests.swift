@@ -20,11 +20,12 @@ import Testing
     }
 
     @Test func configLayoutsMatchHeader() {
-        #expect(MemoryLayout<svakit_config>.size == 72)
         #expect(MemoryLayout<svakit_config>.offset(of: \.dma_strict) == 52)
         #expect(MemoryLayout<svakit_config>.offset(of: \.cpus) == 60)
+        #expect(MemoryLayout<svakit_config>.size == 80)
         #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
-        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 68)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.mitigation) == 68)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 72)
         #expect(MemoryLayout<svakit_uaf_report>.size == 120)
         #expect(MemoryLayout<svakit_uaf_report>.offset(of: \.kind) == 80)
         #expect(MemoryLayout<svakit_machine>.offset(of: \.iommu_debug_initialized) == 24)

@@ -7,7 +7,7 @@ import SVAKitScenarios
 @Suite struct ScenarioTests {
     @Test func seed000UnfixedKernelIsExploitable() throws {
         let m = try machine()
-        let seen = Mutex<[UAFReport]>([])
+        let seen = TestMutex<[UAFReport]>([])
         m.setReportHandler { r in seen.withLock { $0.append(r) } }
         let o = try runHugeVmapScenario(m)
         #expect(o.secretLeaked, "the device read the secret through the stale PDE")

@@ -66,3 +66,28 @@ extension Machine {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A lock for the tests' own shared state, on a pthread mutex so that
+/// ThreadSanitizer sees its hand-overs (it does not see Synchronization's
+/// Mutex, whose contended path is a bare futex). `withLock` as Mutex's.
+final class TestMutex<Value>: @unchecked Sendable {
+    // @unchecked: `value` is reached only under `lock`.
+    private var value: Value
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(_ value: Value) {
+        self.value = value
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return try body(&value)
+    }
+}

@@ -115,6 +115,20 @@ extension Machine {
             let d = memory.snapshot(space.root.pfn)
             if !d.frameKind.isTable || !d.ptFlags.contains(.root) { fail("mm \(space.id)'s root \(space.root.pfn) is \(d.frameKind)") }
         }
+        // kpti-root: an mm's IOMMU-only root is a user root whose user half
+        // is the mm's, entry for entry, and whose kernel half is empty.
+        for space in tables.allSpaces where space.id != 0 {
+            guard let r = tables.existingIOMMURoot(of: space) else { continue }
+            roots.insert(r.index)
+            let d = memory.snapshot(r)
+            if d.frameKind != .userTable || !d.ptFlags.contains(.root) { fail("mm \(space.id)'s IOMMU root \(r) is \(d.frameKind)") }
+            _ = try? tables.withMM(space.id) { _ in
+                for i in 0..<512 {
+                    let want = i < AddressLayout.kernelRootEntries.lowerBound ? memory.loadEntry(space.root.pfn, i) : 0
+                    if memory.loadEntry(r, i) != want { fail("mm \(space.id)'s IOMMU root entry \(i) is out of sync") }
+                }
+            }
+        }
         // DMA domains: each root an IOMMU table marked root, its tables
         // reached once (the walk checks their kind).
         for domain in domains.all {

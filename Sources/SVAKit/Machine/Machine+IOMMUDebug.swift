@@ -24,8 +24,8 @@ extension Machine {
     /// Throws ``SVAError/noDevice`` when the sanitizer is off and
     /// ``SVAError/outOfRange`` for a frame past memory.
     public func iommuDebugMapCount(_ pfn: PFN) throws(SVAError) -> Int {
-        guard iommuDebugEnabled else { throw .noDevice }
         guard frames.memory.contains(pfn) else { throw .outOfRange }
+        guard iommuDebugEnabled else { throw .noDevice }
         return Int(frames.debug.count(pfn.index))
     }
 

@@ -57,12 +57,14 @@ public final class Machine: @unchecked Sendable {
         do throws(SVAError) {
             frames = try FrameMemory(frames: config.frames, policy: config.reuse, events: events,
                                      debugMode: config.iommuDebugPagealloc, handle: handle)
-            tables = try PageTables(frames: frames, layout: layout)
+            tables = try PageTables(frames: frames, layout: layout,
+                                    kernelEntriesWithoutUser: config.pageTableDefence == .clearUS)
         } catch {
             MachineHandle.retire(handle)
             throw error
         }
-        sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits)
+        sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits,
+                          iommuOnlyRoots: config.pageTableDefence == .kptiRoot)
         domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
             strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus,
             timerThread: config.workMode == .thread))
@@ -186,6 +188,7 @@ public final class Machine: @unchecked Sendable {
         let root = removed.root
         deferred.pagetableFree(removed.tables, site: .mmTeardown)
         frames.free(root, site: .mmTeardown)
+        if removed.iommuRoot != .none { frames.free(removed.iommuRoot, site: .mmTeardown) }
     }
 
     /// The root table (CR3, or the PASID entry's pointer) of an mm.

@@ -126,6 +126,11 @@ public struct MachineConfig: Sendable, Equatable {
     /// ``Machine/init(_:)`` throw ``SVAError/notSupported``.
     public var iommuDebugPagealloc = IOMMUDebugMode.off
 
+    /// What an SVA walk of the kernel half meets (kpti-root, clear-us);
+    /// usually set through ``MachineConfig/mitigation``. Default: the mm's
+    /// own root, as Linux.
+    public var pageTableDefence = PageTableDefence.none
+
     /// A configuration; the defaults are those of `MachineConfig()`. Not
     /// checked here: ``Machine/init(_:)`` throws ``SVAError/invalidArgument`` for
     /// values out of bounds.
@@ -158,6 +163,7 @@ public struct MachineConfig: Sendable, Equatable {
               maxPending >= 1, maxPending <= 1 << 30,
               cpus >= 1, cpus <= 256
         else { throw .invalidArgument }
+        try validateMitigation()
     }
 }
 
@@ -171,7 +177,7 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max), c.reserved == (0), c.dma_strict <= 1, c.dma_quarantine <= 1,
+        guard c.frames <= UInt64(Int.max), c.reserved == (0, 0), c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let debug = IOMMUDebugMode(rawValue: c.iommu_debug_pagealloc),
               let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
@@ -184,6 +190,7 @@ extension MachineConfig {
         dmaQuarantine = c.dma_quarantine != 0
         iommuDebugPagealloc = debug
         if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
+        try applyCMitigation(c.mitigation)
     }
 
     /// The C form of this configuration.
@@ -197,6 +204,7 @@ extension MachineConfig {
                              work_mode: workMode.rawValue, max_pending: UInt32(maxPending),
                              dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
                              cpus: UInt32(truncatingIfNeeded: cpus),
-                             iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, reserved: (0))
+                             iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, mitigation: cMitigation,
+                             reserved: (0, 0))
     }
 }

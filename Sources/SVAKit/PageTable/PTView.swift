@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+import Synchronization
 
 /// The CPU side's view of one address space's tables, valid while its
 /// page_table_lock is held (`PageTables.withKernel`, `withMM`): entry reads
@@ -16,15 +17,28 @@ struct PTView {
     /// The kind of the tables this view allocates: nil for a CPU address
     /// space (kernel or user by the half), `.iommuTable` for a DMA domain.
     var tableKind: FrameKind? = nil
+    /// clear-us: entries that point at tables are written without U/S
+    /// (init_mm's view only).
+    var kernelEntriesWithoutUser = false
+    /// kpti-root: the IOMMU-only root that mirrors this mm's user-half
+    /// top-level entries, if the mm has one.
+    var iommuRoot: IOMMURootMirror? = nil
 
     func entry(_ slot: EntrySlot) -> PageTableEntry {
         PageTableEntry(raw: memory.loadEntry(slot.holder.pfn, slot.index))
     }
 
     /// set_pte / set_pmd for leaves and clears. Pointers to tables change
-    /// only through `link` and `unlink` (Unlink.swift).
+    /// only through `link` and `unlink` (Unlink.swift). A top-level entry of
+    /// the user half is mirrored into the IOMMU-only root (kpti-root) right
+    /// after, under the same page_table_lock, as KPTI's pgd setter updates
+    /// the user copy: a device sees a new region once the mirror is stored.
     func setEntry(_ slot: EntrySlot, _ e: PageTableEntry) {
         memory.storeEntry(slot.holder.pfn, slot.index, e.raw)
+        if let m = iommuRoot, slot.holder.pfn == root.pfn, slot.index < AddressLayout.kernelRootEntries.lowerBound {
+            memory.storeEntry(m.pfn, slot.index, e.raw)
+            m.space.iommuRootSyncs.add(1, ordering: .relaxed)
+        }
     }
 
     /// The table an entry points to: nil for an empty entry or a leaf.
@@ -124,6 +138,13 @@ struct PTView {
         }
         return true
     }
+}
+
+/// An mm's IOMMU-only root (kpti-root) as a view of that mm mirrors into it.
+struct IOMMURootMirror {
+    let pfn: PFN
+    /// The mm, for its count of mirrored entries.
+    let space: AddressSpace
 }
 
 /// The result of a software walk.

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
+import Synchronization
 
 /// One address space (mm_struct): its root table and its page_table_lock.
 final class AddressSpace: Sendable {
     let id: UInt32
     let root: TableFrame
     /// page_table_lock: serialises the CPU-side writers of this mm's tables
-    /// (the kernel half for init_mm, the user half for a process mm).
-    /// IOMMU walkers never take it.
-    let ptl = RankedMutex<Void>(.pageTable, ())
+    /// (the kernel half for init_mm, the user half for a process mm), and
+    /// protects the mm's IOMMU-only root (kpti-root; `.none` until the first
+    /// bind), whose user half mirrors the root's. IOMMU walkers never take it.
+    let ptl = RankedMutex<PFN>(.pageTable, .none)
+    /// Top-level user entries mirrored into the IOMMU-only root (relaxed: a
+    /// counter, not a lock).
+    let iommuRootSyncs = Atomic<Int>(0)
 
     init(id: UInt32, root: TableFrame) {
         self.id = id
@@ -22,6 +27,8 @@ final class AddressSpace: Sendable {
 final class PageTables: Sendable {
     let frames: FrameMemory
     let layout: AddressLayout
+    /// clear-us: init_mm's table entries are written without U/S.
+    let kernelEntriesWithoutUser: Bool
     /// init_mm.
     let kernel: AddressSpace
 
@@ -39,9 +46,10 @@ final class PageTables: Sendable {
     /// entries never change and every mm copies them once), and a 2 MiB direct
     /// map of all memory whose tables come from memblock (BOOTMEM, not
     /// PT_kernel-marked: docs/KERNEL-MODEL.md §2.2, §2.7).
-    init(frames: FrameMemory, layout: AddressLayout) throws(SVAError) {
+    init(frames: FrameMemory, layout: AddressLayout, kernelEntriesWithoutUser: Bool = false) throws(SVAError) {
         self.frames = frames
         self.layout = layout
+        self.kernelEntriesWithoutUser = kernelEntriesWithoutUser
         let rootPfn = try frames.alloc(order: 0, kind: .kernelTable, level: layout.rootLevel,
                                        flags: [.root, .bootmem], site: .boot)
         kernel = AddressSpace(id: 0, root: TableFrame(pfn: rootPfn, level: layout.rootLevel))
@@ -65,21 +73,53 @@ final class PageTables: Sendable {
 
     // MARK: - Locking
 
-    private func view(_ space: AddressSpace) -> PTView {
-        PTView(memory: frames.memory, frames: frames, events: frames.events, layout: layout, root: space.root)
+    /// The view of `space` with `iommuRoot` (the value its ptl protects,
+    /// so call it with the lock held) as the mirror of its user half.
+    private func view(_ space: AddressSpace, iommuRoot: PFN) -> PTView {
+        var v = PTView(memory: frames.memory, frames: frames, events: frames.events, layout: layout, root: space.root)
+        v.kernelEntriesWithoutUser = kernelEntriesWithoutUser && space === kernel
+        if iommuRoot != .none { v.iommuRoot = IOMMURootMirror(pfn: iommuRoot, space: space) }
+        return v
     }
 
     /// Runs `body` under init_mm's page_table_lock.
     func withKernel<R: ~Copyable, E: Error>(_ body: (PTView) throws(E) -> R) throws(E) -> R {
-        let v = view(kernel)
-        return try kernel.ptl.locked { _ throws(E) in try body(v) }
+        try kernel.ptl.locked { r throws(E) in try body(view(kernel, iommuRoot: r)) }
     }
 
     /// Runs `body` under the page_table_lock of `mm` (init_mm for 0).
     func withMM<R: ~Copyable>(_ mm: UInt32, _ body: (PTView) throws(SVAError) -> R) throws(SVAError) -> R {
         let space = try self.space(mm)
-        let v = view(space)
-        return try space.ptl.locked { _ throws(SVAError) in try body(v) }
+        return try space.ptl.locked { r throws(SVAError) in try body(view(space, iommuRoot: r)) }
+    }
+
+    /// kpti-root: the IOMMU-only root of `mm`, allocated at its first call
+    /// (a user table marked root, accounted like the mm's own root) with a
+    /// copy of the mm's user-half top-level entries and an empty kernel
+    /// half. From then on every change of those entries is mirrored into it
+    /// under the mm's page_table_lock (`PTView.setEntry`). Freed with the mm
+    /// (`removeMM` hands it back).
+    func iommuRoot(of mm: UInt32) throws(SVAError) -> TableFrame {
+        guard mm != 0 else { throw .invalidArgument }
+        let space = try self.space(mm)
+        let level = layout.rootLevel
+        return try space.ptl.locked { r throws(SVAError) in
+            if r == .none {
+                let p = try frames.alloc(order: 0, kind: .userTable, level: level, flags: .root, site: .mmCreate)
+                for i in 0..<AddressLayout.kernelRootEntries.lowerBound {
+                    let e = memory.loadEntry(space.root.pfn, i)
+                    if e != 0 { memory.storeEntry(p, i, e) }
+                }
+                r = p
+            }
+            return TableFrame(pfn: r, level: level)
+        }
+    }
+
+    /// The IOMMU-only root of `mm`, if it has one (audits, tests).
+    func existingIOMMURoot(of space: AddressSpace) -> PFN? {
+        let r = space.ptl.locked { $0 }
+        return r == .none ? nil : r
     }
 
     func space(_ mm: UInt32) throws(SVAError) -> AddressSpace {
@@ -121,8 +161,8 @@ final class PageTables: Sendable {
             s[Int(mm)] = nil
             return space
         }
-        let v = view(space)
-        let batch = space.ptl.locked { _ in
+        return space.ptl.locked { r in
+            let v = view(space, iommuRoot: r)
             var batch = DetachedTables.none
             for i in 0..<AddressLayout.kernelRootEntries.lowerBound {
                 v.detachSubtree(EntrySlot(holder: space.root, index: i),
@@ -130,15 +170,19 @@ final class PageTables: Sendable {
                                 site: .mmTeardown, into: &batch)
             }
             for i in AddressLayout.kernelRootEntries { memory.storeEntry(space.root.pfn, i, 0) }
-            return batch
+            let iommuRoot = r
+            r = .none
+            return RemovedMM(tables: batch, root: space.root.pfn, iommuRoot: iommuRoot)
         }
-        return RemovedMM(tables: batch, root: space.root.pfn)
     }
 
-    /// An mm off the list: its user tables unlinked, its root still allocated.
+    /// An mm off the list: its user tables unlinked, its root (and its
+    /// IOMMU-only root, kpti-root) still allocated.
     struct RemovedMM: ~Copyable {
         var tables: DetachedTables
         let root: PFN
+        /// `.none` when the mm never had one.
+        let iommuRoot: PFN
     }
 
     // MARK: - Mappings

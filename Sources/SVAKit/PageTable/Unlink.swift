@@ -9,7 +9,8 @@ extension PTView {
     /// zeroed by the allocator; the entry's release store publishes it.
     func link(_ slot: EntrySlot, to table: TableFrame, va: UInt64, site: Site) {
         memory.insertFlags(table.pfn, .linked)
-        setEntry(slot, .table(table.pfn))
+        let e = PageTableEntry.table(table.pfn)
+        setEntry(slot, kernelEntriesWithoutUser ? PageTableEntry(raw: e.raw & ~PageTableEntry.user) : e)
         events.record(.tableLink, site: site, pfn: table.pfn, desc: memory.snapshot(table.pfn), va: va,
                       aux: UInt64(slot.holder.pfn.rawValue))
     }

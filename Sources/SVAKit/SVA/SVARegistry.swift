@@ -32,8 +32,13 @@ final class SVARegistry: @unchecked Sendable {
     /// (PASID width, IOMMU index + 1) by device id.
     let deviceTable = PublishedWords()
 
-    init(tables: PageTables, key: UnsafeMutablePointer<Int32>, pasidBits: Int) {
+    /// kpti-root: PASID entries point at the mm's IOMMU-only root
+    /// (`PageTables.iommuRoot(of:)`), never at its CPU root.
+    let iommuOnlyRoots: Bool
+
+    init(tables: PageTables, key: UnsafeMutablePointer<Int32>, pasidBits: Int, iommuOnlyRoots: Bool = false) {
         self.tables = tables
+        self.iommuOnlyRoots = iommuOnlyRoots
         frames = tables.frames
         self.key = key
         state = RankedMutex(.registry, RegistryState(pasidBits: pasidBits))
@@ -140,7 +145,7 @@ final class SVARegistry: @unchecked Sendable {
             let d = try r.device(device)
             guard d.sva else { throw .notSupported }
             guard mm != 0 else { throw .invalidArgument }
-            let root = try tables.root(of: mm)
+            let root = try walkRoot(of: mm)
             // iommu_alloc_mm_data: one PASID for the mm's life.
             let pasid: UInt32
             if let data = r.mmData[mm] {
@@ -230,7 +235,7 @@ final class SVARegistry: @unchecked Sendable {
             // init_mm is the kernel's own: no device may walk it at a PASID.
             guard mm != 0 else { throw .invalidArgument }
             guard d.attachments[pasid] == nil else { throw .busy }
-            let root = try tables.root(of: mm)
+            let root = try walkRoot(of: mm)
             publish(&r, RegistryState.domainWord(pasid: pasid, iommu: d.iommu))
             installPASID(iommu: d.iommu, device: device, pasid: pasid, mm: mm, root: root)
             r.devices[Int(device)].attachments[pasid] = .explicit(mm: mm)
@@ -313,6 +318,13 @@ final class SVARegistry: @unchecked Sendable {
             i.fence()
         }
         if let word = t.retireWord { state.locked { r in retire(&r, word) } }
+    }
+
+    /// The root a PASID entry for `mm` points at: the mm's own, or with
+    /// kpti-root its IOMMU-only root (allocated at the first bind; may
+    /// throw ``SVAError/outOfMemory``). Registry lock held.
+    private func walkRoot(of mm: UInt32) throws(SVAError) -> TableFrame {
+        iommuOnlyRoots ? try tables.iommuRoot(of: mm) : try tables.root(of: mm)
     }
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32, root: TableFrame) {
