@@ -94,8 +94,8 @@ for r in $(seq 1 "$([ "$timed" = 1 ] && echo "$repeat" || echo 0)"); do
         name=${cell%%:*} opts=${cell#*:}
         scale=1
         [ "$name" = 1G-1t ] && scale=4
-        if [ -n "$milliseconds" ]; then duration=(--milliseconds $((milliseconds * scale)))
-        else duration=(-s $((seconds * scale))); fi
+        if [ -n "$milliseconds" ]; then t=$((milliseconds * scale)); duration=(--milliseconds $((t > 300000 ? 300000 : t)))
+        else t=$((seconds * scale)); duration=(-s $((t > 300 ? 300 : t))); fi
         for state in "${states[@]}"; do
             IFS=: read -r sname bin san <<<"$state"
             echo "run $r/$repeat: $name $sname" >&2
@@ -185,7 +185,10 @@ doc = {
     "seconds": int(seconds), "milliseconds": int(ms), "repeat": int(repeat), "policy": policy,
     "runs": runs,
 }
-json.dump(doc, open(out, "w"), indent=1)
+# One run per line: readable, and a diff shows which runs changed.
+head = json.dumps({k: v for k, v in doc.items() if k != "runs"}, indent=1)[:-2]
+with open(out, "w") as f:
+    f.write(head + ',\n "runs": [\n' + ",\n".join("  " + json.dumps(r) for r in runs) + "\n ]\n}\n")
 
 cells = ["4K-1t", "4K-4t", "1M-1t", "1M-4t", "1G-1t"]
 states = ["compiled-out", "key-off", "linux", "fast", "window"]
