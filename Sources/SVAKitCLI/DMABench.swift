@@ -31,6 +31,8 @@ struct DMABench: BenchCommand {
     static let windowRange = 10...60_000
     static let sizes = [(name: "4k", order: 0), (name: "64k", order: 4)]
     static let threadCounts = [1, 2]
+    /// The quantiles `--cdf` reports, in permille.
+    static let cdfPermilles = Array(stride(from: 10, through: 990, by: 10)) + [995, 999, 1000]
 
     /// The policies the stream compares.
     enum Policy: String, CaseIterable {
@@ -48,6 +50,8 @@ struct DMABench: BenchCommand {
     var rate: Int = 1000
     @Option(help: "How long each window workload runs, in ms (\(range(windowRange))).")
     var windowMs: Int = 1500
+    @Flag(help: "Also the window's quantile function, window_<policy>_q<permille>_ns for each permille in \(DMABench.cdfPermilles.first!), \(DMABench.cdfPermilles[1]), ... 1000 and 995, 999 (the plots' CDF).")
+    var cdf = false
     @OptionGroup var output: BenchOutput
 
     func validate() throws {
@@ -153,7 +157,8 @@ struct DMABench: BenchCommand {
     }
 
     /// The paced workload on the timer thread; see the type's comment.
-    func window(_ p: Policy) throws -> (FlushQueueStats, attempts: Int, landed: Int, faulted: Int, held: [Int]) {
+    func window(_ p: Policy) throws -> (FlushQueueStats, attempts: Int, landed: Int, faulted: Int, held: [Int],
+                                        quantiles: [UInt64]) {
         let rig = try Rig(p, work: .thread)
         let m = rig.m, dev = rig.dev
         let landed = Atomic<Int>(0)
@@ -203,9 +208,10 @@ struct DMABench: BenchCommand {
         }
         if let f = failure.withLock({ $0 }) { throw CLIError("bench dma: \(f)") }
         let stats = try m.flushQueueStats(rig.domain)
+        let quantiles = cdf ? try m.flushQueueWindowQuantiles(rig.domain, permilles: Self.cdfPermilles) : []
         m.setReportHandler(nil)
         let c = counts.withLock { $0 }
-        return (stats, c.attempts, landed.load(ordering: .relaxed), c.faulted, c.held)
+        return (stats, c.attempts, landed.load(ordering: .relaxed), c.faulted, c.held, quantiles)
     }
 
     func measure(_ progress: Progress) throws -> Metrics {
@@ -222,7 +228,7 @@ struct DMABench: BenchCommand {
         }
         for p in [Policy.lazyPerCPU, .lazySingle, .lazyQuarantine] {
             progress.update("dma: window, \(p.rawValue), \(rate)/s per CPU")
-            let (w, attempts, landed, faulted, held) = try window(p)
+            let (w, attempts, landed, faulted, held, quantiles) = try window(p)
             let tag = "window_\(p.rawValue)"
             metrics.add("\(tag)_released", count: w.released, "unmaps")
             metrics.add("\(tag)_p50_ns", count: Int(w.windowP50), "ns")
@@ -233,6 +239,10 @@ struct DMABench: BenchCommand {
             metrics.add("\(tag)_stale_on_reallocated_page", count: landed)
             metrics.add("\(tag)_stale_faulted", count: faulted)
             if p == .lazyQuarantine { metrics.addPercentiles("\(tag)_quarantine_frames", held) }
+            for (q, ns) in zip(Self.cdfPermilles, quantiles) {
+                let digits = String(q)
+                metrics.add("\(tag)_q\(String(repeating: "0", count: 4 - digits.count) + digits)_ns", count: Int(ns), "ns")
+            }
         }
         return metrics
     }
