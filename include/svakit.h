@@ -2440,7 +2440,8 @@ int svakit_iommu_debug_stats(svakit_machine *m, struct svakit_iommu_debug_stats 
  * @map_count: for a page leak, the frame's mapping count when checked.
  * @domain: for a page leak, a DMA domain that maps the frame now, or else
  *	(window-aware mode) the domain of an unmap whose flush has not
- *	finished and still counts it; 0 when neither was found.
+ *	finished and still counts it; UINT32_MAX when neither was found (and
+ *	in a walk's report; domain ids start at 0).
  * @alloc_site: for a page leak, enum svakit_site of the frame's allocation
  *	(the page owner).
  * @alloc_owner: its owner tag.

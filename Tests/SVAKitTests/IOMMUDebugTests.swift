@@ -2,6 +2,7 @@
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
+import CSVAKit
 import SVAKitScenarios
 
 /// IOMMU_DEBUG_PAGEALLOC: the per-frame counts, the allocator's check and
@@ -199,5 +200,119 @@ import SVAKitScenarios
         #expect(o.leaks.count == 1 && r.kind == .leakAtAlloc, "missed at the free, caught at the reuse")
         let frees = m.events(since: 0).filter { $0.type == .frameFree && $0.pfn == r.frame }
         #expect(frees.count >= 1 && r.mappedStep! > frees[0].step, "the map came after the free's check")
+    }
+}
+
+/// Found in review: leaks met while allocating a page table (under a
+/// page-table lock), memory that comes back online, a domain freed with
+/// mappings, machine teardown, and the tombstone's key.
+@Suite struct IOMMUDebugReviewTests {
+    func machine(_ mode: IOMMUDebugMode, quarantine: Bool = false) throws -> Machine {
+        var cfg = MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual)
+        cfg.iommuDebugPagealloc = mode
+        cfg.dmaQuarantine = quarantine
+        return try Machine(cfg)
+    }
+
+    /// A frame freed while mapped comes back as an IOMMU page table: the
+    /// check runs under the domain's tables lock, so the report waits for
+    /// the map to drop it (no trap in the lock-rank check, no deadlock).
+    @Test(arguments: DebugScenario.modes) func aLeakFoundAllocatingATableIsReportedAfterTheLock(mode: IOMMUDebugMode) throws {
+        let m = try machine(mode)
+        let iommu = try m.addIOMMU()
+        let d = try m.createDomain(iommu: iommu.id, type: .dma)
+        let p = try m.allocFrames()
+        try m.iommuMap(d, iova: 0x4000_0000, phys: p.physicalAddress, size: 4096)
+        try m.freeFrames(p)                                         // reported: leak at free
+        let other = try m.allocFrames(order: 1)                     // not p: order 1
+        // Far away: new PDPT, PD and PT tables; LIFO hands p out as the first.
+        try m.iommuMap(d, iova: 1 << 40, phys: other.physicalAddress, size: 8192)
+        let leaks = m.reports(from: 0).filter(\.isPageLeak)
+        #expect(leaks.count == 2)
+        #expect(leaks.last?.kind == .leakAtAlloc && leaks.last?.frame == p && leaks.last?.foundKind == .iommuTable)
+        #expect(m.audit() == [])
+    }
+
+    /// The same for a CPU kernel table, allocated under init_mm's ptl.
+    @Test func aLeakFoundAllocatingACPUTableIsReportedToo() throws {
+        let m = try machine(.fast)
+        let iommu = try m.addIOMMU()
+        let d = try m.createDomain(iommu: iommu.id, type: .dma)
+        let p = try m.allocFrames()
+        try m.iommuMap(d, iova: 0x4000_0000, phys: p.physicalAddress, size: 4096)
+        try m.freeFrames(p)
+        let before = m.reportCount
+        let other = try m.allocFrames(order: 1)                     // not p: order 1
+        // A kernel address far into the vmalloc area: new tables under init_mm's ptl, the first is p.
+        try m.map(m.layout.vmallocStart + (1 << 38), to: other.physicalAddress)
+        let r = try #require(m.reports(from: before).first)
+        #expect(r.kind == .leakAtAlloc && r.frame == p && r.foundKind == .kernelTable)
+        #expect(m.audit() == [])
+    }
+
+    /// fast and window-aware lower what a freed domain still mapped once its
+    /// lines are gone; Linux's lowers nothing (the counts stay).
+    @Test(arguments: DebugScenario.modes) func aDomainFreedWithMappings(mode: IOMMUDebugMode) throws {
+        let m = try machine(mode)
+        let iommu = try m.addIOMMU()
+        let d = try m.createDomain(iommu: iommu.id, type: .dma)
+        let p = try m.allocFrames(order: 9)
+        try m.iommuMap(d, iova: 1 << 30, phys: p.physicalAddress, size: 2 << 20)
+        try m.freeDomain(d)
+        try m.freeFrames(p)
+        let leaks = m.reports(from: 0).filter(\.isPageLeak)
+        #expect(leaks.count == (mode == .linux ? 1 : 0))
+        #expect(try m.iommuDebugMapCount(p + 7) == (mode == .linux ? 1 : 0))
+    }
+
+    /// A frees parked by the quarantine run at teardown with no report
+    /// delivered to a machine that is going away (it used to trap).
+    @Test func teardownReportsNothing() throws {
+        var cfg = MachineConfig(frames: gib, eventLogCapacity: 1 << 14, workMode: .manual)
+        cfg.iommuDebugPagealloc = .windowAware
+        cfg.dmaQuarantine = true
+        var m: Machine? = try Machine(cfg)
+        let iommu = try m!.addIOMMU()
+        let dev = try m!.addDevice(iommu: iommu.id, sva: false)
+        _ = try m!.setupDMA(for: dev)
+        let p = try m!.allocFrames()
+        _ = try m!.dmaMapPage(device: dev, phys: p.physicalAddress, size: 4096, direction: .toDevice)
+        let a2 = try m!.dmaMapPage(device: dev, phys: p.physicalAddress, size: 4096, direction: .toDevice)
+        try m!.dmaUnmapPage(device: dev, address: a2, size: 4096, direction: .toDevice)
+        try m!.freeFrames(p)                                        // parked
+        m = nil                                                      // the drain frees it, still mapped once
+        #expect(m == nil)
+    }
+
+    /// The tombstone reads both keys as off.
+    @Test func aDestroyedHandleReadsTheKeyOff() throws {
+        var c = MachineConfig(frames: gib).cValue
+        c.iommu_debug_pagealloc = IOMMUDebugMode.fast.rawValue
+        var h: UnsafeMutablePointer<svakit_machine>? = nil
+        #expect(svakit_machine_create(&c, &h) == 0)
+        #expect(svakit_iommu_debug_pagealloc_enabled(h) != 0)
+        svakit_machine_destroy(h)
+        #expect(svakit_iommu_debug_pagealloc_enabled(h) == 0)
+        #expect(svakit_iommu_debug_check_unmapped(h, 0, 1) == 0)
+    }
+
+    /// Memory that comes back online starts with zero counts, as a fresh
+    /// page_ext: a mapping whose unmap was skipped while its frame was
+    /// offline leaves nothing behind.
+    @Test func hotAddedMemoryStartsAtZero() throws {
+        let m = try machine(.fast)
+        let iommu = try m.addIOMMU()
+        let d = try m.createDomain(iommu: iommu.id, type: .dma)
+        // The last section: boot allocates from the bottom.
+        let section = UInt64(gib - sectionPages)
+        let p = PFN(Int(section) + 5)
+        try m.iommuMap(d, iova: 0x4000_0000, phys: p.physicalAddress, size: 4096)  // a free frame, counted
+        #expect(try m.iommuDebugMapCount(p) == 1)
+        try m.hotRemove(pfn: section, pages: UInt64(sectionPages))
+        try m.iommuUnmap(d, iova: 0x4000_0000, size: 4096)          // offline: skipped
+        #expect(try m.iommuDebugStats().skipped == 1)
+        try m.hotAdd(pfn: section, pages: UInt64(sectionPages))
+        #expect(try m.iommuDebugMapCount(p) == 0)
+        #expect(m.reports(from: 0).filter(\.isPageLeak).isEmpty)
     }
 }

@@ -67,6 +67,7 @@ static inline int32_t svk_ref_lower(int32_t *p)
 	return v;
 }
 static inline int32_t svk_ref_load(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void svk_ref_store(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline void svk_store32_relaxed(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline uint32_t svk_load32_relaxed(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 

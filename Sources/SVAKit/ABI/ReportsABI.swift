@@ -14,7 +14,7 @@ extension UAFReport {
             stale_level: UInt8(staleLevel), expected_level: UInt8(expectedLevel),
             found_kind: foundKind.rawValue, found_level: UInt8(foundLevel),
             escalation: escalation ? 1 : 0, corruption: corruption ? 1 : 0,
-            kind: kind.rawValue, map_count: mapCount, domain: (leakDomain ?? pendingDomain)?.rawValue ?? 0,
+            kind: kind.rawValue, map_count: mapCount, domain: (leakDomain ?? pendingDomain)?.rawValue ?? .max,
             alloc_site: allocSite.rawValue, alloc_owner: allocOwner, alloc_step: UInt64(allocStep),
             iova: leakIOVA ?? .max, mapped_step: mappedStep ?? .max)
     }

@@ -283,7 +283,13 @@ extension DMADomains {
     }
 
     /// Flushes every DMA-FQ domain now (the timers firing early).
-    func flushQueues() { for c in cookies where c.fq.pendingEntries > 0 { c.fq.timeout(drain: true) } }
+    /// Releases in flight on the timer thread are waited for too.
+    func flushQueues() {
+        for c in cookies {
+            if c.fq.pendingEntries > 0 { c.fq.timeout(drain: true) }
+            c.fq.quiesce()
+        }
+    }
 
     func startTimer() {
         let t = FlushTimer { [unowned self] in self.runTimers(now: self.policy.clock()) }

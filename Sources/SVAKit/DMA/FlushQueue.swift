@@ -148,7 +148,7 @@ final class FlushQueue: @unchecked Sendable {
             // The entries were cleared before this: the counter read below
             // orders after the clear (queue_iova's smp_mb).
             let queued: Bool = ring.locked { r in
-                r.takeCovered(finish: finishCount.load(ordering: .sequentiallyConsistent), into: &covered)
+                take(&r, into: &covered)
                 guard !r.isFull else { return false }
                 entry.counter = startCount.load(ordering: .sequentiallyConsistent)
                 r.append(entry)
@@ -158,7 +158,7 @@ final class FlushQueue: @unchecked Sendable {
             fullFlushes.add(1, ordering: .relaxed)
             flush()
         }
-        for c in covered { release(c, cpu) }
+        releaseAll(covered, cpu)
         if !timerOn.load(ordering: .relaxed) && !timerOn.exchange(true, ordering: .acquiringAndReleasing) {
             deadline.store(now() &+ timeoutNs, ordering: .releasing)
         }
@@ -177,9 +177,40 @@ final class FlushQueue: @unchecked Sendable {
         flush(drain: drain)
         for (cpu, ring) in rings.enumerated() {
             var covered: [FQEntry] = []
-            ring.locked { r in r.takeCovered(finish: finishCount.load(ordering: .sequentiallyConsistent), into: &covered) }
-            for c in covered { release(c, cpu) }
+            ring.locked { r in take(&r, into: &covered) }
+            releaseAll(covered, cpu)
         }
+    }
+
+    /// Entries taken off a ring whose release has not finished: a drain
+    /// waits for them (`quiesce`), so that a flush the timer thread took
+    /// them for is over, counts and parked frees included, when it returns.
+    private let inFlight = Atomic<Int>(0)
+
+    /// fq_ring_free_locked's take, counted in flight before the ring's lock
+    /// is dropped (so whoever next sees the ring empty sees them in flight).
+    private func take(_ r: inout FQRing, into covered: inout [FQEntry]) {
+        let before = covered.count
+        r.takeCovered(finish: finishCount.load(ordering: .sequentiallyConsistent), into: &covered)
+        if covered.count > before { inFlight.add(covered.count - before, ordering: .relaxed) }
+    }
+
+    /// Releases what a take took. Counts as being inside a flush, so a drain
+    /// a callback starts from here does not wait for itself.
+    private func releaseAll(_ covered: [FQEntry], _ cpu: Int) {
+        guard !covered.isEmpty else { return }
+        svk_flush_depth_add(1)
+        for c in covered { release(c, cpu) }
+        svk_flush_depth_add(-1)
+        inFlight.subtract(covered.count, ordering: .releasing)
+    }
+
+    /// Waits until no entry taken off a ring is still being released (by the
+    /// timer thread or another CPU's full ring); not from inside a flush or
+    /// a release, which could be the one waited for.
+    func quiesce() {
+        guard svk_flush_depth() == 0 else { return }
+        while inFlight.load(ordering: .acquiring) > 0 { sched_yield_() }
     }
 
     /// Counts one entry's window.

@@ -279,15 +279,18 @@ final class IOMMUDomain: @unchecked Sendable {
         return tablesLock.locked { dead in dead ? nil : view().translate(iova).physicalAddress }
     }
 
-    /// Unlinks every table under the root (domain teardown); the caller
-    /// frees them and the root once no walk can reach them.
-    func detachAll() -> DetachedTables {
+    /// Unlinks every table under the root (domain teardown), telling `sink`
+    /// of each leaf still mapped; the caller frees the tables and the root
+    /// once no walk can reach them.
+    func detachAll<Sink: UnmapLeafSink>(_ sink: inout Sink) -> DetachedTables {
         guard let root else { return .none }
         let v = view()
         return tablesLock.locked { _ in
             var all = DetachedTables.none
             for i in 0..<256 {
-                v.detachSubtree(EntrySlot(holder: root, index: i), va: UInt64(i) << 39, site: .unmap, into: &all)
+                let slot = EntrySlot(holder: root, index: i)
+                if Sink.wantsLeaves, let child = v.child(of: slot) { forEachLeaf(v, child) { sink.leaf($0, $1) } }
+                v.detachSubtree(slot, va: UInt64(i) << 39, site: .unmap, into: &all)
             }
             for i in 0..<512 { v.setEntry(EntrySlot(holder: root, index: i), .none) }
             return all

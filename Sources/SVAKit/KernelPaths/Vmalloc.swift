@@ -9,7 +9,8 @@ extension Machine {
     /// them. On failure everything done so far is undone (tables allocated on
     /// the way stay, as in Linux).
     public func vmalloc(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        try vmallocRange(size, leaf: .size4K, owner: owner) { va, block throws(SVAError) in
+        defer { drainLeaks() }  // a table it allocated may have been counted
+        return try vmallocRange(size, leaf: .size4K, owner: owner) { va, block throws(SVAError) in
             try tables.withKernel { k throws(SVAError) in
                 try k.map(va, phys: block.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt, site: .vmalloc)
             }
@@ -19,7 +20,8 @@ extension Machine {
     /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
     /// table under a slot goes through pmd_free_pte_page.
     public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        try vmallocRange(size, leaf: .size2M, owner: owner) { va, block throws(SVAError) in
+        defer { drainLeaks() }  // a table it allocated may have been counted
+        return try vmallocRange(size, leaf: .size2M, owner: owner) { va, block throws(SVAError) in
             try vmapHuge(va, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
         }
     }

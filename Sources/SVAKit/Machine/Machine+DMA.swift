@@ -126,14 +126,26 @@ extension Machine {
     public func setReportHandler(_ handler: ReportHandler?) { reportSink.setHandler(handler) }
 
     /// Reports ever made.
-    public var reportCount: UInt64 { reportSink.total }
+    public var reportCount: UInt64 {
+        drainLeaks()
+        return reportSink.total
+    }
 
     /// The reports still in the log, oldest first.
-    public var reports: [UAFReport] { reportSink.list(from: 0, limit: .max) }
+    public var reports: [UAFReport] {
+        drainLeaks()
+        return reportSink.list(from: 0, limit: .max)
+    }
 
     /// Reports with index >= first still in the log, oldest first.
-    public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] { reportSink.list(from: first, limit: limit) }
+    public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] {
+        drainLeaks()
+        return reportSink.list(from: first, limit: limit)
+    }
 
     /// Report number `index`, if the log still holds it.
-    public func report(_ index: UInt64) -> UAFReport? { reportSink.report(index) }
+    public func report(_ index: UInt64) -> UAFReport? {
+        drainLeaks()
+        return reportSink.report(index)
+    }
 }

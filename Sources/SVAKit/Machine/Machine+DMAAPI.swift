@@ -60,7 +60,8 @@ extension Machine {
     /// ``SVAError/outOfRange`` for a range past memory.
     public func dmaMapPage(device: DeviceID, phys: UInt64, size: UInt64, direction: DMADirection,
                            cpu: Int? = nil) throws(SVAError) -> UInt64 {
-        try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
+        defer { drainLeaks() }
+        return try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
     }
 
     /// dma_unmap_page: `address`, `size` and `direction` must be those the
@@ -79,7 +80,8 @@ extension Machine {
     /// elements whose DMA addresses are contiguous into one segment.
     public func dmaMapSG(device: DeviceID, _ list: [(phys: UInt64, length: UInt64)], direction: DMADirection,
                          cpu: Int? = nil) throws(SVAError) -> DMAMappedSG {
-        try domains.mapSG(device: device.rawValue, list, direction: direction, cpu: cpu)
+        defer { drainLeaks() }
+        return try domains.mapSG(device: device.rawValue, list, direction: direction, cpu: cpu)
     }
 
     /// dma_unmap_sg: unmaps what ``dmaMapSG(device:_:direction:cpu:)`` mapped.

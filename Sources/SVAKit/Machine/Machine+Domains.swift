@@ -68,6 +68,7 @@ extension Machine {
     /// cannot be allocated. `phys` may also lie in ``mmioWindow``.
     public func iommuMap(_ domain: DomainID, iova: UInt64, phys: UInt64, size: UInt64,
                          writable: Bool = true) throws(SVAError) {
+        defer { drainLeaks() }  // a table it allocated may have been counted
         try domains.domain(domain.rawValue).map(iova: iova, phys: phys, size: size, writable: writable)
     }
 

@@ -80,6 +80,8 @@ public final class Machine: @unchecked Sendable {
     }
 
     deinit {
+        // The hook holds this machine unowned; teardown's frees report nothing.
+        removeLeakHook()
         // Shutdown drains the queue: the worker finishes, then whatever is
         // left is freed here (still behind one invalidation per batch).
         domains.shutdown()
@@ -198,6 +200,7 @@ public final class Machine: @unchecked Sendable {
     /// `Machine.initMM`, user addresses through a process mm.
     public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
                     prot: UInt64 = PageTableEntry.writable, in mm: MMID = .initMM) throws(SVAError) {
+        defer { drainLeaks() }  // a table it allocated may have been counted
         try tables.map(mm: mm.rawValue, va: va, phys: phys, size: size, prot: prot, site: .map)
     }
 

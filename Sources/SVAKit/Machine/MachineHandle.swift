@@ -6,7 +6,7 @@ import Glibc
 
 /// The life of a C handle (struct svakit_machine). It lives in a page of its
 /// own that is never returned to the host: when the machine is destroyed the
-/// handle becomes a tombstone (magic cleared, owner NULL, key off, page made
+/// handle becomes a tombstone (magic cleared, owner NULL, both keys off, page made
 /// read-only), so a destroyed handle passed to any function gets -EBADF
 /// instead of reading freed memory. Each tombstone costs one page of
 /// address space for the life of the process.
@@ -57,6 +57,7 @@ enum MachineHandle {
     static func retire(_ h: UnsafeMutablePointer<svakit_machine>) {
         h.pointee.magic = deadMagic
         h.pointee.iommu_sva_present = 0
+        h.pointee.iommu_debug_initialized = 0
         h.pointee.owner = nil
         h.pointee.check = 0
         mprotect(UnsafeMutableRawPointer(h), 4096, PROT_READ)

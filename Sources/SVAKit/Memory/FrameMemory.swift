@@ -49,6 +49,14 @@ final class FrameMemory: @unchecked Sendable {
     /// allocated or freed. Copied out and called with no lock held.
     let leakHook = RankedMutex<HookBox<LeakHook>?>(.hook, nil)
 
+    /// Leaks found while allocating a page table, whose callers hold a
+    /// page-table lock (the walk's ptl, a DMA domain's tables lock): kept
+    /// here until the machine can report them with no lock held
+    /// (`Machine.drainLeaks`). Protected by its lock; the count lets the
+    /// drain skip the lock when there is nothing.
+    let pendingLeaks = RankedMutex<[PendingLeak]>(.hook, [])
+    let pendingLeakCount = Atomic<Int>(0)
+
     init(frames: Int, policy: ReusePolicy, events: EventLog, debugMode: IOMMUDebugMode = .off,
          handle: UnsafeMutablePointer<svakit_machine>) throws(SVAError) {
         memory = try PhysicalMemory(frames: frames)
@@ -107,7 +115,10 @@ final class FrameMemory: @unchecked Sendable {
         if kind.isTable { for i in 0..<(1 << order) { memory.zeroTable(pfn + i) } }
         events.record(.frameAlloc, site: site, pfn: pfn, desc: memory.snapshot(pfn))
         #if SVAKIT_IOMMU_DEBUG_PAGEALLOC
-        if _slowPath(debug.enabled) { checkUnmapped(pfn, frames: 1 << order, .atAlloc, site: site) }
+        if _slowPath(debug.enabled) {
+            // A table's caller holds a page-table lock: the report waits.
+            checkUnmapped(pfn, frames: 1 << order, .atAlloc, site: site, deferred: kind.isTable)
+        }
         #endif
         return pfn
     }
@@ -116,9 +127,14 @@ final class FrameMemory: @unchecked Sendable {
     /// frame still counted as mapped goes to the leak hook (no lock held).
     /// Returns whether one was.
     @discardableResult
-    func checkUnmapped(_ pfn: PFN, frames n: Int, _ when: LeakCheck, site: Site) -> Bool {
+    func checkUnmapped(_ pfn: PFN, frames n: Int, _ when: LeakCheck, site: Site, deferred: Bool = false) -> Bool {
         guard let (p, count) = debug.firstMapped(first: pfn.index, frames: n) else { return false }
         debug.leaks.add(1, ordering: .relaxed)
+        if deferred {
+            pendingLeaks.locked { $0.append(PendingLeak(pfn: p, count: count, when: when, site: site)) }
+            pendingLeakCount.add(1, ordering: .releasing)
+            return true
+        }
         if let hook = leakHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the leak hook")
             hook(p, count, when, site)
@@ -226,8 +242,11 @@ final class FrameMemory: @unchecked Sendable {
         (first..<end).allSatisfy { memory.kind(PFN($0)) == FrameKind.offline.rawValue }
     }
 
-    /// Gives an offline range back to the allocator.
+    /// Gives an offline range back to the allocator. The sanitizer's counts
+    /// of the range start again at zero, as page_ext does for memory that
+    /// comes online.
     func online(_ first: Int, _ end: Int) {
+        debug.reset(first: first, frames: end - first)
         state.locked { s in
             for f in first..<end { memory.setKind(PFN(f), .free) }
             var f = first
@@ -321,6 +340,11 @@ public enum LeakCheck: UInt32, Sendable {
     case atAlloc = 2
     /// `svakit_iommu_debug_check_unmapped` asked.
     case atCheck = 3
+}
+
+/// A leak the allocator found with a lock held, waiting to be reported.
+struct PendingLeak: Sendable {
+    var pfn: PFN, count: Int32, when: LeakCheck, site: Site
 }
 
 /// Told of a frame the sanitizer found counted as mapped: the frame, its

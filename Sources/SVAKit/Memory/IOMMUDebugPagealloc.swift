@@ -158,6 +158,17 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
         return under
     }
 
+    /// Zeroes the counts and stamps of [first, first + n) (memory coming
+    /// online gets a fresh page_ext).
+    func reset(first: Int, frames n: Int) {
+        guard let refs else { return }
+        for f in first ..< min(first + n, memory.frameCount) {
+            svk_ref_store(countCell(f), 0)
+            svk_store32_relaxed(stampCell(f), 0)
+        }
+        _ = refs
+    }
+
     /// A frame's count; 0 for a frame without one.
     func count(_ pfn: Int) -> Int32 {
         guard refs != nil, pfn >= 0, pfn < memory.frameCount else { return 0 }
