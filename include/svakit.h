@@ -2160,7 +2160,10 @@ int svakit_dma_free_coherent(svakit_machine *m, uint32_t dev, uint64_t size, uin
  * What each DMA-FQ domain's timer does when it fires, early: one
  * domain-wide invalidation and sync per domain with entries waiting, then
  * every entry is released (its IOVA, the tables its unmap emptied, and the
- * frees the quarantine parked behind it).
+ * frees the quarantine parked behind it). Entries the timer thread or another
+ * CPU took off a ring before the call are waited for too, so on return every
+ * unmap made before it is released (called from a driver op or a handler
+ * inside a flush, it does not wait for that flush).
  *
  * Context: Takes each domain's flush-queue ring locks, the IOMMU's locks,
  * the IOVA cache locks, the quarantine's lock and the frame allocator's
