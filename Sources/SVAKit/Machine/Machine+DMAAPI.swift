@@ -135,7 +135,9 @@ extension Machine {
     /// ``WorkMode/manual`` call it, or ``flushDMAQueues()``.
     public func runDMATimers(now: UInt64) { domains.runTimers(now: now) }
 
-    /// Flushes every DMA-FQ domain's queue now, as its timer would.
+    /// Flushes every DMA-FQ domain's queue now, as its timer would, and
+    /// waits for the entries the timer thread or another CPU took off a ring
+    /// before the call: on return every unmap made before it is released.
     public func flushDMAQueues() { domains.flushQueues() }
 
     /// A domain's flush queue: entries waiting, flushes (and those a full
