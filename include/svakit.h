@@ -2519,6 +2519,9 @@ int svakit_set_report_handler(svakit_machine *m, svakit_report_fn fn, void *ctx)
  * @total: receives the count (the log keeps the newest report_log_capacity).
  *
  * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
  * Return: 0 on success.
  * -EFAULT: @m or @total is NULL.
  * -EBADF: @m is not a live machine.
@@ -2535,6 +2538,9 @@ int svakit_report_count(svakit_machine *m, uint64_t *total);
  * Reports the log no longer keeps are skipped.
  *
  * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
  * Return: the number copied (>= 0).
  * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
  * -EBADF: @m is not a live machine.
@@ -2550,6 +2556,9 @@ int svakit_reports(svakit_machine *m, uint64_t first, struct svakit_uaf_report *
  * @len: the size of @buf, the NUL included.
  *
  * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
  * Return: 0 on success.
  * -EFAULT: @m or @buf is NULL.
  * -EBADF: @m is not a live machine.
