@@ -140,11 +140,6 @@ struct DebugScenarioRow: Codable, Equatable {
     var expected: String
 }
 
-extension IOMMUDebugMode: ExpressibleByArgument {
-    /// `--sanitizer off|linux|fast|window`.
-    public init?(argument: String) { self.init(name: argument) }
-}
-
 /// Runs sanitizer scenario `s` under `mode` on a fresh machine from `base`.
 func runDebugScenario(_ s: DebugScenario, mode: IOMMUDebugMode, base: MachineConfig) throws -> DebugScenarioRow {
     let m = try Machine(DebugScenario.machineConfig(mode, base: base))

@@ -161,12 +161,11 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
     /// Zeroes the counts and stamps of [first, first + n) (memory coming
     /// online gets a fresh page_ext).
     func reset(first: Int, frames n: Int) {
-        guard let refs else { return }
+        guard refs != nil else { return }
         for f in first ..< min(first + n, memory.frameCount) {
             svk_ref_store(countCell(f), 0)
             svk_store32_relaxed(stampCell(f), 0)
         }
-        _ = refs
     }
 
     /// A frame's count; 0 for a frame without one.
