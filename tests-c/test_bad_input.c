@@ -1296,6 +1296,8 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  svakit_set_memory(M, f->vm_va, 1, 0, RW))                                                  \
 	X(setmem_user, -EINVAL, "a user va", NONE, svakit_set_memory(M, UVA, 1, 0, RW)) \
 	X(setmem_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory(M, NONCANON_K, 1, 0, RW)) \
+	X(setmem_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                      \
+	  svakit_set_memory(M, NONCANON_U, 1, 0, RW))                                                \
 	X(setmem_past_end, -ERANGE, "a range past the end of memory", NONE,                          \
 	  svakit_set_memory(M, f->dm_base + f->mem_bytes - SZ_4K, 2, 0, RW))           \
 	X(setmem_npages_huge, -ERANGE, "npages 2^52", NONE, svakit_set_memory(M, f->dm_va, 1ULL << 52, 0, RW)) \
@@ -1308,6 +1310,8 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(collapse_vmalloc, -ERANGE, "a vmalloc va (outside the direct map)", NONE,                  \
 	  svakit_cpa_collapse(M, f->vm_va))                                                          \
 	X(collapse_noncanon, -ERANGE, "non-canonical va", NONE, svakit_cpa_collapse(M, NONCANON_K))  \
+	X(collapse_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                    \
+	  svakit_cpa_collapse(M, NONCANON_U))                                                        \
 	X(collapse_user, -EINVAL, "a user va", NONE, svakit_cpa_collapse(M, UVA))   \
 	X(collapse_past_end, -ERANGE, "the direct-map va one past memory", NONE,                     \
 	  svakit_cpa_collapse(M, f->dm_base + f->mem_bytes))                           \

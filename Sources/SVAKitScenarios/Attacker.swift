@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import SVAKit
+import Synchronization
 
 /// One SVA device bound to one process, the setting of every scenario.
 public struct SVASetup: Sendable {
@@ -38,6 +39,33 @@ public func plantLeaf(_ m: Machine, va: UInt64, level: Int, target: PFN) throws(
     for i in 0..<512 { try m.writeWord(frame, index: i, 0) }
     try m.writeWord(frame, index: AddressLayout.index(va, level: level), entry)
     return frame
+}
+
+/// The attacker's move inside a kernel window (``Machine/setKernelWindowHook(_:)``):
+/// done once, at the first window, its outcome kept for the scenario.
+public final class WindowAttack: Sendable {
+    private let state = Mutex<(done: Bool, outcome: Result<Result<[UInt8], DMAFault>, SVAError>?)>((false, nil))
+
+    /// An attack with nothing done yet.
+    public init() {}
+
+    /// Runs `attack` unless an earlier window already did.
+    public func strike(_ attack: () throws(SVAError) -> Result<[UInt8], DMAFault>) {
+        guard state.withLock({ s in
+            defer { s.done = true }
+            return !s.done
+        }) else { return }
+        let r: Result<Result<[UInt8], DMAFault>, SVAError>
+        do throws(SVAError) { r = .success(try attack()) } catch { r = .failure(error) }
+        state.withLock { $0.outcome = r }
+    }
+
+    /// What the device saw in the window, nil if no window opened; rethrows
+    /// what the attack threw.
+    public func result() throws(SVAError) -> Result<[UInt8], DMAFault>? {
+        guard let r = state.withLock({ $0.outcome }) else { return nil }
+        return try r.get()
+    }
 }
 
 /// The secret the attacker wants: a kernel data frame holding "SECRET!!".

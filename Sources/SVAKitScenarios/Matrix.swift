@@ -77,7 +77,10 @@ public struct MatrixDesign: Sendable, Hashable, CustomStringConvertible {
         switch mitigation {
         case .none: return .exploited
         case .deferredFree: return freeMode == .linux619 && scenario.isLinux619Hole ? .exploited : .safe
-        case .flushOnKernelTLBFlush, .kptiRoot: return .safe
+        // v1-v3 flush the IOMMU in flush_tlb_kernel_range / flush_tlb_all;
+        // remove_pagetable frees the PMD table before its only flush.
+        case .flushOnKernelTLBFlush: return scenario == .hotRemoveBoot ? .exploited : .safe
+        case .kptiRoot: return .safe
         case .clearUS: return .useAfterFree
         }
     }

@@ -100,7 +100,7 @@ public enum ScenarioName: String, Sendable, CaseIterable {
         case .setMemoryCollapse:
             "set_memory splits a direct-map 2 MiB leaf; cpa collapse frees the split PTE table"
         case .hotRemoveBoot:
-            "memory hot-remove frees the boot-time direct-map PMD table of the range"
+            "memory hot-remove frees the boot-time direct-map PMD table before it clears the PUD entry (remove_pagetable)"
         case .vmallocStorm:
             "sixteen rounds of map, device access, vunmap and huge vmap over fresh PTE tables"
         case .pmdTableReuse:
@@ -166,10 +166,28 @@ public func runScenario(_ name: ScenarioName, on m: Machine,
         let first = UInt64(m.config.frames) - (1 << 18)   // the last GiB, mapped at boot
         let va = try m.directMapAddress(first << 12)
         _ = try s.touch(m, va)                             // caches the PDPTE -> boot PMD table
+        // The attacker strikes at the first moment the freed table can be
+        // reached. In Linux's order that is inside remove_pagetable:
+        // free_pmd_table frees the boot PMD table before its pud_clear and
+        // the final flush_tlb_all, so another CPU's allocation gets the
+        // frame while the PUD entry (and any cached copy) still points at it.
+        let window = WindowAttack()
+        m.setKernelWindowHook { _, _, _ in
+            window.strike { () throws(SVAError) in
+                _ = try plantLeaf(m, va: va, level: 2, target: secret)
+                return try s.touch(m, va)
+            }
+        }
+        defer { m.setKernelWindowHook(nil) }
         try m.hotRemove(pfn: first, pages: 1 << 18)
         m.flushDeferredWork()
-        _ = try plantLeaf(m, va: va, level: 2, target: secret)
-        last = try s.touch(m, va)
+        if let seen = try window.result() {
+            last = seen
+        } else {
+            // No window (complete clears, flushes and defers): after it.
+            _ = try plantLeaf(m, va: va, level: 2, target: secret)
+            last = try s.touch(m, va)
+        }
         leaked = last.isSecret
         try m.hotAdd(pfn: first, pages: 1 << 18)
     case .vmallocStorm:

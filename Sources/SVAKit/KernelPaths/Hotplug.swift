@@ -5,18 +5,34 @@
 /// init_memory_mapping). The model requires the range's frames to be free,
 /// as offlining would have migrated them.
 extension Machine {
-    /// Memory hot-remove: frames offline, the direct-map tables the range
-    /// empties unlinked (free_pte_table, free_pmd_table), flush_tlb_all,
-    /// tables freed. Boot-time tables (BOOTMEM) are unlinked like the
-    /// others; how they are freed is pagetable_free's business.
+    /// Memory hot-remove: frames offline, then remove_pagetable over their
+    /// direct map (docs/KERNEL-MODEL.md §2.7 "Memory hot-remove").
+    ///
+    /// In the modes named after Linux (``FreeMode/immediate``,
+    /// ``FreeMode/linux619`` and every design that frees at once) it runs in
+    /// Linux's order: leaves cleared; each PTE table's leaves cleared and
+    /// flush_tlb_all (remove_pte_table); then free_pte_table /
+    /// free_pmd_table / free_pud_table (5-level only) free an emptied table
+    /// *before* clearing the entry that points at it, under init_mm's
+    /// page_table_lock; one flush_tlb_all at the end. Between a free and its
+    /// clear a fresh walk still reaches the freed frame; the kernel window
+    /// hook (``setKernelWindowHook(_:)``) runs there. In
+    /// ``FreeMode/complete`` (beyond Linux) each emptied table is unlinked
+    /// instead, and the batch is freed after the final flush: clear, flush,
+    /// invalidate (the deferred work), free.
     public func hotRemove(pfn: UInt64, pages: UInt64) throws(SVAError) {
         let (first, end) = try checkSections(pfn: pfn, pages: pages)
+        let start = layout.directMapBase + UInt64(first) << 12, stop = layout.directMapBase + UInt64(end) << 12
+        // remove_pud_table would read a 1 GiB leaf the range only partly
+        // covers as a PMD table; refuse before changing anything.
+        guard !tables.withKernel({ k in k.cutsHugeLeaf(start, stop) }) else { throw .busy }
         try frames.offline(first, end)
-        let detached = tables.withKernel { k in k.removeDirectMap(first, end) }
-        events.record(.hotRemove, site: .hotRemove, pfn: PFN(first), va: layout.directMapBase + pfn << 12,
-                      aux: UInt64(end - first))
+        events.record(.hotRemove, site: .hotRemove, pfn: PFN(first), va: start, aux: UInt64(end - first))
+        var batch = DetachedTables.none
+        let root = tables.withKernel { k in k.root }
+        removeTables(in: root, start, stop, into: &batch)
         flushTLBAll(site: .hotRemove)
-        deferred.pagetableFree(detached, site: .hotRemove)
+        deferred.pagetableFree(batch, site: .hotRemove)
     }
 
     /// Memory hot-add of whole offline sections: the direct map rebuilt with
@@ -39,27 +55,72 @@ extension Machine {
         guard pfn < UInt64(frames.frameCount), pages <= UInt64(frames.frameCount) - pfn else { throw .outOfRange }
         return (Int(pfn), Int(pfn + pages))
     }
+
+    /// Whether hot-remove frees a table before clearing its entry, as
+    /// remove_pagetable does (every mode but ``FreeMode/complete``).
+    var hotRemoveFreesBeforeClear: Bool { config.freeMode != .complete }
+
+    /// remove_p4d_table / remove_pud_table / remove_pmd_table /
+    /// remove_pte_table over [start, stop) of `table`, then the free_*_table
+    /// of each child they emptied. Each step reads and writes under init_mm's
+    /// page_table_lock and frees with no lock held.
+    private func removeTables(in table: TableFrame, _ start: UInt64, _ stop: UInt64,
+                              into batch: inout DetachedTables) {
+        let span = AddressLayout.span(level: table.level)
+        var a = start
+        while a < stop {
+            let next = min((a | (span - 1)) &+ 1, stop)
+            let slot = EntrySlot(holder: table, index: AddressLayout.index(a, level: table.level))
+            // What the entry holds: nothing, a leaf (cleared when the range
+            // covers it whole), or a table to descend into.
+            let child: TableFrame? = tables.withKernel { k in
+                let e = k.entry(slot)
+                guard e.isPresent else { return nil }
+                if table.level == 1 || e.isHugeLeaf {
+                    if a & (span - 1) == 0 && next & (span - 1) == 0 { k.setEntry(slot, .none) }
+                    return nil
+                }
+                return k.child(of: slot)
+            }
+            if let child {
+                removeTables(in: child, a, next, into: &batch)
+                // free_pud_table frees PUD tables under a P4D entry only with
+                // 5-level paging; a root entry's table is init_mm's, shared.
+                if child.level < 3 || (child.level == 3 && table.level == 4) {
+                    freeTableIfEmpty(slot, child, va: a & ~(span - 1), into: &batch)
+                }
+            }
+            a = next
+        }
+        // remove_pte_table ends with flush_tlb_all, before free_pte_table.
+        if table.level == 1 { flushTLBAll(site: .hotRemove) }
+    }
+
+    /// free_pte_table / free_pmd_table / free_pud_table: nothing unless all
+    /// 512 entries are none; then, in Linux's order, free_pagetable() and
+    /// only then the clear under the page_table_lock (the window between
+    /// them is handed to the window hook); in complete, the clear first and
+    /// the table into `batch`, freed after the final flush.
+    private func freeTableIfEmpty(_ slot: EntrySlot, _ t: TableFrame, va: UInt64, into batch: inout DetachedTables) {
+        guard hotRemoveFreesBeforeClear else {
+            batch.append(contentsOf: tables.withKernel { k in k.isEmpty(t) ? k.unlink(slot, va: va, site: .hotRemove) : .none })
+            return
+        }
+        let freed = tables.withKernel { k in k.isEmpty(t) ? k.detachStillLinked(slot, va: va, site: .hotRemove) : .none }
+        guard !freed.isEmpty else { return }
+        deferred.pagetableFree(freed, site: .hotRemove)
+        runKernelWindowHook(t.pfn, va: va, site: .hotRemove)
+        tables.withKernel { k in k.clearAfterFree(slot, va: va, site: .hotRemove) }
+    }
 }
 
 extension PTView {
-    /// remove_pagetable over the direct map of [first, end): clears 2 MiB
-    /// leaves, unlinks split PTE tables, then PMD tables whose 512 entries
-    /// are all clear.
-    func removeDirectMap(_ first: Int, _ end: Int) -> DetachedTables {
-        var out = DetachedTables.none
-        var pmdTables: [(slot: EntrySlot, va: UInt64)] = []
-        var a = layout.directMapBase + UInt64(first) << 12
-        let stop = layout.directMapBase + UInt64(end) << 12
-        while a < stop {
-            if let s = lookup(a, level: 2) {
-                if entry(s).isHugeLeaf { setEntry(s, .none) } else { out.append(contentsOf: unlink(s, va: a, site: .hotRemove)) }
-                if let pud = lookup(a, level: 3), pmdTables.last?.slot != pud { pmdTables.append((pud, a)) }
-            }
-            a += 1 << 21
+    /// Whether a present 1 GiB or 512 GiB leaf straddles an end of [start, stop).
+    func cutsHugeLeaf(_ start: UInt64, _ stop: UInt64) -> Bool {
+        for edge in [start, stop] {
+            let (s, present) = lastSlot(edge)
+            if present, s.holder.level > 2, edge & (AddressLayout.span(level: s.holder.level) - 1) != 0 { return true }
         }
-        for (pud, va) in pmdTables {
-            if let t = child(of: pud), isEmpty(t) { out.append(contentsOf: unlink(pud, va: va, site: .hotRemove)) }
-        }
-        return out
+        return false
     }
 }

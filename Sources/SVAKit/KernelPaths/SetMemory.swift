@@ -10,8 +10,11 @@ extension Machine {
     /// before changing anything; an allocation failure part-way leaves some
     /// leaves split, which changes no translation.
     public func setMemory(_ va: UInt64, pages: UInt64, set: UInt64 = 0, clear: UInt64 = 0) throws(SVAError) {
+        // A non-canonical address is out of range whatever its bit 63, as
+        // for every other entry point (checkAddress), before the flags.
+        try tables.checkAddress(va, mm: 0)
         guard pages > 0, va & 0xfff == 0, (set | clear) & ~PageTableEntry.protMask == 0,
-              set & clear == 0, layout.isKernel(va) else { throw .invalidArgument }
+              set & clear == 0 else { throw .invalidArgument }
         guard pages <= frames.bytes >> 12, va >= layout.directMapBase,
               va - layout.directMapBase <= frames.bytes - pages << 12 else { throw .outOfRange }
         try tables.withKernel { k throws(SVAError) in
@@ -42,7 +45,7 @@ extension Machine {
     /// pagetable_free. Returns whether it collapsed.
     @discardableResult
     public func collapseLargePages(_ va: UInt64) throws(SVAError) -> Bool {
-        guard layout.isKernel(va) else { throw .invalidArgument }
+        try tables.checkAddress(va, mm: 0)
         let pte = try tables.withKernel { k throws(SVAError) in
             var out = DetachedTables.none
             let s = try k.directMapSlot(va & ~0x1f_ffff)

@@ -36,12 +36,17 @@ public final class Machine: @unchecked Sendable {
     /// The CPU TLB flush hook; copied out and called with no lock held, so a
     /// hook may call back into the machine.
     let flushHook = RankedMutex<HookBox<TLBFlushHook>?>(.hook, nil)
+    /// The kernel window hook (KernelPaths/KernelWindow.swift); copied out and
+    /// called with no lock held.
+    let windowHook = RankedMutex<HookBox<KernelWindowHook>?>(.hook, nil)
     /// flush_tlb_kernel_range calls (relaxed: a counter, not a lock).
     let tlbFlushes = Atomic<Int>(0)
 
     /// Called by flush_tlb_kernel_range(start, end) and flush_tlb_all()
-    /// (start 0, end UInt64.max) after the entry is cleared and before the
-    /// table is freed.
+    /// (start 0, end UInt64.max): the CPUs' flush. Free paths call it after
+    /// the entry is cleared and before the table is freed, except memory
+    /// hot-remove in Linux's order, whose final flush comes after the frees
+    /// (docs/KERNEL-MODEL.md §2.7).
     public typealias TLBFlushHook = @Sendable (_ start: UInt64, _ end: UInt64) -> Void
 
     /// Boots a machine: reserves its simulated memory, builds init_mm's kernel
@@ -241,16 +246,19 @@ public final class Machine: @unchecked Sendable {
         flushHook.locked { $0 = hook.map { HookBox($0) } }
     }
 
-    /// flush_tlb_kernel_range: logs the flush; with `.onFlush` (v1 of the
-    /// series) calls the IOMMU gate; then runs the hook with no lock held.
+    /// flush_tlb_kernel_range: logs the flush and runs the hook (the CPUs'
+    /// flush) with no lock held; then, with `.onFlush` (v1-v3 of the
+    /// series), calls the IOMMU gate, as v1 did at the end of the function.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
         tlbFlushes.add(1, ordering: .relaxed)
         events.record(.tlbFlush, site: site, va: start, aux: end)
-        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
         if let hook = flushHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the TLB flush hook")
             hook(start, end)
         }
+        // v1-v3 call the gate at the end of flush_tlb_kernel_range(), after
+        // the CPUs' flush (docs/KERNEL-MODEL.md §1.7).
+        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
     }
 
     /// flush_tlb_all.

@@ -39,6 +39,11 @@ public struct PageTableEntry: Hashable, Sendable, CustomStringConvertible {
     /// every upper level.
     public static let tableFlags = present | writable | user | accessed | dirty
 
+    /// `_KERNPG_TABLE` (P|RW|A|D, no U/S): what set_memory's
+    /// `__split_large_page()` links a split table with (arch/x86/mm/pat/set_memory.c).
+    /// A user request through such an entry cannot complete, whatever lies below.
+    public static let kernelTableFlags = present | writable | accessed | dirty
+
     /// Whether P is set.
     @inlinable public var isPresent: Bool { raw & Self.present != 0 }
     /// Whether PS is set (meaningful above level 1 only).

@@ -5,11 +5,13 @@
 /// logs the step. This file is also the only place that can make a
 /// `DetachedTables`, the value `pagetableFree` consumes.
 extension PTView {
-    /// Points `slot` at `table` (pmd_populate and friends). The table was
-    /// zeroed by the allocator; the entry's release store publishes it.
-    func link(_ slot: EntrySlot, to table: TableFrame, va: UInt64, site: Site) {
+    /// Points `slot` at `table` (pmd_populate and friends: `_PAGE_TABLE`, U/S
+    /// set; set_memory's split passes `_KERNPG_TABLE`). The table was zeroed
+    /// by the allocator; the entry's release store publishes it.
+    func link(_ slot: EntrySlot, to table: TableFrame, va: UInt64, site: Site,
+              flags: UInt64 = PageTableEntry.tableFlags) {
         memory.insertFlags(table.pfn, .linked)
-        let e = PageTableEntry.table(table.pfn)
+        let e = PageTableEntry(raw: table.pfn.physicalAddress | flags)
         setEntry(slot, kernelEntriesWithoutUser ? PageTableEntry(raw: e.raw & ~PageTableEntry.user) : e)
         events.record(.tableLink, site: site, pfn: table.pfn, desc: memory.snapshot(table.pfn), va: va,
                       aux: UInt64(slot.holder.pfn.rawValue))
@@ -33,6 +35,29 @@ extension PTView {
         memory.removeFlags(t.pfn, .linked)
         events.record(.tableUnlink, site: site, pfn: t.pfn, desc: memory.snapshot(t.pfn), va: va, aux: old.raw)
         out.append(t, va: va)
+    }
+
+    /// Linux's hot-remove order (free_pte_table, free_pmd_table,
+    /// free_pud_table in arch/x86/mm/init_64.c): the table under `slot` is
+    /// handed to the free path while the entry still points at it. The one
+    /// path that makes a `DetachedTables` of a table still reachable; the
+    /// caller frees it, then clears the entry with `clearAfterFree`.
+    func detachStillLinked(_ slot: EntrySlot, va: UInt64, site: Site) -> DetachedTables {
+        var out = DetachedTables()
+        guard let t = child(of: slot) else { return out }
+        memory.removeFlags(t.pfn, .linked)
+        out.append(t, va: va)
+        return out
+    }
+
+    /// pmd_clear / pud_clear / p4d_clear after `detachStillLinked`'s table
+    /// was freed: the entry goes, and the log shows the unlink after the free.
+    /// The frame it named may belong to someone else by now, so nothing of
+    /// it is touched.
+    func clearAfterFree(_ slot: EntrySlot, va: UInt64, site: Site) {
+        let old = entry(slot)
+        setEntry(slot, .none)
+        events.record(.tableUnlink, site: site, pfn: old.pfn, va: va, aux: old.raw)
     }
 
     /// Unlinks the table under `slot` and every table below it, bottom up.
