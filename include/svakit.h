@@ -966,13 +966,16 @@ int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
 /**
  * svakit_set_memory() - set_memory on the direct map.
  * @m: the machine.
- * @va: a page-aligned direct-map address.
- * @npages: pages from @va, at least 1, inside memory.
+ * @va: a page-aligned kernel address in the direct map or the vmalloc area.
+ * @npages: pages from @va, at least 1, inside that area, every one mapped.
  * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
  * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
  *
- * Splits 2 MiB leaves into a PTE table as needed (tables marked
- * SVAKIT_PTDESC_SPLIT, which linux-6.19 frees at once: one of its holes).
+ * change_page_attr_set_clr(): splits 1 GiB and 2 MiB leaves as needed
+ * (__split_large_page: tables marked SVAKIT_PTDESC_SPLIT, which linux-6.19
+ * frees at once, one of its holes, and linked with _KERNPG_TABLE, without
+ * SVAKIT_PTE_US), then cpa_flush: one flush per page up to 33 pages
+ * (flush_tlb_one_kernel, which no IOMMU design hooks), flush_tlb_all beyond.
  *
  * Context: Takes init_mm's page-table lock and the frame allocator's; calls
  * the TLB-flush hook with none held. May be called from any callback.
@@ -981,9 +984,10 @@ int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
  * -EBADF: @m is not a live machine.
  * -EINVAL: @npages is 0, @va is not page aligned or is a user address, a bit
  * outside SVAKIT_PROT_MASK, or a bit both set and cleared.
- * -ERANGE: @va is not canonical or not in the direct map, or the range runs
- * past the end of memory.
- * -ENOENT: the range holds offline memory.
+ * -ERANGE: @va is not canonical or in neither area, or the range runs past
+ * the end of memory or of the vmalloc area.
+ * -ENOENT: the range holds offline memory or an unmapped page (CPA's "zero
+ * pte"); nothing is changed.
  * -ENOMEM: no frame for a split's PTE table (nothing is changed).
  */
 int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
@@ -992,10 +996,12 @@ int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
 /**
  * svakit_cpa_collapse() - cpa_collapse_large_pages for one 2 MiB region.
  * @m: the machine.
- * @va: a direct-map address in the region.
+ * @va: a kernel address in the region, in the direct map or the vmalloc area.
  *
- * When the region's 512 PTEs are contiguous with equal protections, the PTE
- * table is replaced by a 2 MiB leaf and freed.
+ * When the region's 512 PTEs are contiguous with equal flags, the PTE table
+ * is replaced by a 2 MiB leaf, flush_tlb_all runs, and the table is freed.
+ * Linux calls this only from set_memory_rox() (CPA_COLLAPSE), on execmem's
+ * ROX ranges; it is here for arch code that drives it itself.
  *
  * Context: Takes init_mm's page-table lock; frees the table with none held:
  * calls the TLB-flush hook (flush_tlb_all), then the free hook, and may
@@ -1005,8 +1011,8 @@ int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: @va is a user address.
- * -ERANGE: @va is not canonical or not in the direct map of memory.
- * -ENOENT: the region is offline.
+ * -ERANGE: @va is not canonical or in neither area.
+ * -ENOENT: nothing maps the region (offline memory, an unmapped range).
  */
 int svakit_cpa_collapse(svakit_machine *m, uint64_t va);
 

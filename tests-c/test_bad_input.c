@@ -1292,8 +1292,10 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(setmem_clear_p, -EINVAL, "clear P", NONE, svakit_set_memory(M, f->dm_va, 1, 0, P))         \
 	X(setmem_overlap, -EINVAL, "the same bit set and cleared", NONE,                             \
 	  svakit_set_memory(M, f->dm_va, 1, RW, RW))                                                 \
-	X(setmem_vmalloc, -ERANGE, "a vmalloc va (outside the direct map)", NONE,                    \
-	  svakit_set_memory(M, f->vm_va, 1, 0, RW))                                                  \
+	X(setmem_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
+	  svakit_set_memory(M, f->dm_base - SZ_1G, 1, 0, RW))                                        \
+	X(setmem_unmapped, -ENOENT, "an unmapped vmalloc-area page (CPA's zero pte)", NONE,          \
+	  svakit_set_memory(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1, 0, RW))                          \
 	X(setmem_user, -EINVAL, "a user va", NONE, svakit_set_memory(M, UVA, 1, 0, RW)) \
 	X(setmem_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory(M, NONCANON_K, 1, 0, RW)) \
 	X(setmem_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                      \
@@ -1307,8 +1309,8 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  svakit_set_memory(M, f->dm_base + (SECTION << 12), 1, 0, RW))
 
 #define CASES_svakit_cpa_collapse(X)                                                                \
-	X(collapse_vmalloc, -ERANGE, "a vmalloc va (outside the direct map)", NONE,                  \
-	  svakit_cpa_collapse(M, f->vm_va))                                                          \
+	X(collapse_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
+	  svakit_cpa_collapse(M, f->dm_base - SZ_1G))                                                \
 	X(collapse_noncanon, -ERANGE, "non-canonical va", NONE, svakit_cpa_collapse(M, NONCANON_K))  \
 	X(collapse_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                    \
 	  svakit_cpa_collapse(M, NONCANON_U))                                                        \

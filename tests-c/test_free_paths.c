@@ -180,9 +180,12 @@ static void test_set_memory_split_and_collapse(void **state)
 
 	assert_int_equal(svakit_direct_map_va(m, 8 << 20, &va), 0);
 	hook(m, &log);
+	/* cpa_flush: flush_tlb_one_kernel per page up to 33 pages. */
 	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, SVAKIT_PTE_PCD, 0), 0);
-	assert_hook_calls(&log.hk, "F");
+	assert_hook_calls(&log.hk, "FF");
 	pte = ktable(m, va, 2);
+	/* __split_large_page links with _KERNPG_TABLE: no U/S. */
+	assert_false(entry_of(m, ktable(m, va, 3), idx(va, 2)) & SVAKIT_PTE_US);
 	assert_true(info(m, pte).flags & SVAKIT_PTDESC_SPLIT);
 	assert_int_equal(info(m, pte).site, SVAKIT_SITE_SET_MEMORY_SPLIT);
 	assert_int_equal(svakit_translate(m, 0, va + 0x6000, &t), 0);
@@ -191,7 +194,7 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_int_equal(svakit_cpa_collapse(m, va), 0); /* mixed: stays split */
 
 	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, 0, SVAKIT_PTE_PCD), 0);
-	assert_hook_calls(&log.hk, "F");
+	assert_hook_calls(&log.hk, "FF");
 	log.watch[0] = pte;
 	log.nwatch = 1;
 	assert_int_equal(svakit_cpa_collapse(m, va), 1);
@@ -205,7 +208,8 @@ static void test_set_memory_split_and_collapse(void **state)
 
 	assert_int_equal(svakit_set_memory(m, va + 1, 1, 0, 0), -EINVAL);
 	assert_int_equal(svakit_set_memory(m, va, 1, SVAKIT_PTE_PS, 0), -EINVAL);
-	assert_int_equal(svakit_set_memory(m, 0xffffc90000000000ULL, 1, 0, 0), -ERANGE);
+	assert_int_equal(svakit_set_memory(m, 0xffffc90000000000ULL, 1, 0, 0), -ENOENT); /* zero pte */
+	assert_int_equal(svakit_set_memory(m, 0xffffc80000000000ULL, 1, 0, 0), -ERANGE); /* neither area */
 	unhook(m, &log);
 	assert_machine_ok(m);
 }

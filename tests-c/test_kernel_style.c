@@ -270,6 +270,18 @@ static int finish(struct world *w, uint64_t va, unsigned level, int frames)
 	return leaked;
 }
 
+/* finish() for a freed table whose entry lacks U/S: returns whether the
+ * oracle reported the stale walk, which never reads the secret. */
+static int finish_stale(struct world *w, uint64_t va, unsigned level, int frames)
+{
+	uint64_t got, before = reports(w);
+	assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+	for (int i = 0; i < frames; i++)
+		attacker(w, va, level);
+	assert_int_equal(touch(w, va, &got), SVAKIT_DMA_FAULTED);
+	return reports(w) > before;
+}
+
 static int exploitable(struct world *w, int hole)
 {
 	return w->mode == SVAKIT_FREE_IMMEDIATE || (w->mode == SVAKIT_FREE_LINUX_6_19 && hole);
@@ -320,8 +332,10 @@ static void test_set_memory_collapse(void **state)
 	assert_int_equal(svakit_set_memory(w->m, va, 1, SVAKIT_PTE_RW, 0), 0);
 	arch_cpa_collapse(w, va);
 	/* x86 allocates split tables with alloc_pages(): no PT_kernel mark, so
-	 * linux-6.19 frees them at once. */
-	assert_int_equal(finish(w, va, 1, 1), exploitable(w, 1));
+	 * linux-6.19 frees them at once. Their PMD entry is _KERNPG_TABLE (no
+	 * U/S): the stale walk reads the freed frame, a use-after-free, but a
+	 * user request cannot complete, so nothing leaks. */
+	assert_int_equal(finish_stale(w, va, 1, 1), exploitable(w, 1));
 }
 
 static void test_hot_remove_boot_tables_then_hot_add(void **state)

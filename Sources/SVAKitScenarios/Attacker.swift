@@ -23,9 +23,11 @@ public struct SVASetup: Sendable {
         bond = try m.bindSVA(device: device, mm: mm)
     }
 
-    /// A user-privilege DMA read of 8 bytes.
-    public func touch(_ m: Machine, _ va: UInt64) throws(SVAError) -> Result<[UInt8], DMAFault> {
-        try m.dmaRead(device: device, pasid: bond.pasid, va: va, count: 8)
+    /// A DMA read of 8 bytes: a user request, or with `supervisor` a
+    /// privileged one (translated only where the IOMMU enables supervisor
+    /// SVA, ``IOMMUConfig/svaSupervisorRequests``).
+    public func touch(_ m: Machine, _ va: UInt64, supervisor: Bool = false) throws(SVAError) -> Result<[UInt8], DMAFault> {
+        try m.dmaRead(device: device, pasid: bond.pasid, va: va, count: 8, access: supervisor ? .privileged : [])
     }
 }
 

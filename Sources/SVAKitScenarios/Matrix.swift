@@ -68,20 +68,24 @@ public struct MatrixDesign: Sendable, Hashable, CustomStringConvertible {
 
     /// The verdict `scenario` must give under this design on `profile`:
     /// safe everywhere on an IOMMU that never walks the kernel half;
-    /// otherwise the unfixed kernel is exploited everywhere, linux-6.19
-    /// where x86 frees a table without the PT_kernel mark, clear-us leaves
-    /// the stale walk (a use-after-free report) but refuses the planted
-    /// leaf, and the other designs are safe.
+    /// otherwise the unfixed kernel gives the scenario's
+    /// ``ScenarioName/unfixedVerdict``, and so does linux-6.19 where x86
+    /// frees a table without the PT_kernel mark; flush-on-kernel-tlb-flush
+    /// is exploited on hot-remove (remove_pagetable frees before its only
+    /// flush); clear-us leaves the stale walk (a use-after-free report) but
+    /// refuses the planted leaf to a user request, not to a supervisor one;
+    /// the other designs are safe.
     public func expected(_ scenario: ScenarioName, on profile: MatrixProfile) -> Verdict {
         guard profile.walksKernelHalf else { return .safe }
         switch mitigation {
-        case .none: return .exploited
-        case .deferredFree: return freeMode == .linux619 && scenario.isLinux619Hole ? .exploited : .safe
+        case .none: return scenario.unfixedVerdict
+        case .deferredFree: return freeMode == .linux619 && scenario.isLinux619Hole ? scenario.unfixedVerdict : .safe
         // v1-v3 flush the IOMMU in flush_tlb_kernel_range / flush_tlb_all;
         // remove_pagetable frees the PMD table before its only flush.
         case .flushOnKernelTLBFlush: return scenario == .hotRemoveBoot ? .exploited : .safe
         case .kptiRoot: return .safe
-        case .clearUS: return .useAfterFree
+        // U/S cannot stop a supervisor request.
+        case .clearUS: return scenario.usesSupervisorSVA ? .exploited : .useAfterFree
         }
     }
 }

@@ -62,9 +62,11 @@ public struct Scenario: Sendable {
     /// split tables, the boot-time direct map: docs/KERNEL-MODEL.md §2.7);
     /// complete nowhere.
     public static let all: [Scenario] = ScenarioName.allCases.map { name in
-        Scenario(name: name, story: name.story, expected: [
-            .immediate: .exploited,
-            .linux619: name.isLinux619Hole ? .exploited : .safe,
+        let unfixed: Verdict = name.unfixedVerdict
+        let hole: Verdict = name.isLinux619Hole ? unfixed : .safe
+        return Scenario(name: name, story: name.story, expected: [
+            .immediate: unfixed,
+            .linux619: hole,
             .complete: .safe,
         ])
     }
@@ -79,8 +81,14 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     case hugeVmap = "huge-vmap"
     /// A 1 GiB vmap replaces a PMD table and its PTE tables: pud_free_pmd_page.
     case pudFreePmd = "pud-free-pmd"
-    /// set_memory splits a direct-map leaf, then cpa collapse frees the table.
+    /// set_memory splits an execmem 2 MiB ROX leaf; set_memory_rox collapses
+    /// it and frees the split PTE table (cpa_collapse_large_pages). The
+    /// table's entry has no U/S, so a user request cannot complete.
     case setMemoryCollapse = "set-memory-collapse"
+    /// The same with a supervisor request through a supervisor-SVA PASID
+    /// (beyond Linux: ``IOMMUConfig/svaSupervisorRequests``), which U/S does
+    /// not stop.
+    case setMemoryCollapseSupervisor = "set-memory-collapse-supervisor"
     /// Hot-remove of memory present at boot frees boot-time tables; then hot-add.
     case hotRemoveBoot = "hot-remove-boot"
     /// Sixteen rounds of vmalloc, device access, vfree and huge vmalloc.
@@ -98,7 +106,9 @@ public enum ScenarioName: String, Sendable, CaseIterable {
         case .pudFreePmd:
             "a 1 GiB vmap replaces a PMD table and the PTE table under it (pud_free_pmd_page)"
         case .setMemoryCollapse:
-            "set_memory splits a direct-map 2 MiB leaf; cpa collapse frees the split PTE table"
+            "set_memory splits an execmem 2 MiB ROX leaf; set_memory_rox collapses it and frees the split PTE table"
+        case .setMemoryCollapseSupervisor:
+            "the same, with a supervisor request through a supervisor-SVA PASID (beyond Linux)"
         case .hotRemoveBoot:
             "memory hot-remove frees the boot-time direct-map PMD table before it clears the PUD entry (remove_pagetable)"
         case .vmallocStorm:
@@ -110,7 +120,22 @@ public enum ScenarioName: String, Sendable, CaseIterable {
 
     /// Whether linux-6.19 frees this scenario's table at once: x86 allocates
     /// it without the PT_kernel mark the merged series defers on.
-    public var isLinux619Hole: Bool { self == .setMemoryCollapse || self == .hotRemoveBoot }
+    public var isLinux619Hole: Bool {
+        switch self {
+        case .setMemoryCollapse, .setMemoryCollapseSupervisor, .hotRemoveBoot: true
+        default: false
+        }
+    }
+
+    /// Whether the device is given supervisor SVA and makes supervisor
+    /// requests (``IOMMUConfig/svaSupervisorRequests``).
+    public var usesSupervisorSVA: Bool { self == .setMemoryCollapseSupervisor }
+
+    /// What the unfixed kernel gives: EXPLOITED, except where the freed
+    /// table's entry lacks U/S and the request is a user one (a split
+    /// table, linked with _KERNPG_TABLE): the stale walk reads the freed
+    /// frame and faults at the leaf, a use-after-free that leaks nothing.
+    public var unfixedVerdict: Verdict { self == .setMemoryCollapse ? .useAfterFree : .exploited }
 }
 
 /// Runs one scenario on a fresh machine (built by the caller with the mode
@@ -121,6 +146,8 @@ public enum ScenarioName: String, Sendable, CaseIterable {
 /// plants a user leaf to a secret, and the device touches the address again.
 public func runScenario(_ name: ScenarioName, on m: Machine,
                         iommu: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> ScenarioOutcome {
+    var iommu = iommu
+    if name.usesSupervisorSVA { iommu.svaSupervisorRequests = true }
     let s = try SVASetup(m, iommu: iommu)
     let reportsBefore = m.reportCount
     let invalidationsBefore = s.iommu.counters.invalidations
@@ -148,16 +175,23 @@ public func runScenario(_ name: ScenarioName, on m: Machine,
         for _ in 0..<2 { _ = try plantLeaf(m, va: base, level: 1, target: secret) }
         last = try s.touch(m, base)
         leaked = last.isSecret
-    case .setMemoryCollapse:
+    case .setMemoryCollapse, .setMemoryCollapseSupervisor:
+        // execmem's ROX cache: a 2 MiB huge mapping (vmalloc_huge stands in
+        // for the module area). A set_memory on one page splits it; the
+        // split table's PMD entry is _KERNPG_TABLE, without U/S.
+        // The device's first access caches the PDE that points at the split
+        // table (and, for a supervisor request, the leaf of that page); the
+        // attack aims at another page under the same PDE.
+        let supervisor = name == .setMemoryCollapseSupervisor
         let secret = try makeSecret(m)
-        let va = try m.directMapAddress(64 << 20)
-        try m.setMemory(va, pages: 1, clear: PageTableEntry.writable)   // split
-        _ = try s.touch(m, va)
-        try m.setMemory(va, pages: 1, set: PageTableEntry.writable)
-        try m.collapseLargePages(va)
+        let region = try m.vmallocHuge(2 << 20)
+        let va = region + (7 << 12), target = region + (9 << 12)
+        try m.setMemory(va, pages: 1, clear: PageTableEntry.writable)   // __split_large_page
+        _ = try s.touch(m, va, supervisor: supervisor)
+        try m.setMemoryROX(region, pages: 512)                        // CPA_COLLAPSE: the table is freed
         m.flushDeferredWork()
-        _ = try plantLeaf(m, va: va, level: 1, target: secret)
-        last = try s.touch(m, va)
+        _ = try plantLeaf(m, va: target, level: 1, target: secret)
+        last = try s.touch(m, target, supervisor: supervisor)
         leaked = last.isSecret
     case .hotRemoveBoot:
         // A 2 MiB secret, so the planted 2 MiB leaf starts at its first byte.

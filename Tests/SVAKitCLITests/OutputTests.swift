@@ -87,7 +87,9 @@ func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         }
         #expect(Set(report.scenarios.map(\.mode)) == ["immediate", "linux-6.19", "complete"])
         for s in report.scenarios where s.mode == "complete" { #expect(s.uafReports == 0) }
-        for s in report.scenarios where s.mode == "immediate" { #expect(s.uafReports > 0 && s.verdict == "EXPLOITED") }
+        for s in report.scenarios where s.mode == "immediate" {
+            #expect(s.uafReports > 0 && s.verdict == ScenarioName(rawValue: s.name)!.unfixedVerdict.rawValue)
+        }
         // The second table: every DMA scenario under each mode of its row,
         // each with the verdict the table expects.
         #expect(text.contains("\"dma_scenarios\"") && text.contains("\"modelled_device_ns\""))

@@ -25,19 +25,23 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         #expect(Scenario.all.map(\.name) == ScenarioName.allCases)
         for s in Scenario.all {
             #expect(s.expected.count == FreeMode.allCases.count)
-            #expect(s.expected[.immediate] == .exploited, "\(s.name)")
+            #expect(s.expected[.immediate] != .safe, "\(s.name)")
             #expect(s.expected[.complete] == .safe, "\(s.name)")
         }
-        #expect(Scenario.all.filter { $0.expected[.linux619] == .exploited }.map(\.name) == [.setMemoryCollapse, .hotRemoveBoot])
+        // Only the user request through a _KERNPG_TABLE entry (a split
+        // table) stops short of the secret.
+        #expect(Scenario.all.filter { $0.expected[.immediate] == .useAfterFree }.map(\.name) == [.setMemoryCollapse])
+        #expect(Scenario.all.filter { $0.expected[.linux619] != .safe }.map(\.name)
+                == [.setMemoryCollapse, .setMemoryCollapseSupervisor, .hotRemoveBoot])
     }
 
     @Test(arguments: expectations)
     func scenarioReportsExactlyWhatTheModeLeavesOpen(_ name: ScenarioName, _ mode: FreeMode, _ verdict: Verdict) throws {
         let m = try machine(mode: mode)
         let o = try Scenario.named(name).run(on: m)
-        let exploitable = verdict != .safe
+        let reported = verdict != .safe, exploitable = verdict == .exploited
         #expect(o.verdict == verdict, "\(name) under \(mode): \(o.reports.first?.text ?? "no report")")
-        #expect((o.reports.count > 0) == exploitable)
+        #expect((o.reports.count > 0) == reported)
         #expect(o.secretLeaked == exploitable)
         #expect(o.escalations == (exploitable ? o.reports.count : 0))
         if mode == .complete { #expect(o.framesDeferred > 0) }

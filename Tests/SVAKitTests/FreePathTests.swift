@@ -128,7 +128,8 @@ func expectFreedAfterFlush(_ m: Machine, _ t: TableFrame, by site: Site,
         expectFreedAfterFlush(m, t, by: .setMemoryCollapse)
         #expect(rec.all.last == .init(start: 0, end: .max, watchedKinds: [.kernelTable]), "flush_tlb_all first")
         guard case .mapped(_, .size2M, _, _) = try m.translate(va) else { Issue.record("not collapsed"); return }
-        expectRefused(m, .outOfRange) { try m.setMemory(m.layout.vmallocStart, pages: 1) }
+        expectRefused(m, .notFound) { try m.setMemory(m.layout.vmallocStart, pages: 1) }   // CPA: zero pte
+        expectRefused(m, .outOfRange) { try m.setMemory(m.layout.directMapBase + (1 << 40), pages: 1) }
         expectRefused(m, .invalidArgument) { try m.setMemory(va + 1, pages: 1) }
         expectRefused(m, .invalidArgument) { try m.setMemory(va, pages: 1, set: 1 << 40) }
         // Non-canonical is out of range whatever bit 63 says, as everywhere.

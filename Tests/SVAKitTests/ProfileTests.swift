@@ -328,13 +328,15 @@ private func bound(_ profile: IOMMUProfile) throws -> (Machine, SVASetup) {
     // MARK: - The seed scenarios per profile
 
     /// Every seed scenario on every profile under the unfixed kernel and the
-    /// complete fix. Unfixed: exploited wherever the walker may walk the
-    /// kernel half (the kernel never invalidates for a kernel free, so AMD's
-    /// PDE=1 and RISC-V's PSCID-wide commands never run); safe on SMMUv3,
-    /// whose SVA context descriptor sets EPD1. Complete: safe everywhere.
+    /// complete fix. Unfixed: the scenario's unfixed verdict (exploited, or a
+    /// use-after-free where a split table's entry lacks U/S) wherever the
+    /// walker may walk the kernel half (the kernel never invalidates for a
+    /// kernel free, so AMD's PDE=1 and RISC-V's PSCID-wide commands never
+    /// run); safe on SMMUv3, whose SVA context descriptor sets EPD1.
+    /// Complete: safe everywhere.
     static let verdicts: [(ScenarioName, IOMMUProfile, FreeMode, Verdict)] = ScenarioName.allCases.flatMap { n in
         IOMMUProfile.allCases.flatMap { p in
-            [(n, p, FreeMode.immediate, p == .smmuv3 ? Verdict.safe : .exploited), (n, p, .complete, .safe)]
+            [(n, p, FreeMode.immediate, p == .smmuv3 ? Verdict.safe : n.unfixedVerdict), (n, p, .complete, .safe)]
         }
     }
 

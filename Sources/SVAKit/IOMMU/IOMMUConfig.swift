@@ -58,6 +58,14 @@ public struct IOMMUConfig: Sendable, Equatable {
     /// what they drop, what its walker may walk. Default ``IOMMUProfile/generic``,
     /// the engine's own model.
     public var profile: IOMMUProfile = .generic
+    /// Supervisor SVA, **beyond Linux**: the PASID entries of SVA binds and
+    /// PASID attachments enable supervisor requests (VT-d's SRE), so a
+    /// device's ``DMAAccess/privileged`` request walks the mm's tables
+    /// without the U/S check. Linux dropped this (SVM_FLAG_SUPERVISOR_MODE,
+    /// removed by 942fd5435dcc in 6.2; VT-d's PASID supervisor request
+    /// support in 6.4); it is here to show what a stale walk becomes when
+    /// U/S cannot stop it. Swift-only; default false.
+    public var svaSupervisorRequests = false
     /// The devices behind this IOMMU have ATS enabled, so a hardware
     /// profile's request also invalidates each attached device's TLB (VT-d
     /// PASID-based device-IOTLB descriptors, SMMUv3 CMD_ATC_INV, AMD

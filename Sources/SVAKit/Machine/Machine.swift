@@ -250,15 +250,25 @@ public final class Machine: @unchecked Sendable {
     /// flush) with no lock held; then, with `.onFlush` (v1-v3 of the
     /// series), calls the IOMMU gate, as v1 did at the end of the function.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
+        flushCPUs(start, end, site: site)
+        // v1-v3 call the gate at the end of flush_tlb_kernel_range(), after
+        // the CPUs' flush (docs/KERNEL-MODEL.md §1.7).
+        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
+    }
+
+    /// flush_tlb_one_kernel (INVLPG of one page on every CPU, as cpa_flush
+    /// does page by page): the CPUs' flush only; no design ever put the
+    /// IOMMU gate here.
+    func flushTLBOneKernel(_ va: UInt64, site: Site) { flushCPUs(va, va + UInt64(pageSize), site: site) }
+
+    /// The CPUs' side of a kernel flush: counted, logged, the hook run.
+    private func flushCPUs(_ start: UInt64, _ end: UInt64, site: Site) {
         tlbFlushes.add(1, ordering: .relaxed)
         events.record(.tlbFlush, site: site, va: start, aux: end)
         if let hook = flushHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the TLB flush hook")
             hook(start, end)
         }
-        // v1-v3 call the gate at the end of flush_tlb_kernel_range(), after
-        // the CPUs' flush (docs/KERNEL-MODEL.md §1.7).
-        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
     }
 
     /// flush_tlb_all.

@@ -329,7 +329,12 @@ final class SVARegistry: @unchecked Sendable {
 
     private func installPASID(iommu: Int, device: UInt32, pasid: UInt32, mm: UInt32, root: TableFrame) {
         let gen = frames.memory.generation(root.pfn)
-        withIOMMU(iommu) { $0.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm, tag: pasid)) }
+        withIOMMU(iommu) { i in
+            // SRE only where the IOMMU is configured for supervisor SVA
+            // (beyond Linux since 942fd5435dcc; IOMMUConfig.svaSupervisorRequests).
+            i.setPASIDEntry(device: device, pasid: pasid, PasidEntry(root: root.pfn, rootGeneration: gen, mm: mm, tag: pasid,
+                                                                     supervisorRequests: i.config.svaSupervisorRequests))
+        }
     }
 
     private func removePASID(iommu: Int, device: UInt32, pasid: UInt32) {
