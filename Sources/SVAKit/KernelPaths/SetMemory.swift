@@ -14,6 +14,9 @@ extension Machine {
               set & clear == 0, layout.isKernel(va) else { throw .invalidArgument }
         guard pages <= frames.bytes >> 12, va >= layout.directMapBase,
               va - layout.directMapBase <= frames.bytes - pages << 12 else { throw .outOfRange }
+        // change_page_attr_set_clr: vm_unmap_aliases() before any change
+        // (no vmap alias of these pages may stay in a TLB).
+        vmUnmapAliases()
         try tables.withKernel { k throws(SVAError) in
             var chunk = va & ~0x1f_ffff
             while chunk < va + pages << 12 {

@@ -242,11 +242,14 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// flush_tlb_kernel_range: logs the flush; with `.onFlush` (v1 of the
-    /// series) calls the IOMMU gate; then runs the hook with no lock held.
+    /// series) calls the IOMMU gate over the pages the flush covers; then
+    /// runs the hook with no lock held.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
         tlbFlushes.add(1, ordering: .relaxed)
         events.record(.tlbFlush, site: site, va: start, aux: end)
-        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
+        if config.kvaInvalidation == .onFlush, let pages = Self.flushedPages(start, end) {
+            invalidateKernelRange(pages.start, pages.end)
+        }
         if let hook = flushHook.locked({ $0 })?.fn {
             LockRank.assertNoneHeld("the TLB flush hook")
             hook(start, end)
@@ -255,6 +258,20 @@ public final class Machine: @unchecked Sendable {
 
     /// flush_tlb_all.
     public func flushTLBAll(site: Site = .api) { flushTLBKernelRange(0, .max, site: site) }
+
+    /// The pages a flush_tlb_kernel_range(start, end) covers, as the
+    /// exclusive range the IOMMU gate takes: x86's do_kernel_range_flush
+    /// flushes each page at `start + n * PAGE_SIZE` below `end`, so
+    /// pmd_free_pte_page's (addr, addr + PAGE_SIZE - 1) is the page
+    /// [addr, addr + PAGE_SIZE), not one byte short of it. UInt64.max stays
+    /// "all"; an empty range (end <= start) flushes nothing.
+    static func flushedPages(_ start: UInt64, _ end: UInt64) -> (start: UInt64, end: UInt64)? {
+        let first = start & ~0xfff
+        if end == .max { return (first, .max) }
+        guard end > start else { return nil }
+        let last = start &+ ((end &- start &- 1) & ~0xfff)   // the last address the loop flushes
+        return (first, last & ~0xfff >= UInt64.max - 0xfff ? .max : (last & ~0xfff) + 0x1000)
+    }
 
     // MARK: - The static key and the gate
 
