@@ -218,6 +218,9 @@ enum svakit_reuse {
  * @SVAKIT_SITE_MM_TEARDOWN: svakit_mm_destroy().
  * @SVAKIT_SITE_PGTABLE_WORK: kernel_pgtable_work_func: the deferred free.
  * @SVAKIT_SITE_ARCH: a caller's own arch code through the primitives.
+ * @SVAKIT_SITE_VMAP_PURGE: __purge_vmap_area_lazy: the flush of the ranges
+ *	svakit_vfree() left unflushed (svakit_vm_unmap_aliases(), or past
+ *	lazy_max_pages()).
  * @SVAKIT_SITE_COUNT: the number of sites (not a site).
  *
  * Used by events (svakit_event.site) and descriptors (svakit_ptdesc.site).
@@ -240,6 +243,7 @@ enum svakit_site {
 	SVAKIT_SITE_MM_TEARDOWN = 14,
 	SVAKIT_SITE_PGTABLE_WORK = 15,
 	SVAKIT_SITE_ARCH = 16,
+	SVAKIT_SITE_VMAP_PURGE = 17,
 	SVAKIT_SITE_COUNT
 };
 
@@ -844,17 +848,22 @@ int svakit_vmalloc_area(svakit_machine *m, uint64_t *start, uint64_t *end);
  * @size: a multiple of 4 KiB, no larger than the vmalloc area.
  * @va: receives the address.
  *
- * First fit at the lowest address; mapped with 4 KiB leaves.
+ * First fit at the lowest address; mapped with 4 KiB leaves. A range
+ * svakit_vfree() left on the lazy list is not reused until a purge; when no
+ * range fits, the lazy list is purged and the search retried once.
  *
  * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
- * frame allocator's. On failure it undoes what it mapped, which flushes and
- * calls the TLB-flush hook. May be called from any callback.
+ * frame allocator's. A purge calls the TLB-flush hook. On failure what it
+ * mapped goes back through svakit_vfree()'s path (the range goes lazy, as
+ * __vmalloc_area_node's failure path calls vfree). May be called from any
+ * callback.
  * Return: 0 on success.
  * -EFAULT: @m or @va is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: @size is 0, not a multiple of 4 KiB, or larger than the area.
- * -ENOSPC: no free range of @size in the vmalloc area.
- * -ENOMEM: memory cannot back or map @size (nothing is changed).
+ * -ENOSPC: no free range of @size in the vmalloc area, even after a purge.
+ * -ENOMEM: memory cannot back or map @size (the frames and leaves are
+ * released; the range is left lazily freed).
  */
 int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
 
@@ -885,11 +894,16 @@ int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
  * @va: the start of an area svakit_vmalloc() or svakit_vmalloc_huge()
  *	returned.
  *
- * Clears the leaves (the tables stay), flushes, frees the data frames.
+ * As Linux 6.12's vfree: clears the leaves without a TLB flush (the tables
+ * stay), puts the range on the lazy list, where it stays reserved, then frees
+ * the data frames. The flush comes with the lazy purge: when the lazily freed
+ * pages pass lazy_max_pages() (fls(cpus) * 8192) this call purges before it
+ * returns; svakit_vm_unmap_aliases() and an allocation that finds no space
+ * purge too.
  *
  * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
- * frame allocator's; calls the TLB-flush hook with none held. May be called
- * from any callback.
+ * frame allocator's; a purge calls the TLB-flush hook with none held. May be
+ * called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -899,6 +913,24 @@ int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
  * an address outside the vmalloc area).
  */
 int svakit_vfree(svakit_machine *m, uint64_t va);
+
+/**
+ * svakit_vm_unmap_aliases() - vm_unmap_aliases: purge the lazily freed ranges.
+ * @m: the machine.
+ *
+ * __purge_vmap_area_lazy: takes every range svakit_vfree() left on the lazy
+ * list, flushes their union [lowest start, highest end) with one
+ * flush_tlb_kernel_range (SVAKIT_SITE_VMAP_PURGE), then returns the ranges to
+ * the vmalloc allocator. With nothing on the list it flushes nothing.
+ *
+ * Context: Takes the vmalloc area lock; calls the TLB-flush hook (and, with
+ * SVAKIT_KVA_INV_ON_FLUSH, IOMMU driver ops) with no engine lock held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_vm_unmap_aliases(svakit_machine *m);
 
 /**
  * svakit_vmap_huge() - an ioremap-style huge mapping at a chosen kernel va.
@@ -935,8 +967,9 @@ int svakit_vmap_huge(svakit_machine *m, uint64_t va, uint64_t phys,
  * @va: a page-aligned kernel address.
  * @size: a multiple of 4 KiB; no huge leaf may straddle either end.
  *
- * The tables stay and the frames mapped stay the caller's. Unmapped parts
- * of the range are skipped.
+ * vunmap_range: the TLB flush follows at once (nothing goes lazy, unlike
+ * svakit_vfree()). The tables stay and the frames mapped stay the caller's.
+ * Unmapped parts of the range are skipped.
  *
  * Context: Takes init_mm's page-table lock; calls the TLB-flush hook with
  * none held. May be called from any callback.
@@ -971,11 +1004,13 @@ int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
  * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
  * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
  *
- * change_page_attr_set_clr(): splits 1 GiB and 2 MiB leaves as needed
- * (__split_large_page: tables marked SVAKIT_PTDESC_SPLIT, which linux-6.19
- * frees at once, one of its holes, and linked with _KERNPG_TABLE, without
- * SVAKIT_PTE_US), then cpa_flush: one flush per page up to 33 pages
- * (flush_tlb_one_kernel, which no IOMMU design hooks), flush_tlb_all beyond.
+ * change_page_attr_set_clr(): first purges the lazily freed vmalloc ranges
+ * (vm_unmap_aliases(), svakit_vm_unmap_aliases()); then splits 1 GiB and
+ * 2 MiB leaves as needed (__split_large_page: tables marked
+ * SVAKIT_PTDESC_SPLIT, which linux-6.19 frees at once, one of its holes, and
+ * linked with _KERNPG_TABLE, without SVAKIT_PTE_US); then cpa_flush: one
+ * flush per page up to 33 pages (flush_tlb_one_kernel, which no IOMMU design
+ * hooks), flush_tlb_all beyond.
  *
  * Context: Takes init_mm's page-table lock and the frame allocator's; calls
  * the TLB-flush hook with none held. May be called from any callback.

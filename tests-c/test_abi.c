@@ -108,6 +108,7 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_translate(h, 0, 0xffffc90000000000ULL, &t), expect);
 	assert_int_equal(svakit_vmalloc_area(h, &u, &u2), expect);
 	assert_int_equal(svakit_vmalloc(h, 4096, &u), expect);
+	assert_int_equal(svakit_vm_unmap_aliases(h), expect);
 	assert_int_equal(svakit_vmalloc_huge(h, 1 << 21, &u), expect);
 	assert_int_equal(svakit_vfree(h, 0xffffc90000000000ULL), expect);
 	assert_int_equal(svakit_vmap_huge(h, 0xffffc90000000000ULL, 0, 1 << 21, 0), expect);

@@ -259,6 +259,9 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_dma_unmap_page(m, f->dev_dma, f->dma_gone, SZ_4K, DMA_TODEV, 0));
 	REQUIRE0(svakit_frame_free(m, f->freed_pfn));
 	REQUIRE0(svakit_vfree(m, f->dead_vm_va));
+	/* vfree leaves its range lazy; purge it, so that no refused call's own
+	 * vm_unmap_aliases (set_memory makes one first, as in Linux) flushes. */
+	REQUIRE0(svakit_vm_unmap_aliases(m));
 	REQUIRE0(svakit_iommu_sva_unbind_device(m, f->dead_bond));
 	REQUIRE0(svakit_mm_destroy(m, f->dead_mm));
 	REQUIRE0(svakit_pagetable_free_kernel(m, f->freed_tab));
@@ -1243,6 +1246,9 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(vfree_noncanon, -ERANGE, "a non-canonical va", NONE, svakit_vfree(M, NONCANON_K)) \
 	X(vfree_direct_map, -ENOENT, "a direct-map va (not a vmalloc area)", NONE, svakit_vfree(M, f->dm_va))
 
+/* Only @m: the handle rows (NULL, destroyed) cover it. */
+#define CASES_svakit_vm_unmap_aliases(X)
+
 #define CASES_svakit_vmap_huge(X)                                                                   \
 	X(vmap_size_4k, -EINVAL, "size 4 KiB", NONE,                                                 \
 	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_4K, RW))                              \
@@ -1961,7 +1967,7 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_frame_free) F(svakit_frame_info) F(svakit_frame_read) F(svakit_frame_write)          \
 	F(svakit_mm_create) F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_map) F(svakit_unmap)      \
 	F(svakit_translate) F(svakit_vmalloc_area) F(svakit_vmalloc) F(svakit_vmalloc_huge)           \
-	F(svakit_vfree) F(svakit_vmap_huge) F(svakit_vunmap) F(svakit_direct_map_va)                  \
+	F(svakit_vfree) F(svakit_vm_unmap_aliases) F(svakit_vmap_huge) F(svakit_vunmap) F(svakit_direct_map_va)                  \
 	F(svakit_set_memory) F(svakit_cpa_collapse) F(svakit_memory_hot_remove)                       \
 	F(svakit_memory_hot_add) F(svakit_set_tlb_flush_hook) F(svakit_flush_tlb_kernel_range)        \
 	F(svakit_iommu_config_default) F(svakit_iommu_create) F(svakit_iommu_counters)                \
@@ -2024,6 +2030,7 @@ static const char *const exempt[] = {
 	H(svakit_vmalloc, 0, svakit_vmalloc(h, SZ_4K, &o.a))                                         \
 	H(svakit_vmalloc_huge, 0, svakit_vmalloc_huge(h, SZ_2M, &o.a))                               \
 	H(svakit_vfree, 0, svakit_vfree(h, f->vm_va))                                                \
+	H(svakit_vm_unmap_aliases, 0, svakit_vm_unmap_aliases(h))                                    \
 	H(svakit_vmap_huge, 0, svakit_vmap_huge(h, f->vstart + (64ULL << 30), 0, SZ_2M, RW))         \
 	H(svakit_vunmap, 0, svakit_vunmap(h, f->vm_va, SZ_4K))                                       \
 	H(svakit_direct_map_va, 0, svakit_direct_map_va(h, 0, &o.a))                                 \

@@ -250,6 +250,7 @@ static uint64_t seed000(uint32_t profile, struct svakit_dma_fault *fault)
 	assert_int_equal(svakit_vmalloc(p.m, 4096, &va), 0);
 	assert_int_equal(touch(&p, va, fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(svakit_vfree(p.m, va), 0);
+	assert_int_equal(svakit_vm_unmap_aliases(p.m), 0); /* the lazily freed range returns */
 	assert_int_equal(svakit_vmalloc_huge(p.m, SVAKIT_PMD_SIZE, &huge), 0);
 	assert_int_equal(svakit_frame_alloc(p.m, 0, 0xbad, &attacker), 0);
 	entry = (secret << 12) | SVAKIT_PTE_P | SVAKIT_PTE_RW | SVAKIT_PTE_US;

@@ -101,7 +101,8 @@ enum MatrixReport {
         +A/D: the IOMMU wrote Accessed/Dirty bits into a freed frame.
 
         Cost on the same workload (\(r.workload.rounds) kernel rounds of map, device access, vunmap, huge vmap over
-        the PTE table, vunmap, 16 KiB vmalloc and vfree: one kernel table freed and four kernel TLB flushes each; deferred work every
+        the PTE table, vunmap, 16 KiB vmalloc and vfree: one kernel table freed and three kernel TLB flushes each, the vfree
+        being lazy (its range waits on the purge list; no purge within the workload); deferred work every
         \(r.workload.batch) rounds; then \(r.workload.userRegions) user pages, each in a new top-level slot, mapped, touched, unmapped).
         Modelled device time: IOMMUCostModel defaults (200 ns a range command, 400 ns a sync).
 

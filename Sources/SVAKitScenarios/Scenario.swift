@@ -97,12 +97,20 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     /// sets A in the freed frame before it reaches any leaf (the review's
     /// point against clearing U/S).
     case pmdTableReuse = "pmd-table-reuse"
+    /// huge-vmap with the device's walk under the sixth 2 MiB slot of a
+    /// 12 MiB vmalloc_huge: pmd_free_pte_page's one-page flush names that
+    /// slot's first page.
+    case hugeVmapSlot5 = "huge-vmap-slot5"
+    /// pud-free-pmd with the device's walk under the sixth 2 MiB slot of the
+    /// GiB: pud_free_pmd_page's one-page flush names only the first slot.
+    case pudFreePmdSlot5 = "pud-free-pmd-slot5"
 
     /// The story, as `svakit demo` and the docs tell it.
     public var story: String {
         switch self {
         case .hugeVmap:
-            "vfree leaves a PTE table; vmalloc_huge maps a 2 MiB leaf over it and frees it (pmd_free_pte_page)"
+            "vfree leaves a PTE table (its range lazily freed); once vm_unmap_aliases purges the range, vmalloc_huge "
+                + "maps a 2 MiB leaf over it and frees it (pmd_free_pte_page)"
         case .pudFreePmd:
             "a 1 GiB vmap replaces a PMD table and the PTE table under it (pud_free_pmd_page)"
         case .setMemoryCollapse:
@@ -115,6 +123,12 @@ public enum ScenarioName: String, Sendable, CaseIterable {
             "sixteen rounds of map, device access, vunmap and huge vmap over fresh PTE tables"
         case .pmdTableReuse:
             "a 1 GiB vmap frees a cached PMD table; reused with a table pointer, the stale walk sets A in it"
+        case .hugeVmapSlot5:
+            "huge-vmap under the sixth 2 MiB slot of a 12 MiB vmalloc_huge: the slot's own pmd_free_pte_page "
+                + "flushes its first page"
+        case .pudFreePmdSlot5:
+            "a 1 GiB vmap frees a PMD table whose sixth slot's PTE table the device cached; pud_free_pmd_page "
+                + "flushes only the GiB's first page"
         }
     }
 
@@ -136,6 +150,13 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     /// table, linked with _KERNPG_TABLE): the stale walk reads the freed
     /// frame and faults at the leaf, a use-after-free that leaks nothing.
     public var unfixedVerdict: Verdict { self == .setMemoryCollapse ? .useAfterFree : .exploited }
+
+    /// Whether the device's cached walk to the freed table is under a 2 MiB
+    /// slot the freeing path's one-page flush (flush_tlb_kernel_range(addr,
+    /// addr + PAGE_SIZE - 1)) does not name: an IOMMU whose one-page
+    /// invalidation drops only the walk-cache entries covering that page
+    /// keeps the entry (docs/KERNEL-MODEL.md §3.6).
+    public var cachesWalkOutsideFlushedPage: Bool { self == .pudFreePmdSlot5 }
 }
 
 /// Runs one scenario on a fresh machine (built by the caller with the mode
@@ -154,14 +175,44 @@ public func runScenario(_ name: ScenarioName, on m: Machine,
     var leaked = false
     var last: Result<[UInt8], DMAFault> = .success([])
     switch name {
-    case .hugeVmap:
+    case .hugeVmap, .hugeVmapSlot5:
+        // vfree unmaps without a flush and parks the range on the lazy list
+        // (mm/vmalloc.c, 6.12): vmalloc_huge would land past it. A purge
+        // (vm_unmap_aliases, as every set_memory_* call makes) flushes the
+        // range once and returns it; the device walks again after that
+        // flush, so what stops it is pmd_free_pte_page's one-page flush.
         let secret = try makeSecret(m)
-        let va = try m.vmalloc(4096)
+        let slot: UInt64 = name == .hugeVmapSlot5 ? 5 : 0
+        // Slots 0..<slot: a huge filler area (2 MiB leaves, no PTE tables),
+        // so the small area lands in slot `slot`; the device walks its
+        // second page there.
+        let filler = slot > 0 ? try m.vmallocHuge(slot << 21) : nil
+        let area = try m.vmalloc(slot > 0 ? 8192 : 4096)
+        let va = area + (slot > 0 ? 4096 : 0)
         _ = try s.touch(m, va)
-        try m.vfree(va)
-        _ = try m.vmallocHuge(2 << 20)
+        try m.vfree(area)
+        if let filler { try m.vfree(filler) }
+        m.vmUnmapAliases()
+        _ = try s.touch(m, va)
+        _ = try m.vmallocHuge((slot + 1) << 21)
         m.flushDeferredWork()
         _ = try plantLeaf(m, va: va, level: 1, target: secret)
+        last = try s.touch(m, va)
+        leaked = last.isSecret
+    case .pudFreePmdSlot5:
+        // The device's walk reaches slot 5's PTE table after the vunmap's
+        // flush (the walk faults at the empty PTE, the PDPTE and slot 5's
+        // PDE stay cached); pud_free_pmd_page frees that PTE table and the
+        // PMD table and flushes [base, base + 4 KiB) only.
+        let secret = try makeSecret(m)
+        let base = m.layout.vmallocStart + (8 << 30)
+        let va = base + (5 << 21) + (3 << 12)
+        try m.map(va, to: 0x1000)
+        try m.vunmap(va, size: 4096)
+        _ = try s.touch(m, va)
+        try m.vmapHuge(base, phys: 0, size: .size1G)
+        m.flushDeferredWork()
+        for _ in 0..<2 { _ = try plantLeaf(m, va: va, level: 1, target: secret) }
         last = try s.touch(m, va)
         leaked = last.isSecret
     case .pudFreePmd:

@@ -92,6 +92,7 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         let iommu = try m.addIOMMU()
         let va = try m.vmalloc(4096)
         try m.vfree(va)
+        m.vmUnmapAliases()
         _ = try m.vmallocHuge(2 << 20)
         m.runDeferredWork()
         #expect(m.deferredStats.batches == 1)
@@ -156,6 +157,7 @@ func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, ma
         let va = try m!.vmalloc(4096)
         let t = try m!.tableUnder(va, level: 2)
         try m!.vfree(va)
+        m!.vmUnmapAliases()
         _ = try m!.vmallocHuge(2 << 20)
         if work == .manual { #expect(m!.deferredStats.pending == 1) }
         m = nil  // deinit stops the worker and runs what is left

@@ -66,6 +66,7 @@ import SVAKitScenarios
         let va = try m.vmalloc(4096)
         _ = try s.touch(m, va)
         try m.vfree(va)
+        m.vmUnmapAliases()   // the lazily freed range returns to the allocator
         _ = try m.vmallocHuge(2 << 20)
         _ = try plantLeaf(m, va: va, level: 1, target: secret)
         for _ in 0..<3 {

@@ -41,6 +41,12 @@ public func svakit_vfree(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt6
     withMachine(h) { m throws(SVAError) in try m.vfree(va); return 0 }
 }
 
+/// `svakit_vm_unmap_aliases()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_vm_unmap_aliases(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in m.vmUnmapAliases(); return 0 }
+}
+
 /// `svakit_vmap_huge()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_vmap_huge(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64, _ phys: UInt64,

@@ -58,6 +58,10 @@ extension Machine {
     private func changePageAttr(_ va: UInt64, pages: UInt64, set: UInt64, clear: UInt64) throws(SVAError) {
         try checkCPARange(va, pages: pages)
         guard (set | clear) & ~PageTableEntry.protMask == 0, set & clear == 0 else { throw .invalidArgument }
+        // vm_unmap_aliases() before any change (no lazily unmapped vmap
+        // alias of these pages may stay in a TLB), as Linux does even when
+        // the change then fails.
+        vmUnmapAliases()
         let end = va + pages << 12
         try tables.withKernel { k throws(SVAError) in
             // Every page mapped (CPA refuses a zero PTE), before any change.

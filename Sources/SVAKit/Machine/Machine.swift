@@ -248,12 +248,15 @@ public final class Machine: @unchecked Sendable {
 
     /// flush_tlb_kernel_range: logs the flush and runs the hook (the CPUs'
     /// flush) with no lock held; then, with `.onFlush` (v1-v3 of the
-    /// series), calls the IOMMU gate, as v1 did at the end of the function.
+    /// series), calls the IOMMU gate over the pages the flush covers, as v1
+    /// did at the end of the function.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
         flushCPUs(start, end, site: site)
         // v1-v3 call the gate at the end of flush_tlb_kernel_range(), after
         // the CPUs' flush (docs/KERNEL-MODEL.md §1.7).
-        if config.kvaInvalidation == .onFlush { invalidateKernelRange(start, end) }
+        if config.kvaInvalidation == .onFlush, let pages = Self.flushedPages(start, end) {
+            invalidateKernelRange(pages.start, pages.end)
+        }
     }
 
     /// flush_tlb_one_kernel (INVLPG of one page on every CPU, as cpa_flush
@@ -273,6 +276,20 @@ public final class Machine: @unchecked Sendable {
 
     /// flush_tlb_all.
     public func flushTLBAll(site: Site = .api) { flushTLBKernelRange(0, .max, site: site) }
+
+    /// The pages a flush_tlb_kernel_range(start, end) covers, as the
+    /// exclusive range the IOMMU gate takes: x86's do_kernel_range_flush
+    /// flushes each page at `start + n * PAGE_SIZE` below `end`, so
+    /// pmd_free_pte_page's (addr, addr + PAGE_SIZE - 1) is the page
+    /// [addr, addr + PAGE_SIZE), not one byte short of it. UInt64.max stays
+    /// "all"; an empty range (end <= start) flushes nothing.
+    static func flushedPages(_ start: UInt64, _ end: UInt64) -> (start: UInt64, end: UInt64)? {
+        let first = start & ~0xfff
+        if end == .max { return (first, .max) }
+        guard end > start else { return nil }
+        let last = start &+ ((end &- start &- 1) & ~0xfff)   // the last address the loop flushes
+        return (first, last & ~0xfff >= UInt64.max - 0xfff ? .max : (last & ~0xfff) + 0x1000)
+    }
 
     // MARK: - The static key and the gate
 

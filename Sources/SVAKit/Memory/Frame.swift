@@ -83,6 +83,9 @@ public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     /// `mmCreate`, `mmTeardown`: an mm's life; `pgtableWork`: the deferred-free
     /// work; `arch`: the primitives such as ``Machine/allocKernelTable(level:)``.
     case setMemorySplit, setMemoryCollapse, hotRemove, hotAdd, mmCreate, mmTeardown, pgtableWork, arch
+    /// `vmapPurge`: `__purge_vmap_area_lazy`, the flush vfree left to the
+    /// lazy purge.
+    case vmapPurge
 
     /// The kernel function or path, e.g. "pmd_free_pte_page",
     /// "kernel_pgtable_work_func" or "memory hot-remove".
@@ -105,6 +108,7 @@ public enum Site: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .mmTeardown: "mm teardown"
         case .pgtableWork: "kernel_pgtable_work_func"
         case .arch: "arch code"
+        case .vmapPurge: "__purge_vmap_area_lazy"
         }
     }
 }

@@ -1,11 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// Allocator of kernel virtual ranges in the vmalloc area: first fit from the
-/// lowest address, so a range freed by vfree is the next one handed out, as
-/// the kernel's vmap_area allocator does after a purge. Areas are kept sorted
-/// by start; lookups are O(log n), allocation O(n) in the number of areas.
+/// Allocator of kernel virtual ranges in the vmalloc area (mm/vmalloc.c's
+/// vmap_area trees): first fit from the lowest address. A range vfree
+/// releases goes on the lazy (purge) list first and stays reserved, as
+/// free_vmap_area_noflush leaves it: it returns to the allocator only when a
+/// purge has flushed it (docs/KERNEL-MODEL.md §2.9). Areas are kept sorted by
+/// start; lookups are O(log n), allocation O(n) in the number of areas.
 @usableFromInline
 struct VmallocSpace {
+    /// Where an area is in its life.
+    enum State: Equatable {
+        /// Allocated (the busy tree).
+        case busy
+        /// Unlinked by remove_vm_area (find_unlink_vmap_area), not yet on
+        /// the lazy list: being unmapped.
+        case unlinked
+        /// On the lazy list, waiting for a purge (free_vmap_area_noflush).
+        case lazy
+        /// Taken off the lazy list by the purge with this number, whose
+        /// flush has not finished yet.
+        case purging(UInt64)
+    }
+
     struct Area: Equatable {
         var start: UInt64
         var size: UInt64
@@ -14,12 +30,31 @@ struct VmallocSpace {
         /// The blocks vmalloc allocated for it (vm_struct.pages): what
         /// vfree frees, whatever the entries say by then.
         var pages: [PFN] = []
+        var state: State = .busy
         var end: UInt64 { start + size }
+        /// The guard page vmalloc leaves after a 4 KiB-mapped area.
+        var guardSize: UInt64 { huge ? 0 : 4096 }
+        /// va_size(va): the area with its guard page, what the lazy count
+        /// and the purge's flush cover.
+        var vaEnd: UInt64 { end + guardSize }
+    }
+
+    /// What a purge took off the lazy list: its number and the union
+    /// [start, end) of the areas' ranges (guard pages included).
+    struct PurgeClaim: Equatable {
+        var id: UInt64
+        var start: UInt64
+        var end: UInt64
+        var areas: Int
     }
 
     let start: UInt64
     let end: UInt64
     private(set) var areas: [Area] = []
+    /// vmap_lazy_nr: pages (guard pages included) on the lazy list or being
+    /// purged; lowered when a purge returns its areas.
+    private(set) var lazyPages: UInt64 = 0
+    private var purgeSeq: UInt64 = 0
 
     init(start: UInt64, end: UInt64) {
         self.start = start
@@ -27,14 +62,15 @@ struct VmallocSpace {
     }
 
     /// Reserves `size` bytes aligned to `align`, lowest address first. Each
-    /// area is followed by a guard page, as vmalloc leaves one.
+    /// area is followed by a guard page, as vmalloc leaves one. Lazily freed
+    /// areas still occupy their range.
     mutating func reserve(size: UInt64, align: UInt64, huge: Bool) throws(SVAError) -> UInt64 {
         let guardSize: UInt64 = huge ? 0 : 4096
         var candidate = alignUp(start, align)
         var i = 0
         while i < areas.count {
             if candidate + size + guardSize <= areas[i].start { break }
-            candidate = max(candidate, alignUp(areas[i].end + (areas[i].huge ? 0 : 4096), align))
+            candidate = max(candidate, alignUp(areas[i].vaEnd, align))
             i += 1
         }
         guard candidate + size <= end else { throw .noSpace }
@@ -42,9 +78,9 @@ struct VmallocSpace {
         return candidate
     }
 
-    /// The area that starts at `va`.
+    /// The allocated (busy) area that starts at `va`.
     func area(at va: UInt64) -> Area? {
-        guard let i = index(of: va) else { return nil }
+        guard let i = index(of: va), areas[i].state == .busy else { return nil }
         return areas[i]
     }
 
@@ -52,9 +88,53 @@ struct VmallocSpace {
         if let i = index(of: va) { areas[i].pages = pages }
     }
 
-    mutating func remove(at va: UInt64) {
-        if let i = index(of: va) { areas.remove(at: i) }
+    /// find_unlink_vmap_area: takes the busy area at `va` out of use (a
+    /// second vfree of it finds nothing) and returns it.
+    mutating func unlink(at va: UInt64) -> Area? {
+        guard let i = index(of: va), areas[i].state == .busy else { return nil }
+        areas[i].state = .unlinked
+        return areas[i]
     }
+
+    /// free_vmap_area_noflush: the unlinked area at `va` goes on the lazy
+    /// list; returns vmap_lazy_nr after adding its pages.
+    mutating func freeLazily(at va: UInt64) -> UInt64 {
+        guard let i = index(of: va), areas[i].state == .unlinked else { return lazyPages }
+        areas[i].state = .lazy
+        lazyPages += (areas[i].vaEnd - areas[i].start) >> 12
+        return lazyPages
+    }
+
+    /// The first half of __purge_vmap_area_lazy: takes every area on the
+    /// lazy list and widens [start, end) to their union. Nil when the list
+    /// is empty (no flush, nothing purged).
+    mutating func claimLazy(start s: UInt64, end e: UInt64) -> PurgeClaim? {
+        purgeSeq &+= 1
+        var claim = PurgeClaim(id: purgeSeq, start: s, end: e, areas: 0)
+        for i in areas.indices where areas[i].state == .lazy {
+            areas[i].state = .purging(claim.id)
+            claim.start = min(claim.start, areas[i].start)
+            claim.end = max(claim.end, areas[i].vaEnd)
+            claim.areas += 1
+        }
+        return claim.areas > 0 ? claim : nil
+    }
+
+    /// The second half (purge_vmap_node, reclaim_list_global): after the
+    /// flush the claimed areas return to the allocator and vmap_lazy_nr
+    /// drops by their pages.
+    mutating func returnPurged(_ claim: PurgeClaim) {
+        var pages: UInt64 = 0
+        areas.removeAll { a in
+            guard a.state == .purging(claim.id) else { return false }
+            pages += (a.vaEnd - a.start) >> 12
+            return true
+        }
+        lazyPages -= pages
+    }
+
+    /// Areas on the lazy list (not yet claimed by a purge).
+    var lazyAreas: Int { areas.count { $0.state == .lazy } }
 
     private func index(of va: UInt64) -> Int? {
         var lo = 0, hi = areas.count
