@@ -321,14 +321,30 @@ enum svakit_free_mode {
 };
 
 /**
- * enum svakit_work_mode - who runs the deferred-free work.
- * @SVAKIT_WORK_THREAD: a background worker thread (the default).
+ * enum svakit_work_mode - who runs the deferred-free work, and when.
+ * @SVAKIT_WORK_THREAD: a background worker thread, scheduled as Linux 6.19
+ *	schedules kernel_pgtable_work (the default): pagetable_free_kernel()
+ *	calls schedule_work(), which sets the work pending only if it was not;
+ *	the worker, after svakit_config.kworker_latency_us, clears pending and
+ *	takes what was queued meanwhile. No delay, no bound: the freeing caller
+ *	never runs the work nor invalidates, and max_pending is ignored.
  * @SVAKIT_WORK_MANUAL: the caller runs it (svakit_run_deferred_work()):
- *	deterministic, for tests and the CLI.
+ *	deterministic, for tests and the CLI; Linux's schedule otherwise (no
+ *	bound).
+ * @SVAKIT_WORK_THREAD_BATCHED: beyond Linux: the worker thread gathers a
+ *	storm (up to 256 pending frames or 1 ms after it is scheduled, then
+ *	runs), and past max_pending queued frames the freeing caller runs the
+ *	work itself.
+ * @SVAKIT_WORK_MANUAL_BATCHED: beyond Linux: manual, with the max_pending
+ *	bound of SVAKIT_WORK_THREAD_BATCHED.
+ *
+ * docs/KERNEL-MODEL.md §2.5 ("How SVAKit models §2.5").
  */
 enum svakit_work_mode {
 	SVAKIT_WORK_THREAD = 0,
 	SVAKIT_WORK_MANUAL = 1,
+	SVAKIT_WORK_THREAD_BATCHED = 2,
+	SVAKIT_WORK_MANUAL_BATCHED = 3,
 };
 
 /**
@@ -344,8 +360,9 @@ enum svakit_work_mode {
  * @report_log_capacity: use-after-free reports kept, at least 1; default 256.
  * @free_mode: enum svakit_free_mode; default IMMEDIATE.
  * @work_mode: enum svakit_work_mode; default THREAD.
- * @max_pending: deferred frames past which the freeing caller runs the work
- *	itself, at least 1; default 4096.
+ * @max_pending: with a BATCHED @work_mode (beyond Linux), deferred frames
+ *	past which the freeing caller runs the work itself; at least 1 in every
+ *	mode (Linux's schedule ignores it); default 4096.
  * @dma_strict: 1 for iommu.strict=1 (every translated default domain is
  *	strict, SVAKIT_DOMAIN_DMA), 0 for lazy (SVAKIT_DOMAIN_DMA_FQ, x86's
  *	default; docs/KERNEL-MODEL.md §4.1); default 0.
@@ -361,6 +378,13 @@ enum svakit_work_mode {
  * @mitigation: enum svakit_mitigation; default 0 (SVAKIT_MITIGATION_BY_MODE:
  *	@free_mode and @kva_invalidation decide, as before this field).
  * @reserved: must be zero.
+ * @kworker_latency_us: the modelled scheduling latency of the kworker, in
+ *	microseconds, 0 to 1,000,000; default 0 (the host's own wake-up of the
+ *	worker thread is the latency). Once schedule_work() has woken it, the
+ *	worker waits this long before it clears pending and takes the list, so
+ *	frees in that time join the run. svakit_flush_deferred_work() waits
+ *	for it too; only svakit_machine_destroy() cuts it short. Unused with
+ *	a MANUAL @work_mode. It took reserved[1]'s place, zero its default.
  *
  * Start from svakit_config_default() and change fields: a field added later
  * takes the place of @reserved with zero meaning its default.
@@ -382,7 +406,8 @@ struct svakit_config {
 	uint32_t cpus;
 	uint32_t iommu_debug_pagealloc;
 	uint32_t mitigation;
-	uint32_t reserved[2];
+	uint32_t reserved[1];
+	uint32_t kworker_latency_us;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -876,9 +901,9 @@ int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
  * A stale PTE table under a 2 MiB slot is freed through pmd_free_pte_page.
  *
  * Context: As svakit_vmalloc(); also frees page tables: calls the TLB-flush
- * hook, then the free hook, and may queue tables for the deferred work or
- * run it (past max_pending), which calls IOMMU driver ops. May be called
- * from any callback.
+ * hook, then the free hook, and may queue tables for the deferred work or,
+ * with a BATCHED work mode, run it (past max_pending), which calls IOMMU
+ * driver ops. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m or @va is NULL.
  * -EBADF: @m is not a live machine.
@@ -946,8 +971,9 @@ int svakit_vm_unmap_aliases(svakit_machine *m);
  *
  * Context: Takes init_mm's page-table lock and the frame allocator's; frees
  * the replaced tables with none held: calls the TLB-flush hook, then the free
- * hook, and may queue tables for the deferred work or run it (past
- * max_pending), which calls IOMMU driver ops. May be called from any callback.
+ * hook, and may queue tables for the deferred work or, with a BATCHED work
+ * mode, run it (past max_pending), which calls IOMMU driver ops. May be
+ * called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1040,8 +1066,9 @@ int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
  *
  * Context: Takes init_mm's page-table lock; frees the table with none held:
  * calls the TLB-flush hook (flush_tlb_all), then the free hook, and may
- * queue the table for the deferred work or run it (past max_pending), which
- * calls IOMMU driver ops. May be called from any callback.
+ * queue the table for the deferred work or, with a BATCHED work mode, run
+ * it (past max_pending), which calls IOMMU driver ops. May be called from
+ * any callback.
  * Return: 1 when it collapsed, 0 when it could not.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -2740,9 +2767,10 @@ int svakit_unlink_table(svakit_machine *m, uint64_t parent_pfn, unsigned int ind
  * complete), any other table back to the allocator at once.
  *
  * Context: Takes the deferred list's lock or the frame allocator's. A table
- * freed at once calls the free hook on this thread; past max_pending queued
- * frames this thread runs the deferred work itself, which invalidates the
- * IOMMUs (driver ops) and calls the free hook. May be called from any
+ * freed at once calls the free hook on this thread. With a BATCHED work
+ * mode (beyond Linux), past max_pending queued frames this thread runs the
+ * deferred work itself, which invalidates the IOMMUs (driver ops) and calls
+ * the free hook; Linux's schedule never does. May be called from any
  * callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.

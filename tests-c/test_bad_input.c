@@ -1009,7 +1009,14 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  CFG_WITH(pasid_bits, 21))                                                                  \
 	X(create_reports_0, -EINVAL, "report_log_capacity = 0", NONE, CFG_WITH(report_log_capacity, 0)) \
 	X(create_free_3, -EINVAL, "free_mode = 3", NONE, CFG_WITH(free_mode, 3))                     \
-	X(create_work_2, -EINVAL, "work_mode = 2 (an enum of 0/1)", NONE, CFG_WITH(work_mode, 2))    \
+	X(create_work_4, -EINVAL, "work_mode = 4 (an enum of 0 to 3)", NONE, CFG_WITH(work_mode, 4))  \
+	X(create_work_max, -EINVAL, "work_mode = UINT32_MAX", NONE, CFG_WITH(work_mode, UINT32_MAX))  \
+	X(create_work_3, 0, "work_mode = MANUAL_BATCHED (beyond Linux)", NONE,                       \
+	  CFG_WITH(work_mode, SVAKIT_WORK_MANUAL_BATCHED))                                           \
+	X(create_latency_over, -EINVAL, "kworker_latency_us = 1,000,001 (at most 1 s)", NONE,        \
+	  CFG_WITH(kworker_latency_us, 1000001))                                                     \
+	X(create_latency_max, -EINVAL, "kworker_latency_us = UINT32_MAX", NONE,                      \
+	  CFG_WITH(kworker_latency_us, UINT32_MAX))                                                  \
 	X(create_pending_0, -EINVAL, "max_pending = 0", NONE, CFG_WITH(max_pending, 0))              \
 	X(create_strict_2, -EINVAL, "dma_strict = 2 (a boolean)", NONE, CFG_WITH(dma_strict, 2))     \
 	X(create_quarantine_2, -EINVAL, "dma_quarantine = 2 (a boolean)", NONE,                      \

@@ -540,6 +540,81 @@ static void test_kernel_names_rewrite_only_calls(void **state)
 	assert_int_equal(pagetable_free(w->m, pagetable_free), -EALREADY); /* the call is the kernel name */
 }
 
+/* ------------------------------------------------------------------------ */
+/* When the work runs: Linux's schedule against the batched one             */
+/* ------------------------------------------------------------------------ */
+
+/* A complete-mode machine with max_pending 4, one SVA bind behind the C
+ * driver, the work run by hand (MANUAL or MANUAL_BATCHED); 1,000 kernel
+ * tables freed through pagetable_free(). */
+static void free_1000_tables(uint32_t work_mode, struct driver *drv, struct svakit_deferred_stats *st,
+			     int *ranges)
+{
+	struct svakit_config cfg;
+	struct svakit_iommu_config ic;
+	svakit_machine *m;
+	uint32_t iommu, dev, mm, handle;
+
+	memset(drv, 0, sizeof(*drv));
+	svakit_config_default(&cfg);
+	cfg.frames = GIB_FRAMES;
+	cfg.free_mode = SVAKIT_FREE_COMPLETE;
+	cfg.work_mode = work_mode;
+	cfg.max_pending = 4;
+	assert_int_equal(svakit_machine_create(&cfg, &m), 0);
+	svakit_iommu_config_default(&ic);
+	assert_int_equal(svakit_iommu_create(m, &ic, &iommu), 0);
+	assert_int_equal(svakit_iommu_set_driver(m, iommu, &driver_ops, drv), 0);
+	assert_int_equal(svakit_device_create(m, iommu, SVAKIT_DEV_SVA, 20, &dev), 0);
+	assert_int_equal(svakit_mm_create(m, &mm), 0);
+	assert_int_equal(iommu_sva_bind_device(m, dev, mm, &handle), 0);
+	drv->ranges = 0;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t pfn;
+		assert_int_equal(svakit_pagetable_alloc_kernel(m, 1, &pfn), 0);
+		assert_int_equal(pagetable_free(m, pfn), 0);
+	}
+	assert_int_equal(svakit_deferred_stats(m, st), 0);
+	*ranges = drv->ranges; /* destroy drains the list, behind an invalidation */
+	assert_machine_ok(m);
+	svakit_machine_destroy(m);
+}
+
+/* linux-6.19 (mm/pgtable-generic.c, 5ba2f0a15564): pagetable_free_kernel()
+ * queues and calls schedule_work(): no delay, no bound. The freeing caller
+ * never runs the work nor invalidates, past max_pending included. */
+static void test_linux_schedule_has_no_bound(void **state)
+{
+	struct driver drv;
+	struct svakit_deferred_stats st;
+	int ranges;
+	(void)state;
+
+	free_1000_tables(SVAKIT_WORK_MANUAL, &drv, &st, &ranges);
+	assert_int_equal(st.pending, 1000);
+	assert_int_equal(st.peak_pending, 1000);
+	assert_int_equal(st.batches, 0);
+	assert_int_equal(st.invalidations, 0);
+	assert_int_equal(ranges, 0); /* the driver heard nothing from the caller */
+}
+
+/* The control, beyond Linux: MANUAL_BATCHED keeps the bound, and past it
+ * the freeing caller runs the work, invalidation included. */
+static void test_batched_schedule_bounds_the_list(void **state)
+{
+	struct driver drv;
+	struct svakit_deferred_stats st;
+	int ranges;
+	(void)state;
+
+	free_1000_tables(SVAKIT_WORK_MANUAL_BATCHED, &drv, &st, &ranges);
+	assert_true(st.pending <= 4);
+	assert_int_equal(st.peak_pending, 5);
+	assert_int_equal(st.batches, 200);
+	assert_int_equal(st.invalidations, 200);
+	assert_int_equal(ranges, 200);
+}
+
 #define ALL_MODES(fn)                                                                          \
 	cmocka_unit_test_prestate_setup_teardown(fn, setup_world, teardown_world, &worlds[0]), \
 	cmocka_unit_test_prestate_setup_teardown(fn, setup_world, teardown_world, &worlds[1]), \
@@ -548,6 +623,8 @@ static void test_kernel_names_rewrite_only_calls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_linux_schedule_has_no_bound),
+		cmocka_unit_test(test_batched_schedule_bounds_the_list),
 		ALL_MODES(test_huge_vmap_over_pte_table),
 		ALL_MODES(test_pud_free_pmd_page),
 		ALL_MODES(test_set_memory_collapse),

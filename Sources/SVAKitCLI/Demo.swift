@@ -16,6 +16,8 @@ struct Demo: ParsableCommand {
     var iommu: IOMMUProfile = .generic
     @Flag(help: "Run every seed scenario for every IOMMU profile and mitigation, and each mitigation's cost (docs/MITIGATIONS.md).")
     var matrix = false
+    @Option(help: deferralScheduleHelp)
+    var deferralSchedule: DeferralSchedule = .linux
 
     /// `demo --json`: {"scenarios": [{"name", "mode", "uaf_reports", ...}],
     /// "dma_scenarios": [{"name", "mode", "verdict", "expected", ...}]}.
@@ -127,7 +129,7 @@ struct Demo: ParsableCommand {
 
     /// `demo --matrix`: exits 1 when a cell differs from its expected verdict.
     private func runMatrix() throws {
-        let r = try MatrixReport.report(machine.config)
+        let r = try MatrixReport.report(machine.config, workload: CostWorkload(schedule: deferralSchedule))
         print(json ? try JSONOutput.report(r) : MatrixReport.text(r, gib: machine.memory.gib, levels: machine.memory.levels))
         if r.mismatches > 0 { throw ExitCode(1) }
     }

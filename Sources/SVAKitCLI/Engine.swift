@@ -45,6 +45,17 @@ extension IOMMUProfile: ExpressibleByArgument {
     public static var allValueStrings: [String] { allCases.map(\.description) }
 }
 
+/// `--deferral-schedule linux|batched` (batched is beyond Linux).
+extension DeferralSchedule: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.description) }
+}
+
+/// The help of a `--deferral-schedule` option.
+let deferralScheduleHelp = ArgumentHelp(
+    "When the deferred-free work runs: linux (as Linux 6.19: schedule_work with no delay and no bound) or batched (beyond Linux: gathers up to 256 frames or 1 ms, and the freeing caller runs the work past max_pending).",
+    valueName: "schedule")
+
 /// The IOMMU a command's `--iommu` names: the default configuration with
 /// that profile.
 func iommuConfig(_ profile: IOMMUProfile) -> IOMMUConfig {

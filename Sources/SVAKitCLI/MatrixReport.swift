@@ -50,6 +50,8 @@ enum MatrixReport {
         var rounds: Int
         var batch: Int
         var userRegions: Int
+        /// "linux" or "batched" (beyond Linux).
+        var schedule: String
     }
 
     /// Runs the matrix on machines like `base`.
@@ -70,7 +72,15 @@ enum MatrixReport {
                  uafReports: $0.reports)
         }
         return Report(cells: cells, costs: costs, mismatches: mx.mismatches.count,
-                      workload: Workload(rounds: w.rounds, batch: w.batch, userRegions: w.userRegions))
+                      workload: Workload(rounds: w.rounds, batch: w.batch, userRegions: w.userRegions,
+                                         schedule: w.schedule.description))
+    }
+
+    /// When the workload ran the deferred work, in words.
+    static func workText(_ w: Workload) -> String {
+        w.schedule == "batched"
+            ? "deferred work every \(w.batch) rounds (batched, beyond Linux)"
+            : "deferred work after each kernel call that queued a table (Linux's schedule, kworker latency below the gap)"
     }
 
     /// The text form: per profile a grid of verdicts (scenario by
@@ -102,8 +112,8 @@ enum MatrixReport {
 
         Cost on the same workload (\(r.workload.rounds) kernel rounds of map, device access, vunmap, huge vmap over
         the PTE table, vunmap, 16 KiB vmalloc and vfree: one kernel table freed and three kernel TLB flushes each, the vfree
-        being lazy (its range waits on the purge list; no purge within the workload); deferred work every
-        \(r.workload.batch) rounds; then \(r.workload.userRegions) user pages, each in a new top-level slot, mapped, touched, unmapped).
+        being lazy (its range waits on the purge list; no purge within the workload); \(workText(r.workload));
+        then \(r.workload.userRegions) user pages, each in a new top-level slot, mapped, touched, unmapped).
         Modelled device time: IOMMUCostModel defaults (200 ns a range command, 400 ns a sync).
 
 

@@ -160,23 +160,32 @@ public struct MatrixCost: Sendable, Equatable {
 /// PTE table), vunmap again, and a 16 KiB vmalloc and vfree (three kernel TLB
 /// flushes, one kernel table freed: the vfree flushes nothing, its five
 /// pages wait on the lazy list until a purge, which comes only past
-/// lazy_max_pages, 24576 pages on four CPUs), the deferred work run every
-/// `batch` rounds; then `userRegions`
-/// user pages, each in a new top-level (PML4) slot, mapped, touched and
-/// unmapped.
+/// lazy_max_pages, 24576 pages on four CPUs), the deferred work run as
+/// `schedule` says; then `userRegions` user pages, each in a new top-level
+/// (PML4) slot, mapped, touched and unmapped.
 public struct CostWorkload: Sendable {
     /// Kernel rounds (one kernel table freed each).
     public var rounds = 64
-    /// Rounds between runs of the deferred work (its batch).
+    /// With ``DeferralSchedule/batched``: rounds between runs of the
+    /// deferred work (its batch).
     public var batch = 16
     /// User regions, each in its own top-level slot.
     public var userRegions = 8
+    /// When the deferred work runs. ``DeferralSchedule/linux`` (the
+    /// default): after every kernel-path call that queued a table, before
+    /// the next call, which is what Linux's schedule_work with no delay
+    /// gives when the kworker's scheduling latency is below the gap between
+    /// two freeing calls (the assumption; docs/MITIGATIONS.md).
+    /// ``DeferralSchedule/batched`` (beyond Linux): every `batch` rounds.
+    public var schedule = DeferralSchedule.linux
 
-    /// The default workload: 64 rounds, batches of 16, 8 user regions.
-    public init(rounds: Int = 64, batch: Int = 16, userRegions: Int = 8) {
+    /// The default workload: 64 rounds, the Linux schedule (batches of 16
+    /// when batched), 8 user regions.
+    public init(rounds: Int = 64, batch: Int = 16, userRegions: Int = 8, schedule: DeferralSchedule = .linux) {
         self.rounds = rounds
         self.batch = batch
         self.userRegions = userRegions
+        self.schedule = schedule
     }
 
     /// Runs the workload on `m` (a fresh machine with the design under
@@ -198,22 +207,28 @@ public struct CostWorkload: Sendable {
         // PTE tables the 16 KiB areas allocate as they move up the vmalloc
         // area (their ranges wait on the lazy list; vfree frees no table).
         var vmallocTables = 0
+        // One call of the freeing path: what the kernel's caller runs, then,
+        // under Linux's schedule, the kworker (not counted as the caller's).
+        func kernelCall(_ body: () throws(SVAError) -> Void) throws(SVAError) {
+            let fences = s.iommu.counters.syncCommands(config.profile)
+            ModelledDeviceTime.resetCurrentThread()
+            try body()
+            pathNs += ModelledDeviceTime.currentThreadNs
+            pathFences += s.iommu.counters.syncCommands(config.profile) - fences
+            if schedule == .linux { m.runDeferredWork() }
+        }
         for i in 0..<rounds {
             let va = region + UInt64(i) << 21
             try m.map(va, to: 0x1000)
             _ = try s.touch(m, va)
-            let fences = s.iommu.counters.syncCommands(config.profile)
-            ModelledDeviceTime.resetCurrentThread()
-            // The freeing path: what the kernel's caller runs.
-            try m.vunmap(va, size: 2 << 20)
-            try m.vmapHuge(va, phys: 0, size: .size2M)
-            try m.vunmap(va, size: 2 << 20)
+            try kernelCall { () throws(SVAError) in try m.vunmap(va, size: 2 << 20) }
+            try kernelCall { () throws(SVAError) in try m.vmapHuge(va, phys: 0, size: .size2M) }
+            try kernelCall { () throws(SVAError) in try m.vunmap(va, size: 2 << 20) }
+            // A 16 KiB area, as a thread stack (lazily freed).
             let t = m.stats.kernelTables
-            try m.vfree(try m.vmalloc(16 << 10))   // a 16 KiB area, as a thread stack (lazily freed)
+            try kernelCall { () throws(SVAError) in try m.vfree(try m.vmalloc(16 << 10)) }
             vmallocTables += m.stats.kernelTables - t
-            pathNs += ModelledDeviceTime.currentThreadNs
-            pathFences += s.iommu.counters.syncCommands(config.profile) - fences
-            if (i + 1) % batch == 0 { m.flushDeferredWork() }
+            if schedule == .batched, (i + 1) % batch == 0 { m.flushDeferredWork() }
         }
         m.flushDeferredWork()
         // Each round allocated one PTE table; what is gone again was freed.
@@ -268,6 +283,7 @@ public struct Matrix: Sendable {
                            workload: CostWorkload? = CostWorkload()) throws(SVAError) -> Matrix {
         var base = base
         base.workMode = .manual
+        if let workload { base.deferralSchedule = workload.schedule }
         var cells: [MatrixCell] = []
         var costs: [MatrixCost] = []
         for p in profiles {

@@ -36,6 +36,27 @@ import SVAKitScenarios
         }
         let text2 = MatrixReport.text(r, gib: 2, levels: 4)
         #expect(text2.contains("IOMMU profile vtd") && !text2.contains("!="))
+        #expect(r.workload.schedule == "linux" && text2.contains("Linux's schedule"))
+        // Linux's schedule: the kworker runs before the next freeing call,
+        // one command and one sync per freed table (generic, one mm).
+        for c in r.costs where c.profile == "generic" && c.mitigation.hasPrefix("deferred-free") {
+            #expect(c.commandsPerKernelFree == 1 && c.syncsPerKernelFree == 1 && c.deviceNsPerKernelFree == 600)
+            #expect(c.freeingPathSyncsPerFree == 0)
+        }
+    }
+
+    @Test("demo --matrix --deferral-schedule batched (beyond Linux): 1/8 command per kernel free at batches of 8")
+    func matrixBatchedScheduleIsBeyondLinux() throws {
+        let r = try MatrixReport.report(MachineConfig(frames: 1 << 19),
+                                        workload: CostWorkload(rounds: 16, batch: 8, userRegions: 2, schedule: .batched))
+        #expect(r.workload.schedule == "batched" && r.mismatches == 0)
+        #expect(MatrixReport.text(r, gib: 2, levels: 4).contains("beyond Linux"))
+        for c in r.costs where c.profile == "generic" && c.mitigation.hasPrefix("deferred-free") {
+            #expect(c.commandsPerKernelFree == 1.0 / 8 && c.deviceNsPerKernelFree == 600.0 / 8)
+        }
+        let demo = try Demo.parse(["--matrix", "--deferral-schedule", "batched"])
+        #expect(demo.deferralSchedule == .batched)
+        #expect(try Demo.parse(["--matrix"]).deferralSchedule == .linux, "Linux's schedule is the default")
     }
 
     @Test func mitigationBenchCountsSyncsAndBytes() throws {
@@ -54,5 +75,19 @@ import SVAKitScenarios
         // vunmap), each a gate call that fences once; the vfree goes lazy.
         #expect(real("flush_on_kernel_tlb_flush_caller_syncs_per_free") == 3)
         #expect(m.count == 8 * MatrixDesign.all.count)
+        // Linux's schedule (the default): the gate's fence is the kworker's.
+        #expect(real("deferred_free_complete_caller_syncs_per_free") == 0)
+        let perRun: Double = 2 * 200 + 400   // two mms: two range commands and a sync
+        #expect(real("deferred_free_complete_device_ns_per_free") == perRun, "one run of the work per freed table")
+    }
+
+    @Test func deferralBenchNamesItsSchedule() throws {
+        let b = try DeferralBench.parse(["--frees", "2000", "--json"])
+        #expect(b.deferralSchedule == .linux && b.kworkerLatencyUs == 0)
+        #expect(b.benchConfig.maxPending == nil, "Linux's schedule has no bound")
+        let batched = try DeferralBench.parse(["--deferral-schedule", "batched"])
+        #expect(batched.benchConfig.deferralSchedule == "batched" && batched.benchConfig.maxPending == 4096)
+        #expect(throws: (any Error).self) { try DeferralBench.parse(["--kworker-latency-us", "1000001"]) }
+        #expect(throws: (any Error).self) { try DeferralBench.parse(["--deferral-schedule", "lazy"]) }
     }
 }

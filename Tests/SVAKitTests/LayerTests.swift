@@ -83,8 +83,10 @@ import SVAKitScenarios
         #expect(!m.svaPresent)
     }
 
-    @Test func aStormCoalescesIntoFewBatches() throws {
+    @Test("batched (beyond Linux): a storm coalesces into few batches")
+    func aStormCoalescesIntoFewBatches() throws {
         var config = MachineConfig(frames: gib, freeMode: .complete, workMode: .thread)
+        config.deferralSchedule = .batched
         config.deferBatchTarget = 64
         config.deferMaxDelayMicros = 1_000_000  // only the target ends the wait
         let m = try Machine(config)

@@ -26,6 +26,7 @@ import Testing
         #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
         #expect(MemoryLayout<svakit_config>.offset(of: \.mitigation) == 68)
         #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 72)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.kworker_latency_us) == 76)
         #expect(MemoryLayout<svakit_uaf_report>.size == 120)
         #expect(MemoryLayout<svakit_uaf_report>.offset(of: \.kind) == 80)
         #expect(MemoryLayout<svakit_machine>.offset(of: \.iommu_debug_initialized) == 24)
@@ -44,6 +45,24 @@ import Testing
         cfg.cpus = 7
         cfg.iommuDebugPagealloc = .windowAware
         #expect(try MachineConfig(cfg.cValue) == cfg)
+        for work in [WorkMode.thread, .manual] {
+            for schedule in DeferralSchedule.allCases {
+                var d = MachineConfig(frames: 1 << 14, workMode: work)
+                d.deferralSchedule = schedule
+                d.kworkerLatencyMicros = 250
+                #expect(try MachineConfig(d.cValue) == d)
+            }
+        }
+        #expect(MachineConfig(workMode: .thread).cValue.work_mode == SVAKIT_WORK_THREAD.rawValue)
+        #expect(MachineConfig(workMode: .manual).cValue.work_mode == SVAKIT_WORK_MANUAL.rawValue)
+        #expect(MachineConfig().deferralSchedule == .linux, "Linux's schedule is the default")
+        var b = MachineConfig().cValue
+        b.work_mode = SVAKIT_WORK_THREAD_BATCHED.rawValue
+        #expect(try MachineConfig(b).deferralSchedule == .batched && MachineConfig(b).workMode == .thread)
+        b.work_mode = SVAKIT_WORK_MANUAL_BATCHED.rawValue
+        #expect(try MachineConfig(b).deferralSchedule == .batched && MachineConfig(b).workMode == .manual)
+        b.work_mode = 4
+        #expect(throws: SVAError.invalidArgument) { try MachineConfig(b) }
         var c = MachineConfig().cValue
         c.cpus = 0
         #expect(try MachineConfig(c).cpus == 4, "0 means the default, as a field that was reserved")

@@ -2,10 +2,13 @@
 
 /// Layer 7: pagetable_free and the deferred freeing of kernel page-table
 /// frames (mm/pgtable-generic.c, docs/KERNEL-MODEL.md §2.3-2.6):
-/// pagetable_free_kernel() queues on the ptdesc's own list link, and the
-/// work takes the whole list, invalidates every IOMMU that may walk the
-/// kernel half once through the static-key gate, then frees the batch.
-/// Depends on the SVA registry (the gate) and the frame memory below it.
+/// pagetable_free_kernel() queues on the ptdesc's own list link and
+/// schedules the work, and the work takes the whole list, invalidates every
+/// IOMMU that may walk the kernel half once through the static-key gate,
+/// then frees the batch. Under ``DeferralSchedule/linux`` that is all the
+/// freeing caller does; ``DeferralSchedule/batched`` (beyond Linux) adds the
+/// `maxPending` bound. Depends on the SVA registry (the gate) and the frame
+/// memory below it.
 final class DeferredFree: @unchecked Sendable {
     // @unchecked: `worker` is set once, before the machine is shared.
 
@@ -14,6 +17,10 @@ final class DeferredFree: @unchecked Sendable {
     let mode: FreeMode
     /// PAGE_OFFSET: where the work's invalidation starts.
     let rangeStart: UInt64
+    /// When the work runs: Linux's schedule, or batched (beyond Linux).
+    let schedule: DeferralSchedule
+    /// Batched only (beyond Linux): queued frames past which the freeing
+    /// caller runs the work itself.
     let maxPending: Int
 
     /// The list lock (kernel_pgtable_work.lock): the list head and count,
@@ -23,20 +30,27 @@ final class DeferredFree: @unchecked Sendable {
     /// The worker thread (nil in manual mode).
     private(set) var worker: DeferredWorker?
 
-    init(frames: FrameMemory, sva: SVARegistry, mode: FreeMode, rangeStart: UInt64, maxPending: Int) {
+    init(frames: FrameMemory, sva: SVARegistry, mode: FreeMode, rangeStart: UInt64,
+         schedule: DeferralSchedule, maxPending: Int) {
         self.frames = frames
         self.sva = sva
         self.mode = mode
         self.rangeStart = rangeStart
+        self.schedule = schedule
         self.maxPending = maxPending
         list = RankedMutex(.deferred, DeferredList())
     }
 
     /// Starts the worker; it holds this object unretained, and `stop()`
-    /// joins it before this object can go.
-    func startWorker(batchTarget: Int, maxDelayMicros: Int) {
+    /// joins it before this object can go. `batchTarget` and
+    /// `maxDelayMicros` are the batched schedule's (beyond Linux).
+    func startWorker(latencyMicros: Int, batchTarget: Int, maxDelayMicros: Int) {
         let me = Unmanaged.passUnretained(self)
-        let w = DeferredWorker(batchTarget: batchTarget, maxDelayMicros: maxDelayMicros,
+        var gather: DeferredWorker.Gather?
+        if schedule == .batched, batchTarget > 1, maxDelayMicros > 0 {
+            gather = DeferredWorker.Gather(target: batchTarget, maxDelayNs: maxDelayMicros * 1000)
+        }
+        let w = DeferredWorker(latencyMicros: latencyMicros, gather: gather,
                                pending: { me._withUnsafeGuaranteedRef { $0.pending } },
                                work: { me._withUnsafeGuaranteedRef { $0.runWork() } })
         worker = w
@@ -63,11 +77,14 @@ final class DeferredFree: @unchecked Sendable {
             if defers(t.pfn) {
                 pagetableFreeKernel(t.pfn, site: site)
                 queued += 1
+                // Linux frees table by table, and each pagetable_free_kernel
+                // ends in schedule_work (5ba2f0a15564).
+                if schedule == .linux { scheduleWork() }
             } else {
                 __pagetableFree(t.pfn, site: site)
             }
         }
-        if queued > 0 { scheduleWork() }
+        if queued > 0, schedule == .batched { scheduleWork() }
     }
 
     /// Whether pagetable_free sends this table to the list under the
@@ -105,13 +122,22 @@ final class DeferredFree: @unchecked Sendable {
         frames.free(p, site: site)
     }
 
-    /// schedule_work, or the work right here when the list is past its bound.
+    /// schedule_work(). Linux's schedule has no bound: whatever the list
+    /// holds, the freeing caller only sets the work pending (manual mode:
+    /// not even that; the test's caller is the kworker). Beyond Linux, the
+    /// batched schedule runs the work right here when the list is past
+    /// `maxPending`.
     private func scheduleWork() {
-        let n = pending
-        if n > maxPending {
-            runWork()
-        } else {
-            worker?.schedule(pending: n)
+        switch schedule {
+        case .linux:
+            worker?.schedule()
+        case .batched:
+            let n = pending
+            if n > maxPending {
+                runWork()
+            } else {
+                worker?.schedule(pending: n)
+            }
         }
     }
 

@@ -74,12 +74,13 @@ public final class Machine: @unchecked Sendable {
             strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus,
             timerThread: config.workMode == .thread))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
-                                maxPending: config.maxPending)
+                                schedule: config.deferralSchedule, maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)
         if config.iommuDebugPagealloc != .off { installLeakHook() }
         MachineHandle.publish(handle, owner: Unmanaged.passUnretained(self).toOpaque())
         if config.workMode == .thread {
-            deferred.startWorker(batchTarget: config.deferBatchTarget, maxDelayMicros: config.deferMaxDelayMicros)
+            deferred.startWorker(latencyMicros: config.kworkerLatencyMicros, batchTarget: config.deferBatchTarget,
+                                 maxDelayMicros: config.deferMaxDelayMicros)
             domains.startTimer()
         }
     }

@@ -70,12 +70,44 @@ public enum IOMMUDebugMode: UInt32, Sendable, CaseIterable, CustomStringConverti
     }
 }
 
-/// Who runs the deferred-free work (enum svakit_work_mode).
+/// Who runs the deferred-free work (with ``DeferralSchedule``, enum
+/// svakit_work_mode).
 public enum WorkMode: UInt32, Sendable {
-    /// A background worker thread.
+    /// A background worker thread, as Linux's kworker.
     case thread = 0
     /// The caller runs pending work (`runDeferredWork`): deterministic.
     case manual = 1
+}
+
+/// When the deferred-free work runs (docs/KERNEL-MODEL.md §2.5, "How SVAKit
+/// models §2.5"). C: the BATCHED values of enum svakit_work_mode.
+public enum DeferralSchedule: UInt32, Sendable, CaseIterable, CustomStringConvertible {
+    /// As Linux 6.19 (mm/pgtable-generic.c, 5ba2f0a15564):
+    /// `pagetable_free_kernel()` queues and calls `schedule_work()`, which
+    /// only sets the work pending if it was not; the worker, after
+    /// ``MachineConfig/kworkerLatencyMicros``, clears pending and takes what
+    /// was queued meanwhile. No deliberate delay and no bound: the freeing
+    /// caller never runs the work nor invalidates, whatever the list holds.
+    case linux = 0
+    /// Beyond Linux: the worker gathers a storm, waiting until
+    /// ``MachineConfig/deferBatchTarget`` frames are pending or
+    /// ``MachineConfig/deferMaxDelayMicros`` passed, and past
+    /// ``MachineConfig/maxPending`` the freeing caller runs the work itself.
+    case batched = 1
+
+    /// "linux" or "batched".
+    public var description: String {
+        switch self {
+        case .linux: "linux"
+        case .batched: "batched"
+        }
+    }
+
+    /// The schedule whose `description` is `name`, or nil.
+    public init?(name: String) {
+        guard let s = DeferralSchedule.allCases.first(where: { $0.description == name }) else { return nil }
+        self = s
+    }
 }
 
 /// How a machine is built. `MachineConfig()` is the embedded default: 16 GiB,
@@ -100,16 +132,30 @@ public struct MachineConfig: Sendable, Equatable {
     public var freeMode: FreeMode
     /// Who runs the deferred-free work (default: a worker thread).
     public var workMode: WorkMode
-    /// Deferred frames past which the freeing caller runs the work itself.
+    /// With ``DeferralSchedule/batched`` (beyond Linux): deferred frames
+    /// past which the freeing caller runs the work itself. Linux's schedule
+    /// has no bound and ignores it.
     public var maxPending: Int
+    /// When the deferred-free work runs (default: as Linux schedules it).
+    public var deferralSchedule = DeferralSchedule.linux
+    /// The kworker's scheduling latency, in microseconds (0 ... 1,000,000;
+    /// default 0): how long the worker thread, once woken by
+    /// `schedule_work()`, waits before it clears pending and takes the
+    /// list. Frees in that time join the run. 0 adds nothing to the host's
+    /// own wake-up of the thread, which is the latency then. Only stopping
+    /// the machine cuts it short (flush_work waits for it, as Linux's
+    /// flush_work does not hurry the kworker). Unused in manual mode.
+    public var kworkerLatencyMicros = 0
     /// Log every IOMMU walk in the event log (for traces; off by default, as
     /// it costs a log write per walk). Swift-only.
     public var traceWalks = false
-    /// The worker gathers a storm into one batch: once scheduled, it waits
-    /// until this many frames are pending or `deferMaxDelayMicros` passed
-    /// (whichever first; flush_work does not wait). 1 disables the wait.
+    /// With ``DeferralSchedule/batched`` (beyond Linux), the worker gathers
+    /// a storm into one batch: once scheduled, it waits until this many
+    /// frames are pending or `deferMaxDelayMicros` passed (whichever first;
+    /// flush_work does not wait). 1 disables the wait. Swift-only.
     public var deferBatchTarget = 256
-    /// The longest the worker waits for ``MachineConfig/deferBatchTarget``, in microseconds.
+    /// With ``DeferralSchedule/batched``, the longest the worker waits for
+    /// ``MachineConfig/deferBatchTarget``, in microseconds. Swift-only.
     public var deferMaxDelayMicros = 1000
     /// iommu.strict=1: default DMA domains are strict (DMA). Off by default:
     /// lazy (DMA-FQ), x86's default (docs/KERNEL-MODEL.md §4.1). Swift-only.
@@ -161,6 +207,7 @@ public struct MachineConfig: Sendable, Equatable {
               pasidBits >= 1, pasidBits <= 20,
               reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
               maxPending >= 1, maxPending <= 1 << 30,
+              kworkerLatencyMicros >= 0, kworkerLatencyMicros <= 1_000_000,
               cpus >= 1, cpus <= 256
         else { throw .invalidArgument }
         try validateMitigation()
@@ -177,15 +224,21 @@ extension MachineConfig {
         case UInt32(SVAKIT_REUSE_RANDOM.rawValue): reuse = .random(seed: c.seed)
         default: throw .invalidArgument
         }
-        guard c.frames <= UInt64(Int.max), c.reserved == (0, 0), c.dma_strict <= 1, c.dma_quarantine <= 1,
+        // enum svakit_work_mode: bit 0 who runs the work, bit 1 the batched
+        // schedule (beyond Linux).
+        guard c.frames <= UInt64(Int.max), c.reserved == 0, c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let debug = IOMMUDebugMode(rawValue: c.iommu_debug_pagealloc),
-              let free = FreeMode(rawValue: c.free_mode), let work = WorkMode(rawValue: c.work_mode)
+              let free = FreeMode(rawValue: c.free_mode), c.work_mode <= 3,
+              let work = WorkMode(rawValue: c.work_mode & 1),
+              let schedule = DeferralSchedule(rawValue: c.work_mode >> 1)
         else { throw .invalidArgument }
         self.init(frames: Int(c.frames), pagingLevels: Int(c.paging_levels), reuse: reuse,
                   eventLogCapacity: Int(c.event_log_capacity), kvaInvalidation: kva,
                   pasidBits: Int(c.pasid_bits), reportLogCapacity: Int(c.report_log_capacity),
                   freeMode: free, workMode: work, maxPending: Int(c.max_pending))
+        deferralSchedule = schedule
+        kworkerLatencyMicros = Int(c.kworker_latency_us)
         dmaStrict = c.dma_strict != 0
         dmaQuarantine = c.dma_quarantine != 0
         iommuDebugPagealloc = debug
@@ -201,10 +254,11 @@ extension MachineConfig {
                              reuse_policy: reuse.cValue, event_log_capacity: UInt32(eventLogCapacity),
                              kva_invalidation: kvaInvalidation.rawValue, pasid_bits: UInt32(pasidBits),
                              report_log_capacity: UInt32(reportLogCapacity), free_mode: freeMode.rawValue,
-                             work_mode: workMode.rawValue, max_pending: UInt32(maxPending),
+                             work_mode: deferralSchedule.rawValue << 1 | workMode.rawValue,
+                             max_pending: UInt32(maxPending),
                              dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
                              cpus: UInt32(truncatingIfNeeded: cpus),
                              iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, mitigation: cMitigation,
-                             reserved: (0, 0))
+                             reserved: 0, kworker_latency_us: UInt32(clamping: kworkerLatencyMicros))
     }
 }
