@@ -3,6 +3,7 @@ import ArgumentParser
 import CSVAKitBench
 import SVAKit
 import SVAKitScenarios
+import Synchronization
 
 /// The gate with no SVA bound (key off) against an empty loop and a call to
 /// an empty C function in another translation unit, in ns per iteration; and
@@ -65,6 +66,19 @@ struct GateBench: BenchCommand {
             }
             sink &+= s
         }
+        // The merged gate (e37d5a2d60a3): guard(mutex)(&iommu_sva_lock), then
+        // the bool iommu_sva_present, on every call, SVA bound or not. Here an
+        // uncontended Synchronization.Mutex round trip around the bool read:
+        // what each run of the deferred work pays with no SVA mm.
+        let merged = Mutex(false)
+        let mergedGate = best("merged form (mutex, then the bool)") {
+            var s: UInt64 = 0
+            for i in 0..<iterations {
+                s = s &* 31 &+ UInt64(truncatingIfNeeded: i)
+                if merged.withLock({ $0 }) { s &+= 1 }
+            }
+            sink &+= s
+        }
         blackHole(sink)
         // Key on: one mm bound, nothing cached, so the slow path is the
         // bookkeeping (one range command and one fence).
@@ -81,6 +95,8 @@ struct GateBench: BenchCommand {
         metrics.add("ns_gate_cost_key_off", max(0, gate - empty), "ns")
         metrics.add("ns_direct_call", call, "ns")
         metrics.add("ns_gate_key_on_one_mm", on, "ns")
+        metrics.add("ns_merged_gate_no_sva", mergedGate, "ns")
+        metrics.add("ns_merged_gate_cost_no_sva", max(0, mergedGate - empty), "ns")
         return metrics
     }
 }

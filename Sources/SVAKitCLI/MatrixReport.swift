@@ -43,6 +43,10 @@ enum MatrixReport {
         var rootSyncsPerUserRegion: Double
         var commandsPerUserUnmap: Double
         var uafReports: Int
+        /// Gate calls per kernel free, and the global lock each takes in
+        /// the kernel design the row models (none in SVAKit's gate).
+        var gateCallsPerKernelFree: Double
+        var gateLock: String?
     }
 
     /// The cost workload's shape.
@@ -69,7 +73,7 @@ enum MatrixReport {
                  freeingPathSyncsPerFree: $0.freeingPathSyncsPerFree,
                  freeingPathDeviceNsPerFree: $0.freeingPathDeviceNsPerFree, bytesPerSvaMm: $0.bytesPerSVAMM,
                  rootSyncsPerUserRegion: $0.rootSyncsPerUserRegion, commandsPerUserUnmap: $0.commandsPerUserUnmap,
-                 uafReports: $0.reports)
+                 uafReports: $0.reports, gateCallsPerKernelFree: $0.gateCallsPerKernelFree, gateLock: $0.gateLock)
         }
         return Report(cells: cells, costs: costs, mismatches: mx.mismatches.count,
                       workload: Workload(rounds: w.rounds, batch: w.batch, userRegions: w.userRegions,
@@ -120,20 +124,23 @@ enum MatrixReport {
         """
         var c = TextTable(header: ["profile", "mitigation", "cmds/free", "syncs/free", "device ns/free",
                                    "caller syncs/free", "caller device ns/free", "bytes/SVA mm",
-                                   "root syncs/region", "cmds/user unmap", "uaf"])
+                                   "root syncs/region", "cmds/user unmap", "gate calls/free", "gate lock in Linux", "uaf"])
         for x in r.costs {
             c.rows.append([x.profile, x.mitigation, formatFixed(x.commandsPerKernelFree, digits: 3),
                            formatFixed(x.syncsPerKernelFree, digits: 3), formatFixed(x.deviceNsPerKernelFree, digits: 1),
                            formatFixed(x.freeingPathSyncsPerFree, digits: 3),
                            formatFixed(x.freeingPathDeviceNsPerFree, digits: 1), "\(x.bytesPerSvaMm)",
                            formatFixed(x.rootSyncsPerUserRegion, digits: 2), formatFixed(x.commandsPerUserUnmap, digits: 2),
-                           "\(x.uafReports)"])
+                           formatFixed(x.gateCallsPerKernelFree, digits: 3), x.gateLock ?? "-", "\(x.uafReports)"])
         }
         out += c.render()
         out += """
 
 
         caller: work done in the caller of the freeing kernel path (non-preemptible in Linux), not in a worker.
+        gate lock in Linux: the global lock each gate call takes in the kernel design (merged: the mutex, SVA bound or
+        not; v2: the irqsave spinlock while the key is on). SVAKit's gate takes none: a static key, then a lock-free
+        list (beyond Linux; `svakit bench gate` prices both forms).
         Host time on the freeing path: `svakit bench mitigation` (docs/BENCHMARKS.md). docs/MITIGATIONS.md reads this table.
         """
         if r.mismatches > 0 { out += "\n\n\(r.mismatches) cell(s) differ from the expected verdict." }

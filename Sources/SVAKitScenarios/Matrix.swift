@@ -152,6 +152,16 @@ public struct MatrixCost: Sendable, Equatable {
     /// Use-after-free reports during the workload (a design that is safe on
     /// the scenarios must report none here either).
     public var reports: Int
+    /// Calls of the gate (iommu_sva_invalidate_kva_range) per kernel table
+    /// free: one per run of the deferred work (deferred-free), one per
+    /// kernel TLB flush (flush-on-kernel-tlb-flush), none otherwise.
+    public var gateCallsPerKernelFree: Double = 0
+    /// The global lock each gate call takes in the kernel design the row
+    /// models: the merged code's mutex `iommu_sva_lock`, taken whether or
+    /// not an mm has SVA; v2's `spin_lock_irqsave(&iommu_mms_lock)`, taken
+    /// while the key is on; nil for the designs without a gate. SVAKit's gate
+    /// takes none (beyond Linux: a static key, then a lock-free list).
+    public var gateLock: String? = nil
 }
 
 /// The workload the cost columns are measured on, the same for every
@@ -201,7 +211,7 @@ public struct CostWorkload: Sendable {
         // table (the PTE table its huge vmap frees).
         try m.map(region + (1 << 29), to: 0x1000)
         try m.vfree(try m.vmalloc(16 << 10))   // and the PTE table the first 16 KiB areas share
-        let c0 = s.iommu.counters, flushes0 = m.stats.kernelTLBFlushes
+        let c0 = s.iommu.counters, flushes0 = m.stats.kernelTLBFlushes, runs0 = m.deferredStats.batches
         let kernelTables0 = m.stats.kernelTables
         var pathFences = 0, pathNs: UInt64 = 0
         // PTE tables the 16 KiB areas allocate as they move up the vmalloc
@@ -250,8 +260,15 @@ public struct CostWorkload: Sendable {
         let userCommands = s.iommu.counters.invalidationCommands(config.profile) - u0
         let syncs = ((try? m.iommuRootSyncs(of: s.mm)) ?? 0) - syncs0
         let f = Double(max(frees, 1))
-        return MatrixCost(profile: profile, design: design, kernelTableFrees: frees,
-                          kernelTLBFlushes: m.stats.kernelTLBFlushes - flushes0,
+        let flushes = m.stats.kernelTLBFlushes - flushes0
+        let (gateCalls, gateLock): (Int, String?) =
+            switch m.mitigation {
+            case .deferredFree: (m.deferredStats.batches - runs0, "iommu_sva_lock (mutex)")
+            case .flushOnKernelTLBFlush: (flushes, "iommu_mms_lock (spin_lock_irqsave, v2)")
+            default: (0, nil)
+            }
+        var cost = MatrixCost(profile: profile, design: design, kernelTableFrees: frees,
+                          kernelTLBFlushes: flushes,
                           commandsPerKernelFree: Double(kernelCommands) / f,
                           syncsPerKernelFree: Double(kernelSyncs) / f,
                           deviceNsPerKernelFree: Double(kernelNs) / f,
@@ -261,6 +278,9 @@ public struct CostWorkload: Sendable {
                           rootSyncsPerUserRegion: Double(syncs) / Double(max(userRegions, 1)),
                           commandsPerUserUnmap: Double(userCommands) / Double(max(userRegions, 1)),
                           reports: Int(m.reportCount - reportsBefore))
+        cost.gateCallsPerKernelFree = Double(gateCalls) / f
+        cost.gateLock = gateLock
+        return cost
     }
 }
 

@@ -352,14 +352,22 @@ import SVAKitScenarios
             switch d.mitigation {
             case .none, .clearUS:
                 #expect(c.commandsPerKernelFree == 0 && c.bytesPerSVAMM == 0)
+                #expect(c.gateCallsPerKernelFree == 0 && c.gateLock == nil)
             case .kptiRoot:
                 #expect(c.commandsPerKernelFree == 0 && c.bytesPerSVAMM == 4096 && c.rootSyncsPerUserRegion == 1)
+                #expect(c.gateCallsPerKernelFree == 0 && c.gateLock == nil)
             case .deferredFree:
-                // Linux's schedule: one run of the work, one command, per freed table.
+                // Linux's schedule: one run of the work, one command, per
+                // freed table; each run takes the merged gate's mutex
+                // (iommu_sva_lock, e37d5a2d60a3), SVA bound or not.
                 #expect(c.commandsPerKernelFree == 1 && c.freeingPathSyncsPerFree == 0)
+                #expect(c.gateCallsPerKernelFree == 1 && c.gateLock == "iommu_sva_lock (mutex)")
             case .flushOnKernelTLBFlush:
                 #expect(c.freeingPathSyncsPerFree == Double(c.kernelTLBFlushes) / 16)
                 #expect(c.freeingPathSyncsPerFree == 3)
+                // v2 took spin_lock_irqsave(&iommu_mms_lock) in every kernel
+                // TLB flush while the key was on.
+                #expect(c.gateCallsPerKernelFree == 3 && c.gateLock == "iommu_mms_lock (spin_lock_irqsave, v2)")
             }
         }
         #expect(perUnmap == [1.0], "no design changes the MMU notifier's commands")
