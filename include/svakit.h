@@ -1055,6 +1055,35 @@ int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
 		      uint64_t set, uint64_t clear);
 
 /**
+ * svakit_set_memory_rox() - set_memory_rox(): read-only and executable, then collapse.
+ * @m: the machine.
+ * @va: a page-aligned kernel address in the direct map or the vmalloc area
+ * (where execmem's ROX mappings live in the model).
+ * @npages: pages from @va, at least 1, inside that area, every one mapped.
+ *
+ * svakit_set_memory() clearing SVAKIT_PTE_RW and SVAKIT_PTE_NX, with
+ * CPA_COLLAPSE, the flag only set_memory_rox() sets in Linux: after the
+ * flush, each 2 MiB region the range touches whose 512 PTEs are contiguous
+ * with equal flags is collapsed back into a 2 MiB leaf
+ * (cpa_collapse_large_pages); if any was, flush_tlb_all, then the PTE tables
+ * go to pagetable_free (split tables are unmarked: linux-6.19 frees them at
+ * once).
+ *
+ * Context: as svakit_set_memory(); frees the tables with no lock held, which
+ * calls the free hook and may queue them for the deferred work.
+ * Return: the number of regions collapsed (0 or more).
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @npages is 0, @va is not page aligned or is a user address.
+ * -ERANGE: @va is not canonical or in neither area, or the range runs past
+ * the end of memory or of the vmalloc area.
+ * -ENOENT: the range holds offline memory or an unmapped page; nothing is
+ * changed.
+ * -ENOMEM: no frame for a split's table.
+ */
+int svakit_set_memory_rox(svakit_machine *m, uint64_t va, uint64_t npages);
+
+/**
  * svakit_cpa_collapse() - cpa_collapse_large_pages for one 2 MiB region.
  * @m: the machine.
  * @va: a kernel address in the region, in the direct map or the vmalloc area.

@@ -1321,6 +1321,18 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(setmem_offline, -ENOENT, "offline memory", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
 	  svakit_set_memory(M, f->dm_base + (SECTION << 12), 1, 0, RW))
 
+#define CASES_svakit_set_memory_rox(X)                                                              \
+	X(rox_0, -EINVAL, "npages 0", NONE, svakit_set_memory_rox(M, f->dm_va, 0))                    \
+	X(rox_misaligned, -EINVAL, "va not aligned", NONE, svakit_set_memory_rox(M, f->dm_va + 1, 1)) \
+	X(rox_user, -EINVAL, "a user va", NONE, svakit_set_memory_rox(M, UVA, 1))                    \
+	X(rox_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory_rox(M, NONCANON_U, 1))  \
+	X(rox_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE,     \
+	  svakit_set_memory_rox(M, f->dm_base - SZ_1G, 1))                                            \
+	X(rox_past_end, -ERANGE, "a range past the end of memory", NONE,                             \
+	  svakit_set_memory_rox(M, f->dm_base + f->mem_bytes - SZ_4K, 2))                             \
+	X(rox_unmapped, -ENOENT, "an unmapped vmalloc-area page", NONE,                               \
+	  svakit_set_memory_rox(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1))
+
 #define CASES_svakit_cpa_collapse(X)                                                                \
 	X(collapse_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
 	  svakit_cpa_collapse(M, f->dm_base - SZ_1G))                                                \
@@ -1975,7 +1987,7 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_mm_create) F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_map) F(svakit_unmap)      \
 	F(svakit_translate) F(svakit_vmalloc_area) F(svakit_vmalloc) F(svakit_vmalloc_huge)           \
 	F(svakit_vfree) F(svakit_vm_unmap_aliases) F(svakit_vmap_huge) F(svakit_vunmap) F(svakit_direct_map_va)                  \
-	F(svakit_set_memory) F(svakit_cpa_collapse) F(svakit_memory_hot_remove)                       \
+	F(svakit_set_memory) F(svakit_set_memory_rox) F(svakit_cpa_collapse) F(svakit_memory_hot_remove) \
 	F(svakit_memory_hot_add) F(svakit_set_tlb_flush_hook) F(svakit_flush_tlb_kernel_range)        \
 	F(svakit_iommu_config_default) F(svakit_iommu_create) F(svakit_iommu_counters)                \
 	F(svakit_iommu_invalidate_range) F(svakit_iommu_invalidate_pasid)                             \
@@ -2042,6 +2054,7 @@ static const char *const exempt[] = {
 	H(svakit_vunmap, 0, svakit_vunmap(h, f->vm_va, SZ_4K))                                       \
 	H(svakit_direct_map_va, 0, svakit_direct_map_va(h, 0, &o.a))                                 \
 	H(svakit_set_memory, 0, svakit_set_memory(h, f->dm_va, 1, 0, RW))                            \
+	H(svakit_set_memory_rox, 0, svakit_set_memory_rox(h, f->dm_va, 1))                           \
 	H(svakit_cpa_collapse, 0, svakit_cpa_collapse(h, f->dm_va))                                  \
 	H(svakit_memory_hot_remove, 0, svakit_memory_hot_remove(h, 0, SECTION))                      \
 	H(svakit_memory_hot_add, 0, svakit_memory_hot_add(h, 0, SECTION))                            \

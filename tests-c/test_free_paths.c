@@ -220,6 +220,32 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_machine_ok(m);
 }
 
+/* set_memory_rox() (arch/x86/mm/pat/set_memory.c since 41d88484c71c): the one
+ * caller of cpa_collapse_large_pages, on an execmem-style huge mapping. */
+static void test_set_memory_rox_collapses(void **state)
+{
+	svakit_machine *m = *state;
+	struct svakit_translation t;
+	uint64_t va, pte;
+
+	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &va), 0);
+	assert_int_equal(svakit_set_memory(m, va + 0x3000, 1, 0, SVAKIT_PTE_RW), 0);
+	pte = ktable(m, va, 2);
+	assert_true(info(m, pte).flags & SVAKIT_PTDESC_SPLIT);
+	assert_false(entry_of(m, ktable(m, va, 3), idx(va, 2)) & SVAKIT_PTE_US); /* _KERNPG_TABLE */
+	/* RO + X on part of the region: nothing collapses. */
+	assert_int_equal(svakit_set_memory_rox(m, va, 4), 0);
+	assert_int_equal(info(m, pte).kind, SVAKIT_FRAME_PT_KERNEL);
+	/* The whole region: 512 equal PTEs collapse, the table is freed. */
+	assert_int_equal(svakit_set_memory_rox(m, va, 512), 1);
+	assert_freed_after_flush(m, pte, SVAKIT_SITE_SET_MEMORY_COLLAPSE);
+	assert_int_equal(svakit_translate(m, 0, va + 0x3000, &t), 0);
+	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
+	assert_false(t.entry & (SVAKIT_PTE_RW | SVAKIT_PTE_NX));
+	assert_int_equal(svakit_set_memory_rox(m, va, 0), -EINVAL);
+	assert_machine_ok(m);
+}
+
 /* Freed by `site` with the entry still pointing at it, then unlinked, then a
  * flush: Linux's hot-remove order. */
 static void assert_freed_before_clear(svakit_machine *m, uint64_t pfn, uint16_t site)
@@ -384,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pmd_free_pte_page, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_pud_free_pmd_page, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_set_memory_split_and_collapse, setup_machine_4g, teardown_machine),
+		cmocka_unit_test_setup_teardown(test_set_memory_rox_collapses, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_hot_remove_then_hot_add, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_hot_remove_refusals, setup_machine_4g, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_bad_kernel_path_input, setup_machine_4g, teardown_machine),

@@ -207,6 +207,10 @@ struct DMABench: BenchCommand {
             counts.withLock { $0.attempts += attempts; $0.faulted += faulted; $0.held += held }
         }
         if let f = failure.withLock({ $0 }) { throw CLIError("bench dma: \(f)") }
+        // The timer thread may still be releasing (and timing) entries: drain
+        // the queues and wait for releases in flight, so the stats and the
+        // quantiles below read one finished histogram.
+        m.flushDMAQueues()
         let stats = try m.flushQueueStats(rig.domain)
         let quantiles = cdf ? try m.flushQueueWindowQuantiles(rig.domain, permilles: Self.cdfPermilles) : []
         m.setReportHandler(nil)

@@ -25,7 +25,7 @@ public struct SVASetup: Sendable {
 
     /// A DMA read of 8 bytes: a user request, or with `supervisor` a
     /// privileged one (translated only where the IOMMU enables supervisor
-    /// SVA, ``IOMMUConfig/svaSupervisorRequests``).
+    /// SVA, `IOMMUConfig.svaSupervisorRequests`).
     public func touch(_ m: Machine, _ va: UInt64, supervisor: Bool = false) throws(SVAError) -> Result<[UInt8], DMAFault> {
         try m.dmaRead(device: device, pasid: bond.pasid, va: va, count: 8, access: supervisor ? .privileged : [])
     }
@@ -43,7 +43,7 @@ public func plantLeaf(_ m: Machine, va: UInt64, level: Int, target: PFN) throws(
     return frame
 }
 
-/// The attacker's move inside a kernel window (``Machine/setKernelWindowHook(_:)``):
+/// The attacker's move inside a kernel window (`Machine.setKernelWindowHook(_:)`):
 /// done once, at the first window, its outcome kept for the scenario.
 public final class WindowAttack: Sendable {
     private let state = Mutex<(done: Bool, outcome: Result<Result<[UInt8], DMAFault>, SVAError>?)>((false, nil))

@@ -176,17 +176,17 @@ public struct MatrixCost: Sendable, Equatable {
 public struct CostWorkload: Sendable {
     /// Kernel rounds (one kernel table freed each).
     public var rounds = 64
-    /// With ``DeferralSchedule/batched``: rounds between runs of the
+    /// With `DeferralSchedule.batched`: rounds between runs of the
     /// deferred work (its batch).
     public var batch = 16
     /// User regions, each in its own top-level slot.
     public var userRegions = 8
-    /// When the deferred work runs. ``DeferralSchedule/linux`` (the
+    /// When the deferred work runs. `DeferralSchedule.linux` (the
     /// default): after every kernel-path call that queued a table, before
     /// the next call, which is what Linux's schedule_work with no delay
     /// gives when the kworker's scheduling latency is below the gap between
     /// two freeing calls (the assumption; docs/MITIGATIONS.md).
-    /// ``DeferralSchedule/batched`` (beyond Linux): every `batch` rounds.
+    /// `DeferralSchedule.batched` (beyond Linux): every `batch` rounds.
     public var schedule = DeferralSchedule.linux
 
     /// The default workload: 64 rounds, the Linux schedule (batches of 16

@@ -86,7 +86,7 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     /// table's entry has no U/S, so a user request cannot complete.
     case setMemoryCollapse = "set-memory-collapse"
     /// The same with a supervisor request through a supervisor-SVA PASID
-    /// (beyond Linux: ``IOMMUConfig/svaSupervisorRequests``), which U/S does
+    /// (beyond Linux: `IOMMUConfig.svaSupervisorRequests`), which U/S does
     /// not stop.
     case setMemoryCollapseSupervisor = "set-memory-collapse-supervisor"
     /// Hot-remove of memory present at boot frees boot-time tables; then hot-add.
@@ -142,7 +142,7 @@ public enum ScenarioName: String, Sendable, CaseIterable {
     }
 
     /// Whether the device is given supervisor SVA and makes supervisor
-    /// requests (``IOMMUConfig/svaSupervisorRequests``).
+    /// requests (`IOMMUConfig.svaSupervisorRequests`).
     public var usesSupervisorSVA: Bool { self == .setMemoryCollapseSupervisor }
 
     /// What the unfixed kernel gives: EXPLOITED, except where the freed

@@ -81,6 +81,12 @@ public func svakit_set_memory(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: 
     withMachine(h) { m throws(SVAError) in try m.setMemory(va, pages: npages, set: set, clear: clear); return 0 }
 }
 
+/// `svakit_set_memory_rox()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_set_memory_rox(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64, _ npages: UInt64) -> Int32 {
+    withMachine(h) { m throws(SVAError) in Int32(clamping: try m.setMemoryROX(va, pages: npages)) }
+}
+
 /// `svakit_cpa_collapse()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_cpa_collapse(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64) -> Int32 {
