@@ -377,7 +377,13 @@ enum svakit_work_mode {
  *	sanitizer (svakit_iommu_debug_pagealloc_built() is 0) is refused.
  * @mitigation: enum svakit_mitigation; default 0 (SVAKIT_MITIGATION_BY_MODE:
  *	@free_mode and @kva_invalidation decide, as before this field).
- * @reserved: must be zero.
+ * @direct_gbpages: 1 to boot the direct map as x86 does with direct_gbpages
+ *	(CONFIG_X86_DIRECT_GBPAGES on a CPU with 1 GiB pages): a 1 GiB leaf for
+ *	every whole GiB of memory but the first, which holds the PC's legacy
+ *	holes and keeps 2 MiB leaves; hot-add maps whole GiBs the same way,
+ *	set_memory splits 1 GiB leaves, and set_memory_rox's collapse goes back
+ *	to them. 0 (the default) boots as nogbpages: 2 MiB leaves everywhere.
+ *	It took reserved[0]'s place.
  * @kworker_latency_us: the modelled scheduling latency of the kworker, in
  *	microseconds, 0 to 1,000,000; default 0 (the host's own wake-up of the
  *	worker thread is the latency). Once schedule_work() has woken it, the
@@ -386,8 +392,8 @@ enum svakit_work_mode {
  *	for it too; only svakit_machine_destroy() cuts it short. Unused with
  *	a MANUAL @work_mode. It took reserved[1]'s place, zero its default.
  *
- * Start from svakit_config_default() and change fields: a field added later
- * takes the place of @reserved with zero meaning its default.
+ * Start from svakit_config_default() and change fields: every field's zero
+ * is its default.
  */
 struct svakit_config {
 	uint64_t frames;
@@ -406,7 +412,7 @@ struct svakit_config {
 	uint32_t cpus;
 	uint32_t iommu_debug_pagealloc;
 	uint32_t mitigation;
-	uint32_t reserved[1];
+	uint32_t direct_gbpages;
 	uint32_t kworker_latency_us;
 };
 

@@ -1031,10 +1031,9 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  CFG_WITH(mitigation, 6))                                                                   \
 	X(create_mitigation_kpti_on_flush, -EINVAL, "mitigation = KPTI_ROOT with kva_invalidation ON_FLUSH", \
 	  NONE, create_mitigation_conflict())                                                        \
-	X(create_reserved, -EINVAL, "reserved = 1 (must be zero)",                                   \
-	  OPT(                                      \
-	      NOTE("header silent; a reserved field must be zero so it can be given a meaning later")), \
-	  CFG_WITH(reserved, 1))
+	X(create_gbpages_2, -EINVAL, "direct_gbpages = 2 (a boolean)", NONE, CFG_WITH(direct_gbpages, 2)) \
+	X(create_gbpages_max, -EINVAL, "direct_gbpages = UINT32_MAX", NONE,                          \
+	  CFG_WITH(direct_gbpages, UINT32_MAX))
 
 /* NULL, foreign, forged and destroyed (a double destroy) handles: the
  * handle rows; svakit_machine_destroy returns nothing, so it must ignore

@@ -19,7 +19,7 @@ _Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_str
 _Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
 _Static_assert(offsetof(struct svakit_config, iommu_debug_pagealloc) == 64, "config.iommu_debug_pagealloc took reserved's place");
 _Static_assert(offsetof(struct svakit_config, mitigation) == 68, "config.mitigation");
-_Static_assert(offsetof(struct svakit_config, reserved) == 72, "config.reserved: grown by 8 in 0.3.0");
+_Static_assert(offsetof(struct svakit_config, direct_gbpages) == 72, "config.direct_gbpages took reserved[0]'s place");
 _Static_assert(offsetof(struct svakit_config, kworker_latency_us) == 76, "config.kworker_latency_us took reserved[1]'s place");
 /* MachineConfig reads work_mode as bit 0 (manual) and bit 1 (batched). */
 _Static_assert(SVAKIT_WORK_THREAD_BATCHED == (SVAKIT_WORK_THREAD | 2), "work mode: batched is bit 1");

@@ -359,7 +359,10 @@ struct DMAMapBenchmark: ParsableCommand {
             while !c.go.load(ordering: .acquiring) { sched_yield() }
             var i = 0
             do {
-                while !c.stop.load(ordering: .relaxed) {
+                // Every thread finishes at least one loop (beyond the kernel
+                // tool, whose averages divide by a loop count that a very
+                // short run on a loaded machine can leave at 0).
+                repeat {
                     // "Dirty the cache for non-coherent devices", through the machine.
                     if direction != .fromDevice {
                         for p in 0..<pages { try m.writeFrame(buf.first + p, offset: 0, from: UnsafeRawBufferPointer(fill)) }
@@ -382,7 +385,7 @@ struct DMAMapBenchmark: ParsableCommand {
                     c.sumUnmapNs.wrappingAdd(unmapNs, ordering: .relaxed)
                     i += 1
                     if i & 1023 == 0 { sched_yield() }  // cond_resched
-                }
+                } while !c.stop.load(ordering: .relaxed)
             } catch {
                 c.failure.withLock { $0 = $0 ?? "thread \(t): a map, unmap or buffer write failed: \(error)" }
                 c.stop.store(true, ordering: .relaxed)

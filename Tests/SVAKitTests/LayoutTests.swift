@@ -25,7 +25,7 @@ import Testing
         #expect(MemoryLayout<svakit_config>.size == 80)
         #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
         #expect(MemoryLayout<svakit_config>.offset(of: \.mitigation) == 68)
-        #expect(MemoryLayout<svakit_config>.offset(of: \.reserved) == 72)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.direct_gbpages) == 72)
         #expect(MemoryLayout<svakit_config>.offset(of: \.kworker_latency_us) == 76)
         #expect(MemoryLayout<svakit_uaf_report>.size == 120)
         #expect(MemoryLayout<svakit_uaf_report>.offset(of: \.kind) == 80)

@@ -72,6 +72,16 @@ extension Machine {
             }
             chunk = va & ~0x1f_ffff
             while chunk < end {
+                // should_split_large_page: a large leaf the range covers
+                // whole changes in place; only a partly covered one splits.
+                if let (s, span) = k.largeLeaf(chunk), s.holder.level > 1,
+                   chunk & (span - 1) == 0, va <= chunk, end - chunk >= span {
+                    var e = k.entry(s)
+                    e.raw = (e.raw & ~clear) | set
+                    k.setEntry(s, e)
+                    chunk += span
+                    continue
+                }
                 let pte = try k.splitToPTETable(chunk)
                 for a in stride(from: max(chunk, va), to: min(chunk + (1 << 21), end), by: 1 << 12) {
                     let s = k.slot(in: pte, for: a)
@@ -98,11 +108,12 @@ extension Machine {
 
     /// cpa_collapse_large_pages over the 2 MiB regions in [start, end):
     /// collapse_large_pages on each under pgd_lock (the page_table_lock
-    /// here), then, if any collapsed, flush_tlb_all and pagetable_free of
-    /// every table replaced. collapse_pud_page needs direct_gbpages, which
-    /// the model does not boot with, so only PTE tables collapse.
+    /// here): collapse_pmd_page, and when it collapsed, collapse_pud_page,
+    /// which returns at once without direct_gbpages; then, if any collapsed,
+    /// flush_tlb_all and pagetable_free of every table replaced.
     private func cpaCollapseLargePages(from start: UInt64, to end: UInt64) -> Int {
         var collapsed = 0
+        let gbpages = config.directGbpages
         let freed = tables.withKernel { k in
             var out = DetachedTables.none
             var a = start
@@ -110,6 +121,12 @@ extension Machine {
                 if let s = k.lookup(a, level: 2), let t = k.child(of: s), let leaf = k.collapsedLeaf(t) {
                     k.replace(s, with: leaf, va: a, site: .setMemoryCollapse, into: &out)
                     collapsed += 1
+                    if gbpages, let pud = k.lookup(a, level: 3), let pmd = k.child(of: pud),
+                       let big = k.collapsedLeaf(pmd) {
+                        k.replace(pud, with: big, va: a & ~(AddressLayout.span(level: 3) - 1),
+                                  site: .setMemoryCollapse, into: &out)
+                        collapsed += 1
+                    }
                 }
                 a += 1 << 21
             }
@@ -139,6 +156,13 @@ extension PTView {
         }
     }
 
+    /// The 1 GiB or 2 MiB leaf that maps `va`, with its span, if one does.
+    func largeLeaf(_ va: UInt64) -> (EntrySlot, UInt64)? {
+        let (s, present) = lastSlot(va)
+        guard present, s.holder.level > 1 else { return nil }
+        return (s, AddressLayout.span(level: s.holder.level))
+    }
+
     /// The PTE table of the 2 MiB region at `va`, splitting a 1 GiB leaf and
     /// then a 2 MiB leaf on the way (__split_large_page at each level).
     func splitToPTETable(_ va: UInt64) throws(SVAError) -> TableFrame {
@@ -166,20 +190,24 @@ extension PTView {
         link(s, to: t, va: va, site: .setMemorySplit, flags: PageTableEntry.kernelTableFlags)
     }
 
-    /// collapse_pmd_page's test: the 2 MiB leaf a PTE table can collapse
-    /// into, if its first page is 2 MiB aligned and its 512 PTEs are present,
-    /// contiguous and carry the same flags (A and D included, as Linux
-    /// compares pte_flags whole).
+    /// collapse_pmd_page's test (a PTE table) and collapse_pud_page's (a
+    /// PMD table of 2 MiB leaves): the leaf one level up the table can
+    /// collapse into, if its first entry's frame is aligned to that leaf and
+    /// its 512 entries are present leaves, contiguous and with the same
+    /// flags (A and D included, as Linux compares pte_flags / pmd_flags
+    /// whole).
     func collapsedLeaf(_ t: TableFrame) -> PageTableEntry? {
-        guard t.level == 1 else { return nil }
+        guard t.level <= 2 else { return nil }
+        let size = AddressLayout.span(level: t.level)
         let first = PageTableEntry(raw: memory.loadEntry(t.pfn, 0))
-        guard first.isPresent, first.physicalAddress & 0x1f_ffff == 0 else { return nil }
+        guard first.isPresent, t.level == 1 || first.isHugeLeaf,
+              first.physicalAddress & (AddressLayout.span(level: t.level + 1) - 1) == 0 else { return nil }
         for i in 1..<512 {
             let e = PageTableEntry(raw: memory.loadEntry(t.pfn, i))
-            guard e.isPresent, e.physicalAddress == first.physicalAddress + UInt64(i) << 12,
+            guard e.isPresent, e.physicalAddress == first.physicalAddress + UInt64(i) * size,
                   (e.raw ^ first.raw) & ~PageTableEntry.pfnMask == 0
             else { return nil }
         }
-        return .leaf(first.physicalAddress, level: 2, prot: first.prot)
+        return .leaf(first.physicalAddress, level: t.level + 1, prot: first.prot)
     }
 }

@@ -63,7 +63,8 @@ public final class Machine: @unchecked Sendable {
             frames = try FrameMemory(frames: config.frames, policy: config.reuse, events: events,
                                      debugMode: config.iommuDebugPagealloc, handle: handle)
             tables = try PageTables(frames: frames, layout: layout,
-                                    kernelEntriesWithoutUser: config.pageTableDefence == .clearUS)
+                                    kernelEntriesWithoutUser: config.pageTableDefence == .clearUS,
+                                    gbpages: config.directGbpages)
         } catch {
             MachineHandle.retire(handle)
             throw error

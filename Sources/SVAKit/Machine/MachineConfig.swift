@@ -146,6 +146,14 @@ public struct MachineConfig: Sendable, Equatable {
     /// the machine cuts it short (flush_work waits for it, as Linux's
     /// flush_work does not hurry the kworker). Unused in manual mode.
     public var kworkerLatencyMicros = 0
+    /// Boot (and hot-add) the direct map with 1 GiB leaves where x86 does
+    /// with direct_gbpages (CONFIG_X86_DIRECT_GBPAGES on a CPU with GBPAGES):
+    /// every whole GiB but the first, which on a PC holds the legacy holes
+    /// below 1 MiB and keeps 2 MiB leaves (adjust_range_page_size_mask,
+    /// arch/x86/mm/init.c). Default false: 2 MiB leaves everywhere, as
+    /// `nogbpages` boots, which keeps a boot-time PMD table under every GiB
+    /// for hot-remove to free (docs/KERNEL-MODEL.md §2.7, §8).
+    public var directGbpages = false
     /// Log every IOMMU walk in the event log (for traces; off by default, as
     /// it costs a log write per walk). Swift-only.
     public var traceWalks = false
@@ -226,7 +234,7 @@ extension MachineConfig {
         }
         // enum svakit_work_mode: bit 0 who runs the work, bit 1 the batched
         // schedule (beyond Linux).
-        guard c.frames <= UInt64(Int.max), c.reserved == 0, c.dma_strict <= 1, c.dma_quarantine <= 1,
+        guard c.frames <= UInt64(Int.max), c.direct_gbpages <= 1, c.dma_strict <= 1, c.dma_quarantine <= 1,
               let kva = KVAInvalidation(rawValue: c.kva_invalidation),
               let debug = IOMMUDebugMode(rawValue: c.iommu_debug_pagealloc),
               let free = FreeMode(rawValue: c.free_mode), c.work_mode <= 3,
@@ -239,6 +247,7 @@ extension MachineConfig {
                   freeMode: free, workMode: work, maxPending: Int(c.max_pending))
         deferralSchedule = schedule
         kworkerLatencyMicros = Int(c.kworker_latency_us)
+        directGbpages = c.direct_gbpages != 0
         dmaStrict = c.dma_strict != 0
         dmaQuarantine = c.dma_quarantine != 0
         iommuDebugPagealloc = debug
@@ -259,6 +268,7 @@ extension MachineConfig {
                              dma_strict: dmaStrict ? 1 : 0, dma_quarantine: dmaQuarantine ? 1 : 0,
                              cpus: UInt32(truncatingIfNeeded: cpus),
                              iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, mitigation: cMitigation,
-                             reserved: 0, kworker_latency_us: UInt32(clamping: kworkerLatencyMicros))
+                             direct_gbpages: directGbpages ? 1 : 0,
+                             kworker_latency_us: UInt32(clamping: kworkerLatencyMicros))
     }
 }

@@ -46,7 +46,8 @@ final class PageTables: Sendable {
     /// entries never change and every mm copies them once), and a 2 MiB direct
     /// map of all memory whose tables come from memblock (BOOTMEM, not
     /// PT_kernel-marked: docs/KERNEL-MODEL.md §2.2, §2.7).
-    init(frames: FrameMemory, layout: AddressLayout, kernelEntriesWithoutUser: Bool = false) throws(SVAError) {
+    init(frames: FrameMemory, layout: AddressLayout, kernelEntriesWithoutUser: Bool = false,
+         gbpages: Bool = false) throws(SVAError) {
         self.frames = frames
         self.layout = layout
         self.kernelEntriesWithoutUser = kernelEntriesWithoutUser
@@ -60,7 +61,7 @@ final class PageTables: Sendable {
                 let t = try k.allocTable(level: layout.rootLevel - 1, kernelHalf: true, flags: .kernel, site: .boot)
                 k.link(EntrySlot(holder: k.root, index: i), to: t, va: kernelAddress(rootIndex: i), site: .boot)
             }
-            try k.mapDirect(from: 0, frames: frames.frameCount, flags: .bootmem, site: .boot)
+            try k.mapDirect(from: 0, frames: frames.frameCount, flags: .bootmem, site: .boot, gbpages: gbpages)
         }
     }
 
@@ -273,15 +274,22 @@ extension PTView {
     }
 
     /// Maps frames [first, first + count) into the direct map with 2 MiB
-    /// leaves; `first` and `count` are 2 MiB aligned.
-    func mapDirect(from first: Int, frames count: Int, flags: PtdescFlags, site: Site) throws(SVAError) {
+    /// leaves; `first` and `count` are 2 MiB aligned. With `gbpages`, a GiB
+    /// the range covers whole gets one 1 GiB leaf instead, except GiB 0
+    /// (init_memory_mapping's page-size mask: 1 GiB only where the whole GiB
+    /// is RAM, which a PC's first GiB never is).
+    func mapDirect(from first: Int, frames count: Int, flags: PtdescFlags, site: Site,
+                   gbpages: Bool = false) throws(SVAError) {
+        let gib = 1 << 18
         var pfn = first
         while pfn < first + count {
             let phys = UInt64(pfn) << 12
-            guard case .slot(let s) = try walk(layout.directMapBase + phys, to: 2, allocating: (flags, site))
+            let wholeGiB = gbpages && pfn > 0 && pfn % gib == 0 && pfn + gib <= first + count
+            let level = wholeGiB ? 3 : 2
+            guard case .slot(let s) = try walk(layout.directMapBase + phys, to: level, allocating: (flags, site))
             else { throw .invalidArgument }
-            setEntry(s, .leaf(phys, level: 2, prot: PTView.directMapProt))
-            pfn += 512
+            setEntry(s, .leaf(phys, level: level, prot: PTView.directMapProt))
+            pfn += wholeGiB ? gib : 512
         }
     }
 
