@@ -94,6 +94,13 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
+ * 0.4.0 keeps 0.3's layouts but changes behaviour a 0.3 harness sees: the
+ * deferred work is scheduled as Linux schedules it (no batching, no bound:
+ * SVAKIT_WORK_*_BATCHED keeps the old), memory hot-remove frees in Linux's
+ * order, set_memory accepts the vmalloc area and links split tables without
+ * SVAKIT_PTE_US, vfree flushes lazily; struct svakit_config's reserved words
+ * became direct_gbpages and kworker_latency_us (zero: the default); new
+ * svakit_set_memory_rox() and svakit_vm_unmap_aliases().
  * 0.3.0 breaks the 0.2 ABI: struct svakit_config grew to 80 bytes
  * (iommu_debug_pagealloc, mitigation), struct svakit_iommu_config to 56
  * (profile), struct svakit_uaf_report to 120 (the sanitizer's page-leak
@@ -101,9 +108,9 @@ extern "C" {
  * 0.2.0 broke 0.1: kernel names became opt-in and PASID 0 in a DMA call is
  * a request without PASID. */
 #define SVAKIT_VERSION_MAJOR 0
-#define SVAKIT_VERSION_MINOR 3
+#define SVAKIT_VERSION_MINOR 4
 #define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.3.0"
+#define SVAKIT_VERSION_STRING "0.4.0"
 
 /* ------------------------------------------------------------------------ */
 /* Physical memory                                                          */
