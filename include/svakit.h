@@ -1126,19 +1126,27 @@ int svakit_cpa_collapse(svakit_machine *m, uint64_t va);
  * @pfn: the first frame, section aligned (SVAKIT_SECTION_PAGES).
  * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
  *
- * remove_pagetable: frees the direct-map tables the range empties, boot-time
- * ones included; the frames go offline.
+ * The frames go offline, then remove_pagetable over their direct map frees
+ * the tables the range empties, boot-time ones included. In every mode but
+ * SVAKIT_FREE_COMPLETE it runs in Linux's order (arch/x86/mm/init_64.c):
+ * the PTEs of a PTE table are cleared and flush_tlb_all runs, then
+ * free_pte_table / free_pmd_table / free_pud_table (5-level only) free an
+ * emptied table *before* clearing the entry that points at it, and one
+ * flush_tlb_all comes last; the free hook therefore runs while the entry
+ * still names the freed frame. SVAKIT_FREE_COMPLETE (beyond Linux) clears,
+ * flushes, then frees through the deferred work. A range that cuts a 1 GiB
+ * direct-map leaf (direct_gbpages) is refused with -EBUSY.
  *
  * Context: Takes init_mm's page-table lock and the frame allocator's; frees
- * tables with none held: calls the TLB-flush hook (flush_tlb_all), then the
- * free hook, and may queue tables for the deferred work or run it, which
- * calls IOMMU driver ops. May be called from any callback.
+ * tables with none held: calls the TLB-flush hook (flush_tlb_all) and the
+ * free hook, and may queue tables for the deferred work, which calls IOMMU
+ * driver ops. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
  * -ERANGE: the range runs past the end of memory or wraps.
- * -EBUSY: a frame of the range is allocated.
+ * -EBUSY: a frame of the range is allocated, or the range cuts a 1 GiB leaf.
  * -ENOENT: the range is already offline.
  */
 int svakit_memory_hot_remove(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
