@@ -87,8 +87,10 @@ extension Machine {
             if let child {
                 removeTables(in: child, a, next, into: &batch)
                 // free_pud_table frees PUD tables under a P4D entry only with
-                // 5-level paging; a root entry's table is init_mm's, shared.
-                if child.level < 3 || (child.level == 3 && table.level == 4) {
+                // 5-level paging (pgtable_l5_enabled()); with 4-level paging
+                // the PUD tables hang off the root, whose kernel half every mm
+                // shares, and stay.
+                if child.level < 3 || (child.level == 3 && layout.levels == 5) {
                     freeTableIfEmpty(slot, child, va: a & ~(span - 1), into: &batch)
                 }
             }
