@@ -110,7 +110,7 @@ extension Machine {
             batch.append(contentsOf: tables.withKernel { k in k.isEmpty(t) ? k.unlink(slot, va: va, site: .hotRemove) : .none })
             return
         }
-        let freed = tables.withKernel { k in k.isEmpty(t) ? k.detachStillLinked(slot, va: va, site: .hotRemove) : .none }
+        let freed = tables.withKernel { k in k.isEmpty(t) ? k.detachStillLinked(slot, va: va) : .none }
         guard !freed.isEmpty else { return }
         deferred.pagetableFree(freed, site: .hotRemove)
         runKernelWindowHook(t.pfn, va: va, site: .hotRemove)

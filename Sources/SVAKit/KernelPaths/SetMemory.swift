@@ -37,8 +37,11 @@ extension Machine {
     public func collapseLargePages(_ va: UInt64) throws(SVAError) -> Bool {
         try checkCPARange(va & ~0xfff, pages: 1)
         try tables.withKernel { k throws(SVAError) in
-            if case .hole = try k.walk(va, to: 2) { throw SVAError.notFound }
-            if case .slot(let s) = try k.walk(va, to: 2), !k.entry(s).isPresent { throw SVAError.notFound }
+            switch try k.walk(va, to: 2) {
+            case .hole: throw SVAError.notFound
+            case .slot(let s) where !k.entry(s).isPresent: throw SVAError.notFound
+            default: break
+            }
         }
         return cpaCollapseLargePages(from: va & ~0x1f_ffff, to: (va & ~0x1f_ffff) + 1) > 0
     }

@@ -42,7 +42,7 @@ extension PTView {
     /// handed to the free path while the entry still points at it. The one
     /// path that makes a `DetachedTables` of a table still reachable; the
     /// caller frees it, then clears the entry with `clearAfterFree`.
-    func detachStillLinked(_ slot: EntrySlot, va: UInt64, site: Site) -> DetachedTables {
+    func detachStillLinked(_ slot: EntrySlot, va: UInt64) -> DetachedTables {
         var out = DetachedTables()
         guard let t = child(of: slot) else { return out }
         memory.removeFlags(t.pfn, .linked)
