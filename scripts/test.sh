@@ -7,8 +7,10 @@
 #      complete kernel-doc comment and docs/api/svakit.h.md is current;
 #   1. swift build and swift test (Swift Testing), then the DocC reference;
 #   2. the concurrent stress test again under ThreadSanitizer;
-#   3. the CMake build with the cmocka suites under AddressSanitizer + UBSan,
-#      then 60 s of libFuzzer over the C ABI (scripts/fuzz.sh);
+#   3. the CMake build with the cmocka suites and the differential tests
+#      against Linux's own code (linux-source-6.12, scripts/kernel-source.sh)
+#      under AddressSanitizer + UBSan, then 60 s of libFuzzer over the C ABI
+#      (scripts/fuzz.sh);
 #   4. a release CMake build, installed, consumed by a find_package() project,
 #      an add_subdirectory() project and a pkg-config build;
 #   5. the allocation counts of the hot paths (scripts/bench-counts.sh).
@@ -63,8 +65,14 @@ step "swift test: the stress test and every concurrent test under ThreadSanitize
 TSAN_OPTIONS="halt_on_error=1" swift test --scratch-path "$out/tsan" --sanitize=thread \
   -Xswiftc -DSVAKIT_TSAN --filter "StressTests|concurrent"
 
-step "cmake: cmocka suites under ASan + UBSan"
-cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
+step "linux-source-6.12: the kernel files the differential tests compile"
+# tests-c/kernel/: iova.c, io-pgtable-arm.c and dma_map_benchmark.c run beside
+# the engine on the same seeded streams (docs/TESTING.md).
+bash scripts/kernel-source.sh "$out/linux"
+
+step "cmake: cmocka suites and the differential tests against Linux's code, under ASan + UBSan"
+cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON \
+  -DSVAKIT_KERNEL_SOURCE="$out/linux"
 ninja -C "$out/asan"
 (cd "$out/asan" && ctest --output-on-failure)
 
