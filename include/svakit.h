@@ -2087,6 +2087,67 @@ struct svakit_sg {
 int svakit_dma_setup(svakit_machine *m, uint32_t dev, int identity, uint32_t *domain, uint32_t *reason);
 
 /**
+ * svakit_dma_set_mask() - dma_set_mask_and_coherent: the device's DMA mask.
+ * @m: the machine.
+ * @dev: the device.
+ * @mask: DMA_BIT_MASK(n) for n in 1..64: 2^n - 1, or UINT64_MAX.
+ *
+ * The device's IOVAs stay at or below @mask from the next map on, with
+ * svakit_dma_map_page(), svakit_dma_map_sg() and svakit_dma_alloc_coherent()
+ * alike (the model keeps one mask for streaming and coherent DMA). A device
+ * starts with DMA_BIT_MASK(64), what the drivers of SVA-capable devices set.
+ * Behind an IOMMU Linux accepts any mask; the model takes only the
+ * DMA_BIT_MASK() form, which is what drivers pass. While PCI's 32-bit
+ * workaround is on (as iommu_setup_dma_ops leaves it for a PCI device) and
+ * the limit is above 4 GiB, an IOVA is tried below 4 GiB first; the first
+ * such try that fails turns the workaround off for that device for good and
+ * logs SVAKIT_EV_DMA_DAC_NOTICE. Identity domains ignore the mask (the
+ * model has no swiotlb for dma-direct).
+ *
+ * Context: Takes the DMA layer's device-limits lock alone. May be called
+ * from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @mask is 0 or not of the form 2^n - 1.
+ * -ENODEV: no device has that id.
+ */
+int svakit_dma_set_mask(svakit_machine *m, uint32_t dev, uint64_t mask);
+
+/**
+ * svakit_dma_get_mask() - dma_get_mask: the device's DMA mask.
+ * @m: the machine.
+ * @dev: the device.
+ * @mask: receives the mask (DMA_BIT_MASK(64) until svakit_dma_set_mask()).
+ *
+ * Context: Reads one word, no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @mask is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ */
+int svakit_dma_get_mask(svakit_machine *m, uint32_t dev, uint64_t *mask);
+
+/**
+ * svakit_device_set_bus_dma_limit() - the limit the device's bus puts on it.
+ * @m: the machine.
+ * @dev: the device.
+ * @limit: dev->bus_dma_limit, from firmware (ACPI _DMA, devicetree
+ *	dma-ranges): 2^n - 1 for n in 1..64, or 0 for none (the default).
+ *
+ * iommu_dma_alloc_iova takes min_not_zero(mask, bus limit) as the
+ * highest IOVA it may hand the device.
+ *
+ * Context: As svakit_dma_set_mask().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @limit is neither 0 nor of the form 2^n - 1.
+ * -ENODEV: no device has that id.
+ */
+int svakit_device_set_bus_dma_limit(svakit_machine *m, uint32_t dev, uint64_t limit);
+
+/**
  * svakit_dma_map_page() - dma_map_page: map a buffer for a device.
  * @m: the machine.
  * @dev: a device with a default domain.
@@ -2098,7 +2159,8 @@ int svakit_dma_setup(svakit_machine *m, uint32_t dev, int identity, uint32_t *do
  * @dma_addr: receives the DMA address; its offset in the granule is
  *	@phys's. In an identity domain, @phys itself.
  *
- * Allocates an IOVA (below 4 GiB first) and maps the granules the buffer
+ * Allocates an IOVA (below 4 GiB first while the device's PCI workaround
+ * lasts, within its mask: svakit_dma_set_mask()) and maps the granules the buffer
  * touches; the mapping is recorded, as dma-debug does, for the unmap's
  * checks. Not aliased under SVAKIT_KERNEL_NAMES: the kernel's takes a page
  * and an offset, and a call written for it would still compile here.
@@ -2349,6 +2411,70 @@ struct svakit_flush_queue_stats {
  * -EINVAL: @domain is an identity domain (it has no queue).
  */
 int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_flush_queue_stats *stats);
+
+/**
+ * struct svakit_map_benchmark - struct map_benchmark of the kernel's
+ * dma_map_benchmark (include/linux/map_benchmark.h at 6.12.118), field for
+ * field and byte for byte (136 bytes), so the kernel's user tool's struct
+ * can be passed as it is.
+ * @avg_map_100ns: out: the average map latency, in 100 ns units.
+ * @map_stddev: out: its standard deviation, likewise.
+ * @avg_unmap_100ns: out: the average unmap latency.
+ * @unmap_stddev: out: its standard deviation.
+ * @threads: threads mapping and unmapping in parallel, 1..1024.
+ * @seconds: how long they run, 1..300.
+ * @node: NUMA_NO_NODE (-1) or 0, the machine's one node.
+ * @dma_bits: the device's DMA mask during the run is DMA_BIT_MASK(@dma_bits), 1..64.
+ * @dma_dir: 0 DMA_MAP_BIDIRECTIONAL, 1 DMA_MAP_TO_DEVICE, 2 DMA_MAP_FROM_DEVICE.
+ * @dma_trans_ns: ns spun between map and unmap, at most 10 ms.
+ * @granule: pages per buffer, 1..1024.
+ * @expansion: reserved; not read, not written.
+ */
+struct svakit_map_benchmark {
+	uint64_t avg_map_100ns;
+	uint64_t map_stddev;
+	uint64_t avg_unmap_100ns;
+	uint64_t unmap_stddev;
+	uint32_t threads;
+	uint32_t seconds;
+	int32_t node;
+	uint32_t dma_bits;
+	uint32_t dma_dir;
+	uint32_t dma_trans_ns;
+	uint32_t granule;
+	uint8_t expansion[76];
+};
+
+/**
+ * svakit_dma_map_benchmark() - the DMA_MAP_BENCHMARK ioctl of kernel/dma/map_benchmark.c.
+ * @m: the machine.
+ * @dev: a device with a translated or identity default domain.
+ * @map: in: the run's parameters; out: the four figures.
+ *
+ * Checks @map as the module's ioctl does, saves the device's DMA mask and
+ * sets DMA_BIT_MASK(@map->dma_bits), runs @map->threads threads (thread t
+ * on simulated CPU t modulo the machine's CPUs) for @map->seconds, each
+ * mapping and unmapping its buffer of @map->granule pages with
+ * svakit_dma_map_page() and svakit_dma_unmap_page() and timing both, then
+ * writes the averages and standard deviations the module writes, and
+ * restores the mask. Each thread finishes at least one loop (beyond the
+ * module). The buffers are frames of the machine, allocated for the run
+ * and freed after every flush queue is drained. tests-c/kernel/map_benchmark
+ * runs the kernel's own tool against this function.
+ *
+ * Context: Blocks for @map->seconds. Takes what svakit_dma_map_page() and
+ * svakit_dma_unmap_page() take, on its threads. Not from a callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @map is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: a parameter out of its range; nothing runs.
+ * -ENODEV: no device has that id.
+ * -EOPNOTSUPP: the device has no default domain.
+ * -ENOMEM: no frames for the buffers; nothing runs.
+ * -ENOSPC: a map found the IOVA space exhausted (the module's
+ * "dma_map_single failed"); the figures are not written.
+ */
+int svakit_dma_map_benchmark(svakit_machine *m, uint32_t dev, struct svakit_map_benchmark *map);
 
 /* ------------------------------------------------------------------------ */
 /* IOMMU_DEBUG_PAGEALLOC: the sanitizer (docs/KERNEL-MODEL.md §5)           */
@@ -3012,6 +3138,10 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  *	physical address, aux = what (1 a count at its maximum, 2 a count
  *	lowered at zero, 3 an unmap removed more than asked), generation =
  *	the domain id.
+ * @SVAKIT_EV_DMA_DAC_NOTICE: a device's IOVA try below 4 GiB failed, so PCI's
+ *	32-bit workaround is off for it from now on (iommu_dma_alloc_iova's
+ *	"Using %d-bit DMA addresses"): va = the device, aux = the bits of its
+ *	limit.
  */
 enum svakit_event_type {
 	SVAKIT_EV_FRAME_ALLOC = 1,
@@ -3028,6 +3158,7 @@ enum svakit_event_type {
 	SVAKIT_EV_UAF_REPORT = 12,
 	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
 	SVAKIT_EV_IOMMU_DEBUG_WARN = 14,
+	SVAKIT_EV_DMA_DAC_NOTICE = 15,
 };
 
 /**

@@ -784,6 +784,24 @@ struct scratch {
 	int32_t i32;
 };
 
+/* svakit_dma_map_benchmark() with the tool's defaults but for one field. */
+enum { MB_THREADS, MB_SECONDS, MB_NODE, MB_BITS, MB_DIR, MB_TRANS, MB_GRANULE, MB_NONE };
+static int mapbench(svakit_machine *m, uint32_t dev, int field, int64_t value)
+{
+	struct svakit_map_benchmark b = { .threads = 1, .seconds = 1, .node = -1, .dma_bits = 32, .granule = 1 };
+
+	switch (field) {
+	case MB_THREADS: b.threads = (uint32_t)value; break;
+	case MB_SECONDS: b.seconds = (uint32_t)value; break;
+	case MB_NODE: b.node = (int32_t)value; break;
+	case MB_BITS: b.dma_bits = (uint32_t)value; break;
+	case MB_DIR: b.dma_dir = (uint32_t)value; break;
+	case MB_TRANS: b.dma_trans_ns = (uint32_t)value; break;
+	case MB_GRANULE: b.granule = (uint32_t)value; break;
+	}
+	return svakit_dma_map_benchmark(m, dev, &b);
+}
+
 #define MACHINE_SENTINEL ((svakit_machine *)0x5a5a5a5a)
 
 /* svakit_machine_create with one configuration field changed: its result,
@@ -1799,6 +1817,47 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(fqs_identity, -EINVAL, "an identity domain (no queue)", NONE,                              \
 	  svakit_flush_queue_stats(M, f->dom_ident, &o.fqs))
 
+#define CASES_svakit_dma_set_mask(X)                                                                \
+	X(dmask_zero, -EINVAL, "mask 0", NONE, svakit_dma_set_mask(M, f->dev_dma, 0))                \
+	X(dmask_holes, -EINVAL, "mask 0xff00ffff (not 2^n - 1)", NONE,                               \
+	  svakit_dma_set_mask(M, f->dev_dma, 0xff00ffffull))                                         \
+	X(dmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_set_mask(M, 99, 0xffffffffull))  \
+	X(dmask_valid, 0, "not bad input: DMA_BIT_MASK(40)", VALID,                                  \
+	  svakit_dma_set_mask(M, f->dev_dma, (1ull << 40) - 1))
+
+#define CASES_svakit_dma_get_mask(X)                                                                \
+	X(dgmask_null, -EFAULT, "NULL mask out", NONE, svakit_dma_get_mask(M, f->dev_dma, NULL))     \
+	X(dgmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_get_mask(M, 99, &o.a))
+
+#define CASES_svakit_device_set_bus_dma_limit(X)                                                    \
+	X(buslim_holes, -EINVAL, "limit 0x1234 (not 2^n - 1)", NONE,                                \
+	  svakit_device_set_bus_dma_limit(M, f->dev_dma, 0x1234))                                    \
+	X(buslim_unknown, -ENODEV, "unknown device", NONE,                                          \
+	  svakit_device_set_bus_dma_limit(M, 99, 0xffffffffull))
+
+#define CASES_svakit_dma_map_benchmark(X)                                                           \
+	X(mbench_null, -EFAULT, "NULL map", NONE, svakit_dma_map_benchmark(M, f->dev_dma, NULL))      \
+	X(mbench_threads_0, -EINVAL, "threads 0", NONE, mapbench(M, f->dev_dma, MB_THREADS, 0))      \
+	X(mbench_threads_1025, -EINVAL, "threads 1025 (DMA_MAP_MAX_THREADS 1024)", NONE,             \
+	  mapbench(M, f->dev_dma, MB_THREADS, 1025))                                                 \
+	X(mbench_seconds_0, -EINVAL, "seconds 0", NONE, mapbench(M, f->dev_dma, MB_SECONDS, 0))      \
+	X(mbench_seconds_301, -EINVAL, "seconds 301 (DMA_MAP_MAX_SECONDS 300)", NONE,                \
+	  mapbench(M, f->dev_dma, MB_SECONDS, 301))                                                  \
+	X(mbench_trans, -EINVAL, "dma_trans_ns 10 ms + 1", NONE, mapbench(M, f->dev_dma, MB_TRANS, 10000001)) \
+	X(mbench_node_1, -EINVAL, "node 1 (the machine has node 0 only)", NONE,                      \
+	  mapbench(M, f->dev_dma, MB_NODE, 1))                                                       \
+	X(mbench_node_neg2, -EINVAL, "node -2", NONE, mapbench(M, f->dev_dma, MB_NODE, -2))          \
+	X(mbench_bits_0, -EINVAL, "dma_bits 0", NONE, mapbench(M, f->dev_dma, MB_BITS, 0))           \
+	X(mbench_bits_65, -EINVAL, "dma_bits 65", NONE, mapbench(M, f->dev_dma, MB_BITS, 65))        \
+	X(mbench_dir_3, -EINVAL, "dma_dir 3", NONE, mapbench(M, f->dev_dma, MB_DIR, 3))              \
+	X(mbench_granule_0, -EINVAL, "granule 0", NONE, mapbench(M, f->dev_dma, MB_GRANULE, 0))      \
+	X(mbench_granule_1025, -EINVAL, "granule 1025", NONE, mapbench(M, f->dev_dma, MB_GRANULE, 1025)) \
+	X(mbench_unknown, -ENODEV, "unknown device", NONE, mapbench(M, 99, MB_NONE, 0))              \
+	X(mbench_no_domain, -EOPNOTSUPP, "a device with no default domain", NONE,                   \
+	  mapbench(M, f->dev_sva, MB_NONE, 0))                                                       \
+	X(mbench_oom, -ENOMEM, "memory exhausted (no buffer; nothing runs)", PREP(prep_exhaust),     \
+	  mapbench(M, f->dev_dma, MB_GRANULE, 1024))
+
 #define CASES_svakit_iommu_debug_pagealloc_built(X)                                                \
 	X(dbgbuilt, 0, "no input: agrees with the header's SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC", NONE, \
 	  svakit_iommu_debug_pagealloc_built() != SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC)
@@ -1997,9 +2056,10 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_iommu_sva_invalidate_kva_range_slow) F(svakit_dma_read) F(svakit_dma_write)          \
 	F(svakit_domain_alloc) F(svakit_domain_free) F(svakit_attach_device) F(svakit_detach_device)  \
 	F(svakit_iommu_map) F(svakit_iommu_unmap) F(svakit_iommu_iova_to_phys) F(svakit_dma_setup)    \
+	F(svakit_dma_set_mask) F(svakit_dma_get_mask) F(svakit_device_set_bus_dma_limit)             \
 	F(svakit_dma_map_page) F(svakit_dma_unmap_page) F(svakit_dma_map_sg) F(svakit_dma_unmap_sg)   \
 	F(svakit_dma_alloc_coherent) F(svakit_dma_free_coherent) F(svakit_dma_flush_queues)           \
-	F(svakit_dma_run_timers) F(svakit_flush_queue_stats)                                          \
+	F(svakit_dma_run_timers) F(svakit_flush_queue_stats) F(svakit_dma_map_benchmark)                                          \
 	F(svakit_iommu_debug_pagealloc_built) F(svakit_iommu_debug_map_count) F(svakit_iommu_debug_stats) \
 	F(svakit_set_report_handler) F(svakit_report_count) F(svakit_reports) F(svakit_report_text)   \
 	F(svakit_pagetable_alloc_kernel) F(svakit_read_entry) F(svakit_write_entry)                   \
@@ -2097,6 +2157,10 @@ static const char *const exempt[] = {
 	H(svakit_dma_flush_queues, 0, svakit_dma_flush_queues(h))                                    \
 	H(svakit_dma_run_timers, 0, svakit_dma_run_timers(h, UINT64_MAX))                            \
 	H(svakit_flush_queue_stats, 0, svakit_flush_queue_stats(h, f->dma_dom, &o.fqs))              \
+	H(svakit_dma_set_mask, 0, svakit_dma_set_mask(h, f->dev_dma, 0xffffffffull))                 \
+	H(svakit_dma_get_mask, 0, svakit_dma_get_mask(h, f->dev_dma, &o.a))                          \
+	H(svakit_device_set_bus_dma_limit, 0, svakit_device_set_bus_dma_limit(h, f->dev_dma, 0))     \
+	H(svakit_dma_map_benchmark, 0, mapbench(h, f->dev_dma, MB_NONE, 0))                          \
 	H(svakit_iommu_debug_map_count, 0, svakit_iommu_debug_map_count(h, f->data_pfn, &o.i32))    \
 	H(svakit_iommu_debug_stats, 0, svakit_iommu_debug_stats(h, &o.dbg))                          \
 	H(__svakit_iommu_debug_check_unmapped, 0, __svakit_iommu_debug_check_unmapped(h, f->data_pfn, 1)) \

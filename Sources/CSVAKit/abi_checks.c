@@ -8,6 +8,11 @@
 #include "svakit.h"
 
 _Static_assert(sizeof(struct svakit_ptdesc) == 32, "ptdesc must stay 32 bytes");
+/* struct map_benchmark of include/linux/map_benchmark.h, byte for byte. */
+_Static_assert(sizeof(struct svakit_map_benchmark) == 136, "map_benchmark is 136 bytes");
+_Static_assert(offsetof(struct svakit_map_benchmark, threads) == 32, "map_benchmark.threads");
+_Static_assert(offsetof(struct svakit_map_benchmark, granule) == 56, "map_benchmark.granule");
+_Static_assert(offsetof(struct svakit_map_benchmark, expansion) == 60, "map_benchmark.expansion");
 _Static_assert(offsetof(struct svakit_ptdesc, generation) == 8, "ptdesc.generation");
 _Static_assert(offsetof(struct svakit_ptdesc, lru_next) == 16, "ptdesc.lru_next");
 _Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_list_next");

@@ -66,10 +66,10 @@ struct DMAMapBenchmark: ParsableCommand {
     @Option(name: [.customShort("s"), .customLong("seconds")], parsing: .unconditional, help: "Seconds to run (\(range(secondsRange))).")
     var seconds: Int = 20
     @Option(name: [.customShort("n"), .customLong("node")], parsing: .unconditional,
-            help: "NUMA node: -1 (NUMA_NO_NODE) or >= 0; accepted and ignored (the engine has one node).")
+            help: "NUMA node: -1 (NUMA_NO_NODE) or 0, the machine's one node (the module refuses a node that is not possible).")
     var node: Int = -1
     @Option(name: [.customShort("b"), .customLong("dma-bits")], parsing: .unconditional,
-            help: "DMA mask bits (\(range(bitsRange))); recorded only: the engine allocates IOVAs below 4 GiB first, as iommu_dma_alloc_iova does for PCI, and has no per-device mask.")
+            help: "DMA mask bits (\(range(bitsRange))): the device's mask is DMA_BIT_MASK(bits) during the run, as the module sets it.")
     var dmaBits: Int = 32
     @Option(name: [.customShort("d"), .customLong("dir")], parsing: .unconditional,
             help: "Direction: 0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE (no buffer touch).")
@@ -105,7 +105,9 @@ struct DMAMapBenchmark: ParsableCommand {
     func validate() throws {
         try check(threads, in: Self.threadsRange, "-t/--threads")
         try check(seconds, in: Self.secondsRange, "-s/--seconds")
-        guard node >= -1 else { throw ValidationError("-n/--node must be -1 (NUMA_NO_NODE) or >= 0 (got \(node))") }
+        guard node == -1 || node == 0 else {
+            throw ValidationError("-n/--node must be -1 (NUMA_NO_NODE) or 0, the machine's one node (got \(node))")
+        }
         try check(dmaBits, in: Self.bitsRange, "-b/--dma-bits")
         try check(dir, in: Self.dirRange, "-d/--dir")
         try check(xdelay, in: Self.xdelayRange, "-x/--xdelay")
@@ -122,18 +124,8 @@ struct DMAMapBenchmark: ParsableCommand {
         }
     }
 
-    /// Frames a buffer of `pages` takes: alloc_pages_exact's block, the next
-    /// power of two, up to 1024; past that, whole 4 MiB blocks and one more
-    /// page (the buffer starts one page in).
-    static func allocatedPages(_ pages: Int) -> Int {
-        if pages <= 1 << maxOrder { return 1 << blockOrder(pages) }
-        return ((pages + 1 + (1 << maxOrder) - 1) >> maxOrder) << maxOrder
-    }
-
-    /// The order of the block alloc_pages_exact takes for `pages` pages.
-    static func blockOrder(_ pages: Int) -> Int {
-        pages <= 1 ? 0 : Int.bitWidth - (pages - 1).leadingZeroBitCount
-    }
+    /// Frames a buffer of `pages` takes (MapBenchmark.allocatedPages).
+    static func allocatedPages(_ pages: Int) -> Int { MapBenchmark.allocatedPages(pages) }
 
     struct Config: Encodable {
         var threads: Int
@@ -169,46 +161,31 @@ struct DMAMapBenchmark: ParsableCommand {
 
     // MARK: - The kernel's arithmetic
 
-    /// The kernel's five counters (map_benchmark.c: loops, sum_map_100ns,
-    /// sum_sq_map, sum_unmap_100ns, sum_sq_unmap) and, beyond it, the exact
-    /// sums in ns and the run's wall time.
+    /// What a run measured (the library's MapBenchmark.Result: the
+    /// module's sums and the exact ones, read through as `t.loops` etc.)
+    /// and what the sanitizer counted during it, the buffers' frees
+    /// included (warnings: 0 unless a bug).
+    @dynamicMemberLookup
     struct Totals: Equatable {
-        var loops: UInt64 = 0
-        var sumMap100ns: UInt64 = 0, sumSqMap: UInt64 = 0
-        var sumUnmap100ns: UInt64 = 0, sumSqUnmap: UInt64 = 0
-        var sumMapNs: UInt64 = 0, sumUnmapNs: UInt64 = 0
-        var elapsedNs: UInt64 = 0
-        /// What IOMMU_DEBUG_PAGEALLOC counted during the run, the buffers'
-        /// frees included (warnings: 0 unless a bug).
+        var run = MapBenchmark.Result()
         var sanitizer = DMASanitizer.Stats()
+
+        subscript<T>(dynamicMember path: KeyPath<MapBenchmark.Result, T>) -> T { run[keyPath: path] }
     }
 
-    /// What the kernel writes back: avg = sum / loops, stddev =
-    /// int_sqrt64(sum_sq / loops - avg^2), all integer, in 100 ns units.
+    /// What the kernel writes back (the library computes it as
+    /// map_benchmark.c does: integer, in 100 ns units).
     struct KernelResult: Equatable {
         var avgMap100ns: UInt64, mapStddev: UInt64
         var avgUnmap100ns: UInt64, unmapStddev: UInt64
 
         init(_ t: Totals) {
-            (avgMap100ns, mapStddev) = Self.avgStddev(sum: t.sumMap100ns, sumSq: t.sumSqMap, loops: t.loops)
-            (avgUnmap100ns, unmapStddev) = Self.avgStddev(sum: t.sumUnmap100ns, sumSq: t.sumSqUnmap, loops: t.loops)
-        }
-
-        static func avgStddev(sum: UInt64, sumSq: UInt64, loops: UInt64) -> (UInt64, UInt64) {
-            guard loops > 0 else { return (0, 0) }  // the kernel writes nothing back then
-            let avg = sum / loops
-            return (avg, isqrt(sumSq / loops &- avg &* avg))
+            (avgMap100ns, mapStddev, avgUnmap100ns, unmapStddev) = t.run.kernelFigures
         }
     }
 
-    /// int_sqrt64: the largest r with r * r <= x.
-    static func isqrt(_ x: UInt64) -> UInt64 {
-        guard x > 1 else { return x }
-        var r = UInt64(Double(x).squareRoot())
-        while r > 0 && (r > UInt64(UInt32.max) || r * r > x) { r -= 1 }
-        while r < UInt64(UInt32.max) && (r + 1) * (r + 1) <= x { r += 1 }
-        return r
-    }
+    /// int_sqrt64.
+    static func isqrt(_ x: UInt64) -> UInt64 { MapBenchmark.intSqrt64(x) }
 
     /// The tool's "%.1f" of a 100 ns figure / 10.0.
     static func microseconds(_ v100ns: UInt64) -> String { formatFixed(Double(v100ns) / 10.0, digits: 1) }
@@ -267,32 +244,6 @@ struct DMAMapBenchmark: ParsableCommand {
 
     // MARK: - The run
 
-    /// The shared counters, added to with relaxed atomics as the kernel does.
-    final class Counters: Sendable {
-        let loops = Atomic<UInt64>(0)
-        let sumMap100ns = Atomic<UInt64>(0), sumSqMap = Atomic<UInt64>(0)
-        let sumUnmap100ns = Atomic<UInt64>(0), sumSqUnmap = Atomic<UInt64>(0)
-        let sumMapNs = Atomic<UInt64>(0), sumUnmapNs = Atomic<UInt64>(0)
-        /// Set by the main thread: the threads start, then stop.
-        let go = Atomic<Bool>(false), stop = Atomic<Bool>(false)
-        let failure = Mutex<String?>(nil)
-
-        var totals: Totals {
-            Totals(loops: loops.load(ordering: .relaxed),
-                   sumMap100ns: sumMap100ns.load(ordering: .relaxed), sumSqMap: sumSqMap.load(ordering: .relaxed),
-                   sumUnmap100ns: sumUnmap100ns.load(ordering: .relaxed),
-                   sumSqUnmap: sumSqUnmap.load(ordering: .relaxed),
-                   sumMapNs: sumMapNs.load(ordering: .relaxed), sumUnmapNs: sumUnmapNs.load(ordering: .relaxed))
-        }
-    }
-
-    /// A thread's buffer: its first frame (where the mapping starts) and
-    /// the blocks to free.
-    struct Buffer: Sendable {
-        var first: PFN
-        var blocks: [PFN]
-    }
-
     /// The machine: one IOMMU, one device on a default DMA domain of the
     /// chosen policy, enough frames for every buffer.
     func machine() throws -> (Machine, DeviceID) {
@@ -308,136 +259,20 @@ struct DMAMapBenchmark: ParsableCommand {
         return (m, dev)
     }
 
-    /// alloc_pages_exact: one block; past 1024 pages, contiguous 4 MiB
-    /// blocks (a fresh machine hands them out in order) and the buffer one
-    /// page in.
-    static func allocBuffer(_ m: Machine, pages: Int) throws -> Buffer {
-        if pages <= 1 << maxOrder {
-            let b = try m.allocFrames(order: blockOrder(pages), owner: 0xdb)
-            return Buffer(first: b, blocks: [b])
-        }
-        var blocks: [PFN] = []
-        for _ in 0 ..< allocatedPages(pages) >> maxOrder {
-            let b = try m.allocFrames(order: maxOrder, owner: 0xdb)
-            if let last = blocks.last, b != last + (1 << maxOrder) {
-                for x in blocks + [b] { try m.freeFrames(x) }
-                throw CLIError("dma-map-benchmark: could not allocate \(pages + 1) contiguous frames")
-            }
-            blocks.append(b)
-        }
-        return Buffer(first: blocks[0] + 1, blocks: blocks)
-    }
-
-    /// Runs the threads for the duration and returns the counters.
+    /// Runs the library's map_benchmark (the ioctl) and adds what the
+    /// sanitizer counted during it.
     func measure() throws -> Totals {
         let (m, dev) = try machine()
-        let pages = bufferPages
-        let size = UInt64(pages) << 12
-        let direction = DMADirection(rawValue: UInt32(dir))!
-        let cpus = min(threads, Self.maxCPUs)
-        var buffers: [Buffer] = []
-        for _ in 0..<threads { buffers.append(try Self.allocBuffer(m, pages: pages)) }
-        // The simulated memory is reserved, not backed, until first touched:
-        // touch every buffer once before the clock starts, so the first
-        // loops do not pay the host's page faults that real memory never has.
-        let zero = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 64)
-        zero.initializeMemory(as: UInt8.self, repeating: 0)
-        defer { zero.deallocate() }
-        for b in buffers { for p in 0..<pages { try m.writeFrame(b.first + p, offset: 0, from: UnsafeRawBufferPointer(zero)) } }
-        let c = Counters()
-        let delay = UInt64(xdelay)
-        let bufs = buffers
+        let p = MapBenchmark.Parameters(
+            threads: threads, durationNs: UInt64(durationMs) * 1_000_000, node: node, dmaBits: dmaBits,
+            direction: DMADirection(rawValue: UInt32(dir))!, transNs: UInt64(xdelay), pages: bufferPages)
         let before = DMASanitizer.stats(m)
-        var start: UInt64 = 0
-        try runThreads(threads) { t in
-            let cpu = t % cpus
-            let buf = bufs[t]
-            let phys = buf.first.physicalAddress
-            let fill = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 64)
-            fill.initializeMemory(as: UInt8.self, repeating: 0x66)
-            defer { fill.deallocate() }
-            while !c.go.load(ordering: .acquiring) { sched_yield() }
-            var i = 0
-            do {
-                // Every thread finishes at least one loop (beyond the kernel
-                // tool, whose averages divide by a loop count that a very
-                // short run on a loaded machine can leave at 0).
-                repeat {
-                    // "Dirty the cache for non-coherent devices", through the machine.
-                    if direction != .fromDevice {
-                        for p in 0..<pages { try m.writeFrame(buf.first + p, offset: 0, from: UnsafeRawBufferPointer(fill)) }
-                    }
-                    let t0 = nowNs()
-                    let a = try m.dmaMapPage(device: dev, phys: phys, size: size, direction: direction, cpu: cpu)
-                    let t1 = nowNs()
-                    if delay > 0 { while nowNs() &- t1 < delay {} }  // ndelay
-                    let t2 = nowNs()
-                    try m.dmaUnmapPage(device: dev, address: a, size: size, direction: direction, cpu: cpu)
-                    let t3 = nowNs()
-                    let mapNs = t1 - t0, unmapNs = t3 - t2
-                    let map100 = mapNs / 100, unmap100 = unmapNs / 100
-                    c.sumMap100ns.wrappingAdd(map100, ordering: .relaxed)
-                    c.sumSqMap.wrappingAdd(map100 &* map100, ordering: .relaxed)
-                    c.sumUnmap100ns.wrappingAdd(unmap100, ordering: .relaxed)
-                    c.sumSqUnmap.wrappingAdd(unmap100 &* unmap100, ordering: .relaxed)
-                    c.loops.wrappingAdd(1, ordering: .relaxed)
-                    c.sumMapNs.wrappingAdd(mapNs, ordering: .relaxed)
-                    c.sumUnmapNs.wrappingAdd(unmapNs, ordering: .relaxed)
-                    i += 1
-                    if i & 1023 == 0 { sched_yield() }  // cond_resched
-                } while !c.stop.load(ordering: .relaxed)
-            } catch {
-                c.failure.withLock { $0 = $0 ?? "thread \(t): a map, unmap or buffer write failed: \(error)" }
-                c.stop.store(true, ordering: .relaxed)
-            }
-        } main: {
-            // Wake the threads, sleep, stop them (kthread_stop waits for
-            // each one's current iteration: the join).
-            start = nowNs()
-            c.go.store(true, ordering: .releasing)
-            var ts = timespec(tv_sec: durationMs / 1000, tv_nsec: (durationMs % 1000) * 1_000_000)
-            var left = timespec()
-            while nanosleep(&ts, &left) != 0 && errno == EINTR { ts = left }
-            c.stop.store(true, ordering: .relaxed)
+        let r: MapBenchmark.Result
+        do {
+            r = try MapBenchmark.run(m, device: dev, p)
+        } catch {
+            throw CLIError("dma-map-benchmark: the run failed: \(error)")
         }
-        let elapsed = nowNs()
-        if let f = c.failure.withLock({ $0 }) { throw CLIError("dma-map-benchmark: \(f)") }
-        var t = c.totals
-        t.elapsedNs = elapsed - start
-        // free_pages_exact, after every flush (lazy) is over.
-        m.flushDMAQueues()
-        for b in buffers { for x in b.blocks { try m.freeFrames(x) } }
-        t.sanitizer = DMASanitizer.stats(m) - before
-        return t
+        return Totals(run: r, sanitizer: DMASanitizer.stats(m) - before)
     }
-}
-
-/// Runs `body(t)` for t in 0 ..< n, each on a POSIX thread of its own, all
-/// at once (DispatchQueue.concurrentPerform would run at most one per
-/// core, and the kernel's threads all run), while `main` runs on the
-/// calling thread; returns when every thread has ended.
-func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void, main: () -> Void) throws {
-    final class Start: Sendable {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-    var ids: [pthread_t] = []
-    for t in 0..<n {
-        let ctx = Unmanaged.passRetained(Start { body(t) }).toOpaque()
-        var id = pthread_t()
-        let rc = pthread_create(&id, nil, { p in
-            let s = Unmanaged<Start>.fromOpaque(p!).takeRetainedValue()
-            s.run()
-            return nil
-        }, ctx)
-        guard rc == 0 else {
-            Unmanaged<Start>.fromOpaque(ctx).release()
-            main()  // lets the threads already started end
-            for id in ids { pthread_join(id, nil) }
-            throw CLIError("dma-map-benchmark: pthread_create failed for thread \(t) (errno \(rc))")
-        }
-        ids.append(id)
-    }
-    main()
-    for id in ids { pthread_join(id, nil) }
 }

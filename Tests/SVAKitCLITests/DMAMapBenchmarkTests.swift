@@ -24,6 +24,7 @@ import Testing
         (["-s", "0"], ["-s/--seconds", "1...300"]),
         (["-s", "301"], ["-s/--seconds", "1...300"]),
         (["-n", "-2"], ["-n/--node", "-1"]),
+        (["-n", "3"], ["-n/--node", "-1", "or 0"]),
         (["-b", "19"], ["-b/--dma-bits", "20...64"]),
         (["-b", "65"], ["-b/--dma-bits", "20...64"]),
         (["-d", "3"], ["-d/--dir", "0...2"]),
@@ -70,7 +71,7 @@ import Testing
         #expect(b.dir == 0 && b.xdelay == 0 && b.granule == 1 && b.policy == .strict && b.sanitizer == .off)
         #expect(b.durationMs == 20_000 && b.bufferPages == 1)
         #expect(try DMAMapBenchmark.parse(["-n", "-1"]).node == -1)
-        #expect(try DMAMapBenchmark.parse(["-n", "3"]).node == 3)
+        #expect(try DMAMapBenchmark.parse(["-n", "0"]).node == 0)
         let o = try DMAMapBenchmark.parse(["-s", "5", "--milliseconds", "250", "-g", "4", "--pages", "262144"])
         #expect(o.durationMs == 250 && o.bufferPages == 262_144 && o.granule == 4)
     }
@@ -103,7 +104,7 @@ import Testing
     /// avg 4 / 3 = 1 and stddev isqrt(10 / 3 - 1) = isqrt(2) = 1; unmap 5,
     /// 5, 8 give avg 6, isqrt(114 / 3 - 36) = isqrt(2) = 1.
     @Test func kernelArithmeticIsInteger() {
-        let t = DMAMapBenchmark.Totals(loops: 3, sumMap100ns: 4, sumSqMap: 10, sumUnmap100ns: 18, sumSqUnmap: 114)
+        let t = DMAMapBenchmark.Totals(run: .init(loops: 3, sumMap100ns: 4, sumSqMap: 10, sumUnmap100ns: 18, sumSqUnmap: 114))
         let k = DMAMapBenchmark.KernelResult(t)
         #expect(k.avgMap100ns == 1 && k.mapStddev == 1 && k.avgUnmap100ns == 6 && k.unmapStddev == 1)
         let z = DMAMapBenchmark.KernelResult(DMAMapBenchmark.Totals())
@@ -113,8 +114,9 @@ import Testing
     /// The kernel tool's three lines, byte for byte, then the labelled extra lines.
     @Test func textIsTheKernelToolsLines() throws {
         let b = try DMAMapBenchmark.parse(["-t", "4", "-s", "2", "-d", "1", "-g", "256"])
-        let t = DMAMapBenchmark.Totals(loops: 3, sumMap100ns: 4, sumSqMap: 10, sumUnmap100ns: 18, sumSqUnmap: 114,
-                                       sumMapNs: 450, sumUnmapNs: 1950, elapsedNs: 2_000_000_000)
+        let t = DMAMapBenchmark.Totals(run: .init(loops: 3, sumMap100ns: 4, sumSqMap: 10, sumUnmap100ns: 18,
+                                                  sumSqUnmap: 114, sumMapNs: 450, sumUnmapNs: 1950,
+                                                  elapsedNs: 2_000_000_000))
         let lines = b.text(t).split(separator: "\n").map(String.init)
         #expect(lines[0] == "dma mapping benchmark: threads:4 seconds:2 node:-1 dir:TO_DEVICE granule: 256")
         #expect(lines[1] == "average map latency(us):0.1 standard deviation:0.1")

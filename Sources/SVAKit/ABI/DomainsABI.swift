@@ -207,3 +207,58 @@ public func svakit_flush_queue_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
         return 0
     }
 }
+
+/// `svakit_dma_set_mask()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_dma_set_mask(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ mask: UInt64) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        guard let bits = DMADeviceLimits.width(ofMask: mask) else { throw .invalidArgument }
+        try m.dmaSetMask(device: DeviceID(dev), bits: bits)
+        return 0
+    }
+}
+
+/// `svakit_dma_get_mask()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_dma_get_mask(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32,
+                                _ mask: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let out = try requireOut(mask)
+        out.pointee = DMADeviceLimits.bitMask(try m.dmaLimits(device: DeviceID(dev)).maskBits)
+        return 0
+    }
+}
+
+/// `svakit_device_set_bus_dma_limit()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_device_set_bus_dma_limit(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32,
+                                            _ limit: UInt64) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let bits: Int?
+        if limit == 0 { bits = nil } else {
+            guard let b = DMADeviceLimits.width(ofMask: limit) else { throw .invalidArgument }
+            bits = b
+        }
+        try m.setBusDMALimit(device: DeviceID(dev), bits: bits)
+        return 0
+    }
+}
+
+/// `svakit_dma_map_benchmark()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_dma_map_benchmark(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32,
+                                     _ map: UnsafeMutablePointer<svakit_map_benchmark>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let b = try requireOut(map)
+        let p = try MapBenchmark.Parameters(
+            threads: b.pointee.threads, seconds: b.pointee.seconds, node: b.pointee.node,
+            dmaBits: b.pointee.dma_bits, dmaDir: b.pointee.dma_dir, transNs: b.pointee.dma_trans_ns,
+            granule: b.pointee.granule)
+        let k = try MapBenchmark.run(m, device: DeviceID(dev), p).kernelFigures
+        b.pointee.avg_map_100ns = k.avgMap100ns
+        b.pointee.map_stddev = k.mapStddev
+        b.pointee.avg_unmap_100ns = k.avgUnmap100ns
+        b.pointee.unmap_stddev = k.unmapStddev
+        return 0
+    }
+}

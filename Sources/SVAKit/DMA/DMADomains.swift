@@ -41,6 +41,9 @@ final class DMADomains: @unchecked Sendable {
     /// reports made afterwards say isolation was weakened.
     let tainted = Atomic<Bool>(false)
 
+    /// Every device's DMA mask, bus limit and PCI workaround.
+    let deviceLimits = DMADeviceTable()
+
     /// The flush-queue timers in thread mode.
     var timer: FlushTimer?
 

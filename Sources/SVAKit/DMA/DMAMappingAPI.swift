@@ -113,7 +113,7 @@ extension DMADomains {
         let cpu = try cpuIndex(cpu, c)
         let g = c.domain.granule, off = phys & (g - 1)
         let pages = (off + size + g - 1) / g
-        guard let pfn = allocIOVA(c, pages: pages, cpu: cpu) else { throw .noSpace }
+        guard let pfn = allocIOVA(c, device: device, pages: pages, cpu: cpu) else { throw .noSpace }
         do throws(SVAError) {
             try c.domain.map(iova: pfn * g, phys: phys - off, size: pages * g, writable: direction.writable)
         } catch {
@@ -181,15 +181,29 @@ extension DMADomains {
                            debugStamp: removed.isEmpty ? 0 : self.frames.events.approximateStep), cpu: cpu)
     }
 
-    /// iommu_dma_alloc_iova: below 4 GiB first (a single-address-cycle
-    /// address for PCI), then anywhere in the aperture; the second attempt
-    /// may flush the rcaches.
-    private func allocIOVA(_ c: DMACookie, pages: UInt64, cpu: Int) -> UInt64? {
+    /// iommu_dma_alloc_iova (dma-iommu.c at 6.12.118): the limit is the
+    /// device's, min_not_zero(mask, bus limit), within the aperture. While
+    /// PCI's 32-bit workaround is on and the limit is above 4 GiB, the IOVA
+    /// is tried below 4 GiB first without flushing the rcaches; the first
+    /// such try that fails turns the workaround off for that device for
+    /// good (its dev_notice: ``EventType/dmaDACNotice``), and this try and
+    /// every later one go to the limit, flushing the rcaches if they must.
+    private func allocIOVA(_ c: DMACookie, device: UInt32, pages: UInt64, cpu: Int) -> UInt64? {
         if frames.failNth.shouldFail(.iova) { return nil }
         let shift = UInt64(c.domain.granule.trailingZeroBitCount)
-        let sac = min(c.iovad.endPfn, (1 << (32 - shift)) - 1)
-        return c.iovad.allocFast(pages: pages, limitPfn: sac, cpu: cpu, flushRcache: false)
-            ?? c.iovad.allocFast(pages: pages, limitPfn: c.iovad.endPfn, cpu: cpu, flushRcache: true)
+        let lim = deviceLimits.limits(device)
+        let dmaLimit = min(lim.dmaLimit, IOMMUDomain.apertureEnd - 1)
+        if dmaLimit > UInt64(UInt32.max) && lim.pci32BitWorkaround {
+            if let pfn = c.iovad.allocFast(pages: pages, limitPfn: min(c.iovad.endPfn, UInt64(UInt32.max) >> shift),
+                                           cpu: cpu, flushRcache: false) {
+                return pfn
+            }
+            deviceLimits.update(device) { $0.pci32BitWorkaround = false }
+            events.record(.dmaDACNotice, site: .none, va: UInt64(device),
+                          aux: UInt64(64 - dmaLimit.leadingZeroBitCount))
+        }
+        return c.iovad.allocFast(pages: pages, limitPfn: min(c.iovad.endPfn, dmaLimit >> shift), cpu: cpu,
+                                 flushRcache: true)
     }
 
     /// dma_map_sg (iommu_dma_map_sg): one IOVA range for the whole list,
@@ -211,7 +225,7 @@ extension DMADomains {
         let g = c.domain.granule
         let padded = list.map { ($0.phys & (g - 1) + $0.length + g - 1) / g * g }
         let span = padded.reduce(0, +)
-        guard let pfn = allocIOVA(c, pages: span / g, cpu: cpu) else { throw .noSpace }
+        guard let pfn = allocIOVA(c, device: device, pages: span / g, cpu: cpu) else { throw .noSpace }
         var iova = pfn * g
         var segments: [DMASegment] = []
         for (e, len) in zip(list, padded) {

@@ -57,8 +57,7 @@ extension IOMMUDomain {
         guard mode == .linux, unmapped < size else { return }
         let stamp = frames.events.approximateStep
         forEachGranule(iova + unmapped, size - unmapped) { phys in
-            _ = frames.debug.raise(first: Int(phys >> 12), frames: Int(granule >> 12), stamp: stamp)
-            frames.debug.reraised.add(Int(granule >> 12), ordering: .relaxed)
+            _ = frames.debug.raise(first: Int(phys >> 12), frames: Int(granule >> 12), stamp: stamp, again: true)
         }
     }
 

@@ -70,6 +70,11 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// address, `aux` 1 a count at its maximum, 2 a count lowered at zero,
     /// 3 an unmap removed more than asked, `generation` the domain id).
     case iommuDebugWarn
+    /// A device's first IOVA try below 4 GiB failed, so PCI's 32-bit
+    /// workaround is off for it from now on (iommu_dma_alloc_iova's
+    /// dev_notice "Using %d-bit DMA addresses"): `va` the device, `aux` the
+    /// bits of its limit.
+    case dmaDACNotice
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
@@ -88,6 +93,7 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .uafReport: "uaf"
         case .dmaLazyWindow: "dma-lazy-window"
         case .iommuDebugWarn: "iommu-debug-warn"
+        case .dmaDACNotice: "dma-dac-notice"
         }
     }
 }

@@ -50,6 +50,34 @@ extension Machine {
         return (DomainID(id), reason)
     }
 
+    /// dma_set_mask_and_coherent(dev, DMA_BIT_MASK(bits)): the device's
+    /// IOVAs stay below 2^bits from now on (both the streaming and the
+    /// coherent mask; the model keeps one). `bits` is 1...64; any width is
+    /// accepted, as a device behind an IOMMU accepts any mask (dma_supported
+    /// under dma-iommu). Throws ``SVAError/noDevice`` for an unknown device.
+    public func dmaSetMask(device: DeviceID, bits: Int) throws(SVAError) {
+        guard (1...64).contains(bits) else { throw .invalidArgument }
+        _ = try sva.deviceWord(device.rawValue)
+        domains.deviceLimits.update(device.rawValue) { $0.maskBits = bits }
+    }
+
+    /// Sets the limit the device's bus puts on its addresses
+    /// (dev->bus_dma_limit, from firmware such as ACPI _DMA or a
+    /// devicetree dma-ranges): 2^bits - 1, or none for nil.
+    public func setBusDMALimit(device: DeviceID, bits: Int?) throws(SVAError) {
+        if let bits { guard (1...64).contains(bits) else { throw .invalidArgument } }
+        _ = try sva.deviceWord(device.rawValue)
+        domains.deviceLimits.update(device.rawValue) { $0.busLimitBits = bits }
+    }
+
+    /// The device's DMA mask, bus limit, and whether PCI's 32-bit first try
+    /// still applies (it goes off at the first try below 4 GiB that fails,
+    /// with ``EventType/dmaDACNotice``).
+    public func dmaLimits(device: DeviceID) throws(SVAError) -> DMADeviceLimits {
+        _ = try sva.deviceWord(device.rawValue)
+        return domains.deviceLimits.limits(device.rawValue)
+    }
+
     /// Whether a DMA-FQ domain ever ran on this machine (isolation weakened).
     public var dmaTainted: Bool { domains.tainted.load(ordering: .acquiring) }
 

@@ -123,23 +123,25 @@ final class FrameMemory: @unchecked Sendable {
         return pfn
     }
 
-    /// debug_pagealloc_{map,unmap}_pages' iommu_debug_check_unmapped: a
-    /// frame still counted as mapped goes to the leak hook (no lock held).
-    /// Returns whether one was.
+    /// debug_pagealloc_{map,unmap}_pages' iommu_debug_check_unmapped:
+    /// each frame of the block still counted as mapped is a leak of its
+    /// own, as __iommu_debug_check_unmapped warns page by page; each goes to
+    /// the leak hook (no lock held). Returns whether any was.
     @discardableResult
     func checkUnmapped(_ pfn: PFN, frames n: Int, _ when: LeakCheck, site: Site, deferred: Bool = false) -> Bool {
-        guard let (p, count) = debug.firstMapped(first: pfn.index, frames: n) else { return false }
-        debug.leaks.add(1, ordering: .relaxed)
-        if deferred {
-            pendingLeaks.locked { $0.append(PendingLeak(pfn: p, count: count, when: when, site: site)) }
-            pendingLeakCount.add(1, ordering: .releasing)
-            return true
+        var found = false
+        debug.forEachMapped(first: pfn.index, frames: n) { p, count in
+            found = true
+            debug.leaks.add(1, ordering: .relaxed)
+            if deferred {
+                pendingLeaks.locked { $0.append(PendingLeak(pfn: p, count: count, when: when, site: site)) }
+                pendingLeakCount.add(1, ordering: .releasing)
+            } else if let hook = leakHook.locked({ $0 })?.fn {
+                LockRank.assertNoneHeld("the leak hook")
+                hook(p, count, when, site)
+            }
         }
-        if let hook = leakHook.locked({ $0 })?.fn {
-            LockRank.assertNoneHeld("the leak hook")
-            hook(p, count, when, site)
-        }
-        return true
+        return found
     }
 
     /// __free_pages: returns an allocated block. Every frame's kind becomes

@@ -123,9 +123,10 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
 
     /// iommu_debug_map's inc for `frames` frames from `first`: after a map.
     /// A frame going from 0 to 1 takes `stamp` (the machine's step) as its
-    /// "mapped since". Returns the raises refused at the maximum (the
-    /// caller warns).
-    func raise(first: Int, frames n: Int, stamp: UInt64) -> Int {
+    /// "mapped since". The raises are counted in `raised`, or with
+    /// `again` (the tail of a short unmap, linux mode) in `reraised` only.
+    /// Returns the raises refused at the maximum (the caller warns).
+    func raise(first: Int, frames n: Int, stamp: UInt64, again: Bool = false) -> Int {
         guard refs != nil else { return 0 }
         var over = 0
         let s = UInt32(truncatingIfNeeded: stamp)
@@ -138,7 +139,11 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
                 }
             }
         }
-        raised.add(n - skip - over, ordering: .relaxed)
+        if again {
+            reraised.add(n - skip - over, ordering: .relaxed)
+        } else {
+            raised.add(n - skip - over, ordering: .relaxed)
+        }
         if skip > 0 { skipped.add(skip, ordering: .relaxed) }
         if over > 0 { overflows.add(over, ordering: .relaxed) }
         return over
@@ -180,15 +185,15 @@ final class IOMMUDebugPagealloc: @unchecked Sendable {
         return svk_load32_relaxed(stampCell(pfn))
     }
 
-    /// __iommu_debug_check_unmapped: the first frame of [first, first + n)
-    /// still counted, with its count, or nil. (The caller reports it.)
-    func firstMapped(first: Int, frames n: Int) -> (pfn: PFN, count: Int32)? {
-        guard refs != nil else { return nil }
+    /// __iommu_debug_check_unmapped's loop: `body` with each frame of
+    /// [first, first + n) still counted, and its count, in order. (The
+    /// caller reports each.)
+    func forEachMapped(first: Int, frames n: Int, _ body: (PFN, Int32) -> Void) {
+        guard refs != nil else { return }
         for f in first ..< min(first + n, memory.frameCount) {
             let c = svk_ref_load(countCell(f))
-            if c != 0 { return (PFN(f), c) }
+            if c != 0 { body(PFN(f), c) }
         }
-        return nil
     }
 
     /// Tests only: called once, after the next linux-mode unmap_begin, with
