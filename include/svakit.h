@@ -3237,6 +3237,275 @@ int svakit_frame_history(svakit_machine *m, uint64_t pfn,
  * SVAKIT_KERNEL_NAMES replaces the SVAKIT_NO_KERNEL_NAMES switch of 0.1.0,
  * whose object-like aliases were on by default.
  */
+/* ------------------------------------------------------------------------
+ * The IOVA allocator as a library (include/linux/iova.h's API)
+ *
+ * SVAKit's IOVA allocator, the one every DMA domain of a machine uses, on
+ * its own: drivers/iommu/iova.c of Linux 6.12.118 (docs/KERNEL-MODEL.md
+ * §4.5), checked against that file compiled in userspace by
+ * tests-c/kernel/iova (docs/TESTING.md, "Against Linux's own code"). The
+ * names mirror iova.h with a svakit_ prefix; there are no kernel-name
+ * aliases. A domain has no clock: its depot work runs only when
+ * svakit_iova_run_depot_work() says so. CPUs are numbered 0 .. cpus - 1
+ * and are all online; the caller says which one each call runs on.
+ * ---------------------------------------------------------------------- */
+
+/** SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE - size classes of the rcache (orders 0..5). */
+#define SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE 6
+/** SVAKIT_IOVA_MAG_SIZE - pfns per magazine. */
+#define SVAKIT_IOVA_MAG_SIZE 127
+/** SVAKIT_IOVA_MAX_CPUS - the most CPUs a standalone domain has. */
+#define SVAKIT_IOVA_MAX_CPUS 1024
+
+/**
+ * struct svakit_iova_domain - an IOVA allocator (struct iova_domain).
+ *
+ * Opaque: made by svakit_iova_domain_create(), passed by pointer. A
+ * destroyed domain's pointer is refused with -EBADF (the handle becomes a
+ * tombstone that is never unmapped, as a machine's does).
+ */
+struct svakit_iova_domain;
+
+/**
+ * struct svakit_iova_stats - a domain's tree cache and depots.
+ * @cached_node_lo: pfn_lo of cached_node (~0 for the anchor).
+ * @cached32_node_lo: pfn_lo of cached32_node (~0 for the anchor).
+ * @max32_alloc_size: max32_alloc_size.
+ * @dma_32bit_pfn: dma_32bit_pfn, 1 << (32 - log2(granule)).
+ * @depot_size: depot_size of each size class.
+ * @depot_work_pending: 1 when that size class's depot work is pending.
+ * @cpus: the domain's CPU count.
+ * @nodes: allocated and reserved ranges in the tree (not the anchor).
+ */
+struct svakit_iova_stats {
+	uint64_t cached_node_lo;
+	uint64_t cached32_node_lo;
+	uint64_t max32_alloc_size;
+	uint64_t dma_32bit_pfn;
+	uint32_t depot_size[SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE];
+	uint8_t depot_work_pending[SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE];
+	uint16_t reserved0;
+	uint32_t cpus;
+	uint64_t nodes;
+};
+
+/**
+ * struct svakit_iova_cpu_stats - one CPU's magazines.
+ * @loaded: pfns in the loaded magazine of each size class.
+ * @prev: pfns in the prev magazine of each size class.
+ */
+struct svakit_iova_cpu_stats {
+	uint32_t loaded[SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE];
+	uint32_t prev[SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE];
+};
+
+/**
+ * svakit_iova_domain_create() - init_iova_domain and iova_domain_init_rcaches.
+ * @granule: bytes per IOVA page, a power of two from 1 to 4096 (PAGE_SIZE).
+ * @start_pfn: the lowest pfn handed out, at least 1 (pfn 0 would read as
+ *	alloc_iova_fast's failure).
+ * @cpus: CPUs, 1 .. SVAKIT_IOVA_MAX_CPUS, each with a loaded and a prev
+ *	magazine per size class.
+ * @out: receives the domain.
+ *
+ * The domain spans start_pfn up to the anchor at ~0: dma_32bit_pfn is
+ * 1 << (32 - log2(granule)), both cached nodes are the anchor and
+ * max32_alloc_size is dma_32bit_pfn, as init_iova_domain sets them.
+ *
+ * Context: Any context; allocates. Not process-global: domains share
+ * nothing.
+ * Return: 0 on success.
+ * -EFAULT: @out is NULL.
+ * -EINVAL: @granule, @start_pfn or @cpus is out of range.
+ */
+int svakit_iova_domain_create(uint64_t granule, uint64_t start_pfn, uint32_t cpus,
+			      struct svakit_iova_domain **out);
+
+/**
+ * svakit_iova_domain_destroy() - put_iova_domain: free the domain.
+ * @iovad: the domain.
+ *
+ * Every range and cached pfn goes with it; the pending depot work is
+ * cancelled (cancel_delayed_work_sync).
+ *
+ * Context: No other call may be running on @iovad.
+ * Return: 0 on success.
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ */
+int svakit_iova_domain_destroy(struct svakit_iova_domain *iovad);
+
+/**
+ * svakit_alloc_iova() - alloc_iova: allocate from the tree, bypassing the rcache.
+ * @iovad: the domain.
+ * @size: pages, 1 .. 2^62.
+ * @limit_pfn: the highest pfn the range may use (inclusive), below ~0.
+ * @size_aligned: 1 to align the start to @size rounded up to a power of
+ *	two, 0 not to.
+ * @pfn: receives the range's first pfn.
+ *
+ * Searches down from cached32_node (@limit_pfn + 1 at or below
+ * dma_32bit_pfn) or cached_node, then once more from the limit down to
+ * where that walk began, exactly as __alloc_and_insert_iova_range does; a
+ * failure records @size in max32_alloc_size, and a later request at or
+ * below dma_32bit_pfn at least that large fails at once.
+ *
+ * Context: Takes the tree lock.
+ * Return: 0 on success.
+ * -EFAULT: @iovad or @pfn is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @size is 0 or above 2^62, @limit_pfn is ~0, or @size_aligned
+ * is not 0 or 1.
+ * -ENOSPC: nothing fits (alloc_iova's NULL); max32_alloc_size may change.
+ */
+int svakit_alloc_iova(struct svakit_iova_domain *iovad, uint64_t size, uint64_t limit_pfn,
+		      int size_aligned, uint64_t *pfn);
+
+/**
+ * svakit_free_iova() - free_iova: remove the range containing a pfn.
+ * @iovad: the domain.
+ * @pfn: a pfn of an allocated or reserved range.
+ *
+ * The range leaves the tree whatever made it (iova.c keeps no kind), and
+ * the cached nodes move past it (__cached_rbnode_delete_update). Freeing a
+ * range the rcache holds is the caller's bug, as in Linux.
+ *
+ * Context: Takes the tree lock.
+ * Return: 0 on success.
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -ENOENT: no range contains @pfn (Linux ignores such a call); nothing
+ * changes.
+ */
+int svakit_free_iova(struct svakit_iova_domain *iovad, uint64_t pfn);
+
+/**
+ * svakit_alloc_iova_fast() - alloc_iova_fast: allocate through the rcache.
+ * @iovad: the domain.
+ * @cpu: the CPU the call runs on, below the domain's CPU count.
+ * @size: pages, 1 .. 2^62; below 32 rounded up to a power of two.
+ * @limit_pfn: the highest pfn the range may use (inclusive), below ~0.
+ * @flush_rcache: 1 to flush every CPU's magazines and the depots and try
+ *	the tree once more when it has nothing; 0 not to.
+ * @pfn: receives the range's first pfn.
+ *
+ * Sizes of up to 32 pages are first popped from @cpu's loaded magazine
+ * (prev swapped in, or a full magazine from the depot, when it is empty):
+ * the topmost pfn at or below @limit_pfn + 1 - size. Then the tree, as
+ * svakit_alloc_iova() with alignment.
+ *
+ * Context: Takes @cpu's rcache lock, a depot lock and the tree lock, in
+ * that order; the flush takes each in turn.
+ * Return: 0 on success.
+ * -EFAULT: @iovad or @pfn is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @cpu, @size, @limit_pfn or @flush_rcache is out of range.
+ * -ENOSPC: nothing fits (alloc_iova_fast's 0); the flush, if asked for,
+ * happened.
+ */
+int svakit_alloc_iova_fast(struct svakit_iova_domain *iovad, uint32_t cpu, uint64_t size,
+			   uint64_t limit_pfn, int flush_rcache, uint64_t *pfn);
+
+/**
+ * svakit_free_iova_fast() - free_iova_fast: free a range into the rcache.
+ * @iovad: the domain.
+ * @cpu: the CPU the call runs on, below the domain's CPU count.
+ * @pfn: the range's first pfn, as svakit_alloc_iova_fast() returned it.
+ * @size: the size asked for (or that rounded up), 1 .. 2^62.
+ *
+ * Sizes of up to 32 pages go into @cpu's loaded magazine (prev swapped in
+ * when it is full; when both are full, loaded goes to the depot, whose
+ * work is scheduled, and an empty one replaces it); larger ones go back
+ * to the tree, as svakit_free_iova().
+ *
+ * Context: Takes @cpu's rcache lock, then a depot lock or the tree lock.
+ * Return: 0 on success.
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @cpu or @size is out of range.
+ * -ENOENT: no range of the tree contains @pfn; nothing changes. (A pfn
+ * the rcache holds already is not detected: the caller's bug, as in
+ * Linux.)
+ */
+int svakit_free_iova_fast(struct svakit_iova_domain *iovad, uint32_t cpu, uint64_t pfn, uint64_t size);
+
+/**
+ * svakit_reserve_iova() - reserve_iova: keep a range from ever being allocated.
+ * @iovad: the domain.
+ * @pfn_lo: the first pfn.
+ * @pfn_hi: the last pfn, at least @pfn_lo.
+ *
+ * Ranges the reservation overlaps grow down to cover it and what is left
+ * above them becomes a new range (__adjust_overlap_range); the cached
+ * nodes do not move.
+ *
+ * Context: Takes the tree lock.
+ * Return: 0 on success.
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @pfn_lo > @pfn_hi, or either is above ULLONG_MAX >> log2(granule)
+ * (iova.c's WARN_ON for "nonsensical pfns").
+ */
+int svakit_reserve_iova(struct svakit_iova_domain *iovad, uint64_t pfn_lo, uint64_t pfn_hi);
+
+/**
+ * svakit_free_cpu_cached_iovas() - free_cpu_cached_iovas: empty a CPU's magazines.
+ * @iovad: the domain.
+ * @cpu: the CPU, below the domain's CPU count.
+ *
+ * For each size class, the loaded then the prev magazine's pfns go back to
+ * the tree in magazine order (what CPU hot-unplug does).
+ *
+ * Context: Takes @cpu's rcache locks and the tree lock.
+ * Return: 0 on success.
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @cpu is out of range.
+ */
+int svakit_free_cpu_cached_iovas(struct svakit_iova_domain *iovad, uint32_t cpu);
+
+/**
+ * svakit_iova_run_depot_work() - run each pending depot work once, now.
+ * @iovad: the domain.
+ *
+ * For each size class in order whose work (iova_depot_work_func,
+ * IOVA_DEPOT_DELAY) is pending: clear pending and run it; when the depot
+ * holds more magazines than there are CPUs it returns one magazine's pfns
+ * to the tree and schedules itself again.
+ *
+ * Context: Takes each depot lock and the tree lock in turn.
+ * Return: how many works ran (0 .. 6).
+ * -EFAULT: @iovad is NULL.
+ * -EBADF: @iovad is not a live domain.
+ */
+int svakit_iova_run_depot_work(struct svakit_iova_domain *iovad);
+
+/**
+ * svakit_iova_stats() - read a domain's tree cache and depots.
+ * @iovad: the domain.
+ * @out: filled in.
+ *
+ * Context: Takes the tree lock and each depot lock in turn.
+ * Return: 0 on success.
+ * -EFAULT: @iovad or @out is NULL.
+ * -EBADF: @iovad is not a live domain.
+ */
+int svakit_iova_stats(struct svakit_iova_domain *iovad, struct svakit_iova_stats *out);
+
+/**
+ * svakit_iova_cpu_stats() - read one CPU's magazine sizes.
+ * @iovad: the domain.
+ * @cpu: the CPU, below the domain's CPU count.
+ * @out: filled in.
+ *
+ * Context: Takes @cpu's rcache locks in turn.
+ * Return: 0 on success.
+ * -EFAULT: @iovad or @out is NULL.
+ * -EBADF: @iovad is not a live domain.
+ * -EINVAL: @cpu is out of range.
+ */
+int svakit_iova_cpu_stats(struct svakit_iova_domain *iovad, uint32_t cpu, struct svakit_iova_cpu_stats *out);
+
 #ifdef SVAKIT_KERNEL_NAMES
 #define iommu_sva_bind_device(...) svakit_iommu_sva_bind_device(__VA_ARGS__)
 #define iommu_sva_unbind_device(...) svakit_iommu_sva_unbind_device(__VA_ARGS__)

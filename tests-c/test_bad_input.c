@@ -117,6 +117,10 @@ struct fx {
 	struct svakit_sg sg[2]; /* dev_dma's live mapping of [data_pfn, block_pfn] (to-device) */
 	int sg_count;
 	uint64_t coh_pfn, coh_dma; /* a coherent buffer of 8 KiB for dev_dma */
+	/* A standalone IOVA domain (4 KiB granule, start_pfn 1, 4 CPUs): one
+	 * range allocated from the tree, one cached on CPU 0, one reserved. */
+	struct svakit_iova_domain *iovad;
+	uint64_t iova_pfn;     /* allocated, not cached */
 };
 
 /* IOVAs of the fixture's domain `dom`. */
@@ -277,10 +281,18 @@ static void fixture_build(struct fx *f, enum variant v)
 		}
 	}
 	REQUIRE0(svakit_machine_check(m));
+	REQUIRE0(svakit_iova_domain_create(4096, 1, 4, &f->iovad));
+	REQUIRE0(svakit_alloc_iova(f->iovad, 8, 0xFFFFF, 1, &f->iova_pfn));
+	REQUIRE0(svakit_alloc_iova_fast(f->iovad, 0, 1, 0xFFFFF, 0, &f->tmp));
+	REQUIRE0(svakit_free_iova_fast(f->iovad, 0, f->tmp, 1));
+	REQUIRE0(svakit_reserve_iova(f->iovad, 0x1000, 0x10ff));
+	f->tmp = 0;
 }
 
 static void fixture_destroy(struct fx *f)
 {
+	svakit_iova_domain_destroy(f->iovad);
+	f->iovad = NULL;
 	svakit_machine_destroy(f->m);
 	f->m = NULL;
 }
@@ -406,6 +418,9 @@ struct snap {
 	/* IOMMU_DEBUG_PAGEALLOC: its counters and every frame's count. */
 	struct svakit_iommu_debug_stats dbg;
 	int32_t *count;
+	/* The standalone IOVA domain. */
+	struct svakit_iova_stats is;
+	struct svakit_iova_cpu_stats ics[4];
 };
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -445,6 +460,9 @@ static void snap_take(struct fx *f, struct snap *s)
 		for (int i = 0; i < PROBE_IOVAS; i++)
 			s->i2p_rc[d][i] = svakit_iommu_iova_to_phys(m, d, iovas[i], &s->i2p[d][i]);
 	}
+	REQUIRE0(svakit_iova_stats(f->iovad, &s->is));
+	for (uint32_t c = 0; c < 4; c++)
+		REQUIRE0(svakit_iova_cpu_stats(f->iovad, c, &s->ics[c]));
 	s->nframes = s->st.frames;
 	s->desc = calloc(s->nframes, sizeof(*s->desc));
 	s->hash = calloc(s->nframes, sizeof(*s->hash));
@@ -534,6 +552,10 @@ static void snap_diff(const struct snap *a, const struct snap *b, bool dma_walke
 			  (unsigned long long)a->dbg.raised, (unsigned long long)b->dbg.raised,
 			  (unsigned long long)a->dbg.lowered, (unsigned long long)b->dbg.lowered,
 			  (unsigned long long)a->dbg.leaks, (unsigned long long)b->dbg.leaks);
+	if (memcmp(&a->is, &b->is, sizeof(a->is)) || memcmp(a->ics, b->ics, sizeof(a->ics)))
+		NOTE_DIFF("IOVA domain (ranges %llu->%llu, max32 %llu->%llu); ", (unsigned long long)a->is.nodes,
+			  (unsigned long long)b->is.nodes, (unsigned long long)a->is.max32_alloc_size,
+			  (unsigned long long)b->is.max32_alloc_size);
 	for (uint64_t pfn = 0; pfn < a->nframes && pfn < b->nframes; pfn++) {
 		bool d = memcmp(&a->desc[pfn], &b->desc[pfn], sizeof(a->desc[pfn])) != 0 ||
 			 a->count[pfn] != b->count[pfn];
@@ -781,6 +803,8 @@ struct scratch {
 	struct svakit_sg sg[4];
 	struct svakit_flush_queue_stats fqs;
 	struct svakit_iommu_debug_stats dbg;
+	struct svakit_iova_stats is;
+	struct svakit_iova_cpu_stats ics;
 	int32_t i32;
 };
 
@@ -2038,6 +2062,111 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(fh_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_frame_history(M, f->data_pfn, o.ev, SIZE_MAX))
 
 /* Every function of the header, in its order. */
+
+/* The IOVA allocator as a library: a destroyed domain and a forged one. */
+static struct svakit_iova_domain *dead_iovad(void)
+{
+	struct svakit_iova_domain *d = NULL;
+	REQUIRE0(svakit_iova_domain_create(4096, 1, 1, &d));
+	REQUIRE0(svakit_iova_domain_destroy(d));
+	return d;
+}
+static uint64_t forged_iovad_bytes[512];
+#define FORGED_IOVAD ((struct svakit_iova_domain *)forged_iovad_bytes)
+#define IOVAD (f->iovad)
+#define NO_SUCH_CPU 4
+#define PFN_MAX UINT64_MAX
+
+static int iova_create_with(uint64_t granule, uint64_t start, uint32_t cpus)
+{
+	struct svakit_iova_domain *d = NULL;
+	int rc = svakit_iova_domain_create(granule, start, cpus, &d);
+	if (rc == 0)
+		svakit_iova_domain_destroy(d);
+	return rc == 0 ? -ENOTRECOVERABLE : rc;
+}
+
+#define CASES_svakit_iova_domain_create(X)                                                          \
+	X(icreate_null, -EFAULT, "NULL out", NONE, svakit_iova_domain_create(4096, 1, 1, NULL))       \
+	X(icreate_granule_3, -EINVAL, "granule 3 (not a power of two)", NONE, iova_create_with(3, 1, 1)) \
+	X(icreate_granule_0, -EINVAL, "granule 0", NONE, iova_create_with(0, 1, 1))                    \
+	X(icreate_granule_8k, -EINVAL, "granule 8 KiB (above PAGE_SIZE: iova.c's BUG_ON)", NONE,      \
+	  iova_create_with(8192, 1, 1))                                                                \
+	X(icreate_start_0, -EINVAL, "start_pfn 0", NONE, iova_create_with(4096, 0, 1))                 \
+	X(icreate_cpus_0, -EINVAL, "0 CPUs", NONE, iova_create_with(4096, 1, 0))                       \
+	X(icreate_cpus_many, -EINVAL, "SVAKIT_IOVA_MAX_CPUS + 1 CPUs", NONE,                           \
+	  iova_create_with(4096, 1, SVAKIT_IOVA_MAX_CPUS + 1))
+
+#define CASES_svakit_iova_domain_destroy(X)                                                         \
+	X(idestroy_null, -EFAULT, "NULL domain", NONE, svakit_iova_domain_destroy(NULL))               \
+	X(idestroy_dead, -EBADF, "a destroyed domain", NONE, svakit_iova_domain_destroy(dead_iovad())) \
+	X(idestroy_forged, -EBADF, "a forged domain", NONE, svakit_iova_domain_destroy(FORGED_IOVAD))
+
+#define CASES_svakit_alloc_iova(X)                                                                  \
+	X(ialloc_null, -EFAULT, "NULL domain", NONE, svakit_alloc_iova(NULL, 1, 0xFFFFF, 0, &o.a))     \
+	X(ialloc_dead, -EBADF, "a destroyed domain", NONE, svakit_alloc_iova(dead_iovad(), 1, 0xFFFFF, 0, &o.a)) \
+	X(ialloc_null_out, -EFAULT, "NULL pfn", NONE, svakit_alloc_iova(IOVAD, 1, 0xFFFFF, 0, NULL))   \
+	X(ialloc_size_0, -EINVAL, "size 0", NONE, svakit_alloc_iova(IOVAD, 0, 0xFFFFF, 0, &o.a))       \
+	X(ialloc_size_huge, -EINVAL, "size 2^62 + 1", NONE,                                            \
+	  svakit_alloc_iova(IOVAD, (1ULL << 62) + 1, 0xFFFFF, 0, &o.a))                                \
+	X(ialloc_limit_max, -EINVAL, "limit_pfn ~0 (limit_pfn + 1 would wrap)", NONE,                 \
+	  svakit_alloc_iova(IOVAD, 1, PFN_MAX, 0, &o.a))                                               \
+	X(ialloc_aligned_2, -EINVAL, "size_aligned 2 (a boolean)", NONE,                               \
+	  svakit_alloc_iova(IOVAD, 1, 0xFFFFF, 2, &o.a))
+
+#define CASES_svakit_free_iova(X)                                                                   \
+	X(ifree_null, -EFAULT, "NULL domain", NONE, svakit_free_iova(NULL, f->iova_pfn))               \
+	X(ifree_forged, -EBADF, "a forged domain", NONE, svakit_free_iova(FORGED_IOVAD, f->iova_pfn))  \
+	X(ifree_none, -ENOENT, "a pfn in no range", NONE, svakit_free_iova(IOVAD, 5))                  \
+	X(ifree_anchor, -ENOENT, "the anchor's pfn ~0", NONE, svakit_free_iova(IOVAD, PFN_MAX))
+
+#define CASES_svakit_alloc_iova_fast(X)                                                             \
+	X(iafast_null, -EFAULT, "NULL domain", NONE, svakit_alloc_iova_fast(NULL, 0, 1, 0xFFFFF, 0, &o.a)) \
+	X(iafast_dead, -EBADF, "a destroyed domain", NONE,                                             \
+	  svakit_alloc_iova_fast(dead_iovad(), 0, 1, 0xFFFFF, 0, &o.a))                                \
+	X(iafast_null_out, -EFAULT, "NULL pfn", NONE, svakit_alloc_iova_fast(IOVAD, 0, 1, 0xFFFFF, 0, NULL)) \
+	X(iafast_cpu, -EINVAL, "cpu 4 of 4", NONE, svakit_alloc_iova_fast(IOVAD, NO_SUCH_CPU, 1, 0xFFFFF, 0, &o.a)) \
+	X(iafast_size_0, -EINVAL, "size 0", NONE, svakit_alloc_iova_fast(IOVAD, 0, 0, 0xFFFFF, 0, &o.a)) \
+	X(iafast_limit_max, -EINVAL, "limit_pfn ~0", NONE, svakit_alloc_iova_fast(IOVAD, 0, 1, PFN_MAX, 0, &o.a)) \
+	X(iafast_flush_2, -EINVAL, "flush_rcache 2 (a boolean)", NONE,                                 \
+	  svakit_alloc_iova_fast(IOVAD, 0, 1, 0xFFFFF, 2, &o.a))
+
+#define CASES_svakit_free_iova_fast(X)                                                              \
+	X(iffast_null, -EFAULT, "NULL domain", NONE, svakit_free_iova_fast(NULL, 0, f->iova_pfn, 8))   \
+	X(iffast_forged, -EBADF, "a forged domain", NONE, svakit_free_iova_fast(FORGED_IOVAD, 0, f->iova_pfn, 8)) \
+	X(iffast_cpu, -EINVAL, "cpu 4 of 4", NONE, svakit_free_iova_fast(IOVAD, NO_SUCH_CPU, f->iova_pfn, 8)) \
+	X(iffast_size_0, -EINVAL, "size 0", NONE, svakit_free_iova_fast(IOVAD, 0, f->iova_pfn, 0))     \
+	X(iffast_none, -ENOENT, "a pfn in no range", NONE, svakit_free_iova_fast(IOVAD, 0, 5, 1))
+
+#define CASES_svakit_reserve_iova(X)                                                                \
+	X(ires_null, -EFAULT, "NULL domain", NONE, svakit_reserve_iova(NULL, 10, 20))                  \
+	X(ires_dead, -EBADF, "a destroyed domain", NONE, svakit_reserve_iova(dead_iovad(), 10, 20))    \
+	X(ires_empty, -EINVAL, "pfn_lo > pfn_hi", NONE, svakit_reserve_iova(IOVAD, 20, 10))            \
+	X(ires_huge, -EINVAL, "pfn_hi past ULLONG_MAX >> 12", NONE,                                    \
+	  svakit_reserve_iova(IOVAD, 10, (UINT64_MAX >> 12) + 1))
+
+#define CASES_svakit_free_cpu_cached_iovas(X)                                                       \
+	X(ifcpu_null, -EFAULT, "NULL domain", NONE, svakit_free_cpu_cached_iovas(NULL, 0))             \
+	X(ifcpu_forged, -EBADF, "a forged domain", NONE, svakit_free_cpu_cached_iovas(FORGED_IOVAD, 0)) \
+	X(ifcpu_cpu, -EINVAL, "cpu 4 of 4", NONE, svakit_free_cpu_cached_iovas(IOVAD, NO_SUCH_CPU))
+
+#define CASES_svakit_iova_run_depot_work(X)                                                         \
+	X(iwork_null, -EFAULT, "NULL domain", NONE, svakit_iova_run_depot_work(NULL))                  \
+	X(iwork_dead, -EBADF, "a destroyed domain", NONE, svakit_iova_run_depot_work(dead_iovad()))    \
+	X(iwork_idle, 0, "no work pending: nothing runs", OPT(NOTE("a valid call that must change nothing")), \
+	  svakit_iova_run_depot_work(IOVAD))
+
+#define CASES_svakit_iova_stats(X)                                                                  \
+	X(istats_null, -EFAULT, "NULL domain", NONE, svakit_iova_stats(NULL, &o.is))                   \
+	X(istats_forged, -EBADF, "a forged domain", NONE, svakit_iova_stats(FORGED_IOVAD, &o.is))      \
+	X(istats_null_out, -EFAULT, "NULL out", NONE, svakit_iova_stats(IOVAD, NULL))
+
+#define CASES_svakit_iova_cpu_stats(X)                                                              \
+	X(icstats_null, -EFAULT, "NULL domain", NONE, svakit_iova_cpu_stats(NULL, 0, &o.ics))          \
+	X(icstats_dead, -EBADF, "a destroyed domain", NONE, svakit_iova_cpu_stats(dead_iovad(), 0, &o.ics)) \
+	X(icstats_cpu, -EINVAL, "cpu 4 of 4", NONE, svakit_iova_cpu_stats(IOVAD, NO_SUCH_CPU, &o.ics))  \
+	X(icstats_null_out, -EFAULT, "NULL out", NONE, svakit_iova_cpu_stats(IOVAD, 0, NULL))
+
 #define FUNCTIONS(F)                                                                                \
 	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_version) \
 	F(svakit_strerror) F(svakit_machine_stats) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_frame_alloc)      \
@@ -2066,7 +2195,11 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	F(svakit_link_table) F(svakit_unlink_table) F(svakit_pagetable_free)                          \
 	F(svakit_pagetable_free_kernel) F(svakit_run_deferred_work) F(svakit_flush_deferred_work)     \
 	F(svakit_deferred_stats) F(svakit_set_free_hook) F(svakit_iommu_set_driver) F(svakit_events)  \
-	F(svakit_frame_history)
+	F(svakit_frame_history)                                                                       \
+	F(svakit_iova_domain_create) F(svakit_iova_domain_destroy) F(svakit_alloc_iova)               \
+	F(svakit_free_iova) F(svakit_alloc_iova_fast) F(svakit_free_iova_fast) F(svakit_reserve_iova) \
+	F(svakit_free_cpu_cached_iovas) F(svakit_iova_run_depot_work) F(svakit_iova_stats)            \
+	F(svakit_iova_cpu_stats)
 
 /*
  * Declared in the header but exempt: the inline fast paths read the handle

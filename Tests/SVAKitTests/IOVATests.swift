@@ -10,24 +10,34 @@ import Testing
 @Suite struct IOVATests {
     // MARK: The tree
 
-    @Test func allocationIsTopDownAndFillsTheHighestHoleFirst() {
+    // These pin iova.c's (6.12.118) cached-node walk. Before issue 19 the
+    // tree handed out the highest fit below the limit; Linux walks down from
+    // cached32_node/cached_node and can leave a hole above it unused, and
+    // max32_alloc_size fails large requests fast. tests-c/kernel/iova checks
+    // the same against Linux's own iova.c.
+    @Test func allocationWalksDownFromTheCachedNodeAsIovaCDoes() {
         let d = IOVADomain(startPfn: 1, endPfn: 1023, cpuCount: 1)
         #expect(d.shift == 12)
         #expect(d.alloc(pages: 1, limitPfn: 1023, sizeAligned: true) == 1023)
-        // 1019...1022 is free but not 4-aligned: 1016...1019 is the highest aligned fit.
+        // 1019...1022 is free but not 4-aligned: 1016...1019.
         #expect(d.alloc(pages: 4, limitPfn: 1023, sizeAligned: true) == 1016)
-        // The 3-page hole above it comes before anything lower.
+        // The walk starts at cached32_node (1016): the hole 1020...1022 above it is not seen.
+        #expect(d.alloc(pages: 3, limitPfn: 1023, sizeAligned: false) == 1013)
+        // Freeing the cached node moves cached32_node to its successor (1023), so the hole is seen.
+        #expect(d.free(pfn: 1017) == IOVARange(lo: 1016, hi: 1019))
+        #expect(d.treeCache.node32 == IOVARange(lo: 1023, hi: 1023))
         #expect(d.alloc(pages: 3, limitPfn: 1023, sizeAligned: false) == 1020)
-        // 5 pages align to 8 (align_mask <<= fls_long(size - 1)).
-        #expect(d.alloc(pages: 5, limitPfn: 1023, sizeAligned: true) == 1008)
-        // Unaligned 5 pages do not fit the 3-page hole 1013...1015; below 1008 they do.
-        #expect(d.alloc(pages: 5, limitPfn: 1023, sizeAligned: false) == 1003)
-        #expect(d.alloc(pages: 2, limitPfn: 1023, sizeAligned: true) == 1014)
-        #expect(d.alloc(pages: 1, limitPfn: 1023, sizeAligned: true) == 1013)
+        // A failure records its size in max32_alloc_size; as large a request under 4 GiB fails at once.
+        #expect(d.alloc(pages: 2000, limitPfn: 1023, sizeAligned: false) == nil)
+        #expect(d.treeCache.max32AllocSize == 2000)
+        #expect(d.alloc(pages: 2000, limitPfn: 1023, sizeAligned: false) == nil)
+        // ...until a free below dma_32bit_pfn resets it.
+        d.free(pfn: 1013)
+        #expect(d.treeCache.max32AllocSize == 1 << 20)
         let a = d.accounting()
         #expect(a.problems == [])
-        #expect(a.free == [IOVARange(lo: 1, hi: 1002)])
-        #expect(a.allocated.map(\.pages).reduce(0, +) == 21)
+        #expect(a.allocated.map(\.pages).reduce(0, +) == 4)
+        #expect(d.counters.failures == 2)
     }
 
     @Test func sizeAlignedAllocationsAreTheHighestAlignedFit() {
@@ -46,13 +56,18 @@ import Testing
         let d = IOVADomain(startPfn: 1, endPfn: 1023, cpuCount: 1)
         // 96...103 would cross the limit 99: the highest 8-aligned fit below it is 88.
         #expect(d.alloc(pages: 8, limitPfn: 99, sizeAligned: true) == 88)
-        #expect(d.alloc(pages: 1, limitPfn: 99, sizeAligned: false) == 99)
+        // From cached32_node (88...95) down: 87, not 99 (iova.c does not look above it).
+        #expect(d.alloc(pages: 1, limitPfn: 99, sizeAligned: false) == 87)
         #expect(d.alloc(pages: 4, limitPfn: 3, sizeAligned: false) == nil)  // only 1...3 below the limit
+        #expect(d.treeCache.max32AllocSize == 4)
         #expect(d.alloc(pages: 3, limitPfn: 3, sizeAligned: false) == 1)
         #expect(d.alloc(pages: 1, limitPfn: 0, sizeAligned: false) == nil)  // below startPfn
-        // A limit above the domain is the domain's end.
-        #expect(d.alloc(pages: 1, limitPfn: 1 << 40, sizeAligned: false) == 1023)
-        #expect(d.counters.failures == 2)
+        // max32_alloc_size is now 1: every request under 4 GiB fails fast until a free.
+        // (A limit above the domain is the domain's end, here under 4 GiB.)
+        #expect(d.alloc(pages: 1, limitPfn: 1 << 40, sizeAligned: false) == nil)
+        d.free(pfn: 87)
+        #expect(d.alloc(pages: 1, limitPfn: 1 << 40, sizeAligned: false) == 87)
+        #expect(d.counters.failures == 3)
         #expect(d.accounting().problems == [])
     }
 
@@ -71,23 +86,25 @@ import Testing
         #expect(d.accounting().free == [IOVARange(lo: 1, hi: 1023)])
     }
 
-    @Test func reservedRangesAreNeverHandedOut() {
+    @Test func reservedRangesAreNeverHandedOutAndMergeAsIovaCMergesThem() {
         let d = IOVADomain(startPfn: 1, endPfn: 1023, cpuCount: 1)
-        #expect(d.reserve(lo: 1000, hi: 1023))
+        #expect(d.reserve(lo: 1000, hi: 1023) == IOVARange(lo: 1000, hi: 1023))
         #expect(d.alloc(pages: 1, limitPfn: 1023, sizeAligned: false) == 999)
-        // Reserving over an allocation leaves the allocation as it is.
-        #expect(d.reserve(lo: 990, hi: 999))
-        #expect(d.find(pfn: 999)?.kind == .allocated)
-        #expect(d.find(pfn: 995)?.kind == .reserved)
+        // Reserving over an allocation grows it down (__adjust_overlap_range): one range, 990...999.
+        #expect(d.reserve(lo: 990, hi: 999) == IOVARange(lo: 990, hi: 999))
+        #expect(d.find(pfn: 995)?.range == IOVARange(lo: 990, hi: 999))
+        #expect(d.find(pfn: 995)?.kind == .allocated)
         #expect(d.alloc(pages: 1, limitPfn: 1023, sizeAligned: false) == 989)
-        // free() does not release a reserved range.
-        #expect(d.free(pfn: 995) == nil)
-        #expect(d.free(pfn: 999) == IOVARange(lo: 999, hi: 999))
+        // free_iova removes the whole range, reserved part included, as Linux does.
+        #expect(d.free(pfn: 995) == IOVARange(lo: 990, hi: 999))
         #expect(d.alloc(pages: 1, limitPfn: 1023, sizeAligned: false) == 999)
-        #expect(!d.reserve(lo: 2000, hi: 3000))
+        // Refused: an empty range, and pfns past ULLONG_MAX >> shift.
+        #expect(d.reserve(lo: 5, hi: 4) == nil)
+        #expect(d.reserve(lo: 1, hi: 1 << 60) == nil)
         let a = d.accounting()
         #expect(a.problems == [])
-        #expect(a.reserved.map(\.pages).reduce(0, +) == 24 + 9)
+        #expect(a.reserved == [IOVARange(lo: 1000, hi: 1023)])
+        #expect(a.allocated == [IOVARange(lo: 989, hi: 989), IOVARange(lo: 999, hi: 999)])
     }
 
     // MARK: The rcache
@@ -285,7 +302,7 @@ import Testing
         let clock = ManualClock()
         let end: UInt64 = 3000
         let d = IOVADomain(startPfn: 1, endPfn: end, cpuCount: 3, clock: clock.read)
-        #expect(d.reserve(lo: 2048, hi: 2111))  // an MSI window
+        #expect(d.reserve(lo: 2048, hi: 2111) != nil)  // an MSI window
         // pfn -> (requested pages, allocated pages, through the rcache)
         var held: [UInt64: (asked: UInt64, pages: UInt64, fast: Bool)] = [:]
         for step in 0..<2500 {

@@ -58,8 +58,26 @@ struct IOVAAccounting: Sendable {
 
     /// The allocated ranges no cache holds: what callers own.
     var inUse: [IOVARange] {
-        let c = Set(cached.map(\.pfn))
-        return allocated.filter { !c.contains($0.lo) }
+        let c = cached.map(\.pfn).sorted()
+        return allocated.filter { r in
+            // The first cached pfn at or above r.lo.
+            var lo = 0, hi = c.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if c[mid] < r.lo { lo = mid + 1 } else { hi = mid }
+            }
+            return !(lo < c.count && c[lo] <= r.hi)
+        }
+    }
+
+    /// The allocated range containing `pfn`, if any.
+    func allocatedRange(containing pfn: UInt64) -> IOVARange? {
+        var lo = 0, hi = allocated.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if allocated[mid].hi < pfn { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < allocated.count && allocated[lo].lo <= pfn ? allocated[lo] : nil
     }
 }
 
@@ -105,13 +123,10 @@ extension IOVADomain {
         var a = IOVAAccounting()
         let (ranges, structural) = tree.locked { t in (t.ranges(), t.structuralProblems()) }
         a.problems = structural
-        var byStart: [UInt64: IOVARange] = [:]
         for (r, kind) in ranges {
             switch kind {
             case .free: a.free.append(r)
-            case .allocated:
-                a.allocated.append(r)
-                byStart[r.lo] = r
+            case .allocated: a.allocated.append(r)
             case .reserved: a.reserved.append(r)
             }
         }
@@ -131,14 +146,16 @@ extension IOVADomain {
         var seen = Set<UInt64>()
         for c in a.cached {
             if !seen.insert(c.pfn).inserted { a.problems.append("pfn \(c.pfn) is cached twice") }
-            guard let r = byStart[c.pfn] else {
-                a.problems.append("cached pfn \(c.pfn) (\(c.slot)) starts no allocated range")
+            guard let r = a.allocatedRange(containing: c.pfn) else {
+                a.problems.append("cached pfn \(c.pfn) (\(c.slot)) is in no allocated range")
                 continue
             }
-            // Cached ranges are exactly 1 << class pages (iovaAllocationPages),
-            // or the next allocFast of that class would get a short range.
-            if r.pages != 1 << UInt64(c.sizeClass) {
-                a.problems.append("cached pfn \(c.pfn) of \(r.pages) pages is in size class \(c.sizeClass)")
+            // A cached pfn starts a range of exactly 1 << class pages
+            // (iovaAllocationPages), or the next allocFast of that class would
+            // get a short range; a reserve_iova over it may since have moved
+            // the range's start down (__adjust_overlap_range), never its end.
+            if r.hi - c.pfn + 1 != 1 << UInt64(c.sizeClass) {
+                a.problems.append("cached pfn \(c.pfn) ends \(r.hi - c.pfn + 1) pages on, not size class \(c.sizeClass)'s")
             }
         }
         return a

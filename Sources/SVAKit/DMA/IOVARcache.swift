@@ -329,6 +329,45 @@ extension IOVADomain {
         for k in 0..<IOVARcache.sizeClasses { reclaimDepot(sizeClass: k, now: now) }
     }
 
+    /// Runs each size class's pending depot work once, now, whatever its
+    /// deadline (a test's "the work fires here"): iova_depot_work_func,
+    /// which returns one magazine to the tree when the depot holds more
+    /// than one per CPU and then schedules itself again. Returns how many
+    /// works ran.
+    @discardableResult
+    func runDepotWork() -> Int {
+        var ran = 0
+        for k in 0..<IOVARcache.sizeClasses where runDepotWorkNow(sizeClass: k) { ran += 1 }
+        return ran
+    }
+
+    /// Whether size class `k`'s depot work is pending.
+    func depotWorkPending(sizeClass k: Int) -> Bool {
+        rcache.depots[k].locked { $0.reclaim != .idle }
+    }
+
+    private func runDepotWorkNow(sizeClass k: Int) -> Bool {
+        let cpuCount = rcache.cpuCount
+        let (ran, victim) = rcache.depots[k].locked { d -> (Bool, IOVAMagazine?) in
+            guard d.reclaim != .idle else { return (false, nil) }
+            d.trimSpares()
+            guard d.size > cpuCount, let m = d.pop() else {
+                d.reclaim = .idle
+                return (true, nil)
+            }
+            // schedule_delayed_work() again: due IOVA_DEPOT_DELAY after the
+            // clock is next read.
+            d.reclaim = .pending
+            d.reclaims += 1
+            return (true, m)
+        }
+        if let victim {
+            freeMagazine(victim)
+            rcache.depots[k].locked { d in d.putSpare(victim) }
+        }
+        return ran
+    }
+
     // MARK: The rcache
 
     /// __iova_rcache_get(): loaded, else prev (swapped in), else a full
@@ -340,8 +379,10 @@ extension IOVADomain {
         guard k < IOVARcache.sizeClasses else { return nil }
         precondition(cpu >= 0 && cpu < rcache.cpuCount, "no such CPU")
         let rcache = rcache
-        let fits = limitPfn >= pages - 1
-        let ceiling = fits ? limitPfn - (pages - 1) : 0
+        // iova_rcache_get(iovad, size, limit_pfn + 1) pops at or below
+        // limit_pfn + 1 - size, in unsigned arithmetic: a limit below the
+        // size wraps, and then any cached pfn qualifies, as in Linux.
+        let ceiling = (limitPfn &+ 1) &- pages
         let (pfn, fromDepot) = rcache.cpus[cpu * IOVARcache.sizeClasses + k].locked { c -> (UInt64?, Bool) in
             var fromDepot = false
             if c.loaded.isEmpty {
@@ -356,7 +397,7 @@ extension IOVADomain {
                     fromDepot = true
                 }
             }
-            let pfn = fits && !c.loaded.isEmpty ? c.loaded.pop(atMost: ceiling) : nil
+            let pfn = !c.loaded.isEmpty ? c.loaded.pop(atMost: ceiling) : nil
             if pfn == nil { c.misses += 1 } else { c.hits += 1 }
             return (pfn, fromDepot)
         }

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shim for <linux/mutex.h>: everything is in kshim.h. */
+#include "../kshim.h"
