@@ -19,13 +19,14 @@ _Static_assert(offsetof(struct svakit_ptdesc, pt_list_next) == 24, "ptdesc.pt_li
 _Static_assert(offsetof(struct svakit_ptdesc, map_count) == 28, "ptdesc.map_count");
 _Static_assert(sizeof(struct svakit_event) == 40, "event must stay 40 bytes");
 _Static_assert(sizeof(struct svakit_translation) == 32, "translation");
-_Static_assert(sizeof(struct svakit_config) == 80, "config");
+_Static_assert(sizeof(struct svakit_config) == 88, "config");
 _Static_assert(offsetof(struct svakit_config, dma_strict) == 52, "config.dma_strict took reserved's place");
 _Static_assert(offsetof(struct svakit_config, cpus) == 60, "config.cpus");
 _Static_assert(offsetof(struct svakit_config, iommu_debug_pagealloc) == 64, "config.iommu_debug_pagealloc took reserved's place");
 _Static_assert(offsetof(struct svakit_config, mitigation) == 68, "config.mitigation");
 _Static_assert(offsetof(struct svakit_config, direct_gbpages) == 72, "config.direct_gbpages took reserved[0]'s place");
 _Static_assert(offsetof(struct svakit_config, kworker_latency_us) == 76, "config.kworker_latency_us took reserved[1]'s place");
+_Static_assert(offsetof(struct svakit_config, hz) == 80, "config.hz, new in 0.5");
 /* MachineConfig reads work_mode as bit 0 (manual) and bit 1 (batched). */
 _Static_assert(SVAKIT_WORK_THREAD_BATCHED == (SVAKIT_WORK_THREAD | 2), "work mode: batched is bit 1");
 _Static_assert(SVAKIT_WORK_MANUAL_BATCHED == (SVAKIT_WORK_MANUAL | 2), "work mode: batched is bit 1");

@@ -41,7 +41,7 @@ import Testing
         #expect(try lazy.m.domainType(lazy.domain) == .dmaFQ && lazy.reason == .lazyDefault)
         #expect(lazy.m.dmaTainted, "lazy mode taints the machine")
         let ev = try #require(lazy.m.events().first { $0.type == .dmaLazyWindow })
-        #expect(ev.va == 10_000_000 && ev.aux == 255 * 4, "10 ms, 255 entries on each of 4 CPUs")
+        #expect(ev.va == 12_000_000 && ev.aux == 255 * 4, "10 ms is 3 jiffies at HZ=250, 255 entries on each of 4 CPUs")
         let strict = try rig(strict: true)
         #expect(try strict.m.domainType(strict.domain) == .dma && strict.reason == .strictConfigured)
         #expect(!strict.m.dmaTainted)
@@ -55,7 +55,7 @@ import Testing
         shadowed.shadowedFlush = true
         let single = try rig(iommu: shadowed)
         let ev2 = try #require(single.m.events().first { $0.type == .dmaLazyWindow })
-        #expect(ev2.va == 1_000_000_000 && ev2.aux == 32767, "one queue of 32768, 1 s")
+        #expect(ev2.va == 1_000_000_000 && ev2.aux == 32767, "one queue of 32768, 1 s (250 jiffies)")
     }
 
     @Test func strictUnmapInvalidatesAndSyncsBeforeItReturns() throws {

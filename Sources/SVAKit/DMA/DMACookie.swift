@@ -58,7 +58,7 @@ final class DMACookie: @unchecked Sendable {
     /// looks like a failed mapping to many drivers; Linux starts at 1 too).
     static let basePfn: UInt64 = 1
 
-    init(domain: IOMMUDomain, cpus: Int, singleQueue: Bool, clock: @escaping @Sendable () -> UInt64,
+    init(domain: IOMMUDomain, cpus: Int, hz: Int, singleQueue: Bool, clock: @escaping @Sendable () -> UInt64,
          release: @escaping (FQEntry, Int) -> Void) {
         self.domain = domain
         self.cpus = cpus
@@ -67,7 +67,7 @@ final class DMACookie: @unchecked Sendable {
                            endPfn: (IOMMUDomain.apertureEnd >> shift) - 1, cpuCount: cpus, clock: clock)
         fqActive = Atomic(domain.type == .dmaFQ)
         let d = domain
-        fq = FlushQueue(single: singleQueue, cpus: cpus, now: clock, flushAll: {
+        fq = FlushQueue(single: singleQueue, cpus: cpus, hz: hz, now: clock, flushAll: {
             d.iommu.invalidateTag(d.tag)
             d.iommu.fence()
         }, release: release)

@@ -73,7 +73,7 @@ final class DMADomains: @unchecked Sendable {
         let d = try IOMMUDomain(id: id, type: type, iommu: unit, iommuIndex: Int(iommu),
                                 pgsizeBitmap: pgsizeBitmap, frames: frames)
         let cookie = type == .identity ? nil : DMACookie(
-            domain: d, cpus: policy.cpus, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
+            domain: d, cpus: policy.cpus, hz: policy.hz, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
             release: { [unowned self] e, cpu in self.release(e, from: d, cpu: cpu) })
         list.locked { l in
             l[Int(id)] = Slot(domain: d, cookie: cookie)

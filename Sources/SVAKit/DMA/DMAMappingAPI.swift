@@ -97,7 +97,8 @@ extension DMADomains {
     func noteLazy(_ d: IOMMUDomain) {
         guard !tainted.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let single = d.iommu.config.shadowedFlush
-        let ns = single ? FlushQueue.singleTimeoutNs : FlushQueue.perCPUTimeoutNs
+        let ns = FlushQueue.nanoseconds(jiffies: FlushQueue.msecsToJiffies(
+            single ? FlushQueue.singleTimeoutMs : FlushQueue.perCPUTimeoutMs, hz: UInt64(policy.hz)), hz: UInt64(policy.hz))
         let entries = (single ? FlushQueue.singleSize : FlushQueue.perCPUSize * policy.cpus) - (single ? 1 : policy.cpus)
         events.record(.dmaLazyWindow, site: .none, va: ns, aux: UInt64(entries))
     }

@@ -9,6 +9,8 @@ struct DMAPolicy: Sendable {
     var quarantine: Bool
     /// Simulated CPUs: per-CPU flush queues and IOVA caches.
     var cpus: Int
+    /// CONFIG_HZ: the flush-queue timer's jiffies.
+    var hz: Int
     /// Timers run on a thread (true) or when the caller says (manual mode).
     var timerThread: Bool
     /// Monotonic nanoseconds (injectable for tests).

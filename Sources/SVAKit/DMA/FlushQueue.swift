@@ -79,7 +79,8 @@ final class FlushQueue: @unchecked Sendable {
     // @unchecked: the rings are locks; the counters are atomics; the
     // closures are immutable.
     static let perCPUSize = 256, singleSize = 32768
-    static let perCPUTimeoutNs: UInt64 = 10_000_000, singleTimeoutNs: UInt64 = 1_000_000_000
+    /// IOMMU_DMA_FQ_TIMEOUT and IOMMU_DMA_FQ_TIMEOUT_SINGLE, in ms.
+    static let perCPUTimeoutMs: UInt64 = 10, singleTimeoutMs: UInt64 = 1000
 
     private let rings: [LockBox<FQRing>]
 
@@ -95,7 +96,18 @@ final class FlushQueue: @unchecked Sendable {
     /// fq_timer_on, and when the armed timer fires (monotonic ns).
     private let timerOn = Atomic<Bool>(false)
     let deadline = Atomic<UInt64>(0)
-    let timeoutNs: UInt64
+    /// The simulated CPU whose queue_iova armed the timer: the timer fires
+    /// there (add_timer on the local CPU's base), and the IOVAs its
+    /// fq_ring_free releases go to that CPU's rcache (free_iova_fast's
+    /// raw_cpu_ptr), whichever ring they came from.
+    let timerCPU = Atomic<Int>(0)
+    /// The machine's HZ and the timeout in jiffies:
+    /// msecs_to_jiffies(fq_timeout), 3 jiffies (12 ms) for 10 ms at HZ=250.
+    let hz: UInt64, timeoutJiffies: UInt64
+    /// The longest the timer waits after it is armed, in ns:
+    /// timeoutJiffies whole jiffies (it fires `timeoutJiffies` ticks after
+    /// the tick it was armed in, so 8 to 12 ms for 3 jiffies at HZ=250).
+    var timeoutNs: UInt64 { Self.nanoseconds(jiffies: timeoutJiffies, hz: hz) }
     let single: Bool
     /// The domain-wide flush: flush_iotlb_all, then a sync.
     private let flushAll: () -> Void
@@ -108,10 +120,11 @@ final class FlushQueue: @unchecked Sendable {
     /// allowed, as a log2 histogram of nanoseconds, and its maximum.
     let window = WindowHistogram()
 
-    init(single: Bool, cpus: Int, now: @escaping () -> UInt64, flushAll: @escaping () -> Void,
+    init(single: Bool, cpus: Int, hz: Int, now: @escaping () -> UInt64, flushAll: @escaping () -> Void,
          release: @escaping (FQEntry, Int) -> Void) {
         self.single = single
-        timeoutNs = single ? Self.singleTimeoutNs : Self.perCPUTimeoutNs
+        self.hz = UInt64(hz)
+        timeoutJiffies = Self.msecsToJiffies(single ? Self.singleTimeoutMs : Self.perCPUTimeoutMs, hz: UInt64(hz))
         let size = single ? Self.singleSize : Self.perCPUSize
         rings = (0..<(single ? 1 : max(1, cpus))).map { _ in LockBox(.flushQueue, FQRing(size: size)) }
         self.now = now
@@ -160,8 +173,33 @@ final class FlushQueue: @unchecked Sendable {
         }
         releaseAll(covered, cpu)
         if !timerOn.load(ordering: .relaxed) && !timerOn.exchange(true, ordering: .acquiringAndReleasing) {
-            deadline.store(now() &+ timeoutNs, ordering: .releasing)
+            // mod_timer(&fq_timer, jiffies + msecs_to_jiffies(fq_timeout)).
+            timerCPU.store(cpu, ordering: .relaxed)
+            deadline.store(Self.expiry(armedAt: now(), jiffies: timeoutJiffies, hz: hz), ordering: .releasing)
         }
+    }
+
+    /// msecs_to_jiffies: ms rounded up to whole jiffies at `hz`.
+    static func msecsToJiffies(_ ms: UInt64, hz: UInt64) -> UInt64 { (ms * hz + 999) / 1000 }
+
+    /// The jiffies count at `t` ns: the ticks elapsed since the clock's 0.
+    static func jiffies(at t: UInt64, hz: UInt64) -> UInt64 {
+        let (hi, lo) = t.multipliedFullWidth(by: hz)
+        return UInt64(1_000_000_000).dividingFullWidth((hi, lo)).quotient
+    }
+
+    /// `n` jiffies in ns, rounded up.
+    static func nanoseconds(jiffies n: UInt64, hz: UInt64) -> UInt64 {
+        let (hi, lo) = n.multipliedFullWidth(by: 1_000_000_000)
+        let (q, r) = hz.dividingFullWidth((hi, lo))
+        return r == 0 ? q : q + 1
+    }
+
+    /// When a timer armed at `t` for `n` jiffies fires: the first ns at
+    /// which jiffies reaches jiffies(t) + n (a timer runs at the tick that
+    /// makes `jiffies >= expires`).
+    static func expiry(armedAt t: UInt64, jiffies n: UInt64, hz: UInt64) -> UInt64 {
+        nanoseconds(jiffies: jiffies(at: t, hz: hz) + n, hz: hz)
     }
 
     /// Whether the armed timer is due at `t`.
@@ -170,15 +208,19 @@ final class FlushQueue: @unchecked Sendable {
     }
 
     /// fq_flush_timeout: disarm, flush the whole domain, release what every
-    /// ring's flushed entries. With `drain` (teardown, flushDMAQueues), every
-    /// entry queued before it is released on return.
+    /// ring's flushed entries. The timer runs on `timerCPU`, so every
+    /// released IOVA goes to that CPU's rcache. With `drain` (teardown,
+    /// flushDMAQueues: a call, not the timer; beyond Linux), each ring's
+    /// entries go back to its own CPU's rcache instead, and every entry
+    /// queued before the call is released on return.
     func timeout(drain: Bool = false) {
         timerOn.store(false, ordering: .releasing)
         flush(drain: drain)
+        let runner = timerCPU.load(ordering: .relaxed)
         for (cpu, ring) in rings.enumerated() {
             var covered: [FQEntry] = []
             ring.locked { r in take(&r, into: &covered) }
-            releaseAll(covered, cpu)
+            releaseAll(covered, drain ? cpu : runner)
         }
     }
 

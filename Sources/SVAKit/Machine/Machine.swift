@@ -72,7 +72,7 @@ public final class Machine: @unchecked Sendable {
         sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits,
                           iommuOnlyRoots: config.pageTableDefence == .kptiRoot)
         domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
-            strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus,
+            strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus, hz: config.hz,
             timerThread: config.workMode == .thread))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 schedule: config.deferralSchedule, maxPending: config.maxPending)

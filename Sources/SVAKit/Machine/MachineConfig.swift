@@ -175,6 +175,10 @@ public struct MachineConfig: Sendable, Equatable {
     public var dmaQuarantine = false
     /// Simulated CPUs for the DMA API's per-CPU queues and caches, 1 ... 256.
     public var cpus = 4
+    /// CONFIG_HZ: 100, 250, 300 or 1000 (default 250, Debian's amd64
+    /// kernels'). The flush-queue timer waits msecs_to_jiffies(10 ms) in
+    /// jiffies of this HZ (docs/KERNEL-MODEL.md §4.2).
+    public var hz = 250
     /// The IOMMU_DEBUG_PAGEALLOC sanitizer (default off). Anything but
     /// `.off` on a build without it (``Machine/iommuDebugCompiledIn``) makes
     /// ``Machine/init(_:)`` throw ``SVAError/notSupported``.
@@ -216,7 +220,7 @@ public struct MachineConfig: Sendable, Equatable {
               reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
               maxPending >= 1, maxPending <= 1 << 30,
               kworkerLatencyMicros >= 0, kworkerLatencyMicros <= 1_000_000,
-              cpus >= 1, cpus <= 256
+              cpus >= 1, cpus <= 256, [100, 250, 300, 1000].contains(hz)
         else { throw .invalidArgument }
         try validateMitigation()
     }
@@ -252,6 +256,7 @@ extension MachineConfig {
         dmaQuarantine = c.dma_quarantine != 0
         iommuDebugPagealloc = debug
         if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
+        if c.hz != 0 { hz = Int(c.hz) }
         try applyCMitigation(c.mitigation)
     }
 
@@ -269,6 +274,7 @@ extension MachineConfig {
                              cpus: UInt32(truncatingIfNeeded: cpus),
                              iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, mitigation: cMitigation,
                              direct_gbpages: directGbpages ? 1 : 0,
-                             kworker_latency_us: UInt32(clamping: kworkerLatencyMicros))
+                             kworker_latency_us: UInt32(clamping: kworkerLatencyMicros),
+                             hz: UInt32(clamping: hz))
     }
 }
