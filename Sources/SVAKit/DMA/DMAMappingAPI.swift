@@ -88,6 +88,7 @@ extension DMADomains {
             try? free(id)
             throw error
         }
+        if let c = cookie(id) { reserveRegions(c, profile: unit.config.profile) }
         return (id, reason)
     }
 

@@ -78,6 +78,14 @@ extension Machine {
         return domains.deviceLimits.limits(device.rawValue)
     }
 
+    /// iommu_get_resv_regions: the IOVA ranges the device's default domain
+    /// never hands out (the PCI host bridge window, then its IOMMU's MSI
+    /// and reserved ranges; a software-MSI window is listed but not
+    /// reserved), as /sys/kernel/iommu_groups/N/reserved_regions lists them.
+    public func reservedRegions(device: DeviceID) throws(SVAError) -> [ReservedRegion] {
+        try domains.reservedRegions(device: device.rawValue)
+    }
+
     /// Whether a DMA-FQ domain ever ran on this machine (isolation weakened).
     public var dmaTainted: Bool { domains.tainted.load(ordering: .acquiring) }
 
