@@ -646,6 +646,54 @@ int svakit_machine_check(svakit_machine *m);
  */
 int svakit_machine_check_text(svakit_machine *m, char *buf, size_t len);
 
+/**
+ * enum svakit_fail_what - what svakit_fail_nth() made fail.
+ * @SVAKIT_FAIL_NONE: nothing, since it was last armed.
+ * @SVAKIT_FAIL_FRAME: a frame (alloc_pages): the call returned -ENOMEM.
+ * @SVAKIT_FAIL_PASID: a PASID (iommu_alloc_global_pasid, in a bind): -ENOSPC.
+ * @SVAKIT_FAIL_VMALLOC_RANGE: a vmalloc address range (alloc_vmap_area): -ENOSPC.
+ * @SVAKIT_FAIL_IOVA: an IOVA range (alloc_iova_fast, in a DMA map): -ENOSPC.
+ */
+enum svakit_fail_what {
+	SVAKIT_FAIL_NONE = 0,
+	SVAKIT_FAIL_FRAME = 1,
+	SVAKIT_FAIL_PASID = 2,
+	SVAKIT_FAIL_VMALLOC_RANGE = 3,
+	SVAKIT_FAIL_IOVA = 4,
+};
+
+/**
+ * svakit_fail_nth() - make the n-th allocation from now fail, as iommufd's fail_nth.
+ * @m: the machine.
+ * @n: 1 for the next allocation, 2 for the one after, ...; 0 disarms.
+ * @made: receives the allocations made since the previous call (a harness
+ *	walks every failure point of a call by arming 1, 2, ... up to what a
+ *	clean run made); NULL if not wanted.
+ *
+ * The allocations counted are the engine's own: frames (page tables and
+ * data), PASIDs, vmalloc address ranges and IOVAs. The failing call
+ * returns the error that allocation's real exhaustion returns and must
+ * leave the machine consistent (svakit_machine_check()).
+ *
+ * Context: Atomic counters, no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_fail_nth(svakit_machine *m, uint32_t n, uint64_t *made);
+
+/**
+ * svakit_fail_nth_injected() - what svakit_fail_nth() made fail since it was armed.
+ * @m: the machine.
+ * @what: receives an enum svakit_fail_what (SVAKIT_FAIL_NONE if nothing).
+ *
+ * Context: As svakit_fail_nth().
+ * Return: 0 on success.
+ * -EFAULT: @m or @what is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_fail_nth_injected(svakit_machine *m, uint32_t *what);
+
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -2417,6 +2465,46 @@ struct svakit_flush_queue_stats {
  * -EINVAL: @domain is an identity domain (it has no queue).
  */
 int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_flush_queue_stats *stats);
+
+/**
+ * struct svakit_queued_iova - an unmap waiting in a flush queue.
+ * @iova: its first IOVA (the granule it starts in).
+ * @size: its length in bytes (whole granules).
+ * @counter: fq_flush_start_cnt when it was queued: a flush that starts
+ *	after it and finishes releases it.
+ * @ring: the ring it waits in: its CPU, or 0 for the single queue.
+ */
+struct svakit_queued_iova {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t counter;
+	uint32_t ring;
+	uint32_t reserved;
+};
+
+/**
+ * svakit_flush_queue_entries() - the IOVAs a domain's flush queue holds now.
+ * @m: the machine.
+ * @domain: a translated domain.
+ * @out: receives up to @cap entries, ring by ring, oldest first; may be
+ *	NULL when @cap is 0.
+ * @cap: room in @out.
+ * @count: receives how many entries wait (may exceed @cap: call again
+ *	with more room).
+ *
+ * What a lazy unmap leaves behind until its flush: each entry's IOVA is not
+ * handed out again, and a device may still reach its pages through a stale
+ * IOTLB entry, until a flush that started after it has finished.
+ *
+ * Context: Takes each ring's lock in turn. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @count is NULL, or @out is NULL with @cap not 0.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no domain has that id.
+ * -EINVAL: @domain is an identity domain (it has no queue).
+ */
+int svakit_flush_queue_entries(svakit_machine *m, uint32_t domain, struct svakit_queued_iova *out, size_t cap,
+			       size_t *count);
 
 /**
  * struct svakit_map_benchmark - struct map_benchmark of the kernel's

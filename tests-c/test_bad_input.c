@@ -805,6 +805,8 @@ struct scratch {
 	struct svakit_iommu_debug_stats dbg;
 	struct svakit_iova_stats is;
 	struct svakit_iova_cpu_stats ics;
+	struct svakit_queued_iova fqe[4];
+	size_t n;
 	int32_t i32;
 };
 
@@ -1861,6 +1863,23 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(buslim_unknown, -ENODEV, "unknown device", NONE,                                          \
 	  svakit_device_set_bus_dma_limit(M, 99, 0xffffffffull))
 
+#define CASES_svakit_fail_nth(X)                                                                    \
+	X(failnth_disarm, 0, "not bad input: 0 disarms, no count wanted", VALID, svakit_fail_nth(M, 0, NULL))
+
+#define CASES_svakit_fail_nth_injected(X)                                                           \
+	X(failinj_null, -EFAULT, "NULL what out", NONE, svakit_fail_nth_injected(M, NULL))
+
+#define CASES_svakit_flush_queue_entries(X)                                                         \
+	X(fqe_null_count, -EFAULT, "NULL count out", NONE,                                          \
+	  svakit_flush_queue_entries(M, f->dma_dom, o.fqe, 4, NULL))                                 \
+	X(fqe_null_out, -EFAULT, "NULL out with room 4", NONE,                                      \
+	  svakit_flush_queue_entries(M, f->dma_dom, NULL, 4, &o.n))                                 \
+	X(fqe_unknown, -ENODEV, "unknown domain", NONE, svakit_flush_queue_entries(M, 99, o.fqe, 4, &o.n)) \
+	X(fqe_dead, -ENODEV, "a freed domain (stale)", NONE,                                        \
+	  svakit_flush_queue_entries(M, f->dead_dom, o.fqe, 4, &o.n))                                \
+	X(fqe_identity, -EINVAL, "an identity domain (no queue)", NONE,                             \
+	  svakit_flush_queue_entries(M, f->dom_ident, o.fqe, 4, &o.n))
+
 #define CASES_svakit_dma_map_benchmark(X)                                                           \
 	X(mbench_null, -EFAULT, "NULL map", NONE, svakit_dma_map_benchmark(M, f->dev_dma, NULL))      \
 	X(mbench_threads_0, -EINVAL, "threads 0", NONE, mapbench(M, f->dev_dma, MB_THREADS, 0))      \
@@ -2171,7 +2190,7 @@ static int iova_create_with(uint64_t granule, uint64_t start, uint32_t cpus)
 
 #define FUNCTIONS(F)                                                                                \
 	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_version) \
-	F(svakit_strerror) F(svakit_machine_stats) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_frame_alloc)      \
+	F(svakit_strerror) F(svakit_machine_stats) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_fail_nth) F(svakit_fail_nth_injected) F(svakit_frame_alloc)      \
 	F(svakit_frame_free) F(svakit_frame_info) F(svakit_frame_read) F(svakit_frame_write)          \
 	F(svakit_mm_create) F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_map) F(svakit_unmap)      \
 	F(svakit_translate) F(svakit_vmalloc_area) F(svakit_vmalloc) F(svakit_vmalloc_huge)           \
@@ -2190,7 +2209,8 @@ static int iova_create_with(uint64_t granule, uint64_t start, uint32_t cpus)
 	F(svakit_dma_set_mask) F(svakit_dma_get_mask) F(svakit_device_set_bus_dma_limit)             \
 	F(svakit_dma_map_page) F(svakit_dma_unmap_page) F(svakit_dma_map_sg) F(svakit_dma_unmap_sg)   \
 	F(svakit_dma_alloc_coherent) F(svakit_dma_free_coherent) F(svakit_dma_flush_queues)           \
-	F(svakit_dma_run_timers) F(svakit_flush_queue_stats) F(svakit_dma_map_benchmark)                                          \
+	F(svakit_dma_run_timers) F(svakit_flush_queue_stats) F(svakit_flush_queue_entries)            \
+	F(svakit_dma_map_benchmark)                                          \
 	F(svakit_iommu_debug_pagealloc_built) F(svakit_iommu_debug_map_count) F(svakit_iommu_debug_stats) \
 	F(svakit_set_report_handler) F(svakit_report_count) F(svakit_reports) F(svakit_report_text)   \
 	F(svakit_pagetable_alloc_kernel) F(svakit_read_entry) F(svakit_write_entry)                   \
@@ -2296,6 +2316,9 @@ static const char *const exempt[] = {
 	H(svakit_dma_get_mask, 0, svakit_dma_get_mask(h, f->dev_dma, &o.a))                          \
 	H(svakit_device_set_bus_dma_limit, 0, svakit_device_set_bus_dma_limit(h, f->dev_dma, 0))     \
 	H(svakit_dma_map_benchmark, 0, mapbench(h, f->dev_dma, MB_NONE, 0))                          \
+	H(svakit_flush_queue_entries, 0, svakit_flush_queue_entries(h, f->dma_dom, o.fqe, 4, &o.n))  \
+	H(svakit_fail_nth, 0, svakit_fail_nth(h, 0, NULL))                                           \
+	H(svakit_fail_nth_injected, 0, svakit_fail_nth_injected(h, &o.u))                            \
 	H(svakit_iommu_debug_map_count, 0, svakit_iommu_debug_map_count(h, f->data_pfn, &o.i32))    \
 	H(svakit_iommu_debug_stats, 0, svakit_iommu_debug_stats(h, &o.dbg))                          \
 	H(__svakit_iommu_debug_check_unmapped, 0, __svakit_iommu_debug_check_unmapped(h, f->data_pfn, 1)) \

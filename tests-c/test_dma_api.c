@@ -285,6 +285,73 @@ static void test_iommu_api_on_an_unmanaged_domain(void **state)
 }
 
 /* iommu_setup_default_domain's policy, as the boot log says it. */
+/* What a lazy unmap leaves in the flush queue, from C: each entry's IOVA,
+ * size and ring, until the flush releases them. */
+static void test_flush_queue_entries(void **state)
+{
+	struct rig *g = *state;
+	struct svakit_queued_iova q[4];
+	uint64_t a, b;
+	size_t n = 99;
+
+	assert_int_equal(svakit_flush_queue_entries(g->m, g->domain, NULL, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(svakit_dma_map_page(g->m, g->dev, 0x10000, SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 0, &a), 0);
+	assert_int_equal(svakit_dma_map_page(g->m, g->dev, 0x20000, 3 * SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 1, &b), 0);
+	assert_int_equal(svakit_dma_unmap_page(g->m, g->dev, a, SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 0), 0);
+	assert_int_equal(svakit_dma_unmap_page(g->m, g->dev, b, 3 * SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 1), 0);
+	assert_int_equal(svakit_flush_queue_entries(g->m, g->domain, q, 1, &n), 0);
+	assert_int_equal(n, 2); /* more than the room given */
+	assert_int_equal(svakit_flush_queue_entries(g->m, g->domain, q, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(q[0].iova, a);
+	assert_int_equal(q[0].size, SVAKIT_PAGE_SIZE);
+	assert_int_equal(q[0].ring, 0);
+	assert_int_equal(q[1].iova, b);
+	assert_int_equal(q[1].size, 3 * SVAKIT_PAGE_SIZE);
+	assert_int_equal(q[1].ring, 1);
+	assert_int_equal(svakit_dma_flush_queues(g->m), 0);
+	assert_int_equal(svakit_flush_queue_entries(g->m, g->domain, q, 4, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+/* fail_nth from C, walking every failure point of a domain's first map
+ * (an IOVA, then the tables it needs): each fails as that allocation's
+ * exhaustion does (-ENOSPC for the IOVA, -ENOMEM for a table frame), says
+ * what it failed, and leaves the machine consistent; past the last point the
+ * map succeeds. */
+static void test_fail_nth_walks_a_maps_failure_points(void **state)
+{
+	struct rig *g = *state;
+	uint64_t a, made = 0;
+	uint32_t what = 99, n;
+	int rc, iova_failures = 0, frame_failures = 0;
+
+	for (n = 1; n < 16; n++) {
+		assert_int_equal(svakit_fail_nth(g->m, n, &made), 0);
+		rc = svakit_dma_map_page(g->m, g->dev, 0x10000, SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 0, &a);
+		assert_int_equal(svakit_fail_nth_injected(g->m, &what), 0);
+		assert_int_equal(svakit_machine_check(g->m), 0);
+		if (rc == 0) {
+			assert_int_equal(what, SVAKIT_FAIL_NONE);
+			break;
+		}
+		if (rc == -ENOSPC) {
+			assert_int_equal(what, SVAKIT_FAIL_IOVA);
+			iova_failures++;
+		} else {
+			assert_int_equal(rc, -ENOMEM);
+			assert_int_equal(what, SVAKIT_FAIL_FRAME);
+			frame_failures++;
+		}
+	}
+	assert_int_equal(iova_failures, 1);
+	assert_true(frame_failures >= 1); /* a first map allocates tables */
+	assert_int_equal(svakit_fail_nth(g->m, 0, &made), 0);
+	assert_int_equal(made, n - 1); /* the successful map made n - 1 allocations */
+	assert_int_equal(svakit_dma_unmap_page(g->m, g->dev, a, SVAKIT_PAGE_SIZE, SVAKIT_DMA_TO_DEVICE, 0), 0);
+}
+
 static void test_policy_reasons(void **state)
 {
 	struct rig *untrusted = rig_new(0, 0, SVAKIT_DEV_UNTRUSTED, 1);
@@ -324,6 +391,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sg_and_coherent, setup_lazy, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_iommu_api_on_an_unmanaged_domain, setup_lazy, teardown_rig),
 		cmocka_unit_test(test_policy_reasons),
+		cmocka_unit_test_setup_teardown(test_flush_queue_entries, setup_lazy, teardown_rig),
+		cmocka_unit_test_setup_teardown(test_fail_nth_walks_a_maps_failure_points, setup_lazy, teardown_rig),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

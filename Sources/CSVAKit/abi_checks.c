@@ -8,6 +8,7 @@
 #include "svakit.h"
 
 _Static_assert(sizeof(struct svakit_ptdesc) == 32, "ptdesc must stay 32 bytes");
+_Static_assert(sizeof(struct svakit_queued_iova) == 32, "queued_iova");
 /* struct map_benchmark of include/linux/map_benchmark.h, byte for byte. */
 _Static_assert(sizeof(struct svakit_map_benchmark) == 136, "map_benchmark is 136 bytes");
 _Static_assert(offsetof(struct svakit_map_benchmark, threads) == 32, "map_benchmark.threads");

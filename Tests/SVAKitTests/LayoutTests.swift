@@ -22,7 +22,8 @@ import Testing
     @Test func configLayoutsMatchHeader() {
         #expect(MemoryLayout<svakit_config>.offset(of: \.dma_strict) == 52)
         #expect(MemoryLayout<svakit_config>.offset(of: \.cpus) == 60)
-        #expect(MemoryLayout<svakit_config>.size == 80)
+        #expect(MemoryLayout<svakit_config>.size == 88)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.hz) == 80)
         #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
         #expect(MemoryLayout<svakit_config>.offset(of: \.mitigation) == 68)
         #expect(MemoryLayout<svakit_config>.offset(of: \.direct_gbpages) == 72)
@@ -36,6 +37,8 @@ import Testing
         #expect(MemoryLayout<svakit_iommu_config>.offset(of: \.seed) == 40)
         #expect(MemoryLayout<svakit_sg>.size == 32)
         #expect(MemoryLayout<svakit_flush_queue_stats>.size == 64)
+        #expect(MemoryLayout<svakit_queued_iova>.size == 32)
+        #expect(MemoryLayout<svakit_map_benchmark>.size == 136)
     }
 
     @Test func dmaConfigRoundTripsThroughC() throws {

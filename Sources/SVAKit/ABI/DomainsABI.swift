@@ -262,3 +262,21 @@ public func svakit_dma_map_benchmark(_ h: UnsafeMutablePointer<svakit_machine>?,
         return 0
     }
 }
+
+/// `svakit_flush_queue_entries()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_flush_queue_entries(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32,
+                                       _ out: UnsafeMutablePointer<svakit_queued_iova>?, _ cap: Int,
+                                       _ count: UnsafeMutablePointer<Int>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let n = try requireOut(count)
+        guard cap == 0 || out != nil else { throw .nullPointer }
+        let q = try m.queuedIOVAs(DomainID(domain))
+        for (i, e) in q.prefix(cap).enumerated() {
+            out![i] = svakit_queued_iova(iova: e.iova, size: e.size, counter: e.counter, ring: UInt32(e.ring),
+                                         reserved: 0)
+        }
+        n.pointee = q.count
+        return 0
+    }
+}

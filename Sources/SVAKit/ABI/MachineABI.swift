@@ -81,3 +81,24 @@ public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?
         return problems.isEmpty ? 0 : -EUCLEAN
     }
 }
+
+/// `svakit_fail_nth()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_fail_nth(_ h: UnsafeMutablePointer<svakit_machine>?, _ n: UInt32,
+                            _ made: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        let count = m.failNthAllocation(Int(n))
+        made?.pointee = UInt64(count)
+        return 0
+    }
+}
+
+/// `svakit_fail_nth_injected()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_fail_nth_injected(_ h: UnsafeMutablePointer<svakit_machine>?,
+                                     _ what: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        try requireOut(what).pointee = UInt32(m.failNthInjected?.rawValue ?? 0)
+        return 0
+    }
+}

@@ -23,6 +23,18 @@ struct FQEntry {
 
 /// A ring of entries (struct iova_fq): a power-of-two size, full when
 /// `(tail + 1) & mask == head`, so it holds size - 1.
+/// An unmap waiting in a flush queue for the flush that releases its IOVA.
+public struct QueuedIOVA: Hashable, Sendable {
+    /// The first IOVA (of the granule it starts in) and the length in
+    /// bytes (whole granules).
+    public var iova: UInt64, size: UInt64
+    /// fq_flush_start_cnt when it was queued: a flush that starts later and
+    /// finishes releases it.
+    public var counter: UInt64
+    /// The ring it waits in: its CPU, or 0 for the single queue.
+    public var ring: Int
+}
+
 struct FQRing {
     private var entries: [FQEntry?]
     private var head = 0, tail = 0
@@ -51,6 +63,15 @@ struct FQRing {
             i = (i + 1) & mask
         }
         return nil
+    }
+
+    /// Every waiting entry, oldest first.
+    func forEachWaiting(_ body: (FQEntry) -> Void) {
+        var i = head
+        while i != tail {
+            if let e = entries[i] { body(e) }
+            i = (i + 1) & mask
+        }
     }
 
     /// fq_ring_free_locked: takes every entry, oldest first, whose counter
@@ -89,6 +110,20 @@ final class FlushQueue: @unchecked Sendable {
     func waitingEntry(holding pfn: Int) -> FQEntry? {
         for r in rings { if let e = r.locked({ $0.waiting(holding: pfn) }) { return e } }
         return nil
+    }
+    /// What waits in the rings now, ring by ring, oldest first (each
+    /// ring's lock in turn), for IOVA pages of `granule` bytes.
+    func waitingEntries(granule: UInt64) -> [QueuedIOVA] {
+        var out: [QueuedIOVA] = []
+        for (i, r) in rings.enumerated() {
+            r.locked { ring in
+                ring.forEachWaiting { e in
+                    out.append(QueuedIOVA(iova: e.iovaPfn * granule, size: e.pages * granule, counter: e.counter,
+                                          ring: i))
+                }
+            }
+        }
+        return out
     }
     /// fq_flush_start_cnt and fq_flush_finish_cnt.
     let startCount = Atomic<UInt64>(0)

@@ -86,6 +86,16 @@ extension Machine {
         try domains.reservedRegions(device: device.rawValue)
     }
 
+    /// The unmaps a translated domain's flush queue holds now, ring by ring,
+    /// oldest first (empty for a strict domain's idle queue). Throws
+    /// ``SVAError/noDevice`` for an unknown or freed domain and
+    /// ``SVAError/invalidArgument`` for an identity one.
+    public func queuedIOVAs(_ domain: DomainID) throws(SVAError) -> [QueuedIOVA] {
+        let s = try domains.slot(domain.rawValue)
+        guard let c = s.cookie else { throw .invalidArgument }
+        return c.fq.waitingEntries(granule: c.domain.granule)
+    }
+
     /// Whether a DMA-FQ domain ever ran on this machine (isolation weakened).
     public var dmaTainted: Bool { domains.tainted.load(ordering: .acquiring) }
 

@@ -133,8 +133,8 @@ extension Machine {
     /// address ranges and IOVAs with -ENOSPC, as when they run out. Returns the
     /// allocations made since the previous call.
     @discardableResult
-    @_spi(Testing) public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
+    public func failNthAllocation(_ n: Int) -> Int { frames.failNth.arm(n) }
 
     /// The allocation fail_nth made fail since it was last armed, if any.
-    @_spi(Testing) public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
+    public var failNthInjected: InjectableAllocation? { frames.failNth.injected }
 }
