@@ -171,6 +171,29 @@ import Testing
         #expect(m.audit() == [])
     }
 
+    /// The same through the DMA API on a lazy (DMA-FQ) default domain: the
+    /// table a dma_unmap empties is gone when the unmap returns, before any
+    /// flush-queue flush, so the queue's entry holds no table.
+    @Test func aLazyDMAUnmapOnSMMUv3FreesTheTableBeforeTheFlush() throws {
+        let m = try machine()
+        var c = IOMMUConfig()
+        c.profile = .smmuv3
+        let iommu = try m.addIOMMU(c)
+        let dev = try m.addDevice(iommu: iommu.id, sva: false)
+        let (d, _) = try m.setupDMA(for: dev)
+        #expect(try m.domainType(d) == .dmaFQ)
+        // 2 MiB at an unaligned physical address: 512 4 KiB leaves in one PT
+        // table, at a 2 MiB-aligned IOVA (size-aligned IOVA allocation).
+        let a = try m.dmaMapPage(device: dev, phys: 0x1000, size: 2 << 20, direction: .bidirectional)
+        #expect(a % (2 << 20) == 0)
+        let tables = m.stats.iommuTables
+        try m.dmaUnmapPage(device: dev, address: a, size: 2 << 20, direction: .bidirectional)
+        #expect(m.stats.iommuTables == tables - 1, "the PT table went at the unmap, before any flush")
+        m.flushDMAQueues()
+        #expect(m.stats.iommuTables == tables - 1)
+        #expect(m.audit() == [])
+    }
+
     /// intel/iommu.c: the tables go on the gather's freelist (domain_unmap),
     /// freed after intel_iommu_tlb_sync or the flush queue's flush; the
     /// domain-level unmap frees nothing (the control; RISC-V and generic
