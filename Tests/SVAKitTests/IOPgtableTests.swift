@@ -133,6 +133,21 @@ import Testing
         #expect(m.audit() == [])
     }
 
+    /// arm_lpae_split_blk_unmap returns 0 bytes when it cannot allocate the
+    /// table, and iommu_unmap stops: nothing changes (the IOMMU API says
+    /// -ENOENT for an unmap of nothing).
+    @Test func ioPgtableArmSplitThatCannotAllocateUnmapsNothing() throws {
+        let (m, _, d, _) = try setup(.smmuv3)
+        try m.iommuMap(d, iova: 0x20_0000, phys: 0x40_0000, size: 2 << 20)
+        let tables = m.stats.iommuTables
+        _ = m.failNthAllocation(1)
+        #expect(throws: SVAError.notFound) { try m.iommuUnmap(d, iova: 0x20_1000, size: 4096) }
+        _ = m.failNthAllocation(0)
+        #expect(try m.iovaToPhys(d, iova: 0x20_1000) == 0x40_1000)
+        #expect(m.stats.iommuTables == tables)
+        #expect(m.audit() == [])
+    }
+
     /// intel_iommu_unmap unmaps the whole large page (the control).
     @Test func vtdUnmapsTheWholeBlock() throws {
         let (m, _, d, _) = try setup(.vtd)

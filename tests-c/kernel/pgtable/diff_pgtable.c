@@ -40,7 +40,8 @@
  * command count is not compared, only what they cover.
  *
  * SVAKIT_SEED picks the seed (printed), SVAKIT_DIFF_OPS the operations per
- * stream (default 100000). --negative-control perturbs the physical address
+ * stream (default 100000), SVAKIT_DIFF_DEBUG an IOMMU_DEBUG_PAGEALLOC mode
+ * for SVAKit's machine (enum svakit_iommu_debug_mode; default off). --negative-control perturbs the physical address
  * of one map on the Linux side and succeeds only if that is caught. On a
  * mismatch the shortest stream found that shows it is printed (the prefix
  * to the failing operation, then chunks deleted ddmin-style, then single
@@ -366,6 +367,12 @@ static int sv_create(void)
 	svakit_config_default(&cfg);
 	cfg.frames = 1u << 20; /* 4 GiB */
 	cfg.event_log_capacity = 1u << 16;
+	/* SVAKIT_DIFF_DEBUG=1|2|3: the same stream with IOMMU_DEBUG_PAGEALLOC
+	 * on in SVAKit (linux, fast, window-aware), whose unmap walks with a
+	 * leaf sink: the tables must not change. */
+	const char *dbg = getenv("SVAKIT_DIFF_DEBUG");
+	if (dbg)
+		cfg.iommu_debug_pagealloc = (uint32_t)strtoul(dbg, NULL, 0);
 	int r = svakit_machine_create(&cfg, &sv_m);
 	if (r)
 		return r;
