@@ -34,10 +34,13 @@ public enum DomainType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
 /// so the walk oracle and the audit cover them), the IOMMU it belongs to,
 /// and the page sizes it maps with (pgsize_bitmap).
 ///
-/// `map` and `unmap` are io-pgtable's map_pages and unmap_pages: they change
-/// the tables and hand back the tables an unmap emptied (the gather's
-/// freelist). Invalidating the IOTLB and freeing those tables is the
-/// caller's job (strict or the flush queue), as in Linux.
+/// `map` and `unmap` are the driver's map_pages and unmap_pages, as the
+/// IOMMU profile's Linux driver does them (`TableCode`, docs/KERNEL-MODEL.md
+/// §4.4b): they change the tables and hand back the tables an unmap
+/// unlinked (the gather's freelist). Invalidating the IOTLB for the leaves
+/// and freeing those tables is the caller's job (strict or the flush queue),
+/// as in Linux; io-pgtable-arm (smmuv3) frees its tables itself, after a
+/// walk flush, and hands back none.
 final class IOMMUDomain: @unchecked Sendable {
     // @unchecked: the tables change under `tablesLock`; the rest is immutable.
     let id: UInt32
