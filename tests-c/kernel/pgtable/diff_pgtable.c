@@ -23,8 +23,10 @@
  * bytes unmapped, the translations of three probes (first, last and a random
  * granule of the range; a probe op's address), the table pages allocated and
  * freed (count by level), the walk flushes (the list of non-leaf range
- * invalidations, which precede the frees they cover) and the pages the leaf
- * invalidations cover, and that the operation ends synced. At the end both
+ * invalidations) and the pages the leaf invalidations cover; that every
+ * table SVAKit frees is freed after a fenced non-leaf (or whole-domain)
+ * invalidation of the same operation, as io-pgtable-arm frees only after
+ * its synchronous walk flush; and that the operation ends synced. At the end both
  * tables are freed whole and must free the same tables, and SVAKit's machine
  * check must pass. Whole-domain invalidations are shown, not compared: at
  * the free, free_io_pgtable_ops calls tlb_flush_all once, and SVAKit's
@@ -91,6 +93,9 @@ struct side {
 	uint64_t leaf[MAX_EV][2];         /* leaf invalidations [start, end], merged */
 	uint32_t other;                   /* whole-PASID / all invalidations */
 	bool synced;                      /* the last invalidation was followed by a sync */
+	bool covering;                    /* SVAKit: a non-leaf or whole-PASID invalidation not yet fenced */
+	uint64_t cover_clock;             /* SVAKit: the event clock at the first fence after one, or none */
+	uint32_t unordered;               /* SVAKit: table frees that no such fence preceded */
 	bool overflow;
 	unsigned long warnings;
 };
@@ -337,6 +342,8 @@ static void sv_inval_range(void *ctx, uint32_t pasid, uint64_t start, uint64_t e
 {
 	(void)ctx; (void)pasid;
 	note_inval(cur, leaf_only != 0, start, end);
+	if (cur && !leaf_only)
+		cur->covering = true;
 }
 static void sv_other(void)
 {
@@ -344,14 +351,42 @@ static void sv_other(void)
 		return;
 	cur->other++;
 	cur->synced = false;
+	cur->covering = true;
 }
 static void sv_inval_pasid(void *ctx, uint32_t pasid) { (void)ctx; (void)pasid; sv_other(); }
 static void sv_inval_all(void *ctx) { (void)ctx; sv_other(); }
+/* The event clock (the step the next event gets): read from the log, only
+ * what was logged since the last call (svakit_machine_stats would give it
+ * too, but measures the host's resident memory on every call). */
+static struct svakit_event sv_clock_ev[1024];
+static uint64_t sv_clock_since;
+
+static uint64_t sv_clock(void)
+{
+	for (;;) {
+		int k = svakit_events(sv_m, sv_clock_since, sv_clock_ev, sizeof(sv_clock_ev) / sizeof(sv_clock_ev[0]));
+		if (k <= 0)
+			break;
+		sv_clock_since = sv_clock_ev[k - 1].step + 1;
+		if ((size_t)k < sizeof(sv_clock_ev) / sizeof(sv_clock_ev[0]))
+			break;
+	}
+	return sv_clock_since;
+}
+
+/* A fence after a table-covering invalidation: the event clock then, so
+ * that sv_collect can check each table free came after one (the walk flush
+ * and its sync before __arm_lpae_free_pgtable; the sync before
+ * iommu_put_pages_list). The callback may call back into the machine. */
 static void sv_fence(void *ctx)
 {
 	(void)ctx;
-	if (cur)
-		cur->synced = true;
+	if (!cur)
+		return;
+	cur->synced = true;
+	if (cur->covering && cur->cover_clock == UINT64_MAX)
+		cur->cover_clock = sv_clock();
+	cur->covering = false;
 }
 
 static const struct svakit_iommu_driver_ops sv_driver = {
@@ -393,6 +428,7 @@ static int sv_create(void)
 			break;
 		sv_step = sv_ev[k - 1].step + 1;
 	}
+	sv_clock_since = sv_step;
 	return 0;
 }
 
@@ -409,8 +445,11 @@ static void sv_collect(struct side *s)
 				continue;
 			if (e->type == SVAKIT_EV_FRAME_ALLOC)
 				s->alloc[e->level]++;
-			else if (e->type == SVAKIT_EV_FRAME_FREE)
+			else if (e->type == SVAKIT_EV_FRAME_FREE) {
 				s->freed[e->level]++;
+				if (e->step < s->cover_clock)
+					s->unordered++;
+			}
 		}
 		sv_step = sv_ev[k - 1].step + 1;
 	}
@@ -547,6 +586,7 @@ static void side_reset(struct side *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->synced = true;
+	s->cover_clock = UINT64_MAX;
 }
 
 static int cmp_range(const void *a, const void *b)
@@ -661,7 +701,7 @@ static bool side_equal(void)
 		return false;
 	/* lx_side.warnings is shown, not compared: __arm_lpae_unmap WARNs on
 	 * every unmap of an unmapped range, which the stream does on purpose. */
-	if (!sv_side.synced || lx_side.overflow || sv_side.overflow)
+	if (!sv_side.synced || sv_side.unordered || lx_side.overflow || sv_side.overflow)
 		return false;
 	return true;
 }
@@ -707,6 +747,8 @@ static void print_side(const char *name, const struct side *s)
 	if (s->nleaf > 8)
 		printf(" ...(%u)", s->nleaf);
 	printf(" | other %u%s%s", s->other, s->synced ? "" : " NOT SYNCED", s->overflow ? " OVERFLOW" : "");
+	if (s->unordered)
+		printf(" | %u table frees before any fenced walk flush", s->unordered);
 	if (s->warnings)
 		printf(" | %lu kernel WARN_ON", s->warnings);
 	printf("\n");
