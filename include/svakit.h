@@ -1979,7 +1979,12 @@ int svakit_detach_device(svakit_machine *m, uint32_t dev);
  *
  * Maps with the largest pages the domain's bitmap and the alignment of @iova
  * and @phys allow, allocating tables as needed. Nothing is invalidated: the
- * range was not mapped.
+ * range was not mapped. On an SVAKIT_IOMMU_SMMUV3 IOMMU a page mapped where
+ * a table is replaces it, as io-pgtable-arm does (docs/KERNEL-MODEL.md
+ * §4.4b): the table is unlinked, its span invalidated (not leaf-only) and
+ * synced, and it is freed, whatever it still mapped; there -EEXIST comes
+ * from a leaf in the way only, after the tables before it in the same
+ * map_pages step went.
  *
  * Context: Takes the domain list lock, then the domain's table lock and the
  * frame allocator's lock. May be called from any callback.
@@ -2008,11 +2013,15 @@ int svakit_iommu_map(svakit_machine *m, uint32_t domain, uint64_t iova, uint64_t
  * @iova: the first IOVA, a multiple of the granule.
  * @size: the bytes, a nonzero multiple of the granule.
  * @unmapped: receives the bytes unmapped: more than @size when the range cut
- *	into a larger page, less when it stopped at a hole.
+ *	into a larger page (except on SVAKIT_IOMMU_SMMUV3, which splits it),
+ *	less when it stopped at a hole.
  *
  * Clears the entries, invalidates the range on the domain's IOMMU (leaf-only
  * when no table was freed) and syncs, then frees the tables the unmap
- * emptied: the IOMMU API is always strict.
+ * unlinked: the IOMMU API is always strict. Per profile, as each Linux
+ * driver (docs/KERNEL-MODEL.md §4.4b): SVAKIT_IOMMU_SMMUV3 invalidates each
+ * unlinked table's span (not leaf-only) and syncs before freeing it, then
+ * the range leaf-only; SVAKIT_IOMMU_AMD unlinks no table.
  *
  * Context: Takes the domain list lock, the domain's table lock, the IOMMU's
  * locks and the frame allocator's lock in turn; calls the driver's ops with

@@ -284,6 +284,28 @@ static void test_iommu_api_on_an_unmanaged_domain(void **state)
 	assert_machine_ok(g->m);
 }
 
+/*
+ * A DMA domain's IOVA space has no shared kernel half: iommu_domain_free
+ * frees the tables that map IOVAs at and above 1 << 47 too (they used to
+ * leak, still marked linked, and the machine check failed).
+ */
+static void test_domain_free_frees_upper_half_tables(void **state)
+{
+	struct rig *g = *state;
+	struct svakit_stats before, after;
+	uint32_t dom;
+
+	assert_int_equal(svakit_machine_stats(g->m, &before), 0);
+	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &dom), 0);
+	assert_int_equal(iommu_map(g->m, dom, 1ULL << 47, 0x1000, SVAKIT_PAGE_SIZE, SVAKIT_IOMMU_READ), 0);
+	assert_int_equal(iommu_map(g->m, dom, (1ULL << 48) - SVAKIT_PAGE_SIZE, 0x2000, SVAKIT_PAGE_SIZE,
+				   SVAKIT_IOMMU_READ), 0);
+	assert_int_equal(iommu_domain_free(g->m, dom), 0);
+	assert_int_equal(svakit_machine_stats(g->m, &after), 0);
+	assert_int_equal(after.frames_free, before.frames_free); /* the root and all six tables */
+	assert_machine_ok(g->m);
+}
+
 /* iommu_setup_default_domain's policy, as the boot log says it. */
 /* What a lazy unmap leaves in the flush queue, from C: each entry's IOVA,
  * size and ring, until the flush releases them. */
@@ -390,6 +412,7 @@ int main(void)
 						teardown_rig),
 		cmocka_unit_test_setup_teardown(test_sg_and_coherent, setup_lazy, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_iommu_api_on_an_unmanaged_domain, setup_lazy, teardown_rig),
+		cmocka_unit_test_setup_teardown(test_domain_free_frees_upper_half_tables, setup_strict, teardown_rig),
 		cmocka_unit_test(test_policy_reasons),
 		cmocka_unit_test_setup_teardown(test_flush_queue_entries, setup_lazy, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_fail_nth_walks_a_maps_failure_points, setup_lazy, teardown_rig),
