@@ -2220,12 +2220,18 @@ int svakit_device_set_bus_dma_limit(svakit_machine *m, uint32_t dev, uint64_t li
  * @cpu: the simulated CPU the call runs on (its IOVA cache and flush
  *	queue), 0 .. svakit_config.cpus - 1, or SVAKIT_CPU_CURRENT.
  * @dma_addr: receives the DMA address; its offset in the granule is
- *	@phys's. In an identity domain, @phys itself.
+ *	@phys's (0 for a bounced buffer, below). In an identity domain, @phys
+ *	itself.
  *
  * Allocates an IOVA (below 4 GiB first while the device's PCI workaround
  * lasts, within its mask: svakit_dma_set_mask()) and maps the granules the buffer
  * touches; the mapping is recorded, as dma-debug does, for the unmap's
- * checks. Not aliased under SVAKIT_KERNEL_NAMES: the kernel's takes a page
+ * checks. For an untrusted device (SVAKIT_DEV_UNTRUSTED) a buffer that does
+ * not start and end on the granule is bounced through swiotlb, as
+ * iommu_dma_map_page does: copied into 2 KiB slots aligned to the granule,
+ * the rest of the granule zeroed, and the slots mapped instead of the
+ * buffer's page; svakit_dma_unmap_page() copies it back (DMA_FROM_DEVICE,
+ * DMA_BIDIRECTIONAL) and frees the slots (docs/KERNEL-MODEL.md §4.3b). Not aliased under SVAKIT_KERNEL_NAMES: the kernel's takes a page
  * and an offset, and a call written for it would still compile here.
  *
  * Context: Takes the domain list lock, the IOVA cache locks of @cpu, the
@@ -2240,7 +2246,8 @@ int svakit_device_set_bus_dma_limit(svakit_machine *m, uint32_t dev, uint64_t li
  * -ENODEV: no device has that id.
  * -EOPNOTSUPP: the device has no default domain (svakit_dma_setup()).
  * -ENOSPC: the domain's IOVA space is exhausted.
- * -ENOMEM: a table cannot be allocated; nothing is mapped then.
+ * -ENOMEM: a table cannot be allocated, or a bounce finds no free swiotlb
+ * slots (DMA_MAPPING_ERROR); nothing is mapped then.
  */
 int svakit_dma_map_page(svakit_machine *m, uint32_t dev, uint64_t phys, uint64_t size, uint32_t dir,
 			int cpu, uint64_t *dma_addr);
@@ -2295,7 +2302,10 @@ int svakit_dma_unmap_page(svakit_machine *m, uint32_t dev, uint64_t dma_addr, ui
  *
  * One IOVA range for the whole list, each element padded to the granule so
  * its offset is kept; elements whose DMA addresses touch merge into one
- * segment. @sg is written only on success.
+ * segment. For an untrusted device, as iommu_dma_map_sg_swiotlb: each
+ * element mapped on its own by svakit_dma_map_page()'s path (bounced when it
+ * does not fill its granules), one segment per element, none merged; a
+ * failure unmaps the elements already mapped. @sg is written only on success.
  *
  * Context: As svakit_dma_map_page().
  * Return: the number of DMA segments (1 .. @nents) on success.

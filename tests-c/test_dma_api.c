@@ -402,6 +402,39 @@ static void test_policy_reasons(void **state)
 	free(no_defer);
 }
 
+/* docs/KERNEL-MODEL.md §4.3b: an untrusted device's 512-byte buffer is
+ * bounced through swiotlb with the padding zeroed, so a read of the whole
+ * granule returns the buffer and zeros; a trusted device mapping the same
+ * buffer reads the secret beside it (the negative control, every run). */
+static void test_untrusted_sub_page_map_sees_zeroed_padding(void **state)
+{
+	struct rig *untrusted = rig_new(0, 0, SVAKIT_DEV_UNTRUSTED, 1);
+	struct rig *trusted = rig_new(0, 0, 0, 1);
+	struct rig *rigs[2] = { untrusted, trusted };
+	uint64_t page[512];
+
+	(void)state;
+	for (int i = 0; i < 512; i++)
+		page[i] = i < 64 ? DEVICE_DATA : SECRET;
+	for (int r = 0; r < 2; r++) {
+		struct rig *g = rigs[r];
+		struct svakit_dma_fault fault;
+		uint64_t pfn, dma, seen[512];
+
+		assert_int_equal(svakit_frame_alloc(g->m, 0, OWNER_DRIVER, &pfn), 0);
+		assert_int_equal(svakit_frame_write(g->m, pfn, 0, page, sizeof(page)), 0);
+		assert_int_equal(svakit_dma_map_page(g->m, g->dev, pfn << 12, 512, SVAKIT_DMA_TO_DEVICE,
+						     SVAKIT_CPU_CURRENT, &dma), 0);
+		assert_int_equal(svakit_dma_read(g->m, g->dev, 0, dma & ~0xfffull, seen, sizeof(seen), 0, &fault), 0);
+		for (int i = 0; i < 512; i++)
+			assert_int_equal(seen[i], i < 64 ? DEVICE_DATA : g == untrusted ? 0 : SECRET);
+		assert_int_equal(dma_unmap_page(g->m, g->dev, dma, 512, SVAKIT_DMA_TO_DEVICE, SVAKIT_CPU_CURRENT), 0);
+		assert_machine_ok(g->m);
+		svakit_machine_destroy(g->m);
+		free(g);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_policy_reasons),
 		cmocka_unit_test_setup_teardown(test_flush_queue_entries, setup_lazy, teardown_rig),
 		cmocka_unit_test_setup_teardown(test_fail_nth_walks_a_maps_failure_points, setup_lazy, teardown_rig),
+		cmocka_unit_test(test_untrusted_sub_page_map_sees_zeroed_padding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

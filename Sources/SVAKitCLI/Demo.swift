@@ -99,7 +99,10 @@ struct Demo: ParsableCommand {
         strict                   each unmap invalidates and syncs before it returns.
         lazy                     DMA-FQ: the IOTLB entry lives until the flush queue's flush.
         lazy+quarantine          lazy, and a free of a frame still covered waits for that flush.
-        untrusted-forced-strict  a lazy machine; the untrusted device's domain is forced strict.
+        untrusted-forced-strict  a lazy machine; the untrusted device's domain is forced strict, and its
+                                 sub-granule buffers bounce through swiotlb with the padding zeroed.
+        untrusted-before-bounce  untrusted-forced-strict on Linux before 82612d66d51d (no bounce): a control,
+                                 beyond what any current kernel does.
         device ns: modelled IOMMU time of the commands (IOMMUCostModel defaults).
         sanitizer linux/window: page-leak reports of IOMMU_DEBUG_PAGEALLOC as Linux has it / window-aware
                                  (at the free, and again when the page is handed out before the flush).

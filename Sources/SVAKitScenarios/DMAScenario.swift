@@ -12,10 +12,17 @@ public enum DMAMode: String, Sendable, CaseIterable, CustomStringConvertible {
     /// the covering flush (`MachineConfig.dmaQuarantine`).
     case lazyQuarantine = "lazy+quarantine"
     /// A lazy machine, but the device is untrusted, which forces its
-    /// default domain strict (`DMAPolicyReason.untrustedDevice`).
+    /// default domain strict (`DMAPolicyReason.untrustedDevice`), and
+    /// bounces its sub-granule buffers through swiotlb.
     case untrustedStrict = "untrusted-forced-strict"
+    /// As ``untrustedStrict`` on **Linux before 82612d66d51d** ("iommu:
+    /// Allow the dma-iommu api to use bounce buffers"): strict, but no
+    /// bounce (`MachineConfig.untrustedBounce` off). A control, not a mode
+    /// any current kernel has.
+    case untrustedBeforeBounce = "untrusted-before-bounce"
 
-    /// The raw value: "strict", "lazy", "lazy+quarantine" or "untrusted-forced-strict".
+    /// The raw value: "strict", "lazy", "lazy+quarantine",
+    /// "untrusted-forced-strict" or "untrusted-before-bounce".
     public var description: String { rawValue }
 
     /// `base` with this mode's DMA policy and manual work (the scenario
@@ -25,11 +32,12 @@ public enum DMAMode: String, Sendable, CaseIterable, CustomStringConvertible {
         cfg.workMode = .manual
         cfg.dmaStrict = self == .strict
         cfg.dmaQuarantine = self == .lazyQuarantine
+        cfg.untrustedBounce = self != .untrustedBeforeBounce
         return cfg
     }
 
     /// Whether the scenario's device is untrusted.
-    public var untrustedDevice: Bool { self == .untrustedStrict }
+    public var untrustedDevice: Bool { self == .untrustedStrict || self == .untrustedBeforeBounce }
 }
 
 /// What a DMA scenario's device achieved, from worst to best.
@@ -57,6 +65,9 @@ public enum DMAScenarioName: String, Sendable, CaseIterable {
     case buggyDriverEarlyFree = "buggy-driver-early-free"
     /// An untrusted device reads its old buffer after it went to a new owner.
     case untrustedDeviceReadsReallocatedPage = "untrusted-device-reads-reallocated-page"
+    /// A device reads past a 512-byte buffer into the rest of its page
+    /// (docs/KERNEL-MODEL.md §4.3b).
+    case deviceReadsPastItsBuffer = "device-reads-past-its-buffer"
 
     /// The story, as `svakit demo` tells it.
     public var story: String {
@@ -67,6 +78,9 @@ public enum DMAScenarioName: String, Sendable, CaseIterable {
         case .untrustedDeviceReadsReallocatedPage:
             "a device reads a buffer, the driver unmaps and frees it, the page goes to an owner with a secret, "
                 + "the (malicious) device reads the old address again"
+        case .deviceReadsPastItsBuffer:
+            "a driver maps a 512-byte buffer at the start of a page whose rest holds a secret, "
+                + "the (malicious) device reads the rest of the granule its DMA address is in"
         }
     }
 }
@@ -126,6 +140,11 @@ public struct DMAScenario: Sendable {
         DMAScenario(name: .untrustedDeviceReadsReallocatedPage,
                     story: DMAScenarioName.untrustedDeviceReadsReallocatedPage.story,
                     expected: [.strict: .faulted, .lazy: .leaked, .lazyQuarantine: .safe, .untrustedStrict: .faulted]),
+        // A trusted device is mapped whole granules (strict shown; lazy maps
+        // the same); an untrusted one gets a bounce slot with zeroed padding
+        // (6.12), which the kernel before 82612d66d51d did not give it.
+        DMAScenario(name: .deviceReadsPastItsBuffer, story: DMAScenarioName.deviceReadsPastItsBuffer.story,
+                    expected: [.strict: .leaked, .untrustedStrict: .safe, .untrustedBeforeBounce: .leaked]),
     ]
 
     /// The row for `name`.
@@ -157,6 +176,21 @@ public func runDMAScenario(_ name: DMAScenarioName, mode: DMAMode, on m: Machine
     let dev = try m.addDevice(iommu: iommu.id, sva: false, untrusted: mode.untrustedDevice)
     _ = try m.setupDMA(for: dev)
     let before = iommu.counters, reportsBefore = m.reportCount
+    if name == .deviceReadsPastItsBuffer {
+        // Words 0-63 the buffer, 64-511 the secret.
+        let page = try m.allocFrames(owner: 0x5ec)
+        for i in 0..<512 { try m.writeWord(page, index: i, i < 64 ? deviceWord : secretWord) }
+        let a = try m.dmaMapPage(device: dev, phys: page.physicalAddress, size: 512, direction: .toDevice)
+        let r = try m.dmaRead(device: dev, pasid: .noPASID, va: (a & ~0xfff) + 512, count: 8)
+        try m.dmaUnmapPage(device: dev, address: a, size: 512, direction: .toDevice)
+        m.flushDMAQueues()
+        let after = iommu.counters
+        return DMAScenarioOutcome(
+            name: name, mode: mode, reports: m.reports(from: reportsBefore).filter { !$0.isPageLeak },
+            ownerDataCorrupted: false, secretLeaked: r.isSecret, finalFault: r.fault, freeWaitedForFlush: false,
+            invalidations: after.invalidations - before.invalidations, fences: after.fences - before.fences,
+            modelledDeviceNs: after.modelledDeviceNs - before.modelledDeviceNs)
+    }
     let buf = try m.allocFrames(owner: 0xd1)
     try m.writeWord(buf, index: 0, 0)
     let direction: DMADirection = name == .buggyDriverEarlyFree ? .bidirectional : .toDevice

@@ -52,6 +52,20 @@ import SVAKitScenarios
         #expect(!quarantined.secretLeaked && quarantined.reports.isEmpty && quarantined.freeWaitedForFlush)
     }
 
+    /// docs/KERNEL-MODEL.md §4.3b: the bounce hides the rest of the page
+    /// from an untrusted device; the controls (a trusted device, and an
+    /// untrusted one before 82612d66d51d) read the secret in every run.
+    @Test func theBounceHidesTheRestOfThePageAndOnlyIt() throws {
+        let bounced = try run(.deviceReadsPastItsBuffer, .untrustedStrict)
+        #expect(!bounced.secretLeaked && bounced.finalFault == nil && bounced.reports.isEmpty)
+        for mode in [DMAMode.strict, .untrustedBeforeBounce] {
+            for _ in 0..<20 {
+                let o = try run(.deviceReadsPastItsBuffer, mode)
+                #expect(o.secretLeaked && o.finalFault == nil, "\(mode)")
+            }
+        }
+    }
+
     /// A strict unmap costs one range command and one sync; a lazy flush one
     /// domain-wide command and one sync; the IOMMU and the issuing thread
     /// are charged the same.

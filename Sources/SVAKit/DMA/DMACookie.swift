@@ -37,6 +37,9 @@ struct DMAMapping {
     /// A scatter-gather list: the frames behind the range are not
     /// physically contiguous (read them from the tables).
     var scattered = false
+    /// Bounced through swiotlb: `phys` is the bounce buffer's address, and
+    /// the unmap gives its slots back (docs/KERNEL-MODEL.md §4.3b).
+    var bounced = false
 }
 
 /// A translated domain's DMA state (struct iommu_dma_cookie): its IOVA
@@ -84,12 +87,12 @@ final class DMACookie: @unchecked Sendable {
     /// as dma-debug's check_unmap: unknown -> notFound; another device, size
     /// or direction -> invalidArgument (and the mapping stays).
     func claim(iovaPfn: UInt64, device: UInt32, phys offset: UInt64, size: UInt64,
-               direction: DMADirection) throws(SVAError) -> DMAMapping {
+               direction: DMADirection, remove: Bool = true) throws(SVAError) -> DMAMapping {
         try shard(iovaPfn).locked { s throws(SVAError) in
             guard let m = s[iovaPfn] else { throw .notFound }
             guard m.device == device, m.size == size, m.direction == direction,
                   m.phys & (domain.granule - 1) == offset else { throw .invalidArgument }
-            s[iovaPfn] = nil
+            if remove { s[iovaPfn] = nil }
             return m
         }
     }

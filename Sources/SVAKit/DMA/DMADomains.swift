@@ -44,6 +44,29 @@ final class DMADomains: @unchecked Sendable {
     /// Every device's DMA mask, bus limit and PCI workaround.
     let deviceLimits = DMADeviceTable()
 
+    /// The swiotlb bounce pool, once the first untrusted device got a
+    /// translated default domain (docs/KERNEL-MODEL.md §4.3b). Held only
+    /// to read or install it, with no other engine lock.
+    private let bouncePool = RankedMutex<SWIOTLB?>(.domainList, nil)
+
+    /// The pool, if reserved (is_swiotlb_active).
+    var swiotlb: SWIOTLB? { bouncePool.locked { $0 } }
+
+    /// Reserves the pool if it is not yet (swiotlb_init's allocation, made
+    /// when a device first needs it). Throws ``SVAError/outOfMemory`` with
+    /// nothing taken when its frames cannot be allocated.
+    func reserveSWIOTLB() throws(SVAError) {
+        guard policy.swiotlbSlabs > 0, swiotlb == nil else { return }
+        let pool = try SWIOTLB(frames: frames, slabs: policy.swiotlbSlabs, cpus: policy.cpus)
+        // Two first untrusted setups may race: the loser gives its frames back.
+        let lost = bouncePool.locked { p -> SWIOTLB? in
+            if p != nil { return pool }
+            p = pool
+            return nil
+        }
+        if let lost { for b in lost.segments { frames.free(b, site: .boot) } }
+    }
+
     /// The flush-queue timers in thread mode.
     var timer: FlushTimer?
 

@@ -52,9 +52,14 @@ extension DMADomains {
     func unmapSG(device: UInt32, segments: [DMASegment], direction: DMADirection,
                  cpu: Int?) throws(SVAError) {
         guard let first = segments.first, let last = segments.last else { throw .invalidArgument }
-        let (_, c) = try cookie(of: device)
+        let (w, c) = try cookie(of: device)
         try checkCPU(cpu)
         guard let c else { return }
+        // sg_dma_is_swiotlb: the map took the swiotlb path, which it does
+        // for every untrusted device.
+        if w.untrusted && policy.untrustedBounce {
+            return try unmapSGSwiotlb(device: device, segments: segments, direction: direction, cpu: cpu)
+        }
         let g = c.domain.granule, end = IOMMUDomain.apertureEnd
         guard first.address < end, last.address < end, last.length <= end - last.address else { throw .outOfRange }
         let base = first.address & ~(g - 1)
@@ -81,6 +86,10 @@ extension DMADomains {
         let reason: DMAPolicyReason = w.untrusted ? .untrustedDevice : !unit.config.deferredFlush ? .noDeferredFlush
             : policy.strict ? .strictConfigured : .lazyDefault
         let type: DomainType = identity ? .identity : reason == .lazyDefault ? .dmaFQ : .dma
+        // The bounce pool an untrusted device's sub-granule maps need
+        // (docs/KERNEL-MODEL.md §4.3b), reserved before anything else so a
+        // failure leaves nothing behind.
+        if w.untrusted && !identity && policy.untrustedBounce { try reserveSWIOTLB() }
         let id = try create(iommu: UInt32(w.iommu), type: type, pgsizeBitmap: Machine.defaultPageSizes)
         do throws(SVAError) {
             try attach(device: device, domain: id)
@@ -104,15 +113,29 @@ extension DMADomains {
         events.record(.dmaLazyWindow, site: .none, va: ns, aux: UInt64(entries))
     }
 
-    /// dma_map_page: maps `size` bytes at `phys` for `device`; returns the
-    /// DMA address. An identity domain returns `phys`.
+    /// dma_map_page (iommu_dma_map_page at 6.12.118): maps `size` bytes at
+    /// `phys` for `device`; returns the DMA address. An identity domain
+    /// returns `phys`. An untrusted device's buffer that does not start and
+    /// end on its granule is bounced through swiotlb first (dev_use_swiotlb
+    /// and `iova_offset(iovad, phys | size)`); `coherent` is
+    /// dma_alloc_coherent's own map (__iommu_dma_map), which never bounces.
     func mapPage(device: UInt32, phys: UInt64, size: UInt64, direction: DMADirection,
-                 cpu: Int?) throws(SVAError) -> UInt64 {
+                 cpu: Int?, coherent: Bool = false) throws(SVAError) -> UInt64 {
         guard size > 0, phys < frames.bytes, size <= frames.bytes - phys else { throw .outOfRange }
-        let (_, c) = try cookie(of: device)
+        let (w, c) = try cookie(of: device)
         try checkCPU(cpu)
         guard let c else { return phys }
         let cpu = try cpuIndex(cpu, c)
+        if _slowPath(w.untrusted) && !coherent && policy.untrustedBounce && (phys | size) & (c.domain.granule - 1) != 0 {
+            return try mapBounced(c, device: device, phys: phys, size: size, direction: direction, cpu: cpu)
+        }
+        return try map(c, device: device, phys: phys, size: size, direction: direction, cpu: cpu)
+    }
+
+    /// __iommu_dma_map: an IOVA for the granules [phys, phys + size) touches,
+    /// mapped, and the mapping recorded.
+    private func map(_ c: DMACookie, device: UInt32, phys: UInt64, size: UInt64, direction: DMADirection,
+                     cpu: Int, bounced: Bool = false) throws(SVAError) -> UInt64 {
         let g = c.domain.granule, off = phys & (g - 1)
         let pages = (off + size + g - 1) / g
         guard let pfn = allocIOVA(c, device: device, pages: pages, cpu: cpu) else { throw .noSpace }
@@ -122,15 +145,49 @@ extension DMADomains {
             c.iovad.freeFast(pfn: pfn, pages: pages, cpu: cpu)
             throw error
         }
-        c.record(DMAMapping(device: device, phys: phys, size: size, direction: direction, iovaPfn: pfn, pages: pages))
+        c.record(DMAMapping(device: device, phys: phys, size: size, direction: direction, iovaPfn: pfn, pages: pages,
+                            bounced: bounced))
         return pfn * g + off
+    }
+
+    /// iommu_dma_map_page's bounce (dma-iommu.c at 6.12.118): slots from
+    /// swiotlb aligned to the granule (swiotlb_tbl_map_single with
+    /// iova_mask), the buffer copied in, the pre- and post-padding of the
+    /// granules zeroed, and the slots' granules mapped instead of the
+    /// caller's page. No pool ("DMA bounce buffers are inactive") or no
+    /// free slots ("swiotlb buffer is full"): DMA_MAPPING_ERROR, which
+    /// dma_mapping_error() turns into -ENOMEM. A failed IOVA or table
+    /// allocation gives the slots back (swiotlb_tbl_unmap_single, which
+    /// copies back for DMA_FROM_DEVICE and DMA_BIDIRECTIONAL as Linux does).
+    private func mapBounced(_ c: DMACookie, device: UInt32, phys: UInt64, size: UInt64, direction: DMADirection,
+                            cpu: Int) throws(SVAError) -> UInt64 {
+        guard let pool = swiotlb, let tlb = pool.mapSingle(orig: phys, size: size, alignMask: c.domain.granule - 1,
+                                                           cpu: cpu)
+        else { throw .outOfMemory }
+        let g = c.domain.granule, memory = frames.memory
+        let start = tlb & ~(g - 1), end = tlb + size
+        memory.zeroBytes(at: start, count: Int(tlb - start))                  // pre-padding
+        memory.zeroBytes(at: end, count: Int(((end + g - 1) & ~(g - 1)) - end))  // post-padding
+        do throws(SVAError) {
+            return try map(c, device: device, phys: tlb, size: size, direction: direction, cpu: cpu, bounced: true)
+        } catch {
+            pool.unmapSingle(tlb, size: size, direction: direction)
+            throw error
+        }
+    }
+
+    /// iommu_dma_max_mapping_size: an untrusted device's maps may bounce,
+    /// so they are limited to what swiotlb can hold (one segment).
+    func maxMappingSize(device: UInt32) throws(SVAError) -> UInt64 {
+        let w = try sva.deviceWord(device)
+        return w.untrusted && policy.untrustedBounce ? SWIOTLB.maxMappingSize : UInt64.max
     }
 
     /// dma_unmap_page: `address`, `size` and `direction` must be those of a
     /// live mapping of `device` (dma-debug's checks): otherwise nothing
     /// changes and it throws. Strict or lazy as the domain's type says.
     func unmapPage(device: UInt32, address: UInt64, size: UInt64, direction: DMADirection,
-                   cpu: Int?) throws(SVAError) {
+                   cpu: Int?, skipCPUSync: Bool = false) throws(SVAError) {
         let (w, c) = try cookie(of: device)
         try checkCPU(cpu)
         guard let c else { return }
@@ -139,7 +196,30 @@ extension DMADomains {
         guard address < IOMMUDomain.apertureEnd else { throw .outOfRange }
         let m = try c.claim(iovaPfn: address / g, device: device, phys: address & (g - 1), size: size,
                             direction: direction)
-        unmap(m, c, lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu)
+        guard _slowPath(m.bounced) else {
+            unmap(m, c, lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu)
+            return
+        }
+        // iommu_dma_unmap_page: the bounce buffer's address from the
+        // tables, __iommu_dma_unmap (strict: an untrusted device's unmaps
+        // always are, so no walk reaches the slots after it), then
+        // swiotlb_tbl_unmap_single: copy back, free the slots.
+        guard let tlb = c.domain.iovaToPhys(address), let pool = swiotlb else {
+            preconditionFailure("a bounced DMA mapping lost its slots")
+        }
+        unmap(m, c, lazy: false, cpu: cpu)
+        pool.unmapSingle(tlb, size: size, direction: direction, skipCPUSync: skipCPUSync)
+    }
+
+    /// dma-debug's check of an unmap without making it (the swiotlb
+    /// scatter-gather unmap checks every segment before it unmaps one).
+    func checkUnmap(device: UInt32, address: UInt64, size: UInt64, direction: DMADirection) throws(SVAError) {
+        let (_, c) = try cookie(of: device)
+        guard let c else { return }
+        let g = c.domain.granule
+        guard address < IOMMUDomain.apertureEnd else { throw .outOfRange }
+        _ = try c.claim(iovaPfn: address / g, device: device, phys: address & (g - 1), size: size,
+                        direction: direction, remove: false)
     }
 
     /// __iommu_dma_unmap for a claimed mapping.
@@ -217,13 +297,16 @@ extension DMADomains {
         for e in list where e.length == 0 || e.phys >= frames.bytes || e.length > frames.bytes - e.phys {
             throw .outOfRange
         }
-        let (_, c) = try cookie(of: device)
+        let (w, c) = try cookie(of: device)
         try checkCPU(cpu)
         guard let c else {
             return DMAMappedSG(segments: Self.merge(list.map { DMASegment(address: $0.phys, length: $0.length) }),
                                direction: direction, base: 0, span: 0)
         }
         let cpu = try cpuIndex(cpu, c)
+        if _slowPath(w.untrusted) && policy.untrustedBounce {
+            return try mapSGSwiotlb(device: device, list, direction: direction, cpu: cpu)
+        }
         let g = c.domain.granule
         let padded = list.map { ($0.phys & (g - 1) + $0.length + g - 1) / g * g }
         let span = padded.reduce(0, +)
@@ -251,6 +334,48 @@ extension DMADomains {
         c.record(DMAMapping(device: device, phys: list[0].phys & ~(g - 1), size: span, direction: direction,
                             iovaPfn: pfn, pages: span / g, scattered: true))
         return DMAMappedSG(segments: Self.merge(segments), direction: direction, base: pfn * g, span: span)
+    }
+
+    /// iommu_dma_map_sg_swiotlb (dma-iommu.c at 6.12.118), which
+    /// iommu_dma_map_sg takes for every untrusted device
+    /// (dev_use_sg_swiotlb): each element mapped on its own by
+    /// iommu_dma_map_page (so bounced when it does not fill its granules),
+    /// one segment per element, nothing merged. A failure unmaps the
+    /// elements mapped so far without copying back (DMA_ATTR_SKIP_CPU_SYNC)
+    /// and throws the failed map's error (Linux returns -EIO).
+    private func mapSGSwiotlb(device: UInt32, _ list: [(phys: UInt64, length: UInt64)], direction: DMADirection,
+                              cpu: Int) throws(SVAError) -> DMAMappedSG {
+        var segments: [DMASegment] = []
+        for e in list {
+            do throws(SVAError) {
+                let a = try mapPage(device: device, phys: e.phys, size: e.length, direction: direction, cpu: cpu)
+                segments.append(DMASegment(address: a, length: e.length))
+            } catch {
+                for s in segments {
+                    try? unmapPage(device: device, address: s.address, size: s.length, direction: direction, cpu: cpu,
+                                   skipCPUSync: true)
+                }
+                throw error
+            }
+        }
+        return DMAMappedSG(segments: segments, direction: direction, base: 0, span: 0, swiotlb: true)
+    }
+
+    /// iommu_dma_unmap_sg_swiotlb: each segment unmapped on its own
+    /// (iommu_dma_unmap_page). Every segment is checked first, so a bad
+    /// list changes nothing.
+    func unmapSGSwiotlb(device: UInt32, segments: [DMASegment], direction: DMADirection,
+                        cpu: Int?) throws(SVAError) {
+        guard !segments.isEmpty else { throw .invalidArgument }
+        try checkCPU(cpu)
+        var seen = Set<UInt64>()
+        for s in segments {
+            guard seen.insert(s.address).inserted else { throw .invalidArgument }
+            try checkUnmap(device: device, address: s.address, size: s.length, direction: direction)
+        }
+        for s in segments {
+            try unmapPage(device: device, address: s.address, size: s.length, direction: direction, cpu: cpu)
+        }
     }
 
     /// Merges segments whose addresses touch (sg's dma_length grows).

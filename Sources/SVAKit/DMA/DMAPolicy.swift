@@ -13,6 +13,11 @@ struct DMAPolicy: Sendable {
     var hz: Int
     /// Timers run on a thread (true) or when the caller says (manual mode).
     var timerThread: Bool
+    /// The swiotlb pool's slots (swiotlb=<slabs>; 0: no swiotlb).
+    var swiotlbSlabs = SWIOTLB.defaultSlabs
+    /// dma-iommu bounces an untrusted device's sub-granule buffers (since
+    /// 82612d66d51d); false is the kernel before it.
+    var untrustedBounce = true
     /// Monotonic nanoseconds (injectable for tests).
     var clock: @Sendable () -> UInt64 = monotonicNanoseconds
 }

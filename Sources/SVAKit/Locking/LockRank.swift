@@ -34,6 +34,8 @@ import Glibc
 ///   and need nothing below them; the DMA layer takes them with no other
 ///   engine lock held, after `deferred` because a deferred-free work item
 ///   may one day return IOVAs.
+/// - `swiotlbArea` after them: a bounce's slot search and release take one
+///   area's lock with no other engine lock held and call nothing.
 /// - `memory`, then the logs and the hook slots, which call nothing.
 enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case registry = 1
@@ -72,10 +74,14 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
     /// reserved, and its counters. Innermost of the IOVA locks: it calls
     /// nothing.
     case iovaTree = 15
-    case memory = 16
-    case reports = 17
-    case events = 18
-    case hook = 19
+    /// One area of the swiotlb bounce pool (`SWIOTLB`): its search index,
+    /// used count and slots (io_tlb_area's spinlock). Taken alone, with no
+    /// other engine lock held, and nothing is called under it.
+    case swiotlbArea = 16
+    case memory = 17
+    case reports = 18
+    case events = 19
+    case hook = 20
 
     static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
@@ -96,6 +102,7 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
         case .iovaRcache: "IOVA CPU rcache"
         case .iovaDepot: "IOVA depot"
         case .iovaTree: "IOVA tree"
+        case .swiotlbArea: "swiotlb area"
         case .memory: "frame allocator"
         case .reports: "report log"
         case .events: "event log"

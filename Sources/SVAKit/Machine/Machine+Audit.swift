@@ -176,6 +176,29 @@ extension Machine {
             if d.ptFlags.contains(.deferred) && !queuedHere { fail("\(PFN(i)) is marked deferred but not on the list") }
             if d.ptFlags.contains(.root) != root { fail("\(PFN(i)) root mark does not match the mm and domain lists") }
         }
+
+        // 5. The swiotlb pool (docs/KERNEL-MODEL.md §4.3b): each segment an
+        //    allocated data block of its own, as reserved; the slot lists
+        //    consistent; the slots in use exactly those live bounced
+        //    mappings hold.
+        if let pool = domains.swiotlb {
+            for b in pool.segments {
+                let d = memory.snapshot(b)
+                if d.frameKind != .data || Int(d.order) != SWIOTLB.segmentOrder || d.site != Site.boot.rawValue
+                    || d.owner != SWIOTLB.owner || d.ptFlags.contains(.tail) {
+                    fail("swiotlb segment \(b) is no longer the pool's block")
+                }
+            }
+            let inUse = pool.check(fail)
+            var held = 0
+            for c in domains.cookies {
+                for m in c.mappings where m.bounced {
+                    held += Int(((m.phys & (c.domain.granule - 1)) + m.size + c.domain.granule - 1)
+                        / c.domain.granule * c.domain.granule >> SWIOTLB.slotShift)
+                }
+            }
+            if held != inUse { fail("swiotlb: \(inUse) slots in use, live bounced mappings hold \(held)") }
+        }
         return problems
     }
 

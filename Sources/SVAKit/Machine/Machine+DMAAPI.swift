@@ -10,12 +10,17 @@ public struct DMAMappedSG: Sendable, Equatable {
     public let direction: DMADirection
     /// The one IOVA range the list occupies, and the bytes it spans.
     let base: UInt64, span: UInt64
+    /// Mapped element by element through iommu_dma_map_page, as every
+    /// untrusted device's list is (sg_dma_mark_swiotlb): unmapped segment
+    /// by segment.
+    let swiotlb: Bool
 
-    init(segments: [DMASegment], direction: DMADirection, base: UInt64, span: UInt64) {
+    init(segments: [DMASegment], direction: DMADirection, base: UInt64, span: UInt64, swiotlb: Bool = false) {
         self.segments = segments
         self.direction = direction
         self.base = base
         self.span = span
+        self.swiotlb = swiotlb
     }
 }
 
@@ -110,6 +115,22 @@ extension Machine {
         return try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
     }
 
+    /// dma_max_mapping_size (iommu_dma_max_mapping_size): an untrusted
+    /// device's maps may bounce through swiotlb, so they are limited to one
+    /// swiotlb segment (256 KiB); unlimited for other devices.
+    public func dmaMaxMappingSize(device: DeviceID) throws(SVAError) -> UInt64 {
+        try domains.maxMappingSize(device: device.rawValue)
+    }
+
+    /// The swiotlb bounce pool's figures (docs/KERNEL-MODEL.md §4.3b), or
+    /// nil while no pool is reserved.
+    public var swiotlbStats: SWIOTLBStats? {
+        guard let p = domains.swiotlb else { return nil }
+        return SWIOTLBStats(slots: p.nslabs, areas: p.nareas, used: p.used.load(ordering: .relaxed),
+                            hiwater: p.hiwater.load(ordering: .relaxed), bounced: p.bounced.load(ordering: .relaxed),
+                            full: p.full.load(ordering: .relaxed), frames: p.segments.map(\.self))
+    }
+
     /// dma_unmap_page: `address`, `size` and `direction` must be those the
     /// map returned and was given (``SVAError/notFound`` for an address not
     /// mapped, ``SVAError/invalidArgument`` for another size, direction or
@@ -132,6 +153,10 @@ extension Machine {
 
     /// dma_unmap_sg: unmaps what ``dmaMapSG(device:_:direction:cpu:)`` mapped.
     public func dmaUnmapSG(device: DeviceID, _ sg: DMAMappedSG, cpu: Int? = nil) throws(SVAError) {
+        if sg.swiotlb {
+            return try domains.unmapSGSwiotlb(device: device.rawValue, segments: sg.segments, direction: sg.direction,
+                                              cpu: cpu)
+        }
         try domains.unmapPage(device: device.rawValue, address: sg.base, size: sg.span, direction: sg.direction,
                               cpu: cpu)
     }
@@ -158,8 +183,10 @@ extension Machine {
             for w in 0..<(pageSize / 8) { try writeWord(pfn + i, index: w, 0) }
         }
         do throws(SVAError) {
-            return (try dmaMapPage(device: device, phys: pfn.physicalAddress, size: size, direction: .bidirectional,
-                                   cpu: cpu), pfn)
+            // __iommu_dma_map (iommu_dma_alloc at 6.12.118): never bounced.
+            defer { drainLeaks() }
+            return (try domains.mapPage(device: device.rawValue, phys: pfn.physicalAddress, size: size,
+                                        direction: .bidirectional, cpu: cpu, coherent: true), pfn)
         } catch {
             try? freeFrames(pfn)
             throw error
@@ -213,4 +240,16 @@ public struct FlushQueueStats: Sendable, Equatable {
     public var windowP50: UInt64, windowP99: UInt64, windowMax: UInt64
     /// Frames the machine's quarantine holds now.
     public var quarantinedFrames: Int
+}
+
+/// The swiotlb pool's figures (``Machine/swiotlbStats``).
+public struct SWIOTLBStats: Sendable, Equatable {
+    /// Slots (2 KiB each) and areas (one lock and search index each).
+    public var slots: Int, areas: Int
+    /// Slots in use now, and the most ever in use.
+    public var used: Int, hiwater: Int
+    /// Buffers bounced, and maps refused because no slots were free.
+    public var bounced: Int, full: Int
+    /// The pool's blocks: the first frame of each 256 KiB segment.
+    public var frames: [PFN]
 }

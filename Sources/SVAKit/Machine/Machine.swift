@@ -73,7 +73,8 @@ public final class Machine: @unchecked Sendable {
                           iommuOnlyRoots: config.pageTableDefence == .kptiRoot)
         domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
             strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus, hz: config.hz,
-            timerThread: config.workMode == .thread))
+            timerThread: config.workMode == .thread, swiotlbSlabs: config.swiotlbSlabs,
+            untrustedBounce: config.untrustedBounce))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 schedule: config.deferralSchedule, maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)

@@ -179,6 +179,22 @@ public struct MachineConfig: Sendable, Equatable {
     /// kernels'). The flush-queue timer waits msecs_to_jiffies(10 ms) in
     /// jiffies of this HZ (docs/KERNEL-MODEL.md §4.2).
     public var hz = 250
+    /// The swiotlb bounce pool's 2 KiB slots (the `swiotlb=<slabs>` boot
+    /// option; default 32768, IO_TLB_DEFAULT_SIZE's 64 MiB), rounded as
+    /// swiotlb_init_remap rounds them (a segment of 128, at least 128 per
+    /// area, a power of two). The pool is reserved when the first untrusted
+    /// device gets a translated default domain. 0: no swiotlb (Linux on an
+    /// x86 machine whose memory ends below 4 GiB): an untrusted device's
+    /// map of a buffer that does not fill its granules then fails
+    /// (docs/KERNEL-MODEL.md §4.3b). 0 ... 2^22. Swift-only.
+    public var swiotlbSlabs = SWIOTLB.defaultSlabs
+    /// dma-iommu bounces an untrusted device's buffers that do not fill
+    /// their granules through swiotlb, padding zeroed (Linux since
+    /// 82612d66d51d, "iommu: Allow the dma-iommu api to use bounce
+    /// buffers"). false is **Linux before that commit**, kept as the
+    /// negative control of the sub-page exposure: the device is mapped the
+    /// whole granules the buffer touches. Swift-only.
+    public var untrustedBounce = true
     /// The IOMMU_DEBUG_PAGEALLOC sanitizer (default off). Anything but
     /// `.off` on a build without it (``Machine/iommuDebugCompiledIn``) makes
     /// ``Machine/init(_:)`` throw ``SVAError/notSupported``.
@@ -220,7 +236,8 @@ public struct MachineConfig: Sendable, Equatable {
               reportLogCapacity > 0, reportLogCapacity <= 1 << 20,
               maxPending >= 1, maxPending <= 1 << 30,
               kworkerLatencyMicros >= 0, kworkerLatencyMicros <= 1_000_000,
-              cpus >= 1, cpus <= 256, [100, 250, 300, 1000].contains(hz)
+              cpus >= 1, cpus <= 256, [100, 250, 300, 1000].contains(hz),
+              swiotlbSlabs >= 0, swiotlbSlabs <= 1 << 22
         else { throw .invalidArgument }
         try validateMitigation()
     }
