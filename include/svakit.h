@@ -94,6 +94,17 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
+ * 0.5.0 breaks the 0.4 ABI: struct svakit_config grew to 88 bytes (hz); the
+ * DMA layer changes behaviour a 0.4 harness sees: IOVAs are allocated as
+ * iova.c allocates them (down from a cached node, not the highest fit), PCI's
+ * 32-bit first try is one-shot and bounded by the device's DMA mask
+ * (svakit_dma_set_mask()), reserved regions are never handed out, the
+ * flush-queue timer waits whole jiffies and frees into its own CPU's
+ * rcache, smmuv3 domains free emptied tables at unmap and replace a table
+ * with a block, an untrusted device's sub-granule buffer is bounced through
+ * swiotlb, and the sanitizer reports each leaked page of a block; new
+ * svakit_iova_*, svakit_dma_map_benchmark(), svakit_fail_nth(),
+ * svakit_flush_queue_entries() and the DMA mask calls.
  * 0.4.0 keeps 0.3's layouts but changes behaviour a 0.3 harness sees: the
  * deferred work is scheduled as Linux schedules it (no batching, no bound:
  * SVAKIT_WORK_*_BATCHED keeps the old), memory hot-remove frees in Linux's
@@ -108,9 +119,9 @@ extern "C" {
  * 0.2.0 broke 0.1: kernel names became opt-in and PASID 0 in a DMA call is
  * a request without PASID. */
 #define SVAKIT_VERSION_MAJOR 0
-#define SVAKIT_VERSION_MINOR 4
+#define SVAKIT_VERSION_MINOR 5
 #define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.4.0"
+#define SVAKIT_VERSION_STRING "0.5.0"
 
 /* ------------------------------------------------------------------------ */
 /* Physical memory                                                          */
