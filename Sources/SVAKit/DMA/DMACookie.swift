@@ -61,19 +61,29 @@ final class DMACookie: @unchecked Sendable {
     /// looks like a failed mapping to many drivers; Linux starts at 1 too).
     static let basePfn: UInt64 = 1
 
+    /// `releaseTables` is the machine's part of releasing a flushed entry:
+    /// its freed tables back to the allocator (iommu_put_pages_list), and,
+    /// beyond Linux, the window-aware sanitizer's counts and the frees the
+    /// quarantine parked behind it. The cookie then gives the IOVA back to
+    /// the releasing CPU's rcache itself, in fq_ring_free_locked's order, so
+    /// an entry released while the domain is torn down needs no lookup.
     init(domain: IOMMUDomain, cpus: Int, hz: Int, singleQueue: Bool, clock: @escaping @Sendable () -> UInt64,
-         release: @escaping (FQEntry, Int) -> Void) {
+         releaseTables: @escaping (FQEntry) -> Void) {
         self.domain = domain
         self.cpus = cpus
         let shift = UInt64(domain.granule.trailingZeroBitCount)
-        iovad = IOVADomain(granule: domain.granule, startPfn: Self.basePfn,
-                           endPfn: (IOMMUDomain.apertureEnd >> shift) - 1, cpuCount: cpus, clock: clock)
+        let iovad = IOVADomain(granule: domain.granule, startPfn: Self.basePfn,
+                               endPfn: (IOMMUDomain.apertureEnd >> shift) - 1, cpuCount: cpus, clock: clock)
+        self.iovad = iovad
         fqActive = Atomic(domain.type == .dmaFQ)
         let d = domain
         fq = FlushQueue(single: singleQueue, cpus: cpus, hz: hz, now: clock, flushAll: {
             d.iommu.invalidateTag(d.tag)
             d.iommu.fence()
-        }, release: release)
+        }, release: { e, cpu in
+            releaseTables(e)
+            iovad.freeFast(pfn: e.iovaPfn, pages: e.pages, cpu: cpu)
+        })
         shards = (0..<Self.shardCount).map { _ in LockBox(.dmaMappings, [:]) }
     }
 
@@ -99,69 +109,4 @@ final class DMACookie: @unchecked Sendable {
 
     /// Every live mapping (for the audit).
     var mappings: [DMAMapping] { shards.flatMap { s in s.locked { Array($0.values) } } }
-}
-
-/// Frames a lazy unmap covered whose flush has not finished (beyond Linux,
-/// the fix docs/KERNEL-MODEL.md §4.4 describes): a caller's free of such a
-/// frame is parked until the flush that covers the last of its unmaps is
-/// over, as the flush queue holds back IOVAs. Machine-wide, because one
-/// frame may be mapped through several domains.
-struct Quarantine {
-    /// Lazy unmaps of a frame not yet covered by a finished flush.
-    private(set) var pending: [PFN: Int] = [:]
-    /// Blocks whose free was asked for while one of their frames was
-    /// pending: head -> (frames in the block, frames of it still pending).
-    private(set) var parked: [PFN: (frames: Int, waiting: Int)] = [:]
-    /// The parked block each frame of a parked block belongs to, so a
-    /// release touches only the blocks of the frames it releases: O(1) each.
-    private var blockOf: [PFN: PFN] = [:]
-    /// Blocks parked over the machine's life, and the most frames at once.
-    private(set) var parkedTotal = 0, peakParkedFrames = 0
-    private var parkedFrames = 0
-
-    mutating func noteUnmap(_ frames: [PFN]) {
-        for f in frames {
-            let n = pending[f, default: 0]
-            pending[f] = n + 1
-            // A frame of a parked block pending again (mapped and unmapped
-            // after its free was asked for) waits for this flush as well.
-            if n == 0, let head = blockOf[f] { parked[head]!.waiting += 1 }
-        }
-    }
-
-    /// A free of the block at `head` of `n` frames: parked (true) when a
-    /// flush is still owed for one of its frames; nil when it is parked
-    /// already (a double free).
-    mutating func park(_ head: PFN, frames n: Int) -> Bool? {
-        if parked[head] != nil { return nil }
-        let waiting = (0..<n).reduce(0) { c, i in pending[head + i] != nil ? c + 1 : c }
-        guard waiting > 0 else { return false }
-        parked[head] = (n, waiting)
-        for i in 0..<n { blockOf[head + i] = head }
-        parkedTotal += 1
-        parkedFrames += n
-        peakParkedFrames = max(peakParkedFrames, parkedFrames)
-        return true
-    }
-
-    /// A flush covered these unmaps; returns the parked blocks now free to go.
-    mutating func release(_ frames: [PFN]) -> [PFN] {
-        var out: [PFN] = []
-        for f in frames {
-            guard let n = pending[f] else { continue }
-            if n > 1 { pending[f] = n - 1; continue }
-            pending[f] = nil
-            guard let head = blockOf[f] else { continue }
-            parked[head]!.waiting -= 1
-            guard let b = parked[head], b.waiting == 0 else { continue }
-            parked[head] = nil
-            for i in 0..<b.frames { blockOf[head + i] = nil }
-            parkedFrames -= b.frames
-            out.append(head)
-        }
-        return out
-    }
-
-    /// Frames parked now.
-    var heldFrames: Int { parkedFrames }
 }

@@ -97,7 +97,7 @@ final class DMADomains: @unchecked Sendable {
                                 pgsizeBitmap: pgsizeBitmap, frames: frames)
         let cookie = type == .identity ? nil : DMACookie(
             domain: d, cpus: policy.cpus, hz: policy.hz, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
-            release: { [unowned self] e, cpu in self.release(e, from: d, cpu: cpu) })
+            releaseTables: { [unowned self] e in self.releaseFlushed(e, from: d) })
         list.locked { l in
             l[Int(id)] = Slot(domain: d, cookie: cookie)
             cookieTable.store(cookie.map { UInt64(UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque())) }
@@ -195,12 +195,24 @@ final class DMADomains: @unchecked Sendable {
     func unmapStrict(_ d: IOMMUDomain, iova: UInt64, size: UInt64) throws(SVAError) -> UInt64 {
         let u = try d.unmap(iova: iova, size: size)
         guard u.bytes > 0 else { throw .notFound }
-        d.iommu.invalidateTagRange(d.tag, start: iova, end: iova + u.bytes - 1, leafOnly: u.freed.isEmpty)
+        let bytes = u.bytes
+        iotlbSync(d, u, start: iova)
+        return bytes
+    }
+
+    /// iommu_iotlb_sync after an unmap of [start, start + u.bytes): the
+    /// range invalidated (leaf-only when the unmap freed no table, as the
+    /// gather's empty freelist tells the driver), the invalidation waited
+    /// for, then what only a finished invalidation allows: the
+    /// window-aware sanitizer lowers the counts, and the freed tables go
+    /// back to the allocator (iommu_put_pages_list).
+    func iotlbSync(_ d: IOMMUDomain, _ u: consuming IOMMUDomain.Unmapped, start: UInt64) {
+        if u.bytes > 0 {
+            d.iommu.invalidateTagRange(d.tag, start: start, end: start + u.bytes - 1, leafOnly: u.freed.isEmpty)
+        }
         d.iommu.fence()
         if !u.frames.isEmpty { d.debugFlushed(u.frames) }
-        let bytes = u.bytes
         putPages(u.takeTables())
-        return bytes
     }
 
     /// Whether a domain's teardown lowers the sanitizer's counts of what it

@@ -222,45 +222,47 @@ extension DMADomains {
                         direction: direction, remove: false)
     }
 
-    /// __iommu_dma_unmap for a claimed mapping.
+    /// __iommu_dma_unmap for a claimed mapping: clear the range, then its
+    /// one decision. Queued (lazy): the IOVA and the freed tables wait in
+    /// the flush queue for a flush that starts after this. Otherwise: sync,
+    /// then free_iova_fast.
     private func unmap(_ m: DMAMapping, _ c: DMACookie, lazy: Bool, cpu: Int) {
         let g = c.domain.granule
-        // The frames behind the range, read from the tables before they go
-        // (as the sanitizer's unmap_begin does): a scatter-gather mapping
-        // is not physically contiguous.
-        var frames: [PFN] = []
-        if lazy && policy.quarantine {
-            if m.scattered {
-                var a = m.iovaPfn * g
-                while a < (m.iovaPfn + m.pages) * g {
-                    if let p = c.domain.iovaToPhys(a) { frames.append(PFN(Int(p >> 12))) }
-                    a += UInt64(pageSize)
-                }
-            } else {
-                // Every frame of the granules mapped, not only the bytes asked for.
-                let first = (m.phys & ~(g - 1)) >> 12
-                frames = (first ..< first + m.pages * (g >> 12)).map { PFN(Int($0)) }
-            }
-            quarantine.locked { $0.noteUnmap(frames) }
-        }
+        let frames = lazy && policy.quarantine ? quarantineUnmap(m, c) : []
         // The mapping exists, so the unmap cannot fail or come up short.
         guard let u = try? c.domain.unmap(iova: m.iovaPfn * g, size: m.pages * g) else {
             preconditionFailure("a recorded DMA mapping was not mapped")
         }
-        if !lazy {
-            c.domain.iommu.invalidateTagRange(c.domain.tag, start: m.iovaPfn * g, end: (m.iovaPfn + m.pages) * g - 1,
-                                              leafOnly: u.freed.isEmpty)
-            c.domain.iommu.fence()
-            if !u.frames.isEmpty { c.domain.debugFlushed(u.frames) }
-            putPages(u.takeTables())
+        if lazy {
+            let removed = u.frames
+            c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: u.takeTables().release(),
+                               queuedAt: policy.clock(), frames: frames, debugFrames: removed,
+                               debugStamp: removed.isEmpty ? 0 : self.frames.events.approximateStep), cpu: cpu)
+        } else {
+            iotlbSync(c.domain, u, start: m.iovaPfn * g)
             c.iovad.freeFast(pfn: m.iovaPfn, pages: m.pages, cpu: cpu)
-            return
         }
-        let removed = u.frames
-        let tables = u.takeTables().release()
-        c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: tables, queuedAt: policy.clock(),
-                           frames: frames, debugFrames: removed,
-                           debugStamp: removed.isEmpty ? 0 : self.frames.events.approximateStep), cpu: cpu)
+    }
+
+    /// The quarantine's note of a lazy unmap: every frame behind the range,
+    /// read from the tables before they go for a scatter-gather mapping
+    /// (not physically contiguous), else every frame of the granules mapped,
+    /// not only the bytes asked for. Returns them for the queue entry.
+    private func quarantineUnmap(_ m: DMAMapping, _ c: DMACookie) -> [PFN] {
+        let g = c.domain.granule
+        var frames: [PFN] = []
+        if m.scattered {
+            var a = m.iovaPfn * g
+            while a < (m.iovaPfn + m.pages) * g {
+                if let p = c.domain.iovaToPhys(a) { frames.append(PFN(Int(p >> 12))) }
+                a += UInt64(pageSize)
+            }
+        } else {
+            let first = (m.phys & ~(g - 1)) >> 12
+            frames = (first ..< first + m.pages * (g >> 12)).map { PFN(Int($0)) }
+        }
+        quarantine.locked { $0.noteUnmap(frames) }
+        return frames
     }
 
     /// iommu_dma_alloc_iova (dma-iommu.c at 6.12.118): the limit is the
@@ -320,10 +322,7 @@ extension DMADomains {
             } catch {
                 // Nothing was handed out: no device can have walked it.
                 if iova > pfn * g, let u = try? c.domain.unmap(iova: pfn * g, size: iova - pfn * g) {
-                    c.domain.iommu.invalidateTagRange(c.domain.tag, start: pfn * g, end: iova - 1, leafOnly: false)
-                    c.domain.iommu.fence()
-                    if !u.frames.isEmpty { c.domain.debugFlushed(u.frames) }
-                    putPages(u.takeTables())
+                    iotlbSync(c.domain, u, start: pfn * g)
                 }
                 c.iovad.freeFast(pfn: pfn, pages: span / g, cpu: cpu)
                 throw error
@@ -391,13 +390,10 @@ extension DMADomains {
         return out
     }
 
-    /// A flush covered `e`: its IOVA goes back to the rcache, its tables to
-    /// the allocator, and the frees parked behind it happen now.
-    func release(_ e: FQEntry, from d: IOMMUDomain, cpu: Int) {
-        if let c = cookie(d.id) {
-            c.iovad.freeFast(pfn: e.iovaPfn, pages: e.pages, cpu: cpu)
-            c.fq.noteReleased(after: policy.clock() &- e.queuedAt)
-        }
+    /// A flush covered `e`, the machine's part (its cookie gives the IOVA
+    /// back after this): its tables go to the allocator, and the frees
+    /// parked behind it happen now.
+    func releaseFlushed(_ e: FQEntry, from d: IOMMUDomain) {
         for t in e.freelist { frames.free(t.pfn, site: .unmap) }
         // The window-aware sanitizer: the flush is over, the counts drop,
         // before any free parked behind it.

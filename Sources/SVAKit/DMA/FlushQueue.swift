@@ -277,7 +277,11 @@ final class FlushQueue: @unchecked Sendable {
     private func releaseAll(_ covered: [FQEntry], _ cpu: Int) {
         guard !covered.isEmpty else { return }
         svk_flush_depth_add(1)
-        for c in covered { release(c, cpu) }
+        let t = now()
+        for c in covered {
+            window.record(t &- c.queuedAt)
+            release(c, cpu)
+        }
         svk_flush_depth_add(-1)
         inFlight.subtract(covered.count, ordering: .releasing)
     }
@@ -289,9 +293,6 @@ final class FlushQueue: @unchecked Sendable {
         guard svk_flush_depth() == 0 else { return }
         while inFlight.load(ordering: .acquiring) > 0 { sched_yield_() }
     }
-
-    /// Counts one entry's window.
-    func noteReleased(after ns: UInt64) { window.record(ns) }
 
     /// Entries still queued, over every ring.
     var pendingEntries: Int { rings.reduce(0) { n, r in n + r.locked { $0.count } } }
