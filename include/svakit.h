@@ -94,7 +94,8 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
- * 0.5.0 breaks the 0.4 ABI: struct svakit_config grew to 88 bytes (hz); the
+ * 0.5.0 breaks the 0.4 ABI: struct svakit_config grew to 88 bytes (hz,
+ * dma_debug); the
  * DMA layer changes behaviour a 0.4 harness sees: IOVAs are allocated as
  * iova.c allocates them (down from a cached node, not the highest fit), PCI's
  * 32-bit first try is one-shot and bounded by the device's DMA mask
@@ -414,6 +415,13 @@ enum svakit_work_mode {
  *	(1 s for the single queue) in jiffies of this HZ: 3 jiffies at 250, so
  *	it fires 8 to 12 ms after it is armed. New in 0.5 (the struct grew to
  *	88 bytes).
+ * @dma_debug: what an unmap that matches no live mapping (another size,
+ *	direction or device, or no mapping at all) does. 0 (the default,
+ *	beyond Linux): it is refused (-EINVAL or -ENOENT) and nothing changes.
+ *	1: as Linux with CONFIG_DMA_API_DEBUG: the unmap goes ahead with the
+ *	caller's address and size (its IOVA range is unmapped and freed as
+ *	given, which can corrupt the IOVA allocator as it does in Linux), and
+ *	dma-debug's complaint is logged (SVAKIT_EV_DMA_DEBUG_ERROR). New in 0.5.
  *
  * Start from svakit_config_default() and change fields: every field's zero
  * is its default.
@@ -438,6 +446,7 @@ struct svakit_config {
 	uint32_t direct_gbpages;
 	uint32_t kworker_latency_us;
 	uint32_t hz;
+	uint32_t dma_debug;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -3262,6 +3271,12 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  *	physical address, aux = what (1 a count at its maximum, 2 a count
  *	lowered at zero, 3 an unmap removed more than asked), generation =
  *	the domain id.
+ * @SVAKIT_EV_DMA_DEBUG_ERROR: with svakit_config.dma_debug 1, an unmap that
+ *	matches no mapping went ahead and dma-debug reported it: va = the DMA
+ *	address, aux = what (1 "tries to free DMA memory it has not
+ *	allocated", 2 "with different size", 3 "with different direction",
+ *	4 dma-iommu's WARN that the unmap removed another size), generation =
+ *	the device.
  * @SVAKIT_EV_DMA_DAC_NOTICE: a device's IOVA try below 4 GiB failed, so PCI's
  *	32-bit workaround is off for it from now on (iommu_dma_alloc_iova's
  *	"Using %d-bit DMA addresses"): va = the device, aux = the bits of its
@@ -3283,6 +3298,7 @@ enum svakit_event_type {
 	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
 	SVAKIT_EV_IOMMU_DEBUG_WARN = 14,
 	SVAKIT_EV_DMA_DAC_NOTICE = 15,
+	SVAKIT_EV_DMA_DEBUG_ERROR = 16,
 };
 
 /**

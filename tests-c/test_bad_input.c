@@ -1063,6 +1063,7 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  CFG_WITH(kworker_latency_us, UINT32_MAX))                                                  \
 	X(create_hz_99, -EINVAL, "hz = 99 (CONFIG_HZ is 100, 250, 300 or 1000)", NONE, CFG_WITH(hz, 99)) \
 	X(create_hz_max, -EINVAL, "hz = UINT32_MAX", NONE, CFG_WITH(hz, UINT32_MAX))                 \
+	X(create_dma_debug_2, -EINVAL, "dma_debug = 2 (0 refuse, 1 linux)", NONE, CFG_WITH(dma_debug, 2)) \
 	X(create_pending_0, -EINVAL, "max_pending = 0", NONE, CFG_WITH(max_pending, 0))              \
 	X(create_strict_2, -EINVAL, "dma_strict = 2 (a boolean)", NONE, CFG_WITH(dma_strict, 2))     \
 	X(create_quarantine_2, -EINVAL, "dma_quarantine = 2 (a boolean)", NONE,                      \

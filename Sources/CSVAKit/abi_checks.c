@@ -28,6 +28,7 @@ _Static_assert(offsetof(struct svakit_config, mitigation) == 68, "config.mitigat
 _Static_assert(offsetof(struct svakit_config, direct_gbpages) == 72, "config.direct_gbpages took reserved[0]'s place");
 _Static_assert(offsetof(struct svakit_config, kworker_latency_us) == 76, "config.kworker_latency_us took reserved[1]'s place");
 _Static_assert(offsetof(struct svakit_config, hz) == 80, "config.hz, new in 0.5");
+_Static_assert(offsetof(struct svakit_config, dma_debug) == 84, "config.dma_debug, new in 0.5, in hz's padding");
 /* MachineConfig reads work_mode as bit 0 (manual) and bit 1 (batched). */
 _Static_assert(SVAKIT_WORK_THREAD_BATCHED == (SVAKIT_WORK_THREAD | 2), "work mode: batched is bit 1");
 _Static_assert(SVAKIT_WORK_MANUAL_BATCHED == (SVAKIT_WORK_MANUAL | 2), "work mode: batched is bit 1");

@@ -24,6 +24,7 @@ import Testing
         #expect(MemoryLayout<svakit_config>.offset(of: \.cpus) == 60)
         #expect(MemoryLayout<svakit_config>.size == 88)
         #expect(MemoryLayout<svakit_config>.offset(of: \.hz) == 80)
+        #expect(MemoryLayout<svakit_config>.offset(of: \.dma_debug) == 84)
         #expect(MemoryLayout<svakit_config>.offset(of: \.iommu_debug_pagealloc) == 64)
         #expect(MemoryLayout<svakit_config>.offset(of: \.mitigation) == 68)
         #expect(MemoryLayout<svakit_config>.offset(of: \.direct_gbpages) == 72)

@@ -107,6 +107,9 @@ final class DMACookie: @unchecked Sendable {
         }
     }
 
+    /// The live mapping recorded at `iovaPfn`, if any (dma-debug's lookup).
+    func entry(iovaPfn: UInt64) -> DMAMapping? { shard(iovaPfn).locked { $0[iovaPfn] } }
+
     /// Every live mapping (for the audit).
     var mappings: [DMAMapping] { shards.flatMap { s in s.locked { Array($0.values) } } }
 }

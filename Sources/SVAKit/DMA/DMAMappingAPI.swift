@@ -194,8 +194,16 @@ extension DMADomains {
         let cpu = try cpuIndex(cpu, c)
         let g = c.domain.granule
         guard address < IOMMUDomain.apertureEnd else { throw .outOfRange }
-        let m = try c.claim(iovaPfn: address / g, device: device, phys: address & (g - 1), size: size,
+        let m: DMAMapping
+        do throws(SVAError) {
+            m = try c.claim(iovaPfn: address / g, device: device, phys: address & (g - 1), size: size,
                             direction: direction)
+        } catch {
+            guard _slowPath(policy.dmaDebug == .linux) else { throw error }
+            try unmapUnmatched(c, device: device, address: address, size: size, direction: direction,
+                               lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu, error)
+            return
+        }
         guard _slowPath(m.bounced) else {
             unmap(m, c, lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu)
             return
@@ -222,17 +230,51 @@ extension DMADomains {
                         direction: direction, remove: false)
     }
 
+    /// DMADebugMode.linux: an unmap that matches no live mapping goes ahead
+    /// as iommu_dma_unmap_page makes it, with the caller's address and size
+    /// (__iommu_dma_unmap: the granules from the address's to the end of
+    /// the size, unmapped, then synced or queued, and that IOVA range freed
+    /// as given), then debug_dma_unmap_page's check_unmap reports what it
+    /// finds and forgets the entry it found at that address for that device.
+    /// A bounced (swiotlb) mapping's mismatched unmap stays refused with
+    /// `refusal`: the model keeps no slot lookup by address.
+    private func unmapUnmatched(_ c: DMACookie, device: UInt32, address: UInt64, size: UInt64,
+                                direction: DMADirection, lazy: Bool, cpu: Int, _ refusal: SVAError) throws(SVAError) {
+        let g = c.domain.granule
+        let off = address & (g - 1), pfn = address / g
+        guard size > 0, size <= IOMMUDomain.apertureEnd - pfn * g - off else { throw refusal }
+        let pages = (off + size + g - 1) / g
+        let entry = c.entry(iovaPfn: pfn)
+        let found = entry.flatMap { $0.device == device && $0.phys & (g - 1) == off ? $0 : nil }
+        if let found, found.bounced { throw refusal }
+        var findings: [UInt64] = []
+        if let found {
+            _ = try? c.claim(iovaPfn: pfn, device: device, phys: off, size: found.size, direction: found.direction)
+            if found.size != size { findings.append(2) }
+            if found.direction != direction { findings.append(3) }
+        } else {
+            findings.append(1)
+        }
+        let unmapped = unmap(DMAMapping(device: device, phys: 0, size: size, direction: direction, iovaPfn: pfn,
+                                        pages: pages, scattered: true), c, lazy: lazy, cpu: cpu)
+        if unmapped != pages * g { findings.insert(4, at: 0) }  // WARN_ON(unmapped != size), before the check
+        for f in findings { events.record(.dmaDebugError, site: .none, va: address, aux: f, tag: device) }
+    }
+
     /// __iommu_dma_unmap for a claimed mapping: clear the range, then its
     /// one decision. Queued (lazy): the IOVA and the freed tables wait in
     /// the flush queue for a flush that starts after this. Otherwise: sync,
-    /// then free_iova_fast.
-    private func unmap(_ m: DMAMapping, _ c: DMACookie, lazy: Bool, cpu: Int) {
+    /// then free_iova_fast. Returns the bytes the range's unmap removed.
+    @discardableResult
+    private func unmap(_ m: DMAMapping, _ c: DMACookie, lazy: Bool, cpu: Int) -> UInt64 {
         let g = c.domain.granule
         let frames = lazy && policy.quarantine ? quarantineUnmap(m, c) : []
-        // The mapping exists, so the unmap cannot fail or come up short.
+        // The range lies in the aperture, so the unmap cannot be refused (a
+        // recorded mapping's also cannot come up short).
         guard let u = try? c.domain.unmap(iova: m.iovaPfn * g, size: m.pages * g) else {
-            preconditionFailure("a recorded DMA mapping was not mapped")
+            preconditionFailure("a DMA unmap outside the aperture")
         }
+        let bytes = u.bytes
         if lazy {
             let removed = u.frames
             c.fq.queue(FQEntry(iovaPfn: m.iovaPfn, pages: m.pages, freelist: u.takeTables().release(),
@@ -242,6 +284,7 @@ extension DMADomains {
             iotlbSync(c.domain, u, start: m.iovaPfn * g)
             c.iovad.freeFast(pfn: m.iovaPfn, pages: m.pages, cpu: cpu)
         }
+        return bytes
     }
 
     /// The quarantine's note of a lazy unmap: every frame behind the range,

@@ -18,6 +18,8 @@ struct DMAPolicy: Sendable {
     /// dma-iommu bounces an untrusted device's sub-granule buffers (since
     /// 82612d66d51d); false is the kernel before it.
     var untrustedBounce = true
+    /// What an unmap dma-debug cannot match does.
+    var dmaDebug = DMADebugMode.refuse
     /// Monotonic nanoseconds (injectable for tests).
     var clock: @Sendable () -> UInt64 = monotonicNanoseconds
 }
@@ -44,4 +46,19 @@ public enum DMAPolicyReason: UInt32, Sendable, CustomStringConvertible {
         case .noDeferredFlush: "IOMMU batching disallowed: strict mode"
         }
     }
+}
+
+/// What an unmap that matches no live mapping does: another size,
+/// direction or device than the map's, or an address nothing mapped
+/// (dma-debug's check_unmap, kernel/dma/debug.c). docs/KERNEL-MODEL.md §4.3d.
+public enum DMADebugMode: UInt32, Sendable, CaseIterable {
+    /// Beyond Linux (the default): refused, with nothing changed, so a
+    /// harness's bad input never corrupts the machine.
+    case refuse = 0
+    /// Linux with CONFIG_DMA_API_DEBUG: iommu_dma_unmap_page goes ahead with
+    /// the caller's address and size (the range is unmapped and its IOVA
+    /// freed as given), then dma-debug reports the mismatch
+    /// (``EventType/dmaDebugError``) and forgets the entry it found. Debian
+    /// builds without dma-debug: the same unmap, unreported.
+    case linux = 1
 }

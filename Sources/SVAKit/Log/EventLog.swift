@@ -75,6 +75,12 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// dev_notice "Using %d-bit DMA addresses"): `va` the device, `aux` the
     /// bits of its limit.
     case dmaDACNotice
+    /// dma-debug found an unmap that matches no mapping
+    /// (``DMADebugMode/linux``; the unmap went ahead): `va` the DMA
+    /// address, `aux` what (1 memory it has not allocated, 2 a different
+    /// size, 3 a different direction, 4 dma-iommu's WARN that the unmap
+    /// removed another size than asked), `generation` the device.
+    case dmaDebugError
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
     public var description: String {
@@ -94,6 +100,7 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
         case .dmaLazyWindow: "dma-lazy-window"
         case .iommuDebugWarn: "iommu-debug-warn"
         case .dmaDACNotice: "dma-dac-notice"
+        case .dmaDebugError: "dma-debug-error"
         }
     }
 }

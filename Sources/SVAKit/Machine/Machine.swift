@@ -74,7 +74,7 @@ public final class Machine: @unchecked Sendable {
         domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
             strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus, hz: config.hz,
             timerThread: config.workMode == .thread, swiotlbSlabs: config.swiotlbSlabs,
-            untrustedBounce: config.untrustedBounce))
+            untrustedBounce: config.untrustedBounce, dmaDebug: config.dmaDebug))
         deferred = DeferredFree(frames: frames, sva: sva, mode: config.freeMode, rangeStart: layout.directMapBase,
                                 schedule: config.deferralSchedule, maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)

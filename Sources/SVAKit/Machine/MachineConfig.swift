@@ -179,6 +179,10 @@ public struct MachineConfig: Sendable, Equatable {
     /// kernels'). The flush-queue timer waits msecs_to_jiffies(10 ms) in
     /// jiffies of this HZ (docs/KERNEL-MODEL.md §4.2).
     public var hz = 250
+    /// What an unmap that matches no live DMA mapping does: refused
+    /// (default, beyond Linux) or, `.linux`, made as asked and reported as
+    /// dma-debug reports it (docs/KERNEL-MODEL.md §4.3d).
+    public var dmaDebug = DMADebugMode.refuse
     /// The swiotlb bounce pool's 2 KiB slots (the `swiotlb=<slabs>` boot
     /// option; default 32768, IO_TLB_DEFAULT_SIZE's 64 MiB), rounded as
     /// swiotlb_init_remap rounds them (a segment of 128, at least 128 per
@@ -274,6 +278,8 @@ extension MachineConfig {
         iommuDebugPagealloc = debug
         if c.cpus != 0 { cpus = Int(c.cpus) }  // 0: the default, as for a field that was reserved
         if c.hz != 0 { hz = Int(c.hz) }
+        guard let dd = DMADebugMode(rawValue: c.dma_debug) else { throw .invalidArgument }
+        dmaDebug = dd
         try applyCMitigation(c.mitigation)
     }
 
@@ -292,6 +298,6 @@ extension MachineConfig {
                              iommu_debug_pagealloc: iommuDebugPagealloc.rawValue, mitigation: cMitigation,
                              direct_gbpages: directGbpages ? 1 : 0,
                              kworker_latency_us: UInt32(clamping: kworkerLatencyMicros),
-                             hz: UInt32(clamping: hz))
+                             hz: UInt32(clamping: hz), dma_debug: dmaDebug.rawValue)
     }
 }
