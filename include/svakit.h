@@ -419,9 +419,10 @@ enum svakit_work_mode {
  *	direction or device, or no mapping at all) does. 0 (the default,
  *	beyond Linux): it is refused (-EINVAL or -ENOENT) and nothing changes.
  *	1: as Linux with CONFIG_DMA_API_DEBUG: the unmap goes ahead with the
- *	caller's address and size (its IOVA range is unmapped and freed as
- *	given, which can corrupt the IOVA allocator as it does in Linux), and
- *	dma-debug's complaint is logged (SVAKIT_EV_DMA_DEBUG_ERROR). New in 0.5.
+ *	caller's address and size unless the address has no translation (its
+ *	IOVA range is unmapped and freed as given, which can corrupt the IOVA
+ *	allocator as it does in Linux), and dma-debug's complaint is logged
+ *	(SVAKIT_EV_DMA_DEBUG_ERROR). New in 0.5.
  *
  * Start from svakit_config_default() and change fields: every field's zero
  * is its default.
@@ -2538,6 +2539,7 @@ struct svakit_queued_iova {
  * Context: Takes each ring's lock in turn. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m or @count is NULL, or @out is NULL with @cap not 0.
+ * -EINVAL: @cap is past SSIZE_MAX (a negative size).
  * -EBADF: @m is not a live machine.
  * -ENODEV: no domain has that id.
  * -EINVAL: @domain is an identity domain (it has no queue).
@@ -2603,9 +2605,9 @@ struct svakit_map_benchmark {
  * -EINVAL: a parameter out of its range; nothing runs.
  * -ENODEV: no device has that id.
  * -EOPNOTSUPP: the device has no default domain.
- * -ENOMEM: no frames for the buffers; nothing runs.
- * -ENOSPC: a map found the IOVA space exhausted (the module's
- * "dma_map_single failed"); the figures are not written.
+ * -ENOMEM: no frames for the buffers (nothing runs), or a map failed (the
+ * module's "dma_map_single failed", whatever the mapping error); the
+ * figures are not written then.
  */
 int svakit_dma_map_benchmark(svakit_machine *m, uint32_t dev, struct svakit_map_benchmark *map);
 
@@ -3275,8 +3277,9 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  *	matches no mapping went ahead and dma-debug reported it: va = the DMA
  *	address, aux = what (1 "tries to free DMA memory it has not
  *	allocated", 2 "with different size", 3 "with different direction",
- *	4 dma-iommu's WARN that the unmap removed another size), generation =
- *	the device.
+ *	4 dma-iommu's WARN that the unmap removed another size, 5 its WARN
+ *	that the address has no translation: nothing was unmapped or freed),
+ *	generation = the device.
  * @SVAKIT_EV_DMA_DAC_NOTICE: a device's IOVA try below 4 GiB failed, so PCI's
  *	32-bit workaround is off for it from now on (iommu_dma_alloc_iova's
  *	"Using %d-bit DMA addresses"): va = the device, aux = the bits of its
@@ -3584,7 +3587,9 @@ int svakit_free_iova_fast(struct svakit_iova_domain *iovad, uint32_t cpu, uint64
  * -EFAULT: @iovad is NULL.
  * -EBADF: @iovad is not a live domain.
  * -EINVAL: @pfn_lo > @pfn_hi, or either is above ULLONG_MAX >> log2(granule)
- * (iova.c's WARN_ON for "nonsensical pfns").
+ * (iova.c's WARN_ON for "nonsensical pfns"), or @pfn_hi is ULLONG_MAX, the
+ * anchor's pfn (a granule-1 domain's only such case; Linux would stretch
+ * its anchor node over the range).
  */
 int svakit_reserve_iova(struct svakit_iova_domain *iovad, uint64_t pfn_lo, uint64_t pfn_hi);
 

@@ -1876,6 +1876,7 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(fqe_null_out, -EFAULT, "NULL out with room 4", NONE,                                      \
 	  svakit_flush_queue_entries(M, f->dma_dom, NULL, 4, &o.n))                                 \
 	X(fqe_unknown, -ENODEV, "unknown domain", NONE, svakit_flush_queue_entries(M, 99, o.fqe, 4, &o.n)) \
+	X(fqe_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_flush_queue_entries(M, f->dma_dom, o.fqe, SIZE_MAX, &o.n)) \
 	X(fqe_dead, -ENODEV, "a freed domain (stale)", NONE,                                        \
 	  svakit_flush_queue_entries(M, f->dead_dom, o.fqe, 4, &o.n))                                \
 	X(fqe_identity, -EINVAL, "an identity domain (no queue)", NONE,                             \
@@ -2160,12 +2161,27 @@ static int iova_create_with(uint64_t granule, uint64_t start, uint32_t cpus)
 	X(iffast_size_0, -EINVAL, "size 0", NONE, svakit_free_iova_fast(IOVAD, 0, f->iova_pfn, 0))     \
 	X(iffast_none, -ENOENT, "a pfn in no range", NONE, svakit_free_iova_fast(IOVAD, 0, 5, 1))
 
+/* svakit_reserve_iova on a fresh granule-1 domain, destroyed after. */
+static int reserve_on_granule1(uint64_t hi)
+{
+	struct svakit_iova_domain *d = NULL;
+	int rc = svakit_iova_domain_create(1, 1, 1, &d);
+
+	if (rc)
+		return rc;
+	rc = svakit_reserve_iova(d, 10, hi);
+	svakit_iova_domain_destroy(d);
+	return rc;
+}
+
 #define CASES_svakit_reserve_iova(X)                                                                \
 	X(ires_null, -EFAULT, "NULL domain", NONE, svakit_reserve_iova(NULL, 10, 20))                  \
 	X(ires_dead, -EBADF, "a destroyed domain", NONE, svakit_reserve_iova(dead_iovad(), 10, 20))    \
 	X(ires_empty, -EINVAL, "pfn_lo > pfn_hi", NONE, svakit_reserve_iova(IOVAD, 20, 10))            \
 	X(ires_huge, -EINVAL, "pfn_hi past ULLONG_MAX >> 12", NONE,                                    \
-	  svakit_reserve_iova(IOVAD, 10, (UINT64_MAX >> 12) + 1))
+	  svakit_reserve_iova(IOVAD, 10, (UINT64_MAX >> 12) + 1))                                     \
+	X(ires_anchor, -EINVAL, "pfn_hi ULLONG_MAX on a granule-1 domain (the anchor)", NONE,          \
+	  reserve_on_granule1(UINT64_MAX))
 
 #define CASES_svakit_free_cpu_cached_iovas(X)                                                       \
 	X(ifcpu_null, -EFAULT, "NULL domain", NONE, svakit_free_cpu_cached_iovas(NULL, 0))             \

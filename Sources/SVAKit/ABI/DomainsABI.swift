@@ -271,6 +271,7 @@ public func svakit_flush_queue_entries(_ h: UnsafeMutablePointer<svakit_machine>
     withMachine(h) { m throws(SVAError) in
         let n = try requireOut(count)
         guard cap == 0 || out != nil else { throw .nullPointer }
+        guard cap >= 0 else { throw .invalidArgument }
         let q = try m.queuedIOVAs(DomainID(domain))
         for (i, e) in q.prefix(cap).enumerated() {
             out![i] = svakit_queued_iova(iova: e.iova, size: e.size, counter: e.counter, ring: UInt32(e.ring),

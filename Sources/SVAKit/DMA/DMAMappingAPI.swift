@@ -65,7 +65,8 @@ extension DMADomains {
         let base = first.address & ~(g - 1)
         let top = (last.address + last.length + g - 1) & ~(g - 1)
         guard top > base else { throw .invalidArgument }
-        try unmapPage(device: device, address: base, size: top - base, direction: direction, cpu: cpu)
+        try unmapPage(device: device, address: base, size: top - base, direction: direction, cpu: cpu,
+                      scatterGather: true)
     }
 
     private func cpuIndex(_ cpu: Int?, _ c: DMACookie) throws(SVAError) -> Int {
@@ -87,17 +88,23 @@ extension DMADomains {
             : policy.strict ? .strictConfigured : .lazyDefault
         let type: DomainType = identity ? .identity : reason == .lazyDefault ? .dmaFQ : .dma
         // The bounce pool an untrusted device's sub-granule maps need
-        // (docs/KERNEL-MODEL.md §4.3b), reserved before anything else so a
-        // failure leaves nothing behind.
-        if w.untrusted && !identity && policy.untrustedBounce { try reserveSWIOTLB() }
+        // (docs/KERNEL-MODEL.md §4.3b). As in Linux, a pool that cannot be
+        // had fails no setup: swiotlb is inactive, and a map that would
+        // bounce fails instead.
+        if w.untrusted && !identity && policy.untrustedBounce { try? reserveSWIOTLB() }
         let id = try create(iommu: UInt32(w.iommu), type: type, pgsizeBitmap: Machine.defaultPageSizes)
+        // iommu_dma_init_domain's reservations before the domain is
+        // published, so no racing map can take an IOVA in a reserved region.
+        if let c = cookie(id) { reserveRegions(c, profile: unit.config.profile) }
         do throws(SVAError) {
             try attach(device: device, domain: id)
         } catch {
             try? free(id)
             throw error
         }
-        if let c = cookie(id) { reserveRegions(c, profile: unit.config.profile) }
+        // iommu_setup_dma_ops, at every default-domain setup:
+        // pci_32bit_workaround = !iommu_dma_forcedac.
+        deviceLimits.update(device) { $0.pci32BitWorkaround = true }
         return (id, reason)
     }
 
@@ -187,7 +194,7 @@ extension DMADomains {
     /// live mapping of `device` (dma-debug's checks): otherwise nothing
     /// changes and it throws. Strict or lazy as the domain's type says.
     func unmapPage(device: UInt32, address: UInt64, size: UInt64, direction: DMADirection,
-                   cpu: Int?, skipCPUSync: Bool = false) throws(SVAError) {
+                   cpu: Int?, skipCPUSync: Bool = false, scatterGather: Bool = false) throws(SVAError) {
         let (w, c) = try cookie(of: device)
         try checkCPU(cpu)
         guard let c else { return }
@@ -201,7 +208,8 @@ extension DMADomains {
         } catch {
             guard _slowPath(policy.dmaDebug == .linux) else { throw error }
             try unmapUnmatched(c, device: device, address: address, size: size, direction: direction,
-                               lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu, error)
+                               lazy: c.fqActive.load(ordering: .acquiring) && !w.untrusted, cpu: cpu,
+                               page: !scatterGather, error)
             return
         }
         guard _slowPath(m.bounced) else {
@@ -236,10 +244,15 @@ extension DMADomains {
     /// the size, unmapped, then synced or queued, and that IOVA range freed
     /// as given), then debug_dma_unmap_page's check_unmap reports what it
     /// finds and forgets the entry it found at that address for that device.
+    /// A page unmap (`page`) first asks the tables for the address's
+    /// translation and, finding none, WARNs and unmaps and frees nothing
+    /// (iommu_dma_unmap_page's early return); dma-debug still checks after
+    /// it. A scatter-gather unmap goes straight to __iommu_dma_unmap.
     /// A bounced (swiotlb) mapping's mismatched unmap stays refused with
     /// `refusal`: the model keeps no slot lookup by address.
     private func unmapUnmatched(_ c: DMACookie, device: UInt32, address: UInt64, size: UInt64,
-                                direction: DMADirection, lazy: Bool, cpu: Int, _ refusal: SVAError) throws(SVAError) {
+                                direction: DMADirection, lazy: Bool, cpu: Int, page: Bool,
+                                _ refusal: SVAError) throws(SVAError) {
         let g = c.domain.granule
         let off = address & (g - 1), pfn = address / g
         guard size > 0, size <= IOMMUDomain.apertureEnd - pfn * g - off else { throw refusal }
@@ -255,9 +268,13 @@ extension DMADomains {
         } else {
             findings.append(1)
         }
-        let unmapped = unmap(DMAMapping(device: device, phys: 0, size: size, direction: direction, iovaPfn: pfn,
-                                        pages: pages, scattered: true), c, lazy: lazy, cpu: cpu)
-        if unmapped != pages * g { findings.insert(4, at: 0) }  // WARN_ON(unmapped != size), before the check
+        if page && c.domain.iovaToPhys(address) == nil {
+            findings.insert(5, at: 0)  // WARN_ON(!phys): nothing unmapped, no IOVA freed
+        } else {
+            let unmapped = unmap(DMAMapping(device: device, phys: 0, size: size, direction: direction, iovaPfn: pfn,
+                                            pages: pages, scattered: true), c, lazy: lazy, cpu: cpu)
+            if unmapped != pages * g { findings.insert(4, at: 0) }  // WARN_ON(unmapped != size), before the check
+        }
         for f in findings { events.record(.dmaDebugError, site: .none, va: address, aux: f, tag: device) }
     }
 

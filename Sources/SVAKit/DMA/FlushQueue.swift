@@ -130,7 +130,9 @@ final class FlushQueue: @unchecked Sendable {
     let finishCount = Atomic<UInt64>(0)
     /// fq_timer_on, and when the armed timer fires (monotonic ns).
     private let timerOn = Atomic<Bool>(false)
-    let deadline = Atomic<UInt64>(0)
+    /// UInt64.max while the timer is off, so a timer thread that sees
+    /// `timerOn` before the arming CPU stored the deadline waits for it.
+    let deadline = Atomic<UInt64>(.max)
     /// The simulated CPU whose queue_iova armed the timer: the timer fires
     /// there (add_timer on the local CPU's base), and the IOVAs its
     /// fq_ring_free releases go to that CPU's rcache (free_iova_fast's
@@ -249,6 +251,7 @@ final class FlushQueue: @unchecked Sendable {
     /// entries go back to its own CPU's rcache instead, and every entry
     /// queued before the call is released on return.
     func timeout(drain: Bool = false) {
+        deadline.store(.max, ordering: .relaxed)
         timerOn.store(false, ordering: .releasing)
         flush(drain: drain)
         let runner = timerCPU.load(ordering: .relaxed)

@@ -96,7 +96,9 @@ final class IOVADomain: Sendable {
     /// `ULLONG_MAX >> shift` (iova.c's "nonsensical pfns").
     @discardableResult
     func reserve(lo: UInt64, hi: UInt64) -> IOVARange? {
-        guard lo <= hi, (lo | hi) <= UInt64.max >> UInt64(shift) else { return nil }
+        // The anchor's pfn is never reservable (Linux would stretch the
+        // anchor node over it; refused here: a granule-1 domain's only case).
+        guard lo <= hi, (lo | hi) <= UInt64.max >> UInt64(shift), hi < IOVATree.anchorPfn else { return nil }
         return tree.locked { $0.reserve(lo: lo, hi: hi) }
     }
 

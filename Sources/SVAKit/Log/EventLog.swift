@@ -79,7 +79,8 @@ public enum EventType: UInt16, Sendable, CustomStringConvertible {
     /// (``DMADebugMode/linux``; the unmap went ahead): `va` the DMA
     /// address, `aux` what (1 memory it has not allocated, 2 a different
     /// size, 3 a different direction, 4 dma-iommu's WARN that the unmap
-    /// removed another size than asked), `generation` the device.
+    /// removed another size than asked, 5 its WARN that the address has no
+    /// translation: nothing unmapped or freed), `generation` the device.
     case dmaDebugError
 
     /// A short tag, e.g. "alloc", "tlb-flush", "defer" or "iommu-invalidate".
