@@ -58,18 +58,14 @@ final class IOVARcache: @unchecked Sendable {
         }
         for i in 0..<n {
             (cpus + i).initialize(to: RankedMutex(.iovaRcache,
-                                                  IOVACPURcache(loaded: .allocate(), prev: .allocate())))
+                                                  IOVACPURcache(loaded: IOVAMagazine(), prev: IOVAMagazine())))
         }
     }
 
     deinit {
         let n = cpuCount * Self.sizeClasses
-        for i in 0..<n {
-            cpus[i].locked { c in
-                c.loaded.deallocate()
-                c.prev.deallocate()
-            }
-        }
+        // Each CPU's magazines go with their owners (IOVAMagazine's deinit);
+        // the depots' lists hold raw blocks and are freed by hand.
         for k in 0..<Self.sizeClasses {
             depots[k].locked { d in d.deallocateAll() }
         }
@@ -97,24 +93,38 @@ func iovaAllocationPages(_ pages: UInt64) -> UInt64 {
     return 1 << UInt64(64 - (pages - 1).leadingZeroBitCount)
 }
 
-/// A magazine: one 128-word block, word 0 the count (or, in the depot and
-/// the spares, the next magazine of the list, as iova.c's union does), then
-/// up to 127 pfns. A plain pointer, so moving one between a CPU and the
-/// depot costs no allocation and no reference counting.
-struct IOVAMagazine: @unchecked Sendable {
-    // @unchecked: a magazine has one owner at a time, a CPU's rcache or a
-    // depot, and is touched only under that owner's lock; it moves between
-    // them with both locks held, except a magazine reclaim popped, which
-    // only the reclaiming thread holds until it is a spare again.
-    let words: UnsafeMutablePointer<UInt64>
+/// A magazine: one 128-word block, word 0 the count (or, in the depot's
+/// and the spares' lists, the next block, as iova.c's union does), then up
+/// to 127 pfns. A `~Copyable` owner of its block, as swift-collections'
+/// RigidArray owns its storage: exactly one CPU rcache, depot list or
+/// reclaiming thread holds it at a time, a move costs no allocation and no
+/// reference counting, and the block is freed by the deinit of whoever
+/// holds it last. In a depot's list it is a raw block (`release()`), owned
+/// again when it leaves (`init(adopting:)`).
+struct IOVAMagazine: ~Copyable, @unchecked Sendable {
+    // @unchecked: the block is touched only under its holder's lock (a
+    // CPU's rcache lock or the depot lock), except a magazine reclaim
+    // popped, which only the reclaiming thread holds.
+    private let words: UnsafeMutablePointer<UInt64>
 
-    static func allocate() -> IOVAMagazine {
-        let w = UnsafeMutablePointer<UInt64>.allocate(capacity: IOVARcache.magazineSize + 1)
-        w.initialize(repeating: 0, count: IOVARcache.magazineSize + 1)
-        return IOVAMagazine(words: w)
+    /// iova_magazine_alloc(): an empty magazine.
+    init() {
+        words = .allocate(capacity: IOVARcache.magazineSize + 1)
+        words.initialize(repeating: 0, count: IOVARcache.magazineSize + 1)
     }
 
-    func deallocate() { words.deallocate() }
+    /// Owns a block a depot list held (`release()`'s result).
+    init(adopting block: UnsafeMutablePointer<UInt64>) { words = block }
+
+    /// iova_magazine_free().
+    deinit { words.deallocate() }
+
+    /// Gives the block up to a depot list, which links it through word 0.
+    consuming func release() -> UnsafeMutablePointer<UInt64> {
+        let w = words
+        discard self
+        return w
+    }
 
     var count: Int {
         @inline(__always) get { Int(words[0]) }
@@ -149,17 +159,20 @@ struct IOVAMagazine: @unchecked Sendable {
         count = last
         return pfn
     }
+}
 
-    /// The next magazine of a list (depot or spares), through word 0.
-    var next: IOVAMagazine? {
-        get { UnsafeMutablePointer(bitPattern: UInt(words[0])).map(IOVAMagazine.init(words:)) }
-        nonmutating set { words[0] = UInt64(UInt(bitPattern: newValue?.words)) }
-    }
+/// A depot list of magazine blocks, linked through word 0.
+private func nextBlock(_ w: UnsafeMutablePointer<UInt64>) -> UnsafeMutablePointer<UInt64>? {
+    UnsafeMutablePointer(bitPattern: UInt(w[0]))
+}
+
+private func link(_ w: UnsafeMutablePointer<UInt64>, to next: UnsafeMutablePointer<UInt64>?) {
+    w[0] = UInt64(UInt(bitPattern: next))
 }
 
 /// One CPU's magazines of one size class (iova_cpu_rcache), and its hits
 /// and misses.
-struct IOVACPURcache {
+struct IOVACPURcache: ~Copyable {
     var loaded: IOVAMagazine
     var prev: IOVAMagazine
     var hits = 0
@@ -179,10 +192,10 @@ struct IOVADepot {
         case due(UInt64)
     }
 
-    private var head: IOVAMagazine?
+    private var head: UnsafeMutablePointer<UInt64>?
     /// depot_size: full magazines in the depot.
     private(set) var size = 0
-    private var spares: IOVAMagazine?
+    private var spares: UnsafeMutablePointer<UInt64>?
     private var spareCount = 0
     let spareLimit: Int
     var reclaim = Reclaim.idle
@@ -200,29 +213,38 @@ struct IOVADepot {
         self.spareLimit = spareLimit
     }
 
-    /// iova_depot_push() of a full magazine and schedule_delayed_work()
-    /// (a no-op when already scheduled); returns the empty magazine that
-    /// replaces it.
-    mutating func push(_ full: IOVAMagazine) -> IOVAMagazine {
-        full.next = head
-        head = full
+    /// iova_depot_push() of the full magazine `full` holds and
+    /// schedule_delayed_work() (a no-op when already scheduled); `full`
+    /// holds an empty magazine after it.
+    mutating func push(_ full: inout IOVAMagazine) {
+        var empty = takeSpare()
+        swap(&empty, &full)
+        let block = empty.release()
+        link(block, to: head)
+        head = block
         size += 1
         pushes += 1
         if reclaim == .idle { reclaim = .pending }
-        if let s = spares {
-            spares = s.next
-            spareCount -= 1
-            s.count = 0
-            return s
+    }
+
+    /// A spare, or a new magazine (iova_magazine_alloc()), empty.
+    private mutating func takeSpare() -> IOVAMagazine {
+        guard let s = spares else {
+            magazineAllocations += 1
+            return IOVAMagazine()
         }
-        magazineAllocations += 1
-        return .allocate()
+        spares = nextBlock(s)
+        spareCount -= 1
+        let m = IOVAMagazine(adopting: s)
+        m.count = 0
+        return m
     }
 
     /// iova_depot_pop(): a full magazine, or nil when the depot is empty.
     mutating func pop() -> IOVAMagazine? {
-        guard let m = head else { return nil }
-        head = m.next
+        guard let b = head else { return nil }
+        head = nextBlock(b)
+        let m = IOVAMagazine(adopting: b)
         m.count = IOVARcache.magazineSize
         size -= 1
         pops += 1
@@ -232,18 +254,19 @@ struct IOVADepot {
     /// Keeps an empty magazine for the next push (iova.c frees it and
     /// allocates anew; keeping it means steady depot traffic allocates
     /// nothing). Reclaim trims the spares back to `spareLimit`.
-    mutating func putSpare(_ m: IOVAMagazine) {
-        m.next = spares
-        spares = m
+    mutating func putSpare(_ m: consuming IOVAMagazine) {
+        let block = m.release()
+        link(block, to: spares)
+        spares = block
         spareCount += 1
     }
 
     /// Frees the spares beyond `spareLimit` (one per CPU).
     mutating func trimSpares() {
-        while spareCount > spareLimit, let m = spares {
-            spares = m.next
+        while spareCount > spareLimit, let s = spares {
+            spares = nextBlock(s)
             spareCount -= 1
-            m.deallocate()
+            _ = IOVAMagazine(adopting: s)  // its deinit frees the block
             magazineFrees += 1
         }
     }
@@ -251,18 +274,19 @@ struct IOVADepot {
     /// The pfns of every magazine in the depot.
     func cachedPfns() -> [UInt64] {
         var out: [UInt64] = []
-        var m = head
-        while let mag = m {
+        var b = head
+        while let block = b {
             // In the list, word 0 is the link; a depot magazine is full.
-            for i in 0..<IOVARcache.magazineSize { out.append(mag[i]) }
-            m = mag.next
+            for i in 0..<IOVARcache.magazineSize { out.append(block[1 + i]) }
+            b = nextBlock(block)
         }
         return out
     }
 
+    /// Frees every block of both lists (the owners' deinits).
     mutating func deallocateAll() {
-        while let m = head { head = m.next; m.deallocate() }
-        while let m = spares { spares = m.next; m.deallocate() }
+        while let b = head { head = nextBlock(b); _ = IOVAMagazine(adopting: b) }
+        while let s = spares { spares = nextBlock(s); _ = IOVAMagazine(adopting: s) }
         size = 0
         spareCount = 0
     }
@@ -348,23 +372,22 @@ extension IOVADomain {
 
     private func runDepotWorkNow(sizeClass k: Int) -> Bool {
         let cpuCount = rcache.cpuCount
-        let (ran, victim) = rcache.depots[k].locked { d -> (Bool, IOVAMagazine?) in
-            guard d.reclaim != .idle else { return (false, nil) }
+        var ran = false
+        let victim = rcache.depots[k].locked { d -> IOVAMagazine? in
+            guard d.reclaim != .idle else { return nil }
+            ran = true
             d.trimSpares()
             guard d.size > cpuCount, let m = d.pop() else {
                 d.reclaim = .idle
-                return (true, nil)
+                return nil
             }
             // schedule_delayed_work() again: due IOVA_DEPOT_DELAY after the
             // clock is next read.
             d.reclaim = .pending
             d.reclaims += 1
-            return (true, m)
+            return m
         }
-        if let victim {
-            freeMagazine(victim)
-            rcache.depots[k].locked { d in d.putSpare(victim) }
-        }
+        if let victim { returnToTree(victim, sizeClass: k) }
         return ran
     }
 
@@ -388,13 +411,15 @@ extension IOVADomain {
             if c.loaded.isEmpty {
                 if !c.prev.isEmpty {
                     swap(&c.loaded, &c.prev)
-                } else if let full = rcache.depots[k].locked({ d -> IOVAMagazine? in
-                    guard let m = d.pop() else { return nil }
-                    d.putSpare(c.loaded)
-                    return m
-                }) {
-                    c.loaded = full
-                    fromDepot = true
+                } else {
+                    // The depot's full magazine replaces the empty loaded
+                    // one, which becomes a spare.
+                    fromDepot = rcache.depots[k].locked { d -> Bool in
+                        guard var full = d.pop() else { return false }
+                        swap(&full, &c.loaded)
+                        d.putSpare(full)
+                        return true
+                    }
                 }
             }
             let pfn = !c.loaded.isEmpty ? c.loaded.pop(atMost: ceiling) : nil
@@ -419,8 +444,7 @@ extension IOVADomain {
                 if !c.prev.isFull {
                     swap(&c.loaded, &c.prev)
                 } else {
-                    let full = c.loaded
-                    c.loaded = rcache.depots[k].locked { d in d.push(full) }
+                    rcache.depots[k].locked { d in d.push(&c.loaded) }
                     pushed = true
                 }
             }
@@ -455,16 +479,21 @@ extension IOVADomain {
                 }
             }
             guard let victim else { return }
-            // As the work does: the depot lock is dropped before the IOVAs
-            // go back to the tree.
-            freeMagazine(victim)
-            rcache.depots[k].locked { d in d.putSpare(victim) }
+            returnToTree(victim, sizeClass: k)
         }
+    }
+
+    /// A magazine the depot work popped: its IOVAs go back to the tree with
+    /// the depot lock dropped (as the work does), then it is a spare.
+    private func returnToTree(_ m: consuming IOVAMagazine, sizeClass k: Int) {
+        freeMagazine(m)
+        var spare: IOVAMagazine? = consume m
+        rcache.depots[k].locked { d in d.putSpare(spare.take()!) }
     }
 
     /// iova_magazine_free_pfns(): the magazine's IOVAs go back to the tree
     /// under one hold of the tree lock, and the magazine is empty.
-    private func freeMagazine(_ m: IOVAMagazine) {
+    private func freeMagazine(_ m: borrowing IOVAMagazine) {
         tree.locked { t in
             for i in 0..<m.count { _ = t.free(pfn: m[i]) }
         }
