@@ -61,7 +61,7 @@ import Testing
     }
 
     func handleOf(_ m: Machine, _ d: DeviceID, _ mm: MMID) -> UInt32? {
-        m.sva.state.locked { r in r.bonds.first { $0.value.device == d.rawValue && $0.value.mm == mm.rawValue }?.key }
+        m.sva.bonds.locked { r in r.bonds.first { $0.value.device == d.rawValue && $0.value.mm == mm.rawValue }?.key }
     }
 
     @Test func bindErrorsAreDistinctAndLeaveTheRegistryAlone() throws {

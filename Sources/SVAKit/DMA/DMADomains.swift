@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 import Synchronization
 
-/// Layer 6, beside the SVA registry: the machine's DMA domains, attaching
-/// them to devices as their default domain (the requests without PASID), and
-/// the strict unmap. Depends on the SVA registry (which owns the devices and
-/// routes a request to its IOMMU), the IOMMUs and the frame memory.
+/// The machine's DMA domains, beside SVA on the IOMMU core: attaching them
+/// to devices as their default domain (the requests without PASID), and the
+/// strict unmap. Depends on the core (which owns the devices and routes a
+/// request to its IOMMU), the IOMMUs and the frame memory; never on SVA.
 final class DMADomains: @unchecked Sendable {
     // @unchecked: immutable references, locks and atomics; `timer` is
     // written by start and stop only.
     let frames: FrameMemory
-    let sva: SVARegistry
+    let core: IOMMUCore
     let events: EventLog
     /// The DMA API's options (MachineConfig's).
     let policy: DMAPolicy
@@ -70,16 +70,16 @@ final class DMADomains: @unchecked Sendable {
     /// The flush-queue timers in thread mode.
     var timer: FlushTimer?
 
-    init(frames: FrameMemory, sva: SVARegistry, policy: DMAPolicy) {
+    init(frames: FrameMemory, core: IOMMUCore, policy: DMAPolicy) {
         self.frames = frames
-        self.sva = sva
+        self.core = core
         self.events = frames.events
         self.policy = policy
     }
 
     /// iommu_domain_alloc for `iommu`, of `type`, with `pgsizeBitmap`.
     func create(iommu: UInt32, type: DomainType, pgsizeBitmap: UInt64) throws(SVAError) -> UInt32 {
-        let unit = try sva.iommu(iommu)
+        let unit = try core.iommu(iommu)
         try Self.checkBitmap(pgsizeBitmap)
         // The id is taken first so the domain's root is allocated outside
         // the list's lock; a failed allocation leaves a nil slot behind.
@@ -154,7 +154,7 @@ final class DMADomains: @unchecked Sendable {
         let s = try slot(id)
         guard let c = s.cookie else { throw .invalidArgument }
         guard s.domain.iommu.config.deferredFlush else { throw .notSupported }
-        guard !sva.usesUntrusted(domain: id) else { throw .wrongAPI }
+        guard !core.usesUntrusted(domain: id) else { throw .wrongAPI }
         guard !c.fqActive.exchange(true, ordering: .acquiringAndReleasing) else { return }
         noteLazy(s.domain)
     }
@@ -177,13 +177,13 @@ final class DMADomains: @unchecked Sendable {
     /// Attaches `device`'s requests without PASID to domain `id`.
     func attach(device: UInt32, domain id: UInt32) throws(SVAError) {
         let d = try domain(id)
-        try sva.attachDefaultDomain(device: device, iommu: d.iommuIndex, domain: id, entry: d.entry)
+        try core.attachDefaultDomain(device: device, iommu: d.iommuIndex, domain: id, entry: d.entry)
     }
 
     /// Detaches the device's default domain, then invalidates the domain's
     /// lines on its IOMMU and fences, so no walk through it is in flight.
     func detach(device: UInt32) throws(SVAError) {
-        let id = try sva.detachDefaultDomain(device: device)
+        let id = try core.detachDefaultDomain(device: device)
         let d = try domain(id)
         d.iommu.invalidateTag(d.tag)
         d.iommu.fence()
@@ -238,8 +238,8 @@ final class DMADomains: @unchecked Sendable {
         let d = s.domain
         if let c = s.cookie { guard c.mappings.isEmpty else { throw .busy } }
         // Refused while attached; from here on no attach can succeed (the
-        // check and the mark are one hold of the registry lock).
-        try sva.markDomainDying(id)
+        // check and the mark are one hold of the core's lock).
+        try core.markDomainDying(id)
         // Map and unmap racing the free find the domain dead under its
         // tables' lock; the DMA API finds no cookie.
         d.kill()

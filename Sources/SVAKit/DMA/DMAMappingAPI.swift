@@ -11,7 +11,7 @@ extension DMADomains {
     /// The translated default domain of `device` and its cookie; nil for an
     /// identity domain (dma-direct: the DMA address is the physical one).
     private func cookie(of device: UInt32) throws(SVAError) -> (DeviceWord, DMACookie?) {
-        let w = try sva.deviceWord(device)
+        let w = try core.deviceWord(device)
         guard let id = w.defaultDomain else { throw .notSupported }
         switch lookupCookie(id) {
         case .translated(let c): return (w, c)
@@ -79,11 +79,11 @@ extension DMADomains {
     /// translated domain otherwise, DMA-FQ unless the machine is strict, the
     /// device untrusted or the IOMMU unable to defer flushes. Attaches it.
     func setupDefaultDomain(device: UInt32, identity: Bool) throws(SVAError) -> (UInt32, DMAPolicyReason) {
-        let w = try sva.deviceWord(device)
+        let w = try core.deviceWord(device)
         // Refused before the domain is allocated, so nothing changes (attach
-        // checks again under the registry's lock).
+        // checks again under the core's lock).
         guard w.defaultDomain == nil else { throw .busy }
-        let unit = try sva.iommu(UInt32(w.iommu))
+        let unit = try core.iommu(UInt32(w.iommu))
         let reason: DMAPolicyReason = w.untrusted ? .untrustedDevice : !unit.config.deferredFlush ? .noDeferredFlush
             : policy.strict ? .strictConfigured : .lazyDefault
         let type: DomainType = identity ? .identity : reason == .lazyDefault ? .dmaFQ : .dma
@@ -186,7 +186,7 @@ extension DMADomains {
     /// iommu_dma_max_mapping_size: an untrusted device's maps may bounce,
     /// so they are limited to what swiotlb can hold (one segment).
     func maxMappingSize(device: UInt32) throws(SVAError) -> UInt64 {
-        let w = try sva.deviceWord(device)
+        let w = try core.deviceWord(device)
         return w.untrusted && policy.untrustedBounce ? SWIOTLB.maxMappingSize : UInt64.max
     }
 

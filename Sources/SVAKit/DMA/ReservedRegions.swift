@@ -97,8 +97,8 @@ extension DMADomains {
     /// iommu_get_resv_regions of `device` (its IOMMU's profile), the PCI
     /// window first: what /sys/kernel/iommu_groups/N/reserved_regions lists.
     func reservedRegions(device: UInt32) throws(SVAError) -> [ReservedRegion] {
-        let w = try sva.deviceWord(device)
-        let unit = try sva.iommu(UInt32(w.iommu))
+        let w = try core.deviceWord(device)
+        let unit = try core.iommu(UInt32(w.iommu))
         return [.hostBridgeWindow] + unit.config.profile.reservedRegions
     }
 }

@@ -11,8 +11,12 @@ import Glibc
 /// an out-of-order path fails at once instead of deadlocking one day.
 ///
 /// Why this order (docs/ARCHITECTURE.md, "Locks"):
-/// - `registry` first: bind and unbind look up the mm's root (page tables)
-///   and install PASID entries (IOMMU) while the registry is consistent.
+/// - `sva` first (iommu_sva_lock): bind and unbind look up the mm's root
+///   (page tables) and attach PASIDs through the core while the SVA
+///   bookkeeping is consistent.
+/// - `iommuCore` next (group->mutex): a PASID attachment or a default domain
+///   changes under it, with the IOMMU's lock taken inside to write the PASID
+///   entry. SVA takes it under its own lock; the DMA layer alone.
 /// - `addressSpaces` (the mm list) before `pageTable`: an mm is found, then
 ///   its tables are changed. `domainList` likewise before `domainTables`.
 /// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables;
@@ -38,56 +42,58 @@ import Glibc
 ///   area's lock with no other engine lock held and call nothing.
 /// - `memory`, then the logs and the hook slots, which call nothing.
 enum LockRank: UInt8, Comparable, CustomStringConvertible {
-    case registry = 1
-    case addressSpaces = 2
+    case sva = 1
+    case iommuCore = 2
+    case addressSpaces = 3
     /// The list of DMA domains (`DMADomains`): held only to find or change
     /// it, like the mm list.
-    case domainList = 3
-    case pageTable = 4
+    case domainList = 4
+    case pageTable = 5
     /// One DMA domain's tables (`IOMMUDomain`): serialises their writers.
-    case domainTables = 5
-    case vmalloc = 6
+    case domainTables = 6
+    case vmalloc = 7
     /// One flush-queue ring of a DMA-FQ domain (`FlushQueue`): held while
     /// it frees the entries a finished flush covers and, when the ring is
     /// full, across the domain-wide flush (fence and IOMMU after it), as
     /// queue_iova does under fq->lock.
-    case flushQueue = 7
-    case fence = 8
-    case iommu = 9
-    case deferred = 10
+    case flushQueue = 8
+    case fence = 9
+    case iommu = 10
+    case deferred = 11
     /// One shard of a DMA domain's live mappings (`DMACookie`): taken alone,
     /// to record a mapping after dma_map and to claim it at dma_unmap.
-    case dmaMappings = 11
+    case dmaMappings = 12
     /// The quarantine of a DMA-FQ domain (`DMACookie`): frames unmapped
     /// lazily whose flush has not finished, and the frees parked behind it.
     /// Taken under a ring's lock when a flush releases them; frees after it.
-    case quarantine = 12
+    case quarantine = 13
     /// One CPU's `loaded` and `prev` magazines of one size class
     /// (`IOVARcache`). Outermost of the IOVA locks: alloc/free take it first
     /// and may go on to the depot and the tree. Never two at once.
-    case iovaRcache = 13
+    case iovaRcache = 14
     /// One size class's depot of full magazines, its size and its reclaim
     /// deadline (`IOVARcache`). Taken under a CPU's rcache lock to push or
     /// pop a magazine; may free a magazine's IOVAs into the tree.
-    case iovaDepot = 14
+    case iovaDepot = 15
     /// The IOVA tree (`IOVADomain`): every range, free, allocated or
     /// reserved, and its counters. Innermost of the IOVA locks: it calls
     /// nothing.
-    case iovaTree = 15
+    case iovaTree = 16
     /// One area of the swiotlb bounce pool (`SWIOTLB`): its search index,
     /// used count and slots (io_tlb_area's spinlock). Taken alone, with no
     /// other engine lock held, and nothing is called under it.
-    case swiotlbArea = 16
-    case memory = 17
-    case reports = 18
-    case events = 19
-    case hook = 20
+    case swiotlbArea = 17
+    case memory = 18
+    case reports = 19
+    case events = 20
+    case hook = 21
 
     static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
     var description: String {
         switch self {
-        case .registry: "SVA registry"
+        case .sva: "iommu_sva_lock"
+        case .iommuCore: "IOMMU core"
         case .addressSpaces: "address-space list"
         case .domainList: "DMA domain list"
         case .pageTable: "page_table_lock"
@@ -129,6 +135,16 @@ enum LockRank: UInt8, Comparable, CustomStringConvertible {
     func release() {
         #if DEBUG
         svk_set_held_ranks(svk_held_ranks() & ~(1 << UInt64(rawValue)))
+        #endif
+    }
+
+    /// Traps unless the calling thread holds a lock of this rank: what a
+    /// `...Locked` helper asserts, as iova.c's private_find_iova asserts
+    /// iova_rbtree_lock.
+    @inline(__always)
+    func assertHeld() {
+        #if DEBUG
+        if svk_held_ranks() & (1 << UInt64(rawValue)) == 0 { fatalError("the \(self) lock is not held") }
         #endif
     }
 

@@ -51,11 +51,11 @@ extension Machine {
                                    into out: UnsafeMutableBufferPointer<UInt64>,
                                    access: DMAAccess = []) throws(SVAError) -> Int {
         let device = id.rawValue, pasid = p.rawValue
-        let iommuIndex = try sva.route(device: device, pasid: pasid)
+        let iommuIndex = try core.route(device: device, pasid: pasid)
         guard out.count >= vas.count else { throw .invalidArgument }
         for va in vas where !inRange(va, pasid: pasid) { throw .outOfRange }
         var reports: [UAFReport] = []
-        let faults = sva.withIOMMU(iommuIndex) { iommu in
+        let faults = core.withIOMMU(iommuIndex) { iommu in
             iommu.translate(device: device, pasid: pasid, vas: vas, into: out, access: access) { f, va in
                 reports.append(report(f, device: device, pasid: pasid, iommu: iommu.id.rawValue, va: va))
             }
@@ -69,13 +69,13 @@ extension Machine {
     /// delivered at the end.
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
-        let iommuIndex = try sva.route(device: device, pasid: pasid)
+        let iommuIndex = try core.route(device: device, pasid: pasid)
         guard count >= 0, UInt64(max(count, 1)) - 1 <= UInt64.max - va, inRange(va, pasid: pasid),
               inRange(va + (UInt64(max(count, 1)) - 1), pasid: pasid)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
         let memoryBytes = frames.bytes
-        let fault: DMAFault? = sva.withIOMMU(iommuIndex) { iommu in
+        let fault: DMAFault? = core.withIOMMU(iommuIndex) { iommu in
             var off = 0
             while off < count {
                 let a = va + UInt64(off)

@@ -62,7 +62,7 @@ extension Machine {
     /// under dma-iommu). Throws ``SVAError/noDevice`` for an unknown device.
     public func dmaSetMask(device: DeviceID, bits: Int) throws(SVAError) {
         guard (1...64).contains(bits) else { throw .invalidArgument }
-        _ = try sva.deviceWord(device.rawValue)
+        _ = try core.deviceWord(device.rawValue)
         domains.deviceLimits.update(device.rawValue) { $0.maskBits = bits }
     }
 
@@ -71,7 +71,7 @@ extension Machine {
     /// devicetree dma-ranges): 2^bits - 1, or none for nil.
     public func setBusDMALimit(device: DeviceID, bits: Int?) throws(SVAError) {
         if let bits { guard (1...64).contains(bits) else { throw .invalidArgument } }
-        _ = try sva.deviceWord(device.rawValue)
+        _ = try core.deviceWord(device.rawValue)
         domains.deviceLimits.update(device.rawValue) { $0.busLimitBits = bits }
     }
 
@@ -79,7 +79,7 @@ extension Machine {
     /// still applies (it goes off at the first try below 4 GiB that fails,
     /// with ``EventType/dmaDACNotice``).
     public func dmaLimits(device: DeviceID) throws(SVAError) -> DMADeviceLimits {
-        _ = try sva.deviceWord(device.rawValue)
+        _ = try core.deviceWord(device.rawValue)
         return domains.deviceLimits.limits(device.rawValue)
     }
 

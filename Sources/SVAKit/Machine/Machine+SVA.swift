@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 
-/// IOMMUs, devices and the SVA registry: the public face of SVARegistry.
+/// IOMMUs and devices (the IOMMU core) and SVA: the public face of IOMMUCore
+/// and SVARegistry.
 extension Machine {
     /// A new IOMMU with its own caches and PASID table.
     @discardableResult
     public func addIOMMU(_ config: IOMMUConfig = IOMMUConfig()) throws(SVAError) -> IOMMU {
         try config.validate()
-        return sva.addIOMMU(config, traceWalks: self.config.traceWalks)
+        return core.addIOMMU(config, traceWalks: self.config.traceWalks)
     }
 
     /// The IOMMU with id `id`.
-    public func iommu(_ id: IOMMUID) throws(SVAError) -> IOMMU { try sva.iommu(id.rawValue) }
+    public func iommu(_ id: IOMMUID) throws(SVAError) -> IOMMU { try core.iommu(id.rawValue) }
 
     /// A device behind `iommu` that emits PASIDs 1 ..< 2^pasidBits. An
     /// `untrusted` device (dev->untrusted, an external-facing port) always
     /// gets strict DMA invalidation.
     public func addDevice(iommu: IOMMUID, sva isSVA: Bool = true, pasidBits: Int = 20,
                           untrusted: Bool = false) throws(SVAError) -> DeviceID {
-        DeviceID(try sva.addDevice(iommu: iommu.rawValue, sva: isSVA, pasidBits: pasidBits, untrusted: untrusted))
+        DeviceID(try core.addDevice(iommu: iommu.rawValue, sva: isSVA, pasidBits: pasidBits, untrusted: untrusted))
     }
 
     /// A non-SVA attachment of mm's tables at a PASID the caller picks (as a
@@ -62,7 +63,7 @@ extension Machine {
 
     /// The device a bond belongs to (for tests and tools).
     public func device(of bond: SVABond) -> DeviceID? {
-        sva.state.locked { $0.bonds[bond.rawValue]?.device }.map(DeviceID.init(rawValue:))
+        sva.device(ofBond: bond.rawValue).map(DeviceID.init(rawValue:))
     }
 
     /// The slow path for the C header's inline gate.

@@ -6,7 +6,8 @@ import Synchronization
 /// A simulated machine: the layers, composed. Each layer is one type that
 /// owns its state and its lock, and depends only on the layers below it:
 ///
-///     EventLog <- FrameMemory <- PageTables <- IOMMU <- SVARegistry <- DeferredFree
+///     EventLog <- FrameMemory <- PageTables <- IOMMU <- IOMMUCore <- SVARegistry <- DeferredFree
+///                                                         IOMMUCore <- DMADomains
 ///
 /// `Machine` is the kernel that drives them: the public API, the kernel
 /// paths (KernelPaths/), the DMA front and the reports. Two machines share
@@ -23,6 +24,7 @@ public final class Machine: @unchecked Sendable {
     let events: EventLog
     let frames: FrameMemory
     let tables: PageTables
+    let core: IOMMUCore
     let sva: SVARegistry
     let domains: DMADomains
     let deferred: DeferredFree
@@ -69,9 +71,10 @@ public final class Machine: @unchecked Sendable {
             MachineHandle.retire(handle)
             throw error
         }
-        sva = SVARegistry(tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits,
+        core = IOMMUCore(memory: frames.memory, events: events, rootLevel: layout.rootLevel)
+        sva = SVARegistry(core: core, tables: tables, key: MachineHandle.key(handle), pasidBits: config.pasidBits,
                           iommuOnlyRoots: config.pageTableDefence == .kptiRoot)
-        domains = DMADomains(frames: frames, sva: sva, policy: DMAPolicy(
+        domains = DMADomains(frames: frames, core: core, policy: DMAPolicy(
             strict: config.dmaStrict, quarantine: config.dmaQuarantine, cpus: config.cpus, hz: config.hz,
             timerThread: config.workMode == .thread, swiotlbSlabs: config.swiotlbSlabs,
             untrustedBounce: config.untrustedBounce, dmaDebug: config.dmaDebug))

@@ -33,7 +33,7 @@ final class FrameMemory: @unchecked Sendable {
     let state: RankedMutex<State>
 
     /// fail_nth for every allocation the engine makes on a call's behalf:
-    /// frames here, PASIDs (SVARegistry.bind), vmalloc address ranges
+    /// frames here, PASIDs (SVA bind), vmalloc address ranges
     /// (Machine.vmallocRange) and IOVAs (DMADomains.allocIOVA) through the
     /// same countdown.
     let failNth = FailNth()

@@ -17,7 +17,7 @@ import Synchronization
 ///   change, never torn. Seeing a just-cleared slot costs an extra
 ///   invalidation; missing a just-set slot is harmless for the gate because
 ///   a bond published after the reader's load cannot have let a walk cache a
-///   table the caller had already unlinked (see SVARegistry).
+///   table the caller had already unlinked (see SVARegistry.invalidateKernelRange).
 final class PublishedWords: @unchecked Sendable {
     // @unchecked: `retired` and `freeSlots` are touched only under the
     // owner's lock; everything readers see is atomic.

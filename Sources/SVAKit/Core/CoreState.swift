@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+
+/// A device behind an IOMMU (struct device with its iommu_group, as
+/// drivers/iommu/iommu.c keeps it).
+struct DeviceRecord {
+    let iommu: Int
+    /// The device can take SVA binds (IOMMU_DEV_FEAT_SVA).
+    let sva: Bool
+    /// An untrusted device (an external port's: dev->untrusted): always
+    /// strict, whatever the machine's DMA policy.
+    var untrusted = false
+    /// PASIDs the device can emit: 1 ..< pasidLimit.
+    let pasidLimit: Int
+    /// What is attached at each PASID of the device (group->pasid_array).
+    var attachments: [UInt32: PASIDAttachment] = [:]
+    /// The DMA domain its requests without PASID go through, if any.
+    var defaultDomain: UInt32? = nil
+}
+
+/// What a PASID of a device is attached to. The core keeps it as
+/// group->pasid_array keeps the domain: it knows the domain's kind and mm
+/// (include/linux/iommu.h's IOMMU_DOMAIN_SVA carries domain->mm), not the
+/// bookkeeping of whoever attached it.
+enum PASIDAttachment: Equatable {
+    /// An SVA domain: the bond's handle and its mm.
+    case sva(handle: UInt32, mm: UInt32)
+    /// A non-SVA attachment of an mm's tables the caller placed at a PASID
+    /// it chose.
+    case explicit(mm: UInt32)
+
+    var mm: UInt32 {
+        switch self {
+        case .sva(_, let mm), .explicit(let mm): mm
+        }
+    }
+}
+
+/// Everything `IOMMUCore.devices` protects.
+struct CoreState {
+    /// The IOMMUs by id; keeps them alive for the machine's life.
+    var iommus: [IOMMU] = []
+    var devices: [DeviceRecord] = []
+    /// DMA domains being freed: no device may attach to them any more.
+    var dyingDomains: Set<UInt32> = []
+
+    func device(_ id: UInt32) throws(SVAError) -> DeviceRecord {
+        guard Int(id) < devices.count else { throw .noDevice }
+        return devices[Int(id)]
+    }
+}
+
+/// A device as the lock-free DMA paths see it, packed in one published word:
+/// bits 0-31 the IOMMU index + 1 (never 0), 32-39 the PASID width, bit 40
+/// untrusted, bits 41-63 the default DMA domain + 1 (0: none).
+struct DeviceWord {
+    let raw: UInt64
+
+    init(raw: UInt64) { self.raw = raw }
+
+    init(iommu: Int, pasidBits: Int, untrusted: Bool, defaultDomain: UInt32?) {
+        precondition(iommu < 1 << 31 && (defaultDomain ?? 0) < 1 << 22)
+        raw = UInt64(iommu + 1) | UInt64(pasidBits) << 32 | (untrusted ? 1 << 40 : 0)
+            | UInt64(defaultDomain.map { $0 + 1 } ?? 0) << 41
+    }
+
+    var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
+    var pasidBits: Int { Int((raw >> 32) & 0xff) }
+    var untrusted: Bool { raw & 1 << 40 != 0 }
+    var defaultDomain: UInt32? {
+        let d = raw >> 41
+        return d == 0 ? nil : UInt32(d - 1)
+    }
+}
