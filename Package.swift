@@ -3,6 +3,9 @@
 // (docs/BUILDING.md §3).
 import PackageDescription
 
+/// Every engine target: the sanitizer's trait as a compile-time condition.
+let engine: [SwiftSetting] = [.define("SVAKIT_IOMMU_DEBUG_PAGEALLOC", .when(traits: ["IOMMUDebugPagealloc"]))]
+
 let package = Package(
     name: "SVAKit",
     products: [
@@ -41,10 +44,33 @@ let package = Package(
         // Private to the engine: atomic access to shared memory and the
         // per-thread lock ranks. Not part of the C ABI, not installed.
         .target(name: "CSVAKitCore"),
+        // The engine, one target per layer group, bottom up; each may import
+        // only the ones above it in this list, so an upward reference does not
+        // build (docs/ARCHITECTURE.md, "Layers"). Layers share `package`
+        // declarations; the one library product is still `SVAKit`, which
+        // re-exports the rest. CMake compiles the same sources as one module
+        // (SVAKIT_SINGLE_MODULE), as swift-collections does.
+        // Errors, ids, frame vocabulary, config enums, locks, the event log.
+        .target(name: "SVAKitBase", dependencies: ["CSVAKit", "CSVAKitCore"], swiftSettings: engine),
+        // Frames, ptdesc, the allocator, the sanitizer's page_ext; CPU page tables.
+        .target(name: "SVAKitMemory", dependencies: ["SVAKitBase", "CSVAKit", "CSVAKitCore"], swiftSettings: engine),
+        // IOMMU hardware (caches, walker, profiles) and the IOMMU core (iommu.c).
+        .target(name: "SVAKitIOMMU", dependencies: ["SVAKitBase", "SVAKitMemory", "CSVAKit", "CSVAKitCore"], swiftSettings: engine),
+        // SVA (iommu-sva.c), the key and the gate; deferred freeing of kernel tables.
+        .target(
+            name: "SVAKitSVA", dependencies: ["SVAKitBase", "SVAKitMemory", "SVAKitIOMMU", "CSVAKit", "CSVAKitCore"],
+            swiftSettings: engine
+        ),
+        // DMA domains, the IOVA allocator, the DMA API, flush queue, swiotlb: on the core, never on SVA.
+        .target(
+            name: "SVAKitDMA", dependencies: ["SVAKitBase", "SVAKitMemory", "SVAKitIOMMU", "CSVAKit", "CSVAKitCore"],
+            swiftSettings: engine
+        ),
+        // The machine, the kernel paths, the oracle's reports and the C ABI.
         .target(
             name: "SVAKit",
-            dependencies: ["CSVAKit", "CSVAKitCore"],
-            swiftSettings: [.define("SVAKIT_IOMMU_DEBUG_PAGEALLOC", .when(traits: ["IOMMUDebugPagealloc"]))]
+            dependencies: ["SVAKitBase", "SVAKitMemory", "SVAKitIOMMU", "SVAKitSVA", "SVAKitDMA", "CSVAKit", "CSVAKitCore"],
+            swiftSettings: engine
         ),
         // The seed scenarios (name, story, expected verdict per free mode) and
         // the attacker's helpers, on the public API only: the CLI and both
@@ -64,7 +90,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SVAKitTests",
-            dependencies: ["SVAKit", "SVAKitScenarios", "CSVAKit"]
+            // The layers' `package` declarations are visible to tests through
+            // plain imports (Support.swift), as to any target of this package.
+            dependencies: ["SVAKit", "SVAKitBase", "SVAKitMemory", "SVAKitIOMMU", "SVAKitSVA", "SVAKitDMA",
+                           "SVAKitScenarios", "CSVAKit"]
         ),
         // The CLI's outputs (JSON, traces) and options. The CLI encodes with
         // FoundationEssentials; the library never imports Foundation.

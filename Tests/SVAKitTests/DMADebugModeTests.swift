@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
 @_spi(Testing) @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// An unmap that matches no live mapping: refused by default (beyond
 /// Linux), made as asked and reported in DMADebugMode.linux, as

@@ -2,6 +2,11 @@
 import Synchronization
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// Records each CPU flush and, at that moment, the kinds of the frames a test
 /// is watching: the free paths must flush while the table is still unfreed.

@@ -3,6 +3,11 @@ import Synchronization
 import Testing
 import SVAKitScenarios
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// Memory hot-remove in Linux's order (arch/x86/mm/init_64.c at 6.12.118,
 /// unchanged in this respect through 7.0): remove_pte_table clears the PTEs

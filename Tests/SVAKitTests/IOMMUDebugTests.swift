@@ -2,6 +2,11 @@
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import CSVAKit
 import SVAKitScenarios
 

@@ -5,6 +5,11 @@ import Glibc
 #endif
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// The IOVA allocator and its rcache (docs/KERNEL-MODEL.md §4.5).
 @Suite struct IOVATests {

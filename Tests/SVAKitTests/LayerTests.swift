@@ -6,6 +6,11 @@ import Glibc
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 /// What the layered engine adds: explicit PASID attachments reach the gate,

@@ -2,6 +2,11 @@
 import CSVAKit
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// The structs Swift stores and C reads must have the header's layout
 /// (abi_checks.c asserts the same from the C side).
@@ -16,7 +21,7 @@ import Testing
     }
 
     @Test func eventIs40Bytes() {
-        #expect(MemoryLayout<RawEvent>.size == 40)
+        #expect(MemoryLayout<svakit_event>.size == 40)
     }
 
     @Test func configLayoutsMatchHeader() {

@@ -2,6 +2,11 @@
 import CSVAKit
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 /// The mitigations (docs/MITIGATIONS.md): each one's verdict on every seed

@@ -2,6 +2,11 @@
 import Synchronization
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 /// The walk oracle must have no false positives: a machine that invalidates

@@ -2,6 +2,11 @@
 import CSVAKit
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 /// One machine and one bound device on an IOMMU of `profile`.

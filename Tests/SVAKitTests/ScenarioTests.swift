@@ -2,6 +2,11 @@
 import Synchronization
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 @Suite struct ScenarioTests {

@@ -5,6 +5,11 @@ import Glibc
 #endif
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 import SVAKitScenarios
 
 /// Everything at once on a machine in `complete` mode with the worker thread:

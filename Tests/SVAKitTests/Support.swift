@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// 1 GiB machines unless a test needs more: boot is O(GiB), not O(frames).
 let gib = 1 << 18

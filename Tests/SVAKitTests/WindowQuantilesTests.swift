@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import Testing
 @testable import SVAKit
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
 
 /// Machine.flushQueueWindowQuantiles: the lazy window's quantile function
 /// the plots draw (`svakit bench dma --cdf`).

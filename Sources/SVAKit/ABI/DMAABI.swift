@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// 0, SVAKIT_DMA_FAULTED with the fault copied out, or the error.
 private func dmaOutcome(_ fault: DMAFault?, _ out: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {

@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// `svakit_events()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
@@ -8,8 +15,7 @@ public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: U
     withMachine(h) { m throws(SVAError) in
         guard cap >= 0 else { throw .invalidArgument }
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
-        let n = m.copyEvents(since: since, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) { _ in true }
-        return Int32(n)
+        return copy(m.events(since: since, limit: min(cap, Int(Int32.max))), to: out)
     }
 }
 
@@ -22,9 +28,21 @@ public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ p
         let p = try pfnArgument(pfn)
         _ = try m.descriptor(p)  // range check
         guard let out else { if cap == 0 { return 0 }; throw .nullPointer }
-        let n = m.copyEvents(since: 0, into: UnsafeMutableBufferPointer(start: out, count: min(cap, Int(Int32.max)))) {
-            $0.concerns(p)
-        }
-        return Int32(n)
+        return copy(m.history(of: p, limit: min(cap, Int(Int32.max))), to: out)
+    }
+}
+
+/// Copies events into the caller's array as struct svakit_event.
+private func copy(_ events: [Event], to out: UnsafeMutablePointer<svakit_event>) -> Int32 {
+    for (i, e) in events.enumerated() { out[i] = svakit_event(e) }
+    return Int32(events.count)
+}
+
+extension svakit_event {
+    /// The C ABI's 40-byte form of an event.
+    init(_ e: Event) {
+        self.init(step: e.step, type: e.type?.rawValue ?? 0, site: e.site.rawValue, level: UInt8(e.level),
+                  kind: e.kind.rawValue, order: UInt16(e.order), pfn: e.pfn.rawValue, generation: e.generation,
+                  va: e.va, aux: e.aux)
     }
 }

@@ -3,6 +3,13 @@ import CSVAKit
 #if canImport(Glibc)
 import Glibc
 #endif
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// `svakit_config_default()` of the C ABI, as include/svakit.h documents it.
 @c @implementation

@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// `svakit_mm_create()` of the C ABI, as include/svakit.h documents it.
 @c @implementation

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// Memory hot-remove and hot-add of whole sections (arch/x86/mm/init_64.c:
 /// arch_remove_memory -> remove_pagetable, arch_add_memory ->
@@ -8,8 +15,8 @@ extension Machine {
     /// Memory hot-remove: frames offline, then remove_pagetable over their
     /// direct map (docs/KERNEL-MODEL.md §2.7 "Memory hot-remove").
     ///
-    /// In the modes named after Linux (``FreeMode/immediate``,
-    /// ``FreeMode/linux619`` and every design that frees at once) it runs in
+    /// In the modes named after Linux (`FreeMode/immediate`,
+    /// `FreeMode/linux619` and every design that frees at once) it runs in
     /// Linux's order: leaves cleared; each PTE table's leaves cleared and
     /// flush_tlb_all (remove_pte_table); then free_pte_table /
     /// free_pmd_table / free_pud_table (5-level only) free an emptied table
@@ -17,7 +24,7 @@ extension Machine {
     /// page_table_lock; one flush_tlb_all at the end. Between a free and its
     /// clear a fresh walk still reaches the freed frame; the kernel window
     /// hook (``setKernelWindowHook(_:)``) runs there. In
-    /// ``FreeMode/complete`` (beyond Linux) each emptied table is unlinked
+    /// `FreeMode/complete` (beyond Linux) each emptied table is unlinked
     /// instead, and the batch is freed after the final flush: clear, flush,
     /// invalidate (the deferred work), free.
     public func hotRemove(pfn: UInt64, pages: UInt64) throws(SVAError) {
@@ -59,7 +66,7 @@ extension Machine {
     }
 
     /// Whether hot-remove frees a table before clearing its entry, as
-    /// remove_pagetable does (every mode but ``FreeMode/complete``).
+    /// remove_pagetable does (every mode but `FreeMode/complete`).
     var hotRemoveFreesBeforeClear: Bool { config.freeMode != .complete }
 
     /// remove_p4d_table / remove_pud_table / remove_pmd_table /

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// Huge vmap over existing tables (vmap_try_huge_pmd / vmap_try_huge_pud in
 /// mm/vmalloc.c) and the two x86 functions that free the tables underneath

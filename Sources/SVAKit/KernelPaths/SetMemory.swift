@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// set_memory (arch/x86/mm/pat/set_memory.c, docs/KERNEL-MODEL.md §2.7):
 /// change_page_attr_set_clr splits large leaves (`__split_large_page`, which

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// vmalloc, vfree and vunmap on the simulated vmalloc area (mm/vmalloc.c).
 /// The lazy purge that vfree leaves the flush to is in VmapPurge.swift.

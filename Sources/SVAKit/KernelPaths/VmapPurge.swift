@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The lazy purge of freed vmap areas (mm/vmalloc.c, Linux 6.12,
 /// docs/KERNEL-MODEL.md §2.9): vfree leaves its range unflushed on the lazy

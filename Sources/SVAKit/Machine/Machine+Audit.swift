@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import CSVAKitCore
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The machine's self-check, for tests (svakit_machine_check): the
 /// bookkeeping of every layer, and conservation across them.

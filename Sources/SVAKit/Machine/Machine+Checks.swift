@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// Argument checks shared by the C entry points that pass ranges straight to
 /// a command: what the hardware or the kernel would refuse.

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// Devices doing DMA at (PASID, virtual address) through their IOMMU.
 extension Machine {

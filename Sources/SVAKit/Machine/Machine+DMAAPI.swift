@@ -1,42 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-
-/// A scatter-gather list mapped by ``Machine/dmaMapSG(device:_:direction:cpu:)``:
-/// the DMA segments the device uses (merged where the IOVA layout is
-/// contiguous), and what ``Machine/dmaUnmapSG(device:_:cpu:)`` needs.
-public struct DMAMappedSG: Sendable, Equatable {
-    /// The DMA segments: (DMA address, length) each.
-    public let segments: [DMASegment]
-    /// The direction it was mapped with.
-    public let direction: DMADirection
-    /// The one IOVA range the list occupies, and the bytes it spans.
-    let base: UInt64, span: UInt64
-    /// Mapped element by element through iommu_dma_map_page, as every
-    /// untrusted device's list is (sg_dma_mark_swiotlb): unmapped segment
-    /// by segment.
-    let swiotlb: Bool
-
-    init(segments: [DMASegment], direction: DMADirection, base: UInt64, span: UInt64, swiotlb: Bool = false) {
-        self.segments = segments
-        self.direction = direction
-        self.base = base
-        self.span = span
-        self.swiotlb = swiotlb
-    }
-}
-
-/// One DMA segment of a mapped scatter-gather list.
-public struct DMASegment: Sendable, Equatable {
-    /// The DMA address the device uses.
-    public let address: UInt64
-    /// Its length in bytes.
-    public let length: UInt64
-
-    /// A segment of `length` bytes at `address`.
-    public init(address: UInt64, length: UInt64) {
-        self.address = address
-        self.length = length
-    }
-}
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The DMA API of a device's default domain (docs/KERNEL-MODEL.md §4): what
 /// a driver calls, strict or lazy as the domain's type says. Every call
@@ -48,7 +17,7 @@ extension Machine {
     /// untrusted, or its IOMMU unable to defer flushes. Returns the domain
     /// and why it got its type (the boot log's line). The first DMA-FQ
     /// domain taints the machine (``Machine/dmaTainted``) and logs the
-    /// window (``EventType/dmaLazyWindow``).
+    /// window (`EventType/dmaLazyWindow`).
     public func setupDMA(for device: DeviceID, identity: Bool = false) throws(SVAError)
         -> (domain: DomainID, reason: DMAPolicyReason) {
         let (id, reason) = try domains.setupDefaultDomain(device: device.rawValue, identity: identity)
@@ -59,7 +28,7 @@ extension Machine {
     /// IOVAs stay below 2^bits from now on (both the streaming and the
     /// coherent mask; the model keeps one). `bits` is 1...64; any width is
     /// accepted, as a device behind an IOMMU accepts any mask (dma_supported
-    /// under dma-iommu). Throws ``SVAError/noDevice`` for an unknown device.
+    /// under dma-iommu). Throws `SVAError/noDevice` for an unknown device.
     public func dmaSetMask(device: DeviceID, bits: Int) throws(SVAError) {
         guard (1...64).contains(bits) else { throw .invalidArgument }
         _ = try core.deviceWord(device.rawValue)
@@ -77,7 +46,7 @@ extension Machine {
 
     /// The device's DMA mask, bus limit, and whether PCI's 32-bit first try
     /// still applies (it goes off at the first try below 4 GiB that fails,
-    /// with ``EventType/dmaDACNotice``).
+    /// with `EventType/dmaDACNotice`).
     public func dmaLimits(device: DeviceID) throws(SVAError) -> DMADeviceLimits {
         _ = try core.deviceWord(device.rawValue)
         return domains.deviceLimits.limits(device.rawValue)
@@ -93,8 +62,8 @@ extension Machine {
 
     /// The unmaps a translated domain's flush queue holds now, ring by ring,
     /// oldest first (empty for a strict domain's idle queue). Throws
-    /// ``SVAError/noDevice`` for an unknown or freed domain and
-    /// ``SVAError/invalidArgument`` for an identity one.
+    /// `SVAError/noDevice` for an unknown or freed domain and
+    /// `SVAError/invalidArgument` for an identity one.
     public func queuedIOVAs(_ domain: DomainID) throws(SVAError) -> [QueuedIOVA] {
         let s = try domains.slot(domain.rawValue)
         guard let c = s.cookie else { throw .invalidArgument }
@@ -106,9 +75,9 @@ extension Machine {
 
     /// dma_map_page / dma_map_single: maps `size` bytes at `phys` for
     /// `device` and returns the DMA address. Throws
-    /// ``SVAError/notSupported`` when the device has no default domain,
-    /// ``SVAError/noSpace`` when the IOVA space is exhausted,
-    /// ``SVAError/outOfRange`` for a range past memory.
+    /// `SVAError/notSupported` when the device has no default domain,
+    /// `SVAError/noSpace` when the IOVA space is exhausted,
+    /// `SVAError/outOfRange` for a range past memory.
     public func dmaMapPage(device: DeviceID, phys: UInt64, size: UInt64, direction: DMADirection,
                            cpu: Int? = nil) throws(SVAError) -> UInt64 {
         defer { drainLeaks() }
@@ -132,8 +101,8 @@ extension Machine {
     }
 
     /// dma_unmap_page: `address`, `size` and `direction` must be those the
-    /// map returned and was given (``SVAError/notFound`` for an address not
-    /// mapped, ``SVAError/invalidArgument`` for another size, direction or
+    /// map returned and was given (`SVAError/notFound` for an address not
+    /// mapped, `SVAError/invalidArgument` for another size, direction or
     /// device; nothing changes then). Strict: the IOTLB is invalidated and
     /// synced before it returns. Lazy: the IOVA waits in the flush queue,
     /// and the device may keep reaching the page until the flush.
@@ -204,8 +173,8 @@ extension Machine {
 
     /// Runs the DMA layer's timers due at `now` (monotonic ns): each DMA-FQ
     /// domain's flush-queue timeout and each IOVA depot's reclaim. A thread
-    /// does it every millisecond in ``WorkMode/thread``; tests in
-    /// ``WorkMode/manual`` call it, or ``flushDMAQueues()``.
+    /// does it every millisecond in `WorkMode/thread`; tests in
+    /// `WorkMode/manual` call it, or ``flushDMAQueues()``.
     public func runDMATimers(now: UInt64) { domains.runTimers(now: now) }
 
     /// Flushes every DMA-FQ domain's queue now, as its timer would, and

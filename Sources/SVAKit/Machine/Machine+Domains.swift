@@ -1,18 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// DMA domains: an IOMMU page table per domain, attached to a device as its
 /// default domain (the requests without PASID), mapped and unmapped through
 /// the IOMMU API (docs/KERNEL-MODEL.md §4).
 extension Machine {
     /// The sizes a domain maps with by default: 4 KiB, 2 MiB and 1 GiB.
-    public static let defaultPageSizes: UInt64 = 0x1000 | 0x20_0000 | 0x4000_0000
+    public static let defaultPageSizes: UInt64 = DMADomains.defaultPageSizes
 
     /// iommu_domain_alloc: a new domain of `type` on `iommu`. `pageSizes` is
     /// its pgsize_bitmap, a mask of the byte sizes 4K, 64K, 2M and 1G whose
     /// smallest is 4K or 64K (the granule its IOVAs are counted in).
-    /// Throws ``SVAError/noDevice`` for an unknown IOMMU and
-    /// ``SVAError/invalidArgument`` for a bad bitmap.
+    /// Throws `SVAError/noDevice` for an unknown IOMMU and
+    /// `SVAError/invalidArgument` for a bad bitmap.
     public func createDomain(iommu: IOMMUID, type: DomainType = .dma,
                              pageSizes: UInt64 = Machine.defaultPageSizes) throws(SVAError) -> DomainID {
         DomainID(try domains.create(iommu: iommu.rawValue, type: type, pgsizeBitmap: pageSizes))
@@ -26,18 +33,18 @@ extension Machine {
     /// Switches a DMA domain to DMA-FQ at run time, as writing `DMA-FQ` to
     /// /sys/kernel/iommu_groups/N/type does, without tearing it down: later
     /// unmaps go through the flush queue. Only DMA -> DMA-FQ
-    /// (``SVAError/invalidArgument`` otherwise; a DMA-FQ domain stays so);
-    /// refused for a domain an untrusted device uses (``SVAError/wrongAPI``)
-    /// and on an IOMMU that cannot defer flushes (``SVAError/notSupported``).
+    /// (`SVAError/invalidArgument` otherwise; a DMA-FQ domain stays so);
+    /// refused for a domain an untrusted device uses (`SVAError/wrongAPI`)
+    /// and on an IOMMU that cannot defer flushes (`SVAError/notSupported`).
     /// The first lazy domain taints the machine.
     public func switchToLazy(_ domain: DomainID) throws(SVAError) {
         try domains.switchToLazy(domain.rawValue)
     }
 
     /// iommu_attach_device: `device`'s requests without PASID
-    /// (``PASID/noPASID``) go through `domain`. The domain must belong to the
-    /// device's IOMMU (``SVAError/invalidArgument``); a device has one
-    /// default domain at a time (``SVAError/busy``).
+    /// (`PASID/noPASID`) go through `domain`. The domain must belong to the
+    /// device's IOMMU (`SVAError/invalidArgument`); a device has one
+    /// default domain at a time (`SVAError/busy`).
     public func attachDomain(_ domain: DomainID, to device: DeviceID) throws(SVAError) {
         try domains.attach(device: device.rawValue, domain: domain.rawValue)
     }
@@ -49,7 +56,7 @@ extension Machine {
     }
 
     /// iommu_domain_free: unlinks and frees every table of a domain no
-    /// device is attached to (``SVAError/busy`` otherwise).
+    /// device is attached to (`SVAError/busy` otherwise).
     public func freeDomain(_ domain: DomainID) throws(SVAError) {
         try domains.free(domain.rawValue)
     }
@@ -62,9 +69,9 @@ extension Machine {
 
     /// iommu_map: maps [iova, iova + size) of `domain` to `phys`, with the
     /// largest pages its bitmap and the alignment allow. `size`, `iova` and
-    /// `phys` are multiples of the granule. Throws ``SVAError/exists`` over a
-    /// live mapping (and maps nothing), ``SVAError/outOfRange`` past the
-    /// 48-bit aperture or past memory, ``SVAError/outOfMemory`` when a table
+    /// `phys` are multiples of the granule. Throws `SVAError/exists` over a
+    /// live mapping (and maps nothing), `SVAError/outOfRange` past the
+    /// 48-bit aperture or past memory, `SVAError/outOfMemory` when a table
     /// cannot be allocated. `phys` may also lie in ``mmioWindow``.
     public func iommuMap(_ domain: DomainID, iova: UInt64, phys: UInt64, size: UInt64,
                          writable: Bool = true) throws(SVAError) {
@@ -76,7 +83,7 @@ extension Machine {
     /// the range on the domain's IOMMU (leaf-only when no table was freed)
     /// and syncs, then frees the tables the unmap emptied. Returns the bytes
     /// unmapped, which exceed `size` when the range cut into a larger page.
-    /// Throws ``SVAError/notFound`` when nothing is mapped at `iova`.
+    /// Throws `SVAError/notFound` when nothing is mapped at `iova`.
     @discardableResult
     public func iommuUnmap(_ domain: DomainID, iova: UInt64, size: UInt64) throws(SVAError) -> UInt64 {
         try domains.unmapStrict(try domains.domain(domain.rawValue), iova: iova, size: size)

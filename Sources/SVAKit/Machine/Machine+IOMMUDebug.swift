@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// IOMMU_DEBUG_PAGEALLOC (docs/KERNEL-MODEL.md §5): the per-frame mapping
 /// counts, the check the page allocator makes, and its reports, which go
@@ -21,15 +28,15 @@ extension Machine {
 
     /// A frame's mapping count: the 4 KiB granules of IOMMU mappings that
     /// cover it (window-aware: and unmaps whose flush has not finished).
-    /// Throws ``SVAError/noDevice`` when the sanitizer is off and
-    /// ``SVAError/outOfRange`` for a frame past memory.
+    /// Throws `SVAError/noDevice` when the sanitizer is off and
+    /// `SVAError/outOfRange` for a frame past memory.
     public func iommuDebugMapCount(_ pfn: PFN) throws(SVAError) -> Int {
         guard frames.memory.contains(pfn) else { throw .outOfRange }
         guard iommuDebugEnabled else { throw .noDevice }
         return Int(frames.debug.count(pfn.index))
     }
 
-    /// What the sanitizer counted. Throws ``SVAError/noDevice`` when it is off.
+    /// What the sanitizer counted. Throws `SVAError/noDevice` when it is off.
     public func iommuDebugStats() throws(SVAError) -> IOMMUDebugStats {
         guard iommuDebugEnabled else { throw .noDevice }
         return frames.debug.stats
@@ -37,8 +44,8 @@ extension Machine {
 
     /// iommu_debug_check_unmapped for `count` frames from `pfn`: reports each
     /// frame still counted as mapped and returns how many were (0 with the
-    /// key off). Throws ``SVAError/invalidArgument`` for no frames and
-    /// ``SVAError/outOfRange`` past memory.
+    /// key off). Throws `SVAError/invalidArgument` for no frames and
+    /// `SVAError/outOfRange` past memory.
     @discardableResult
     public func iommuDebugCheckUnmapped(_ pfn: PFN, count: Int) throws(SVAError) -> Int {
         guard count > 0 else { throw .invalidArgument }

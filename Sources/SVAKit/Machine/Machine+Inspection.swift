@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// A machine's counters (the C ABI's `struct svakit_stats`).
 public struct MachineStats: Sendable, Equatable {
@@ -48,43 +55,21 @@ extension Machine {
 
     /// Events with step >= since, oldest first, at most `limit`.
     public func events(since: UInt64 = 0, limit: Int = .max) -> [Event] {
-        collect(since: since, limit: limit) { _ in true }.map(Event.init)
+        collect(since: since, limit: limit) { _ in true }
     }
 
     /// The events about one frame, oldest first.
     public func history(of pfn: PFN, limit: Int = .max) -> [Event] {
-        collect(since: 0, limit: limit) { $0.concerns(pfn) }.map(Event.init)
+        collect(since: 0, limit: limit) { $0.concerns(pfn) }
     }
 
-    /// Copies matching events into `out`; returns how many.
-    func copyEvents(since: UInt64, into out: UnsafeMutableBufferPointer<RawEvent>,
-                    where match: (RawEvent) -> Bool) -> Int {
-        do {
-            var n = 0
-            events.forEach(since: since) { e in
-                guard n < out.count else { return false }
-                if match(e) { out[n] = e; n += 1 }
-                return true
-            }
-            return n
+    private func collect(since: UInt64, limit: Int, where match: (Event) -> Bool) -> [Event] {
+        var out: [Event] = []
+        events.forEach(since: since) { e in
+            guard out.count < limit else { return false }
+            if match(e) { out.append(e) }
+            return out.count < limit
         }
-    }
-
-    private func collect(since: UInt64, limit: Int, where match: (RawEvent) -> Bool) -> [RawEvent] {
-        do {
-            var out: [RawEvent] = []
-            events.forEach(since: since) { e in
-                if match(e) { out.append(e) }
-                return out.count < limit
-            }
-            return out
-        }
-    }
-}
-
-extension RawEvent {
-    /// Whether the event is about frame `pfn` (range events carry no frame).
-    func concerns(_ pfn: PFN) -> Bool {
-        self.pfn == pfn.rawValue && type != EventType.tlbFlush.rawValue
+        return out
     }
 }

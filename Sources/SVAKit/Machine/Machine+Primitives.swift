@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The primitives for callers that bring their own arch code (the C ABI's
 /// kernel-style harnesses): allocate a kernel table, read and write entries,
@@ -9,8 +16,8 @@
 extension Machine {
     /// Allocates a zeroed kernel page table of `level` (1 ..< the root level),
     /// marked PT_kernel and linked nowhere, as `pte_alloc_one_kernel` does for a
-    /// PTE table. Throws ``SVAError/invalidArgument`` for a bad level and
-    /// ``SVAError/outOfMemory``.
+    /// PTE table. Throws `SVAError/invalidArgument` for a bad level and
+    /// `SVAError/outOfMemory`.
     public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
         guard level >= 1, level < layout.rootLevel else { throw .invalidArgument }
         let pfn = try frames.alloc(order: 0, kind: .kernelTable, level: level, flags: .kernel, site: .arch)
@@ -31,9 +38,9 @@ extension Machine {
     }
 
     /// Reads entry `index` of the page table in `pfn`. Throws
-    /// ``SVAError/outOfRange``, ``SVAError/notAllocated`` or ``SVAError/doubleFree``
-    /// unless `pfn` heads an allocated block, ``SVAError/wrongAPI`` unless it is a
-    /// table, and ``SVAError/invalidArgument`` for an index past 511.
+    /// `SVAError/outOfRange`, `SVAError/notAllocated` or `SVAError/doubleFree`
+    /// unless `pfn` heads an allocated block, `SVAError/wrongAPI` unless it is a
+    /// table, and `SVAError/invalidArgument` for an index past 511.
     public func readEntry(table pfn: PFN, index: UInt32) throws(SVAError) -> UInt64 {
         let (t, _) = try table(pfn)
         return frames.memory.loadEntry(t.pfn, try checkIndex(index))
@@ -66,10 +73,10 @@ extension Machine {
 
     /// `pmd_populate_kernel` and its kin: points entry `index` of `parent` at the
     /// table `child`, one level below and of the same kind (kernel or user).
-    /// Throws ``SVAError/invalidArgument`` for mismatched levels or kinds,
-    /// ``SVAError/wrongAPI`` for a root or queued table or a root's kernel-half
-    /// entry, ``SVAError/busy`` if `child` is linked already, and
-    /// ``SVAError/exists`` if the entry is present.
+    /// Throws `SVAError/invalidArgument` for mismatched levels or kinds,
+    /// `SVAError/wrongAPI` for a root or queued table or a root's kernel-half
+    /// entry, `SVAError/busy` if `child` is linked already, and
+    /// `SVAError/exists` if the entry is present.
     public func linkTable(parent: PFN, index: UInt32, child childPFN: PFN) throws(SVAError) {
         let (p, pd) = try table(parent)
         let (c, cd) = try table(childPFN)

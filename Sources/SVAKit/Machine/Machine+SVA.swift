@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// IOMMUs and devices (the IOMMU core) and SVA: the public face of IOMMUCore
 /// and SVARegistry.
@@ -42,7 +49,7 @@ extension Machine {
     /// reference; the last one detaches the device and frees the domain.
     public func unbindSVA(_ bond: SVABond) throws(SVAError) { try sva.unbind(handle: bond.rawValue) }
 
-    /// iommu_sva_get_pasid: the PASID of a live bond (``SVAError/staleHandle``
+    /// iommu_sva_get_pasid: the PASID of a live bond (`SVAError/staleHandle`
     /// once it is released).
     public func pasid(of bond: SVABond) throws(SVAError) -> PASID { PASID(try sva.pasid(ofBond: bond.rawValue)) }
 

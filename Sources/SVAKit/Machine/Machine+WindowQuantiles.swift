@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The lazy window's whole distribution, for plots (`svakit bench dma
 /// --cdf`); ``Machine/flushQueueStats(_:)`` gives p50, p99 and the maximum.
@@ -8,8 +15,8 @@ extension Machine {
     /// share of the released unmaps had been released (the upper bound of
     /// the histogram bucket holding it, so at most 12.5 % high, never above
     /// the exact maximum). Zeros before the first release. Throws
-    /// ``SVAError/invalidArgument`` for a domain without a flush queue or a
-    /// permille out of range, and ``SVAError/noDevice`` for an unknown one.
+    /// `SVAError/invalidArgument` for a domain without a flush queue or a
+    /// permille out of range, and `SVAError/noDevice` for an unknown one.
     public func flushQueueWindowQuantiles(_ domain: DomainID, permilles: [Int]) throws(SVAError) -> [UInt64] {
         guard let c = try domains.slot(domain.rawValue).cookie else { throw .invalidArgument }
         for p in permilles where p < 1 || p > 1000 { throw .invalidArgument }

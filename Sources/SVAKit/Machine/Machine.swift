@@ -2,6 +2,13 @@
 import CSVAKit
 internal import CSVAKitCore
 import Synchronization
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// A simulated machine: the layers, composed. Each layer is one type that
 /// owns its state and its lock, and depends only on the layers below it:
@@ -52,9 +59,9 @@ public final class Machine: @unchecked Sendable {
     public typealias TLBFlushHook = @Sendable (_ start: UInt64, _ end: UInt64) -> Void
 
     /// Boots a machine: reserves its simulated memory, builds init_mm's kernel
-    /// half and the direct map, and in ``WorkMode/thread`` starts the deferred-free
-    /// worker. Throws ``SVAError/invalidArgument`` for a configuration out of
-    /// bounds and ``SVAError/outOfMemory`` when the host cannot back the memory.
+    /// half and the direct map, and in `WorkMode/thread` starts the deferred-free
+    /// worker. Throws `SVAError/invalidArgument` for a configuration out of
+    /// bounds and `SVAError/outOfMemory` when the host cannot back the memory.
     public init(_ config: MachineConfig = MachineConfig()) throws(SVAError) {
         try config.validate()
         self.config = config
@@ -63,7 +70,8 @@ public final class Machine: @unchecked Sendable {
         events = EventLog(capacity: config.eventLogCapacity)
         do throws(SVAError) {
             frames = try FrameMemory(frames: config.frames, policy: config.reuse, events: events,
-                                     debugMode: config.iommuDebugPagealloc, handle: handle)
+                                     debugMode: config.iommuDebugPagealloc,
+                                     debugKey: MachineHandle.debugKey(handle))
             tables = try PageTables(frames: frames, layout: layout,
                                     kernelEntriesWithoutUser: config.pageTableDefence == .clearUS,
                                     gbpages: config.directGbpages)
@@ -106,15 +114,15 @@ public final class Machine: @unchecked Sendable {
     // MARK: - Frames
 
     /// Allocates 2^order contiguous data frames tagged with `owner` (`alloc_pages`).
-    /// Throws ``SVAError/invalidArgument`` for an order past `maxOrder` and
-    /// ``SVAError/outOfMemory``.
+    /// Throws `SVAError/invalidArgument` for an order past `maxOrder` and
+    /// `SVAError/outOfMemory`.
     public func allocFrames(order: Int = 0, owner: UInt16 = 0) throws(SVAError) -> PFN {
         try frames.alloc(order: order, kind: .data, site: .api, owner: owner)
     }
 
-    /// Frees a data block (not a page table). Throws ``SVAError/outOfRange``,
-    /// ``SVAError/doubleFree`` or ``SVAError/notAllocated`` unless `pfn` heads
-    /// an allocated block, and ``SVAError/wrongAPI`` unless the block is data.
+    /// Frees a data block (not a page table). Throws `SVAError/outOfRange`,
+    /// `SVAError/doubleFree` or `SVAError/notAllocated` unless `pfn` heads
+    /// an allocated block, and `SVAError/wrongAPI` unless the block is data.
     public func freeFrames(_ pfn: PFN) throws(SVAError) {
         // The quarantine: a data block a lazy unmap still covers is freed
         // when the flush that covers it is over.
@@ -123,7 +131,7 @@ public final class Machine: @unchecked Sendable {
         try frames.freeData(try frames.checkFrame(UInt64(pfn.rawValue)), site: .api)
     }
 
-    /// What the frame's descriptor says now. Throws ``SVAError/outOfRange`` for
+    /// What the frame's descriptor says now. Throws `SVAError/outOfRange` for
     /// a frame past memory.
     public func descriptor(_ pfn: PFN) throws(SVAError) -> FrameDescriptor {
         FrameDescriptor(try rawDescriptor(pfn))
@@ -136,8 +144,8 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Copies `buf.count` bytes of frame `pfn`, from byte `offset`, into `buf`;
-    /// any frame, page tables included. Throws ``SVAError/outOfRange`` for a frame
-    /// past memory and ``SVAError/invalidArgument`` if the bytes cross its end.
+    /// any frame, page tables included. Throws `SVAError/outOfRange` for a frame
+    /// past memory and `SVAError/invalidArgument` if the bytes cross its end.
     public func readFrame(_ pfn: PFN, offset: Int, into buf: UnsafeMutableRawBufferPointer) throws(SVAError) {
         let f = try frames.checkFrame(UInt64(pfn.rawValue))
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
@@ -147,8 +155,8 @@ public final class Machine: @unchecked Sendable {
     /// Writes bytes into a frame that is not a live page table (data, or a
     /// free frame); page tables change only through the mapping calls and
     /// the entry primitives, which keep the machine consistent. Throws
-    /// ``SVAError/wrongAPI`` for a live table, ``SVAError/outOfRange`` and
-    /// ``SVAError/invalidArgument`` as ``Machine/readFrame(_:offset:into:)`` does.
+    /// `SVAError/wrongAPI` for a live table, `SVAError/outOfRange` and
+    /// `SVAError/invalidArgument` as ``Machine/readFrame(_:offset:into:)`` does.
     public func writeFrame(_ pfn: PFN, offset: Int, from buf: UnsafeRawBufferPointer) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard offset >= 0, offset <= pageSize, buf.count <= pageSize - offset else { throw .invalidArgument }
@@ -156,8 +164,8 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Reads one 64-bit word of a frame (e.g. a page-table entry). Throws
-    /// ``SVAError/outOfRange`` for a frame past memory and
-    /// ``SVAError/invalidArgument`` for an index past 511.
+    /// `SVAError/outOfRange` for a frame past memory and
+    /// `SVAError/invalidArgument` for an index past 511.
     public func readWord(_ pfn: PFN, index: Int) throws(SVAError) -> UInt64 {
         guard index >= 0, index < 512 else { throw .invalidArgument }
         return frames.memory.loadEntry(try frames.checkFrame(UInt64(pfn.rawValue)), index)
@@ -165,7 +173,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Writes one 64-bit word of a frame: what an attacker who owns a reused
     /// frame does. Throws as ``Machine/writeFrame(_:offset:from:)`` does, and
-    /// ``SVAError/invalidArgument`` for an index past 511.
+    /// `SVAError/invalidArgument` for an index past 511.
     public func writeWord(_ pfn: PFN, index: Int, _ value: UInt64) throws(SVAError) {
         let f = try writableFrame(pfn)
         guard index >= 0, index < 512 else { throw .invalidArgument }
@@ -198,10 +206,9 @@ public final class Machine: @unchecked Sendable {
         _ = try tables.root(of: mm)
         guard id != .initMM else { throw .wrongAPI }
         let removed = try sva.tearDown(mm: mm) { () throws(SVAError) in try tables.removeMM(mm) }
-        let root = removed.root
-        deferred.pagetableFree(removed.tables, site: .mmTeardown)
+        let (root, iommuRoot) = removed.freeTables { deferred.pagetableFree($0, site: .mmTeardown) }
         frames.free(root, site: .mmTeardown)
-        if removed.iommuRoot != .none { frames.free(removed.iommuRoot, site: .mmTeardown) }
+        if iommuRoot != .none { frames.free(iommuRoot, site: .mmTeardown) }
     }
 
     /// The root table (CR3, or the PASID entry's pointer) of an mm.

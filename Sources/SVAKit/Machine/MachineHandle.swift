@@ -3,6 +3,13 @@ import CSVAKit
 #if canImport(Glibc)
 import Glibc
 #endif
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// The life of a C handle (struct svakit_machine). It lives in a page of its
 /// own that is never returned to the host: when the machine is destroyed the
@@ -32,6 +39,12 @@ enum MachineHandle {
 
     static func key(_ h: UnsafeMutablePointer<svakit_machine>) -> UnsafeMutablePointer<Int32> {
         UnsafeMutableRawPointer(h).advanced(by: MemoryLayout<svakit_machine>.offset(of: \.iommu_sva_present)!)
+            .assumingMemoryBound(to: Int32.self)
+    }
+
+    /// The sanitizer's static key (iommu_debug_initialized) in the handle.
+    static func debugKey(_ h: UnsafeMutablePointer<svakit_machine>) -> UnsafeMutablePointer<Int32> {
+        UnsafeMutableRawPointer(h).advanced(by: MemoryLayout<svakit_machine>.offset(of: \.iommu_debug_initialized)!)
             .assumingMemoryBound(to: Int32.self)
     }
 

@@ -3,6 +3,13 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// kernel/dma/map_benchmark.c (6.12.118) on a machine: what its
 /// DMA_MAP_BENCHMARK ioctl does, as a client of the machine's DMA API. The
@@ -152,9 +159,9 @@ public enum MapBenchmark {
     }
 
     /// The DMA_MAP_BENCHMARK ioctl on `device`, which has a default domain:
-    /// runs `p` and returns the sums. Throws ``SVAError/invalidArgument``
+    /// runs `p` and returns the sums. Throws `SVAError/invalidArgument`
     /// for parameters out of range (nothing runs), and
-    /// ``SVAError/outOfMemory`` when a buffer cannot be allocated or a map
+    /// `SVAError/outOfMemory` when a buffer cannot be allocated or a map
     /// fails (the module's "dma_map_single failed": the run stops, the
     /// buffers are freed). The device's mask is restored in every case.
     public static func run(_ m: Machine, device: DeviceID, _ p: Parameters) throws(SVAError) -> Result {

@@ -1,5 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+import SVAKitMemory
+import SVAKitIOMMU
+import SVAKitSVA
+import SVAKitDMA
+#endif
 
 /// A DMA use-after-free found by the walk oracle: a walk read or wrote a
 /// frame that was not what the cache entry (or live entry) that led there
@@ -164,11 +171,11 @@ extension Machine {
     /// Turns a walk finding into a report, with the frame's history from the
     /// event log: when and by which path it was freed, who has it now.
     func report(_ f: WalkFinding, device: UInt32, pasid: UInt32, iommu: UInt32, va: UInt64) -> UAFReport {
-        var freed: RawEvent? = nil, realloc: RawEvent? = nil
+        var freed: Event? = nil, realloc: Event? = nil
         events.forEach(since: 0) { e in
-            guard e.pfn == f.frame.rawValue else { return true }
-            if e.type == EventType.frameFree.rawValue { freed = e; realloc = nil }
-            if e.type == EventType.frameAlloc.rawValue, freed != nil { realloc = e }
+            guard e.pfn == f.frame else { return true }
+            if e.type == .frameFree { freed = e; realloc = nil }
+            if e.type == .frameAlloc, freed != nil { realloc = e }
             return true
         }
         let now = frames.descriptor(f.frame)
@@ -178,8 +185,8 @@ extension Machine {
             expectedGeneration: f.expectedGeneration,
             foundKind: FrameKind(rawValue: f.foundKind) ?? .free, foundLevel: Int(f.foundLevel),
             foundGeneration: f.foundGeneration,
-            freedStep: freed?.step, freedBy: freed.map { Site(rawValue: $0.site) ?? .none } ?? .none,
-            reallocStep: realloc?.step, reallocSite: realloc.map { Site(rawValue: $0.site) ?? .none } ?? .none,
+            freedStep: freed?.step, freedBy: freed?.site ?? .none,
+            reallocStep: realloc?.step, reallocSite: realloc?.site ?? .none,
             reallocOwner: realloc != nil ? now.owner : 0,
             escalationPhysicalAddress: f.escalation ? f.escalationPhys : nil,
             corruptedFrame: f.corruption ? f.corruptedFrame : nil)

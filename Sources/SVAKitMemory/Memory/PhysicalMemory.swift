@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSVAKit
+internal import CSVAKitCore
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+#endif
+
+/// The simulated RAM: frame contents and one ptdesc per frame.
+///
+/// Both arrays are anonymous `MAP_NORESERVE` mappings, so a 16 GiB machine
+/// reserves address space only: the host backs a frame's bytes (and a page of
+/// descriptors) the first time it is touched. Zero-filled descriptors are valid
+/// free frames (kind 0, generation 0), which is why boot costs nothing per frame.
+///
+/// Shared memory, accessed the way hardware accesses it: page-table entries
+/// and the identity words of a descriptor (kind, level, generation) with
+/// single atomic loads and stores, because an IOMMU walker reads them with no
+/// lock while the CPU changes them (docs/ARCHITECTURE.md, "The walker").
+/// Every other descriptor field belongs to whichever layer's lock the field's
+/// comment names, and the walker never reads it.
+///
+/// `FrameMemory` owns it and calls `unmap()` once, from its deinit.
+@usableFromInline
+package struct PhysicalMemory: @unchecked Sendable {
+    @usableFromInline package let frameCount: Int
+    @usableFromInline package let bytes: UnsafeMutableRawPointer
+    @usableFromInline package let descs: UnsafeMutablePointer<Ptdesc>
+
+    package init(frames: Int) throws(SVAError) {
+        guard frames > 0, frames <= Int(UInt32.max) else { throw .invalidArgument }
+        guard let b = PhysicalMemory.reserve(frames << pageShift) else { throw .outOfMemory }
+        guard let d = PhysicalMemory.reserve(frames * MemoryLayout<Ptdesc>.stride) else {
+            munmap(b, frames << pageShift)
+            throw .outOfMemory
+        }
+        frameCount = frames
+        bytes = b
+        descs = d.bindMemory(to: Ptdesc.self, capacity: frames)
+    }
+
+    /// Returns both mappings to the host; only the owner's deinit calls it.
+    package func unmap() {
+        munmap(bytes, frameCount << pageShift)
+        munmap(UnsafeMutableRawPointer(descs), frameCount * MemoryLayout<Ptdesc>.stride)
+    }
+
+    private static func reserve(_ size: Int) -> UnsafeMutableRawPointer? {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        // MAP_FAILED is (void *)-1; comparing the bits avoids the Glibc overlay
+        // (libswiftGlibc), so C users link only swiftCore and swiftSynchronization.
+        return p == UnsafeMutableRawPointer(bitPattern: -1) ? nil : p
+    }
+
+    @inlinable package func contains(_ pfn: PFN) -> Bool { pfn.index < frameCount }
+
+    /// The frame's bytes. The caller has checked `contains`.
+    @inlinable package func frame(_ pfn: PFN) -> UnsafeMutableRawPointer {
+        bytes + (pfn.index << pageShift)
+    }
+
+    /// Entry `index` of the page table in `pfn`.
+    @inlinable package func entry(_ pfn: PFN, _ index: Int) -> UnsafeMutablePointer<UInt64> {
+        (bytes + (pfn.index << pageShift)).assumingMemoryBound(to: UInt64.self) + index
+    }
+
+    // MARK: - Entries, as hardware reads and writes them
+
+    /// Reads an entry: acquire, so that a table reached through a pointer
+    /// that was published with a release store (`storeEntry`) is seen
+    /// initialised, and so that the seqcount re-check that follows is not
+    /// satisfied early. A plain load on x86, as a walker's read is.
+    @inline(__always) package func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
+        svk_load_acquire(entry(pfn, index))
+    }
+
+    /// Writes an entry (set_pte, set_pmd, pmd_clear): release, so whatever
+    /// the entry points at is initialised before a walker can follow it.
+    @inline(__always) package func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
+        svk_store_release(entry(pfn, index), value)
+    }
+
+    /// The walker's A/D update: a locked cmpxchg that succeeds only if the
+    /// entry still holds `old` (VT-d and SMMUv3 HTTU update atomically; an
+    /// entry the CPU cleared meanwhile is left clear).
+    @inline(__always) package func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
+        svk_cas(entry(pfn, index), old, new) != 0
+    }
+
+    // MARK: - Descriptor identity, read by walkers with no lock
+
+    @inline(__always) package func kind(_ pfn: PFN) -> UInt8 {
+        svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self))
+    }
+
+    @inline(__always) package func level(_ pfn: PFN) -> UInt8 {
+        svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self) + 1)
+    }
+
+    /// The generation, acquire: the seqcount read of the walk oracle.
+    @inline(__always) package func generation(_ pfn: PFN) -> UInt32 {
+        svk_load32_acquire(identityWord32(pfn))
+    }
+
+    @inline(__always) private func identityWord32(_ pfn: PFN) -> UnsafeMutablePointer<UInt32> {
+        (UnsafeMutableRawPointer(descs + pfn.index) + MemoryLayout<Ptdesc>.offset(of: \.generation)!)
+            .assumingMemoryBound(to: UInt32.self)
+    }
+
+    private func byte(_ pfn: PFN, _ offset: Int) -> UnsafeMutablePointer<UInt8> {
+        (UnsafeMutableRawPointer(descs + pfn.index) + offset).assumingMemoryBound(to: UInt8.self)
+    }
+
+    package func setKind(_ pfn: PFN, _ kind: FrameKind) { svk_store8(byte(pfn, 0), kind.rawValue) }
+    package func setLevel(_ pfn: PFN, _ level: Int) { svk_store8(byte(pfn, 1), UInt8(level)) }
+    package func setFlags(_ pfn: PFN, _ flags: PtdescFlags) { svk_store8(byte(pfn, 3), flags.rawValue) }
+    package func insertFlags(_ pfn: PFN, _ flags: PtdescFlags) { _ = svk_or8(byte(pfn, 3), flags.rawValue) }
+    package func removeFlags(_ pfn: PFN, _ flags: PtdescFlags) { _ = svk_and8(byte(pfn, 3), ~flags.rawValue) }
+    package func flags(_ pfn: PFN) -> PtdescFlags { PtdescFlags(rawValue: svk_load8(byte(pfn, 3))) }
+
+    /// Bumps the generation: the write side of the seqcount, after the kind
+    /// changed, so a walker that read the old identity sees the change.
+    package func bumpGeneration(_ pfn: PFN) {
+        let p = identityWord32(pfn)
+        svk_store32_release(p, svk_load32_acquire(p) &+ 1)
+    }
+
+    /// A copy of the descriptor. Identity fields are read atomically; the
+    /// rest is only meaningful to a caller that holds the allocator's lock.
+    package func snapshot(_ pfn: PFN) -> Ptdesc {
+        var d = Ptdesc()
+        d.kind = kind(pfn)
+        d.level = level(pfn)
+        d.flags = svk_load8(byte(pfn, 3))
+        d.generation = generation(pfn)
+        let raw = UnsafeRawPointer(descs + pfn.index)
+        d.order = svk_load8(raw.assumingMemoryBound(to: UInt8.self) + 2)
+        d.site = raw.load(fromByteOffset: 4, as: UInt16.self)
+        d.owner = raw.load(fromByteOffset: 6, as: UInt16.self)
+        d.alloc_step = raw.load(fromByteOffset: 12, as: UInt32.self)
+        d.lru_next = raw.load(fromByteOffset: 16, as: UInt32.self)
+        d.lru_prev = raw.load(fromByteOffset: 20, as: UInt32.self)
+        d.pt_list_next = raw.load(fromByteOffset: 24, as: UInt32.self)
+        d.map_count = raw.load(fromByteOffset: 28, as: Int32.self)
+        return d
+    }
+
+    /// Zeroes a table frame with atomic stores (a stale walker may be reading it).
+    package func zeroTable(_ pfn: PFN) {
+        let p = entry(pfn, 0)
+        for i in 0..<512 { svk_store_relaxed(p + i, 0) }
+    }
+
+    /// Byte copies in and out of frames, as a device or the CPU makes them:
+    /// word by word with relaxed atomics, since a walker may read the same
+    /// bytes as entries at the same time (the use-after-free the oracle
+    /// reports).
+    package func copyOut(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
+        for i in 0..<count {
+            dst.storeBytes(of: svk_load8(src.assumingMemoryBound(to: UInt8.self) + i), toByteOffset: i, as: UInt8.self)
+        }
+    }
+
+    package func copyIn(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
+        let d = dst.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count { svk_store8(d + i, src.load(fromByteOffset: i, as: UInt8.self)) }
+    }
+
+    /// The descriptor of `pfn`, by address.
+    @inlinable package subscript(_ pfn: PFN) -> Ptdesc {
+        unsafeAddress { UnsafePointer(descs + pfn.index) }
+        nonmutating unsafeMutableAddress { descs + pfn.index }
+    }
+
+    /// Host bytes that back frame contents right now (mincore).
+    package func residentBytes() -> Int {
+        let hostPage = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let total = frameCount << pageShift
+        let pages = (total + hostPage - 1) / hostPage
+        var resident = 0
+        // One status byte per host page, bit 0 resident; counted eight at a
+        // time (svakit_machine_stats runs this, and the fuzzer calls that
+        // after every call). The vector is no larger than the memory needs.
+        let chunk = min(1 << 20, pages)
+        var words = [UInt64](repeating: 0, count: (chunk + 7) / 8)
+        var start = 0
+        while start < pages {
+            let n = min(chunk, pages - start)
+            let ok = words.withUnsafeMutableBytes { v in
+                v.initializeMemory(as: UInt8.self, repeating: 0)
+                return mincore(bytes + start * hostPage, n * hostPage, v.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
+            }
+            if ok { for w in words { resident += (w & 0x0101_0101_0101_0101).nonzeroBitCount } }
+            start += n
+        }
+        return resident * hostPage
+    }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+import CSVAKit
+#if !SVAKIT_SINGLE_MODULE
+import SVAKitBase
+#endif
+
+/// Which freed block the allocator hands out next (per machine).
+public enum ReusePolicy: Sendable, Equatable {
+    /// Most recently freed first, as the kernel's per-CPU page lists behave:
+    /// a freed page-table page is the next page someone else gets. The
+    /// adversary's case and the default for scenarios.
+    case lifo
+    /// Oldest freed first.
+    case fifo
+    /// Uniformly random among the free blocks of the order, from a seeded
+    /// generator, so a failing run can be replayed.
+    case random(seed: UInt64)
+
+    package var cValue: UInt32 {
+        switch self {
+        case .lifo: UInt32(SVAKIT_REUSE_LIFO.rawValue)
+        case .fifo: UInt32(SVAKIT_REUSE_FIFO.rawValue)
+        case .random: UInt32(SVAKIT_REUSE_RANDOM.rawValue)
+        }
+    }
+}
+
+/// SplitMix64: small, fast and seedable; enough for reuse choices and tests.
+@usableFromInline
+package struct SplitMix64: Sendable {
+    @usableFromInline package var state: UInt64
+    @inlinable package init(seed: UInt64) { state = seed }
+    @inlinable package mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    @inlinable package mutating func next(below n: Int) -> Int { Int(next() % UInt64(n)) }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The layers' direction, enforced by the compiler: for each layer target, a
+# file that names a type of a layer above it (or beside it: DMA never sees
+# SVA) must fail to build, with the compiler's "cannot find ... in scope".
+# Each probe is added to the layer's folder, built with `swift build
+# --target`, and removed (also on failure or interrupt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+probes=(
+  # layer          a name from above it
+  "SVAKitBase      FrameMemory"
+  "SVAKitMemory    IOMMUCore"
+  "SVAKitIOMMU     SVARegistry"
+  "SVAKitIOMMU     DMADomains"
+  "SVAKitDMA       SVARegistry"
+  "SVAKitSVA       DMADomains"
+  "SVAKitDMA       Machine"
+)
+probe=
+cleanup() { [ -n "$probe" ] && rm -f "$probe"; }
+trap cleanup EXIT INT TERM
+
+failures=0
+for p in "${probes[@]}"; do
+  read -r layer name <<<"$p"
+  probe="Sources/$layer/UpwardProbe.swift"
+  printf 'func upwardProbe() { _ = %s.self }\n' "$name" >"$probe"
+  if out=$(swift build --target "$layer" 2>&1); then
+    echo "FAIL: $layer builds with a reference to $name"
+    failures=$((failures + 1))
+  elif grep -q "cannot find '$name' in scope" <<<"$out"; then
+    echo "ok: $layer cannot see $name"
+  else
+    echo "FAIL: $layer failed to build for another reason:"; echo "$out" | grep error: | head -5
+    failures=$((failures + 1))
+  fi
+  rm -f "$probe"; probe=
+done
+[ "$failures" -eq 0 ]
