@@ -144,7 +144,7 @@ private final class FlushLog: Sendable {
     }
 
     static func cached(_ iommu: IOMMU, pasid: UInt32, base: UInt64) -> Cached {
-        iommu.state.locked { s in
+        iommu.hardware.locked { s in
             func has(_ level: Int, _ va: UInt64) -> Bool {
                 s.withPSC(level) { $0.lookup(pasid: pasid, key: va >> UInt64(12 + 9 * (level - 1))) != nil }
             }

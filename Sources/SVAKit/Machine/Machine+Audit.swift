@@ -21,7 +21,7 @@ extension Machine {
 
         // 1. The allocator: every list member a free head, no frame twice;
         //    counts by kind; virgin memory untouched.
-        let (virgin, cursor, counters) = frames.state.locked { s in
+        let (virgin, cursor, counters) = frames.zone.locked { s in
             var onList = Set<Int>()
             for order in 0...maxOrder {
                 var p = s.allocator.headOf(order)
@@ -41,7 +41,7 @@ extension Machine {
         }
         var kinds = (kernel: 0, user: 0, iommu: 0, data: 0, offline: 0, offlineVirgin: 0, free: 0, heads: 0)
         var listFrames = 0
-        frames.state.locked { s in
+        frames.zone.locked { s in
             for order in 0...maxOrder { listFrames += s.allocator.listCounts[order] << order }
             for i in 0..<cursor {
                 let d = memory.snapshot(PFN(i))

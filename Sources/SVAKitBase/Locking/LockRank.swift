@@ -22,9 +22,10 @@ import Glibc
 /// - `pageTable` before `vmalloc` and `memory`: a mapping allocates tables;
 ///   `domainTables` (a DMA domain's tables) before `memory` for the same
 ///   reason. A CPU mm's and a domain's tables are never locked together.
-/// - `flushQueue` before `fence` and `iommu`: a full ring flushes the
-///   domain under its lock; it releases IOVAs (`iovaRcache` ...), parked
-///   frames (`quarantine`) and freed tables (`memory`) under it too.
+/// - `flushQueue` before `fence` and `iommu`: a ring's lock is taken alone
+///   to queue and to take finished entries; those are released after it
+///   (IOVAs: `iovaRcache` ...; parked frames: `quarantine`; freed tables:
+///   `memory`).
 /// - `fence` before `iommu`: a fence is serialised with other fences of its
 ///   IOMMU, then takes the IOMMU's lock briefly while it waits for walks.
 /// - `iommu` after the page tables: bind reads a root, then installs it.
@@ -52,10 +53,11 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
     /// One DMA domain's tables (`IOMMUDomain`): serialises their writers.
     case domainTables = 6
     case vmalloc = 7
-    /// One flush-queue ring of a DMA-FQ domain (`FlushQueue`): held while
-    /// it frees the entries a finished flush covers and, when the ring is
-    /// full, across the domain-wide flush (fence and IOMMU after it), as
-    /// queue_iova does under fq->lock.
+    /// One flush-queue ring of a DMA-FQ domain (`FlushQueue`): held to queue
+    /// an entry and to take the entries a finished flush covers. A full
+    /// ring's domain-wide flush runs with it dropped (queue_iova flushes
+    /// under fq->lock; here no engine lock is held while a driver is
+    /// called), and the entries are released after it.
     case flushQueue = 8
     case fence = 9
     case iommu = 10
@@ -63,9 +65,9 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
     /// One shard of a DMA domain's live mappings (`DMACookie`): taken alone,
     /// to record a mapping after dma_map and to claim it at dma_unmap.
     case dmaMappings = 12
-    /// The quarantine of a DMA-FQ domain (`DMACookie`): frames unmapped
-    /// lazily whose flush has not finished, and the frees parked behind it.
-    /// Taken under a ring's lock when a flush releases them; frees after it.
+    /// The machine-wide quarantine (`DMADomains.quarantine`): frames unmapped
+    /// lazily whose flush has not finished, and the frees parked behind
+    /// them. Taken alone when a flush releases them; frees after it.
     case quarantine = 13
     /// One CPU's `loaded` and `prev` magazines of one size class
     /// (`IOVARcache`). Outermost of the IOVA locks: alloc/free take it first

@@ -28,11 +28,11 @@ package final class DMADomains: @unchecked Sendable {
     /// The domains by id; nil once freed. Ids are never reused, so a stale
     /// tag can never name a new domain's lines. Held only to find or change
     /// the list, never while another engine lock is taken.
-    private let list = RankedMutex<[Slot?]>(.domainList, [])
+    private let domainSlots = RankedMutex<[Slot?]>(.domainList, [])
 
     /// The DMA API's lock-free way to a domain's cookie: slot `id` holds the
     /// cookie's address (1 for a domain without one or freed), written under
-    /// `list`. Cookies are kept alive in `retired` after their domain is
+    /// `domainSlots`. Cookies are kept alive in `retired` after their domain is
     /// freed, because a map racing the detach may still hold the address
     /// (the RCU grace period the kernel would wait for).
     private let cookieTable = PublishedWords()
@@ -94,7 +94,7 @@ package final class DMADomains: @unchecked Sendable {
         // The id and its cookie slot are taken in one hold, so concurrent
         // creates keep slot == id; the slot reads "none" (1) until the
         // domain is ready, and stays so if its root cannot be allocated.
-        let id = try list.locked { l throws(SVAError) in
+        let id = try domainSlots.locked { l throws(SVAError) in
             guard l.count < 1 << 22 else { throw .noSpace }
             l.append(nil)
             let slot = cookieTable.insert(Self.noCookie)
@@ -106,7 +106,7 @@ package final class DMADomains: @unchecked Sendable {
         let cookie = type == .identity ? nil : DMACookie(
             domain: d, cpus: policy.cpus, hz: policy.hz, singleQueue: unit.config.shadowedFlush, clock: policy.clock,
             releaseTables: { [unowned self] e in self.releaseFlushed(e, from: d) })
-        list.locked { l in
+        domainSlots.locked { l in
             l[Int(id)] = Slot(domain: d, cookie: cookie)
             cookieTable.store(cookie.map { UInt64(UInt(bitPattern: Unmanaged.passUnretained($0).toOpaque())) }
                               ?? Self.identityCookie, at: Int(id))
@@ -143,7 +143,7 @@ package final class DMADomains: @unchecked Sendable {
     package var retiredCookies: [DMACookie] { retired.locked { $0 } }
 
     package func slot(_ id: UInt32) throws(SVAError) -> Slot {
-        try list.locked { l throws(SVAError) in
+        try domainSlots.locked { l throws(SVAError) in
             guard Int(id) < l.count, let s = l[Int(id)] else { throw .noDevice }
             return s
         }
@@ -168,7 +168,7 @@ package final class DMADomains: @unchecked Sendable {
     }
 
     /// Every live translated domain's cookie.
-    package var cookies: [DMACookie] { list.locked { $0.compactMap { $0?.cookie } } }
+    package var cookies: [DMACookie] { domainSlots.locked { $0.compactMap { $0?.cookie } } }
 
     /// A bitmap must hold 4 KiB or 64 KiB as its smallest size, and nothing
     /// but 4K, 64K, 2M and 1G.
@@ -180,7 +180,7 @@ package final class DMADomains: @unchecked Sendable {
     package func domain(_ id: UInt32) throws(SVAError) -> IOMMUDomain { try slot(id).domain }
 
     /// Every live domain (for the audit).
-    package var all: [IOMMUDomain] { list.locked { $0.compactMap { $0?.domain } } }
+    package var all: [IOMMUDomain] { domainSlots.locked { $0.compactMap { $0?.domain } } }
 
     /// Attaches `device`'s requests without PASID to domain `id`.
     package func attach(device: UInt32, domain id: UInt32) throws(SVAError) {
@@ -251,7 +251,7 @@ package final class DMADomains: @unchecked Sendable {
         // Map and unmap racing the free find the domain dead under its
         // tables' lock; the DMA API finds no cookie.
         d.kill()
-        list.locked { l in
+        domainSlots.locked { l in
             l[Int(id)] = nil
             cookieTable.store(Self.noCookie, at: Int(id))
         }

@@ -203,7 +203,7 @@ package final class FlushQueue: @unchecked Sendable {
             // The entries were cleared before this: the counter read below
             // orders after the clear (queue_iova's smp_mb).
             let queued: Bool = ring.locked { r in
-                take(&r, into: &covered)
+                takeLocked(&r, into: &covered)
                 guard !r.isFull else { return false }
                 entry.counter = startCount.load(ordering: .sequentiallyConsistent)
                 r.append(entry)
@@ -262,7 +262,7 @@ package final class FlushQueue: @unchecked Sendable {
         let runner = timerCPU.load(ordering: .relaxed)
         for (cpu, ring) in rings.enumerated() {
             var covered: [FQEntry] = []
-            ring.locked { r in take(&r, into: &covered) }
+            ring.locked { r in takeLocked(&r, into: &covered) }
             releaseAll(covered, drain ? cpu : runner)
         }
     }
@@ -274,7 +274,8 @@ package final class FlushQueue: @unchecked Sendable {
 
     /// fq_ring_free_locked's take, counted in flight before the ring's lock
     /// is dropped (so whoever next sees the ring empty sees them in flight).
-    private func take(_ r: inout FQRing, into covered: inout [FQEntry]) {
+    private func takeLocked(_ r: inout FQRing, into covered: inout [FQEntry]) {
+        LockRank.flushQueue.assertHeld()
         let before = covered.count
         r.takeCovered(finish: finishCount.load(ordering: .sequentiallyConsistent), into: &covered)
         if covered.count > before { inFlight.add(covered.count - before, ordering: .relaxed) }

@@ -29,7 +29,7 @@ public final class IOMMU: @unchecked Sendable {
     /// and the walk epochs (IOMMUState). A walk holds it to look up and to
     /// fill, never while it reads memory; commands hold it while they drop
     /// lines. Different IOMMUs never contend.
-    package let state: RankedMutex<IOMMUState>
+    package let hardware: RankedMutex<IOMMUState>
 
     /// Serialises fences of this IOMMU, so that each waits only for the
     /// walks of the epoch it closed (no fence can starve another).
@@ -48,20 +48,20 @@ public final class IOMMU: @unchecked Sendable {
         self.rootLevel = rootLevel
         self.traceWalks = traceWalks
         upperHalfDisabled = config.profile == .smmuv3
-        state = RankedMutex(.iommu, IOMMUState(config: config))
+        hardware = RankedMutex(.iommu, IOMMUState(config: config))
     }
 
     /// A snapshot of the command, walk and cache counters.
-    public var counters: IOMMUCounters { state.locked { $0.counters } }
+    public var counters: IOMMUCounters { hardware.locked { $0.counters } }
 
     /// Valid (IOTLB, paging-structure) cache lines, for tests.
-    public var cachedEntries: (iotlb: Int, psc: Int) { state.locked { $0.cachedEntries } }
+    public var cachedEntries: (iotlb: Int, psc: Int) { hardware.locked { $0.cachedEntries } }
 
     // MARK: - The driver
 
     /// Attaches a driver that receives every command this IOMMU receives.
     public func setDriver(_ driver: IOMMUDriver?) {
-        state.locked { s in
+        hardware.locked { s in
             s.driver = driver
             hasDriver.store(driver != nil, ordering: .relaxed)
         }
@@ -73,13 +73,13 @@ public final class IOMMU: @unchecked Sendable {
     private var driver: IOMMUDriver? {
         guard hasDriver.load(ordering: .relaxed) else { return nil }
         LockRank.assertNoneHeld("an IOMMU driver")
-        return state.locked { $0.driver }
+        return hardware.locked { $0.driver }
     }
 
     // MARK: - The PASID table
 
     package func setPASIDEntry(device: UInt32, pasid: UInt32, _ entry: PasidEntry?) {
-        state.locked { s in
+        hardware.locked { s in
             if config.deviceTLBs {
                 if let old = s.pasidTable[device, pasid], !old.passthrough { s.tagDevices[old.tag, default: 1] -= 1 }
                 if let entry, !entry.passthrough { s.tagDevices[entry.tag, default: 0] += 1 }
@@ -95,7 +95,7 @@ public final class IOMMU: @unchecked Sendable {
     /// `end` is inclusive. The caller checks the range
     /// (`Machine/iommuCommandRange(pasid:start:end:)`).
     public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
-        let ns = state.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
+        let ns = hardware.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
@@ -103,7 +103,7 @@ public final class IOMMU: @unchecked Sendable {
     /// PASID-selective invalidation: every IOTLB and paging-structure cache
     /// line tagged with `pasid` goes.
     public func invalidatePASID(_ pasid: PASID) {
-        let ns = state.locked { $0.invalidatePASID(pasid.rawValue) }
+        let ns = hardware.locked { $0.invalidatePASID(pasid.rawValue) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidatePASID?(pasid)
     }
@@ -111,21 +111,21 @@ public final class IOMMU: @unchecked Sendable {
     /// A DMA domain's range invalidation: the lines tagged `tag` (the
     /// domain's) in [start, end]. Drivers see the tag as the PASID.
     package func invalidateTagRange(_ tag: UInt32, start: UInt64, end: UInt64, leafOnly: Bool) {
-        let ns = state.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
+        let ns = hardware.locked { $0.invalidateRange(pasid: tag, start: start, end: end, leafOnly: leafOnly) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidateRange?(PASID(tag), start, end, leafOnly)
     }
 
     /// A DMA domain's flush_iotlb_all: every line tagged `tag`.
     package func invalidateTag(_ tag: UInt32) {
-        let ns = state.locked { $0.invalidatePASID(tag) }
+        let ns = hardware.locked { $0.invalidatePASID(tag) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidatePASID?(PASID(tag))
     }
 
     /// Global invalidation: every cached line goes.
     public func invalidateAll() {
-        state.locked { $0.invalidateAll() }
+        hardware.locked { $0.invalidateAll() }
         ModelledDeviceTime.charge(config.costs.globalInvalidationNs)
         driver?.invalidateAll?()
     }
@@ -135,7 +135,7 @@ public final class IOMMU: @unchecked Sendable {
     /// them. Returns how many PASIDs it invalidated. The driver gets one
     /// command per PASID afterwards, with the lock dropped.
     package func invalidateKernelRange(start: UInt64, end: UInt64, pasids: ((UInt32) -> Void) -> Void) -> Int {
-        let (n, ns) = state.locked { s in
+        let (n, ns) = hardware.locked { s in
             var n = 0, ns: UInt64 = 0
             pasids { p in
                 ns &+= s.invalidateRange(pasid: p, start: start, end: end, leafOnly: false)
@@ -160,7 +160,7 @@ public final class IOMMU: @unchecked Sendable {
     /// while they read memory, so this is a wait, not a lock handoff.
     public func fence() {
         fenceLock.locked { _ in
-            let closed: Int? = state.locked { s in
+            let closed: Int? = hardware.locked { s in
                 s.counters.fences += 1
                 s.counters.modelledDeviceNs &+= syncNs
                 guard s.inflight.0 + s.inflight.1 > 0 else { return nil }
@@ -169,7 +169,7 @@ public final class IOMMU: @unchecked Sendable {
                 return old
             }
             if let closed {
-                while state.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
+                while hardware.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
             }
         }
         ModelledDeviceTime.charge(syncNs)
@@ -182,7 +182,7 @@ public final class IOMMU: @unchecked Sendable {
     /// caches, then the walk in memory with the lock dropped, then the fills.
     package func translate(device: UInt32, pasid: UInt32, va: UInt64, access: DMAAccess,
                    finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
-        let begun = state.locked { s in begin(&s, device: device, pasid: pasid, va: va, access: access) }
+        let begun = hardware.locked { s in beginLocked(&s, device: device, pasid: pasid, va: va, access: access) }
         switch begun {
         case .done(let r):
             trace(va, r)
@@ -211,7 +211,7 @@ public final class IOMMU: @unchecked Sendable {
                    into out: UnsafeMutableBufferPointer<UInt64>, access: DMAAccess,
                    found: (WalkFinding, UInt64) -> Void) -> Int {
         guard !vas.isEmpty else { return 0 }
-        let opened: (PasidEntry, Int)? = state.locked { s in
+        let opened: (PasidEntry, Int)? = hardware.locked { s in
             guard let pe = s.pasidTable[device, pasid] else {
                 s.counters.walks += vas.count
                 s.counters.faults += vas.count
@@ -250,7 +250,7 @@ public final class IOMMU: @unchecked Sendable {
                 miss = uncached
                 uncachedWalks += 1
             } else {
-                miss = state.locked { s in
+                miss = hardware.locked { s in
                     if let p = pending { s.applyFills(p.start, fills: p.fills) }
                     while i < vas.count {
                         switch s.lookup(pe, va: vas[i], access: access, rootLevel: rootLevel) {
@@ -288,7 +288,7 @@ public final class IOMMU: @unchecked Sendable {
             }
             i += 1
         }
-        state.locked { s in
+        hardware.locked { s in
             if let p = pending { s.applyFills(p.start, fills: p.fills) }
             s.counters.walks += uncachedWalks
             s.counters.fullWalks += uncachedWalks
@@ -309,8 +309,9 @@ public final class IOMMU: @unchecked Sendable {
     /// precedes the IOTLB's (a device with nothing attached at this PASID
     /// must not hit lines another device's bond to the same mm left), then
     /// the caches.
-    private func begin(_ s: inout IOMMUState, device: UInt32, pasid: UInt32, va: UInt64,
-                       access: DMAAccess) -> Begun {
+    private func beginLocked(_ s: inout IOMMUState, device: UInt32, pasid: UInt32, va: UInt64,
+                             access: DMAAccess) -> Begun {
+        LockRank.iommu.assertHeld()
         guard let pe = s.pasidTable[device, pasid] else {
             s.counters.walks += 1
             s.counters.faults += 1
@@ -337,7 +338,7 @@ public final class IOMMU: @unchecked Sendable {
                       finding: inout WalkFinding?) -> Result<(phys: UInt64, size: PageSize), DMAFault> {
         var fills = WalkFills()
         let r = walkMemory(start, va: va, access: access, fills: &fills, finding: &finding)
-        state.locked { s in s.endTranslation(start, fills: fills) }
+        hardware.locked { s in s.endTranslation(start, fills: fills) }
         return r
     }
 

@@ -109,7 +109,7 @@ package struct PasidEntry {
 /// Everything one IOMMU's lock protects: its PASID table, its caches, its
 /// counters, its driver and the walk epochs. Walks hold it only to look up
 /// and to fill, never while they read memory.
-/// `@unchecked Sendable`: reachable only through `IOMMU.state`, whose Mutex
+/// `@unchecked Sendable`: reachable only through `IOMMU.hardware`, whose Mutex
 /// makes sharing it safe.
 package struct IOMMUState: ~Copyable, @unchecked Sendable {
     package let config: IOMMUConfig

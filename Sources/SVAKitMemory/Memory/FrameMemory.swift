@@ -33,7 +33,7 @@ package final class FrameMemory: @unchecked Sendable {
         package var offlineVirgin = 0
     }
 
-    package let state: RankedMutex<State>
+    package let zone: RankedMutex<State>
 
     /// fail_nth for every allocation the engine makes on a call's behalf:
     /// frames here, PASIDs (SVA bind), vmalloc address ranges
@@ -64,7 +64,7 @@ package final class FrameMemory: @unchecked Sendable {
          debugKey: UnsafeMutablePointer<Int32>) throws(SVAError) {
         memory = try PhysicalMemory(frames: frames)
         self.events = events
-        state = RankedMutex(.memory, State(allocator: FrameAllocator(frames: frames, policy: policy)))
+        zone = RankedMutex(.memory, State(allocator: FrameAllocator(frames: frames, policy: policy)))
         do throws(SVAError) {
             debug = try IOMMUDebugPagealloc(mode: debugMode, key: debugKey, memory: memory)
         } catch {
@@ -90,7 +90,7 @@ package final class FrameMemory: @unchecked Sendable {
     package func alloc(order: Int, kind: FrameKind, level: Int = 0, flags: PtdescFlags = [],
                site: Site, owner: UInt16 = 0) throws(SVAError) -> PFN {
         guard order >= 0, order <= maxOrder else { throw .invalidArgument }
-        let pfn = try state.locked { s throws(SVAError) in
+        let pfn = try zone.locked { s throws(SVAError) in
             if failNth.shouldFail(.frame) { throw InjectableAllocation.frame.error }
             // Offline frames the virgin cursor skipped, even when the take
             // fails, are no longer offline virgin memory.
@@ -159,7 +159,7 @@ package final class FrameMemory: @unchecked Sendable {
             checkUnmapped(pfn, frames: 1 << Int(memory[pfn].order), .atFree, site: site)
         }
         #endif
-        let before = state.locked { s in
+        let before = zone.locked { s in
             let before = memory.snapshot(pfn)
             let n = 1 << Int(before.order)
             for i in 0..<n {
@@ -207,12 +207,12 @@ package final class FrameMemory: @unchecked Sendable {
     }
 
     /// A consistent copy of a descriptor (under the allocator's lock).
-    package func descriptor(_ pfn: PFN) -> Ptdesc { state.locked { _ in memory.snapshot(pfn) } }
+    package func descriptor(_ pfn: PFN) -> Ptdesc { zone.locked { _ in memory.snapshot(pfn) } }
 
-    package var counters: Counters { state.locked { $0.counters } }
+    package var counters: Counters { zone.locked { $0.counters } }
 
     package var freeFrameCount: Int {
-        state.locked { s in s.allocator.freeFrames(offlineAboveCursor: s.counters.offlineVirgin) }
+        zone.locked { s in s.allocator.freeFrames(offlineAboveCursor: s.counters.offlineVirgin) }
     }
 
     // MARK: - Offline and online (memory hot-remove, hot-add)
@@ -220,7 +220,7 @@ package final class FrameMemory: @unchecked Sendable {
     /// Takes the free frames of [first, end) off the allocator and marks them
     /// offline; refuses (changing nothing) when one is in use or offline.
     package func offline(_ first: Int, _ end: Int) throws(SVAError) {
-        try state.locked { s throws(SVAError) in
+        try zone.locked { s throws(SVAError) in
             var i = first
             while i < end {
                 switch memory.snapshot(PFN(i)).frameKind {
@@ -252,7 +252,7 @@ package final class FrameMemory: @unchecked Sendable {
     /// comes online.
     package func online(_ first: Int, _ end: Int) {
         debug.reset(first: first, frames: end - first)
-        state.locked { s in
+        zone.locked { s in
             for f in first..<end { memory.setKind(PFN(f), .free) }
             var f = first
             while f < end {

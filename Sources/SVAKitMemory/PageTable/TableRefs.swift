@@ -18,7 +18,7 @@ public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
 
 /// One entry: *the table that holds it* and its index there. Deliberately a
 /// different type from the table the entry points to, which only
-/// `PageTables.child(of:)` or `unlink(_:)` yield. Confusing the two freed a
+/// `PTView.child(of:)` or `unlink(_:)` yield. Confusing the two freed a
 /// live PMD table in v6 of the kernel series (`pmd_ptdesc(pmd)` instead of
 /// `page_ptdesc(pmd_page(*pmd))`, docs/KERNEL-MODEL.md §2.8).
 @frozen

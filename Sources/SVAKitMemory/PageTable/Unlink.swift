@@ -80,7 +80,7 @@ extension FrameMemory {
     /// The checks pagetable_free makes of a frame a caller names (the C
     /// primitives): a table, not a root, not queued, not linked (the v6 bug:
     /// freeing the table that holds an entry instead of the one it points
-    /// to). A caller that unlinked it through `svakit_pt_unlink` owns it.
+    /// to). A caller that unlinked it through `svakit_unlink_table` owns it.
     package func claimDetached(_ pfn: UInt64) throws(SVAError) -> DetachedTables {
         let p = try checkFrame(pfn)
         let d = try allocatedHead(p)
@@ -132,7 +132,7 @@ package struct DetachedTables: ~Copyable {
     package var isEmpty: Bool { tables.isEmpty }
 
     /// Gives up the tables without freeing them: the C primitive
-    /// svakit_pt_unlink hands the table to its caller, who frees it later
+    /// svakit_unlink_table hands the table to its caller, who frees it later
     /// through `claimDetached`.
     package consuming func release() -> [TableFrame] { tables }
 }

@@ -30,7 +30,7 @@ package final class DeferredFree: @unchecked Sendable {
 
     /// The list lock (kernel_pgtable_work.lock): the list head and count,
     /// the `pt_list_next` link of every queued frame, and the figures.
-    package let list: RankedMutex<DeferredList>
+    package let workList: RankedMutex<DeferredList>
 
     /// The worker thread (nil in manual mode).
     package private(set) var worker: DeferredWorker?
@@ -43,7 +43,7 @@ package final class DeferredFree: @unchecked Sendable {
         self.rangeStart = rangeStart
         self.schedule = schedule
         self.maxPending = maxPending
-        list = RankedMutex(.deferred, DeferredList())
+        workList = RankedMutex(.deferred, DeferredList())
     }
 
     /// Starts the worker; it holds this object unretained, and `stop()`
@@ -109,7 +109,7 @@ package final class DeferredFree: @unchecked Sendable {
         let memory = frames.memory
         // The descriptor is read for the log before the lock is dropped: the
         // moment it is, the work may splice and free the frame.
-        let desc = list.locked { l in
+        let desc = workList.locked { l in
             memory[p].pt_list_next = l.head.rawValue
             memory.insertFlags(p, .deferred)
             memory.removeFlags(p, .kernel)  // ptdesc_clear_kernel, as pagetable_free does
@@ -168,7 +168,7 @@ package final class DeferredFree: @unchecked Sendable {
     /// the slow path fences), then frees every frame. One invalidation per
     /// batch, whatever its size.
     package func runWork() {
-        let (head, count) = list.locked { l in l.splice() }
+        let (head, count) = workList.locked { l in l.splice() }
         guard count > 0 else { return }
         frames.events.record(.deferBatch, site: .pgtableWork, pfn: head, aux: UInt64(count))
         // The gate, as Swift calls it: the key's load, then the slow path
@@ -187,7 +187,7 @@ package final class DeferredFree: @unchecked Sendable {
             freed += 1
             p = next
         }
-        list.locked { l in
+        workList.locked { l in
             l.freed += freed
             if invalidated { l.invalidations += 1 }
         }
@@ -201,10 +201,10 @@ package final class DeferredFree: @unchecked Sendable {
         while pending > 0 { runWork() }
     }
 
-    package var pending: Int { list.locked { $0.count } }
+    package var pending: Int { workList.locked { $0.count } }
 
     package var stats: DeferredStats {
-        list.locked { l in
+        workList.locked { l in
             DeferredStats(pending: l.count, framesDeferred: l.framesDeferred, batches: l.batches,
                           largestBatch: l.largestBatch, peakPending: l.peakPending, invalidations: l.invalidations)
         }
@@ -213,7 +213,7 @@ package final class DeferredFree: @unchecked Sendable {
     /// The frames on the list now, for the conservation check.
     package func queuedFrames() -> [PFN] {
         let memory = frames.memory
-        return list.locked { l in
+        return workList.locked { l in
             var out: [PFN] = []
             var p = l.head
             while p != .none, out.count <= l.count {
@@ -227,7 +227,7 @@ package final class DeferredFree: @unchecked Sendable {
     /// (entered, left, pending): every frame that entered the list left it
     /// once, to the allocator, or is still on it.
     package var throughput: (entered: Int, left: Int, pending: Int) {
-        list.locked { l in (l.framesDeferred, l.freed, l.count) }
+        workList.locked { l in (l.framesDeferred, l.freed, l.count) }
     }
 }
 
