@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 
-/// `svakit_iommu_commands()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_commands()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_iommu_commands(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                   _ out: UnsafeMutablePointer<svakit_iommu_commands>?) -> Int32 {
