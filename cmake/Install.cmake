@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
-# Installs lib/libsvakit.a, include/svakit.h, the exported target
+# Installs lib/libsvakit.a, include/svakit.h and the headers it includes
+# (svakit_debug.h, svakit_deprecated.h, svakit_kernel_names.h), the exported target
 # SVAKit::svakit with SVAKitConfig.cmake and its version file, and svakit.pc.
 # The link items point into the toolchain, so an install is relocatable only
 # together with the same toolchain path (docs/BUILDING.md §5.3).
@@ -9,7 +10,8 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS svakit EXPORT SVAKitTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(FILES include/svakit.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/svakit.h include/svakit_debug.h include/svakit_deprecated.h
+  include/svakit_kernel_names.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT SVAKitTargets
   NAMESPACE SVAKit::
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/SVAKit)

@@ -18,6 +18,41 @@
  *   - the library prints nothing: svakit_machine_check_text() and
  *     svakit_report_text() hand their text to the caller.
  *
+ * Names (one rule, docs/API.md "Naming"). Every function is svakit_ and then:
+ *   1. the kernel's own name, verbatim, when the function models that Linux
+ *      function or family: svakit_iommu_map() is iommu_map(),
+ *      svakit_dma_map_page() dma_map_page(), svakit_alloc_iova() alloc_iova(),
+ *      svakit_flush_tlb_kernel_range() flush_tlb_kernel_range(),
+ *      svakit_set_memory() the set_memory_*() family. The kernel's family
+ *      prefix (iommu_, iommu_sva_, iommu_debug_, dma_, pagetable_, vmalloc,
+ *      vmap, iova) is then the object, even where the kernel puts the verb
+ *      first (alloc_iova, vfree). Only these have kernel-name macros
+ *      (svakit_kernel_names.h), and only where the arguments keep the
+ *      kernel's order;
+ *   2. otherwise <object>_<verb>[_<complement>]: the object is a noun of the
+ *      model (machine, config, frame, mm, pagetable, iommu, device,
+ *      deferred_work, flush_queue, iova_domain, report, event, dma for the
+ *      DMA layer as a whole) and comes first; the verb says what is done to
+ *      it: create/destroy for what has an id, alloc/free for memory,
+ *      set_<property> for a hook or a setting, read/write for data copied
+ *      in or out (svakit_frame_read(), svakit_pagetable_read_entry(),
+ *      svakit_report_read()). A call that only copies a struct out is named
+ *      after what it copies (svakit_iommu_counters() fills struct
+ *      svakit_iommu_counters, svakit_mm_root(), svakit_frame_info());
+ *   3. svakit_version() and svakit_strerror(), library-wide, as C libraries
+ *      name them.
+ * The names 0.5 used that break the rule are deprecated aliases until 0.7.0
+ * (svakit_deprecated.h; docs/API.md, "Renamed in 0.6.0", lists them).
+ *
+ * Layout. This header declares the API in layer order, bottom up: the
+ * machine, physical memory and frames, page tables, IOMMUs and devices,
+ * device access, SVA, deferred freeing, DMA domains (with their sanitizer),
+ * the DMA API, the IOVA allocator, the kernel paths, and the machine-level
+ * reports. It then includes svakit_debug.h (inspection and test-only calls:
+ * the audit, fault injection, raw frame access, the IOMMU command log, the
+ * flush-queue entries and the event log; it ends with svakit_deprecated.h)
+ * and, when SVAKIT_KERNEL_NAMES is defined, svakit_kernel_names.h.
+ *
  * Errors (each names one kind of bad input; the machine is left unchanged):
  *   -EFAULT    a NULL handle or NULL output pointer
  *   -EBADF     a handle that is not a live SVAKit machine (foreign, forged or
@@ -30,7 +65,7 @@
  *              a huge leaf, a reserved config field not zero or a boolean not
  *              0/1, an entry the hardware would reject (PS where no huge page
  *              can be, reserved bits 52-62), a PASID of 0 or past 20 bits,
- *              init_mm given to attach_pasid or bind; a DMA unmap whose size,
+ *              init_mm given to attach_device_pasid or bind; a DMA unmap whose size,
  *              direction or device is not the mapping's (dma-debug's checks),
  *              a CPU out of range, an identity domain where tables are needed
  *   -EEXIST    mapping over a live mapping or over an existing page table
@@ -79,7 +114,7 @@
  * one while it calls out. The TLB-flush hook, the free hook, the report
  * handler and IOMMU driver ops are all called with no engine lock held, so
  * they may call back into the machine, with the exceptions their Context:
- * lines state (svakit_machine_destroy() never; svakit_flush_deferred_work()
+ * lines state (svakit_machine_destroy() never; svakit_deferred_work_flush()
  * not from a callback running on the deferred-free worker thread). Calls on
  * one machine from several threads are safe unless a function says otherwise.
  */
@@ -94,6 +129,12 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
+ * 0.6.0 keeps 0.5's layouts and behaviour and renames functions: one naming
+ * rule for all (above), the header in layer order, inspection and test-only
+ * calls in svakit_debug.h, the kernel-name macros in svakit_kernel_names.h.
+ * The 0.5 names still compile, as deprecated static inline aliases
+ * (svakit_deprecated.h), but are no longer symbols of the library: rebuild
+ * harnesses. The aliases go in 0.7.0.
  * 0.5.0 breaks the 0.4 ABI: struct svakit_config grew to 88 bytes (hz,
  * dma_debug); the
  * DMA layer changes behaviour a 0.4 harness sees: IOVAs are allocated as
@@ -120,193 +161,12 @@ extern "C" {
  * 0.2.0 broke 0.1: kernel names became opt-in and PASID 0 in a DMA call is
  * a request without PASID. */
 #define SVAKIT_VERSION_MAJOR 0
-#define SVAKIT_VERSION_MINOR 5
+#define SVAKIT_VERSION_MINOR 6
 #define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.5.0"
+#define SVAKIT_VERSION_STRING "0.6.0"
 
 /* ------------------------------------------------------------------------ */
-/* Physical memory                                                          */
-/* ------------------------------------------------------------------------ */
-
-#define SVAKIT_PAGE_SHIFT 12
-#define SVAKIT_PAGE_SIZE (1ULL << SVAKIT_PAGE_SHIFT)
-#define SVAKIT_PMD_SIZE (1ULL << 21)
-#define SVAKIT_PUD_SIZE (1ULL << 30)
-#define SVAKIT_MAX_ORDER 10              /* as MAX_PAGE_ORDER on x86 */
-#define SVAKIT_SECTION_PAGES (1U << 15)  /* 128 MiB hotplug section, x86-64 */
-/* A peer device's MMIO window (a PCI BAR) at 32 TiB, above any RAM the model
- * has: svakit_iommu_map() may map it for peer-to-peer DMA. No frame
- * descriptor backs it, so the sanitizer skips it (page_ext_from_phys() is
- * NULL for MMIO); a device access through such a mapping faults with
- * SVAKIT_FAULT_BAD_ADDRESS (the peer is not modelled). */
-#define SVAKIT_MMIO_BASE 0x200000000000ULL
-#define SVAKIT_MMIO_SIZE 0x40000000ULL
-#define SVAKIT_NO_PFN 0xffffffffU        /* "no frame" in 32-bit pfn fields */
-
-/**
- * enum svakit_frame_kind - what a frame is now (svakit_ptdesc.kind).
- * @SVAKIT_FRAME_FREE: on the allocator's free lists.
- * @SVAKIT_FRAME_PT_KERNEL: a table of init_mm (the shared kernel half).
- * @SVAKIT_FRAME_PT_USER: a table of a process address space.
- * @SVAKIT_FRAME_DATA: data, tagged with an owner.
- * @SVAKIT_FRAME_OFFLINE: hot-removed memory.
- * @SVAKIT_FRAME_PT_IOMMU: a table of an IOMMU DMA domain (the IOMMU's own
- * page table, reached by requests without PASID).
- */
-enum svakit_frame_kind {
-	SVAKIT_FRAME_FREE = 0,
-	SVAKIT_FRAME_PT_KERNEL = 1,
-	SVAKIT_FRAME_PT_USER = 2,
-	SVAKIT_FRAME_DATA = 3,
-	SVAKIT_FRAME_OFFLINE = 4,
-	SVAKIT_FRAME_PT_IOMMU = 5,
-};
-
-/* svakit_ptdesc.flags */
-#define SVAKIT_PTDESC_KERNEL  0x01u /* PT_kernel mark: free through pagetable_free_kernel() */
-#define SVAKIT_PTDESC_BOOTMEM 0x02u /* allocated at boot (PageReserved on x86) */
-#define SVAKIT_PTDESC_TAIL    0x04u /* a non-head frame of a multi-frame block */
-#define SVAKIT_PTDESC_LINKED  0x08u /* a table that a live entry points to */
-#define SVAKIT_PTDESC_DEFERRED 0x10u /* queued on the deferred-free list */
-#define SVAKIT_PTDESC_SPLIT   0x20u /* a PTE table that set_memory split allocated */
-#define SVAKIT_PTDESC_ROOT    0x40u /* the root (PGD) of an address space */
-
-/**
- * struct svakit_ptdesc - the page descriptor of one frame (32 bytes).
- * @kind: enum svakit_frame_kind.
- * @level: table level, 1 (PTE) .. 5 (PML5); 0 for a frame that is no table.
- * @order: order of the block this frame heads.
- * @flags: SVAKIT_PTDESC_*.
- * @site: enum svakit_site of the last allocation.
- * @owner: owner tag of a data frame.
- * @generation: changes at every free, so a stale belief about a frame shows.
- * @alloc_step: event step (low 32 bits) of the last allocation.
- * @lru_next: allocator free-list link, SVAKIT_NO_PFN at the ends.
- * @lru_prev: allocator free-list link back.
- * @pt_list_next: deferred-free list link.
- * @map_count: IOMMU_DEBUG_PAGEALLOC mapping refcount slot.
- *
- * The size and offsets are checked at compile time in
- * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links
- * free blocks through @lru_next/@lru_prev; the deferred-free list uses its
- * own link, @pt_list_next (docs/KERNEL-MODEL.md §2.8: "don't use page->lru").
- */
-struct svakit_ptdesc {
-	uint8_t kind;
-	uint8_t level;
-	uint8_t order;
-	uint8_t flags;
-	uint16_t site;
-	uint16_t owner;
-	uint32_t generation;
-	uint32_t alloc_step;
-	uint32_t lru_next;
-	uint32_t lru_prev;
-	uint32_t pt_list_next;
-	int32_t map_count;
-};
-
-/**
- * enum svakit_reuse - the allocator's frame reuse policy (per machine).
- * @SVAKIT_REUSE_LIFO: most recently freed first: the adversary's case.
- * @SVAKIT_REUSE_FIFO: least recently freed first.
- * @SVAKIT_REUSE_RANDOM: random, seeded by svakit_config.seed.
- */
-enum svakit_reuse {
-	SVAKIT_REUSE_LIFO = 0,
-	SVAKIT_REUSE_FIFO = 1,
-	SVAKIT_REUSE_RANDOM = 2,
-};
-
-/**
- * enum svakit_site - who allocated a frame, and which path freed it.
- * @SVAKIT_SITE_NONE: no site (a frame never allocated).
- * @SVAKIT_SITE_BOOT: boot-time tables: the direct map and the kernel half.
- * @SVAKIT_SITE_API: svakit_frame_alloc() or svakit_frame_free() by the caller.
- * @SVAKIT_SITE_MAP: a table allocated by svakit_map().
- * @SVAKIT_SITE_UNMAP: svakit_unmap() or svakit_vunmap().
- * @SVAKIT_SITE_VMALLOC: svakit_vmalloc() and svakit_vmalloc_huge().
- * @SVAKIT_SITE_VFREE: svakit_vfree().
- * @SVAKIT_SITE_PMD_FREE_PTE_PAGE: a huge vmap over a PTE table.
- * @SVAKIT_SITE_PUD_FREE_PMD_PAGE: a huge vmap over a PMD table.
- * @SVAKIT_SITE_SET_MEMORY_SPLIT: set_memory splitting a 2 MiB leaf.
- * @SVAKIT_SITE_SET_MEMORY_COLLAPSE: cpa_collapse_large_pages.
- * @SVAKIT_SITE_HOT_REMOVE: memory hot-remove.
- * @SVAKIT_SITE_HOT_ADD: memory hot-add.
- * @SVAKIT_SITE_MM_CREATE: svakit_mm_create().
- * @SVAKIT_SITE_MM_TEARDOWN: svakit_mm_destroy().
- * @SVAKIT_SITE_PGTABLE_WORK: kernel_pgtable_work_func: the deferred free.
- * @SVAKIT_SITE_ARCH: a caller's own arch code through the primitives.
- * @SVAKIT_SITE_VMAP_PURGE: __purge_vmap_area_lazy: the flush of the ranges
- *	svakit_vfree() left unflushed (svakit_vm_unmap_aliases(), or past
- *	lazy_max_pages()).
- * @SVAKIT_SITE_COUNT: the number of sites (not a site).
- *
- * Used by events (svakit_event.site) and descriptors (svakit_ptdesc.site).
- */
-enum svakit_site {
-	SVAKIT_SITE_NONE = 0,
-	SVAKIT_SITE_BOOT = 1,
-	SVAKIT_SITE_API = 2,
-	SVAKIT_SITE_MAP = 3,
-	SVAKIT_SITE_UNMAP = 4,
-	SVAKIT_SITE_VMALLOC = 5,
-	SVAKIT_SITE_VFREE = 6,
-	SVAKIT_SITE_PMD_FREE_PTE_PAGE = 7,
-	SVAKIT_SITE_PUD_FREE_PMD_PAGE = 8,
-	SVAKIT_SITE_SET_MEMORY_SPLIT = 9,
-	SVAKIT_SITE_SET_MEMORY_COLLAPSE = 10,
-	SVAKIT_SITE_HOT_REMOVE = 11,
-	SVAKIT_SITE_HOT_ADD = 12,
-	SVAKIT_SITE_MM_CREATE = 13,
-	SVAKIT_SITE_MM_TEARDOWN = 14,
-	SVAKIT_SITE_PGTABLE_WORK = 15,
-	SVAKIT_SITE_ARCH = 16,
-	SVAKIT_SITE_VMAP_PURGE = 17,
-	SVAKIT_SITE_COUNT
-};
-
-/* ------------------------------------------------------------------------ */
-/* x86-64 page-table entries                                                */
-/* ------------------------------------------------------------------------ */
-
-#define SVAKIT_PTE_P   (1ULL << 0)   /* present */
-#define SVAKIT_PTE_RW  (1ULL << 1)   /* writable */
-#define SVAKIT_PTE_US  (1ULL << 2)   /* user */
-#define SVAKIT_PTE_PWT (1ULL << 3)   /* page write-through */
-#define SVAKIT_PTE_PCD (1ULL << 4)   /* page cache disable */
-#define SVAKIT_PTE_A   (1ULL << 5)   /* accessed */
-#define SVAKIT_PTE_D   (1ULL << 6)   /* dirty */
-#define SVAKIT_PTE_PS  (1ULL << 7)   /* page size: a leaf at level 2 or 3 */
-#define SVAKIT_PTE_G   (1ULL << 8)   /* global */
-#define SVAKIT_PTE_NX  (1ULL << 63)  /* no execute */
-#define SVAKIT_PTE_PFN_MASK 0x000ffffffffff000ULL
-/* The protection bits a caller may pass to svakit_map and svakit_set_memory. */
-#define SVAKIT_PROT_MASK (SVAKIT_PTE_RW | SVAKIT_PTE_US | SVAKIT_PTE_PWT | \
-			  SVAKIT_PTE_PCD | SVAKIT_PTE_G | SVAKIT_PTE_NX)
-
-/* Address space ids: 0 is init_mm, whose tables are the shared kernel half. */
-#define SVAKIT_INIT_MM 0u
-
-/**
- * struct svakit_translation - the result of a software walk.
- * @phys: physical address of the va (valid when svakit_translate() returns 0).
- * @page_size: 4 KiB, 2 MiB or 1 GiB; 0 when nothing is mapped.
- * @entry: the leaf entry; 0 when nothing is mapped.
- * @level: level of the leaf (1, 2 or 3); on -ENOENT, the level whose entry
- *	was not present.
- * @reserved: zero.
- */
-struct svakit_translation {
-	uint64_t phys;
-	uint64_t page_size;
-	uint64_t entry;
-	uint32_t level;
-	uint32_t reserved;
-};
-
-/* ------------------------------------------------------------------------ */
-/* The machine                                                              */
+/* The machine (the handle every call takes)                               */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -347,7 +207,7 @@ enum svakit_free_mode {
  *	the worker, after svakit_config.kworker_latency_us, clears pending and
  *	takes what was queued meanwhile. No delay, no bound: the freeing caller
  *	never runs the work nor invalidates, and max_pending is ignored.
- * @SVAKIT_WORK_MANUAL: the caller runs it (svakit_run_deferred_work()):
+ * @SVAKIT_WORK_MANUAL: the caller runs it (svakit_deferred_work_run()):
  *	deterministic, for tests and the CLI; Linux's schedule otherwise (no
  *	bound).
  * @SVAKIT_WORK_THREAD_BATCHED: beyond Linux: the worker thread gathers a
@@ -407,7 +267,7 @@ enum svakit_work_mode {
  *	microseconds, 0 to 1,000,000; default 0 (the host's own wake-up of the
  *	worker thread is the latency). Once schedule_work() has woken it, the
  *	worker waits this long before it clears pending and takes the list, so
- *	frees in that time join the run. svakit_flush_deferred_work() waits
+ *	frees in that time join the run. svakit_deferred_work_flush() waits
  *	for it too; only svakit_machine_destroy() cuts it short. Unused with
  *	a MANUAL @work_mode. It took reserved[1]'s place, zero its default.
  * @hz: CONFIG_HZ: 100, 250, 300 or 1000; 0 for the default, 250 (Debian's
@@ -449,10 +309,6 @@ struct svakit_config {
 	uint32_t hz;
 	uint32_t dma_debug;
 };
-
-/* ------------------------------------------------------------------------ */
-/* Mitigations (docs/MITIGATIONS.md)                                        */
-/* ------------------------------------------------------------------------ */
 
 /**
  * enum svakit_mitigation - the design that keeps SVA walks off freed kernel
@@ -586,138 +442,148 @@ const char *svakit_version(void);
  */
 const char *svakit_strerror(int err);
 
+/* ------------------------------------------------------------------------ */
+/* Physical memory and frames                                              */
+/* ------------------------------------------------------------------------ */
+
+#define SVAKIT_PAGE_SHIFT 12
+#define SVAKIT_PAGE_SIZE (1ULL << SVAKIT_PAGE_SHIFT)
+#define SVAKIT_PMD_SIZE (1ULL << 21)
+#define SVAKIT_PUD_SIZE (1ULL << 30)
+#define SVAKIT_MAX_ORDER 10              /* as MAX_PAGE_ORDER on x86 */
+#define SVAKIT_SECTION_PAGES (1U << 15)  /* 128 MiB hotplug section, x86-64 */
+
+/* A peer device's MMIO window (a PCI BAR) at 32 TiB, above any RAM the model
+ * has: svakit_iommu_map() may map it for peer-to-peer DMA. No frame
+ * descriptor backs it, so the sanitizer skips it (page_ext_from_phys() is
+ * NULL for MMIO); a device access through such a mapping faults with
+ * SVAKIT_FAULT_BAD_ADDRESS (the peer is not modelled). */
+#define SVAKIT_MMIO_BASE 0x200000000000ULL
+#define SVAKIT_MMIO_SIZE 0x40000000ULL
+#define SVAKIT_NO_PFN 0xffffffffU        /* "no frame" in 32-bit pfn fields */
+
 /**
- * struct svakit_stats - a machine's counters (svakit_machine_stats()).
- * @frames: total frames.
- * @frames_free: frames on the free lists.
- * @frames_offline: hot-removed frames.
- * @kernel_tables: frames holding kernel page tables.
- * @user_tables: frames holding process page tables.
- * @data_frames: frames holding data.
- * @allocs: frame allocations since boot.
- * @frees: frame frees since boot.
- * @kernel_tlb_flushes: flush_tlb_kernel_range + flush_tlb_all calls.
- * @metadata_bytes_per_frame: descriptor bytes per frame: the 32-byte ptdesc,
- *	and 8 of page_ext when the sanitizer is on.
- * @host_bytes_resident: host memory the frame contents occupy now.
- * @step: the event clock.
+ * enum svakit_frame_kind - what a frame is now (svakit_ptdesc.kind).
+ * @SVAKIT_FRAME_FREE: on the allocator's free lists.
+ * @SVAKIT_FRAME_PT_KERNEL: a table of init_mm (the shared kernel half).
+ * @SVAKIT_FRAME_PT_USER: a table of a process address space.
+ * @SVAKIT_FRAME_DATA: data, tagged with an owner.
+ * @SVAKIT_FRAME_OFFLINE: hot-removed memory.
+ * @SVAKIT_FRAME_PT_IOMMU: a table of an IOMMU DMA domain (the IOMMU's own
+ * page table, reached by requests without PASID).
  */
-struct svakit_stats {
-	uint64_t frames;
-	uint64_t frames_free;
-	uint64_t frames_offline;
-	uint64_t kernel_tables;
-	uint64_t user_tables;
-	uint64_t data_frames;
-	uint64_t allocs;
-	uint64_t frees;
-	uint64_t kernel_tlb_flushes;
-	uint64_t metadata_bytes_per_frame;
-	uint64_t host_bytes_resident;
-	uint64_t step;
+enum svakit_frame_kind {
+	SVAKIT_FRAME_FREE = 0,
+	SVAKIT_FRAME_PT_KERNEL = 1,
+	SVAKIT_FRAME_PT_USER = 2,
+	SVAKIT_FRAME_DATA = 3,
+	SVAKIT_FRAME_OFFLINE = 4,
+	SVAKIT_FRAME_PT_IOMMU = 5,
+};
+
+/* svakit_ptdesc.flags */
+#define SVAKIT_PTDESC_KERNEL  0x01u /* PT_kernel mark: free through pagetable_free_kernel() */
+#define SVAKIT_PTDESC_BOOTMEM 0x02u /* allocated at boot (PageReserved on x86) */
+#define SVAKIT_PTDESC_TAIL    0x04u /* a non-head frame of a multi-frame block */
+#define SVAKIT_PTDESC_LINKED  0x08u /* a table that a live entry points to */
+#define SVAKIT_PTDESC_DEFERRED 0x10u /* queued on the deferred-free list */
+#define SVAKIT_PTDESC_SPLIT   0x20u /* a PTE table that set_memory split allocated */
+#define SVAKIT_PTDESC_ROOT    0x40u /* the root (PGD) of an address space */
+
+/**
+ * struct svakit_ptdesc - the page descriptor of one frame (32 bytes).
+ * @kind: enum svakit_frame_kind.
+ * @level: table level, 1 (PTE) .. 5 (PML5); 0 for a frame that is no table.
+ * @order: order of the block this frame heads.
+ * @flags: SVAKIT_PTDESC_*.
+ * @site: enum svakit_site of the last allocation.
+ * @owner: owner tag of a data frame.
+ * @generation: changes at every free, so a stale belief about a frame shows.
+ * @alloc_step: event step (low 32 bits) of the last allocation.
+ * @lru_next: allocator free-list link, SVAKIT_NO_PFN at the ends.
+ * @lru_prev: allocator free-list link back.
+ * @pt_list_next: deferred-free list link.
+ * @map_count: IOMMU_DEBUG_PAGEALLOC mapping refcount slot.
+ *
+ * The size and offsets are checked at compile time in
+ * Sources/CSVAKit/abi_checks.c and by the Swift tests. The allocator links
+ * free blocks through @lru_next/@lru_prev; the deferred-free list uses its
+ * own link, @pt_list_next (docs/KERNEL-MODEL.md §2.8: "don't use page->lru").
+ */
+struct svakit_ptdesc {
+	uint8_t kind;
+	uint8_t level;
+	uint8_t order;
+	uint8_t flags;
+	uint16_t site;
+	uint16_t owner;
+	uint32_t generation;
+	uint32_t alloc_step;
+	uint32_t lru_next;
+	uint32_t lru_prev;
+	uint32_t pt_list_next;
+	int32_t map_count;
 };
 
 /**
- * svakit_machine_stats() - copy a machine's counters.
- * @m: the machine.
- * @out: receives the counters.
- *
- * Context: Takes the frame allocator's lock briefly. May be called from any
- * callback.
- * Return: 0 on success.
- * -EFAULT: @m or @out is NULL.
- * -EBADF: @m is not a live machine.
+ * enum svakit_reuse - the allocator's frame reuse policy (per machine).
+ * @SVAKIT_REUSE_LIFO: most recently freed first: the adversary's case.
+ * @SVAKIT_REUSE_FIFO: least recently freed first.
+ * @SVAKIT_REUSE_RANDOM: random, seeded by svakit_config.seed.
  */
-int svakit_machine_stats(svakit_machine *m, struct svakit_stats *out);
-
-/**
- * svakit_machine_check() - audit a machine's bookkeeping.
- * @m: the machine.
- *
- * Audits every descriptor, free list and table link, and conservation of
- * frames (docs/TESTING.md, "The machine check"). O(frames): for tests. Prints
- * nothing; svakit_machine_check_text() says what is wrong.
- *
- * Context: Takes the address-space, page-table, deferred-list and frame
- * allocator locks in turn. Meaningful only while no other thread changes @m.
- * May be called from any callback.
- * Return: 0 when consistent.
- * -EUCLEAN: the bookkeeping is inconsistent.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_machine_check(svakit_machine *m);
-
-/**
- * svakit_machine_check_text() - audit a machine and describe what is wrong.
- * @m: the machine.
- * @buf: receives the problems found, one per line, each ending in a newline;
- *	empty when the machine is consistent.
- * @len: the size of @buf, the NUL included; longer text is truncated.
- *
- * The audit of svakit_machine_check(), for harnesses that print its findings
- * on failure (the library itself prints nothing).
- *
- * Context: As svakit_machine_check().
- * Return: 0 when consistent.
- * -EUCLEAN: the bookkeeping is inconsistent (@buf says how).
- * -EFAULT: @m or @buf is NULL.
- * -EINVAL: @len is 0 (no room for the NUL).
- * -EBADF: @m is not a live machine.
- */
-int svakit_machine_check_text(svakit_machine *m, char *buf, size_t len);
-
-/**
- * enum svakit_fail_what - what svakit_fail_nth() made fail.
- * @SVAKIT_FAIL_NONE: nothing, since it was last armed.
- * @SVAKIT_FAIL_FRAME: a frame (alloc_pages): the call returned -ENOMEM.
- * @SVAKIT_FAIL_PASID: a PASID (iommu_alloc_global_pasid, in a bind): -ENOSPC.
- * @SVAKIT_FAIL_VMALLOC_RANGE: a vmalloc address range (alloc_vmap_area): -ENOSPC.
- * @SVAKIT_FAIL_IOVA: an IOVA range (alloc_iova_fast, in a DMA map): -ENOSPC.
- */
-enum svakit_fail_what {
-	SVAKIT_FAIL_NONE = 0,
-	SVAKIT_FAIL_FRAME = 1,
-	SVAKIT_FAIL_PASID = 2,
-	SVAKIT_FAIL_VMALLOC_RANGE = 3,
-	SVAKIT_FAIL_IOVA = 4,
+enum svakit_reuse {
+	SVAKIT_REUSE_LIFO = 0,
+	SVAKIT_REUSE_FIFO = 1,
+	SVAKIT_REUSE_RANDOM = 2,
 };
 
 /**
- * svakit_fail_nth() - make the n-th allocation from now fail, as iommufd's fail_nth.
- * @m: the machine.
- * @n: 1 for the next allocation, 2 for the one after, ...; 0 disarms.
- * @made: receives the allocations made since the previous call (a harness
- *	walks every failure point of a call by arming 1, 2, ... up to what a
- *	clean run made); NULL if not wanted.
+ * enum svakit_site - who allocated a frame, and which path freed it.
+ * @SVAKIT_SITE_NONE: no site (a frame never allocated).
+ * @SVAKIT_SITE_BOOT: boot-time tables: the direct map and the kernel half.
+ * @SVAKIT_SITE_API: svakit_frame_alloc() or svakit_frame_free() by the caller.
+ * @SVAKIT_SITE_MAP: a table allocated by svakit_mm_map().
+ * @SVAKIT_SITE_UNMAP: svakit_mm_unmap() or svakit_vunmap().
+ * @SVAKIT_SITE_VMALLOC: svakit_vmalloc() and svakit_vmalloc_huge().
+ * @SVAKIT_SITE_VFREE: svakit_vfree().
+ * @SVAKIT_SITE_PMD_FREE_PTE_PAGE: a huge vmap over a PTE table.
+ * @SVAKIT_SITE_PUD_FREE_PMD_PAGE: a huge vmap over a PMD table.
+ * @SVAKIT_SITE_SET_MEMORY_SPLIT: set_memory splitting a 2 MiB leaf.
+ * @SVAKIT_SITE_SET_MEMORY_COLLAPSE: cpa_collapse_large_pages.
+ * @SVAKIT_SITE_HOT_REMOVE: memory hot-remove.
+ * @SVAKIT_SITE_HOT_ADD: memory hot-add.
+ * @SVAKIT_SITE_MM_CREATE: svakit_mm_create().
+ * @SVAKIT_SITE_MM_TEARDOWN: svakit_mm_destroy().
+ * @SVAKIT_SITE_PGTABLE_WORK: kernel_pgtable_work_func: the deferred free.
+ * @SVAKIT_SITE_ARCH: a caller's own arch code through the primitives.
+ * @SVAKIT_SITE_VMAP_PURGE: __purge_vmap_area_lazy: the flush of the ranges
+ *	svakit_vfree() left unflushed (svakit_vm_unmap_aliases(), or past
+ *	lazy_max_pages()).
+ * @SVAKIT_SITE_COUNT: the number of sites (not a site).
  *
- * The allocations counted are the engine's own: frames (page tables and
- * data), PASIDs, vmalloc address ranges and IOVAs. The failing call
- * returns the error that allocation's real exhaustion returns and must
- * leave the machine consistent (svakit_machine_check()).
- *
- * Context: Atomic counters, no lock. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
+ * Used by events (svakit_event.site) and descriptors (svakit_ptdesc.site).
  */
-int svakit_fail_nth(svakit_machine *m, uint32_t n, uint64_t *made);
-
-/**
- * svakit_fail_nth_injected() - what svakit_fail_nth() made fail since it was armed.
- * @m: the machine.
- * @what: receives an enum svakit_fail_what (SVAKIT_FAIL_NONE if nothing).
- *
- * Context: As svakit_fail_nth().
- * Return: 0 on success.
- * -EFAULT: @m or @what is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_fail_nth_injected(svakit_machine *m, uint32_t *what);
-
-/* ------------------------------------------------------------------------ */
-/* Frames                                                                   */
-/* ------------------------------------------------------------------------ */
+enum svakit_site {
+	SVAKIT_SITE_NONE = 0,
+	SVAKIT_SITE_BOOT = 1,
+	SVAKIT_SITE_API = 2,
+	SVAKIT_SITE_MAP = 3,
+	SVAKIT_SITE_UNMAP = 4,
+	SVAKIT_SITE_VMALLOC = 5,
+	SVAKIT_SITE_VFREE = 6,
+	SVAKIT_SITE_PMD_FREE_PTE_PAGE = 7,
+	SVAKIT_SITE_PUD_FREE_PMD_PAGE = 8,
+	SVAKIT_SITE_SET_MEMORY_SPLIT = 9,
+	SVAKIT_SITE_SET_MEMORY_COLLAPSE = 10,
+	SVAKIT_SITE_HOT_REMOVE = 11,
+	SVAKIT_SITE_HOT_ADD = 12,
+	SVAKIT_SITE_MM_CREATE = 13,
+	SVAKIT_SITE_MM_TEARDOWN = 14,
+	SVAKIT_SITE_PGTABLE_WORK = 15,
+	SVAKIT_SITE_ARCH = 16,
+	SVAKIT_SITE_VMAP_PURGE = 17,
+	SVAKIT_SITE_COUNT
+};
 
 /**
  * svakit_frame_alloc() - allocate data frames.
@@ -755,66 +621,45 @@ int svakit_frame_alloc(svakit_machine *m, unsigned int order, uint16_t owner,
  */
 int svakit_frame_free(svakit_machine *m, uint64_t pfn);
 
-/**
- * svakit_frame_info() - copy a frame's descriptor.
- * @m: the machine.
- * @pfn: the frame, free or not.
- * @out: receives the descriptor.
- *
- * Context: Takes at most the frame allocator's lock, briefly. May be called
- * from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @out is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- */
-int svakit_frame_info(svakit_machine *m, uint64_t pfn, struct svakit_ptdesc *out);
-
-/**
- * svakit_frame_read() - read bytes of a frame.
- * @m: the machine.
- * @pfn: the frame.
- * @offset: the first byte, in the frame.
- * @buf: receives the bytes.
- * @len: how many; @offset + @len must stay in the frame.
- *
- * Context: Takes at most the frame allocator's lock, briefly. May be called
- * from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @buf is NULL (even with @len 0).
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- * -EINVAL: the range leaves the frame.
- */
-int svakit_frame_read(svakit_machine *m, uint64_t pfn, uint32_t offset,
-		      void *buf, size_t len);
-
-/**
- * svakit_frame_write() - write bytes into a frame.
- * @m: the machine.
- * @pfn: the frame; not a live page table.
- * @offset: the first byte, in the frame.
- * @buf: the bytes.
- * @len: how many; @offset + @len must stay in the frame.
- *
- * Tables change only through the mapping calls and svakit_write_entry() /
- * svakit_link_table(), which keep them valid.
- *
- * Context: Takes at most the frame allocator's lock, briefly. May be called
- * from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @buf is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- * -EINVAL: the range leaves the frame (nothing is written).
- * -EPERM: @pfn is a live page table.
- */
-int svakit_frame_write(svakit_machine *m, uint64_t pfn, uint32_t offset,
-		       const void *buf, size_t len);
-
 /* ------------------------------------------------------------------------ */
-/* Page tables                                                              */
+/* Page tables: address spaces and the primitives of a kernel-style arch   */
 /* ------------------------------------------------------------------------ */
+
+#define SVAKIT_PTE_P   (1ULL << 0)   /* present */
+#define SVAKIT_PTE_RW  (1ULL << 1)   /* writable */
+#define SVAKIT_PTE_US  (1ULL << 2)   /* user */
+#define SVAKIT_PTE_PWT (1ULL << 3)   /* page write-through */
+#define SVAKIT_PTE_PCD (1ULL << 4)   /* page cache disable */
+#define SVAKIT_PTE_A   (1ULL << 5)   /* accessed */
+#define SVAKIT_PTE_D   (1ULL << 6)   /* dirty */
+#define SVAKIT_PTE_PS  (1ULL << 7)   /* page size: a leaf at level 2 or 3 */
+#define SVAKIT_PTE_G   (1ULL << 8)   /* global */
+#define SVAKIT_PTE_NX  (1ULL << 63)  /* no execute */
+#define SVAKIT_PTE_PFN_MASK 0x000ffffffffff000ULL
+
+/* The protection bits a caller may pass to svakit_mm_map and svakit_set_memory. */
+#define SVAKIT_PROT_MASK (SVAKIT_PTE_RW | SVAKIT_PTE_US | SVAKIT_PTE_PWT | \
+			  SVAKIT_PTE_PCD | SVAKIT_PTE_G | SVAKIT_PTE_NX)
+
+/* Address space ids: 0 is init_mm, whose tables are the shared kernel half. */
+#define SVAKIT_INIT_MM 0u
+
+/**
+ * struct svakit_translation - the result of a software walk.
+ * @phys: physical address of the va (valid when svakit_mm_translate() returns 0).
+ * @page_size: 4 KiB, 2 MiB or 1 GiB; 0 when nothing is mapped.
+ * @entry: the leaf entry; 0 when nothing is mapped.
+ * @level: level of the leaf (1, 2 or 3); on -ENOENT, the level whose entry
+ *	was not present.
+ * @reserved: zero.
+ */
+struct svakit_translation {
+	uint64_t phys;
+	uint64_t page_size;
+	uint64_t entry;
+	uint32_t level;
+	uint32_t reserved;
+};
 
 /**
  * svakit_mm_create() - create an address space.
@@ -868,7 +713,7 @@ int svakit_mm_destroy(svakit_machine *m, uint32_t mm);
 int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
 
 /**
- * svakit_map() - map one leaf.
+ * svakit_mm_map() - map one leaf.
  * @m: the machine.
  * @mm: SVAKIT_INIT_MM for a kernel address, a process mm for a user one.
  * @va: the virtual address, aligned to @size.
@@ -892,11 +737,11 @@ int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
  * -EEXIST: a leaf maps there already, or a table sits where the leaf goes.
  * -ENOMEM: the tables needed cannot all be allocated (nothing is changed).
  */
-int svakit_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
+int svakit_mm_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
 	       uint64_t size, uint64_t prot);
 
 /**
- * svakit_unmap() - clear one leaf.
+ * svakit_mm_unmap() - clear one leaf.
  * @m: the machine.
  * @mm: the mm that maps it.
  * @va: the leaf's address.
@@ -916,10 +761,10 @@ int svakit_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
  * -ERANGE: @va is not canonical.
  * -ENOENT: nothing is mapped at @va.
  */
-int svakit_unmap(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t size);
+int svakit_mm_unmap(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t size);
 
 /**
- * svakit_translate() - walk an mm's tables in software.
+ * svakit_mm_translate() - walk an mm's tables in software.
  * @m: the machine.
  * @mm: the mm.
  * @va: the address.
@@ -935,366 +780,155 @@ int svakit_unmap(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t size);
  * -ESRCH: no mm has that id.
  * -ERANGE: @va is not canonical.
  */
-int svakit_translate(svakit_machine *m, uint32_t mm, uint64_t va,
+int svakit_mm_translate(svakit_machine *m, uint32_t mm, uint64_t va,
 		     struct svakit_translation *out);
 
-/* ------------------------------------------------------------------------ */
-/* Kernel paths that free kernel page-table frames (docs/KERNEL-MODEL.md §2.7) */
-/* ------------------------------------------------------------------------ */
-
 /**
- * svakit_vmalloc_area() - the vmalloc area of the configured paging mode.
+ * svakit_pagetable_alloc_kernel() - allocate a kernel page-table frame.
  * @m: the machine.
- * @start: receives the first address.
- * @end: receives the end of the area.
+ * @level: its level: 1 (PTE) up to one below the root.
+ * @pfn: receives the frame.
  *
- * Context: Takes no lock. May be called from any callback.
+ * Zeroed, unlinked, and marked PT_kernel as the generic pgalloc helpers mark
+ * init_mm's tables.
+ *
+ * Context: Takes the frame allocator's lock. May be called from any callback.
  * Return: 0 on success.
- * -EFAULT: @m, @start or @end is NULL.
+ * -EFAULT: @m or @pfn is NULL.
  * -EBADF: @m is not a live machine.
+ * -EINVAL: @level is 0, the root level or above.
+ * -ENOMEM: no free frame.
  */
-int svakit_vmalloc_area(svakit_machine *m, uint64_t *start, uint64_t *end);
+int svakit_pagetable_alloc_kernel(svakit_machine *m, unsigned int level, uint64_t *pfn);
 
 /**
- * svakit_vmalloc() - vmalloc: a virtual range backed by fresh data frames.
+ * svakit_pagetable_read_entry() - read one entry of a table.
  * @m: the machine.
- * @size: a multiple of 4 KiB, no larger than the vmalloc area.
- * @va: receives the address.
+ * @table_pfn: an allocated page table.
+ * @index: the entry, 0 .. 511.
+ * @entry: receives it.
  *
- * First fit at the lowest address; mapped with 4 KiB leaves. A range
- * svakit_vfree() left on the lazy list is not reused until a purge; when no
- * range fits, the lazy list is purged and the search retried once.
+ * Context: Takes no lock (an atomic load, as a walker's). May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @entry is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @table_pfn is past the end of memory.
+ * -ENXIO: @table_pfn is not the head of an allocated block.
+ * -EALREADY: @table_pfn was freed (a stale pfn).
+ * -EPERM: @table_pfn is not a page table.
+ * -EINVAL: @index is past 511.
+ */
+int svakit_pagetable_read_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t *entry);
+
+/**
+ * svakit_pagetable_write_entry() - write a leaf or clear an entry (set_pte, pte_clear).
+ * @m: the machine.
+ * @table_pfn: an allocated, unqueued page table.
+ * @index: the entry, 0 .. 511.
+ * @entry: a leaf the hardware accepts at the table's level, or 0.
  *
- * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
- * frame allocator's. A purge calls the TLB-flush hook. On failure what it
- * mapped goes back through svakit_vfree()'s path (the range goes lazy, as
- * __vmalloc_area_node's failure path calls vfree). May be called from any
+ * A table pointer must go through svakit_pagetable_link(), and an entry that
+ * points to a table must be cleared through svakit_pagetable_unlink().
+ *
+ * Context: Takes the page-table lock of the table's mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @table_pfn is past the end of memory, or the leaf maps past it.
+ * -ENXIO: @table_pfn is not the head of an allocated block.
+ * -EALREADY: @table_pfn was freed (a stale pfn).
+ * -EPERM: @table_pfn is not a page table, is on the deferred-free list, or
+ * the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511, @entry is a table pointer, has PS where no
+ * huge page can be, or has reserved bits set.
+ * -EBUSY: the entry points to a table.
+ */
+int svakit_pagetable_write_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t entry);
+
+/**
+ * svakit_pagetable_link() - pmd_populate and friends.
+ * @m: the machine.
+ * @parent_pfn: a page table above level 1.
+ * @index: the entry of @parent_pfn, 0 .. 511; not present.
+ * @child_pfn: an unlinked table one level down, of the same half.
+ *
+ * Points entry @index of @parent_pfn at @child_pfn. The parent need not be
+ * linked itself: a subtree may be built bottom-up.
+ *
+ * Context: Takes the page-table lock of the tables' mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: a pfn is past the end of memory.
+ * -ENXIO: a pfn is not the head of an allocated block.
+ * -EALREADY: a pfn was freed (a stale pfn).
+ * -EPERM: a frame is not a page table, either table is on the deferred-free
+ * list, or the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511, @parent_pfn is a PTE table, @child_pfn is not
+ * one level down, or the two tables are of different halves.
+ * -EBUSY: @child_pfn is linked already.
+ * -EEXIST: the entry is present.
+ */
+int svakit_pagetable_link(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t child_pfn);
+
+/**
+ * svakit_pagetable_unlink() - pmd_clear and friends.
+ * @m: the machine.
+ * @parent_pfn: a page table.
+ * @index: an entry of @parent_pfn that points to a table.
+ * @child_pfn: receives the table the entry POINTS TO
+ *	(page_ptdesc(pmd_page(*pmd))), now unlinked.
+ *
+ * The caller flushes (svakit_flush_tlb_kernel_range()) and then frees the
+ * table (svakit_pagetable_free()), in the order x86 does it.
+ *
+ * Context: Takes the page-table lock of the tables' mm. May be called from
+ * any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @child_pfn is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @parent_pfn is past the end of memory.
+ * -ENXIO: @parent_pfn is not the head of an allocated block.
+ * -EALREADY: @parent_pfn was freed (a stale pfn).
+ * -EPERM: @parent_pfn is not a page table or is on the deferred-free list,
+ * or the entry is a root's kernel-half entry.
+ * -EINVAL: @index is past 511.
+ * -ENOENT: the entry is empty or a leaf: no table under it.
+ */
+int svakit_pagetable_unlink(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t *child_pfn);
+
+/**
+ * svakit_pagetable_free() - pagetable_free: free an unlinked table.
+ * @m: the machine.
+ * @pfn: an unlinked page table that points at no table.
+ *
+ * An unlinked kernel table goes to the deferred list when the machine's free
+ * mode says so (PT_kernel-marked under linux-6.19, every kernel table under
+ * complete), any other table back to the allocator at once.
+ *
+ * Context: Takes the deferred list's lock or the frame allocator's. A table
+ * freed at once calls the free hook on this thread. With a BATCHED work
+ * mode (beyond Linux), past max_pending queued frames this thread runs the
+ * deferred work itself, which invalidates the IOMMUs (driver ops) and calls
+ * the free hook; Linux's schedule never does. May be called from any
  * callback.
  * Return: 0 on success.
- * -EFAULT: @m or @va is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @size is 0, not a multiple of 4 KiB, or larger than the area.
- * -ENOSPC: no free range of @size in the vmalloc area, even after a purge.
- * -ENOMEM: memory cannot back or map @size (the frames and leaves are
- * released; the range is left lazily freed).
- */
-int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
-
-/**
- * svakit_vmalloc_huge() - vmalloc_huge: 2 MiB aligned, 2 MiB leaves.
- * @m: the machine.
- * @size: a multiple of 2 MiB, no larger than the vmalloc area.
- * @va: receives the address.
- *
- * A stale PTE table under a 2 MiB slot is freed through pmd_free_pte_page.
- *
- * Context: As svakit_vmalloc(); also frees page tables: calls the TLB-flush
- * hook, then the free hook, and may queue tables for the deferred work or,
- * with a BATCHED work mode, run it (past max_pending), which calls IOMMU
- * driver ops. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @va is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @size is 0, not a multiple of 2 MiB, or larger than the area.
- * -ENOSPC: no free 2 MiB-aligned range of @size in the vmalloc area.
- * -ENOMEM: memory cannot back or map @size (nothing is changed).
- */
-int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
-
-/**
- * svakit_vfree() - vfree: release a vmalloc area.
- * @m: the machine.
- * @va: the start of an area svakit_vmalloc() or svakit_vmalloc_huge()
- *	returned.
- *
- * As Linux 6.12's vfree: clears the leaves without a TLB flush (the tables
- * stay), puts the range on the lazy list, where it stays reserved, then frees
- * the data frames. The flush comes with the lazy purge: when the lazily freed
- * pages pass lazy_max_pages() (fls(cpus) * 8192) this call purges before it
- * returns; svakit_vm_unmap_aliases() and an allocation that finds no space
- * purge too.
- *
- * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
- * frame allocator's; a purge calls the TLB-flush hook with none held. May be
- * called from any callback.
- * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
- * -ERANGE: @va is not canonical.
- * -EINVAL: @va is not page aligned.
- * -ENOENT: no area starts at @va (0, the middle of an area, a freed area,
- * an address outside the vmalloc area).
+ * -ERANGE: @pfn is past the end of memory.
+ * -ENXIO: @pfn is not the head of an allocated block (never allocated).
+ * -EALREADY: @pfn is already queued or freed.
+ * -EPERM: @pfn is not a page table, or is a root.
+ * -EBUSY: @pfn is still linked, or still points at tables (freeing the table
+ * that HOLDS an entry: the v6 bug).
  */
-int svakit_vfree(svakit_machine *m, uint64_t va);
-
-/**
- * svakit_vm_unmap_aliases() - vm_unmap_aliases: purge the lazily freed ranges.
- * @m: the machine.
- *
- * __purge_vmap_area_lazy: takes every range svakit_vfree() left on the lazy
- * list, flushes their union [lowest start, highest end) with one
- * flush_tlb_kernel_range (SVAKIT_SITE_VMAP_PURGE), then returns the ranges to
- * the vmalloc allocator. With nothing on the list it flushes nothing.
- *
- * Context: Takes the vmalloc area lock; calls the TLB-flush hook (and, with
- * SVAKIT_KVA_INV_ON_FLUSH, IOMMU driver ops) with no engine lock held. May be
- * called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_vm_unmap_aliases(svakit_machine *m);
-
-/**
- * svakit_vmap_huge() - an ioremap-style huge mapping at a chosen kernel va.
- * @m: the machine.
- * @va: a kernel address aligned to @size.
- * @phys: a physical address aligned to @size, inside memory.
- * @size: 2 MiB or 1 GiB.
- * @prot: a subset of SVAKIT_PROT_MASK.
- *
- * vmap_range with huge pages: a 1 GiB leaf replaces a PMD table through
- * pud_free_pmd_page, a 2 MiB leaf a PTE table through pmd_free_pte_page; a
- * replaced table is freed only when it maps nothing.
- *
- * Context: Takes init_mm's page-table lock and the frame allocator's; frees
- * the replaced tables with none held: calls the TLB-flush hook, then the free
- * hook, and may queue tables for the deferred work or, with a BATCHED work
- * mode, run it (past max_pending), which calls IOMMU driver ops. May be
- * called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @size is not 2 MiB or 1 GiB, @va or @phys is not aligned to it,
- * @prot has bits outside SVAKIT_PROT_MASK, or @va is a user address.
- * -ERANGE: @va is not canonical, or the leaf runs past the end of memory.
- * -EEXIST: a leaf maps there already.
- * -EBUSY: the table the leaf would replace still maps pages.
- * -ENOMEM: the tables needed cannot be allocated.
- */
-int svakit_vmap_huge(svakit_machine *m, uint64_t va, uint64_t phys,
-		     uint64_t size, uint64_t prot);
-
-/**
- * svakit_vunmap() - clear the kernel leaves of a range.
- * @m: the machine.
- * @va: a page-aligned kernel address.
- * @size: a multiple of 4 KiB; no huge leaf may straddle either end.
- *
- * vunmap_range: the TLB flush follows at once (nothing goes lazy, unlike
- * svakit_vfree()). The tables stay and the frames mapped stay the caller's.
- * Unmapped parts of the range are skipped.
- *
- * Context: Takes init_mm's page-table lock; calls the TLB-flush hook with
- * none held. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @size is 0, @va or @size is not page aligned, the range is in the
- * user half, or a huge leaf straddles an end (a partial unmap).
- * -ERANGE: an end is not canonical, or the range wraps past 2^64.
- */
-int svakit_vunmap(svakit_machine *m, uint64_t va, uint64_t size);
-
-/**
- * svakit_direct_map_va() - the direct-map address of a physical address.
- * @m: the machine.
- * @phys: an address inside memory.
- * @va: receives page_offset_base + @phys.
- *
- * Context: Takes no lock. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @va is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @phys is past the end of memory.
- */
-int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
-
-/**
- * svakit_set_memory() - set_memory on the direct map.
- * @m: the machine.
- * @va: a page-aligned kernel address in the direct map or the vmalloc area.
- * @npages: pages from @va, at least 1, inside that area, every one mapped.
- * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
- * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
- *
- * change_page_attr_set_clr(): first purges the lazily freed vmalloc ranges
- * (vm_unmap_aliases(), svakit_vm_unmap_aliases()); then splits 1 GiB and
- * 2 MiB leaves as needed (__split_large_page: tables marked
- * SVAKIT_PTDESC_SPLIT, which linux-6.19 frees at once, one of its holes, and
- * linked with _KERNPG_TABLE, without SVAKIT_PTE_US); then cpa_flush: one
- * flush per page up to 33 pages (flush_tlb_one_kernel, which no IOMMU design
- * hooks), flush_tlb_all beyond.
- *
- * Context: Takes init_mm's page-table lock and the frame allocator's; calls
- * the TLB-flush hook with none held. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @npages is 0, @va is not page aligned or is a user address, a bit
- * outside SVAKIT_PROT_MASK, or a bit both set and cleared.
- * -ERANGE: @va is not canonical or in neither area, or the range runs past
- * the end of memory or of the vmalloc area.
- * -ENOENT: the range holds offline memory or an unmapped page (CPA's "zero
- * pte"); nothing is changed.
- * -ENOMEM: no frame for a split's PTE table (nothing is changed).
- */
-int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
-		      uint64_t set, uint64_t clear);
-
-/**
- * svakit_set_memory_rox() - set_memory_rox(): read-only and executable, then collapse.
- * @m: the machine.
- * @va: a page-aligned kernel address in the direct map or the vmalloc area
- * (where execmem's ROX mappings live in the model).
- * @npages: pages from @va, at least 1, inside that area, every one mapped.
- *
- * svakit_set_memory() clearing SVAKIT_PTE_RW and SVAKIT_PTE_NX, with
- * CPA_COLLAPSE, the flag only set_memory_rox() sets in Linux: after the
- * flush, each 2 MiB region the range touches whose 512 PTEs are contiguous
- * with equal flags is collapsed back into a 2 MiB leaf
- * (cpa_collapse_large_pages); if any was, flush_tlb_all, then the PTE tables
- * go to pagetable_free (split tables are unmarked: linux-6.19 frees them at
- * once).
- *
- * Context: as svakit_set_memory(); frees the tables with no lock held, which
- * calls the free hook and may queue them for the deferred work.
- * Return: the number of regions collapsed (0 or more).
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @npages is 0, @va is not page aligned or is a user address.
- * -ERANGE: @va is not canonical or in neither area, or the range runs past
- * the end of memory or of the vmalloc area.
- * -ENOENT: the range holds offline memory or an unmapped page; nothing is
- * changed.
- * -ENOMEM: no frame for a split's table.
- */
-int svakit_set_memory_rox(svakit_machine *m, uint64_t va, uint64_t npages);
-
-/**
- * svakit_cpa_collapse() - cpa_collapse_large_pages for one 2 MiB region.
- * @m: the machine.
- * @va: a kernel address in the region, in the direct map or the vmalloc area.
- *
- * When the region's 512 PTEs are contiguous with equal flags, the PTE table
- * is replaced by a 2 MiB leaf, flush_tlb_all runs, and the table is freed.
- * Linux calls this only from set_memory_rox() (CPA_COLLAPSE), on execmem's
- * ROX ranges; it is here for arch code that drives it itself.
- *
- * Context: Takes init_mm's page-table lock; frees the table with none held:
- * calls the TLB-flush hook (flush_tlb_all), then the free hook, and may
- * queue the table for the deferred work or, with a BATCHED work mode, run
- * it (past max_pending), which calls IOMMU driver ops. May be called from
- * any callback.
- * Return: 1 when it collapsed, 0 when it could not.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @va is a user address.
- * -ERANGE: @va is not canonical or in neither area.
- * -ENOENT: nothing maps the region (offline memory, an unmapped range).
- */
-int svakit_cpa_collapse(svakit_machine *m, uint64_t va);
-
-/**
- * svakit_memory_hot_remove() - hot-remove whole sections.
- * @m: the machine.
- * @pfn: the first frame, section aligned (SVAKIT_SECTION_PAGES).
- * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
- *
- * The frames go offline, then remove_pagetable over their direct map frees
- * the tables the range empties, boot-time ones included. In every mode but
- * SVAKIT_FREE_COMPLETE it runs in Linux's order (arch/x86/mm/init_64.c):
- * the PTEs of a PTE table are cleared and flush_tlb_all runs, then
- * free_pte_table / free_pmd_table / free_pud_table (5-level only) free an
- * emptied table *before* clearing the entry that points at it, and one
- * flush_tlb_all comes last; the free hook therefore runs while the entry
- * still names the freed frame. SVAKIT_FREE_COMPLETE (beyond Linux) clears,
- * flushes, then frees through the deferred work. A range that cuts a 1 GiB
- * direct-map leaf (direct_gbpages) is refused with -EBUSY.
- *
- * Context: Takes init_mm's page-table lock and the frame allocator's; frees
- * tables with none held: calls the TLB-flush hook (flush_tlb_all) and the
- * free hook, and may queue tables for the deferred work, which calls IOMMU
- * driver ops. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
- * -ERANGE: the range runs past the end of memory or wraps.
- * -EBUSY: a frame of the range is allocated, or the range cuts a 1 GiB leaf.
- * -ENOENT: the range is already offline.
- */
-int svakit_memory_hot_remove(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
-
-/**
- * svakit_memory_hot_add() - hot-add whole offline sections.
- * @m: the machine.
- * @pfn: the first frame, section aligned.
- * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
- *
- * The frames come back free and the direct map covers them again (with
- * tables linux-6.19 frees at once: one of its holes).
- *
- * Context: Takes init_mm's page-table lock and the frame allocator's. May be
- * called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
- * -ERANGE: the range runs past the end of memory or wraps.
- * -EBUSY: part of the range is online.
- * -ENOMEM: no frame for a direct-map table the range needs.
- */
-int svakit_memory_hot_add(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
-
-/**
- * typedef svakit_tlb_flush_fn - the CPU TLB flush hook.
- * @ctx: the context given to svakit_set_tlb_flush_hook().
- * @start: the first address flushed (0 for flush_tlb_all).
- * @end: the end of the range (UINT64_MAX for flush_tlb_all).
- *
- * flush_tlb_kernel_range(start, end) and flush_tlb_all call it after the
- * entry is cleared and before the table is freed, on the calling thread,
- * with no engine lock held.
- */
-typedef void (*svakit_tlb_flush_fn)(void *ctx, uint64_t start, uint64_t end);
-
-/**
- * svakit_set_tlb_flush_hook() - attach or detach the TLB flush hook.
- * @m: the machine.
- * @fn: the hook; NULL detaches.
- * @ctx: passed back to @fn.
- *
- * Context: Takes the hook slot's lock. May be called from any callback; a
- * flush already running may still call the previous hook.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_set_tlb_flush_hook(svakit_machine *m, svakit_tlb_flush_fn fn, void *ctx);
-
-/**
- * svakit_flush_tlb_kernel_range() - flush_tlb_kernel_range, for arch code.
- * @m: the machine.
- * @start: a page-aligned kernel address; 0 with @end UINT64_MAX is
- *	flush_tlb_all.
- * @end: the end of the range, not below @start.
- *
- * Counts the flush, logs it, invalidates the IOMMUs when the machine's
- * kva_invalidation is SVAKIT_KVA_INV_ON_FLUSH, and calls the TLB flush hook.
- *
- * Context: Takes no engine lock across the calls out: may call IOMMU driver
- * ops and the TLB-flush hook. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @start is not canonical.
- * -EINVAL: @start is not page aligned or is a user address, or @end < @start.
- */
-int svakit_flush_tlb_kernel_range(svakit_machine *m, uint64_t start, uint64_t end);
+int svakit_pagetable_free(svakit_machine *m, uint64_t pfn);
 
 /* ------------------------------------------------------------------------ */
-/* IOMMUs and devices                                                       */
+/* IOMMUs and devices (docs/KERNEL-MODEL.md §3)                            */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -1521,6 +1155,43 @@ int svakit_iommu_invalidate_all(svakit_machine *m, uint32_t iommu);
  */
 int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
 
+/**
+ * struct svakit_iommu_driver_ops - a C IOMMU driver.
+ * @invalidate_range: a range invalidation of a PASID; @end is inclusive;
+ *	leaf_only is the VT-d IH / SMMUv3 LEAF hint.
+ * @invalidate_pasid: everything of a PASID.
+ * @invalidate_all: everything.
+ * @fence: an invalidation wait.
+ *
+ * Receives every invalidation command the built-in model of that IOMMU
+ * receives, after the model has applied it, with no engine lock held, on
+ * the thread that issued it (the deferred-free worker for the work's
+ * invalidation). Any op may be NULL.
+ */
+struct svakit_iommu_driver_ops {
+	void (*invalidate_range)(void *ctx, uint32_t pasid, uint64_t start, uint64_t end, int leaf_only);
+	void (*invalidate_pasid)(void *ctx, uint32_t pasid);
+	void (*invalidate_all)(void *ctx);
+	void (*fence)(void *ctx);
+};
+
+/**
+ * svakit_iommu_set_driver() - attach or detach a C IOMMU driver.
+ * @m: the machine.
+ * @iommu: the IOMMU.
+ * @ops: the driver's ops, copied; NULL detaches.
+ * @ctx: passed back to every op.
+ *
+ * Context: Takes the IOMMU's lock. May be called from any callback; a command
+ * already issued may still reach the previous driver.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no IOMMU has that id.
+ */
+int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svakit_iommu_driver_ops *ops,
+			    void *ctx);
+
 #define SVAKIT_DEV_SVA 0x1u /* the device can do SVA (PASID, PRI, ATS) */
 #define SVAKIT_DEV_UNTRUSTED 0x2u /* dev->untrusted (an external port): strict DMA */
 
@@ -1533,7 +1204,7 @@ int svakit_iommu_fence(svakit_machine *m, uint32_t iommu);
  * @dev: receives its id.
  *
  * An untrusted device (dev->untrusted, an external-facing port) always gets
- * a strict default domain from svakit_dma_setup(), and its unmaps are strict
+ * a strict default domain from svakit_iommu_setup_default_domain(), and its unmaps are strict
  * even through a lazy domain it shares (docs/KERNEL-MODEL.md §4.1).
  *
  * Context: Takes the SVA registry lock. May be called from any callback.
@@ -1547,14 +1218,15 @@ int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
 			 uint32_t pasid_bits, uint32_t *dev);
 
 /**
- * svakit_device_attach_pasid() - attach an mm's tables at a chosen PASID.
+ * svakit_iommu_attach_device_pasid() - iommu_attach_device_pasid: an mm's tables at a PASID.
  * @m: the machine.
  * @dev: the device (SVA or not).
  * @pasid: a PASID the device can emit, not 0.
  * @mm: a process mm (not init_mm).
  *
- * A non-SVA attachment, as iommufd lets a VMM make; an SVA bind whose PASID
- * collides gets -EBUSY. The IOMMU can walk the mm's kernel half through it,
+ * The mm's tables stand for the domain Linux's iommu_attach_device_pasid()
+ * takes. A non-SVA attachment, as iommufd lets a VMM make; an SVA bind
+ * whose PASID collides gets -EBUSY. The IOMMU can walk the mm's kernel half through it,
  * so it turns the static key on and the kernel-address invalidation reaches
  * it like an SVA domain.
  *
@@ -1569,10 +1241,10 @@ int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
  * -ESRCH: no mm has that id.
  * -EBUSY: the device's @pasid is taken (by another attachment or a bond).
  */
-int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, uint32_t mm);
+int svakit_iommu_attach_device_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, uint32_t mm);
 
 /**
- * svakit_device_detach_pasid() - undo svakit_device_attach_pasid().
+ * svakit_iommu_detach_device_pasid() - iommu_detach_device_pasid: undo the attach.
  * @m: the machine.
  * @dev: the device.
  * @pasid: the PASID attached.
@@ -1590,62 +1262,114 @@ int svakit_device_attach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid, 
  * -ENOENT: nothing is attached at @pasid (an SVA bond's PASID, a PASID past
  * the device's width and a second detach included).
  */
-int svakit_device_detach_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
+int svakit_iommu_detach_device_pasid(svakit_machine *m, uint32_t dev, uint32_t pasid);
 
 /* ------------------------------------------------------------------------ */
-/* IOMMU hardware profiles (docs/KERNEL-MODEL.md §3.6)                      */
+/* Device access: a device's DMA through its IOMMU                         */
 /* ------------------------------------------------------------------------ */
+
+#define SVAKIT_DMA_WRITE 0x1u /* a write (svakit_device_dma_write sets it itself) */
+#define SVAKIT_DMA_PRIV  0x2u /* a supervisor request; SVA devices make user ones */
+#define SVAKIT_DMA_FAULTED 1  /* returned when the translation faulted */
 
 /**
- * struct svakit_iommu_commands - the hardware commands an IOMMU's profile
- * issued, by kind.
- * @vtd_page_selective: VT-d PASID-based IOTLB invalidation,
- *	page-selective-within-PASID, IH=0.
- * @vtd_page_selective_ih: the same with IH=1 (paging-structure caches kept).
- * @vtd_pasid_selective: VT-d PASID-based IOTLB invalidation, PASID-selective.
- * @vtd_wait: VT-d invalidation wait descriptors (one per batch of up to 16).
- * @smmu_tlbi_nh_va: SMMUv3 CMD_TLBI_NH_VA with LEAF=0.
- * @smmu_tlbi_nh_va_leaf: SMMUv3 CMD_TLBI_NH_VA with LEAF=1.
- * @smmu_tlbi_nh_asid: SMMUv3 CMD_TLBI_NH_ASID.
- * @smmu_sync: SMMUv3 CMD_SYNC.
- * @amd_invalidate_pages: AMD INVALIDATE_IOMMU_PAGES (PDE=1) with a page or
- *	size-encoded address.
- * @amd_invalidate_all_pages: the same with the all-pages address.
- * @amd_completion_wait: AMD COMPLETION_WAIT.
- * @riscv_inval_vma_addr: RISC-V IOTINVAL.VMA with AV=1 (leaf entries of one
- *	address).
- * @riscv_inval_vma_pscid: RISC-V IOTINVAL.VMA with AV=0, PSCV=1.
- * @riscv_iofence: RISC-V IOFENCE.C.
- * @modelled_device_ns: the modelled device time of every command and sync
- *	the IOMMU received, in ns (docs/KERNEL-MODEL.md §4.6).
- *
- * An SVAKIT_IOMMU_GENERIC IOMMU leaves every count but @modelled_device_ns
- * at zero: its commands are the requests struct svakit_iommu_counters counts.
+ * enum svakit_fault_reason - why a DMA translation faulted.
+ * @SVAKIT_FAULT_NOT_PRESENT: an entry on the walk was not present.
+ * @SVAKIT_FAULT_PRIVILEGE: a user request met U/S = 0 (level >= 1), or a
+ *	supervisor request went through a PASID entry that does not enable
+ *	them: every SVA and attach PASID (level 0).
+ * @SVAKIT_FAULT_WRITE: a write met a read-only entry.
+ * @SVAKIT_FAULT_NO_PASID: nothing is attached at the PASID.
+ * @SVAKIT_FAULT_BAD_ADDRESS: the translation left memory.
+ * @SVAKIT_FAULT_TABLE_DISABLED: an SMMUv3 SVA context descriptor sets
+ *	TCR.EPD1, so an upper-half (kernel) address faults without any table
+ *	being read (SVAKIT_IOMMU_SMMUV3, level 0).
  */
-struct svakit_iommu_commands {
-	uint64_t vtd_page_selective, vtd_page_selective_ih, vtd_pasid_selective, vtd_wait;
-	uint64_t smmu_tlbi_nh_va, smmu_tlbi_nh_va_leaf, smmu_tlbi_nh_asid, smmu_sync;
-	uint64_t amd_invalidate_pages, amd_invalidate_all_pages, amd_completion_wait;
-	uint64_t riscv_inval_vma_addr, riscv_inval_vma_pscid, riscv_iofence;
-	uint64_t modelled_device_ns;
+enum svakit_fault_reason {
+	SVAKIT_FAULT_NOT_PRESENT = 1,
+	SVAKIT_FAULT_PRIVILEGE = 2,
+	SVAKIT_FAULT_WRITE = 3,
+	SVAKIT_FAULT_NO_PASID = 4,
+	SVAKIT_FAULT_BAD_ADDRESS = 5,
+	SVAKIT_FAULT_TABLE_DISABLED = 6,
 };
 
 /**
- * svakit_iommu_commands() - copy the hardware commands an IOMMU issued.
- * @m: the machine.
- * @iommu: the IOMMU.
- * @out: receives the counts.
- *
- * Context: Takes the IOMMU's lock briefly. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @out is NULL.
- * -EBADF: @m is not a live machine.
- * -ENODEV: no IOMMU has that id.
+ * struct svakit_dma_fault - a DMA translation fault.
+ * @reason: enum svakit_fault_reason.
+ * @level: level of the entry that faulted (0: the PASID entry).
+ * @address: the address that faulted.
  */
-int svakit_iommu_commands(svakit_machine *m, uint32_t iommu, struct svakit_iommu_commands *out);
+struct svakit_dma_fault {
+	uint32_t reason;
+	uint32_t level;
+	uint64_t address;
+};
+
+/**
+ * svakit_device_dma_read() - a device reads memory through its IOMMU.
+ * @m: the machine.
+ * @dev: the device.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
+ * @va: the address.
+ * @buf: receives the bytes.
+ * @len: how many.
+ * @flags: 0 or SVAKIT_DMA_PRIV.
+ * @fault: receives the fault when one happens; may be NULL.
+ *
+ * Translates page by page (the IOTLB and paging-structure caches first) and
+ * stops at the first fault. The walk oracle reports a walk through a frame
+ * that was not what the entry that led there believed.
+ *
+ * Context: Takes the IOMMU's lock for cache lookups; walks memory with no
+ * lock, as hardware does; calls the report handler after the walk with no
+ * lock held. May be called from any callback.
+ * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
+ * (@fault is written).
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
+ * address space.
+ * -EOVERFLOW: @pasid is wider than the device emits.
+ * -ERANGE: the range is not canonical, or wraps past 2^64.
+ */
+int svakit_device_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
+		    void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+
+/**
+ * svakit_device_dma_write() - a device writes memory through its IOMMU.
+ * @m: the machine.
+ * @dev: the device.
+ * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
+ * request without PASID, which the device's default DMA domain translates
+ * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
+ * @va: the address.
+ * @buf: the bytes.
+ * @len: how many.
+ * @flags: 0, SVAKIT_DMA_WRITE or SVAKIT_DMA_PRIV (the write bit is implied).
+ * @fault: receives the fault when one happens; may be NULL.
+ *
+ * As svakit_device_dma_read(), writing.
+ *
+ * Context: As svakit_device_dma_read().
+ * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
+ * (@fault is written).
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ENODEV: no device has that id.
+ * -EINVAL: @flags has an unknown bit, or @len does not fit the
+ * address space.
+ * -EOVERFLOW: @pasid is wider than the device emits.
+ * -ERANGE: the range is not canonical, or wraps past 2^64.
+ */
+int svakit_device_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
+		     const void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
 
 /* ------------------------------------------------------------------------ */
-/* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                      */
+/* SVA (docs/KERNEL-MODEL.md §1.4-1.6)                                     */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -1685,7 +1409,7 @@ int svakit_iommu_sva_bind_device(svakit_machine *m, uint32_t dev, uint32_t mm, u
  * frees the domain with its last user, and turns the key off with the last
  * SVA mm.
  *
- * Context: As svakit_device_detach_pasid().
+ * Context: As svakit_iommu_detach_device_pasid().
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1771,111 +1495,126 @@ static inline void svakit_iommu_sva_invalidate_kva_range(svakit_machine *m, uint
 }
 
 /* ------------------------------------------------------------------------ */
-/* DMA                                                                      */
+/* Deferred freeing of kernel page tables (docs/KERNEL-MODEL.md §2)        */
 /* ------------------------------------------------------------------------ */
 
-#define SVAKIT_DMA_WRITE 0x1u /* a write (svakit_dma_write sets it itself) */
-#define SVAKIT_DMA_PRIV  0x2u /* a supervisor request; SVA devices make user ones */
-#define SVAKIT_DMA_FAULTED 1  /* returned when the translation faulted */
+/**
+ * svakit_pagetable_free_kernel() - pagetable_free_kernel: queue a kernel table.
+ * @m: the machine.
+ * @pfn: an unlinked kernel page table that points at no table.
+ *
+ * Queues @pfn for the deferred work whatever its PT_kernel mark; in the
+ * immediate mode frees it at once, as with CONFIG_ASYNC_KERNEL_PGTABLE_FREE
+ * off.
+ *
+ * Context: As svakit_pagetable_free().
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @pfn is past the end of memory.
+ * -ENXIO: @pfn is not the head of an allocated block (never allocated).
+ * -EALREADY: @pfn is already queued or freed.
+ * -EPERM: @pfn is not a kernel page table (data, a user table), or is a root.
+ * -EBUSY: @pfn is still linked, or still points at tables.
+ */
+int svakit_pagetable_free_kernel(svakit_machine *m, uint64_t pfn);
 
 /**
- * enum svakit_fault_reason - why a DMA translation faulted.
- * @SVAKIT_FAULT_NOT_PRESENT: an entry on the walk was not present.
- * @SVAKIT_FAULT_PRIVILEGE: a user request met U/S = 0 (level >= 1), or a
- *	supervisor request went through a PASID entry that does not enable
- *	them: every SVA and attach PASID (level 0).
- * @SVAKIT_FAULT_WRITE: a write met a read-only entry.
- * @SVAKIT_FAULT_NO_PASID: nothing is attached at the PASID.
- * @SVAKIT_FAULT_BAD_ADDRESS: the translation left memory.
- * @SVAKIT_FAULT_TABLE_DISABLED: an SMMUv3 SVA context descriptor sets
- *	TCR.EPD1, so an upper-half (kernel) address faults without any table
- *	being read (SVAKIT_IOMMU_SMMUV3, level 0).
+ * svakit_deferred_work_run() - run the deferred work now.
+ * @m: the machine.
+ *
+ * kernel_pgtable_work_func, as the deterministic mode's kworker: takes the
+ * whole list, makes one gated IOMMU invalidation over the kernel range, then
+ * frees every frame. A no-op when nothing is queued.
+ *
+ * Context: Takes the deferred list's lock to splice the list, then none while
+ * it invalidates (driver ops) and frees (the free hook, on this thread). May
+ * be called from any callback, the free hook included (it runs what was
+ * queued since).
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
  */
-enum svakit_fault_reason {
-	SVAKIT_FAULT_NOT_PRESENT = 1,
-	SVAKIT_FAULT_PRIVILEGE = 2,
-	SVAKIT_FAULT_WRITE = 3,
-	SVAKIT_FAULT_NO_PASID = 4,
-	SVAKIT_FAULT_BAD_ADDRESS = 5,
-	SVAKIT_FAULT_TABLE_DISABLED = 6,
+int svakit_deferred_work_run(svakit_machine *m);
+
+/**
+ * svakit_deferred_work_flush() - flush_work: wait for the deferred frees.
+ * @m: the machine.
+ *
+ * Returns when everything queued before the call is freed. In
+ * SVAKIT_WORK_MANUAL mode it runs the work on this thread.
+ *
+ * Context: May sleep until the worker thread finishes its run. Must not be
+ * called from a callback running on the worker thread (the free hook for a
+ * deferred frame, an IOMMU driver op for the work's invalidation): it would
+ * wait for the run it is part of and never return. From other callbacks and
+ * threads it may be called.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_deferred_work_flush(svakit_machine *m);
+
+/**
+ * struct svakit_deferred_stats - the deferred-free figures.
+ * @pending: frames on the list now.
+ * @frames_deferred: frames ever queued.
+ * @batches: runs of the work that freed something.
+ * @largest_batch: the most frames one run freed.
+ * @peak_pending: the longest the list has been.
+ * @invalidations: gated invalidations the work issued.
+ */
+struct svakit_deferred_stats {
+	uint64_t pending;
+	uint64_t frames_deferred;
+	uint64_t batches;
+	uint64_t largest_batch;
+	uint64_t peak_pending;
+	uint64_t invalidations;
 };
 
 /**
- * struct svakit_dma_fault - a DMA translation fault.
- * @reason: enum svakit_fault_reason.
- * @level: level of the entry that faulted (0: the PASID entry).
- * @address: the address that faulted.
+ * svakit_deferred_stats() - copy the deferred-free figures.
+ * @m: the machine.
+ * @out: receives them.
+ *
+ * Context: Takes the deferred list's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
  */
-struct svakit_dma_fault {
-	uint32_t reason;
-	uint32_t level;
-	uint64_t address;
-};
+int svakit_deferred_stats(svakit_machine *m, struct svakit_deferred_stats *out);
 
 /**
- * svakit_dma_read() - a device reads memory through its IOMMU.
- * @m: the machine.
- * @dev: the device.
- * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
- * request without PASID, which the device's default DMA domain translates
- * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
- * @va: the address.
- * @buf: receives the bytes.
- * @len: how many.
- * @flags: 0 or SVAKIT_DMA_PRIV.
- * @fault: receives the fault when one happens; may be NULL.
+ * typedef svakit_free_fn - the free hook.
+ * @ctx: the context given to svakit_machine_set_free_hook().
+ * @pfn: the page-table frame freed.
+ * @level: its level.
+ * @site: enum svakit_site of the path that freed it.
  *
- * Translates page by page (the IOTLB and paging-structure caches first) and
- * stops at the first fault. The walk oracle reports a walk through a frame
- * that was not what the entry that led there believed.
- *
- * Context: Takes the IOMMU's lock for cache lookups; walks memory with no
- * lock, as hardware does; calls the report handler after the walk with no
- * lock held. May be called from any callback.
- * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
- * (@fault is written).
- * -EFAULT: @m or @buf is NULL.
- * -EBADF: @m is not a live machine.
- * -ENODEV: no device has that id.
- * -EINVAL: @flags has an unknown bit, or @len does not fit the
- * address space.
- * -EOVERFLOW: @pasid is wider than the device emits.
- * -ERANGE: the range is not canonical, or wraps past 2^64.
+ * Called when a page-table frame returns to the allocator, after it is back
+ * on the free lists, with no engine lock held (it may call into the
+ * machine, but see svakit_deferred_work_flush()). It runs on the thread that
+ * freed the frame: the deferred-free worker for deferred frames.
  */
-int svakit_dma_read(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
-		    void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+typedef void (*svakit_free_fn)(void *ctx, uint64_t pfn, unsigned int level, unsigned int site);
 
 /**
- * svakit_dma_write() - a device writes memory through its IOMMU.
+ * svakit_machine_set_free_hook() - attach or detach the free hook.
  * @m: the machine.
- * @dev: the device.
- * @pasid: the PASID it emits, 1 .. its width, or 0 (IOMMU_NO_PASID) for a
- * request without PASID, which the device's default DMA domain translates
- * (with none attached it faults: SVAKIT_FAULT_NO_PASID at level 0).
- * @va: the address.
- * @buf: the bytes.
- * @len: how many.
- * @flags: 0, SVAKIT_DMA_WRITE or SVAKIT_DMA_PRIV (the write bit is implied).
- * @fault: receives the fault when one happens; may be NULL.
+ * @fn: the hook; NULL detaches.
+ * @ctx: passed back to @fn.
  *
- * As svakit_dma_read(), writing.
- *
- * Context: As svakit_dma_read().
- * Return: 0 on success, SVAKIT_DMA_FAULTED when a translation faulted
- * (@fault is written).
- * -EFAULT: @m or @buf is NULL.
+ * Context: Takes the hook slot's lock. May be called from any callback; a
+ * free already running may still call the previous hook.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
- * -ENODEV: no device has that id.
- * -EINVAL: @flags has an unknown bit, or @len does not fit the
- * address space.
- * -EOVERFLOW: @pasid is wider than the device emits.
- * -ERANGE: the range is not canonical, or wraps past 2^64.
  */
-int svakit_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uint64_t va,
-		     const void *buf, size_t len, uint32_t flags, struct svakit_dma_fault *fault);
+int svakit_machine_set_free_hook(svakit_machine *m, svakit_free_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------------ */
-/* DMA domains and the IOMMU API (docs/KERNEL-MODEL.md §4)                  */
+/* DMA domains and the IOMMU API (docs/KERNEL-MODEL.md §4)                 */
 /* ------------------------------------------------------------------------ */
 
 /**
@@ -1896,14 +1635,15 @@ enum svakit_domain_type {
 	SVAKIT_DOMAIN_DMA_FQ = 2,
 };
 
-/* svakit_domain_alloc() pgsize_bitmap: byte sizes or'ed; 0 means the default. */
+/* svakit_iommu_domain_alloc() pgsize_bitmap: byte sizes or'ed; 0 means the default. */
 #define SVAKIT_PGSIZE_DEFAULT (SVAKIT_PAGE_SIZE | SVAKIT_PMD_SIZE | SVAKIT_PUD_SIZE)
+
 /* svakit_iommu_map() prot, as Linux's IOMMU_READ and IOMMU_WRITE. */
 #define SVAKIT_IOMMU_READ  0x1u
 #define SVAKIT_IOMMU_WRITE 0x2u
 
 /**
- * svakit_domain_alloc() - iommu_domain_alloc: a new DMA domain.
+ * svakit_iommu_domain_alloc() - iommu_domain_alloc: a new DMA domain.
  * @m: the machine.
  * @iommu: the IOMMU whose tables it is.
  * @type: enum svakit_domain_type.
@@ -1928,11 +1668,11 @@ enum svakit_domain_type {
  * -ENOMEM: no frame for the root table.
  * -ENOSPC: 2^22 domains were allocated already.
  */
-int svakit_domain_alloc(svakit_machine *m, uint32_t iommu, uint32_t type, uint64_t pgsize_bitmap,
+int svakit_iommu_domain_alloc(svakit_machine *m, uint32_t iommu, uint32_t type, uint64_t pgsize_bitmap,
 			uint32_t *domain);
 
 /**
- * svakit_domain_free() - iommu_domain_free: free a domain and its tables.
+ * svakit_iommu_domain_free() - iommu_domain_free: free a domain and its tables.
  * @m: the machine.
  * @domain: the domain; no device may be attached to it.
  *
@@ -1948,15 +1688,15 @@ int svakit_domain_alloc(svakit_machine *m, uint32_t iommu, uint32_t type, uint64
  * -ENODEV: no domain has that id (a freed one included: a double free).
  * -EBUSY: a device is attached to it, or the DMA API has live mappings in it.
  */
-int svakit_domain_free(svakit_machine *m, uint32_t domain);
+int svakit_iommu_domain_free(svakit_machine *m, uint32_t domain);
 
 /**
- * svakit_attach_device() - iommu_attach_device: a device's default domain.
+ * svakit_iommu_attach_device() - iommu_attach_device: a device's default domain.
  * @m: the machine.
  * @domain: a domain of the device's IOMMU.
  * @dev: the device, with no default domain yet.
  *
- * The device's requests without PASID (svakit_dma_read() with PASID 0) go
+ * The device's requests without PASID (svakit_device_dma_read() with PASID 0) go
  * through @domain from now on, and the DMA API maps into it.
  *
  * Context: Takes the domain list lock, then the SVA registry lock and the
@@ -1968,10 +1708,10 @@ int svakit_domain_free(svakit_machine *m, uint32_t domain);
  * -EINVAL: @domain belongs to another IOMMU than the device's.
  * -EBUSY: the device has a default domain already.
  */
-int svakit_attach_device(svakit_machine *m, uint32_t domain, uint32_t dev);
+int svakit_iommu_attach_device(svakit_machine *m, uint32_t domain, uint32_t dev);
 
 /**
- * svakit_detach_device() - iommu_detach_device: drop a device's default domain.
+ * svakit_iommu_detach_device() - iommu_detach_device: drop a device's default domain.
  * @m: the machine.
  * @dev: the device.
  *
@@ -1987,7 +1727,7 @@ int svakit_attach_device(svakit_machine *m, uint32_t domain, uint32_t dev);
  * -ENODEV: no device has that id.
  * -ENOENT: the device has no default domain (a second detach included).
  */
-int svakit_detach_device(svakit_machine *m, uint32_t dev);
+int svakit_iommu_detach_device(svakit_machine *m, uint32_t dev);
 
 /**
  * svakit_iommu_map() - iommu_map: map an IOVA range of a domain.
@@ -2080,10 +1820,6 @@ int svakit_iommu_unmap(svakit_machine *m, uint32_t domain, uint64_t iova, uint64
  */
 int svakit_iommu_iova_to_phys(svakit_machine *m, uint32_t domain, uint64_t iova, uint64_t *phys);
 
-/* ------------------------------------------------------------------------ */
-/* The DMA API over a device's default domain (docs/KERNEL-MODEL.md §4.3)   */
-/* ------------------------------------------------------------------------ */
-
 /**
  * enum svakit_dma_policy_reason - why a default domain got its type.
  * @SVAKIT_POLICY_LAZY_DEFAULT: lazy, the machine's default ("DMA domain TLB
@@ -2104,6 +1840,209 @@ enum svakit_dma_policy_reason {
 	SVAKIT_POLICY_UNTRUSTED_DEVICE = 2,
 	SVAKIT_POLICY_NO_DEFERRED_FLUSH = 3,
 };
+
+/**
+ * svakit_iommu_setup_default_domain() - iommu_setup_default_domain: a device's default domain.
+ * @m: the machine.
+ * @dev: the device, with no default domain yet.
+ * @identity: 1 for an identity (passthrough) domain, 0 for a translated one.
+ * @domain: receives the domain's id.
+ * @reason: receives the enum svakit_dma_policy_reason: why a translated
+ *	domain is (or would be) strict or lazy.
+ *
+ * A translated domain is SVAKIT_DOMAIN_DMA_FQ (lazy) unless the machine is
+ * strict (svakit_config.dma_strict), the device untrusted
+ * (SVAKIT_DEV_UNTRUSTED) or its IOMMU unable to defer flushes
+ * (svakit_iommu_config.deferred_flush 0); then SVAKIT_DOMAIN_DMA. The
+ * domain is allocated with the default page sizes and attached.
+ *
+ * Context: As svakit_iommu_domain_alloc(), then svakit_iommu_attach_device(). May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m, @domain or @reason is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @identity is not 0 or 1.
+ * -ENODEV: no device has that id.
+ * -EBUSY: the device has a default domain already; nothing is allocated.
+ * -ENOMEM: no frame for the domain's root table.
+ * -ENOSPC: 2^22 domains were allocated already.
+ */
+int svakit_iommu_setup_default_domain(svakit_machine *m, uint32_t dev, int identity, uint32_t *domain, uint32_t *reason);
+
+/* ------------------------------------------------------------------------ */
+/* IOMMU_DEBUG_PAGEALLOC: the sanitizer (docs/KERNEL-MODEL.md §5)          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC is 0 when the library was built without
+ * the sanitizer (CMake -DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF defines it so for
+ * its consumers; SwiftPM: the package trait IOMMUDebugPagealloc). The gates
+ * below then compile to nothing, as the kernel's stubs do without
+ * CONFIG_IOMMU_DEBUG_PAGEALLOC.
+ */
+#ifndef SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
+#define SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC 1
+#endif
+
+/**
+ * enum svakit_iommu_debug_mode - the sanitizer, as iommu.debug_pagealloc=.
+ * @SVAKIT_IOMMU_DEBUG_OFF: off (the default): no per-frame counts are
+ *	allocated and the key stays off.
+ * @SVAKIT_IOMMU_DEBUG_LINUX: as Linux 7.0 merged it: a 4-byte mapping count
+ *	per frame (page_ext), raised after each successful iommu_map, lowered
+ *	before each unmap through one iova_to_phys walk per granule, the tail
+ *	of a short unmap raised again; a lazy unmap lowers it at once.
+ * @SVAKIT_IOMMU_DEBUG_FAST: the same counts and checks, lowered inside the
+ *	unmap's own walk (no walk per granule); beyond Linux.
+ * @SVAKIT_IOMMU_DEBUG_WINDOW: FAST and window-aware: an unmapped granule
+ *	counts until the invalidation that covers it has finished (at once
+ *	for a strict unmap, at the covering flush for a lazy one), so a free in
+ *	the lazy window is reported; beyond Linux.
+ */
+enum svakit_iommu_debug_mode {
+	SVAKIT_IOMMU_DEBUG_OFF = 0,
+	SVAKIT_IOMMU_DEBUG_LINUX = 1,
+	SVAKIT_IOMMU_DEBUG_FAST = 2,
+	SVAKIT_IOMMU_DEBUG_WINDOW = 3,
+};
+
+/**
+ * enum svakit_report_kind - what a report is about.
+ * @SVAKIT_REPORT_WALK: the walk oracle: a walk reached a freed frame.
+ * @SVAKIT_REPORT_LEAK_AT_FREE: the sanitizer: a frame was freed while an
+ *	IOMMU mapping counted it ("iommu: Detected page leak!").
+ * @SVAKIT_REPORT_LEAK_AT_ALLOC: the sanitizer: a frame was allocated while
+ *	an IOMMU mapping counted it (a mapping outlived its owner).
+ * @SVAKIT_REPORT_LEAK_AT_CHECK: the sanitizer: svakit_iommu_debug_check_unmapped()
+ *	found the frame counted.
+ */
+enum svakit_report_kind {
+	SVAKIT_REPORT_WALK = 0,
+	SVAKIT_REPORT_LEAK_AT_FREE = 1,
+	SVAKIT_REPORT_LEAK_AT_ALLOC = 2,
+	SVAKIT_REPORT_LEAK_AT_CHECK = 3,
+};
+
+/**
+ * svakit_iommu_debug_pagealloc_built() - whether the sanitizer is compiled in.
+ *
+ * Context: Any context; takes no lock.
+ * Return: 1 when the library was built with IOMMU_DEBUG_PAGEALLOC, 0 when it
+ * was compiled out.
+ */
+int svakit_iommu_debug_pagealloc_built(void);
+
+/**
+ * svakit_iommu_debug_pagealloc_enabled() - read the sanitizer's static key.
+ * @m: a live machine (or a destroyed one's tombstone, which reads 0).
+ *
+ * One relaxed load and a branch, or the constant 0 when the sanitizer is
+ * compiled out. The engine's own map, unmap, alloc and free paths test this
+ * same key before calling their slow paths.
+ *
+ * Context: Any context; takes no lock.
+ * Return: nonzero when the machine runs the sanitizer, 0 otherwise.
+ */
+static inline int svakit_iommu_debug_pagealloc_enabled(const svakit_machine *m)
+{
+#if SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
+	return __builtin_expect(__atomic_load_n(&m->iommu_debug_initialized, __ATOMIC_RELAXED), 0);
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+/**
+ * __svakit_iommu_debug_check_unmapped() - the slow path of the check.
+ * @m: the machine.
+ * @pfn: the first frame.
+ * @npages: frames to check, at least 1.
+ *
+ * Call svakit_iommu_debug_check_unmapped() instead.
+ *
+ * Context: Takes no engine lock while checking; a report goes to the report
+ * handler with no lock held. Must not be called from a report handler.
+ * Return: the frames of the range still counted as mapped (each reported),
+ * 0 when none is or the key is off; -EINVAL when @npages is 0, -ERANGE when
+ * the range leaves memory, -EBADF for a bad handle.
+ */
+int __svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages);
+
+/**
+ * svakit_iommu_debug_check_unmapped() - iommu_debug_check_unmapped.
+ * @m: a live machine.
+ * @pfn: the first frame.
+ * @npages: frames to check, at least 1.
+ *
+ * What the page allocator runs on every allocation and free when the key is
+ * on: a frame still counted as mapped for DMA is a leak or a use-after-free
+ * waiting to happen, and is reported with its page owner's history. The
+ * engine runs it itself on its own allocations and frees; a harness may call
+ * it for frames it is about to reuse. Costs one load and a branch when the
+ * key is off.
+ *
+ * Context: as __svakit_iommu_debug_check_unmapped().
+ * Return: as __svakit_iommu_debug_check_unmapped(); 0 when the key is off.
+ */
+static inline int svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages)
+{
+	if (svakit_iommu_debug_pagealloc_enabled(m))
+		return __svakit_iommu_debug_check_unmapped(m, pfn, npages);
+	return 0;
+}
+
+/**
+ * svakit_iommu_debug_map_count() - read a frame's mapping count.
+ * @m: the machine.
+ * @pfn: the frame.
+ * @count: set to the count: granules of IOMMU mappings (in window-aware mode
+ *	also unmaps whose flush has not finished) that cover the frame.
+ *
+ * Context: Takes no lock.
+ * Return: 0 on success; -ENODEV when the sanitizer is off (no counts exist),
+ * -ERANGE for a frame past memory, -EFAULT for a NULL @count, -EBADF.
+ */
+int svakit_iommu_debug_map_count(svakit_machine *m, uint64_t pfn, int32_t *count);
+
+/**
+ * struct svakit_iommu_debug_stats - what the sanitizer counted.
+ * @raised: frame counts raised by maps.
+ * @lowered: frame counts lowered by unmaps (and, window-aware, flushes).
+ * @reraised: counts raised again for the tail of a short unmap (linux mode).
+ * @skipped: frames skipped because no descriptor backs them (MMIO, holes,
+ *	offline memory), as page_ext_from_phys() returns NULL for them.
+ * @overflows: raises refused at the count's maximum (warned, not wrapped).
+ * @underflows: lowers refused at zero (warned: a double unmap).
+ * @unmapped_more: unmaps that removed more than asked (warned once each
+ *	machine in the log; counted every time).
+ * @leaks: page-leak reports made.
+ */
+struct svakit_iommu_debug_stats {
+	uint64_t raised;
+	uint64_t lowered;
+	uint64_t reraised;
+	uint64_t skipped;
+	uint64_t overflows;
+	uint64_t underflows;
+	uint64_t unmapped_more;
+	uint64_t leaks;
+};
+
+/**
+ * svakit_iommu_debug_stats() - read the sanitizer's counters.
+ * @m: the machine.
+ * @out: filled with the counters.
+ *
+ * Context: Takes no lock; the counters are read one by one.
+ * Return: 0 on success; -ENODEV when the sanitizer is off, -EFAULT for a
+ * NULL @out, -EBADF.
+ */
+int svakit_iommu_debug_stats(svakit_machine *m, struct svakit_iommu_debug_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* The DMA API over a device's default domain (docs/KERNEL-MODEL.md §4.3)  */
+/* ------------------------------------------------------------------------ */
 
 /**
  * enum svakit_dma_direction - the direction of a mapping (dma_data_direction).
@@ -2141,34 +2080,6 @@ struct svakit_sg {
 	uint64_t dma_address;
 	uint64_t dma_length;
 };
-
-/**
- * svakit_dma_setup() - iommu_setup_default_domain: a device's default domain.
- * @m: the machine.
- * @dev: the device, with no default domain yet.
- * @identity: 1 for an identity (passthrough) domain, 0 for a translated one.
- * @domain: receives the domain's id.
- * @reason: receives the enum svakit_dma_policy_reason: why a translated
- *	domain is (or would be) strict or lazy.
- *
- * A translated domain is SVAKIT_DOMAIN_DMA_FQ (lazy) unless the machine is
- * strict (svakit_config.dma_strict), the device untrusted
- * (SVAKIT_DEV_UNTRUSTED) or its IOMMU unable to defer flushes
- * (svakit_iommu_config.deferred_flush 0); then SVAKIT_DOMAIN_DMA. The
- * domain is allocated with the default page sizes and attached.
- *
- * Context: As svakit_domain_alloc(), then svakit_attach_device(). May be
- * called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m, @domain or @reason is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @identity is not 0 or 1.
- * -ENODEV: no device has that id.
- * -EBUSY: the device has a default domain already; nothing is allocated.
- * -ENOMEM: no frame for the domain's root table.
- * -ENOSPC: 2^22 domains were allocated already.
- */
-int svakit_dma_setup(svakit_machine *m, uint32_t dev, int identity, uint32_t *domain, uint32_t *reason);
 
 /**
  * svakit_dma_set_mask() - dma_set_mask_and_coherent: the device's DMA mask.
@@ -2265,7 +2176,7 @@ int svakit_device_set_bus_dma_limit(svakit_machine *m, uint32_t dev, uint64_t li
  * nor below the machine's CPU count.
  * -ERANGE: @size is 0, or the buffer runs past the end of memory.
  * -ENODEV: no device has that id.
- * -EOPNOTSUPP: the device has no default domain (svakit_dma_setup()).
+ * -EOPNOTSUPP: the device has no default domain (svakit_iommu_setup_default_domain()).
  * -ENOSPC: the domain's IOVA space is exhausted.
  * -ENOMEM: a table cannot be allocated, or a bounce finds no free swiotlb
  * slots (DMA_MAPPING_ERROR); nothing is mapped then.
@@ -2507,47 +2418,6 @@ struct svakit_flush_queue_stats {
 int svakit_flush_queue_stats(svakit_machine *m, uint32_t domain, struct svakit_flush_queue_stats *stats);
 
 /**
- * struct svakit_queued_iova - an unmap waiting in a flush queue.
- * @iova: its first IOVA (the granule it starts in).
- * @size: its length in bytes (whole granules).
- * @counter: fq_flush_start_cnt when it was queued: a flush that starts
- *	after it and finishes releases it.
- * @ring: the ring it waits in: its CPU, or 0 for the single queue.
- */
-struct svakit_queued_iova {
-	uint64_t iova;
-	uint64_t size;
-	uint64_t counter;
-	uint32_t ring;
-	uint32_t reserved;
-};
-
-/**
- * svakit_flush_queue_entries() - the IOVAs a domain's flush queue holds now.
- * @m: the machine.
- * @domain: a translated domain.
- * @out: receives up to @cap entries, ring by ring, oldest first; may be
- *	NULL when @cap is 0.
- * @cap: room in @out.
- * @count: receives how many entries wait (may exceed @cap: call again
- *	with more room).
- *
- * What a lazy unmap leaves behind until its flush: each entry's IOVA is not
- * handed out again, and a device may still reach its pages through a stale
- * IOTLB entry, until a flush that started after it has finished.
- *
- * Context: Takes each ring's lock in turn. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @count is NULL, or @out is NULL with @cap not 0.
- * -EINVAL: @cap is past SSIZE_MAX (a negative size).
- * -EBADF: @m is not a live machine.
- * -ENODEV: no domain has that id.
- * -EINVAL: @domain is an identity domain (it has no queue).
- */
-int svakit_flush_queue_entries(svakit_machine *m, uint32_t domain, struct svakit_queued_iova *out, size_t cap,
-			       size_t *count);
-
-/**
  * struct svakit_map_benchmark - struct map_benchmark of the kernel's
  * dma_map_benchmark (include/linux/map_benchmark.h at 6.12.118), field for
  * field and byte for byte (136 bytes), so the kernel's user tool's struct
@@ -2612,777 +2482,10 @@ struct svakit_map_benchmark {
 int svakit_dma_map_benchmark(svakit_machine *m, uint32_t dev, struct svakit_map_benchmark *map);
 
 /* ------------------------------------------------------------------------ */
-/* IOMMU_DEBUG_PAGEALLOC: the sanitizer (docs/KERNEL-MODEL.md §5)           */
+/* The IOVA allocator as a library (include/linux/iova.h's API)            */
 /* ------------------------------------------------------------------------ */
 
 /*
- * SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC is 0 when the library was built without
- * the sanitizer (CMake -DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF defines it so for
- * its consumers; SwiftPM: the package trait IOMMUDebugPagealloc). The gates
- * below then compile to nothing, as the kernel's stubs do without
- * CONFIG_IOMMU_DEBUG_PAGEALLOC.
- */
-#ifndef SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
-#define SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC 1
-#endif
-
-/**
- * enum svakit_iommu_debug_mode - the sanitizer, as iommu.debug_pagealloc=.
- * @SVAKIT_IOMMU_DEBUG_OFF: off (the default): no per-frame counts are
- *	allocated and the key stays off.
- * @SVAKIT_IOMMU_DEBUG_LINUX: as Linux 7.0 merged it: a 4-byte mapping count
- *	per frame (page_ext), raised after each successful iommu_map, lowered
- *	before each unmap through one iova_to_phys walk per granule, the tail
- *	of a short unmap raised again; a lazy unmap lowers it at once.
- * @SVAKIT_IOMMU_DEBUG_FAST: the same counts and checks, lowered inside the
- *	unmap's own walk (no walk per granule); beyond Linux.
- * @SVAKIT_IOMMU_DEBUG_WINDOW: FAST and window-aware: an unmapped granule
- *	counts until the invalidation that covers it has finished (at once
- *	for a strict unmap, at the covering flush for a lazy one), so a free in
- *	the lazy window is reported; beyond Linux.
- */
-enum svakit_iommu_debug_mode {
-	SVAKIT_IOMMU_DEBUG_OFF = 0,
-	SVAKIT_IOMMU_DEBUG_LINUX = 1,
-	SVAKIT_IOMMU_DEBUG_FAST = 2,
-	SVAKIT_IOMMU_DEBUG_WINDOW = 3,
-};
-
-/**
- * enum svakit_report_kind - what a report is about.
- * @SVAKIT_REPORT_WALK: the walk oracle: a walk reached a freed frame.
- * @SVAKIT_REPORT_LEAK_AT_FREE: the sanitizer: a frame was freed while an
- *	IOMMU mapping counted it ("iommu: Detected page leak!").
- * @SVAKIT_REPORT_LEAK_AT_ALLOC: the sanitizer: a frame was allocated while
- *	an IOMMU mapping counted it (a mapping outlived its owner).
- * @SVAKIT_REPORT_LEAK_AT_CHECK: the sanitizer: svakit_iommu_debug_check_unmapped()
- *	found the frame counted.
- */
-enum svakit_report_kind {
-	SVAKIT_REPORT_WALK = 0,
-	SVAKIT_REPORT_LEAK_AT_FREE = 1,
-	SVAKIT_REPORT_LEAK_AT_ALLOC = 2,
-	SVAKIT_REPORT_LEAK_AT_CHECK = 3,
-};
-
-/**
- * svakit_iommu_debug_pagealloc_built() - whether the sanitizer is compiled in.
- *
- * Context: Any context; takes no lock.
- * Return: 1 when the library was built with IOMMU_DEBUG_PAGEALLOC, 0 when it
- * was compiled out.
- */
-int svakit_iommu_debug_pagealloc_built(void);
-
-/**
- * svakit_iommu_debug_pagealloc_enabled() - read the sanitizer's static key.
- * @m: a live machine (or a destroyed one's tombstone, which reads 0).
- *
- * One relaxed load and a branch, or the constant 0 when the sanitizer is
- * compiled out. The engine's own map, unmap, alloc and free paths test this
- * same key before calling their slow paths.
- *
- * Context: Any context; takes no lock.
- * Return: nonzero when the machine runs the sanitizer, 0 otherwise.
- */
-static inline int svakit_iommu_debug_pagealloc_enabled(const svakit_machine *m)
-{
-#if SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC
-	return __builtin_expect(__atomic_load_n(&m->iommu_debug_initialized, __ATOMIC_RELAXED), 0);
-#else
-	(void)m;
-	return 0;
-#endif
-}
-
-/**
- * __svakit_iommu_debug_check_unmapped() - the slow path of the check.
- * @m: the machine.
- * @pfn: the first frame.
- * @npages: frames to check, at least 1.
- *
- * Call svakit_iommu_debug_check_unmapped() instead.
- *
- * Context: Takes no engine lock while checking; a report goes to the report
- * handler with no lock held. Must not be called from a report handler.
- * Return: the frames of the range still counted as mapped (each reported),
- * 0 when none is or the key is off; -EINVAL when @npages is 0, -ERANGE when
- * the range leaves memory, -EBADF for a bad handle.
- */
-int __svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages);
-
-/**
- * svakit_iommu_debug_check_unmapped() - iommu_debug_check_unmapped.
- * @m: a live machine.
- * @pfn: the first frame.
- * @npages: frames to check, at least 1.
- *
- * What the page allocator runs on every allocation and free when the key is
- * on: a frame still counted as mapped for DMA is a leak or a use-after-free
- * waiting to happen, and is reported with its page owner's history. The
- * engine runs it itself on its own allocations and frees; a harness may call
- * it for frames it is about to reuse. Costs one load and a branch when the
- * key is off.
- *
- * Context: as __svakit_iommu_debug_check_unmapped().
- * Return: as __svakit_iommu_debug_check_unmapped(); 0 when the key is off.
- */
-static inline int svakit_iommu_debug_check_unmapped(svakit_machine *m, uint64_t pfn, uint64_t npages)
-{
-	if (svakit_iommu_debug_pagealloc_enabled(m))
-		return __svakit_iommu_debug_check_unmapped(m, pfn, npages);
-	return 0;
-}
-
-/**
- * svakit_iommu_debug_map_count() - read a frame's mapping count.
- * @m: the machine.
- * @pfn: the frame.
- * @count: set to the count: granules of IOMMU mappings (in window-aware mode
- *	also unmaps whose flush has not finished) that cover the frame.
- *
- * Context: Takes no lock.
- * Return: 0 on success; -ENODEV when the sanitizer is off (no counts exist),
- * -ERANGE for a frame past memory, -EFAULT for a NULL @count, -EBADF.
- */
-int svakit_iommu_debug_map_count(svakit_machine *m, uint64_t pfn, int32_t *count);
-
-/**
- * struct svakit_iommu_debug_stats - what the sanitizer counted.
- * @raised: frame counts raised by maps.
- * @lowered: frame counts lowered by unmaps (and, window-aware, flushes).
- * @reraised: counts raised again for the tail of a short unmap (linux mode).
- * @skipped: frames skipped because no descriptor backs them (MMIO, holes,
- *	offline memory), as page_ext_from_phys() returns NULL for them.
- * @overflows: raises refused at the count's maximum (warned, not wrapped).
- * @underflows: lowers refused at zero (warned: a double unmap).
- * @unmapped_more: unmaps that removed more than asked (warned once each
- *	machine in the log; counted every time).
- * @leaks: page-leak reports made.
- */
-struct svakit_iommu_debug_stats {
-	uint64_t raised;
-	uint64_t lowered;
-	uint64_t reraised;
-	uint64_t skipped;
-	uint64_t overflows;
-	uint64_t underflows;
-	uint64_t unmapped_more;
-	uint64_t leaks;
-};
-
-/**
- * svakit_iommu_debug_stats() - read the sanitizer's counters.
- * @m: the machine.
- * @out: filled with the counters.
- *
- * Context: Takes no lock; the counters are read one by one.
- * Return: 0 on success; -ENODEV when the sanitizer is off, -EFAULT for a
- * NULL @out, -EBADF.
- */
-int svakit_iommu_debug_stats(svakit_machine *m, struct svakit_iommu_debug_stats *out);
-
-/* ------------------------------------------------------------------------ */
-/* The walk oracle's reports                                                */
-/* ------------------------------------------------------------------------ */
-
-/**
- * struct svakit_uaf_report - a DMA use-after-free the walk oracle saw.
- * @step: event clock of the walk.
- * @va: the address translated.
- * @escalation_phys: where the stale walk translated to.
- * @freed_step: when the frame was last freed; UINT64_MAX when unknown.
- * @realloc_step: when it was allocated again; UINT64_MAX when it was not.
- * @device: the device that made the request.
- * @pasid: its PASID.
- * @iommu: the IOMMU that walked.
- * @frame: the frame the walk should not have reached.
- * @expected_generation: the frame's generation the walk believed;
- *	UINT32_MAX when only its kind and level were believed.
- * @found_generation: its generation now.
- * @corrupted_frame: where A/D bits were written; SVAKIT_NO_PFN if nowhere.
- * @freed_by: enum svakit_site of the free.
- * @realloc_site: enum svakit_site of the new allocation.
- * @realloc_owner: owner tag of the new allocation.
- * @stale_level: the cache level whose entry led there (1 = an IOTLB entry,
- *	2 = PDE, 3 = PDPTE, ...); 0 for a live entry.
- * @expected_level: the table level the walk believed; 0 for a data page: a
- *	stale IOTLB entry led the device to a frame freed since the entry was
- *	filled and no longer mapped there (the lazy-invalidation window).
- * @found_kind: enum svakit_frame_kind of the frame now.
- * @found_level: its level now.
- * @escalation: 1 when the walk translated through the stale frame.
- * @corruption: 1 when the walker wrote A/D bits into it (for a data page:
- *	when the device wrote into it).
- * @kind: enum svakit_report_kind: a walk (all the fields above) or a page
- *	leak of the IOMMU_DEBUG_PAGEALLOC sanitizer (@step, @frame,
- *	@found_kind, @found_level, @found_generation, @freed_by (the path that
- *	freed or allocated it) and the fields below; the others are zero or
- *	their "unknown" value).
- * @map_count: for a page leak, the frame's mapping count when checked.
- * @domain: for a page leak, a DMA domain that maps the frame now, or else
- *	(window-aware mode) the domain of an unmap whose flush has not
- *	finished and still counts it; UINT32_MAX when neither was found (and
- *	in a walk's report; domain ids start at 0).
- * @alloc_site: for a page leak, enum svakit_site of the frame's allocation
- *	(the page owner).
- * @alloc_owner: its owner tag.
- * @alloc_step: its event step (low 32 bits, as the ptdesc keeps it).
- * @iova: for a page leak, where @domain maps the frame (or the pending
- *	unmap was); UINT64_MAX when no mapping was found.
- * @mapped_step: the machine's step when the frame last became mapped (or,
- *	for a pending unmap, when that unmap was queued), low 32 bits;
- *	UINT64_MAX when unknown.
- *
- * For a walk: a walk read or wrote a frame that was not what the cache
- * entry (or live entry) that led there believed it was. For a page leak: a
- * frame was allocated or freed while an IOMMU mapping still counted it.
- */
-struct svakit_uaf_report {
-	uint64_t step;
-	uint64_t va;
-	uint64_t escalation_phys;
-	uint64_t freed_step;
-	uint64_t realloc_step;
-	uint32_t device, pasid, iommu;
-	uint32_t frame;
-	uint32_t expected_generation;
-	uint32_t found_generation;
-	uint32_t corrupted_frame;
-	uint16_t freed_by;
-	uint16_t realloc_site;
-	uint16_t realloc_owner;
-	uint8_t stale_level;
-	uint8_t expected_level;
-	uint8_t found_kind;
-	uint8_t found_level;
-	uint8_t escalation;
-	uint8_t corruption;
-	uint32_t kind;
-	int32_t map_count;
-	uint32_t domain;
-	uint16_t alloc_site;
-	uint16_t alloc_owner;
-	uint64_t alloc_step;
-	uint64_t iova;
-	uint64_t mapped_step;
-};
-
-/**
- * typedef svakit_report_fn - the report handler.
- * @ctx: the context given to svakit_set_report_handler().
- * @r: the report; valid during the call only.
- * @text: its kernel-style text; valid during the call only.
- *
- * Called for every report, after the walk, on the thread that made the DMA
- * request, with no engine lock held.
- */
-typedef void (*svakit_report_fn)(void *ctx, const struct svakit_uaf_report *r, const char *text);
-
-/**
- * svakit_set_report_handler() - attach or detach the report handler.
- * @m: the machine.
- * @fn: the handler; NULL detaches.
- * @ctx: passed back to @fn.
- *
- * Context: Takes the hook slot's lock. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_set_report_handler(svakit_machine *m, svakit_report_fn fn, void *ctx);
-
-/**
- * svakit_report_count() - how many reports were ever made.
- * @m: the machine.
- * @total: receives the count (the log keeps the newest report_log_capacity).
- *
- * Context: Takes the report log's lock. May be called from any callback.
- * First delivers the sanitizer's page-leak reports found while a page
- * table was being allocated (under a page-table lock), which calls the
- * report handler with no lock held.
- * Return: 0 on success.
- * -EFAULT: @m or @total is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_report_count(svakit_machine *m, uint64_t *total);
-
-/**
- * svakit_reports() - copy reports out of the log.
- * @m: the machine.
- * @first: the index of the first report wanted (0 is the first ever made).
- * @out: receives the reports, oldest first; may be NULL when @cap is 0.
- * @cap: room in @out, in reports.
- *
- * Reports the log no longer keeps are skipped.
- *
- * Context: Takes the report log's lock. May be called from any callback.
- * First delivers the sanitizer's page-leak reports found while a page
- * table was being allocated (under a page-table lock), which calls the
- * report handler with no lock held.
- * Return: the number copied (>= 0).
- * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @cap is past SSIZE_MAX (a negative size).
- */
-int svakit_reports(svakit_machine *m, uint64_t first, struct svakit_uaf_report *out, size_t cap);
-
-/**
- * svakit_report_text() - the kernel-style text of one report.
- * @m: the machine.
- * @index: the report's index.
- * @buf: receives the text (NUL-terminated, truncated).
- * @len: the size of @buf, the NUL included.
- *
- * Context: Takes the report log's lock. May be called from any callback.
- * First delivers the sanitizer's page-leak reports found while a page
- * table was being allocated (under a page-table lock), which calls the
- * report handler with no lock held.
- * Return: 0 on success.
- * -EFAULT: @m or @buf is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @len is 0.
- * -ENOENT: the log holds no report @index (not made yet, or dropped).
- */
-int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len);
-
-/* ------------------------------------------------------------------------ */
-/* Deferred freeing of kernel page tables and the primitives of a kernel-   */
-/* style arch (docs/KERNEL-MODEL.md §2)                                     */
-/* ------------------------------------------------------------------------ */
-
-/**
- * svakit_pagetable_alloc_kernel() - allocate a kernel page-table frame.
- * @m: the machine.
- * @level: its level: 1 (PTE) up to one below the root.
- * @pfn: receives the frame.
- *
- * Zeroed, unlinked, and marked PT_kernel as the generic pgalloc helpers mark
- * init_mm's tables.
- *
- * Context: Takes the frame allocator's lock. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @pfn is NULL.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @level is 0, the root level or above.
- * -ENOMEM: no free frame.
- */
-int svakit_pagetable_alloc_kernel(svakit_machine *m, unsigned int level, uint64_t *pfn);
-
-/**
- * svakit_read_entry() - read one entry of a table.
- * @m: the machine.
- * @table_pfn: an allocated page table.
- * @index: the entry, 0 .. 511.
- * @entry: receives it.
- *
- * Context: Takes no lock (an atomic load, as a walker's). May be called from
- * any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @entry is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @table_pfn is past the end of memory.
- * -ENXIO: @table_pfn is not the head of an allocated block.
- * -EALREADY: @table_pfn was freed (a stale pfn).
- * -EPERM: @table_pfn is not a page table.
- * -EINVAL: @index is past 511.
- */
-int svakit_read_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t *entry);
-
-/**
- * svakit_write_entry() - write a leaf or clear an entry (set_pte, pte_clear).
- * @m: the machine.
- * @table_pfn: an allocated, unqueued page table.
- * @index: the entry, 0 .. 511.
- * @entry: a leaf the hardware accepts at the table's level, or 0.
- *
- * A table pointer must go through svakit_link_table(), and an entry that
- * points to a table must be cleared through svakit_unlink_table().
- *
- * Context: Takes the page-table lock of the table's mm. May be called from
- * any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @table_pfn is past the end of memory, or the leaf maps past it.
- * -ENXIO: @table_pfn is not the head of an allocated block.
- * -EALREADY: @table_pfn was freed (a stale pfn).
- * -EPERM: @table_pfn is not a page table, is on the deferred-free list, or
- * the entry is a root's kernel-half entry.
- * -EINVAL: @index is past 511, @entry is a table pointer, has PS where no
- * huge page can be, or has reserved bits set.
- * -EBUSY: the entry points to a table.
- */
-int svakit_write_entry(svakit_machine *m, uint64_t table_pfn, unsigned int index, uint64_t entry);
-
-/**
- * svakit_link_table() - pmd_populate and friends.
- * @m: the machine.
- * @parent_pfn: a page table above level 1.
- * @index: the entry of @parent_pfn, 0 .. 511; not present.
- * @child_pfn: an unlinked table one level down, of the same half.
- *
- * Points entry @index of @parent_pfn at @child_pfn. The parent need not be
- * linked itself: a subtree may be built bottom-up.
- *
- * Context: Takes the page-table lock of the tables' mm. May be called from
- * any callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: a pfn is past the end of memory.
- * -ENXIO: a pfn is not the head of an allocated block.
- * -EALREADY: a pfn was freed (a stale pfn).
- * -EPERM: a frame is not a page table, either table is on the deferred-free
- * list, or the entry is a root's kernel-half entry.
- * -EINVAL: @index is past 511, @parent_pfn is a PTE table, @child_pfn is not
- * one level down, or the two tables are of different halves.
- * -EBUSY: @child_pfn is linked already.
- * -EEXIST: the entry is present.
- */
-int svakit_link_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t child_pfn);
-
-/**
- * svakit_unlink_table() - pmd_clear and friends.
- * @m: the machine.
- * @parent_pfn: a page table.
- * @index: an entry of @parent_pfn that points to a table.
- * @child_pfn: receives the table the entry POINTS TO
- *	(page_ptdesc(pmd_page(*pmd))), now unlinked.
- *
- * The caller flushes (svakit_flush_tlb_kernel_range()) and then frees the
- * table (svakit_pagetable_free()), in the order x86 does it.
- *
- * Context: Takes the page-table lock of the tables' mm. May be called from
- * any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @child_pfn is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @parent_pfn is past the end of memory.
- * -ENXIO: @parent_pfn is not the head of an allocated block.
- * -EALREADY: @parent_pfn was freed (a stale pfn).
- * -EPERM: @parent_pfn is not a page table or is on the deferred-free list,
- * or the entry is a root's kernel-half entry.
- * -EINVAL: @index is past 511.
- * -ENOENT: the entry is empty or a leaf: no table under it.
- */
-int svakit_unlink_table(svakit_machine *m, uint64_t parent_pfn, unsigned int index, uint64_t *child_pfn);
-
-/**
- * svakit_pagetable_free() - pagetable_free: free an unlinked table.
- * @m: the machine.
- * @pfn: an unlinked page table that points at no table.
- *
- * An unlinked kernel table goes to the deferred list when the machine's free
- * mode says so (PT_kernel-marked under linux-6.19, every kernel table under
- * complete), any other table back to the allocator at once.
- *
- * Context: Takes the deferred list's lock or the frame allocator's. A table
- * freed at once calls the free hook on this thread. With a BATCHED work
- * mode (beyond Linux), past max_pending queued frames this thread runs the
- * deferred work itself, which invalidates the IOMMUs (driver ops) and calls
- * the free hook; Linux's schedule never does. May be called from any
- * callback.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- * -ENXIO: @pfn is not the head of an allocated block (never allocated).
- * -EALREADY: @pfn is already queued or freed.
- * -EPERM: @pfn is not a page table, or is a root.
- * -EBUSY: @pfn is still linked, or still points at tables (freeing the table
- * that HOLDS an entry: the v6 bug).
- */
-int svakit_pagetable_free(svakit_machine *m, uint64_t pfn);
-
-/**
- * svakit_pagetable_free_kernel() - pagetable_free_kernel: queue a kernel table.
- * @m: the machine.
- * @pfn: an unlinked kernel page table that points at no table.
- *
- * Queues @pfn for the deferred work whatever its PT_kernel mark; in the
- * immediate mode frees it at once, as with CONFIG_ASYNC_KERNEL_PGTABLE_FREE
- * off.
- *
- * Context: As svakit_pagetable_free().
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- * -ENXIO: @pfn is not the head of an allocated block (never allocated).
- * -EALREADY: @pfn is already queued or freed.
- * -EPERM: @pfn is not a kernel page table (data, a user table), or is a root.
- * -EBUSY: @pfn is still linked, or still points at tables.
- */
-int svakit_pagetable_free_kernel(svakit_machine *m, uint64_t pfn);
-
-/**
- * svakit_run_deferred_work() - run the deferred work now.
- * @m: the machine.
- *
- * kernel_pgtable_work_func, as the deterministic mode's kworker: takes the
- * whole list, makes one gated IOMMU invalidation over the kernel range, then
- * frees every frame. A no-op when nothing is queued.
- *
- * Context: Takes the deferred list's lock to splice the list, then none while
- * it invalidates (driver ops) and frees (the free hook, on this thread). May
- * be called from any callback, the free hook included (it runs what was
- * queued since).
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_run_deferred_work(svakit_machine *m);
-
-/**
- * svakit_flush_deferred_work() - flush_work: wait for the deferred frees.
- * @m: the machine.
- *
- * Returns when everything queued before the call is freed. In
- * SVAKIT_WORK_MANUAL mode it runs the work on this thread.
- *
- * Context: May sleep until the worker thread finishes its run. Must not be
- * called from a callback running on the worker thread (the free hook for a
- * deferred frame, an IOMMU driver op for the work's invalidation): it would
- * wait for the run it is part of and never return. From other callbacks and
- * threads it may be called.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_flush_deferred_work(svakit_machine *m);
-
-/**
- * struct svakit_deferred_stats - the deferred-free figures.
- * @pending: frames on the list now.
- * @frames_deferred: frames ever queued.
- * @batches: runs of the work that freed something.
- * @largest_batch: the most frames one run freed.
- * @peak_pending: the longest the list has been.
- * @invalidations: gated invalidations the work issued.
- */
-struct svakit_deferred_stats {
-	uint64_t pending;
-	uint64_t frames_deferred;
-	uint64_t batches;
-	uint64_t largest_batch;
-	uint64_t peak_pending;
-	uint64_t invalidations;
-};
-
-/**
- * svakit_deferred_stats() - copy the deferred-free figures.
- * @m: the machine.
- * @out: receives them.
- *
- * Context: Takes the deferred list's lock. May be called from any callback.
- * Return: 0 on success.
- * -EFAULT: @m or @out is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_deferred_stats(svakit_machine *m, struct svakit_deferred_stats *out);
-
-/**
- * typedef svakit_free_fn - the free hook.
- * @ctx: the context given to svakit_set_free_hook().
- * @pfn: the page-table frame freed.
- * @level: its level.
- * @site: enum svakit_site of the path that freed it.
- *
- * Called when a page-table frame returns to the allocator, after it is back
- * on the free lists, with no engine lock held (it may call into the
- * machine, but see svakit_flush_deferred_work()). It runs on the thread that
- * freed the frame: the deferred-free worker for deferred frames.
- */
-typedef void (*svakit_free_fn)(void *ctx, uint64_t pfn, unsigned int level, unsigned int site);
-
-/**
- * svakit_set_free_hook() - attach or detach the free hook.
- * @m: the machine.
- * @fn: the hook; NULL detaches.
- * @ctx: passed back to @fn.
- *
- * Context: Takes the hook slot's lock. May be called from any callback; a
- * free already running may still call the previous hook.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- */
-int svakit_set_free_hook(svakit_machine *m, svakit_free_fn fn, void *ctx);
-
-/**
- * struct svakit_iommu_driver_ops - a C IOMMU driver.
- * @invalidate_range: a range invalidation of a PASID; @end is inclusive;
- *	leaf_only is the VT-d IH / SMMUv3 LEAF hint.
- * @invalidate_pasid: everything of a PASID.
- * @invalidate_all: everything.
- * @fence: an invalidation wait.
- *
- * Receives every invalidation command the built-in model of that IOMMU
- * receives, after the model has applied it, with no engine lock held, on
- * the thread that issued it (the deferred-free worker for the work's
- * invalidation). Any op may be NULL.
- */
-struct svakit_iommu_driver_ops {
-	void (*invalidate_range)(void *ctx, uint32_t pasid, uint64_t start, uint64_t end, int leaf_only);
-	void (*invalidate_pasid)(void *ctx, uint32_t pasid);
-	void (*invalidate_all)(void *ctx);
-	void (*fence)(void *ctx);
-};
-
-/**
- * svakit_iommu_set_driver() - attach or detach a C IOMMU driver.
- * @m: the machine.
- * @iommu: the IOMMU.
- * @ops: the driver's ops, copied; NULL detaches.
- * @ctx: passed back to every op.
- *
- * Context: Takes the IOMMU's lock. May be called from any callback; a command
- * already issued may still reach the previous driver.
- * Return: 0 on success.
- * -EFAULT: @m is NULL.
- * -EBADF: @m is not a live machine.
- * -ENODEV: no IOMMU has that id.
- */
-int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svakit_iommu_driver_ops *ops,
-			    void *ctx);
-
-/* ------------------------------------------------------------------------ */
-/* Event log                                                                */
-/* ------------------------------------------------------------------------ */
-
-/**
- * enum svakit_event_type - what happened at one step (svakit_event.type).
- * @SVAKIT_EV_FRAME_ALLOC: a frame block was allocated.
- * @SVAKIT_EV_FRAME_FREE: a frame block was freed.
- * @SVAKIT_EV_TABLE_LINK: a table was linked under an entry.
- * @SVAKIT_EV_TABLE_UNLINK: the entry pointing at a table was cleared.
- * @SVAKIT_EV_TLB_FLUSH: a flush of va..aux; aux = UINT64_MAX for flush_tlb_all.
- * @SVAKIT_EV_HOT_REMOVE: memory was hot-removed.
- * @SVAKIT_EV_HOT_ADD: memory was hot-added.
- * @SVAKIT_EV_DEFER_QUEUE: pagetable_free_kernel queued pfn.
- * @SVAKIT_EV_DEFER_BATCH: the work took aux frames off the list.
- * @SVAKIT_EV_KVA_INVALIDATE: the work called the gate over va..aux.
- * @SVAKIT_EV_DMA_WALK: an IOMMU walk of va (only with walk tracing): aux = 0
- *	or the fault reason, pfn = the frame.
- * @SVAKIT_EV_UAF_REPORT: the oracle reported a walk through pfn.
- * @SVAKIT_EV_DMA_LAZY_WINDOW: the first lazy (DMA-FQ) domain: the machine is
- *	tainted; va = the longest a device may keep access after dma_unmap
- *	(ns), aux = the unmaps that may wait for a flush at once.
- * @SVAKIT_EV_IOMMU_DEBUG_WARN: the sanitizer warned: va = the IOVA or
- *	physical address, aux = what (1 a count at its maximum, 2 a count
- *	lowered at zero, 3 an unmap removed more than asked), generation =
- *	the domain id.
- * @SVAKIT_EV_DMA_DEBUG_ERROR: with svakit_config.dma_debug 1, an unmap that
- *	matches no mapping went ahead and dma-debug reported it: va = the DMA
- *	address, aux = what (1 "tries to free DMA memory it has not
- *	allocated", 2 "with different size", 3 "with different direction",
- *	4 dma-iommu's WARN that the unmap removed another size, 5 its WARN
- *	that the address has no translation: nothing was unmapped or freed),
- *	generation = the device.
- * @SVAKIT_EV_DMA_DAC_NOTICE: a device's IOVA try below 4 GiB failed, so PCI's
- *	32-bit workaround is off for it from now on (iommu_dma_alloc_iova's
- *	"Using %d-bit DMA addresses"): va = the device, aux = the bits of its
- *	limit.
- */
-enum svakit_event_type {
-	SVAKIT_EV_FRAME_ALLOC = 1,
-	SVAKIT_EV_FRAME_FREE = 2,
-	SVAKIT_EV_TABLE_LINK = 3,
-	SVAKIT_EV_TABLE_UNLINK = 4,
-	SVAKIT_EV_TLB_FLUSH = 5,
-	SVAKIT_EV_HOT_REMOVE = 6,
-	SVAKIT_EV_HOT_ADD = 7,
-	SVAKIT_EV_DEFER_QUEUE = 8,
-	SVAKIT_EV_DEFER_BATCH = 9,
-	SVAKIT_EV_KVA_INVALIDATE = 10,
-	SVAKIT_EV_DMA_WALK = 11,
-	SVAKIT_EV_UAF_REPORT = 12,
-	SVAKIT_EV_DMA_LAZY_WINDOW = 13,
-	SVAKIT_EV_IOMMU_DEBUG_WARN = 14,
-	SVAKIT_EV_DMA_DAC_NOTICE = 15,
-	SVAKIT_EV_DMA_DEBUG_ERROR = 16,
-};
-
-/**
- * struct svakit_event - one step of the machine (40 bytes).
- * @step: the event clock.
- * @type: enum svakit_event_type.
- * @site: enum svakit_site: the path that did it.
- * @level: table level, for table events.
- * @kind: enum svakit_frame_kind of the frame at that step.
- * @order: the block's order, for frame events.
- * @pfn: the frame.
- * @generation: the frame's generation after the step.
- * @va: the address whose entry changed, or a range's start.
- * @aux: a range's end, or the entry's old value.
- */
-struct svakit_event {
-	uint64_t step;
-	uint16_t type;
-	uint16_t site;
-	uint8_t level;
-	uint8_t kind;
-	uint16_t order;
-	uint32_t pfn;
-	uint32_t generation;
-	uint64_t va;
-	uint64_t aux;
-};
-
-/**
- * svakit_events() - copy events out of the log.
- * @m: the machine.
- * @since: the first step wanted.
- * @out: receives the events, oldest first; may be NULL when @cap is 0.
- * @cap: room in @out, in events.
- *
- * The ring keeps the newest event_log_capacity events.
- *
- * Context: Takes the event log's lock. May be called from any callback.
- * Return: the number copied (>= 0).
- * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
- * -EBADF: @m is not a live machine.
- * -EINVAL: @cap is past SSIZE_MAX (a negative size).
- */
-int svakit_events(svakit_machine *m, uint64_t since, struct svakit_event *out,
-		  size_t cap);
-
-/**
- * svakit_frame_history() - copy the events about one frame.
- * @m: the machine.
- * @pfn: the frame.
- * @out: receives the events, oldest first; may be NULL when @cap is 0.
- * @cap: room in @out, in events.
- *
- * Context: As svakit_events().
- * Return: the number copied (>= 0).
- * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
- * -EBADF: @m is not a live machine.
- * -ERANGE: @pfn is past the end of memory.
- * -EINVAL: @cap is past SSIZE_MAX (a negative size).
- */
-int svakit_frame_history(svakit_machine *m, uint64_t pfn,
-			 struct svakit_event *out, size_t cap);
-
-/* ------------------------------------------------------------------------ */
-/* Kernel names (opt-in)                                                    */
-/* ------------------------------------------------------------------------ */
-
-/*
- * A harness written like kernel code may call the kernel's names for the
- * functions that model them. They are opt-in: define SVAKIT_KERNEL_NAMES
- * before including this header. They are function-like macros, so only a
- * call is rewritten: a struct member, a local variable or a function
- * pointer of the includer's own called pagetable_free stays what it is.
- * Calling through such a member needs parentheses, (ops->pagetable_free)(...),
- * and taking the address of a kernel name needs the svakit_ name.
- * SVAKIT_KERNEL_NAMES replaces the SVAKIT_NO_KERNEL_NAMES switch of 0.1.0,
- * whose object-like aliases were on by default.
- */
-/* ------------------------------------------------------------------------
- * The IOVA allocator as a library (include/linux/iova.h's API)
- *
  * SVAKit's IOVA allocator, the one every DMA domain of a machine uses, on
  * its own: drivers/iommu/iova.c of Linux 6.12.118 (docs/KERNEL-MODEL.md
  * §4.5), checked against that file compiled in userspace by
@@ -3391,12 +2494,14 @@ int svakit_frame_history(svakit_machine *m, uint64_t pfn,
  * aliases. A domain has no clock: its depot work runs only when
  * svakit_iova_run_depot_work() says so. CPUs are numbered 0 .. cpus - 1
  * and are all online; the caller says which one each call runs on.
- * ---------------------------------------------------------------------- */
+ */
 
 /** SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE - size classes of the rcache (orders 0..5). */
 #define SVAKIT_IOVA_RANGE_CACHE_MAX_SIZE 6
+
 /** SVAKIT_IOVA_MAG_SIZE - pfns per magazine. */
 #define SVAKIT_IOVA_MAG_SIZE 127
+
 /** SVAKIT_IOVA_MAX_CPUS - the most CPUs a standalone domain has. */
 #define SVAKIT_IOVA_MAX_CPUS 1024
 
@@ -3651,32 +2756,578 @@ int svakit_iova_stats(struct svakit_iova_domain *iovad, struct svakit_iova_stats
  */
 int svakit_iova_cpu_stats(struct svakit_iova_domain *iovad, uint32_t cpu, struct svakit_iova_cpu_stats *out);
 
-#ifdef SVAKIT_KERNEL_NAMES
-#define iommu_sva_bind_device(...) svakit_iommu_sva_bind_device(__VA_ARGS__)
-#define iommu_sva_unbind_device(...) svakit_iommu_sva_unbind_device(__VA_ARGS__)
-#define iommu_sva_get_pasid(...) svakit_iommu_sva_get_pasid(__VA_ARGS__)
-#define iommu_sva_invalidate_kva_range(...) svakit_iommu_sva_invalidate_kva_range(__VA_ARGS__)
-#define pagetable_free(...) svakit_pagetable_free(__VA_ARGS__)
-#define pagetable_free_kernel(...) svakit_pagetable_free_kernel(__VA_ARGS__)
-#define flush_tlb_kernel_range(...) svakit_flush_tlb_kernel_range(__VA_ARGS__)
-/* The IOMMU and DMA APIs whose arguments keep the kernel's order (the
- * machine first, outputs last, the DMA API's cpu after the kernel's
- * arguments). Not aliased: iommu_domain_alloc and iommu_detach_device (other
- * arguments), dma_map_page (a page and an offset, where SVAKit takes one
- * physical address) and dma_alloc_coherent (it returns the CPU address). */
-#define iommu_domain_free(...) svakit_domain_free(__VA_ARGS__)
-#define iommu_attach_device(...) svakit_attach_device(__VA_ARGS__)
-#define iommu_map(...) svakit_iommu_map(__VA_ARGS__)
-#define iommu_unmap(...) svakit_iommu_unmap(__VA_ARGS__)
-#define iommu_iova_to_phys(...) svakit_iommu_iova_to_phys(__VA_ARGS__)
-#define dma_unmap_page(...) svakit_dma_unmap_page(__VA_ARGS__)
-#define dma_map_sg(...) svakit_dma_map_sg(__VA_ARGS__)
-#define dma_unmap_sg(...) svakit_dma_unmap_sg(__VA_ARGS__)
-#define dma_free_coherent(...) svakit_dma_free_coherent(__VA_ARGS__)
-#endif
+/* ------------------------------------------------------------------------ */
+/* Kernel paths that free kernel page-table frames (docs/KERNEL-MODEL.md §2.7)*/
+/* ------------------------------------------------------------------------ */
+
+/**
+ * svakit_vmalloc_area() - the vmalloc area of the configured paging mode.
+ * @m: the machine.
+ * @start: receives the first address.
+ * @end: receives the end of the area.
+ *
+ * Context: Takes no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m, @start or @end is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_vmalloc_area(svakit_machine *m, uint64_t *start, uint64_t *end);
+
+/**
+ * svakit_vmalloc() - vmalloc: a virtual range backed by fresh data frames.
+ * @m: the machine.
+ * @size: a multiple of 4 KiB, no larger than the vmalloc area.
+ * @va: receives the address.
+ *
+ * First fit at the lowest address; mapped with 4 KiB leaves. A range
+ * svakit_vfree() left on the lazy list is not reused until a purge; when no
+ * range fits, the lazy list is purged and the search retried once.
+ *
+ * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
+ * frame allocator's. A purge calls the TLB-flush hook. On failure what it
+ * mapped goes back through svakit_vfree()'s path (the range goes lazy, as
+ * __vmalloc_area_node's failure path calls vfree). May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, not a multiple of 4 KiB, or larger than the area.
+ * -ENOSPC: no free range of @size in the vmalloc area, even after a purge.
+ * -ENOMEM: memory cannot back or map @size (the frames and leaves are
+ * released; the range is left lazily freed).
+ */
+int svakit_vmalloc(svakit_machine *m, uint64_t size, uint64_t *va);
+
+/**
+ * svakit_vmalloc_huge() - vmalloc_huge: 2 MiB aligned, 2 MiB leaves.
+ * @m: the machine.
+ * @size: a multiple of 2 MiB, no larger than the vmalloc area.
+ * @va: receives the address.
+ *
+ * A stale PTE table under a 2 MiB slot is freed through pmd_free_pte_page.
+ *
+ * Context: As svakit_vmalloc(); also frees page tables: calls the TLB-flush
+ * hook, then the free hook, and may queue tables for the deferred work or,
+ * with a BATCHED work mode, run it (past max_pending), which calls IOMMU
+ * driver ops. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, not a multiple of 2 MiB, or larger than the area.
+ * -ENOSPC: no free 2 MiB-aligned range of @size in the vmalloc area.
+ * -ENOMEM: memory cannot back or map @size (nothing is changed).
+ */
+int svakit_vmalloc_huge(svakit_machine *m, uint64_t size, uint64_t *va);
+
+/**
+ * svakit_vfree() - vfree: release a vmalloc area.
+ * @m: the machine.
+ * @va: the start of an area svakit_vmalloc() or svakit_vmalloc_huge()
+ *	returned.
+ *
+ * As Linux 6.12's vfree: clears the leaves without a TLB flush (the tables
+ * stay), puts the range on the lazy list, where it stays reserved, then frees
+ * the data frames. The flush comes with the lazy purge: when the lazily freed
+ * pages pass lazy_max_pages() (fls(cpus) * 8192) this call purges before it
+ * returns; svakit_vm_unmap_aliases() and an allocation that finds no space
+ * purge too.
+ *
+ * Context: Takes the vmalloc area lock, init_mm's page-table lock and the
+ * frame allocator's; a purge calls the TLB-flush hook with none held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @va is not canonical.
+ * -EINVAL: @va is not page aligned.
+ * -ENOENT: no area starts at @va (0, the middle of an area, a freed area,
+ * an address outside the vmalloc area).
+ */
+int svakit_vfree(svakit_machine *m, uint64_t va);
+
+/**
+ * svakit_vm_unmap_aliases() - vm_unmap_aliases: purge the lazily freed ranges.
+ * @m: the machine.
+ *
+ * __purge_vmap_area_lazy: takes every range svakit_vfree() left on the lazy
+ * list, flushes their union [lowest start, highest end) with one
+ * flush_tlb_kernel_range (SVAKIT_SITE_VMAP_PURGE), then returns the ranges to
+ * the vmalloc allocator. With nothing on the list it flushes nothing.
+ *
+ * Context: Takes the vmalloc area lock; calls the TLB-flush hook (and, with
+ * SVAKIT_KVA_INV_ON_FLUSH, IOMMU driver ops) with no engine lock held. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_vm_unmap_aliases(svakit_machine *m);
+
+/**
+ * svakit_vmap_huge() - an ioremap-style huge mapping at a chosen kernel va.
+ * @m: the machine.
+ * @va: a kernel address aligned to @size.
+ * @phys: a physical address aligned to @size, inside memory.
+ * @size: 2 MiB or 1 GiB.
+ * @prot: a subset of SVAKIT_PROT_MASK.
+ *
+ * vmap_range with huge pages: a 1 GiB leaf replaces a PMD table through
+ * pud_free_pmd_page, a 2 MiB leaf a PTE table through pmd_free_pte_page; a
+ * replaced table is freed only when it maps nothing.
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; frees
+ * the replaced tables with none held: calls the TLB-flush hook, then the free
+ * hook, and may queue tables for the deferred work or, with a BATCHED work
+ * mode, run it (past max_pending), which calls IOMMU driver ops. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is not 2 MiB or 1 GiB, @va or @phys is not aligned to it,
+ * @prot has bits outside SVAKIT_PROT_MASK, or @va is a user address.
+ * -ERANGE: @va is not canonical, or the leaf runs past the end of memory.
+ * -EEXIST: a leaf maps there already.
+ * -EBUSY: the table the leaf would replace still maps pages.
+ * -ENOMEM: the tables needed cannot be allocated.
+ */
+int svakit_vmap_huge(svakit_machine *m, uint64_t va, uint64_t phys,
+		     uint64_t size, uint64_t prot);
+
+/**
+ * svakit_vunmap() - clear the kernel leaves of a range.
+ * @m: the machine.
+ * @va: a page-aligned kernel address.
+ * @size: a multiple of 4 KiB; no huge leaf may straddle either end.
+ *
+ * vunmap_range: the TLB flush follows at once (nothing goes lazy, unlike
+ * svakit_vfree()). The tables stay and the frames mapped stay the caller's.
+ * Unmapped parts of the range are skipped.
+ *
+ * Context: Takes init_mm's page-table lock; calls the TLB-flush hook with
+ * none held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @size is 0, @va or @size is not page aligned, the range is in the
+ * user half, or a huge leaf straddles an end (a partial unmap).
+ * -ERANGE: an end is not canonical, or the range wraps past 2^64.
+ */
+int svakit_vunmap(svakit_machine *m, uint64_t va, uint64_t size);
+
+/**
+ * svakit_direct_map_va() - the direct-map address of a physical address.
+ * @m: the machine.
+ * @phys: an address inside memory.
+ * @va: receives page_offset_base + @phys.
+ *
+ * Context: Takes no lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @va is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @phys is past the end of memory.
+ */
+int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
+
+/**
+ * svakit_set_memory() - set_memory on the direct map.
+ * @m: the machine.
+ * @va: a page-aligned kernel address in the direct map or the vmalloc area.
+ * @npages: pages from @va, at least 1, inside that area, every one mapped.
+ * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
+ * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
+ *
+ * change_page_attr_set_clr(): first purges the lazily freed vmalloc ranges
+ * (vm_unmap_aliases(), svakit_vm_unmap_aliases()); then splits 1 GiB and
+ * 2 MiB leaves as needed (__split_large_page: tables marked
+ * SVAKIT_PTDESC_SPLIT, which linux-6.19 frees at once, one of its holes, and
+ * linked with _KERNPG_TABLE, without SVAKIT_PTE_US); then cpa_flush: one
+ * flush per page up to 33 pages (flush_tlb_one_kernel, which no IOMMU design
+ * hooks), flush_tlb_all beyond.
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; calls
+ * the TLB-flush hook with none held. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @npages is 0, @va is not page aligned or is a user address, a bit
+ * outside SVAKIT_PROT_MASK, or a bit both set and cleared.
+ * -ERANGE: @va is not canonical or in neither area, or the range runs past
+ * the end of memory or of the vmalloc area.
+ * -ENOENT: the range holds offline memory or an unmapped page (CPA's "zero
+ * pte"); nothing is changed.
+ * -ENOMEM: no frame for a split's PTE table (nothing is changed).
+ */
+int svakit_set_memory(svakit_machine *m, uint64_t va, uint64_t npages,
+		      uint64_t set, uint64_t clear);
+
+/**
+ * svakit_set_memory_rox() - set_memory_rox(): read-only and executable, then collapse.
+ * @m: the machine.
+ * @va: a page-aligned kernel address in the direct map or the vmalloc area
+ * (where execmem's ROX mappings live in the model).
+ * @npages: pages from @va, at least 1, inside that area, every one mapped.
+ *
+ * svakit_set_memory() clearing SVAKIT_PTE_RW and SVAKIT_PTE_NX, with
+ * CPA_COLLAPSE, the flag only set_memory_rox() sets in Linux: after the
+ * flush, each 2 MiB region the range touches whose 512 PTEs are contiguous
+ * with equal flags is collapsed back into a 2 MiB leaf
+ * (cpa_collapse_large_pages); if any was, flush_tlb_all, then the PTE tables
+ * go to pagetable_free (split tables are unmarked: linux-6.19 frees them at
+ * once).
+ *
+ * Context: as svakit_set_memory(); frees the tables with no lock held, which
+ * calls the free hook and may queue them for the deferred work.
+ * Return: the number of regions collapsed (0 or more).
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @npages is 0, @va is not page aligned or is a user address.
+ * -ERANGE: @va is not canonical or in neither area, or the range runs past
+ * the end of memory or of the vmalloc area.
+ * -ENOENT: the range holds offline memory or an unmapped page; nothing is
+ * changed.
+ * -ENOMEM: no frame for a split's table.
+ */
+int svakit_set_memory_rox(svakit_machine *m, uint64_t va, uint64_t npages);
+
+/**
+ * svakit_cpa_collapse_large_pages() - cpa_collapse_large_pages for one 2 MiB region.
+ * @m: the machine.
+ * @va: a kernel address in the region, in the direct map or the vmalloc area.
+ *
+ * When the region's 512 PTEs are contiguous with equal flags, the PTE table
+ * is replaced by a 2 MiB leaf, flush_tlb_all runs, and the table is freed.
+ * Linux calls this only from set_memory_rox() (CPA_COLLAPSE), on execmem's
+ * ROX ranges; it is here for arch code that drives it itself.
+ *
+ * Context: Takes init_mm's page-table lock; frees the table with none held:
+ * calls the TLB-flush hook (flush_tlb_all), then the free hook, and may
+ * queue the table for the deferred work or, with a BATCHED work mode, run
+ * it (past max_pending), which calls IOMMU driver ops. May be called from
+ * any callback.
+ * Return: 1 when it collapsed, 0 when it could not.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @va is a user address.
+ * -ERANGE: @va is not canonical or in neither area.
+ * -ENOENT: nothing maps the region (offline memory, an unmapped range).
+ */
+int svakit_cpa_collapse_large_pages(svakit_machine *m, uint64_t va);
+
+/**
+ * svakit_memory_hot_remove() - hot-remove whole sections.
+ * @m: the machine.
+ * @pfn: the first frame, section aligned (SVAKIT_SECTION_PAGES).
+ * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
+ *
+ * The frames go offline, then remove_pagetable over their direct map frees
+ * the tables the range empties, boot-time ones included. In every mode but
+ * SVAKIT_FREE_COMPLETE it runs in Linux's order (arch/x86/mm/init_64.c):
+ * the PTEs of a PTE table are cleared and flush_tlb_all runs, then
+ * free_pte_table / free_pmd_table / free_pud_table (5-level only) free an
+ * emptied table *before* clearing the entry that points at it, and one
+ * flush_tlb_all comes last; the free hook therefore runs while the entry
+ * still names the freed frame. SVAKIT_FREE_COMPLETE (beyond Linux) clears,
+ * flushes, then frees through the deferred work. A range that cuts a 1 GiB
+ * direct-map leaf (direct_gbpages) is refused with -EBUSY.
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's; frees
+ * tables with none held: calls the TLB-flush hook (flush_tlb_all) and the
+ * free hook, and may queue tables for the deferred work, which calls IOMMU
+ * driver ops. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
+ * -ERANGE: the range runs past the end of memory or wraps.
+ * -EBUSY: a frame of the range is allocated, or the range cuts a 1 GiB leaf.
+ * -ENOENT: the range is already offline.
+ */
+int svakit_memory_hot_remove(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
+
+/**
+ * svakit_memory_hot_add() - hot-add whole offline sections.
+ * @m: the machine.
+ * @pfn: the first frame, section aligned.
+ * @nr_pages: a multiple of SVAKIT_SECTION_PAGES, at least one section.
+ *
+ * The frames come back free and the direct map covers them again (with
+ * tables linux-6.19 frees at once: one of its holes).
+ *
+ * Context: Takes init_mm's page-table lock and the frame allocator's. May be
+ * called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @nr_pages is 0, or @pfn or @nr_pages is not whole sections.
+ * -ERANGE: the range runs past the end of memory or wraps.
+ * -EBUSY: part of the range is online.
+ * -ENOMEM: no frame for a direct-map table the range needs.
+ */
+int svakit_memory_hot_add(svakit_machine *m, uint64_t pfn, uint64_t nr_pages);
+
+/**
+ * typedef svakit_tlb_flush_fn - the CPU TLB flush hook.
+ * @ctx: the context given to svakit_machine_set_tlb_flush_hook().
+ * @start: the first address flushed (0 for flush_tlb_all).
+ * @end: the end of the range (UINT64_MAX for flush_tlb_all).
+ *
+ * flush_tlb_kernel_range(start, end) and flush_tlb_all call it after the
+ * entry is cleared and before the table is freed, on the calling thread,
+ * with no engine lock held.
+ */
+typedef void (*svakit_tlb_flush_fn)(void *ctx, uint64_t start, uint64_t end);
+
+/**
+ * svakit_machine_set_tlb_flush_hook() - attach or detach the TLB flush hook.
+ * @m: the machine.
+ * @fn: the hook; NULL detaches.
+ * @ctx: passed back to @fn.
+ *
+ * Context: Takes the hook slot's lock. May be called from any callback; a
+ * flush already running may still call the previous hook.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_machine_set_tlb_flush_hook(svakit_machine *m, svakit_tlb_flush_fn fn, void *ctx);
+
+/**
+ * svakit_flush_tlb_kernel_range() - flush_tlb_kernel_range, for arch code.
+ * @m: the machine.
+ * @start: a page-aligned kernel address; 0 with @end UINT64_MAX is
+ *	flush_tlb_all.
+ * @end: the end of the range, not below @start.
+ *
+ * Counts the flush, logs it, invalidates the IOMMUs when the machine's
+ * kva_invalidation is SVAKIT_KVA_INV_ON_FLUSH, and calls the TLB flush hook.
+ *
+ * Context: Takes no engine lock across the calls out: may call IOMMU driver
+ * ops and the TLB-flush hook. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ * -ERANGE: @start is not canonical.
+ * -EINVAL: @start is not page aligned or is a user address, or @end < @start.
+ */
+int svakit_flush_tlb_kernel_range(svakit_machine *m, uint64_t start, uint64_t end);
+
+/* ------------------------------------------------------------------------ */
+/* Machine-level reports: counters and the walk oracle                     */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * struct svakit_stats - a machine's counters (svakit_machine_stats()).
+ * @frames: total frames.
+ * @frames_free: frames on the free lists.
+ * @frames_offline: hot-removed frames.
+ * @kernel_tables: frames holding kernel page tables.
+ * @user_tables: frames holding process page tables.
+ * @data_frames: frames holding data.
+ * @allocs: frame allocations since boot.
+ * @frees: frame frees since boot.
+ * @kernel_tlb_flushes: flush_tlb_kernel_range + flush_tlb_all calls.
+ * @metadata_bytes_per_frame: descriptor bytes per frame: the 32-byte ptdesc,
+ *	and 8 of page_ext when the sanitizer is on.
+ * @host_bytes_resident: host memory the frame contents occupy now.
+ * @step: the event clock.
+ */
+struct svakit_stats {
+	uint64_t frames;
+	uint64_t frames_free;
+	uint64_t frames_offline;
+	uint64_t kernel_tables;
+	uint64_t user_tables;
+	uint64_t data_frames;
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t kernel_tlb_flushes;
+	uint64_t metadata_bytes_per_frame;
+	uint64_t host_bytes_resident;
+	uint64_t step;
+};
+
+/**
+ * svakit_machine_stats() - copy a machine's counters.
+ * @m: the machine.
+ * @out: receives the counters.
+ *
+ * Context: Takes the frame allocator's lock briefly. May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_machine_stats(svakit_machine *m, struct svakit_stats *out);
+
+/**
+ * struct svakit_uaf_report - a DMA use-after-free the walk oracle saw.
+ * @step: event clock of the walk.
+ * @va: the address translated.
+ * @escalation_phys: where the stale walk translated to.
+ * @freed_step: when the frame was last freed; UINT64_MAX when unknown.
+ * @realloc_step: when it was allocated again; UINT64_MAX when it was not.
+ * @device: the device that made the request.
+ * @pasid: its PASID.
+ * @iommu: the IOMMU that walked.
+ * @frame: the frame the walk should not have reached.
+ * @expected_generation: the frame's generation the walk believed;
+ *	UINT32_MAX when only its kind and level were believed.
+ * @found_generation: its generation now.
+ * @corrupted_frame: where A/D bits were written; SVAKIT_NO_PFN if nowhere.
+ * @freed_by: enum svakit_site of the free.
+ * @realloc_site: enum svakit_site of the new allocation.
+ * @realloc_owner: owner tag of the new allocation.
+ * @stale_level: the cache level whose entry led there (1 = an IOTLB entry,
+ *	2 = PDE, 3 = PDPTE, ...); 0 for a live entry.
+ * @expected_level: the table level the walk believed; 0 for a data page: a
+ *	stale IOTLB entry led the device to a frame freed since the entry was
+ *	filled and no longer mapped there (the lazy-invalidation window).
+ * @found_kind: enum svakit_frame_kind of the frame now.
+ * @found_level: its level now.
+ * @escalation: 1 when the walk translated through the stale frame.
+ * @corruption: 1 when the walker wrote A/D bits into it (for a data page:
+ *	when the device wrote into it).
+ * @kind: enum svakit_report_kind: a walk (all the fields above) or a page
+ *	leak of the IOMMU_DEBUG_PAGEALLOC sanitizer (@step, @frame,
+ *	@found_kind, @found_level, @found_generation, @freed_by (the path that
+ *	freed or allocated it) and the fields below; the others are zero or
+ *	their "unknown" value).
+ * @map_count: for a page leak, the frame's mapping count when checked.
+ * @domain: for a page leak, a DMA domain that maps the frame now, or else
+ *	(window-aware mode) the domain of an unmap whose flush has not
+ *	finished and still counts it; UINT32_MAX when neither was found (and
+ *	in a walk's report; domain ids start at 0).
+ * @alloc_site: for a page leak, enum svakit_site of the frame's allocation
+ *	(the page owner).
+ * @alloc_owner: its owner tag.
+ * @alloc_step: its event step (low 32 bits, as the ptdesc keeps it).
+ * @iova: for a page leak, where @domain maps the frame (or the pending
+ *	unmap was); UINT64_MAX when no mapping was found.
+ * @mapped_step: the machine's step when the frame last became mapped (or,
+ *	for a pending unmap, when that unmap was queued), low 32 bits;
+ *	UINT64_MAX when unknown.
+ *
+ * For a walk: a walk read or wrote a frame that was not what the cache
+ * entry (or live entry) that led there believed it was. For a page leak: a
+ * frame was allocated or freed while an IOMMU mapping still counted it.
+ */
+struct svakit_uaf_report {
+	uint64_t step;
+	uint64_t va;
+	uint64_t escalation_phys;
+	uint64_t freed_step;
+	uint64_t realloc_step;
+	uint32_t device, pasid, iommu;
+	uint32_t frame;
+	uint32_t expected_generation;
+	uint32_t found_generation;
+	uint32_t corrupted_frame;
+	uint16_t freed_by;
+	uint16_t realloc_site;
+	uint16_t realloc_owner;
+	uint8_t stale_level;
+	uint8_t expected_level;
+	uint8_t found_kind;
+	uint8_t found_level;
+	uint8_t escalation;
+	uint8_t corruption;
+	uint32_t kind;
+	int32_t map_count;
+	uint32_t domain;
+	uint16_t alloc_site;
+	uint16_t alloc_owner;
+	uint64_t alloc_step;
+	uint64_t iova;
+	uint64_t mapped_step;
+};
+
+/**
+ * typedef svakit_report_fn - the report handler.
+ * @ctx: the context given to svakit_machine_set_report_handler().
+ * @r: the report; valid during the call only.
+ * @text: its kernel-style text; valid during the call only.
+ *
+ * Called for every report, after the walk, on the thread that made the DMA
+ * request, with no engine lock held.
+ */
+typedef void (*svakit_report_fn)(void *ctx, const struct svakit_uaf_report *r, const char *text);
+
+/**
+ * svakit_machine_set_report_handler() - attach or detach the report handler.
+ * @m: the machine.
+ * @fn: the handler; NULL detaches.
+ * @ctx: passed back to @fn.
+ *
+ * Context: Takes the hook slot's lock. May be called from any callback.
+ * Return: 0 on success.
+ * -EFAULT: @m is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_machine_set_report_handler(svakit_machine *m, svakit_report_fn fn, void *ctx);
+
+/**
+ * svakit_report_count() - how many reports were ever made.
+ * @m: the machine.
+ * @total: receives the count (the log keeps the newest report_log_capacity).
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
+ * Return: 0 on success.
+ * -EFAULT: @m or @total is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_report_count(svakit_machine *m, uint64_t *total);
+
+/**
+ * svakit_report_read() - copy reports out of the log.
+ * @m: the machine.
+ * @first: the index of the first report wanted (0 is the first ever made).
+ * @out: receives the reports, oldest first; may be NULL when @cap is 0.
+ * @cap: room in @out, in reports.
+ *
+ * Reports the log no longer keeps are skipped.
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
+ * Return: the number copied (>= 0).
+ * -EFAULT: @m is NULL, or @out is NULL with @cap not 0.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @cap is past SSIZE_MAX (a negative size).
+ */
+int svakit_report_read(svakit_machine *m, uint64_t first, struct svakit_uaf_report *out, size_t cap);
+
+/**
+ * svakit_report_text() - the kernel-style text of one report.
+ * @m: the machine.
+ * @index: the report's index.
+ * @buf: receives the text (NUL-terminated, truncated).
+ * @len: the size of @buf, the NUL included.
+ *
+ * Context: Takes the report log's lock. May be called from any callback.
+ * First delivers the sanitizer's page-leak reports found while a page
+ * table was being allocated (under a page-table lock), which calls the
+ * report handler with no lock held.
+ * Return: 0 on success.
+ * -EFAULT: @m or @buf is NULL.
+ * -EBADF: @m is not a live machine.
+ * -EINVAL: @len is 0.
+ * -ENOENT: the log holds no report @index (not made yet, or dropped).
+ */
+int svakit_report_text(svakit_machine *m, uint64_t index, char *buf, size_t len);
 
 #ifdef __cplusplus
 }
+#endif
+
+/* Inspection and test-only calls, for every user of svakit.h; it ends with
+ * svakit_deprecated.h, the 0.5 names (removed in 0.7.0), which need both. */
+#include "svakit_debug.h"
+#ifdef SVAKIT_KERNEL_NAMES
+#include "svakit_kernel_names.h"
 #endif
 
 #endif /* SVAKIT_H */

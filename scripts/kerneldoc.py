@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Check the kernel-doc comments of include/svakit.h and render the API reference.
+"""Check the kernel-doc comments of the C headers and render the API reference.
 
-    python3 scripts/kerneldoc.py [--header H] [--out FILE] [--check]
+    python3 scripts/kerneldoc.py [--header H ...] [--out FILE] [--check]
 
-Every function prototype and static inline function of the header must have
+The headers are include/svakit.h and include/svakit_debug.h (the contract;
+svakit_deprecated.h's aliases and svakit_kernel_names.h's macros carry no
+kernel-doc). Every function prototype and static inline function of a header must have
 a kernel-doc comment (/** ... */ right before it) in the Linux format:
 
     /**
@@ -36,7 +38,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEADER = os.path.join(ROOT, "include", "svakit.h")
+HEADERS = [os.path.join(ROOT, "include", h) for h in ("svakit.h", "svakit_debug.h")]
 COMMITTED = os.path.join(ROOT, "docs", "api", "svakit.h.md")
 DEFAULT_OUT = os.path.join(ROOT, ".build-ci", "api", "svakit.h.md")
 
@@ -118,8 +120,20 @@ def split_params(arglist):
     return names
 
 
+def banner_title(lines, i):
+    """The title of a section banner starting at line i (a rule, a title, a rule), or None."""
+    rule = re.compile(r"^/\* -{20,} \*/$")
+    if i + 2 < len(lines) and rule.match(lines[i]) and rule.match(lines[i + 2]):
+        m = re.match(r"^/\*\s*(.*?)\s*\*/$", lines[i + 1])
+        if m:
+            return m.group(1)
+    return None
+
+
 def parse_header(path):
-    """The header's items: (doc or None, kind, name, declaration, line)."""
+    """The header's items: (doc or None, kind, name, declaration, line, ...).
+
+    A section banner is an item of kind "section" (its title as the name)."""
     src = open(path, encoding="utf-8").read()
     lines = src.split("\n")
     items = []
@@ -133,6 +147,11 @@ def parse_header(path):
                 i += 1
             pending = Doc(start + 1, "\n".join(lines[start:i + 1]))
             i += 1
+            continue
+        title = banner_title(lines, i)
+        if title is not None:
+            items.append((None, "section", title, None, i + 1, None, None))
+            i += 3
             continue
         if l.startswith("/*"):  # an ordinary comment: does not detach a pending doc
             while "*/" not in lines[i]:
@@ -195,6 +214,8 @@ def check(path, items):
     problems = []
     for doc, kind, name, decl, line, params, returns in items:
         where = "%s:%d: %s" % (rel, line, name)
+        if kind == "section":
+            continue
         if doc is None:
             if kind == "function":
                 problems.append("%s: no kernel-doc comment" % where)
@@ -251,17 +272,35 @@ def members_and_body(doc, heading):
     return out
 
 
-def render(items):
+def anchor(text):
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def render(parts):
+    """parts: [(header file name, items)] in the order they are rendered."""
+    names = ", ".join("`include/%s`" % h for h, _ in parts)
     out = ["# `svakit.h` API reference", "",
-           "Generated from the kernel-doc comments of `include/svakit.h` by "
+           "Generated from the kernel-doc comments of %s by " % names +
            "`scripts/kerneldoc.py`; do not edit (docs/BUILDING.md, \"API reference\"). "
-           "The error table and the context rules are in the header's opening comment.", ""]
+           "The naming rule, the error table and the context rules are in `svakit.h`'s opening comment; "
+           "docs/API.md lists the names 0.6.0 changed (the old ones are deprecated aliases in "
+           "`svakit_deprecated.h` until 0.7.0).", ""]
+    items = [it for _, its in parts for it in its]
     funcs = [it for it in items if it[1] == "function"]
-    types = [it for it in items if it[1] != "function" and it[0] is not None]
+    types = [it for it in items if it[1] not in ("function", "section") and it[0] is not None]
     out.append("## Functions")
     out.append("")
-    for _, _, name, _, _, _, _ in funcs:
-        out.append("- [`%s()`](#%s)" % (name, name))
+    out.append("By header and section, in the headers' order (layer order, bottom up).")
+    for header, its in parts:
+        out += ["", "### %s" % header, ""]
+        for _, kind, name, _, _, _, _ in its:
+            if kind == "section":
+                if out[-1] != "":
+                    out.append("")
+                out += ["**%s**" % name, ""]
+            elif kind == "function":
+                out.append("- [`%s()`](#%s)" % (name, name))
     out.append("")
     out.append("## Types")
     out.append("")
@@ -300,21 +339,23 @@ def render(items):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--header", default=HEADER)
+    ap.add_argument("--header", action="append",
+                    help="a header to check and render (repeatable); default: svakit.h and svakit_debug.h")
     ap.add_argument("--out", default=DEFAULT_OUT, help="where to write the reference")
     ap.add_argument("--check", action="store_true",
                     help="write nothing; fail if %s is not what the header renders"
                     % os.path.relpath(COMMITTED, ROOT))
     a = ap.parse_args()
-    items = parse_header(a.header)
-    problems = check(a.header, items)
+    headers = a.header or HEADERS
+    parts = [(os.path.basename(h), parse_header(h)) for h in headers]
+    problems = [p for h, (_, items) in zip(headers, parts) for p in check(h, items)]
     for p in problems:
         print("kerneldoc: " + p, file=sys.stderr)
     if problems:
         print("kerneldoc: %d problem(s); warnings are errors" % len(problems), file=sys.stderr)
         return 1
-    text = render(items)
-    nfunc = sum(1 for it in items if it[1] == "function")
+    text = render(parts)
+    nfunc = sum(1 for _, items in parts for it in items if it[1] == "function")
     if a.check:
         try:
             committed = open(COMMITTED, encoding="utf-8").read()

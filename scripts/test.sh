@@ -3,8 +3,9 @@
 #
 # Every test SVAKit has, from a fresh Debian machine with only the Swift
 # toolchain: installs what is missing, then runs
-#   0. scripts/kerneldoc.py --check: every function of include/svakit.h has a
-#      complete kernel-doc comment and docs/api/svakit.h.md is current;
+#   0. scripts/kerneldoc.py --check: every function of include/svakit.h and
+#      svakit_debug.h has a complete kernel-doc comment and
+#      docs/api/svakit.h.md is current;
 #   1. swift build and swift test (Swift Testing), then the DocC reference;
 #   2. the concurrent stress test again under ThreadSanitizer;
 #   3. the CMake build with the cmocka suites and the differential tests
@@ -35,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-step "kernel-doc: include/svakit.h documented, docs/api/svakit.h.md current"
+step "kernel-doc: include/svakit.h and svakit_debug.h documented, docs/api/svakit.h.md current"
 python3 scripts/kerneldoc.py --check
 
 step "swift build"

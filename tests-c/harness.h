@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "svakit.h"
+#include "svakit_debug.h" /* svakit_machine_check_text(), svakit_frame_info(), svakit_frame_history() */
 
 #define GIB_FRAMES (1ULL << 18)
 

@@ -103,9 +103,9 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_mm_create(h, &mm), expect);
 	assert_int_equal(svakit_mm_destroy(h, 1), expect);
 	assert_int_equal(svakit_mm_root(h, 0, &u), expect);
-	assert_int_equal(svakit_map(h, 0, 0xffffc90000000000ULL, 0, 4096, 0), expect);
-	assert_int_equal(svakit_unmap(h, 0, 0xffffc90000000000ULL, 4096), expect);
-	assert_int_equal(svakit_translate(h, 0, 0xffffc90000000000ULL, &t), expect);
+	assert_int_equal(svakit_mm_map(h, 0, 0xffffc90000000000ULL, 0, 4096, 0), expect);
+	assert_int_equal(svakit_mm_unmap(h, 0, 0xffffc90000000000ULL, 4096), expect);
+	assert_int_equal(svakit_mm_translate(h, 0, 0xffffc90000000000ULL, &t), expect);
 	assert_int_equal(svakit_vmalloc_area(h, &u, &u2), expect);
 	assert_int_equal(svakit_vmalloc(h, 4096, &u), expect);
 	assert_int_equal(svakit_vm_unmap_aliases(h), expect);
@@ -115,12 +115,12 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_vunmap(h, 0xffffc90000000000ULL, 4096), expect);
 	assert_int_equal(svakit_direct_map_va(h, 0, &u), expect);
 	assert_int_equal(svakit_set_memory(h, 0xffff888000000000ULL, 1, 0, 0), expect);
-	assert_int_equal(svakit_cpa_collapse(h, 0xffff888000000000ULL), expect);
+	assert_int_equal(svakit_cpa_collapse_large_pages(h, 0xffff888000000000ULL), expect);
 	assert_int_equal(svakit_memory_hot_remove(h, 0, SVAKIT_SECTION_PAGES), expect);
 	assert_int_equal(svakit_memory_hot_add(h, 0, SVAKIT_SECTION_PAGES), expect);
-	assert_int_equal(svakit_set_tlb_flush_hook(h, NULL, NULL), expect);
+	assert_int_equal(svakit_machine_set_tlb_flush_hook(h, NULL, NULL), expect);
 	assert_int_equal(svakit_flush_tlb_kernel_range(h, 0, 1), expect);
-	assert_int_equal(svakit_events(h, 0, ev, 2), expect);
+	assert_int_equal(svakit_event_read(h, 0, ev, 2), expect);
 	assert_int_equal(svakit_frame_history(h, 1, ev, 2), expect);
 	assert_int_equal(svakit_machine_check(h), expect);
 	assert_int_equal(svakit_machine_check_text(h, buf, sizeof(buf)), expect);
@@ -138,32 +138,32 @@ static void every_entry_point(svakit_machine *h, int expect)
 	assert_int_equal(svakit_iommu_invalidate_all(h, 0), expect);
 	assert_int_equal(svakit_iommu_fence(h, 0), expect);
 	assert_int_equal(svakit_device_create(h, 0, SVAKIT_DEV_SVA, 20, &id), expect);
-	assert_int_equal(svakit_device_attach_pasid(h, 0, 1, 1), expect);
-	assert_int_equal(svakit_device_detach_pasid(h, 0, 1), expect);
+	assert_int_equal(svakit_iommu_attach_device_pasid(h, 0, 1, 1), expect);
+	assert_int_equal(svakit_iommu_detach_device_pasid(h, 0, 1), expect);
 	assert_int_equal(svakit_iommu_sva_bind_device(h, 0, 1, &id), expect);
 	assert_int_equal(svakit_iommu_sva_unbind_device(h, 1), expect);
 	assert_int_equal(svakit_iommu_sva_get_pasid(h, 1, &id), expect);
 	assert_int_equal(svakit_iommu_sva_mm_count(h, &id), expect);
 	svakit_iommu_sva_invalidate_kva_range_slow(h, 0, UINT64_MAX); /* refused silently */
-	assert_int_equal(svakit_dma_read(h, 0, 1, 0, buf, 8, 0, &fault), expect);
-	assert_int_equal(svakit_dma_write(h, 0, 1, 0, buf, 8, 0, &fault), expect);
-	assert_int_equal(svakit_set_report_handler(h, NULL, NULL), expect);
+	assert_int_equal(svakit_device_dma_read(h, 0, 1, 0, buf, 8, 0, &fault), expect);
+	assert_int_equal(svakit_device_dma_write(h, 0, 1, 0, buf, 8, 0, &fault), expect);
+	assert_int_equal(svakit_machine_set_report_handler(h, NULL, NULL), expect);
 	assert_int_equal(svakit_report_count(h, &u), expect);
-	assert_int_equal(svakit_reports(h, 0, &rep, 1), expect);
+	assert_int_equal(svakit_report_read(h, 0, &rep, 1), expect);
 	assert_int_equal(svakit_report_text(h, 0, buf, sizeof(buf)), expect);
 
 	struct svakit_deferred_stats ds;
 	assert_int_equal(svakit_pagetable_alloc_kernel(h, 1, &u), expect);
-	assert_int_equal(svakit_read_entry(h, 1, 0, &u), expect);
-	assert_int_equal(svakit_write_entry(h, 1, 0, 0), expect);
-	assert_int_equal(svakit_link_table(h, 1, 0, 2), expect);
-	assert_int_equal(svakit_unlink_table(h, 1, 0, &u), expect);
+	assert_int_equal(svakit_pagetable_read_entry(h, 1, 0, &u), expect);
+	assert_int_equal(svakit_pagetable_write_entry(h, 1, 0, 0), expect);
+	assert_int_equal(svakit_pagetable_link(h, 1, 0, 2), expect);
+	assert_int_equal(svakit_pagetable_unlink(h, 1, 0, &u), expect);
 	assert_int_equal(svakit_pagetable_free(h, 1), expect);
 	assert_int_equal(svakit_pagetable_free_kernel(h, 1), expect);
-	assert_int_equal(svakit_run_deferred_work(h), expect);
-	assert_int_equal(svakit_flush_deferred_work(h), expect);
+	assert_int_equal(svakit_deferred_work_run(h), expect);
+	assert_int_equal(svakit_deferred_work_flush(h), expect);
 	assert_int_equal(svakit_deferred_stats(h, &ds), expect);
-	assert_int_equal(svakit_set_free_hook(h, NULL, NULL), expect);
+	assert_int_equal(svakit_machine_set_free_hook(h, NULL, NULL), expect);
 	assert_int_equal(svakit_iommu_set_driver(h, 0, NULL, NULL), expect);
 }
 
@@ -196,10 +196,10 @@ static void test_null_outputs_leave_machine_unchanged(void **state)
 	assert_int_equal(svakit_mm_create(m, NULL), -EFAULT);
 	assert_int_equal(svakit_vmalloc(m, 4096, NULL), -EFAULT);
 	assert_int_equal(svakit_frame_info(m, 1, NULL), -EFAULT);
-	assert_int_equal(svakit_translate(m, 0, 0xffffc90000000000ULL, NULL), -EFAULT);
+	assert_int_equal(svakit_mm_translate(m, 0, 0xffffc90000000000ULL, NULL), -EFAULT);
 	assert_int_equal(svakit_frame_read(m, 1, 0, NULL, 8), -EFAULT);
-	assert_int_equal(svakit_events(m, 0, NULL, 4), -EFAULT);
-	assert_int_equal(svakit_events(m, 0, NULL, 0), 0);
+	assert_int_equal(svakit_event_read(m, 0, NULL, 4), -EFAULT);
+	assert_int_equal(svakit_event_read(m, 0, NULL, 0), 0);
 	after = stats(m);
 	assert_int_equal(after.step, before.step);
 	assert_int_equal(after.allocs, before.allocs);

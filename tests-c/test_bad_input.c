@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Bad input at every function of include/svakit.h, table-driven.
+ * Bad input at every function of include/svakit.h and svakit_debug.h, table-driven.
  *
  * One cmocka test per ABI function; inside it, a table of bad inputs. Each
  * row runs on a freshly built fixture (a small machine with an mm, IOMMUs,
@@ -32,8 +32,9 @@
  * that passes while still marked prints "KNOWN-FAILING ... now PASSES").
  * SVAKIT_BAD_INPUT_VERBOSE=1 shows the children's stderr.
  *
- * test_every_header_function_has_a_table parses include/svakit.h and fails
- * when a function is declared there without a table here.
+ * test_every_header_function_has_a_table parses include/svakit.h and
+ * include/svakit_debug.h and fails when a function is declared there without
+ * a table here, or when FUNCTIONS is not in the headers' order.
  */
 #include <signal.h>
 #include <stdbool.h>
@@ -177,7 +178,7 @@ static svakit_machine *new_machine(uint64_t frames, uint32_t levels)
 static uint64_t entry_pfn(svakit_machine *m, uint64_t table, unsigned index)
 {
 	uint64_t e = 0;
-	REQUIRE0(svakit_read_entry(m, table, index, &e));
+	REQUIRE0(svakit_pagetable_read_entry(m, table, index, &e));
 	return (e & SVAKIT_PTE_PFN_MASK) >> 12;
 }
 
@@ -209,8 +210,8 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_frame_alloc(m, 0, 7, &f->data_pfn));
 	REQUIRE0(svakit_frame_alloc(m, 1, 7, &f->block_pfn));
 	REQUIRE0(svakit_frame_alloc(m, 0, 7, &f->freed_pfn));
-	REQUIRE0(svakit_map(m, f->mm, UVA, f->data_pfn << 12, SZ_4K, RW | US));
-	REQUIRE0(svakit_map(m, f->mm, UVA_2M, 16ULL << 20, SZ_2M, RW | US));
+	REQUIRE0(svakit_mm_map(m, f->mm, UVA, f->data_pfn << 12, SZ_4K, RW | US));
+	REQUIRE0(svakit_mm_map(m, f->mm, UVA_2M, 16ULL << 20, SZ_2M, RW | US));
 	REQUIRE0(svakit_mm_root(m, SVAKIT_INIT_MM, &f->kroot));
 	REQUIRE0(svakit_mm_root(m, f->mm, &f->user_root));
 	f->user_pud = entry_pfn(m, f->user_root, 0);
@@ -221,7 +222,7 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_iommu_sva_get_pasid(m, f->bond, &f->pasid));
 	REQUIRE0(svakit_iommu_sva_bind_device(m, f->dev_sva2, f->mm, &f->dead_bond));
 	f->explicit_pasid = 5;
-	REQUIRE0(svakit_device_attach_pasid(m, f->dev_plain, f->explicit_pasid, f->mm2));
+	REQUIRE0(svakit_iommu_attach_device_pasid(m, f->dev_plain, f->explicit_pasid, f->mm2));
 	REQUIRE0(svakit_pagetable_alloc_kernel(m, 1, &f->pte_tab));
 	REQUIRE0(svakit_pagetable_alloc_kernel(m, 2, &f->pmd_tab));
 	REQUIRE0(svakit_pagetable_alloc_kernel(m, 3, &f->pud_tab));
@@ -231,7 +232,7 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_vmalloc_huge(m, SZ_2M, &f->huge_va));
 	REQUIRE0(svakit_vmalloc(m, SZ_4K, &f->dead_vm_va));
 	f->kva_linked = f->vstart + (128ULL << 30);
-	REQUIRE0(svakit_map(m, SVAKIT_INIT_MM, f->kva_linked, 0, SZ_4K, RW));
+	REQUIRE0(svakit_mm_map(m, SVAKIT_INIT_MM, f->kva_linked, 0, SZ_4K, RW));
 	f->kva_pud = f->kroot;
 	for (unsigned l = f->levels; l > 3; l--)
 		f->kva_pud = entry_pfn(m, f->kva_pud, idx(f->kva_linked, l));
@@ -242,14 +243,14 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_device_create(m, f->iommu, 0, 8, &f->dev_dma));
 	{
 		uint32_t reason;
-		REQUIRE0(svakit_dma_setup(m, f->dev_dma, 0, &f->dma_dom, &reason));
+		REQUIRE0(svakit_iommu_setup_default_domain(m, f->dev_dma, 0, &f->dma_dom, &reason));
 		REQUIRE(reason == SVAKIT_POLICY_LAZY_DEFAULT);
 	}
-	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dom));
+	REQUIRE0(svakit_iommu_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dom));
 	REQUIRE0(svakit_iommu_map(m, f->dom, IOVA_MAPPED, f->data_pfn << 12, SZ_4K,
 				  SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE));
-	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_IDENTITY, 0, &f->dom_ident));
-	REQUIRE0(svakit_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dead_dom));
+	REQUIRE0(svakit_iommu_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_IDENTITY, 0, &f->dom_ident));
+	REQUIRE0(svakit_iommu_domain_alloc(m, f->iommu, SVAKIT_DOMAIN_DMA, 0, &f->dead_dom));
 	REQUIRE0(svakit_dma_map_page(m, f->dev_dma, f->data_pfn << 12, SZ_4K, DMA_BIDI, 0, &f->dma_live));
 	REQUIRE0(svakit_dma_map_page(m, f->dev_dma, f->block_pfn << 12, SZ_4K, DMA_TODEV, 0, &f->dma_gone));
 	f->sg[0] = (struct svakit_sg){ .phys = f->data_pfn << 12, .length = SZ_4K };
@@ -259,7 +260,7 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_dma_alloc_coherent(m, f->dev_dma, 2 * SZ_4K, 0, &f->coh_dma, &f->coh_pfn));
 
 	/* Then the frees. */
-	REQUIRE0(svakit_domain_free(m, f->dead_dom));
+	REQUIRE0(svakit_iommu_domain_free(m, f->dead_dom));
 	REQUIRE0(svakit_dma_unmap_page(m, f->dev_dma, f->dma_gone, SZ_4K, DMA_TODEV, 0));
 	REQUIRE0(svakit_frame_free(m, f->freed_pfn));
 	REQUIRE0(svakit_vfree(m, f->dead_vm_va));
@@ -269,7 +270,7 @@ static void fixture_build(struct fx *f, enum variant v)
 	REQUIRE0(svakit_iommu_sva_unbind_device(m, f->dead_bond));
 	REQUIRE0(svakit_mm_destroy(m, f->dead_mm));
 	REQUIRE0(svakit_pagetable_free_kernel(m, f->freed_tab));
-	REQUIRE0(svakit_run_deferred_work(m));
+	REQUIRE0(svakit_deferred_work_run(m));
 	REQUIRE0(svakit_pagetable_free_kernel(m, f->queued_tab));
 
 	for (uint64_t pfn = f->frames - 1; pfn > 0; pfn--) {
@@ -325,7 +326,7 @@ static void prep_bind_mm2(struct fx *f) /* mm2 gets PASID 2 */
 /* dev_sva2's slot at mm's PASID holds an explicit attachment of mm2. */
 static void prep_attach_mm2_at_mm_pasid(struct fx *f)
 {
-	REQUIRE0(svakit_device_attach_pasid(f->m, f->dev_sva2, f->pasid, f->mm2));
+	REQUIRE0(svakit_iommu_attach_device_pasid(f->m, f->dev_sva2, f->pasid, f->mm2));
 }
 
 static void prep_offline_top_section(struct fx *f)
@@ -335,7 +336,7 @@ static void prep_offline_top_section(struct fx *f)
 
 static void prep_detach_explicit(struct fx *f)
 {
-	REQUIRE0(svakit_device_detach_pasid(f->m, f->dev_plain, f->explicit_pasid));
+	REQUIRE0(svakit_iommu_detach_device_pasid(f->m, f->dev_plain, f->explicit_pasid));
 }
 
 /* A 2 MiB kernel leaf over the last 2 MiB of the address space. */
@@ -349,7 +350,7 @@ static void prep_map_top(struct fx *f)
 static void prep_vmalloc_page(struct fx *f)
 {
 	struct svakit_translation t;
-	REQUIRE0(svakit_translate(f->m, SVAKIT_INIT_MM, f->vm_va, &t));
+	REQUIRE0(svakit_mm_translate(f->m, SVAKIT_INIT_MM, f->vm_va, &t));
 	f->tmp = t.phys >> 12;
 }
 
@@ -358,19 +359,19 @@ static void prep_vmalloc_page(struct fx *f)
  * ul_subtree). */
 static void prep_unlink_user_pte(struct fx *f)
 {
-	REQUIRE0(svakit_unlink_table(f->m, f->user_pmd, (unsigned)idx(UVA, 2), &f->tmp));
+	REQUIRE0(svakit_pagetable_unlink(f->m, f->user_pmd, (unsigned)idx(UVA, 2), &f->tmp));
 }
 
 /* dev_dma's default domain detached: its mappings stay, the DMA API refuses. */
 static void prep_detach_dma(struct fx *f)
 {
-	REQUIRE0(svakit_detach_device(f->m, f->dev_dma));
+	REQUIRE0(svakit_iommu_detach_device(f->m, f->dev_dma));
 }
 
 /* dma_dom is also dev_sva's default domain: two devices share it. */
 static void prep_share_dma_dom(struct fx *f)
 {
-	REQUIRE0(svakit_attach_device(f->m, f->dma_dom, f->dev_sva));
+	REQUIRE0(svakit_iommu_attach_device(f->m, f->dma_dom, f->dev_sva));
 }
 
 static void prep_iommu_unmap(struct fx *f)
@@ -446,7 +447,7 @@ static void snap_take(struct fx *f, struct snap *s)
 	s->key = svakit_iommu_sva_present(m);
 	while (s->niommu < ARRAY_SIZE(s->ic) && svakit_iommu_counters(m, s->niommu, &s->ic[s->niommu]) == 0)
 		s->niommu++;
-	while (s->ndev < 64 && svakit_device_detach_pasid(m, s->ndev, 0) != -ENODEV)
+	while (s->ndev < 64 && svakit_iommu_detach_device_pasid(m, s->ndev, 0) != -ENODEV)
 		s->ndev++;
 	for (uint32_t i = 0; i < PROBE_IDS; i++) {
 		s->mm_rc[i] = svakit_mm_root(m, i, &s->mm_root[i]);
@@ -984,8 +985,8 @@ static int dma_rw(struct fx *f, int write, uint32_t dev, uint32_t pasid, uint64_
 		  uint32_t flags)
 {
 	struct svakit_dma_fault fault;
-	return write ? svakit_dma_write(f->m, dev, pasid, va, buf, len, flags, &fault)
-		     : svakit_dma_read(f->m, dev, pasid, va, buf, len, flags, &fault);
+	return write ? svakit_device_dma_write(f->m, dev, pasid, va, buf, len, flags, &fault)
+		     : svakit_device_dma_read(f->m, dev, pasid, va, buf, len, flags, &fault);
 }
 
 /* A present, writable entry to phys with extra bits (PS for a huge leaf). */
@@ -1100,17 +1101,6 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(strerror_euclean, 0, "-EUCLEAN (what svakit_machine_check returns): a text",               \
 	  NONE, text_is(-EUCLEAN, 1))
 
-#define CASES_svakit_machine_stats(X)                                                               \
-	X(stats_null_out, -EFAULT, "NULL out", NONE, svakit_machine_stats(M, NULL))
-
-#define CASES_svakit_machine_check(X)
-
-#define CASES_svakit_machine_check_text(X)                                                          \
-	X(chktext_null, -EFAULT, "NULL buf", NONE, svakit_machine_check_text(M, NULL, 16))           \
-	X(chktext_len_0, -EINVAL, "len 0 (no room for the NUL)", NONE, svakit_machine_check_text(M, o.text, 0)) \
-	X(chktext_len_1, 0, "len 1: a consistent machine's text is empty", NONE,                     \
-	  check_text_empty(f, 1))
-
 #define CASES_svakit_frame_alloc(X)                                                                 \
 	X(falloc_order_11, -EINVAL, "order 11 (> SVAKIT_MAX_ORDER)", NONE,                           \
 	  svakit_frame_alloc(M, SVAKIT_MAX_ORDER + 1, 0, &o.a))                                      \
@@ -1141,36 +1131,6 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(ffree_offline, -ENXIO, "an offline frame", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
 	  svakit_frame_free(M, SECTION + 5))
 
-#define CASES_svakit_frame_info(X)                                                                  \
-	X(finfo_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_info(M, f->frames, &o.d))        \
-	X(finfo_max, -ERANGE, "pfn = UINT64_MAX", NONE, svakit_frame_info(M, UINT64_MAX, &o.d))      \
-	X(finfo_null, -EFAULT, "NULL out", NONE, svakit_frame_info(M, f->data_pfn, NULL))
-
-#define CASES_svakit_frame_read(X)                                                                  \
-	X(fread_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_read(M, f->frames, 0, o.buf, 8)) \
-	X(fread_null, -EFAULT, "NULL buf", NONE, svakit_frame_read(M, f->data_pfn, 0, NULL, 8))      \
-	X(fread_null_0, -EFAULT, "NULL buf, len 0", NONE, svakit_frame_read(M, f->data_pfn, 0, NULL, 0)) \
-	X(fread_off_4096, -EINVAL, "offset 4096, len 1", NONE,                                       \
-	  svakit_frame_read(M, f->data_pfn, 4096, o.buf, 1))                                         \
-	X(fread_straddle, -EINVAL, "offset 4090, len 8 (past the frame)", NONE,                      \
-	  svakit_frame_read(M, f->data_pfn, 4090, o.buf, 8))                                         \
-	X(fread_off_max, -EINVAL, "offset UINT32_MAX", NONE,                                         \
-	  svakit_frame_read(M, f->data_pfn, UINT32_MAX, o.buf, 1))                                   \
-	X(fread_len_max, -EINVAL, "len SIZE_MAX", NONE,                                              \
-	  svakit_frame_read(M, f->data_pfn, 0, o.buf, SIZE_MAX))
-
-#define CASES_svakit_frame_write(X)                                                                 \
-	X(fwrite_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_write(M, f->frames, 0, o.buf, 8)) \
-	X(fwrite_null, -EFAULT, "NULL buf", NONE, svakit_frame_write(M, f->data_pfn, 0, NULL, 8))    \
-	X(fwrite_off_4096, -EINVAL, "offset 4096, len 1", NONE,                                      \
-	  svakit_frame_write(M, f->data_pfn, 4096, o.buf, 1))                                        \
-	X(fwrite_straddle, -EINVAL, "offset 4090, len 8 (no partial write)", NONE,                   \
-	  svakit_frame_write(M, f->data_pfn, 4090, "abcdefgh", 8))                                   \
-	X(fwrite_len_max, -EINVAL, "len SIZE_MAX", NONE,                                             \
-	  svakit_frame_write(M, f->data_pfn, 0, o.buf, SIZE_MAX))                                    \
-	X(fwrite_table, -EPERM, "init_mm's root, a live page table (fuzzer find)", NONE,             \
-	  svakit_frame_write(M, 0, 0, "abcdefgh", 8))
-
 #define CASES_svakit_mm_create(X)                                                                   \
 	X(mmc_null, -EFAULT, "NULL out", NONE, svakit_mm_create(M, NULL))                            \
 	X(mmc_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust), svakit_mm_create(M, &o.u))
@@ -1190,248 +1150,185 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(mmr_dead, -ESRCH, "a destroyed mm", NONE, svakit_mm_root(M, f->dead_mm, &o.a))             \
 	X(mmr_null, -EFAULT, "NULL out", NONE, svakit_mm_root(M, f->mm, NULL))
 
-#define CASES_svakit_map(X)                                                                         \
-	X(map_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_map(M, 999, UVA_FREE, 0, SZ_4K, RW))    \
-	X(map_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_map(M, f->dead_mm, UVA_FREE, 0, SZ_4K, RW)) \
+#define CASES_svakit_mm_map(X)                                                                         \
+	X(map_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_mm_map(M, 999, UVA_FREE, 0, SZ_4K, RW))    \
+	X(map_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_mm_map(M, f->dead_mm, UVA_FREE, 0, SZ_4K, RW)) \
 	X(map_va_misaligned, -EINVAL, "va not 4 KiB aligned", NONE,                                  \
-	  svakit_map(M, f->mm, UVA_FREE + 8, 0, SZ_4K, RW))                                          \
+	  svakit_mm_map(M, f->mm, UVA_FREE + 8, 0, SZ_4K, RW))                                          \
 	X(map_phys_misaligned, -EINVAL, "phys not 4 KiB aligned", NONE,                              \
-	  svakit_map(M, f->mm, UVA_FREE, 0x10, SZ_4K, RW))                                           \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 0x10, SZ_4K, RW))                                           \
 	X(map_2m_va_misaligned, -EINVAL, "2 MiB leaf at a 4 KiB-aligned va", NONE,                   \
-	  svakit_map(M, f->mm, UVA_FREE + SZ_4K, 0, SZ_2M, RW))                                      \
+	  svakit_mm_map(M, f->mm, UVA_FREE + SZ_4K, 0, SZ_2M, RW))                                      \
 	X(map_2m_phys_misaligned, -EINVAL, "2 MiB leaf at a 4 KiB-aligned phys", NONE,               \
-	  svakit_map(M, f->mm, UVA_FREE, SZ_4K, SZ_2M, RW))                                          \
-	X(map_size_0, -EINVAL, "size 0", NONE, svakit_map(M, f->mm, UVA_FREE, 0, 0, RW))             \
+	  svakit_mm_map(M, f->mm, UVA_FREE, SZ_4K, SZ_2M, RW))                                          \
+	X(map_size_0, -EINVAL, "size 0", NONE, svakit_mm_map(M, f->mm, UVA_FREE, 0, 0, RW))             \
 	X(map_size_8k, -EINVAL, "size 8 KiB (not a leaf size)", NONE,                                \
-	  svakit_map(M, f->mm, UVA_FREE, 0, 2 * SZ_4K, RW))                                          \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 0, 2 * SZ_4K, RW))                                          \
 	X(map_prot_p, -EINVAL, "prot with P (outside SVAKIT_PROT_MASK)", NONE,                       \
-	  svakit_map(M, f->mm, UVA_FREE, 0, SZ_4K, RW | P))                                          \
-	X(map_prot_ps, -EINVAL, "prot with PS", NONE, svakit_map(M, f->mm, UVA_FREE, 0, SZ_4K, PS))  \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 0, SZ_4K, RW | P))                                          \
+	X(map_prot_ps, -EINVAL, "prot with PS", NONE, svakit_mm_map(M, f->mm, UVA_FREE, 0, SZ_4K, PS))  \
 	X(map_prot_pfn, -EINVAL, "prot with PFN bits", NONE,                                         \
-	  svakit_map(M, f->mm, UVA_FREE, 0, SZ_4K, 0x5000))                                          \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 0, SZ_4K, 0x5000))                                          \
 	X(map_noncanon_u, -ERANGE, "non-canonical va (user mm)", NONE,                               \
-	  svakit_map(M, f->mm, NONCANON_U, 0, SZ_4K, RW))                                            \
+	  svakit_mm_map(M, f->mm, NONCANON_U, 0, SZ_4K, RW))                                            \
 	X(map_noncanon_k, -ERANGE, "non-canonical va (init_mm)", NONE,                               \
-	  svakit_map(M, SVAKIT_INIT_MM, NONCANON_K, 0, SZ_4K, RW))                                   \
+	  svakit_mm_map(M, SVAKIT_INIT_MM, NONCANON_K, 0, SZ_4K, RW))                                   \
 	X(map_kernel_in_user, -EINVAL, "kernel va in a user mm", NONE,                               \
-	  svakit_map(M, f->mm, f->vstart + (64ULL << 30), 0, SZ_4K, RW))                             \
+	  svakit_mm_map(M, f->mm, f->vstart + (64ULL << 30), 0, SZ_4K, RW))                             \
 	X(map_user_in_init, -EINVAL, "user va in init_mm", NONE,                                     \
-	  svakit_map(M, SVAKIT_INIT_MM, UVA_FREE, 0, SZ_4K, RW))                                     \
+	  svakit_mm_map(M, SVAKIT_INIT_MM, UVA_FREE, 0, SZ_4K, RW))                                     \
 	X(map_phys_beyond, -ERANGE, "phys = end of memory", NONE,                                    \
-	  svakit_map(M, f->mm, UVA_FREE, f->mem_bytes, SZ_4K, RW))                                   \
+	  svakit_mm_map(M, f->mm, UVA_FREE, f->mem_bytes, SZ_4K, RW))                                   \
 	X(map_phys_max, -ERANGE, "phys = 2^51 (PFN field full)", NONE,                               \
-	  svakit_map(M, f->mm, UVA_FREE, 1ULL << 51, SZ_4K, RW))                                     \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 1ULL << 51, SZ_4K, RW))                                     \
 	X(map_1g_past_end, -ERANGE, "1 GiB leaf at phys 0 on 64 MiB", NONE,                          \
-	  svakit_map(M, f->mm, SZ_1G * 4, 0, SZ_1G, RW))                                             \
+	  svakit_mm_map(M, f->mm, SZ_1G * 4, 0, SZ_1G, RW))                                             \
 	X(map_exists, -EEXIST, "over a live 4 KiB mapping", NONE,                                    \
-	  svakit_map(M, f->mm, UVA, 0, SZ_4K, RW))                                                   \
+	  svakit_mm_map(M, f->mm, UVA, 0, SZ_4K, RW))                                                   \
 	X(map_under_huge, -EEXIST, "4 KiB inside a 2 MiB leaf", NONE,                                \
-	  svakit_map(M, f->mm, UVA_2M + SZ_4K, 0, SZ_4K, RW))                                        \
+	  svakit_mm_map(M, f->mm, UVA_2M + SZ_4K, 0, SZ_4K, RW))                                        \
 	X(map_over_table, -EEXIST, "2 MiB leaf over a PTE table", NONE,                              \
-	  svakit_map(M, f->mm, UVA, 0, SZ_2M, RW))                                                   \
+	  svakit_mm_map(M, f->mm, UVA, 0, SZ_2M, RW))                                                   \
 	X(map_oom, -ENOMEM, "memory exhausted, tables needed", PREP(prep_exhaust),                   \
-	  svakit_map(M, f->mm, 0x8000000000ULL, 0, SZ_4K, RW))                                       \
+	  svakit_mm_map(M, f->mm, 0x8000000000ULL, 0, SZ_4K, RW))                                       \
 	X(map_oom_partial, -ENOMEM, "memory for one of the three tables needed",                     \
 	  OPT(PREP(prep_leave_one_frame)), \
-	  svakit_map(M, f->mm, 0x8000000000ULL, 0, SZ_4K, RW))
+	  svakit_mm_map(M, f->mm, 0x8000000000ULL, 0, SZ_4K, RW))
 
-#define CASES_svakit_unmap(X)                                                                       \
-	X(unmap_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_unmap(M, 999, UVA, SZ_4K))            \
-	X(unmap_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_unmap(M, f->dead_mm, UVA, SZ_4K))    \
-	X(unmap_misaligned, -EINVAL, "va not aligned", NONE, svakit_unmap(M, f->mm, UVA + 1, SZ_4K)) \
-	X(unmap_size_bad, -EINVAL, "size 12 KiB", NONE, svakit_unmap(M, f->mm, UVA, 3 * SZ_4K))      \
-	X(unmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_unmap(M, f->mm, NONCANON_U, SZ_4K)) \
+#define CASES_svakit_mm_unmap(X)                                                                       \
+	X(unmap_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_mm_unmap(M, 999, UVA, SZ_4K))            \
+	X(unmap_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_mm_unmap(M, f->dead_mm, UVA, SZ_4K))    \
+	X(unmap_misaligned, -EINVAL, "va not aligned", NONE, svakit_mm_unmap(M, f->mm, UVA + 1, SZ_4K)) \
+	X(unmap_size_bad, -EINVAL, "size 12 KiB", NONE, svakit_mm_unmap(M, f->mm, UVA, 3 * SZ_4K))      \
+	X(unmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_mm_unmap(M, f->mm, NONCANON_U, SZ_4K)) \
 	X(unmap_wrong_half, -EINVAL, "kernel va in a user mm", NONE,                                 \
-	  svakit_unmap(M, f->mm, f->vm_va, SZ_4K))                                                   \
-	X(unmap_none, -ENOENT, "nothing mapped", NONE, svakit_unmap(M, f->mm, UVA_FREE, SZ_4K))      \
+	  svakit_mm_unmap(M, f->mm, f->vm_va, SZ_4K))                                                   \
+	X(unmap_none, -ENOENT, "nothing mapped", NONE, svakit_mm_unmap(M, f->mm, UVA_FREE, SZ_4K))      \
 	X(unmap_partial_huge, -EINVAL, "4 KiB of a 2 MiB leaf (partial unmap)", NONE,                \
-	  svakit_unmap(M, f->mm, UVA_2M, SZ_4K))                                                     \
+	  svakit_mm_unmap(M, f->mm, UVA_2M, SZ_4K))                                                     \
 	X(unmap_2m_over_ptes, -EINVAL, "2 MiB where 4 KiB leaves map", NONE,                         \
-	  svakit_unmap(M, f->mm, UVA, SZ_2M))
+	  svakit_mm_unmap(M, f->mm, UVA, SZ_2M))
 
-#define CASES_svakit_translate(X)                                                                   \
-	X(tr_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_translate(M, 999, UVA, &o.t))            \
-	X(tr_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_translate(M, f->dead_mm, UVA, &o.t))    \
-	X(tr_noncanon, -ERANGE, "non-canonical va", NONE, svakit_translate(M, f->mm, NONCANON_U, &o.t)) \
-	X(tr_null, -EFAULT, "NULL out", NONE, svakit_translate(M, f->mm, UVA, NULL))                 \
-	X(tr_unmapped, -ENOENT, "nothing mapped", NONE, svakit_translate(M, f->mm, UVA_FREE, &o.t))
+#define CASES_svakit_mm_translate(X)                                                                   \
+	X(tr_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_mm_translate(M, 999, UVA, &o.t))            \
+	X(tr_dead_mm, -ESRCH, "a destroyed mm", NONE, svakit_mm_translate(M, f->dead_mm, UVA, &o.t))    \
+	X(tr_noncanon, -ERANGE, "non-canonical va", NONE, svakit_mm_translate(M, f->mm, NONCANON_U, &o.t)) \
+	X(tr_null, -EFAULT, "NULL out", NONE, svakit_mm_translate(M, f->mm, UVA, NULL))                 \
+	X(tr_unmapped, -ENOENT, "nothing mapped", NONE, svakit_mm_translate(M, f->mm, UVA_FREE, &o.t))
 
-#define CASES_svakit_vmalloc_area(X)                                                                \
-	X(varea_null_start, -EFAULT, "NULL start", NONE, svakit_vmalloc_area(M, NULL, &o.b))         \
-	X(varea_null_end, -EFAULT, "NULL end", NONE, svakit_vmalloc_area(M, &o.a, NULL))
+#define CASES_svakit_pagetable_alloc_kernel(X)                                                      \
+	X(ptalloc_0, -EINVAL, "level 0", NONE, svakit_pagetable_alloc_kernel(M, 0, &o.a))            \
+	X(ptalloc_root, -EINVAL, "level 4 (the root level)", NONE, svakit_pagetable_alloc_kernel(M, 4, &o.a)) \
+	X(ptalloc_6, -EINVAL, "level 6", NONE, svakit_pagetable_alloc_kernel(M, 6, &o.a))            \
+	X(ptalloc_root5, -EINVAL, "level 5 with 5-level paging", VARIANT(V5L),                       \
+	  svakit_pagetable_alloc_kernel(M, 5, &o.a))                                                 \
+	X(ptalloc_max, -EINVAL, "level UINT_MAX", NONE, svakit_pagetable_alloc_kernel(M, ~0u, &o.a)) \
+	X(ptalloc_null, -EFAULT, "NULL out", NONE, svakit_pagetable_alloc_kernel(M, 1, NULL))        \
+	X(ptalloc_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust), svakit_pagetable_alloc_kernel(M, 1, &o.a))
 
-#define CASES_svakit_vmalloc(X)                                                                     \
-	X(vm_size_0, -EINVAL, "size 0", NONE, svakit_vmalloc(M, 0, &o.a))                            \
-	X(vm_size_odd, -EINVAL, "size 100 (not page-sized)", NONE, svakit_vmalloc(M, 100, &o.a))     \
-	X(vm_size_area, -EINVAL, "size larger than the vmalloc area",                                \
-	  NOTE("header silent: a size no area can hold is a bad size"),                              \
-	  svakit_vmalloc(M, f->vend - f->vstart + SZ_4K, &o.a))                                      \
-	X(vm_size_max, -EINVAL, "size UINT64_MAX & ~0xfff", NONE, svakit_vmalloc(M, ~0xfffULL, &o.a)) \
-	X(vm_null, -EFAULT, "NULL va", NONE, svakit_vmalloc(M, SZ_4K, NULL))                         \
-	X(vm_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust), svakit_vmalloc(M, SZ_4K, &o.a))   \
-	X(vm_bigger_than_memory, -ENOMEM, "size twice the memory",                                   \
-	  NONE,          \
-	  svakit_vmalloc(M, 2 * f->mem_bytes, &o.a))
+#define NOTE_WRONG_KIND NOTE("header silent; the engine's errno for a frame of the wrong kind")
 
-#define CASES_svakit_vmalloc_huge(X)                                                                \
-	X(vmh_size_0, -EINVAL, "size 0", NONE, svakit_vmalloc_huge(M, 0, &o.a))                      \
-	X(vmh_size_4k, -EINVAL, "size 4 KiB (not 2 MiB-sized)", NONE, svakit_vmalloc_huge(M, SZ_4K, &o.a)) \
-	X(vmh_size_3m, -EINVAL, "size 3 MiB", NONE, svakit_vmalloc_huge(M, 3 * SZ_2M / 2, &o.a))    \
-	X(vmh_null, -EFAULT, "NULL va", NONE, svakit_vmalloc_huge(M, SZ_2M, NULL))                   \
-	X(vmh_bigger_than_memory, -ENOMEM, "size twice the memory",                                  \
-	  NONE,                                   \
-	  svakit_vmalloc_huge(M, 2 * f->mem_bytes, &o.a))                                            \
-	X(vmh_size_area, -EINVAL, "size larger than the vmalloc area",                               \
-	  OPT(         \
-	      NOTE("header silent; one errno for one kind of bad input, as svakit_vmalloc")),        \
-	  svakit_vmalloc_huge(M, f->vend - f->vstart + SZ_2M, &o.a))                                 \
-	X(vmh_size_max, -EINVAL, "size 2^64 - 2 MiB (wraps the area)",                               \
-	  NONE,             \
-	  svakit_vmalloc_huge(M, ~(SZ_2M - 1), &o.a))
+#define CASES_svakit_pagetable_read_entry(X)                                                                  \
+	X(rd_beyond, -ERANGE, "table = frames", NONE, svakit_pagetable_read_entry(M, f->frames, 0, &o.a))      \
+	X(rd_max, -ERANGE, "table = UINT64_MAX", NONE, svakit_pagetable_read_entry(M, UINT64_MAX, 0, &o.a))    \
+	X(rd_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_pagetable_read_entry(M, f->data_pfn, 0, &o.a)) \
+	X(rd_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_read_entry(M, f->virgin_pfn, 0, &o.a)) \
+	X(rd_freed, -EALREADY, "a freed table (stale pfn)",                                          \
+	  NOTE("header silent; the engine's errno for a frame freed once"),                          \
+	  svakit_pagetable_read_entry(M, f->freed_tab, 0, &o.a))                                               \
+	X(rd_index, -EINVAL, "index 512", NONE, svakit_pagetable_read_entry(M, f->pte_tab, 512, &o.a))         \
+	X(rd_null, -EFAULT, "NULL out", NONE, svakit_pagetable_read_entry(M, f->pte_tab, 0, NULL))
 
-#define CASES_svakit_vfree(X)                                                                       \
-	X(vfree_zero, -ENOENT, "va 0 (vfree(NULL))",                                                 \
-	  NOTE("vfree(NULL) is a no-op in Linux; here it names no vmalloc area"), svakit_vfree(M, 0))                                                                        \
-	X(vfree_double, -ENOENT, "an area already freed (double vfree)", NONE, svakit_vfree(M, f->dead_vm_va)) \
-	X(vfree_middle, -ENOENT, "the middle of an area", NONE, svakit_vfree(M, f->vm_va + SZ_4K))   \
-	X(vfree_misaligned, -EINVAL, "an unaligned va inside an area", NONE,        \
-	  svakit_vfree(M, f->vm_va + 8))                                                             \
-	X(vfree_noncanon, -ERANGE, "a non-canonical va", NONE, svakit_vfree(M, NONCANON_K)) \
-	X(vfree_direct_map, -ENOENT, "a direct-map va (not a vmalloc area)", NONE, svakit_vfree(M, f->dm_va))
+#define CASES_svakit_pagetable_write_entry(X)                                                                 \
+	X(wr_beyond, -ERANGE, "table = frames", NONE, svakit_pagetable_write_entry(M, f->frames, 0, 0))        \
+	X(wr_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_pagetable_write_entry(M, f->data_pfn, 0, 0)) \
+	X(wr_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_write_entry(M, f->virgin_pfn, 0, 0)) \
+	X(wr_freed, -EALREADY, "a freed table (stale pfn)", NOTE("header silent"),                   \
+	  svakit_pagetable_write_entry(M, f->freed_tab, 0, leaf(0, 0)))                                        \
+	X(wr_queued, -EPERM, "a table on the deferred-free list",                                    \
+	  OPT(                 \
+	      NOTE("header silent; as svakit_pagetable_link refuses a queued child")),                   \
+	  svakit_pagetable_write_entry(M, f->queued_tab, 0, leaf(0, PS)))                                       \
+	X(wr_index, -EINVAL, "index 512", NONE, svakit_pagetable_write_entry(M, f->pte_tab, 512, 0))           \
+	X(wr_table_ptr, -EINVAL, "a table pointer (use svakit_pagetable_link)", NONE,                    \
+	  svakit_pagetable_write_entry(M, f->pmd_tab, 0, leaf(f->pte_tab << 12, 0)))                           \
+	X(wr_over_table, -EBUSY, "over an entry that points to a table", NONE,                       \
+	  svakit_pagetable_write_entry(M, f->linked_parent, 0, 0))                                             \
+	X(wr_ps_l1, -EINVAL, "PS in a PTE (level 1)", NONE,                                \
+	  svakit_pagetable_write_entry(M, f->pte_tab, 0, leaf(0, PS)))                                         \
+	X(wr_ps_l4, -EINVAL, "PS in a PML4 entry (level 4)", NONE,                         \
+	  svakit_pagetable_write_entry(M, f->user_root, 1, leaf(0, PS)))                                       \
+	X(wr_ps_l5, -EINVAL, "PS in a PML5 entry (level 5)", OPT(VARIANT(V5L)),      \
+	  svakit_pagetable_write_entry(M, f->user_root, 1, leaf(0, PS)))                                       \
+	X(wr_rsvd_2m, -EINVAL, "a 2 MiB leaf with reserved bits 20:13 set", NONE,          \
+	  svakit_pagetable_write_entry(M, f->pmd_tab, 0, leaf(SZ_2M + 0x2000, PS)))                            \
+	X(wr_rsvd_1g, -EINVAL, "a 1 GiB leaf with reserved bits 29:13 set", NONE,          \
+	  svakit_pagetable_write_entry(M, f->pud_tab, 0, leaf(SZ_2M, PS)))                                     \
+	X(wr_pfn_beyond, -ERANGE, "a 4 KiB leaf to the frame past memory", NONE,           \
+	  svakit_pagetable_write_entry(M, f->pte_tab, 0, leaf(f->mem_bytes, 0)))                               \
+	X(wr_pfn_far, -ERANGE, "a 4 KiB leaf to PFN 2^40 - 1", NONE,                       \
+	  svakit_pagetable_write_entry(M, f->pte_tab, 0, leaf(0x000ffffffffff000ULL, 0)))                      \
+	X(wr_1g_past_end, -ERANGE, "a 1 GiB leaf at phys 0 on 64 MiB", NONE,               \
+	  svakit_pagetable_write_entry(M, f->pud_tab, 0, leaf(0, PS)))
 
-/* Only @m: the handle rows (NULL, destroyed) cover it. */
-#define CASES_svakit_vm_unmap_aliases(X)
+#define CASES_svakit_pagetable_link(X)                                                                  \
+	X(ln_parent_beyond, -ERANGE, "parent = frames", NONE, svakit_pagetable_link(M, f->frames, 0, f->pte_tab)) \
+	X(ln_child_beyond, -ERANGE, "child = frames", NONE, svakit_pagetable_link(M, f->pmd_tab, 0, f->frames)) \
+	X(ln_parent_data, -EPERM, "parent is a data frame", NOTE_WRONG_KIND,                         \
+	  svakit_pagetable_link(M, f->data_pfn, 0, f->pte_tab))                                          \
+	X(ln_child_data, -EPERM, "child is a data frame", NOTE_WRONG_KIND,                           \
+	  svakit_pagetable_link(M, f->pmd_tab, 0, f->data_pfn))                                          \
+	X(ln_level, -EINVAL, "child two levels down", NONE, svakit_pagetable_link(M, f->pud_tab, 0, f->pte_tab)) \
+	X(ln_parent_l1, -EINVAL, "parent is a PTE table", NONE, svakit_pagetable_link(M, f->pte_tab, 0, f->pte_tab)) \
+	X(ln_linked, -EBUSY, "child already linked", NONE, svakit_pagetable_link(M, f->pmd_tab, 0, f->linked_child)) \
+	X(ln_queued, -EPERM, "child on the deferred-free list", NOTE("header silent"),               \
+	  svakit_pagetable_link(M, f->pud_tab, 0, f->queued_tab))                                        \
+	X(ln_freed, -EALREADY, "child freed (stale pfn)", NOTE("header silent"),                     \
+	  svakit_pagetable_link(M, f->pmd_tab, 0, f->freed_tab))                                         \
+	X(ln_queued_parent, -EPERM, "parent on the deferred-free list",                              \
+	  OPT(NOTE("header silent")), \
+	  svakit_pagetable_link(M, f->queued_tab, 0, f->pte_tab))                                    \
+	X(ln_index, -EINVAL, "index 512", NONE, svakit_pagetable_link(M, f->pmd_tab, 512, f->pte_tab))   \
+	X(ln_present, -EEXIST, "over a present entry", NONE,                                         \
+	  svakit_pagetable_link(M, f->linked_parent, 0, f->pte_tab))                                     \
+	X(ln_kind, -EINVAL, "a kernel table under a user table", NONE,                               \
+	  svakit_pagetable_link(M, f->user_pmd, 384, f->pte_tab))                                        \
+	X(ln_bottom_up, 0, "(valid) under a parent not linked yet: building a subtree bottom-up",    \
+	  OPT(VALID),          \
+	  svakit_pagetable_link(M, f->pmd_tab, 0, f->pte_tab))
 
-#define CASES_svakit_vmap_huge(X)                                                                   \
-	X(vmap_size_4k, -EINVAL, "size 4 KiB", NONE,                                                 \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_4K, RW))                              \
-	X(vmap_size_4m, -EINVAL, "size 4 MiB", NONE,                                                 \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, 2 * SZ_2M, RW))                          \
-	X(vmap_va_misaligned, -EINVAL, "va 4 KiB aligned only", NONE,                                \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30) + SZ_4K, 0, SZ_2M, RW))                      \
-	X(vmap_phys_misaligned, -EINVAL, "phys 4 KiB aligned only", NONE,                            \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), SZ_4K, SZ_2M, RW))                          \
-	X(vmap_prot, -EINVAL, "prot with PS", NONE, svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_2M, PS)) \
-	X(vmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_vmap_huge(M, NONCANON_K, 0, SZ_2M, RW)) \
-	X(vmap_user, -EINVAL, "a user va", NONE, svakit_vmap_huge(M, UVA_FREE, 0, SZ_2M, RW))        \
-	X(vmap_phys_beyond, -ERANGE, "phys = end of memory", NONE,                                   \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), f->mem_bytes, SZ_2M, RW))                   \
-	X(vmap_1g_past_end, -ERANGE, "1 GiB at phys 0 on 64 MiB", NONE,                              \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_1G, RW))                              \
-	X(vmap_over_leaf, -EEXIST, "over the direct map's 2 MiB leaf", NONE,                         \
-	  svakit_vmap_huge(M, f->dm_va, 0, SZ_2M, RW))                                               \
-	X(vmap_over_huge, -EEXIST, "over a vmalloc_huge leaf", NONE,                                 \
-	  svakit_vmap_huge(M, f->huge_va, 0, SZ_2M, RW))                                             \
-	X(vmap_over_live_table, -EBUSY, "over a PTE table that still maps pages", NONE,              \
-	  svakit_vmap_huge(M, f->vm_va & ~(SZ_2M - 1), 0, SZ_2M, RW))                                \
-	X(vmap_oom, -ENOMEM, "memory exhausted, tables needed", PREP(prep_exhaust),                  \
-	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_2M, RW))
+#define CASES_svakit_pagetable_unlink(X)                                                                \
+	X(ul_beyond, -ERANGE, "parent = frames", NONE, svakit_pagetable_unlink(M, f->frames, 0, &o.a))   \
+	X(ul_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_pagetable_unlink(M, f->data_pfn, 0, &o.a)) \
+	X(ul_empty, -ENOENT, "an empty entry", NONE, svakit_pagetable_unlink(M, f->pmd_tab, 0, &o.a))    \
+	X(ul_leaf, -ENOENT, "a 2 MiB leaf (no table under it)", NONE,                                \
+	  svakit_pagetable_unlink(M, f->user_pmd, 256, &o.a))                                            \
+	X(ul_index, -EINVAL, "index 512", NONE, svakit_pagetable_unlink(M, f->linked_parent, 512, &o.a)) \
+	X(ul_null, -EFAULT, "NULL out", NONE, svakit_pagetable_unlink(M, f->linked_parent, 0, NULL))    \
+	X(ul_kroot_shared, -EPERM, "a kernel-half entry of init_mm's root (every mm's root copies it)",    \
+	  OPT(              \
+	      NOTE("header silent; the shared kernel half is not the primitives' to change, "         \
+		   "as -EPERM refuses a root table to pagetable_free")),                              \
+	  svakit_pagetable_unlink(M, f->kroot, 300, &o.a))                                               \
+	X(ul_uroot_kernel, -EPERM, "a kernel-half entry of an mm's root (its copy of init_mm's)",    \
+	  OPT(   \
+	      NOTE("header silent")),                                                                \
+	  svakit_pagetable_unlink(M, f->user_root, 300, &o.a))                                           \
+	X(ul_subtree, 0, "(valid) a table that still holds a table, as pud_free_pmd_page clears the PUD first", \
+	  OPT(VALID),              \
+	  svakit_pagetable_unlink(M, f->kva_pud, (unsigned)idx(f->kva_linked, 3), &o.a))
 
-#define CASES_svakit_vunmap(X)                                                                      \
-	X(vunmap_size_0, -EINVAL, "size 0", NONE, svakit_vunmap(M, f->vm_va, 0))                     \
-	X(vunmap_va_misaligned, -EINVAL, "va not aligned", NONE, svakit_vunmap(M, f->vm_va + 1, SZ_4K)) \
-	X(vunmap_size_misaligned, -EINVAL, "size 100", NONE, svakit_vunmap(M, f->vm_va, 100))        \
-	X(vunmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_vunmap(M, NONCANON_K, SZ_4K))   \
-	X(vunmap_user, -EINVAL, "a user va", NONE, svakit_vunmap(M, UVA, SZ_4K))                     \
-	X(vunmap_partial_huge, -EINVAL, "4 KiB of a 2 MiB leaf", NONE, svakit_vunmap(M, f->huge_va, SZ_4K)) \
-	X(vunmap_wraps, -ERANGE, "a range that wraps past 2^64 (as DMA)", NONE,                               \
-	  svakit_vunmap(M, 0xfffffffffffff000ULL, 2 * SZ_4K))
-
-#define CASES_svakit_direct_map_va(X)                                                               \
-	X(dmva_beyond, -ERANGE, "phys = end of memory", NONE, svakit_direct_map_va(M, f->mem_bytes, &o.a)) \
-	X(dmva_max, -ERANGE, "phys = UINT64_MAX", NONE, svakit_direct_map_va(M, UINT64_MAX, &o.a))   \
-	X(dmva_null, -EFAULT, "NULL out", NONE, svakit_direct_map_va(M, 0, NULL))
-
-#define CASES_svakit_set_memory(X)                                                                  \
-	X(setmem_0, -EINVAL, "npages 0", NONE, svakit_set_memory(M, f->dm_va, 0, 0, RW))             \
-	X(setmem_misaligned, -EINVAL, "va not aligned", NONE, svakit_set_memory(M, f->dm_va + 1, 1, 0, RW)) \
-	X(setmem_set_p, -EINVAL, "set P (outside SVAKIT_PROT_MASK)", NONE,                           \
-	  svakit_set_memory(M, f->dm_va, 1, P, 0))                                                   \
-	X(setmem_set_ps, -EINVAL, "set PS", NONE, svakit_set_memory(M, f->dm_va, 1, PS, 0))          \
-	X(setmem_clear_p, -EINVAL, "clear P", NONE, svakit_set_memory(M, f->dm_va, 1, 0, P))         \
-	X(setmem_overlap, -EINVAL, "the same bit set and cleared", NONE,                             \
-	  svakit_set_memory(M, f->dm_va, 1, RW, RW))                                                 \
-	X(setmem_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
-	  svakit_set_memory(M, f->dm_base - SZ_1G, 1, 0, RW))                                        \
-	X(setmem_unmapped, -ENOENT, "an unmapped vmalloc-area page (CPA's zero pte)", NONE,          \
-	  svakit_set_memory(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1, 0, RW))                          \
-	X(setmem_user, -EINVAL, "a user va", NONE, svakit_set_memory(M, UVA, 1, 0, RW)) \
-	X(setmem_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory(M, NONCANON_K, 1, 0, RW)) \
-	X(setmem_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                      \
-	  svakit_set_memory(M, NONCANON_U, 1, 0, RW))                                                \
-	X(setmem_past_end, -ERANGE, "a range past the end of memory", NONE,                          \
-	  svakit_set_memory(M, f->dm_base + f->mem_bytes - SZ_4K, 2, 0, RW))           \
-	X(setmem_npages_huge, -ERANGE, "npages 2^52", NONE, svakit_set_memory(M, f->dm_va, 1ULL << 52, 0, RW)) \
-	X(setmem_oom, -ENOMEM, "memory exhausted, a split needed", PREP(prep_exhaust),               \
-	  svakit_set_memory(M, f->dm_va, 1, 0, RW))                                                  \
-	X(setmem_offline, -ENOENT, "offline memory", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_set_memory(M, f->dm_base + (SECTION << 12), 1, 0, RW))
-
-#define CASES_svakit_set_memory_rox(X)                                                              \
-	X(rox_0, -EINVAL, "npages 0", NONE, svakit_set_memory_rox(M, f->dm_va, 0))                    \
-	X(rox_misaligned, -EINVAL, "va not aligned", NONE, svakit_set_memory_rox(M, f->dm_va + 1, 1)) \
-	X(rox_user, -EINVAL, "a user va", NONE, svakit_set_memory_rox(M, UVA, 1))                    \
-	X(rox_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory_rox(M, NONCANON_U, 1))  \
-	X(rox_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE,     \
-	  svakit_set_memory_rox(M, f->dm_base - SZ_1G, 1))                                            \
-	X(rox_past_end, -ERANGE, "a range past the end of memory", NONE,                             \
-	  svakit_set_memory_rox(M, f->dm_base + f->mem_bytes - SZ_4K, 2))                             \
-	X(rox_unmapped, -ENOENT, "an unmapped vmalloc-area page", NONE,                               \
-	  svakit_set_memory_rox(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1))
-
-#define CASES_svakit_cpa_collapse(X)                                                                \
-	X(collapse_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
-	  svakit_cpa_collapse(M, f->dm_base - SZ_1G))                                                \
-	X(collapse_noncanon, -ERANGE, "non-canonical va", NONE, svakit_cpa_collapse(M, NONCANON_K))  \
-	X(collapse_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                    \
-	  svakit_cpa_collapse(M, NONCANON_U))                                                        \
-	X(collapse_user, -EINVAL, "a user va", NONE, svakit_cpa_collapse(M, UVA))   \
-	X(collapse_past_end, -ERANGE, "the direct-map va one past memory", NONE,                     \
-	  svakit_cpa_collapse(M, f->dm_base + f->mem_bytes))                           \
-	X(collapse_offline, -ENOENT, "offline memory", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_cpa_collapse(M, f->dm_base + (SECTION << 12)))
-
-#define CASES_svakit_memory_hot_remove(X)                                                           \
-	X(hrm_small_machine, -ERANGE, "a section past 64 MiB", NONE, svakit_memory_hot_remove(M, 0, SECTION)) \
-	X(hrm_zero, -EINVAL, "nr_pages 0", VARIANT(V256), svakit_memory_hot_remove(M, SECTION, 0))   \
-	X(hrm_pfn_misaligned, -EINVAL, "pfn not section aligned", VARIANT(V256),                     \
-	  svakit_memory_hot_remove(M, SECTION + 1024, SECTION))                                      \
-	X(hrm_size_misaligned, -EINVAL, "nr_pages not whole sections", VARIANT(V256),                \
-	  svakit_memory_hot_remove(M, SECTION, 1024))                                                \
-	X(hrm_beyond, -ERANGE, "pfn past the end", VARIANT(V256), svakit_memory_hot_remove(M, 2 * SECTION, SECTION)) \
-	X(hrm_past_end, -ERANGE, "a range past the end", VARIANT(V256),                              \
-	  svakit_memory_hot_remove(M, SECTION, 2 * SECTION))                                         \
-	X(hrm_wrap, -ERANGE, "pfn + nr_pages wraps", VARIANT(V256),                                  \
-	  svakit_memory_hot_remove(M, 1ULL << 63, 1ULL << 63))                                       \
-	X(hrm_busy, -EBUSY, "a section with allocated frames", VARIANT(V256),                        \
-	  svakit_memory_hot_remove(M, 0, SECTION))                                                   \
-	X(hrm_offline, -ENOENT, "a section already offline", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_memory_hot_remove(M, SECTION, SECTION))
-
-#define CASES_svakit_memory_hot_add(X)                                                              \
-	X(hadd_online, -EBUSY, "an online section", VARIANT(V256), svakit_memory_hot_add(M, SECTION, SECTION)) \
-	X(hadd_partly, -EBUSY, "a range only partly offline", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_memory_hot_add(M, 0, 2 * SECTION))                                                  \
-	X(hadd_zero, -EINVAL, "nr_pages 0", OPT(VARIANT(V256), PREP(prep_offline_top_section)),      \
-	  svakit_memory_hot_add(M, SECTION, 0))                                                      \
-	X(hadd_misaligned, -EINVAL, "pfn not section aligned", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_memory_hot_add(M, SECTION + 1024, SECTION))                                         \
-	X(hadd_beyond, -ERANGE, "a range past the end", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
-	  svakit_memory_hot_add(M, SECTION, 2 * SECTION))                                            \
-	X(hadd_wrap, -ERANGE, "pfn + nr_pages wraps", VARIANT(V256),                                 \
-	  svakit_memory_hot_add(M, 1ULL << 63, 1ULL << 63))
-
-#define CASES_svakit_set_tlb_flush_hook(X)                                                          \
-	X(tlbhook_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_set_tlb_flush_hook(M, NULL, NULL))
-
-#define CASES_svakit_flush_tlb_kernel_range(X)                                                      \
-	X(flush_reversed, -EINVAL, "start > end", NONE, svakit_flush_tlb_kernel_range(M, f->vm_va + SZ_4K, f->vm_va)) \
-	X(flush_noncanon, -ERANGE, "non-canonical start", NONE, \
-	  svakit_flush_tlb_kernel_range(M, NONCANON_K, NONCANON_K + SZ_4K))                          \
-	X(flush_misaligned, -EINVAL, "start not page aligned", NONE, \
-	  svakit_flush_tlb_kernel_range(M, f->vm_va + 8, f->vm_va + SZ_4K))                          \
-	X(flush_user, -EINVAL, "a user-half range", NONE,      \
-	  svakit_flush_tlb_kernel_range(M, UVA, UVA + SZ_4K))
+#define CASES_svakit_pagetable_free(X)                                                              \
+	X(ptf_beyond, -ERANGE, "pfn = frames", NONE, svakit_pagetable_free(M, f->frames))            \
+	X(ptf_data, -EPERM, "a data frame", NONE, svakit_pagetable_free(M, f->data_pfn))             \
+	X(ptf_uroot, -EPERM, "a user root", NONE, svakit_pagetable_free(M, f->user_root))            \
+	X(ptf_kroot, -EPERM, "init_mm's root", NONE, svakit_pagetable_free(M, f->kroot))             \
+	X(ptf_linked, -EBUSY, "a linked table", NONE, svakit_pagetable_free(M, f->linked_child))     \
+	X(ptf_holder, -EBUSY, "a linked table that holds a link (the v6 bug)", NONE,                 \
+	  svakit_pagetable_free(M, f->linked_parent))                                                \
+	X(ptf_queued, -EALREADY, "a table already queued", NONE, svakit_pagetable_free(M, f->queued_tab)) \
+	X(ptf_freed, -EALREADY, "a table already freed", NONE, svakit_pagetable_free(M, f->freed_tab)) \
+	X(ptf_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_free(M, f->virgin_pfn))
 
 #define CASES_svakit_iommu_config_default(X)                                                        \
 	X(icfgdef_null, 0, "NULL cfg (ignored)", NONE, (svakit_iommu_config_default(NULL), 0))
@@ -1458,11 +1355,6 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(ic_profile_5, -EINVAL, "profile = 5 (no such profile)", NONE, ICFG_WITH(profile, 5))         \
 	X(ic_profile_max, -EINVAL, "profile = UINT32_MAX", NONE, ICFG_WITH(profile, UINT32_MAX))       \
 	X(ic_reserved2, -EINVAL, "reserved2 = 1 (must be zero)", NONE, ICFG_WITH(reserved2, 1))
-
-#define CASES_svakit_iommu_commands(X)                                                              \
-	X(icmd_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_commands(M, 7, &o.icmd))     \
-	X(icmd_max, -ENODEV, "IOMMU id UINT32_MAX", NONE, svakit_iommu_commands(M, UINT32_MAX, &o.icmd)) \
-	X(icmd_null, -EFAULT, "NULL out", NONE, svakit_iommu_commands(M, f->iommu, NULL))
 
 #define CASES_svakit_iommu_counters(X)                                                              \
 	X(icnt_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_counters(M, 7, &o.ic))       \
@@ -1498,6 +1390,10 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 #define CASES_svakit_iommu_fence(X)                                                                 \
 	X(fence_unknown, -ENODEV, "unknown IOMMU", NONE, svakit_iommu_fence(M, 7))
 
+#define CASES_svakit_iommu_set_driver(X)                                                            \
+	X(drv_unknown, -ENODEV, "unknown IOMMU", NONE, svakit_iommu_set_driver(M, 7, &o.ops, NULL))  \
+	X(drv_null_ops, 0, "NULL ops (detaches; not an error)", NONE, svakit_iommu_set_driver(M, f->iommu, NULL, NULL))
+
 #define CASES_svakit_device_create(X)                                                               \
 	X(dc_unknown_iommu, -ENODEV, "unknown IOMMU", NONE, svakit_device_create(M, 7, SVAKIT_DEV_SVA, 20, &o.u)) \
 	X(dc_flags, -EINVAL, "flags 0x4 (unknown flag)", NONE, svakit_device_create(M, f->iommu, 4, 20, &o.u)) \
@@ -1505,35 +1401,70 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(dc_bits_21, -EINVAL, "pasid_bits 21", NONE, svakit_device_create(M, f->iommu, SVAKIT_DEV_SVA, 21, &o.u)) \
 	X(dc_null, -EFAULT, "NULL out", NONE, svakit_device_create(M, f->iommu, SVAKIT_DEV_SVA, 20, NULL))
 
-#define CASES_svakit_device_attach_pasid(X)                                                         \
-	X(att_unknown_dev, -ENODEV, "unknown device", NONE, svakit_device_attach_pasid(M, 99, 6, f->mm2)) \
-	X(att_pasid_0, -EINVAL, "PASID 0", NONE, svakit_device_attach_pasid(M, f->dev_plain, 0, f->mm2)) \
+#define CASES_svakit_iommu_attach_device_pasid(X)                                                         \
+	X(att_unknown_dev, -ENODEV, "unknown device", NONE, svakit_iommu_attach_device_pasid(M, 99, 6, f->mm2)) \
+	X(att_pasid_0, -EINVAL, "PASID 0", NONE, svakit_iommu_attach_device_pasid(M, f->dev_plain, 0, f->mm2)) \
 	X(att_pasid_wide, -EOVERFLOW, "PASID 256 on an 8-bit device", NONE,                          \
-	  svakit_device_attach_pasid(M, f->dev_plain, 256, f->mm2))                                  \
+	  svakit_iommu_attach_device_pasid(M, f->dev_plain, 256, f->mm2))                                  \
 	X(att_pasid_max, -EOVERFLOW, "PASID UINT32_MAX", NONE,                                       \
-	  svakit_device_attach_pasid(M, f->dev_plain, UINT32_MAX, f->mm2))                           \
-	X(att_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_device_attach_pasid(M, f->dev_plain, 6, 999)) \
+	  svakit_iommu_attach_device_pasid(M, f->dev_plain, UINT32_MAX, f->mm2))                           \
+	X(att_unknown_mm, -ESRCH, "unknown mm", NONE, svakit_iommu_attach_device_pasid(M, f->dev_plain, 6, 999)) \
 	X(att_dead_mm, -ESRCH, "a destroyed mm", NONE,                                               \
-	  svakit_device_attach_pasid(M, f->dev_plain, 6, f->dead_mm))                                \
+	  svakit_iommu_attach_device_pasid(M, f->dev_plain, 6, f->dead_mm))                                \
 	X(att_init_mm, -EINVAL, "init_mm", OPT(\
 	  NOTE("as svakit_iommu_sva_bind_device refuses init_mm")),                                  \
-	  svakit_device_attach_pasid(M, f->dev_plain, 6, SVAKIT_INIT_MM))                            \
+	  svakit_iommu_attach_device_pasid(M, f->dev_plain, 6, SVAKIT_INIT_MM))                            \
 	X(att_busy, -EBUSY, "a PASID attached to another mm", NONE,                                  \
-	  svakit_device_attach_pasid(M, f->dev_plain, f->explicit_pasid, f->mm))                     \
+	  svakit_iommu_attach_device_pasid(M, f->dev_plain, f->explicit_pasid, f->mm))                     \
 	X(att_sva_busy, -EBUSY, "the PASID of an SVA bond", NONE,                                    \
-	  svakit_device_attach_pasid(M, f->dev_sva, f->pasid, f->mm2))
+	  svakit_iommu_attach_device_pasid(M, f->dev_sva, f->pasid, f->mm2))
 
-#define CASES_svakit_device_detach_pasid(X)                                                         \
-	X(det_unknown_dev, -ENODEV, "unknown device", NONE, svakit_device_detach_pasid(M, 99, f->explicit_pasid)) \
-	X(det_none, -ENOENT, "a PASID not attached", NONE, svakit_device_detach_pasid(M, f->dev_plain, 6)) \
+#define CASES_svakit_iommu_detach_device_pasid(X)                                                         \
+	X(det_unknown_dev, -ENODEV, "unknown device", NONE, svakit_iommu_detach_device_pasid(M, 99, f->explicit_pasid)) \
+	X(det_none, -ENOENT, "a PASID not attached", NONE, svakit_iommu_detach_device_pasid(M, f->dev_plain, 6)) \
 	X(det_wide, -ENOENT, "PASID 256 on an 8-bit device",                                         \
 	  NOTE("header silent; nothing can be attached there"),                                      \
-	  svakit_device_detach_pasid(M, f->dev_plain, 256))                                          \
+	  svakit_iommu_detach_device_pasid(M, f->dev_plain, 256))                                          \
 	X(det_sva, -ENOENT, "the PASID of an SVA bond (not an explicit attachment)",                 \
 	  NOTE("header silent; detach_pasid undoes attach_pasid only"),                              \
-	  svakit_device_detach_pasid(M, f->dev_sva, f->pasid))                                       \
+	  svakit_iommu_detach_device_pasid(M, f->dev_sva, f->pasid))                                       \
 	X(det_twice, -ENOENT, "double detach", PREP(prep_detach_explicit),                           \
-	  svakit_device_detach_pasid(M, f->dev_plain, f->explicit_pasid))
+	  svakit_iommu_detach_device_pasid(M, f->dev_plain, f->explicit_pasid))
+
+#define DMA_CASES(X, fn, w)                                                                            \
+	X(fn##_unknown_dev, -ENODEV, "unknown device", NONE, dma_rw(f, w, 99, f->pasid, UVA, o.buf, 8, 0)) \
+	X(fn##_pasid_wide, -EOVERFLOW, "PASID 2^20 on a 20-bit device",                              \
+	  OPT(NONE), \
+	  dma_rw(f, w, f->dev_sva, 1u << 20, UVA, o.buf, 8, 0))                                      \
+	X(fn##_pasid_narrow, -EOVERFLOW, "PASID 2 on a 1-bit device", NONE,         \
+	  dma_rw(f, w, f->dev_narrow, 2, UVA, o.buf, 8, 0))                                          \
+	X(fn##_null_buf, -EFAULT, "NULL buf", NONE, dma_rw(f, w, f->dev_sva, f->pasid, UVA, NULL, 8, 0)) \
+	X(fn##_len_max, -EINVAL, "len SIZE_MAX", NONE, dma_rw(f, w, f->dev_sva, f->pasid, UVA, o.buf, SIZE_MAX, 0)) \
+	X(fn##_flags, -EINVAL, "flags 0x4 (unknown flag)", NONE,                                     \
+	  dma_rw(f, w, f->dev_sva, f->pasid, UVA, o.buf, 8, 0x4))                                    \
+	X(fn##_noncanon, -ERANGE, "non-canonical va", NONE,                                          \
+	  dma_rw(f, w, f->dev_sva, f->pasid, NONCANON_U, o.buf, 8, 0))                               \
+	X(fn##_into_noncanon, -ERANGE, "a range running into non-canonical space", NONE,             \
+	  dma_rw(f, w, f->dev_sva, f->pasid, 0x00007ffffffff000ULL, o.buf, 2 * SZ_4K, 0))            \
+	X(fn##_wraps, -ERANGE, "a range that wraps past 2^64",                                       \
+	  OPT(DMA),  \
+	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, 2 * SZ_4K, 0))           \
+	X(fn##_to_the_top, SVAKIT_DMA_FAULTED, "a range ending exactly at 2^64 (the last page, unmapped)",  \
+	  OPT(DMA, NOTE("va + len is 2^64 but the range does not wrap: it is walked (and faults), "     \
+			"not refused; the range check once computed va + len - 1 left to right and trapped")), \
+	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, SZ_4K, 0))               \
+	X(fn##_wraps_mapped, -ERANGE, "a range that wraps past 2^64 from a mapped last page (supervisor, explicit attachment)", \
+	  OPT(PREP(prep_map_top), DMA,                                                               \
+	      NONE), \
+	  dma_rw(f, w, f->dev_plain, f->explicit_pasid, 0xfffffffffffff000ULL, dma_buf, 2 * SZ_4K, SVAKIT_DMA_PRIV)) \
+	X(fn##_priv_sva, SVAKIT_DMA_FAULTED, "a supervisor request through an SVA PASID (to the direct map)", \
+	  OPT(DMA,              \
+	      NOTE("SVA binds user address spaces; a PASID entry for SVA does not allow "           \
+		   "supervisor requests, so the walk must fault")),                                  \
+	  dma_rw(f, w, f->dev_sva, f->pasid, f->dm_va, o.buf, 8, SVAKIT_DMA_PRIV))
+
+#define CASES_svakit_device_dma_read(X) DMA_CASES(X, dmar, 0)
+#define CASES_svakit_device_dma_write(X) DMA_CASES(X, dmaw, 1)
 
 #define CASES_svakit_iommu_sva_bind_device(X)                                                       \
 	X(bind_unknown_dev, -ENODEV, "unknown device", NONE, svakit_iommu_sva_bind_device(M, 99, f->mm, &o.u)) \
@@ -1570,77 +1501,63 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(kvaslow_null, 0, "NULL machine (returns, changes nothing)", NONE,                          \
 	  (svakit_iommu_sva_invalidate_kva_range_slow(NULL, f->vm_va, f->vm_va + SZ_4K), 0))
 
-#define DMA_CASES(X, fn, w)                                                                            \
-	X(fn##_unknown_dev, -ENODEV, "unknown device", NONE, dma_rw(f, w, 99, f->pasid, UVA, o.buf, 8, 0)) \
-	X(fn##_pasid_wide, -EOVERFLOW, "PASID 2^20 on a 20-bit device",                              \
-	  OPT(NONE), \
-	  dma_rw(f, w, f->dev_sva, 1u << 20, UVA, o.buf, 8, 0))                                      \
-	X(fn##_pasid_narrow, -EOVERFLOW, "PASID 2 on a 1-bit device", NONE,         \
-	  dma_rw(f, w, f->dev_narrow, 2, UVA, o.buf, 8, 0))                                          \
-	X(fn##_null_buf, -EFAULT, "NULL buf", NONE, dma_rw(f, w, f->dev_sva, f->pasid, UVA, NULL, 8, 0)) \
-	X(fn##_len_max, -EINVAL, "len SIZE_MAX", NONE, dma_rw(f, w, f->dev_sva, f->pasid, UVA, o.buf, SIZE_MAX, 0)) \
-	X(fn##_flags, -EINVAL, "flags 0x4 (unknown flag)", NONE,                                     \
-	  dma_rw(f, w, f->dev_sva, f->pasid, UVA, o.buf, 8, 0x4))                                    \
-	X(fn##_noncanon, -ERANGE, "non-canonical va", NONE,                                          \
-	  dma_rw(f, w, f->dev_sva, f->pasid, NONCANON_U, o.buf, 8, 0))                               \
-	X(fn##_into_noncanon, -ERANGE, "a range running into non-canonical space", NONE,             \
-	  dma_rw(f, w, f->dev_sva, f->pasid, 0x00007ffffffff000ULL, o.buf, 2 * SZ_4K, 0))            \
-	X(fn##_wraps, -ERANGE, "a range that wraps past 2^64",                                       \
-	  OPT(DMA),  \
-	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, 2 * SZ_4K, 0))           \
-	X(fn##_to_the_top, SVAKIT_DMA_FAULTED, "a range ending exactly at 2^64 (the last page, unmapped)",  \
-	  OPT(DMA, NOTE("va + len is 2^64 but the range does not wrap: it is walked (and faults), "     \
-			"not refused; the range check once computed va + len - 1 left to right and trapped")), \
-	  dma_rw(f, w, f->dev_sva, f->pasid, 0xfffffffffffff000ULL, o.buf, SZ_4K, 0))               \
-	X(fn##_wraps_mapped, -ERANGE, "a range that wraps past 2^64 from a mapped last page (supervisor, explicit attachment)", \
-	  OPT(PREP(prep_map_top), DMA,                                                               \
-	      NONE), \
-	  dma_rw(f, w, f->dev_plain, f->explicit_pasid, 0xfffffffffffff000ULL, dma_buf, 2 * SZ_4K, SVAKIT_DMA_PRIV)) \
-	X(fn##_priv_sva, SVAKIT_DMA_FAULTED, "a supervisor request through an SVA PASID (to the direct map)", \
-	  OPT(DMA,              \
-	      NOTE("SVA binds user address spaces; a PASID entry for SVA does not allow "           \
-		   "supervisor requests, so the walk must fault")),                                  \
-	  dma_rw(f, w, f->dev_sva, f->pasid, f->dm_va, o.buf, 8, SVAKIT_DMA_PRIV))
+#define CASES_svakit_pagetable_free_kernel(X)                                                       \
+	X(ptfk_beyond, -ERANGE, "pfn = frames", NONE, svakit_pagetable_free_kernel(M, f->frames))    \
+	X(ptfk_data, -EPERM, "a data frame", NONE, svakit_pagetable_free_kernel(M, f->data_pfn))     \
+	X(ptfk_user, -EPERM, "an unlinked user table", PREP(prep_unlink_user_pte),                   \
+	  svakit_pagetable_free_kernel(M, f->tmp))                                                   \
+	X(ptfk_uroot, -EPERM, "a user root", NONE, svakit_pagetable_free_kernel(M, f->user_root))    \
+	X(ptfk_kroot, -EPERM, "init_mm's root", NONE, svakit_pagetable_free_kernel(M, f->kroot))     \
+	X(ptfk_linked, -EBUSY, "a linked table", NONE, svakit_pagetable_free_kernel(M, f->linked_child)) \
+	X(ptfk_queued, -EALREADY, "a table already queued", NONE, svakit_pagetable_free_kernel(M, f->queued_tab)) \
+	X(ptfk_freed, -EALREADY, "a table already freed", NONE, svakit_pagetable_free_kernel(M, f->freed_tab)) \
+	X(ptfk_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_free_kernel(M, f->virgin_pfn))
 
-#define CASES_svakit_dma_read(X) DMA_CASES(X, dmar, 0)
-#define CASES_svakit_dma_write(X) DMA_CASES(X, dmaw, 1)
+#define CASES_svakit_deferred_work_run(X)
+#define CASES_svakit_deferred_work_flush(X)
 
-#define CASES_svakit_domain_alloc(X)                                                                \
+#define CASES_svakit_deferred_stats(X)                                                              \
+	X(dstats_null, -EFAULT, "NULL out", NONE, svakit_deferred_stats(M, NULL))
+
+#define CASES_svakit_machine_set_free_hook(X)                                                               \
+	X(freehook_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_machine_set_free_hook(M, NULL, NULL))
+
+#define CASES_svakit_iommu_domain_alloc(X)                                                                \
 	X(dalloc_null, -EFAULT, "NULL domain out", NONE,                                             \
-	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, 0, NULL))                              \
-	X(dalloc_type_3, -EINVAL, "type 3 (no such type)", NONE, svakit_domain_alloc(M, f->iommu, 3, 0, &o.u)) \
+	  svakit_iommu_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, 0, NULL))                              \
+	X(dalloc_type_3, -EINVAL, "type 3 (no such type)", NONE, svakit_iommu_domain_alloc(M, f->iommu, 3, 0, &o.u)) \
 	X(dalloc_type_max, -EINVAL, "type UINT32_MAX", NONE,                                         \
-	  svakit_domain_alloc(M, f->iommu, UINT32_MAX, 0, &o.u))                                     \
+	  svakit_iommu_domain_alloc(M, f->iommu, UINT32_MAX, 0, &o.u))                                     \
 	X(dalloc_unknown_iommu, -ENODEV, "unknown IOMMU", NONE,                                      \
-	  svakit_domain_alloc(M, 7, SVAKIT_DOMAIN_DMA, 0, &o.u))                                     \
+	  svakit_iommu_domain_alloc(M, 7, SVAKIT_DOMAIN_DMA, 0, &o.u))                                     \
 	X(dalloc_bitmap_2m, -EINVAL, "pgsize_bitmap 2 MiB only (no 4 KiB or 64 KiB granule)", NONE,  \
-	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_2M, &o.u))                          \
+	  svakit_iommu_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_2M, &o.u))                          \
 	X(dalloc_bitmap_8k, -EINVAL, "pgsize_bitmap 4 KiB | 8 KiB (8 KiB is no page size)", NONE,    \
-	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_4K | 2 * SZ_4K, &o.u))              \
+	  svakit_iommu_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA, SZ_4K | 2 * SZ_4K, &o.u))              \
 	X(dalloc_oom, -ENOMEM, "memory exhausted (no root table)", PREP(prep_exhaust),               \
-	  svakit_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA_FQ, 0, &o.u))
+	  svakit_iommu_domain_alloc(M, f->iommu, SVAKIT_DOMAIN_DMA_FQ, 0, &o.u))
 
-#define CASES_svakit_domain_free(X)                                                                 \
-	X(dfree_unknown, -ENODEV, "unknown domain", NONE, svakit_domain_free(M, 99))                 \
-	X(dfree_double, -ENODEV, "a freed domain (double free)", NONE, svakit_domain_free(M, f->dead_dom)) \
-	X(dfree_attached, -EBUSY, "a device's default domain", NONE, svakit_domain_free(M, f->dma_dom)) \
+#define CASES_svakit_iommu_domain_free(X)                                                                 \
+	X(dfree_unknown, -ENODEV, "unknown domain", NONE, svakit_iommu_domain_free(M, 99))                 \
+	X(dfree_double, -ENODEV, "a freed domain (double free)", NONE, svakit_iommu_domain_free(M, f->dead_dom)) \
+	X(dfree_attached, -EBUSY, "a device's default domain", NONE, svakit_iommu_domain_free(M, f->dma_dom)) \
 	X(dfree_mapped, -EBUSY, "a detached domain that still holds DMA API mappings",               \
-	  PREP(prep_detach_dma), svakit_domain_free(M, f->dma_dom))
+	  PREP(prep_detach_dma), svakit_iommu_domain_free(M, f->dma_dom))
 
-#define CASES_svakit_attach_device(X)                                                               \
-	X(attd_unknown_dom, -ENODEV, "unknown domain", NONE, svakit_attach_device(M, 99, f->dev_sva)) \
+#define CASES_svakit_iommu_attach_device(X)                                                               \
+	X(attd_unknown_dom, -ENODEV, "unknown domain", NONE, svakit_iommu_attach_device(M, 99, f->dev_sva)) \
 	X(attd_dead_dom, -ENODEV, "a freed domain (stale)", NONE,                                    \
-	  svakit_attach_device(M, f->dead_dom, f->dev_sva))                                          \
-	X(attd_unknown_dev, -ENODEV, "unknown device", NONE, svakit_attach_device(M, f->dom, 99))    \
+	  svakit_iommu_attach_device(M, f->dead_dom, f->dev_sva))                                          \
+	X(attd_unknown_dev, -ENODEV, "unknown device", NONE, svakit_iommu_attach_device(M, f->dom, 99))    \
 	X(attd_other_iommu, -EINVAL, "a device behind another IOMMU", NONE,                          \
-	  svakit_attach_device(M, f->dom, f->dev_plain))                                             \
+	  svakit_iommu_attach_device(M, f->dom, f->dev_plain))                                             \
 	X(attd_busy, -EBUSY, "a device that has a default domain", NONE,                             \
-	  svakit_attach_device(M, f->dom, f->dev_dma))
+	  svakit_iommu_attach_device(M, f->dom, f->dev_dma))
 
-#define CASES_svakit_detach_device(X)                                                               \
-	X(detd_unknown, -ENODEV, "unknown device", NONE, svakit_detach_device(M, 99))                \
-	X(detd_none, -ENOENT, "a device with no default domain", NONE, svakit_detach_device(M, f->dev_plain)) \
-	X(detd_twice, -ENOENT, "double detach", PREP(prep_detach_dma), svakit_detach_device(M, f->dev_dma))
+#define CASES_svakit_iommu_detach_device(X)                                                               \
+	X(detd_unknown, -ENODEV, "unknown device", NONE, svakit_iommu_detach_device(M, 99))                \
+	X(detd_none, -ENOENT, "a device with no default domain", NONE, svakit_iommu_detach_device(M, f->dev_plain)) \
+	X(detd_twice, -ENOENT, "double detach", PREP(prep_detach_dma), svakit_iommu_detach_device(M, f->dev_dma))
 
 #define IMAP(dom, iova, phys, size, prot) svakit_iommu_map(M, dom, iova, phys, size, prot)
 #define RDWR (SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE)
@@ -1702,16 +1619,48 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(i2p_lazy, -ENOENT, "a DMA address unmapped lazily (its flush still owed)", NONE,           \
 	  svakit_iommu_iova_to_phys(M, f->dma_dom, f->dma_gone, &o.a))
 
-#define CASES_svakit_dma_setup(X)                                                                   \
-	X(dsetup_null_domain, -EFAULT, "NULL domain out", NONE, svakit_dma_setup(M, f->dev_sva, 0, NULL, &o.u)) \
-	X(dsetup_null_reason, -EFAULT, "NULL reason out", NONE, svakit_dma_setup(M, f->dev_sva, 0, &o.u, NULL)) \
+#define CASES_svakit_iommu_setup_default_domain(X)                                                                   \
+	X(dsetup_null_domain, -EFAULT, "NULL domain out", NONE, svakit_iommu_setup_default_domain(M, f->dev_sva, 0, NULL, &o.u)) \
+	X(dsetup_null_reason, -EFAULT, "NULL reason out", NONE, svakit_iommu_setup_default_domain(M, f->dev_sva, 0, &o.u, NULL)) \
 	X(dsetup_identity_2, -EINVAL, "identity 2 (a boolean)", NONE,                                \
-	  svakit_dma_setup(M, f->dev_sva, 2, &o.u, &o.u))                                            \
-	X(dsetup_unknown, -ENODEV, "unknown device", NONE, svakit_dma_setup(M, 99, 0, &o.u, &o.u))   \
+	  svakit_iommu_setup_default_domain(M, f->dev_sva, 2, &o.u, &o.u))                                            \
+	X(dsetup_unknown, -ENODEV, "unknown device", NONE, svakit_iommu_setup_default_domain(M, 99, 0, &o.u, &o.u))   \
 	X(dsetup_busy, -EBUSY, "a device that has a default domain (nothing allocated)", NONE,       \
-	  svakit_dma_setup(M, f->dev_dma, 0, &o.u, &o.u))                                            \
+	  svakit_iommu_setup_default_domain(M, f->dev_dma, 0, &o.u, &o.u))                                            \
 	X(dsetup_oom, -ENOMEM, "memory exhausted (no root table)", PREP(prep_exhaust),               \
-	  svakit_dma_setup(M, f->dev_sva, 0, &o.u, &o.u))
+	  svakit_iommu_setup_default_domain(M, f->dev_sva, 0, &o.u, &o.u))
+
+#define CASES_svakit_iommu_debug_pagealloc_built(X)                                                \
+	X(dbgbuilt, 0, "no input: agrees with the header's SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC", NONE, \
+	  svakit_iommu_debug_pagealloc_built() != SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC)
+
+#define CASES_svakit_iommu_debug_map_count(X)                                                       \
+	X(dbgcount_null, -EFAULT, "NULL count", NONE, svakit_iommu_debug_map_count(M, f->data_pfn, NULL)) \
+	X(dbgcount_beyond, -ERANGE, "pfn = frames", NONE, svakit_iommu_debug_map_count(M, f->frames, &o.i32)) \
+	X(dbgcount_max, -ERANGE, "pfn = UINT64_MAX", NONE, svakit_iommu_debug_map_count(M, UINT64_MAX, &o.i32)) \
+	X(dbgcount_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(0))
+
+#define CASES_svakit_iommu_debug_stats(X)                                                           \
+	X(dbgstats_null, -EFAULT, "NULL out", NONE, svakit_iommu_debug_stats(M, NULL))               \
+	X(dbgstats_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(1))
+
+#define CASES_svakit_dma_set_mask(X)                                                                \
+	X(dmask_zero, -EINVAL, "mask 0", NONE, svakit_dma_set_mask(M, f->dev_dma, 0))                \
+	X(dmask_holes, -EINVAL, "mask 0xff00ffff (not 2^n - 1)", NONE,                               \
+	  svakit_dma_set_mask(M, f->dev_dma, 0xff00ffffull))                                         \
+	X(dmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_set_mask(M, 99, 0xffffffffull))  \
+	X(dmask_valid, 0, "not bad input: DMA_BIT_MASK(40)", VALID,                                  \
+	  svakit_dma_set_mask(M, f->dev_dma, (1ull << 40) - 1))
+
+#define CASES_svakit_dma_get_mask(X)                                                                \
+	X(dgmask_null, -EFAULT, "NULL mask out", NONE, svakit_dma_get_mask(M, f->dev_dma, NULL))     \
+	X(dgmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_get_mask(M, 99, &o.a))
+
+#define CASES_svakit_device_set_bus_dma_limit(X)                                                    \
+	X(buslim_holes, -EINVAL, "limit 0x1234 (not 2^n - 1)", NONE,                                \
+	  svakit_device_set_bus_dma_limit(M, f->dev_dma, 0x1234))                                    \
+	X(buslim_unknown, -ENODEV, "unknown device", NONE,                                          \
+	  svakit_device_set_bus_dma_limit(M, 99, 0xffffffffull))
 
 #define DMAP(dev, phys, size, dir, cpu) svakit_dma_map_page(M, dev, phys, size, dir, cpu, &o.a)
 #define CASES_svakit_dma_map_page(X)                                                                \
@@ -1846,42 +1795,6 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(fqs_identity, -EINVAL, "an identity domain (no queue)", NONE,                              \
 	  svakit_flush_queue_stats(M, f->dom_ident, &o.fqs))
 
-#define CASES_svakit_dma_set_mask(X)                                                                \
-	X(dmask_zero, -EINVAL, "mask 0", NONE, svakit_dma_set_mask(M, f->dev_dma, 0))                \
-	X(dmask_holes, -EINVAL, "mask 0xff00ffff (not 2^n - 1)", NONE,                               \
-	  svakit_dma_set_mask(M, f->dev_dma, 0xff00ffffull))                                         \
-	X(dmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_set_mask(M, 99, 0xffffffffull))  \
-	X(dmask_valid, 0, "not bad input: DMA_BIT_MASK(40)", VALID,                                  \
-	  svakit_dma_set_mask(M, f->dev_dma, (1ull << 40) - 1))
-
-#define CASES_svakit_dma_get_mask(X)                                                                \
-	X(dgmask_null, -EFAULT, "NULL mask out", NONE, svakit_dma_get_mask(M, f->dev_dma, NULL))     \
-	X(dgmask_unknown, -ENODEV, "unknown device", NONE, svakit_dma_get_mask(M, 99, &o.a))
-
-#define CASES_svakit_device_set_bus_dma_limit(X)                                                    \
-	X(buslim_holes, -EINVAL, "limit 0x1234 (not 2^n - 1)", NONE,                                \
-	  svakit_device_set_bus_dma_limit(M, f->dev_dma, 0x1234))                                    \
-	X(buslim_unknown, -ENODEV, "unknown device", NONE,                                          \
-	  svakit_device_set_bus_dma_limit(M, 99, 0xffffffffull))
-
-#define CASES_svakit_fail_nth(X)                                                                    \
-	X(failnth_disarm, 0, "not bad input: 0 disarms, no count wanted", VALID, svakit_fail_nth(M, 0, NULL))
-
-#define CASES_svakit_fail_nth_injected(X)                                                           \
-	X(failinj_null, -EFAULT, "NULL what out", NONE, svakit_fail_nth_injected(M, NULL))
-
-#define CASES_svakit_flush_queue_entries(X)                                                         \
-	X(fqe_null_count, -EFAULT, "NULL count out", NONE,                                          \
-	  svakit_flush_queue_entries(M, f->dma_dom, o.fqe, 4, NULL))                                 \
-	X(fqe_null_out, -EFAULT, "NULL out with room 4", NONE,                                      \
-	  svakit_flush_queue_entries(M, f->dma_dom, NULL, 4, &o.n))                                 \
-	X(fqe_unknown, -ENODEV, "unknown domain", NONE, svakit_flush_queue_entries(M, 99, o.fqe, 4, &o.n)) \
-	X(fqe_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_flush_queue_entries(M, f->dma_dom, o.fqe, SIZE_MAX, &o.n)) \
-	X(fqe_dead, -ENODEV, "a freed domain (stale)", NONE,                                        \
-	  svakit_flush_queue_entries(M, f->dead_dom, o.fqe, 4, &o.n))                                \
-	X(fqe_identity, -EINVAL, "an identity domain (no queue)", NONE,                             \
-	  svakit_flush_queue_entries(M, f->dom_ident, o.fqe, 4, &o.n))
-
 #define CASES_svakit_dma_map_benchmark(X)                                                           \
 	X(mbench_null, -EFAULT, "NULL map", NONE, svakit_dma_map_benchmark(M, f->dev_dma, NULL))      \
 	X(mbench_threads_0, -EINVAL, "threads 0", NONE, mapbench(M, f->dev_dma, MB_THREADS, 0))      \
@@ -1905,186 +1818,6 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	X(mbench_oom, -ENOMEM, "memory exhausted (no buffer; nothing runs)", PREP(prep_exhaust),     \
 	  mapbench(M, f->dev_dma, MB_GRANULE, 1024))
 
-#define CASES_svakit_iommu_debug_pagealloc_built(X)                                                \
-	X(dbgbuilt, 0, "no input: agrees with the header's SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC", NONE, \
-	  svakit_iommu_debug_pagealloc_built() != SVAKIT_CONFIG_IOMMU_DEBUG_PAGEALLOC)
-
-#define CASES_svakit_iommu_debug_map_count(X)                                                       \
-	X(dbgcount_null, -EFAULT, "NULL count", NONE, svakit_iommu_debug_map_count(M, f->data_pfn, NULL)) \
-	X(dbgcount_beyond, -ERANGE, "pfn = frames", NONE, svakit_iommu_debug_map_count(M, f->frames, &o.i32)) \
-	X(dbgcount_max, -ERANGE, "pfn = UINT64_MAX", NONE, svakit_iommu_debug_map_count(M, UINT64_MAX, &o.i32)) \
-	X(dbgcount_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(0))
-
-#define CASES_svakit_iommu_debug_stats(X)                                                           \
-	X(dbgstats_null, -EFAULT, "NULL out", NONE, svakit_iommu_debug_stats(M, NULL))               \
-	X(dbgstats_off, -ENODEV, "a machine without the sanitizer", NONE, debug_off(1))
-
-#define CASES_svakit_set_report_handler(X)                                                          \
-	X(rephandler_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_set_report_handler(M, NULL, NULL))
-
-#define CASES_svakit_report_count(X)                                                                \
-	X(repcount_null, -EFAULT, "NULL out", NONE, svakit_report_count(M, NULL))
-
-#define CASES_svakit_reports(X)                                                                     \
-	X(reports_null, -EFAULT, "NULL out, cap 2", NONE, svakit_reports(M, 0, NULL, 2))             \
-	X(reports_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_reports(M, 0, o.rep, SIZE_MAX))
-
-#define CASES_svakit_report_text(X)                                                                 \
-	X(rtext_null, -EFAULT, "NULL buf", NONE, svakit_report_text(M, 0, NULL, 16))                 \
-	X(rtext_len_0, -EINVAL, "len 0", NONE, svakit_report_text(M, 0, o.text, 0))                  \
-	X(rtext_none, -ENOENT, "no such report", NONE, svakit_report_text(M, 0, o.text, sizeof(o.text))) \
-	X(rtext_max, -ENOENT, "index UINT64_MAX", NONE,                                              \
-	  svakit_report_text(M, UINT64_MAX, o.text, sizeof(o.text)))
-
-#define CASES_svakit_pagetable_alloc_kernel(X)                                                      \
-	X(ptalloc_0, -EINVAL, "level 0", NONE, svakit_pagetable_alloc_kernel(M, 0, &o.a))            \
-	X(ptalloc_root, -EINVAL, "level 4 (the root level)", NONE, svakit_pagetable_alloc_kernel(M, 4, &o.a)) \
-	X(ptalloc_6, -EINVAL, "level 6", NONE, svakit_pagetable_alloc_kernel(M, 6, &o.a))            \
-	X(ptalloc_root5, -EINVAL, "level 5 with 5-level paging", VARIANT(V5L),                       \
-	  svakit_pagetable_alloc_kernel(M, 5, &o.a))                                                 \
-	X(ptalloc_max, -EINVAL, "level UINT_MAX", NONE, svakit_pagetable_alloc_kernel(M, ~0u, &o.a)) \
-	X(ptalloc_null, -EFAULT, "NULL out", NONE, svakit_pagetable_alloc_kernel(M, 1, NULL))        \
-	X(ptalloc_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust), svakit_pagetable_alloc_kernel(M, 1, &o.a))
-
-#define NOTE_WRONG_KIND NOTE("header silent; the engine's errno for a frame of the wrong kind")
-
-#define CASES_svakit_read_entry(X)                                                                  \
-	X(rd_beyond, -ERANGE, "table = frames", NONE, svakit_read_entry(M, f->frames, 0, &o.a))      \
-	X(rd_max, -ERANGE, "table = UINT64_MAX", NONE, svakit_read_entry(M, UINT64_MAX, 0, &o.a))    \
-	X(rd_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_read_entry(M, f->data_pfn, 0, &o.a)) \
-	X(rd_virgin, -ENXIO, "a frame never allocated", NONE, svakit_read_entry(M, f->virgin_pfn, 0, &o.a)) \
-	X(rd_freed, -EALREADY, "a freed table (stale pfn)",                                          \
-	  NOTE("header silent; the engine's errno for a frame freed once"),                          \
-	  svakit_read_entry(M, f->freed_tab, 0, &o.a))                                               \
-	X(rd_index, -EINVAL, "index 512", NONE, svakit_read_entry(M, f->pte_tab, 512, &o.a))         \
-	X(rd_null, -EFAULT, "NULL out", NONE, svakit_read_entry(M, f->pte_tab, 0, NULL))
-
-#define CASES_svakit_write_entry(X)                                                                 \
-	X(wr_beyond, -ERANGE, "table = frames", NONE, svakit_write_entry(M, f->frames, 0, 0))        \
-	X(wr_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_write_entry(M, f->data_pfn, 0, 0)) \
-	X(wr_virgin, -ENXIO, "a frame never allocated", NONE, svakit_write_entry(M, f->virgin_pfn, 0, 0)) \
-	X(wr_freed, -EALREADY, "a freed table (stale pfn)", NOTE("header silent"),                   \
-	  svakit_write_entry(M, f->freed_tab, 0, leaf(0, 0)))                                        \
-	X(wr_queued, -EPERM, "a table on the deferred-free list",                                    \
-	  OPT(                 \
-	      NOTE("header silent; as svakit_link_table refuses a queued child")),                   \
-	  svakit_write_entry(M, f->queued_tab, 0, leaf(0, PS)))                                       \
-	X(wr_index, -EINVAL, "index 512", NONE, svakit_write_entry(M, f->pte_tab, 512, 0))           \
-	X(wr_table_ptr, -EINVAL, "a table pointer (use svakit_link_table)", NONE,                    \
-	  svakit_write_entry(M, f->pmd_tab, 0, leaf(f->pte_tab << 12, 0)))                           \
-	X(wr_over_table, -EBUSY, "over an entry that points to a table", NONE,                       \
-	  svakit_write_entry(M, f->linked_parent, 0, 0))                                             \
-	X(wr_ps_l1, -EINVAL, "PS in a PTE (level 1)", NONE,                                \
-	  svakit_write_entry(M, f->pte_tab, 0, leaf(0, PS)))                                         \
-	X(wr_ps_l4, -EINVAL, "PS in a PML4 entry (level 4)", NONE,                         \
-	  svakit_write_entry(M, f->user_root, 1, leaf(0, PS)))                                       \
-	X(wr_ps_l5, -EINVAL, "PS in a PML5 entry (level 5)", OPT(VARIANT(V5L)),      \
-	  svakit_write_entry(M, f->user_root, 1, leaf(0, PS)))                                       \
-	X(wr_rsvd_2m, -EINVAL, "a 2 MiB leaf with reserved bits 20:13 set", NONE,          \
-	  svakit_write_entry(M, f->pmd_tab, 0, leaf(SZ_2M + 0x2000, PS)))                            \
-	X(wr_rsvd_1g, -EINVAL, "a 1 GiB leaf with reserved bits 29:13 set", NONE,          \
-	  svakit_write_entry(M, f->pud_tab, 0, leaf(SZ_2M, PS)))                                     \
-	X(wr_pfn_beyond, -ERANGE, "a 4 KiB leaf to the frame past memory", NONE,           \
-	  svakit_write_entry(M, f->pte_tab, 0, leaf(f->mem_bytes, 0)))                               \
-	X(wr_pfn_far, -ERANGE, "a 4 KiB leaf to PFN 2^40 - 1", NONE,                       \
-	  svakit_write_entry(M, f->pte_tab, 0, leaf(0x000ffffffffff000ULL, 0)))                      \
-	X(wr_1g_past_end, -ERANGE, "a 1 GiB leaf at phys 0 on 64 MiB", NONE,               \
-	  svakit_write_entry(M, f->pud_tab, 0, leaf(0, PS)))
-
-#define CASES_svakit_link_table(X)                                                                  \
-	X(ln_parent_beyond, -ERANGE, "parent = frames", NONE, svakit_link_table(M, f->frames, 0, f->pte_tab)) \
-	X(ln_child_beyond, -ERANGE, "child = frames", NONE, svakit_link_table(M, f->pmd_tab, 0, f->frames)) \
-	X(ln_parent_data, -EPERM, "parent is a data frame", NOTE_WRONG_KIND,                         \
-	  svakit_link_table(M, f->data_pfn, 0, f->pte_tab))                                          \
-	X(ln_child_data, -EPERM, "child is a data frame", NOTE_WRONG_KIND,                           \
-	  svakit_link_table(M, f->pmd_tab, 0, f->data_pfn))                                          \
-	X(ln_level, -EINVAL, "child two levels down", NONE, svakit_link_table(M, f->pud_tab, 0, f->pte_tab)) \
-	X(ln_parent_l1, -EINVAL, "parent is a PTE table", NONE, svakit_link_table(M, f->pte_tab, 0, f->pte_tab)) \
-	X(ln_linked, -EBUSY, "child already linked", NONE, svakit_link_table(M, f->pmd_tab, 0, f->linked_child)) \
-	X(ln_queued, -EPERM, "child on the deferred-free list", NOTE("header silent"),               \
-	  svakit_link_table(M, f->pud_tab, 0, f->queued_tab))                                        \
-	X(ln_freed, -EALREADY, "child freed (stale pfn)", NOTE("header silent"),                     \
-	  svakit_link_table(M, f->pmd_tab, 0, f->freed_tab))                                         \
-	X(ln_queued_parent, -EPERM, "parent on the deferred-free list",                              \
-	  OPT(NOTE("header silent")), \
-	  svakit_link_table(M, f->queued_tab, 0, f->pte_tab))                                    \
-	X(ln_index, -EINVAL, "index 512", NONE, svakit_link_table(M, f->pmd_tab, 512, f->pte_tab))   \
-	X(ln_present, -EEXIST, "over a present entry", NONE,                                         \
-	  svakit_link_table(M, f->linked_parent, 0, f->pte_tab))                                     \
-	X(ln_kind, -EINVAL, "a kernel table under a user table", NONE,                               \
-	  svakit_link_table(M, f->user_pmd, 384, f->pte_tab))                                        \
-	X(ln_bottom_up, 0, "(valid) under a parent not linked yet: building a subtree bottom-up",    \
-	  OPT(VALID),          \
-	  svakit_link_table(M, f->pmd_tab, 0, f->pte_tab))
-
-#define CASES_svakit_unlink_table(X)                                                                \
-	X(ul_beyond, -ERANGE, "parent = frames", NONE, svakit_unlink_table(M, f->frames, 0, &o.a))   \
-	X(ul_data, -EPERM, "a data frame", NOTE_WRONG_KIND, svakit_unlink_table(M, f->data_pfn, 0, &o.a)) \
-	X(ul_empty, -ENOENT, "an empty entry", NONE, svakit_unlink_table(M, f->pmd_tab, 0, &o.a))    \
-	X(ul_leaf, -ENOENT, "a 2 MiB leaf (no table under it)", NONE,                                \
-	  svakit_unlink_table(M, f->user_pmd, 256, &o.a))                                            \
-	X(ul_index, -EINVAL, "index 512", NONE, svakit_unlink_table(M, f->linked_parent, 512, &o.a)) \
-	X(ul_null, -EFAULT, "NULL out", NONE, svakit_unlink_table(M, f->linked_parent, 0, NULL))    \
-	X(ul_kroot_shared, -EPERM, "a kernel-half entry of init_mm's root (every mm's root copies it)",    \
-	  OPT(              \
-	      NOTE("header silent; the shared kernel half is not the primitives' to change, "         \
-		   "as -EPERM refuses a root table to pagetable_free")),                              \
-	  svakit_unlink_table(M, f->kroot, 300, &o.a))                                               \
-	X(ul_uroot_kernel, -EPERM, "a kernel-half entry of an mm's root (its copy of init_mm's)",    \
-	  OPT(   \
-	      NOTE("header silent")),                                                                \
-	  svakit_unlink_table(M, f->user_root, 300, &o.a))                                           \
-	X(ul_subtree, 0, "(valid) a table that still holds a table, as pud_free_pmd_page clears the PUD first", \
-	  OPT(VALID),              \
-	  svakit_unlink_table(M, f->kva_pud, (unsigned)idx(f->kva_linked, 3), &o.a))
-
-#define CASES_svakit_pagetable_free(X)                                                              \
-	X(ptf_beyond, -ERANGE, "pfn = frames", NONE, svakit_pagetable_free(M, f->frames))            \
-	X(ptf_data, -EPERM, "a data frame", NONE, svakit_pagetable_free(M, f->data_pfn))             \
-	X(ptf_uroot, -EPERM, "a user root", NONE, svakit_pagetable_free(M, f->user_root))            \
-	X(ptf_kroot, -EPERM, "init_mm's root", NONE, svakit_pagetable_free(M, f->kroot))             \
-	X(ptf_linked, -EBUSY, "a linked table", NONE, svakit_pagetable_free(M, f->linked_child))     \
-	X(ptf_holder, -EBUSY, "a linked table that holds a link (the v6 bug)", NONE,                 \
-	  svakit_pagetable_free(M, f->linked_parent))                                                \
-	X(ptf_queued, -EALREADY, "a table already queued", NONE, svakit_pagetable_free(M, f->queued_tab)) \
-	X(ptf_freed, -EALREADY, "a table already freed", NONE, svakit_pagetable_free(M, f->freed_tab)) \
-	X(ptf_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_free(M, f->virgin_pfn))
-
-#define CASES_svakit_pagetable_free_kernel(X)                                                       \
-	X(ptfk_beyond, -ERANGE, "pfn = frames", NONE, svakit_pagetable_free_kernel(M, f->frames))    \
-	X(ptfk_data, -EPERM, "a data frame", NONE, svakit_pagetable_free_kernel(M, f->data_pfn))     \
-	X(ptfk_user, -EPERM, "an unlinked user table", PREP(prep_unlink_user_pte),                   \
-	  svakit_pagetable_free_kernel(M, f->tmp))                                                   \
-	X(ptfk_uroot, -EPERM, "a user root", NONE, svakit_pagetable_free_kernel(M, f->user_root))    \
-	X(ptfk_kroot, -EPERM, "init_mm's root", NONE, svakit_pagetable_free_kernel(M, f->kroot))     \
-	X(ptfk_linked, -EBUSY, "a linked table", NONE, svakit_pagetable_free_kernel(M, f->linked_child)) \
-	X(ptfk_queued, -EALREADY, "a table already queued", NONE, svakit_pagetable_free_kernel(M, f->queued_tab)) \
-	X(ptfk_freed, -EALREADY, "a table already freed", NONE, svakit_pagetable_free_kernel(M, f->freed_tab)) \
-	X(ptfk_virgin, -ENXIO, "a frame never allocated", NONE, svakit_pagetable_free_kernel(M, f->virgin_pfn))
-
-#define CASES_svakit_run_deferred_work(X)
-#define CASES_svakit_flush_deferred_work(X)
-
-#define CASES_svakit_deferred_stats(X)                                                              \
-	X(dstats_null, -EFAULT, "NULL out", NONE, svakit_deferred_stats(M, NULL))
-
-#define CASES_svakit_set_free_hook(X)                                                               \
-	X(freehook_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_set_free_hook(M, NULL, NULL))
-
-#define CASES_svakit_iommu_set_driver(X)                                                            \
-	X(drv_unknown, -ENODEV, "unknown IOMMU", NONE, svakit_iommu_set_driver(M, 7, &o.ops, NULL))  \
-	X(drv_null_ops, 0, "NULL ops (detaches; not an error)", NONE, svakit_iommu_set_driver(M, f->iommu, NULL, NULL))
-
-#define CASES_svakit_events(X)                                                                      \
-	X(ev_null, -EFAULT, "NULL out, cap 2", NONE, svakit_events(M, 0, NULL, 2))                   \
-	X(ev_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_events(M, 0, o.ev, SIZE_MAX))
-
-#define CASES_svakit_frame_history(X)                                                               \
-	X(fh_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_history(M, f->frames, o.ev, 2))     \
-	X(fh_null, -EFAULT, "NULL out, cap 2", NONE, svakit_frame_history(M, f->data_pfn, NULL, 2))  \
-	X(fh_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_frame_history(M, f->data_pfn, o.ev, SIZE_MAX))
-
-/* Every function of the header, in its order. */
 
 /* The IOVA allocator as a library: a destroyed domain and a forged one. */
 static struct svakit_iova_domain *dead_iovad(void)
@@ -2205,40 +1938,311 @@ static int reserve_on_granule1(uint64_t hi)
 	X(icstats_cpu, -EINVAL, "cpu 4 of 4", NONE, svakit_iova_cpu_stats(IOVAD, NO_SUCH_CPU, &o.ics))  \
 	X(icstats_null_out, -EFAULT, "NULL out", NONE, svakit_iova_cpu_stats(IOVAD, 0, NULL))
 
-#define FUNCTIONS(F)                                                                                \
-	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_version) \
-	F(svakit_strerror) F(svakit_machine_stats) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_fail_nth) F(svakit_fail_nth_injected) F(svakit_frame_alloc)      \
-	F(svakit_frame_free) F(svakit_frame_info) F(svakit_frame_read) F(svakit_frame_write)          \
-	F(svakit_mm_create) F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_map) F(svakit_unmap)      \
-	F(svakit_translate) F(svakit_vmalloc_area) F(svakit_vmalloc) F(svakit_vmalloc_huge)           \
-	F(svakit_vfree) F(svakit_vm_unmap_aliases) F(svakit_vmap_huge) F(svakit_vunmap) F(svakit_direct_map_va)                  \
-	F(svakit_set_memory) F(svakit_set_memory_rox) F(svakit_cpa_collapse) F(svakit_memory_hot_remove) \
-	F(svakit_memory_hot_add) F(svakit_set_tlb_flush_hook) F(svakit_flush_tlb_kernel_range)        \
-	F(svakit_iommu_config_default) F(svakit_iommu_create) F(svakit_iommu_counters)                \
-	F(svakit_iommu_invalidate_range) F(svakit_iommu_invalidate_pasid)                             \
-	F(svakit_iommu_invalidate_all) F(svakit_iommu_fence) F(svakit_device_create)                  \
-	F(svakit_device_attach_pasid) F(svakit_device_detach_pasid) F(svakit_iommu_commands)          \
-	F(svakit_iommu_sva_bind_device)                                                               \
-	F(svakit_iommu_sva_unbind_device) F(svakit_iommu_sva_get_pasid) F(svakit_iommu_sva_mm_count)  \
-	F(svakit_iommu_sva_invalidate_kva_range_slow) F(svakit_dma_read) F(svakit_dma_write)          \
-	F(svakit_domain_alloc) F(svakit_domain_free) F(svakit_attach_device) F(svakit_detach_device)  \
-	F(svakit_iommu_map) F(svakit_iommu_unmap) F(svakit_iommu_iova_to_phys) F(svakit_dma_setup)    \
-	F(svakit_dma_set_mask) F(svakit_dma_get_mask) F(svakit_device_set_bus_dma_limit)             \
-	F(svakit_dma_map_page) F(svakit_dma_unmap_page) F(svakit_dma_map_sg) F(svakit_dma_unmap_sg)   \
-	F(svakit_dma_alloc_coherent) F(svakit_dma_free_coherent) F(svakit_dma_flush_queues)           \
-	F(svakit_dma_run_timers) F(svakit_flush_queue_stats) F(svakit_flush_queue_entries)            \
-	F(svakit_dma_map_benchmark)                                          \
-	F(svakit_iommu_debug_pagealloc_built) F(svakit_iommu_debug_map_count) F(svakit_iommu_debug_stats) \
-	F(svakit_set_report_handler) F(svakit_report_count) F(svakit_reports) F(svakit_report_text)   \
-	F(svakit_pagetable_alloc_kernel) F(svakit_read_entry) F(svakit_write_entry)                   \
-	F(svakit_link_table) F(svakit_unlink_table) F(svakit_pagetable_free)                          \
-	F(svakit_pagetable_free_kernel) F(svakit_run_deferred_work) F(svakit_flush_deferred_work)     \
-	F(svakit_deferred_stats) F(svakit_set_free_hook) F(svakit_iommu_set_driver) F(svakit_events)  \
-	F(svakit_frame_history)                                                                       \
-	F(svakit_iova_domain_create) F(svakit_iova_domain_destroy) F(svakit_alloc_iova)               \
-	F(svakit_free_iova) F(svakit_alloc_iova_fast) F(svakit_free_iova_fast) F(svakit_reserve_iova) \
-	F(svakit_free_cpu_cached_iovas) F(svakit_iova_run_depot_work) F(svakit_iova_stats)            \
-	F(svakit_iova_cpu_stats)
+#define CASES_svakit_vmalloc_area(X)                                                                \
+	X(varea_null_start, -EFAULT, "NULL start", NONE, svakit_vmalloc_area(M, NULL, &o.b))         \
+	X(varea_null_end, -EFAULT, "NULL end", NONE, svakit_vmalloc_area(M, &o.a, NULL))
+
+#define CASES_svakit_vmalloc(X)                                                                     \
+	X(vm_size_0, -EINVAL, "size 0", NONE, svakit_vmalloc(M, 0, &o.a))                            \
+	X(vm_size_odd, -EINVAL, "size 100 (not page-sized)", NONE, svakit_vmalloc(M, 100, &o.a))     \
+	X(vm_size_area, -EINVAL, "size larger than the vmalloc area",                                \
+	  NOTE("header silent: a size no area can hold is a bad size"),                              \
+	  svakit_vmalloc(M, f->vend - f->vstart + SZ_4K, &o.a))                                      \
+	X(vm_size_max, -EINVAL, "size UINT64_MAX & ~0xfff", NONE, svakit_vmalloc(M, ~0xfffULL, &o.a)) \
+	X(vm_null, -EFAULT, "NULL va", NONE, svakit_vmalloc(M, SZ_4K, NULL))                         \
+	X(vm_oom, -ENOMEM, "memory exhausted", PREP(prep_exhaust), svakit_vmalloc(M, SZ_4K, &o.a))   \
+	X(vm_bigger_than_memory, -ENOMEM, "size twice the memory",                                   \
+	  NONE,          \
+	  svakit_vmalloc(M, 2 * f->mem_bytes, &o.a))
+
+#define CASES_svakit_vmalloc_huge(X)                                                                \
+	X(vmh_size_0, -EINVAL, "size 0", NONE, svakit_vmalloc_huge(M, 0, &o.a))                      \
+	X(vmh_size_4k, -EINVAL, "size 4 KiB (not 2 MiB-sized)", NONE, svakit_vmalloc_huge(M, SZ_4K, &o.a)) \
+	X(vmh_size_3m, -EINVAL, "size 3 MiB", NONE, svakit_vmalloc_huge(M, 3 * SZ_2M / 2, &o.a))    \
+	X(vmh_null, -EFAULT, "NULL va", NONE, svakit_vmalloc_huge(M, SZ_2M, NULL))                   \
+	X(vmh_bigger_than_memory, -ENOMEM, "size twice the memory",                                  \
+	  NONE,                                   \
+	  svakit_vmalloc_huge(M, 2 * f->mem_bytes, &o.a))                                            \
+	X(vmh_size_area, -EINVAL, "size larger than the vmalloc area",                               \
+	  OPT(         \
+	      NOTE("header silent; one errno for one kind of bad input, as svakit_vmalloc")),        \
+	  svakit_vmalloc_huge(M, f->vend - f->vstart + SZ_2M, &o.a))                                 \
+	X(vmh_size_max, -EINVAL, "size 2^64 - 2 MiB (wraps the area)",                               \
+	  NONE,             \
+	  svakit_vmalloc_huge(M, ~(SZ_2M - 1), &o.a))
+
+#define CASES_svakit_vfree(X)                                                                       \
+	X(vfree_zero, -ENOENT, "va 0 (vfree(NULL))",                                                 \
+	  NOTE("vfree(NULL) is a no-op in Linux; here it names no vmalloc area"), svakit_vfree(M, 0))                                                                        \
+	X(vfree_double, -ENOENT, "an area already freed (double vfree)", NONE, svakit_vfree(M, f->dead_vm_va)) \
+	X(vfree_middle, -ENOENT, "the middle of an area", NONE, svakit_vfree(M, f->vm_va + SZ_4K))   \
+	X(vfree_misaligned, -EINVAL, "an unaligned va inside an area", NONE,        \
+	  svakit_vfree(M, f->vm_va + 8))                                                             \
+	X(vfree_noncanon, -ERANGE, "a non-canonical va", NONE, svakit_vfree(M, NONCANON_K)) \
+	X(vfree_direct_map, -ENOENT, "a direct-map va (not a vmalloc area)", NONE, svakit_vfree(M, f->dm_va))
+
+/* Only @m: the handle rows (NULL, destroyed) cover it. */
+#define CASES_svakit_vm_unmap_aliases(X)
+
+#define CASES_svakit_vmap_huge(X)                                                                   \
+	X(vmap_size_4k, -EINVAL, "size 4 KiB", NONE,                                                 \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_4K, RW))                              \
+	X(vmap_size_4m, -EINVAL, "size 4 MiB", NONE,                                                 \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, 2 * SZ_2M, RW))                          \
+	X(vmap_va_misaligned, -EINVAL, "va 4 KiB aligned only", NONE,                                \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30) + SZ_4K, 0, SZ_2M, RW))                      \
+	X(vmap_phys_misaligned, -EINVAL, "phys 4 KiB aligned only", NONE,                            \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), SZ_4K, SZ_2M, RW))                          \
+	X(vmap_prot, -EINVAL, "prot with PS", NONE, svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_2M, PS)) \
+	X(vmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_vmap_huge(M, NONCANON_K, 0, SZ_2M, RW)) \
+	X(vmap_user, -EINVAL, "a user va", NONE, svakit_vmap_huge(M, UVA_FREE, 0, SZ_2M, RW))        \
+	X(vmap_phys_beyond, -ERANGE, "phys = end of memory", NONE,                                   \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), f->mem_bytes, SZ_2M, RW))                   \
+	X(vmap_1g_past_end, -ERANGE, "1 GiB at phys 0 on 64 MiB", NONE,                              \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_1G, RW))                              \
+	X(vmap_over_leaf, -EEXIST, "over the direct map's 2 MiB leaf", NONE,                         \
+	  svakit_vmap_huge(M, f->dm_va, 0, SZ_2M, RW))                                               \
+	X(vmap_over_huge, -EEXIST, "over a vmalloc_huge leaf", NONE,                                 \
+	  svakit_vmap_huge(M, f->huge_va, 0, SZ_2M, RW))                                             \
+	X(vmap_over_live_table, -EBUSY, "over a PTE table that still maps pages", NONE,              \
+	  svakit_vmap_huge(M, f->vm_va & ~(SZ_2M - 1), 0, SZ_2M, RW))                                \
+	X(vmap_oom, -ENOMEM, "memory exhausted, tables needed", PREP(prep_exhaust),                  \
+	  svakit_vmap_huge(M, f->vstart + (64ULL << 30), 0, SZ_2M, RW))
+
+#define CASES_svakit_vunmap(X)                                                                      \
+	X(vunmap_size_0, -EINVAL, "size 0", NONE, svakit_vunmap(M, f->vm_va, 0))                     \
+	X(vunmap_va_misaligned, -EINVAL, "va not aligned", NONE, svakit_vunmap(M, f->vm_va + 1, SZ_4K)) \
+	X(vunmap_size_misaligned, -EINVAL, "size 100", NONE, svakit_vunmap(M, f->vm_va, 100))        \
+	X(vunmap_noncanon, -ERANGE, "non-canonical va", NONE, svakit_vunmap(M, NONCANON_K, SZ_4K))   \
+	X(vunmap_user, -EINVAL, "a user va", NONE, svakit_vunmap(M, UVA, SZ_4K))                     \
+	X(vunmap_partial_huge, -EINVAL, "4 KiB of a 2 MiB leaf", NONE, svakit_vunmap(M, f->huge_va, SZ_4K)) \
+	X(vunmap_wraps, -ERANGE, "a range that wraps past 2^64 (as DMA)", NONE,                               \
+	  svakit_vunmap(M, 0xfffffffffffff000ULL, 2 * SZ_4K))
+
+#define CASES_svakit_direct_map_va(X)                                                               \
+	X(dmva_beyond, -ERANGE, "phys = end of memory", NONE, svakit_direct_map_va(M, f->mem_bytes, &o.a)) \
+	X(dmva_max, -ERANGE, "phys = UINT64_MAX", NONE, svakit_direct_map_va(M, UINT64_MAX, &o.a))   \
+	X(dmva_null, -EFAULT, "NULL out", NONE, svakit_direct_map_va(M, 0, NULL))
+
+#define CASES_svakit_set_memory(X)                                                                  \
+	X(setmem_0, -EINVAL, "npages 0", NONE, svakit_set_memory(M, f->dm_va, 0, 0, RW))             \
+	X(setmem_misaligned, -EINVAL, "va not aligned", NONE, svakit_set_memory(M, f->dm_va + 1, 1, 0, RW)) \
+	X(setmem_set_p, -EINVAL, "set P (outside SVAKIT_PROT_MASK)", NONE,                           \
+	  svakit_set_memory(M, f->dm_va, 1, P, 0))                                                   \
+	X(setmem_set_ps, -EINVAL, "set PS", NONE, svakit_set_memory(M, f->dm_va, 1, PS, 0))          \
+	X(setmem_clear_p, -EINVAL, "clear P", NONE, svakit_set_memory(M, f->dm_va, 1, 0, P))         \
+	X(setmem_overlap, -EINVAL, "the same bit set and cleared", NONE,                             \
+	  svakit_set_memory(M, f->dm_va, 1, RW, RW))                                                 \
+	X(setmem_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
+	  svakit_set_memory(M, f->dm_base - SZ_1G, 1, 0, RW))                                        \
+	X(setmem_unmapped, -ENOENT, "an unmapped vmalloc-area page (CPA's zero pte)", NONE,          \
+	  svakit_set_memory(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1, 0, RW))                          \
+	X(setmem_user, -EINVAL, "a user va", NONE, svakit_set_memory(M, UVA, 1, 0, RW)) \
+	X(setmem_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory(M, NONCANON_K, 1, 0, RW)) \
+	X(setmem_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                      \
+	  svakit_set_memory(M, NONCANON_U, 1, 0, RW))                                                \
+	X(setmem_past_end, -ERANGE, "a range past the end of memory", NONE,                          \
+	  svakit_set_memory(M, f->dm_base + f->mem_bytes - SZ_4K, 2, 0, RW))           \
+	X(setmem_npages_huge, -ERANGE, "npages 2^52", NONE, svakit_set_memory(M, f->dm_va, 1ULL << 52, 0, RW)) \
+	X(setmem_oom, -ENOMEM, "memory exhausted, a split needed", PREP(prep_exhaust),               \
+	  svakit_set_memory(M, f->dm_va, 1, 0, RW))                                                  \
+	X(setmem_offline, -ENOENT, "offline memory", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_set_memory(M, f->dm_base + (SECTION << 12), 1, 0, RW))
+
+#define CASES_svakit_set_memory_rox(X)                                                              \
+	X(rox_0, -EINVAL, "npages 0", NONE, svakit_set_memory_rox(M, f->dm_va, 0))                    \
+	X(rox_misaligned, -EINVAL, "va not aligned", NONE, svakit_set_memory_rox(M, f->dm_va + 1, 1)) \
+	X(rox_user, -EINVAL, "a user va", NONE, svakit_set_memory_rox(M, UVA, 1))                    \
+	X(rox_noncanon, -ERANGE, "non-canonical va", NONE, svakit_set_memory_rox(M, NONCANON_U, 1))  \
+	X(rox_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE,     \
+	  svakit_set_memory_rox(M, f->dm_base - SZ_1G, 1))                                            \
+	X(rox_past_end, -ERANGE, "a range past the end of memory", NONE,                             \
+	  svakit_set_memory_rox(M, f->dm_base + f->mem_bytes - SZ_4K, 2))                             \
+	X(rox_unmapped, -ENOENT, "an unmapped vmalloc-area page", NONE,                               \
+	  svakit_set_memory_rox(M, f->vm_va + 3 * SZ_1G + 5 * SZ_2M, 1))
+
+#define CASES_svakit_cpa_collapse_large_pages(X)                                                                \
+	X(collapse_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \
+	  svakit_cpa_collapse_large_pages(M, f->dm_base - SZ_1G))                                                \
+	X(collapse_noncanon, -ERANGE, "non-canonical va", NONE, svakit_cpa_collapse_large_pages(M, NONCANON_K))  \
+	X(collapse_noncanon_low, -ERANGE, "non-canonical va, bit 63 clear", NONE,                    \
+	  svakit_cpa_collapse_large_pages(M, NONCANON_U))                                                        \
+	X(collapse_user, -EINVAL, "a user va", NONE, svakit_cpa_collapse_large_pages(M, UVA))   \
+	X(collapse_past_end, -ERANGE, "the direct-map va one past memory", NONE,                     \
+	  svakit_cpa_collapse_large_pages(M, f->dm_base + f->mem_bytes))                           \
+	X(collapse_offline, -ENOENT, "offline memory", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_cpa_collapse_large_pages(M, f->dm_base + (SECTION << 12)))
+
+#define CASES_svakit_memory_hot_remove(X)                                                           \
+	X(hrm_small_machine, -ERANGE, "a section past 64 MiB", NONE, svakit_memory_hot_remove(M, 0, SECTION)) \
+	X(hrm_zero, -EINVAL, "nr_pages 0", VARIANT(V256), svakit_memory_hot_remove(M, SECTION, 0))   \
+	X(hrm_pfn_misaligned, -EINVAL, "pfn not section aligned", VARIANT(V256),                     \
+	  svakit_memory_hot_remove(M, SECTION + 1024, SECTION))                                      \
+	X(hrm_size_misaligned, -EINVAL, "nr_pages not whole sections", VARIANT(V256),                \
+	  svakit_memory_hot_remove(M, SECTION, 1024))                                                \
+	X(hrm_beyond, -ERANGE, "pfn past the end", VARIANT(V256), svakit_memory_hot_remove(M, 2 * SECTION, SECTION)) \
+	X(hrm_past_end, -ERANGE, "a range past the end", VARIANT(V256),                              \
+	  svakit_memory_hot_remove(M, SECTION, 2 * SECTION))                                         \
+	X(hrm_wrap, -ERANGE, "pfn + nr_pages wraps", VARIANT(V256),                                  \
+	  svakit_memory_hot_remove(M, 1ULL << 63, 1ULL << 63))                                       \
+	X(hrm_busy, -EBUSY, "a section with allocated frames", VARIANT(V256),                        \
+	  svakit_memory_hot_remove(M, 0, SECTION))                                                   \
+	X(hrm_offline, -ENOENT, "a section already offline", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_memory_hot_remove(M, SECTION, SECTION))
+
+#define CASES_svakit_memory_hot_add(X)                                                              \
+	X(hadd_online, -EBUSY, "an online section", VARIANT(V256), svakit_memory_hot_add(M, SECTION, SECTION)) \
+	X(hadd_partly, -EBUSY, "a range only partly offline", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_memory_hot_add(M, 0, 2 * SECTION))                                                  \
+	X(hadd_zero, -EINVAL, "nr_pages 0", OPT(VARIANT(V256), PREP(prep_offline_top_section)),      \
+	  svakit_memory_hot_add(M, SECTION, 0))                                                      \
+	X(hadd_misaligned, -EINVAL, "pfn not section aligned", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_memory_hot_add(M, SECTION + 1024, SECTION))                                         \
+	X(hadd_beyond, -ERANGE, "a range past the end", OPT(VARIANT(V256), PREP(prep_offline_top_section)), \
+	  svakit_memory_hot_add(M, SECTION, 2 * SECTION))                                            \
+	X(hadd_wrap, -ERANGE, "pfn + nr_pages wraps", VARIANT(V256),                                 \
+	  svakit_memory_hot_add(M, 1ULL << 63, 1ULL << 63))
+
+#define CASES_svakit_machine_set_tlb_flush_hook(X)                                                          \
+	X(tlbhook_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_machine_set_tlb_flush_hook(M, NULL, NULL))
+
+#define CASES_svakit_flush_tlb_kernel_range(X)                                                      \
+	X(flush_reversed, -EINVAL, "start > end", NONE, svakit_flush_tlb_kernel_range(M, f->vm_va + SZ_4K, f->vm_va)) \
+	X(flush_noncanon, -ERANGE, "non-canonical start", NONE, \
+	  svakit_flush_tlb_kernel_range(M, NONCANON_K, NONCANON_K + SZ_4K))                          \
+	X(flush_misaligned, -EINVAL, "start not page aligned", NONE, \
+	  svakit_flush_tlb_kernel_range(M, f->vm_va + 8, f->vm_va + SZ_4K))                          \
+	X(flush_user, -EINVAL, "a user-half range", NONE,      \
+	  svakit_flush_tlb_kernel_range(M, UVA, UVA + SZ_4K))
+
+#define CASES_svakit_machine_stats(X)                                                               \
+	X(stats_null_out, -EFAULT, "NULL out", NONE, svakit_machine_stats(M, NULL))
+
+#define CASES_svakit_machine_set_report_handler(X)                                                          \
+	X(rephandler_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_machine_set_report_handler(M, NULL, NULL))
+
+#define CASES_svakit_report_count(X)                                                                \
+	X(repcount_null, -EFAULT, "NULL out", NONE, svakit_report_count(M, NULL))
+
+#define CASES_svakit_report_read(X)                                                                     \
+	X(reports_null, -EFAULT, "NULL out, cap 2", NONE, svakit_report_read(M, 0, NULL, 2))             \
+	X(reports_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_report_read(M, 0, o.rep, SIZE_MAX))
+
+#define CASES_svakit_report_text(X)                                                                 \
+	X(rtext_null, -EFAULT, "NULL buf", NONE, svakit_report_text(M, 0, NULL, 16))                 \
+	X(rtext_len_0, -EINVAL, "len 0", NONE, svakit_report_text(M, 0, o.text, 0))                  \
+	X(rtext_none, -ENOENT, "no such report", NONE, svakit_report_text(M, 0, o.text, sizeof(o.text))) \
+	X(rtext_max, -ENOENT, "index UINT64_MAX", NONE,                                              \
+	  svakit_report_text(M, UINT64_MAX, o.text, sizeof(o.text)))
+
+#define CASES_svakit_machine_check(X)
+
+#define CASES_svakit_machine_check_text(X)                                                          \
+	X(chktext_null, -EFAULT, "NULL buf", NONE, svakit_machine_check_text(M, NULL, 16))           \
+	X(chktext_len_0, -EINVAL, "len 0 (no room for the NUL)", NONE, svakit_machine_check_text(M, o.text, 0)) \
+	X(chktext_len_1, 0, "len 1: a consistent machine's text is empty", NONE,                     \
+	  check_text_empty(f, 1))
+
+#define CASES_svakit_fail_nth(X)                                                                    \
+	X(failnth_disarm, 0, "not bad input: 0 disarms, no count wanted", VALID, svakit_fail_nth(M, 0, NULL))
+
+#define CASES_svakit_fail_nth_injected(X)                                                           \
+	X(failinj_null, -EFAULT, "NULL what out", NONE, svakit_fail_nth_injected(M, NULL))
+
+#define CASES_svakit_frame_info(X)                                                                  \
+	X(finfo_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_info(M, f->frames, &o.d))        \
+	X(finfo_max, -ERANGE, "pfn = UINT64_MAX", NONE, svakit_frame_info(M, UINT64_MAX, &o.d))      \
+	X(finfo_null, -EFAULT, "NULL out", NONE, svakit_frame_info(M, f->data_pfn, NULL))
+
+#define CASES_svakit_frame_read(X)                                                                  \
+	X(fread_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_read(M, f->frames, 0, o.buf, 8)) \
+	X(fread_null, -EFAULT, "NULL buf", NONE, svakit_frame_read(M, f->data_pfn, 0, NULL, 8))      \
+	X(fread_null_0, -EFAULT, "NULL buf, len 0", NONE, svakit_frame_read(M, f->data_pfn, 0, NULL, 0)) \
+	X(fread_off_4096, -EINVAL, "offset 4096, len 1", NONE,                                       \
+	  svakit_frame_read(M, f->data_pfn, 4096, o.buf, 1))                                         \
+	X(fread_straddle, -EINVAL, "offset 4090, len 8 (past the frame)", NONE,                      \
+	  svakit_frame_read(M, f->data_pfn, 4090, o.buf, 8))                                         \
+	X(fread_off_max, -EINVAL, "offset UINT32_MAX", NONE,                                         \
+	  svakit_frame_read(M, f->data_pfn, UINT32_MAX, o.buf, 1))                                   \
+	X(fread_len_max, -EINVAL, "len SIZE_MAX", NONE,                                              \
+	  svakit_frame_read(M, f->data_pfn, 0, o.buf, SIZE_MAX))
+
+#define CASES_svakit_frame_write(X)                                                                 \
+	X(fwrite_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_write(M, f->frames, 0, o.buf, 8)) \
+	X(fwrite_null, -EFAULT, "NULL buf", NONE, svakit_frame_write(M, f->data_pfn, 0, NULL, 8))    \
+	X(fwrite_off_4096, -EINVAL, "offset 4096, len 1", NONE,                                      \
+	  svakit_frame_write(M, f->data_pfn, 4096, o.buf, 1))                                        \
+	X(fwrite_straddle, -EINVAL, "offset 4090, len 8 (no partial write)", NONE,                   \
+	  svakit_frame_write(M, f->data_pfn, 4090, "abcdefgh", 8))                                   \
+	X(fwrite_len_max, -EINVAL, "len SIZE_MAX", NONE,                                             \
+	  svakit_frame_write(M, f->data_pfn, 0, o.buf, SIZE_MAX))                                    \
+	X(fwrite_table, -EPERM, "init_mm's root, a live page table (fuzzer find)", NONE,             \
+	  svakit_frame_write(M, 0, 0, "abcdefgh", 8))
+
+#define CASES_svakit_iommu_commands(X)                                                              \
+	X(icmd_unknown, -ENODEV, "unknown IOMMU id", NONE, svakit_iommu_commands(M, 7, &o.icmd))     \
+	X(icmd_max, -ENODEV, "IOMMU id UINT32_MAX", NONE, svakit_iommu_commands(M, UINT32_MAX, &o.icmd)) \
+	X(icmd_null, -EFAULT, "NULL out", NONE, svakit_iommu_commands(M, f->iommu, NULL))
+
+#define CASES_svakit_flush_queue_entries(X)                                                         \
+	X(fqe_null_count, -EFAULT, "NULL count out", NONE,                                          \
+	  svakit_flush_queue_entries(M, f->dma_dom, o.fqe, 4, NULL))                                 \
+	X(fqe_null_out, -EFAULT, "NULL out with room 4", NONE,                                      \
+	  svakit_flush_queue_entries(M, f->dma_dom, NULL, 4, &o.n))                                 \
+	X(fqe_unknown, -ENODEV, "unknown domain", NONE, svakit_flush_queue_entries(M, 99, o.fqe, 4, &o.n)) \
+	X(fqe_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_flush_queue_entries(M, f->dma_dom, o.fqe, SIZE_MAX, &o.n)) \
+	X(fqe_dead, -ENODEV, "a freed domain (stale)", NONE,                                        \
+	  svakit_flush_queue_entries(M, f->dead_dom, o.fqe, 4, &o.n))                                \
+	X(fqe_identity, -EINVAL, "an identity domain (no queue)", NONE,                             \
+	  svakit_flush_queue_entries(M, f->dom_ident, o.fqe, 4, &o.n))
+
+#define CASES_svakit_event_read(X)                                                                      \
+	X(ev_null, -EFAULT, "NULL out, cap 2", NONE, svakit_event_read(M, 0, NULL, 2))                   \
+	X(ev_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_event_read(M, 0, o.ev, SIZE_MAX))
+
+#define CASES_svakit_frame_history(X)                                                               \
+	X(fh_beyond, -ERANGE, "pfn = frames", NONE, svakit_frame_history(M, f->frames, o.ev, 2))     \
+	X(fh_null, -EFAULT, "NULL out, cap 2", NONE, svakit_frame_history(M, f->data_pfn, NULL, 2))  \
+	X(fh_cap_max, -EINVAL, "cap SIZE_MAX", NONE, svakit_frame_history(M, f->data_pfn, o.ev, SIZE_MAX))
+
+/* Every function of svakit.h, then of svakit_debug.h, in their order (checked). */
+#define FUNCTIONS(F)                                                                                    \
+	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_version)  \
+	F(svakit_strerror) F(svakit_frame_alloc) F(svakit_frame_free) F(svakit_mm_create)              \
+	F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_mm_map) F(svakit_mm_unmap)                     \
+	F(svakit_mm_translate) F(svakit_pagetable_alloc_kernel) F(svakit_pagetable_read_entry)         \
+	F(svakit_pagetable_write_entry) F(svakit_pagetable_link) F(svakit_pagetable_unlink)            \
+	F(svakit_pagetable_free) F(svakit_iommu_config_default) F(svakit_iommu_create)                 \
+	F(svakit_iommu_counters) F(svakit_iommu_invalidate_range) F(svakit_iommu_invalidate_pasid)     \
+	F(svakit_iommu_invalidate_all) F(svakit_iommu_fence) F(svakit_iommu_set_driver)                \
+	F(svakit_device_create) F(svakit_iommu_attach_device_pasid)                                    \
+	F(svakit_iommu_detach_device_pasid) F(svakit_device_dma_read) F(svakit_device_dma_write)       \
+	F(svakit_iommu_sva_bind_device) F(svakit_iommu_sva_unbind_device)                              \
+	F(svakit_iommu_sva_get_pasid) F(svakit_iommu_sva_mm_count)                                     \
+	F(svakit_iommu_sva_invalidate_kva_range_slow) F(svakit_pagetable_free_kernel)                  \
+	F(svakit_deferred_work_run) F(svakit_deferred_work_flush) F(svakit_deferred_stats)             \
+	F(svakit_machine_set_free_hook) F(svakit_iommu_domain_alloc) F(svakit_iommu_domain_free)       \
+	F(svakit_iommu_attach_device) F(svakit_iommu_detach_device) F(svakit_iommu_map)                \
+	F(svakit_iommu_unmap) F(svakit_iommu_iova_to_phys) F(svakit_iommu_setup_default_domain)        \
+	F(svakit_iommu_debug_pagealloc_built) F(svakit_iommu_debug_map_count)                          \
+	F(svakit_iommu_debug_stats) F(svakit_dma_set_mask) F(svakit_dma_get_mask)                      \
+	F(svakit_device_set_bus_dma_limit) F(svakit_dma_map_page) F(svakit_dma_unmap_page)             \
+	F(svakit_dma_map_sg) F(svakit_dma_unmap_sg) F(svakit_dma_alloc_coherent)                       \
+	F(svakit_dma_free_coherent) F(svakit_dma_flush_queues) F(svakit_dma_run_timers)                \
+	F(svakit_flush_queue_stats) F(svakit_dma_map_benchmark) F(svakit_iova_domain_create)           \
+	F(svakit_iova_domain_destroy) F(svakit_alloc_iova) F(svakit_free_iova)                         \
+	F(svakit_alloc_iova_fast) F(svakit_free_iova_fast) F(svakit_reserve_iova)                      \
+	F(svakit_free_cpu_cached_iovas) F(svakit_iova_run_depot_work) F(svakit_iova_stats)             \
+	F(svakit_iova_cpu_stats) F(svakit_vmalloc_area) F(svakit_vmalloc) F(svakit_vmalloc_huge)       \
+	F(svakit_vfree) F(svakit_vm_unmap_aliases) F(svakit_vmap_huge) F(svakit_vunmap)                \
+	F(svakit_direct_map_va) F(svakit_set_memory) F(svakit_set_memory_rox)                          \
+	F(svakit_cpa_collapse_large_pages) F(svakit_memory_hot_remove) F(svakit_memory_hot_add)        \
+	F(svakit_machine_set_tlb_flush_hook) F(svakit_flush_tlb_kernel_range) F(svakit_machine_stats)  \
+	F(svakit_machine_set_report_handler) F(svakit_report_count) F(svakit_report_read)              \
+	F(svakit_report_text) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_fail_nth)  \
+	F(svakit_fail_nth_injected) F(svakit_frame_info) F(svakit_frame_read) F(svakit_frame_write)    \
+	F(svakit_iommu_commands) F(svakit_flush_queue_entries) F(svakit_event_read)                    \
+	F(svakit_frame_history)
 
 /*
  * Declared in the header but exempt: the inline fast paths read the handle
@@ -2261,101 +2265,101 @@ static const char *const exempt[] = {
 
 /* Otherwise valid calls through h (the fixture gives the other arguments). */
 #define HANDLE_CALLS(H)                                                                             \
-	H(svakit_machine_destroy, 1, (svakit_machine_destroy(h), 0))                                 \
-	H(svakit_machine_stats, 0, svakit_machine_stats(h, &o.st))                                   \
-	H(svakit_machine_check, 0, svakit_machine_check(h))                                          \
-	H(svakit_machine_check_text, 0, svakit_machine_check_text(h, o.text, sizeof(o.text)))        \
-	H(svakit_frame_alloc, 0, svakit_frame_alloc(h, 0, 0, &o.a))                                  \
-	H(svakit_frame_free, 0, svakit_frame_free(h, f->data_pfn))                                   \
-	H(svakit_frame_info, 0, svakit_frame_info(h, f->data_pfn, &o.d))                             \
-	H(svakit_frame_read, 0, svakit_frame_read(h, f->data_pfn, 0, o.buf, 8))                      \
-	H(svakit_frame_write, 0, svakit_frame_write(h, f->data_pfn, 0, o.buf, 8))                    \
-	H(svakit_mm_create, 0, svakit_mm_create(h, &o.u))                                            \
-	H(svakit_mm_destroy, 0, svakit_mm_destroy(h, f->mm2))                                        \
-	H(svakit_mm_root, 0, svakit_mm_root(h, f->mm, &o.a))                                         \
-	H(svakit_map, 0, svakit_map(h, f->mm, UVA_FREE, 0, SZ_4K, RW))                               \
-	H(svakit_unmap, 0, svakit_unmap(h, f->mm, UVA, SZ_4K))                                       \
-	H(svakit_translate, 0, svakit_translate(h, f->mm, UVA, &o.t))                                \
-	H(svakit_vmalloc_area, 0, svakit_vmalloc_area(h, &o.a, &o.b))                                \
-	H(svakit_vmalloc, 0, svakit_vmalloc(h, SZ_4K, &o.a))                                         \
-	H(svakit_vmalloc_huge, 0, svakit_vmalloc_huge(h, SZ_2M, &o.a))                               \
-	H(svakit_vfree, 0, svakit_vfree(h, f->vm_va))                                                \
-	H(svakit_vm_unmap_aliases, 0, svakit_vm_unmap_aliases(h))                                    \
-	H(svakit_vmap_huge, 0, svakit_vmap_huge(h, f->vstart + (64ULL << 30), 0, SZ_2M, RW))         \
-	H(svakit_vunmap, 0, svakit_vunmap(h, f->vm_va, SZ_4K))                                       \
-	H(svakit_direct_map_va, 0, svakit_direct_map_va(h, 0, &o.a))                                 \
-	H(svakit_set_memory, 0, svakit_set_memory(h, f->dm_va, 1, 0, RW))                            \
-	H(svakit_set_memory_rox, 0, svakit_set_memory_rox(h, f->dm_va, 1))                           \
-	H(svakit_cpa_collapse, 0, svakit_cpa_collapse(h, f->dm_va))                                  \
-	H(svakit_memory_hot_remove, 0, svakit_memory_hot_remove(h, 0, SECTION))                      \
-	H(svakit_memory_hot_add, 0, svakit_memory_hot_add(h, 0, SECTION))                            \
-	H(svakit_set_tlb_flush_hook, 0, svakit_set_tlb_flush_hook(h, NULL, NULL))                    \
-	H(svakit_flush_tlb_kernel_range, 0, svakit_flush_tlb_kernel_range(h, f->vm_va, f->vm_va + SZ_4K)) \
+	H(svakit_machine_destroy, 1, (svakit_machine_destroy(h), 0))                            \
+	H(svakit_frame_alloc, 0, svakit_frame_alloc(h, 0, 0, &o.a))                             \
+	H(svakit_frame_free, 0, svakit_frame_free(h, f->data_pfn))                              \
+	H(svakit_mm_create, 0, svakit_mm_create(h, &o.u))                                       \
+	H(svakit_mm_destroy, 0, svakit_mm_destroy(h, f->mm2))                                   \
+	H(svakit_mm_root, 0, svakit_mm_root(h, f->mm, &o.a))                                    \
+	H(svakit_mm_map, 0, svakit_mm_map(h, f->mm, UVA_FREE, 0, SZ_4K, RW))                    \
+	H(svakit_mm_unmap, 0, svakit_mm_unmap(h, f->mm, UVA, SZ_4K))                            \
+	H(svakit_mm_translate, 0, svakit_mm_translate(h, f->mm, UVA, &o.t))                     \
+	H(svakit_pagetable_alloc_kernel, 0, svakit_pagetable_alloc_kernel(h, 1, &o.a))          \
+	H(svakit_pagetable_read_entry, 0, svakit_pagetable_read_entry(h, f->pte_tab, 0, &o.a))  \
+	H(svakit_pagetable_write_entry, 0, svakit_pagetable_write_entry(h, f->pte_tab, 0, leaf(0, 0))) \
+	H(svakit_pagetable_link, 0, svakit_pagetable_link(h, f->pmd_tab, 0, f->pte_tab))        \
+	H(svakit_pagetable_unlink, 0, svakit_pagetable_unlink(h, f->linked_parent, 0, &o.a))    \
+	H(svakit_pagetable_free, 0, svakit_pagetable_free(h, f->pte_tab))                       \
 	H(svakit_iommu_create, 0, (svakit_iommu_config_default(&o.icfg), svakit_iommu_create(h, &o.icfg, &o.u))) \
-	H(svakit_iommu_counters, 0, svakit_iommu_counters(h, f->iommu, &o.ic))                       \
+	H(svakit_iommu_counters, 0, svakit_iommu_counters(h, f->iommu, &o.ic))                  \
 	H(svakit_iommu_invalidate_range, 0, svakit_iommu_invalidate_range(h, f->iommu, f->pasid, UVA, UVA + 0xfff, 0)) \
-	H(svakit_iommu_invalidate_pasid, 0, svakit_iommu_invalidate_pasid(h, f->iommu, f->pasid))    \
-	H(svakit_iommu_invalidate_all, 0, svakit_iommu_invalidate_all(h, f->iommu))                  \
-	H(svakit_iommu_fence, 0, svakit_iommu_fence(h, f->iommu))                                    \
-	H(svakit_device_create, 0, svakit_device_create(h, f->iommu, SVAKIT_DEV_SVA, 20, &o.u))      \
-	H(svakit_device_attach_pasid, 0, svakit_device_attach_pasid(h, f->dev_plain, 6, f->mm2))     \
-	H(svakit_device_detach_pasid, 0, svakit_device_detach_pasid(h, f->dev_plain, f->explicit_pasid)) \
-	H(svakit_iommu_commands, 0, svakit_iommu_commands(h, f->iommu, &o.icmd))                     \
+	H(svakit_iommu_invalidate_pasid, 0, svakit_iommu_invalidate_pasid(h, f->iommu, f->pasid)) \
+	H(svakit_iommu_invalidate_all, 0, svakit_iommu_invalidate_all(h, f->iommu))             \
+	H(svakit_iommu_fence, 0, svakit_iommu_fence(h, f->iommu))                               \
+	H(svakit_iommu_set_driver, 0, svakit_iommu_set_driver(h, f->iommu, NULL, NULL))         \
+	H(svakit_device_create, 0, svakit_device_create(h, f->iommu, SVAKIT_DEV_SVA, 20, &o.u)) \
+	H(svakit_iommu_attach_device_pasid, 0, svakit_iommu_attach_device_pasid(h, f->dev_plain, 6, f->mm2)) \
+	H(svakit_iommu_detach_device_pasid, 0, svakit_iommu_detach_device_pasid(h, f->dev_plain, f->explicit_pasid)) \
+	H(svakit_device_dma_read, 0, svakit_device_dma_read(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault)) \
+	H(svakit_device_dma_write, 0, svakit_device_dma_write(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault)) \
 	H(svakit_iommu_sva_bind_device, 0, svakit_iommu_sva_bind_device(h, f->dev_sva2, f->mm, &o.u)) \
-	H(svakit_iommu_sva_unbind_device, 0, svakit_iommu_sva_unbind_device(h, f->bond))             \
-	H(svakit_iommu_sva_get_pasid, 0, svakit_iommu_sva_get_pasid(h, f->bond, &o.u))               \
-	H(svakit_iommu_sva_mm_count, 0, svakit_iommu_sva_mm_count(h, &o.u))                          \
-	H(svakit_iommu_sva_invalidate_kva_range_slow, 1,                                             \
-	  (svakit_iommu_sva_invalidate_kva_range_slow(h, f->vm_va, f->vm_va + SZ_4K), 0))            \
-	H(svakit_dma_read, 0, svakit_dma_read(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault))  \
-	H(svakit_dma_write, 0, svakit_dma_write(h, f->dev_sva, f->pasid, UVA, o.buf, 8, 0, &o.fault)) \
-	H(svakit_domain_alloc, 0, svakit_domain_alloc(h, f->iommu, SVAKIT_DOMAIN_DMA, 0, &o.u))      \
-	H(svakit_domain_free, 0, svakit_domain_free(h, f->dom))                                      \
-	H(svakit_attach_device, 0, svakit_attach_device(h, f->dom, f->dev_sva))                      \
-	H(svakit_detach_device, 0, svakit_detach_device(h, f->dev_dma))                              \
-	H(svakit_iommu_map, 0, svakit_iommu_map(h, f->dom, IOVA_FREE, 0, SZ_4K, SVAKIT_IOMMU_READ))  \
-	H(svakit_iommu_unmap, 0, svakit_iommu_unmap(h, f->dom, IOVA_MAPPED, SZ_4K, &o.a))            \
-	H(svakit_iommu_iova_to_phys, 0, svakit_iommu_iova_to_phys(h, f->dom, IOVA_MAPPED, &o.a))     \
-	H(svakit_dma_setup, 0, svakit_dma_setup(h, f->dev_sva, 0, &o.u, &o.u))                      \
-	H(svakit_dma_map_page, 0, svakit_dma_map_page(h, f->dev_dma, 0, SZ_4K, DMA_BIDI, 0, &o.a))   \
-	H(svakit_dma_unmap_page, 0, svakit_dma_unmap_page(h, f->dev_dma, f->dma_live, SZ_4K, DMA_BIDI, 0)) \
-	H(svakit_dma_map_sg, 0,                                                                      \
-	  (o.sg[0] = (struct svakit_sg){ .phys = 0, .length = SZ_4K },                               \
-	   svakit_dma_map_sg(h, f->dev_dma, o.sg, 1, DMA_BIDI, 0)))                                  \
-	H(svakit_dma_unmap_sg, 0, svakit_dma_unmap_sg(h, f->dev_dma, f->sg, 2, DMA_TODEV, 0))        \
-	H(svakit_dma_alloc_coherent, 0, svakit_dma_alloc_coherent(h, f->dev_dma, SZ_4K, 0, &o.a, &o.b)) \
-	H(svakit_dma_free_coherent, 0,                                                               \
-	  svakit_dma_free_coherent(h, f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0))             \
-	H(svakit_dma_flush_queues, 0, svakit_dma_flush_queues(h))                                    \
-	H(svakit_dma_run_timers, 0, svakit_dma_run_timers(h, UINT64_MAX))                            \
-	H(svakit_flush_queue_stats, 0, svakit_flush_queue_stats(h, f->dma_dom, &o.fqs))              \
-	H(svakit_dma_set_mask, 0, svakit_dma_set_mask(h, f->dev_dma, 0xffffffffull))                 \
-	H(svakit_dma_get_mask, 0, svakit_dma_get_mask(h, f->dev_dma, &o.a))                          \
-	H(svakit_device_set_bus_dma_limit, 0, svakit_device_set_bus_dma_limit(h, f->dev_dma, 0))     \
-	H(svakit_dma_map_benchmark, 0, mapbench(h, f->dev_dma, MB_NONE, 0))                          \
-	H(svakit_flush_queue_entries, 0, svakit_flush_queue_entries(h, f->dma_dom, o.fqe, 4, &o.n))  \
-	H(svakit_fail_nth, 0, svakit_fail_nth(h, 0, NULL))                                           \
-	H(svakit_fail_nth_injected, 0, svakit_fail_nth_injected(h, &o.u))                            \
-	H(svakit_iommu_debug_map_count, 0, svakit_iommu_debug_map_count(h, f->data_pfn, &o.i32))    \
-	H(svakit_iommu_debug_stats, 0, svakit_iommu_debug_stats(h, &o.dbg))                          \
+	H(svakit_iommu_sva_unbind_device, 0, svakit_iommu_sva_unbind_device(h, f->bond))        \
+	H(svakit_iommu_sva_get_pasid, 0, svakit_iommu_sva_get_pasid(h, f->bond, &o.u))          \
+	H(svakit_iommu_sva_mm_count, 0, svakit_iommu_sva_mm_count(h, &o.u))                     \
+	H(svakit_iommu_sva_invalidate_kva_range_slow, 1,                                        \
+	  (svakit_iommu_sva_invalidate_kva_range_slow(h, f->vm_va, f->vm_va + SZ_4K), 0))       \
+	H(svakit_pagetable_free_kernel, 0, svakit_pagetable_free_kernel(h, f->pte_tab))         \
+	H(svakit_deferred_work_run, 0, svakit_deferred_work_run(h))                             \
+	H(svakit_deferred_work_flush, 0, svakit_deferred_work_flush(h))                         \
+	H(svakit_deferred_stats, 0, svakit_deferred_stats(h, &o.ds))                            \
+	H(svakit_machine_set_free_hook, 0, svakit_machine_set_free_hook(h, NULL, NULL))         \
+	H(svakit_iommu_domain_alloc, 0, svakit_iommu_domain_alloc(h, f->iommu, SVAKIT_DOMAIN_DMA, 0, &o.u)) \
+	H(svakit_iommu_domain_free, 0, svakit_iommu_domain_free(h, f->dom))                     \
+	H(svakit_iommu_attach_device, 0, svakit_iommu_attach_device(h, f->dom, f->dev_sva))     \
+	H(svakit_iommu_detach_device, 0, svakit_iommu_detach_device(h, f->dev_dma))             \
+	H(svakit_iommu_map, 0, svakit_iommu_map(h, f->dom, IOVA_FREE, 0, SZ_4K, SVAKIT_IOMMU_READ)) \
+	H(svakit_iommu_unmap, 0, svakit_iommu_unmap(h, f->dom, IOVA_MAPPED, SZ_4K, &o.a))       \
+	H(svakit_iommu_iova_to_phys, 0, svakit_iommu_iova_to_phys(h, f->dom, IOVA_MAPPED, &o.a)) \
+	H(svakit_iommu_setup_default_domain, 0, svakit_iommu_setup_default_domain(h, f->dev_sva, 0, &o.u, &o.u)) \
 	H(__svakit_iommu_debug_check_unmapped, 0, __svakit_iommu_debug_check_unmapped(h, f->data_pfn, 1)) \
-	H(svakit_set_report_handler, 0, svakit_set_report_handler(h, NULL, NULL))                    \
-	H(svakit_report_count, 0, svakit_report_count(h, &o.a))                                      \
-	H(svakit_reports, 0, svakit_reports(h, 0, o.rep, 2))                                         \
-	H(svakit_report_text, 0, svakit_report_text(h, 0, o.text, sizeof(o.text)))                   \
-	H(svakit_pagetable_alloc_kernel, 0, svakit_pagetable_alloc_kernel(h, 1, &o.a))               \
-	H(svakit_read_entry, 0, svakit_read_entry(h, f->pte_tab, 0, &o.a))                           \
-	H(svakit_write_entry, 0, svakit_write_entry(h, f->pte_tab, 0, leaf(0, 0)))                   \
-	H(svakit_link_table, 0, svakit_link_table(h, f->pmd_tab, 0, f->pte_tab))                     \
-	H(svakit_unlink_table, 0, svakit_unlink_table(h, f->linked_parent, 0, &o.a))                 \
-	H(svakit_pagetable_free, 0, svakit_pagetable_free(h, f->pte_tab))                            \
-	H(svakit_pagetable_free_kernel, 0, svakit_pagetable_free_kernel(h, f->pte_tab))              \
-	H(svakit_run_deferred_work, 0, svakit_run_deferred_work(h))                                  \
-	H(svakit_flush_deferred_work, 0, svakit_flush_deferred_work(h))                              \
-	H(svakit_deferred_stats, 0, svakit_deferred_stats(h, &o.ds))                                 \
-	H(svakit_set_free_hook, 0, svakit_set_free_hook(h, NULL, NULL))                              \
-	H(svakit_iommu_set_driver, 0, svakit_iommu_set_driver(h, f->iommu, NULL, NULL))              \
-	H(svakit_events, 0, svakit_events(h, 0, o.ev, 2))                                            \
+	H(svakit_iommu_debug_map_count, 0, svakit_iommu_debug_map_count(h, f->data_pfn, &o.i32)) \
+	H(svakit_iommu_debug_stats, 0, svakit_iommu_debug_stats(h, &o.dbg))                     \
+	H(svakit_dma_set_mask, 0, svakit_dma_set_mask(h, f->dev_dma, 0xffffffffull))            \
+	H(svakit_dma_get_mask, 0, svakit_dma_get_mask(h, f->dev_dma, &o.a))                     \
+	H(svakit_device_set_bus_dma_limit, 0, svakit_device_set_bus_dma_limit(h, f->dev_dma, 0)) \
+	H(svakit_dma_map_page, 0, svakit_dma_map_page(h, f->dev_dma, 0, SZ_4K, DMA_BIDI, 0, &o.a)) \
+	H(svakit_dma_unmap_page, 0, svakit_dma_unmap_page(h, f->dev_dma, f->dma_live, SZ_4K, DMA_BIDI, 0)) \
+	H(svakit_dma_map_sg, 0,                                                                 \
+	  (o.sg[0] = (struct svakit_sg){ .phys = 0, .length = SZ_4K },                          \
+	   svakit_dma_map_sg(h, f->dev_dma, o.sg, 1, DMA_BIDI, 0)))                             \
+	H(svakit_dma_unmap_sg, 0, svakit_dma_unmap_sg(h, f->dev_dma, f->sg, 2, DMA_TODEV, 0))   \
+	H(svakit_dma_alloc_coherent, 0, svakit_dma_alloc_coherent(h, f->dev_dma, SZ_4K, 0, &o.a, &o.b)) \
+	H(svakit_dma_free_coherent, 0,                                                          \
+	  svakit_dma_free_coherent(h, f->dev_dma, 2 * SZ_4K, f->coh_pfn, f->coh_dma, 0))        \
+	H(svakit_dma_flush_queues, 0, svakit_dma_flush_queues(h))                               \
+	H(svakit_dma_run_timers, 0, svakit_dma_run_timers(h, UINT64_MAX))                       \
+	H(svakit_flush_queue_stats, 0, svakit_flush_queue_stats(h, f->dma_dom, &o.fqs))         \
+	H(svakit_dma_map_benchmark, 0, mapbench(h, f->dev_dma, MB_NONE, 0))                     \
+	H(svakit_vmalloc_area, 0, svakit_vmalloc_area(h, &o.a, &o.b))                           \
+	H(svakit_vmalloc, 0, svakit_vmalloc(h, SZ_4K, &o.a))                                    \
+	H(svakit_vmalloc_huge, 0, svakit_vmalloc_huge(h, SZ_2M, &o.a))                          \
+	H(svakit_vfree, 0, svakit_vfree(h, f->vm_va))                                           \
+	H(svakit_vm_unmap_aliases, 0, svakit_vm_unmap_aliases(h))                               \
+	H(svakit_vmap_huge, 0, svakit_vmap_huge(h, f->vstart + (64ULL << 30), 0, SZ_2M, RW))    \
+	H(svakit_vunmap, 0, svakit_vunmap(h, f->vm_va, SZ_4K))                                  \
+	H(svakit_direct_map_va, 0, svakit_direct_map_va(h, 0, &o.a))                            \
+	H(svakit_set_memory, 0, svakit_set_memory(h, f->dm_va, 1, 0, RW))                       \
+	H(svakit_set_memory_rox, 0, svakit_set_memory_rox(h, f->dm_va, 1))                      \
+	H(svakit_cpa_collapse_large_pages, 0, svakit_cpa_collapse_large_pages(h, f->dm_va))     \
+	H(svakit_memory_hot_remove, 0, svakit_memory_hot_remove(h, 0, SECTION))                 \
+	H(svakit_memory_hot_add, 0, svakit_memory_hot_add(h, 0, SECTION))                       \
+	H(svakit_machine_set_tlb_flush_hook, 0, svakit_machine_set_tlb_flush_hook(h, NULL, NULL)) \
+	H(svakit_flush_tlb_kernel_range, 0, svakit_flush_tlb_kernel_range(h, f->vm_va, f->vm_va + SZ_4K)) \
+	H(svakit_machine_stats, 0, svakit_machine_stats(h, &o.st))                              \
+	H(svakit_machine_set_report_handler, 0, svakit_machine_set_report_handler(h, NULL, NULL)) \
+	H(svakit_report_count, 0, svakit_report_count(h, &o.a))                                 \
+	H(svakit_report_read, 0, svakit_report_read(h, 0, o.rep, 2))                            \
+	H(svakit_report_text, 0, svakit_report_text(h, 0, o.text, sizeof(o.text)))              \
+	H(svakit_machine_check, 0, svakit_machine_check(h))                                     \
+	H(svakit_machine_check_text, 0, svakit_machine_check_text(h, o.text, sizeof(o.text)))   \
+	H(svakit_fail_nth, 0, svakit_fail_nth(h, 0, NULL))                                      \
+	H(svakit_fail_nth_injected, 0, svakit_fail_nth_injected(h, &o.u))                       \
+	H(svakit_frame_info, 0, svakit_frame_info(h, f->data_pfn, &o.d))                        \
+	H(svakit_frame_read, 0, svakit_frame_read(h, f->data_pfn, 0, o.buf, 8))                 \
+	H(svakit_frame_write, 0, svakit_frame_write(h, f->data_pfn, 0, o.buf, 8))               \
+	H(svakit_iommu_commands, 0, svakit_iommu_commands(h, f->iommu, &o.icmd))                \
+	H(svakit_flush_queue_entries, 0, svakit_flush_queue_entries(h, f->dma_dom, o.fqe, 4, &o.n)) \
+	H(svakit_event_read, 0, svakit_event_read(h, 0, o.ev, 2))                               \
 	H(svakit_frame_history, 0, svakit_frame_history(h, f->data_pfn, o.ev, 2))
 
 enum handle_kind { H_NULL, H_FOREIGN, H_FORGED, H_DESTROYED, H_KINDS };
@@ -2479,46 +2483,61 @@ FUNCTIONS(DEFINE_TEST)
 #define FUNCTION_NAME(fn) #fn,
 static const char *const tested[] = { FUNCTIONS(FUNCTION_NAME) };
 
-/* Every function the header declares has a table here, or is exempt. */
+/* Every function svakit.h and svakit_debug.h declare has a table here, or is
+ * exempt, and FUNCTIONS lists them in the headers' order: svakit.h's, in
+ * layer order, then svakit_debug.h's (svakit_deprecated.h's aliases are
+ * not the contract, and test_deprecated.c covers them). */
 static void test_every_header_function_has_a_table(void **state)
 {
 	static const char *const starts[] = { "int svakit_", "void svakit_", "const char *svakit_",
 					      "static inline int svakit_", "static inline void svakit_" };
+	static const char *const headers[] = { SVAKIT_HEADER_PATH, SVAKIT_DEBUG_HEADER_PATH };
 	char line[512];
-	int declared = 0, missing = 0;
-	FILE *h = fopen(SVAKIT_HEADER_PATH, "r");
+	int declared = 0, missing = 0, next = 0, misplaced = 0;
 
 	(void)state;
-	assert_non_null(h);
-	while (fgets(line, sizeof(line), h)) {
-		const char *name = NULL;
-		char fn[128];
-		size_t len;
-		bool found = false;
+	for (size_t hi = 0; hi < ARRAY_SIZE(headers); hi++) {
+		FILE *h = fopen(headers[hi], "r");
 
-		for (size_t i = 0; i < ARRAY_SIZE(starts) && !name; i++)
-			if (!strncmp(line, starts[i], strlen(starts[i])))
-				name = line + strlen(starts[i]) - strlen("svakit_");
-		if (!name)
-			continue;
-		len = strcspn(name, "(");
-		if (name[len] != '(' || len >= sizeof(fn))
-			continue;
-		memcpy(fn, name, len);
-		fn[len] = 0;
-		declared++;
-		for (size_t i = 0; i < ARRAY_SIZE(tested) && !found; i++)
-			found = !strcmp(tested[i], fn);
-		for (size_t i = 0; i < ARRAY_SIZE(exempt) && !found; i++)
-			found = !strcmp(exempt[i], fn);
-		if (!found) {
-			printf("svakit.h declares %s, which has no bad-input table here\n", fn);
-			missing++;
+		assert_non_null(h);
+		while (fgets(line, sizeof(line), h)) {
+			const char *name = NULL;
+			char fn[128];
+			size_t len;
+			int at = -1;
+			bool found = false;
+
+			for (size_t i = 0; i < ARRAY_SIZE(starts) && !name; i++)
+				if (!strncmp(line, starts[i], strlen(starts[i])))
+					name = line + strlen(starts[i]) - strlen("svakit_");
+			if (!name)
+				continue;
+			len = strcspn(name, "(");
+			if (name[len] != '(' || len >= sizeof(fn))
+				continue;
+			memcpy(fn, name, len);
+			fn[len] = 0;
+			declared++;
+			for (size_t i = 0; i < ARRAY_SIZE(tested) && at < 0; i++)
+				if (!strcmp(tested[i], fn))
+					at = (int)i;
+			for (size_t i = 0; i < ARRAY_SIZE(exempt) && !found; i++)
+				found = !strcmp(exempt[i], fn);
+			if (at < 0 && !found) {
+				printf("%s declares %s, which has no bad-input table here\n", headers[hi], fn);
+				missing++;
+			} else if (at >= 0 && at != next++) {
+				printf("%s: %s is at %d in FUNCTIONS, at %d in the headers' order\n", headers[hi], fn,
+				       at, next - 1);
+				misplaced++;
+			}
 		}
+		fclose(h);
 	}
-	fclose(h);
 	assert_true(declared >= (int)ARRAY_SIZE(tested));
 	assert_int_equal(missing, 0);
+	assert_int_equal(misplaced, 0);
+	assert_int_equal(next, (int)ARRAY_SIZE(tested));
 }
 
 /* Last: the tally of known-failing rows. */

@@ -2,7 +2,7 @@
 /*
  * The DMA API from C, written as a kernel driver uses it (the kernel names
  * under SVAKIT_KERNEL_NAMES where SVAKit aliases them; svakit_ names where
- * it does not, see include/svakit.h "Kernel names").
+ * it does not, see include/svakit_kernel_names.h).
  *
  * The driver maps a receive buffer, the device writes into it (requests
  * without PASID: PASID 0, through the device's default domain), the driver
@@ -62,8 +62,8 @@ static struct rig *rig_new(uint32_t strict, uint32_t quarantine, uint32_t dev_fl
 	icfg.deferred_flush = deferred_flush;
 	assert_int_equal(svakit_iommu_create(g->m, &icfg, &g->iommu), 0);
 	assert_int_equal(svakit_device_create(g->m, g->iommu, dev_flags, 8, &g->dev), 0);
-	assert_int_equal(svakit_dma_setup(g->m, g->dev, 0, &g->domain, &g->reason), 0);
-	assert_int_equal(svakit_set_report_handler(g->m, record_report, g), 0);
+	assert_int_equal(svakit_iommu_setup_default_domain(g->m, g->dev, 0, &g->domain, &g->reason), 0);
+	assert_int_equal(svakit_machine_set_report_handler(g->m, record_report, g), 0);
 	return g;
 }
 
@@ -95,7 +95,7 @@ static void put_word(svakit_machine *m, uint64_t pfn, uint64_t w)
 /* The device writes 8 bytes at a DMA address, a request without PASID. */
 static int device_writes(struct rig *g, uint64_t dma, uint64_t w, struct svakit_dma_fault *fault)
 {
-	return svakit_dma_write(g->m, g->dev, 0, dma, &w, sizeof(w), 0, fault);
+	return svakit_device_dma_write(g->m, g->dev, 0, dma, &w, sizeof(w), 0, fault);
 }
 
 /* The driver's receive path up to the bug: map the buffer, let the device
@@ -224,7 +224,7 @@ static void test_sg_and_coherent(void **state)
 	assert_int_equal(sg[1].dma_length, 0x400);
 	assert_int_equal(sg[1].dma_address & 0xfff, 0x800);
 	assert_int_equal(sg[2].dma_length, 0);
-	assert_int_equal(svakit_dma_read(g->m, g->dev, 0, sg[0].dma_address + SVAKIT_PAGE_SIZE, &w, 8, 0, &fault), 0);
+	assert_int_equal(svakit_device_dma_read(g->m, g->dev, 0, sg[0].dma_address + SVAKIT_PAGE_SIZE, &w, 8, 0, &fault), 0);
 	assert_int_equal(w, 101);
 	/* DMA_TO_DEVICE: the device may not write. */
 	assert_int_equal(device_writes(g, sg[0].dma_address, 1, &fault), SVAKIT_DMA_FAULTED);
@@ -232,13 +232,13 @@ static void test_sg_and_coherent(void **state)
 	assert_int_equal(dma_unmap_sg(g->m, g->dev, sg, 3, SVAKIT_DMA_TO_DEVICE, SVAKIT_CPU_CURRENT), 0);
 	assert_int_equal(dma_unmap_sg(g->m, g->dev, sg, 3, SVAKIT_DMA_TO_DEVICE, SVAKIT_CPU_CURRENT), -ENOENT);
 	assert_int_equal(svakit_dma_flush_queues(g->m), 0);
-	assert_int_equal(svakit_dma_read(g->m, g->dev, 0, sg[0].dma_address, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(g->m, g->dev, 0, sg[0].dma_address, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(svakit_frame_free(g->m, p), 0);
 
 	assert_int_equal(svakit_dma_alloc_coherent(g->m, g->dev, 3 * SVAKIT_PAGE_SIZE, SVAKIT_CPU_CURRENT, &ring_dma,
 						   &ring_pfn), 0);
 	assert_int_equal(info(g->m, ring_pfn).order, 2);
-	assert_int_equal(svakit_dma_read(g->m, g->dev, 0, ring_dma + 2 * SVAKIT_PAGE_SIZE, &w, 8, 0, &fault), 0);
+	assert_int_equal(svakit_device_dma_read(g->m, g->dev, 0, ring_dma + 2 * SVAKIT_PAGE_SIZE, &w, 8, 0, &fault), 0);
 	assert_int_equal(w, 0); /* coherent memory comes zeroed */
 	assert_int_equal(device_writes(g, ring_dma, 42, &fault), 0);
 	assert_int_equal(word_at(g->m, ring_pfn), 42);
@@ -260,23 +260,23 @@ static void test_iommu_api_on_an_unmanaged_domain(void **state)
 	uint64_t p, phys, n, w;
 
 	assert_int_equal(svakit_device_create(g->m, g->iommu, 0, 8, &dev2), 0);
-	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &dom), 0);
+	assert_int_equal(svakit_iommu_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &dom), 0);
 	assert_int_equal(iommu_attach_device(g->m, dom, dev2), 0);
 	assert_int_equal(svakit_frame_alloc(g->m, 0, OWNER_DRIVER, &p), 0);
 	put_word(g->m, p, 7);
 	assert_int_equal(iommu_map(g->m, dom, 0x40000000, p << 12, SVAKIT_PAGE_SIZE, SVAKIT_IOMMU_READ), 0);
 	assert_int_equal(iommu_iova_to_phys(g->m, dom, 0x40000008, &phys), 0);
 	assert_int_equal(phys, (p << 12) + 8);
-	assert_int_equal(svakit_dma_read(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), 0);
+	assert_int_equal(svakit_device_dma_read(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), 0);
 	assert_int_equal(w, 7);
-	assert_int_equal(svakit_dma_write(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_write(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_WRITE);
 	assert_int_equal(iommu_unmap(g->m, dom, 0x40000000, SVAKIT_PAGE_SIZE, &n), 0);
 	assert_int_equal(n, SVAKIT_PAGE_SIZE);
 	assert_int_equal(iommu_iova_to_phys(g->m, dom, 0x40000000, &phys), -ENOENT);
-	assert_int_equal(svakit_dma_read(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(g->m, dev2, 0, 0x40000000, &w, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(iommu_domain_free(g->m, dom), -EBUSY);
-	assert_int_equal(svakit_detach_device(g->m, dev2), 0);
+	assert_int_equal(svakit_iommu_detach_device(g->m, dev2), 0);
 	assert_int_equal(iommu_domain_free(g->m, dom), 0);
 	assert_int_equal(iommu_domain_free(g->m, dom), -ENODEV);
 	assert_int_equal(svakit_frame_free(g->m, p), 0);
@@ -296,7 +296,7 @@ static void test_domain_free_frees_upper_half_tables(void **state)
 	uint32_t dom;
 
 	assert_int_equal(svakit_machine_stats(g->m, &before), 0);
-	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &dom), 0);
+	assert_int_equal(svakit_iommu_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &dom), 0);
 	assert_int_equal(iommu_map(g->m, dom, 1ULL << 47, 0x1000, SVAKIT_PAGE_SIZE, SVAKIT_IOMMU_READ), 0);
 	assert_int_equal(iommu_map(g->m, dom, (1ULL << 48) - SVAKIT_PAGE_SIZE, 0x2000, SVAKIT_PAGE_SIZE,
 				   SVAKIT_IOMMU_READ), 0);
@@ -385,7 +385,7 @@ static void test_policy_reasons(void **state)
 	assert_int_equal(no_defer->reason, SVAKIT_POLICY_NO_DEFERRED_FLUSH);
 	/* identity: the DMA address is the physical one */
 	assert_int_equal(svakit_device_create(untrusted->m, untrusted->iommu, 0, 8, &dev), 0);
-	assert_int_equal(svakit_dma_setup(untrusted->m, dev, 1, &dom, &reason), 0);
+	assert_int_equal(svakit_iommu_setup_default_domain(untrusted->m, dev, 1, &dom, &reason), 0);
 	assert_int_equal(reason, SVAKIT_POLICY_LAZY_DEFAULT);
 	{
 		uint64_t dma;
@@ -425,7 +425,7 @@ static void test_untrusted_sub_page_map_sees_zeroed_padding(void **state)
 		assert_int_equal(svakit_frame_write(g->m, pfn, 0, page, sizeof(page)), 0);
 		assert_int_equal(svakit_dma_map_page(g->m, g->dev, pfn << 12, 512, SVAKIT_DMA_TO_DEVICE,
 						     SVAKIT_CPU_CURRENT, &dma), 0);
-		assert_int_equal(svakit_dma_read(g->m, g->dev, 0, dma & ~0xfffull, seen, sizeof(seen), 0, &fault), 0);
+		assert_int_equal(svakit_device_dma_read(g->m, g->dev, 0, dma & ~0xfffull, seen, sizeof(seen), 0, &fault), 0);
 		for (int i = 0; i < 512; i++)
 			assert_int_equal(seen[i], i < 64 ? DEVICE_DATA : g == untrusted ? 0 : SECRET);
 		assert_int_equal(dma_unmap_page(g->m, g->dev, dma, 512, SVAKIT_DMA_TO_DEVICE, SVAKIT_CPU_CURRENT), 0);

@@ -39,14 +39,14 @@ static void hook(svakit_machine *m, struct flush_log *log)
 {
 	memset(log, 0, sizeof(*log));
 	log->m = m;
-	assert_int_equal(svakit_set_tlb_flush_hook(m, flush_hook, log), 0);
+	assert_int_equal(svakit_machine_set_tlb_flush_hook(m, flush_hook, log), 0);
 }
 
 /* No flush since the last assertion; the hook goes before log does. */
 static void unhook(svakit_machine *m, struct flush_log *log)
 {
 	assert_hook_calls(&log->hk, "");
-	assert_int_equal(svakit_set_tlb_flush_hook(m, NULL, NULL), 0);
+	assert_int_equal(svakit_machine_set_tlb_flush_hook(m, NULL, NULL), 0);
 }
 
 /* The table the entry at `level` for va (init_mm) points to. */
@@ -68,7 +68,7 @@ struct free_steps {
 
 static void free_steps(svakit_machine *m, uint64_t pfn, struct free_steps *s)
 {
-	int n = svakit_events(m, 0, s->ev, 4096);
+	int n = svakit_event_read(m, 0, s->ev, 4096);
 
 	assert_true(n > 0);
 	s->unlink = s->freed = s->flush_before_free = s->flush_after_unlink = -1;
@@ -134,7 +134,7 @@ static void test_pmd_free_pte_page(void **state)
 	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
 	assert_freed_after_flush(m, pte, SVAKIT_SITE_PMD_FREE_PTE_PAGE);
 	assert_int_equal(info(m, pte).generation, 1);
-	assert_int_equal(svakit_translate(m, 0, va, &t), 0);
+	assert_int_equal(svakit_mm_translate(m, 0, va, &t), 0);
 	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
 
 	/* LIFO reuse: the freed table is the next frame anyone gets. */
@@ -151,8 +151,8 @@ static void test_pud_free_pmd_page(void **state)
 	struct flush_log log;
 	uint64_t pmd, pte0, pte1;
 
-	assert_int_equal(svakit_map(m, 0, base, 0x1000, 4096, SVAKIT_PTE_RW), 0);
-	assert_int_equal(svakit_map(m, 0, base + SVAKIT_PMD_SIZE, 0x2000, 4096, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_mm_map(m, 0, base, 0x1000, 4096, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_mm_map(m, 0, base + SVAKIT_PMD_SIZE, 0x2000, 4096, SVAKIT_PTE_RW), 0);
 	pmd = ktable(m, base, 3);
 	pte0 = ktable(m, base, 2);
 	pte1 = ktable(m, base + SVAKIT_PMD_SIZE, 2);
@@ -194,22 +194,22 @@ static void test_set_memory_split_and_collapse(void **state)
 	assert_false(entry_of(m, ktable(m, va, 3), idx(va, 2)) & SVAKIT_PTE_US);
 	assert_true(info(m, pte).flags & SVAKIT_PTDESC_SPLIT);
 	assert_int_equal(info(m, pte).site, SVAKIT_SITE_SET_MEMORY_SPLIT);
-	assert_int_equal(svakit_translate(m, 0, va + 0x6000, &t), 0);
+	assert_int_equal(svakit_mm_translate(m, 0, va + 0x6000, &t), 0);
 	assert_true(t.entry & SVAKIT_PTE_PCD);
 	assert_int_equal(t.page_size, SVAKIT_PAGE_SIZE);
-	assert_int_equal(svakit_cpa_collapse(m, va), 0); /* mixed: stays split */
+	assert_int_equal(svakit_cpa_collapse_large_pages(m, va), 0); /* mixed: stays split */
 
 	assert_int_equal(svakit_set_memory(m, va + 0x5000, 2, 0, SVAKIT_PTE_PCD), 0);
 	assert_hook_calls(&log.hk, "FF");
 	log.watch[0] = pte;
 	log.nwatch = 1;
-	assert_int_equal(svakit_cpa_collapse(m, va), 1);
+	assert_int_equal(svakit_cpa_collapse_large_pages(m, va), 1);
 	assert_hook_calls(&log.hk, "F"); /* flush_tlb_all */
 	assert_int_equal(log.start, 0);
 	assert_int_equal(log.end, UINT64_MAX);
 	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_PT_KERNEL);
 	assert_freed_after_flush(m, pte, SVAKIT_SITE_SET_MEMORY_COLLAPSE);
-	assert_int_equal(svakit_translate(m, 0, va, &t), 0);
+	assert_int_equal(svakit_mm_translate(m, 0, va, &t), 0);
 	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
 
 	assert_int_equal(svakit_set_memory(m, va + 1, 1, 0, 0), -EINVAL);
@@ -239,7 +239,7 @@ static void test_set_memory_rox_collapses(void **state)
 	/* The whole region: 512 equal PTEs collapse, the table is freed. */
 	assert_int_equal(svakit_set_memory_rox(m, va, 512), 1);
 	assert_freed_after_flush(m, pte, SVAKIT_SITE_SET_MEMORY_COLLAPSE);
-	assert_int_equal(svakit_translate(m, 0, va + 0x3000, &t), 0);
+	assert_int_equal(svakit_mm_translate(m, 0, va + 0x3000, &t), 0);
 	assert_int_equal(t.page_size, SVAKIT_PMD_SIZE);
 	assert_false(t.entry & (SVAKIT_PTE_RW | SVAKIT_PTE_NX));
 	assert_int_equal(svakit_set_memory_rox(m, va, 0), -EINVAL);
@@ -273,7 +273,7 @@ static void free_hook_reads_pud(void *ctx, uint64_t pfn, unsigned int level, uns
 	if (level != 2 || site != SVAKIT_SITE_HOT_REMOVE)
 		return;
 	p->freed = pfn;
-	(void)svakit_read_entry(p->m, p->pud, p->index, &p->entry_at_free);
+	(void)svakit_pagetable_read_entry(p->m, p->pud, p->index, &p->entry_at_free);
 }
 
 static void test_hot_remove_then_hot_add(void **state)
@@ -296,9 +296,9 @@ static void test_hot_remove_then_hot_add(void **state)
 	pud_free.m = m;
 	pud_free.pud = ktable(m, va, 4);
 	pud_free.index = idx(va, 3);
-	assert_int_equal(svakit_set_free_hook(m, free_hook_reads_pud, &pud_free), 0);
+	assert_int_equal(svakit_machine_set_free_hook(m, free_hook_reads_pud, &pud_free), 0);
 	assert_int_equal(svakit_memory_hot_remove(m, first, n), 0);
-	assert_int_equal(svakit_set_free_hook(m, NULL, NULL), 0);
+	assert_int_equal(svakit_machine_set_free_hook(m, NULL, NULL), 0);
 	/* remove_pagetable (arch/x86/mm/init_64.c, 6.12): free_pmd_table frees
 	 * the table while the PUD entry still points at it, pud_clear after,
 	 * and the one flush_tlb_all comes last. */
@@ -308,7 +308,7 @@ static void test_hot_remove_then_hot_add(void **state)
 	assert_hook_calls(&log.hk, "F");
 	assert_int_equal(log.kinds_at_flush[0], SVAKIT_FRAME_FREE);
 	assert_freed_before_clear(m, pmd, SVAKIT_SITE_HOT_REMOVE);
-	assert_int_equal(svakit_translate(m, 0, va, &t), -ENOENT);
+	assert_int_equal(svakit_mm_translate(m, 0, va, &t), -ENOENT);
 	assert_int_equal(stats(m).frames_offline, n);
 	assert_int_equal(info(m, first + 7).kind, SVAKIT_FRAME_OFFLINE);
 	assert_int_equal(svakit_memory_hot_remove(m, first, n), -ENOENT);
@@ -320,7 +320,7 @@ static void test_hot_remove_then_hot_add(void **state)
 	pmd2 = ktable(m, va, 3);
 	assert_false(info(m, pmd2).flags & SVAKIT_PTDESC_KERNEL); /* alloc_low_pages: unmarked */
 	assert_false(info(m, pmd2).flags & SVAKIT_PTDESC_BOOTMEM);
-	assert_int_equal(svakit_translate(m, 0, va + 0x3000, &t), 0);
+	assert_int_equal(svakit_mm_translate(m, 0, va + 0x3000, &t), 0);
 	assert_int_equal(t.phys, (first << 12) + 0x3000);
 	assert_int_equal(stats(m).frames_offline, 0);
 	for (int i = 0; i < 16; i++)
@@ -388,10 +388,10 @@ static void test_a_failing_hook_check_is_reported_after_the_call(void **state)
 
 	memset(&f, 0, sizeof(f));
 	assert_int_equal(svakit_vmalloc(m, 4096, &va), 0);
-	assert_int_equal(svakit_set_tlb_flush_hook(m, failing_flush_hook, &f), 0);
+	assert_int_equal(svakit_machine_set_tlb_flush_hook(m, failing_flush_hook, &f), 0);
 	assert_int_equal(svakit_vfree(m, va), 0);
 	assert_int_equal(svakit_vm_unmap_aliases(m), 0); /* the purge's flush; the call ran to its end */
-	assert_int_equal(svakit_set_tlb_flush_hook(m, NULL, NULL), 0);
+	assert_int_equal(svakit_machine_set_tlb_flush_hook(m, NULL, NULL), 0);
 	assert_false(hook_ok(&f.hk));
 	assert_int_equal(f.hk.failed, 2);
 	assert_string_equal(f.hk.file, __FILE__);
@@ -400,7 +400,7 @@ static void test_a_failing_hook_check_is_reported_after_the_call(void **state)
 	assert_string_equal(f.hk.calls, "F");
 	/* The engine finished the call and its bookkeeping; teardown destroys
 	 * the machine as after any test. */
-	assert_int_equal(svakit_translate(m, SVAKIT_INIT_MM, va, &(struct svakit_translation){ 0 }), -ENOENT);
+	assert_int_equal(svakit_mm_translate(m, SVAKIT_INIT_MM, va, &(struct svakit_translation){ 0 }), -ENOENT);
 	assert_machine_ok(m);
 }
 

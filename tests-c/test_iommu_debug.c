@@ -71,10 +71,10 @@ static struct rig *rig_new(uint32_t mode, uint32_t strict)
 	cfg.iommu_debug_pagealloc = mode;
 	assert_int_equal(svakit_machine_create(&cfg, &g->m), 0);
 	assert_int_equal(svakit_iommu_create(g->m, &icfg, &g->iommu), 0);
-	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &g->domain), 0);
+	assert_int_equal(svakit_iommu_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &g->domain), 0);
 	assert_int_equal(svakit_device_create(g->m, g->iommu, 0, 8, &g->dev), 0);
-	assert_int_equal(svakit_dma_setup(g->m, g->dev, 0, &g->domain, &(uint32_t){ 0 }), 0);
-	assert_int_equal(svakit_set_report_handler(g->m, record_report, g), 0);
+	assert_int_equal(svakit_iommu_setup_default_domain(g->m, g->dev, 0, &g->domain, &(uint32_t){ 0 }), 0);
+	assert_int_equal(svakit_machine_set_report_handler(g->m, record_report, g), 0);
 	return g;
 }
 
@@ -243,7 +243,7 @@ static void test_mmio_is_skipped(void **state)
 	uint64_t unmapped;
 	struct svakit_iommu_debug_stats st;
 
-	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &d), 0);
+	assert_int_equal(svakit_iommu_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &d), 0);
 	assert_int_equal(iommu_map(g->m, d, IOVA, SVAKIT_MMIO_BASE, 4 * SZ_4K, SVAKIT_IOMMU_READ | SVAKIT_IOMMU_WRITE), 0);
 	assert_int_equal(iommu_unmap(g->m, d, IOVA, 4 * SZ_4K, &unmapped), 0);
 	assert_int_equal(unmapped, 4 * SZ_4K);
@@ -254,7 +254,7 @@ static void test_mmio_is_skipped(void **state)
 	/* Past the window: refused as before. */
 	assert_int_equal(iommu_map(g->m, d, IOVA, SVAKIT_MMIO_BASE + SVAKIT_MMIO_SIZE, SZ_4K, SVAKIT_IOMMU_READ),
 			 -ERANGE);
-	assert_int_equal(svakit_domain_free(g->m, d), 0);
+	assert_int_equal(svakit_iommu_domain_free(g->m, d), 0);
 }
 
 /* An unmap cutting into a 2 MiB leaf removes it whole (warned once). The
@@ -266,7 +266,7 @@ static void cut_leaf(struct rig *g, int expected_reports)
 	uint64_t pfn, unmapped;
 	struct svakit_iommu_debug_stats st;
 
-	assert_int_equal(svakit_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &d), 0);
+	assert_int_equal(svakit_iommu_domain_alloc(g->m, g->iommu, SVAKIT_DOMAIN_DMA, 0, &d), 0);
 	assert_int_equal(svakit_frame_alloc(g->m, 9, OWNER_DRIVER, &pfn), 0);
 	assert_int_equal(iommu_map(g->m, d, IOVA, pfn << 12, 512 * SZ_4K, SVAKIT_IOMMU_READ), 0);
 	assert_int_equal(iommu_unmap(g->m, d, IOVA, SZ_4K, &unmapped), 0);
@@ -275,7 +275,7 @@ static void cut_leaf(struct rig *g, int expected_reports)
 	assert_int_equal(st.unmapped_more, 1);
 	assert_int_equal(svakit_frame_free(g->m, pfn), 0);
 	assert_int_equal(g->reports, expected_reports);
-	assert_int_equal(svakit_domain_free(g->m, d), 0);
+	assert_int_equal(svakit_iommu_domain_free(g->m, d), 0);
 }
 
 static void test_cut_leaf_linux_leaves_counts(void **state) { cut_leaf(rig_of(state), 511); }

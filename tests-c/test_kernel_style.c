@@ -127,7 +127,7 @@ static int setup_world(void **state)
 	svakit_iommu_config_default(&ic);
 	assert_int_equal(svakit_iommu_create(w->m, &ic, &w->iommu), 0);
 	assert_int_equal(svakit_iommu_set_driver(w->m, w->iommu, &driver_ops, &w->drv), 0);
-	assert_int_equal(svakit_set_free_hook(w->m, free_hook, &w->drv), 0);
+	assert_int_equal(svakit_machine_set_free_hook(w->m, free_hook, &w->drv), 0);
 	assert_int_equal(svakit_device_create(w->m, w->iommu, SVAKIT_DEV_SVA, 20, &w->dev), 0);
 	assert_int_equal(svakit_mm_create(w->m, &w->mm), 0);
 	assert_int_equal(iommu_sva_bind_device(w->m, w->dev, w->mm, &w->handle), 0);
@@ -161,7 +161,7 @@ static uint64_t arch_table(struct world *w, uint64_t va, unsigned level)
 {
 	uint64_t t = w->root, e;
 	for (unsigned l = 4; l > level; l--) {
-		assert_int_equal(svakit_read_entry(w->m, t, idx(va, l), &e), 0);
+		assert_int_equal(svakit_pagetable_read_entry(w->m, t, idx(va, l), &e), 0);
 		assert_true(e & SVAKIT_PTE_P);
 		t = pfn_of(e);
 	}
@@ -172,7 +172,7 @@ static uint64_t arch_table(struct world *w, uint64_t va, unsigned level)
 static int arch_pmd_free_pte_page(struct world *w, uint64_t pmd_table, uint64_t addr)
 {
 	uint64_t pte;
-	int err = svakit_unlink_table(w->m, pmd_table, idx(addr, 2), &pte); /* pmd_clear */
+	int err = svakit_pagetable_unlink(w->m, pmd_table, idx(addr, 2), &pte); /* pmd_clear */
 	if (err)
 		return err;
 	assert_int_equal(flush_tlb_kernel_range(w->m, addr, addr + PAGE_SIZE - 1), 0);
@@ -192,14 +192,14 @@ static void arch_pud_free_pmd_page(struct world *w, uint64_t pud_table, uint64_t
 	uint64_t pmd, e, saved[512];
 	unsigned n = 0;
 
-	assert_int_equal(svakit_read_entry(w->m, pud_table, idx(addr, 3), &e), 0);
+	assert_int_equal(svakit_pagetable_read_entry(w->m, pud_table, idx(addr, 3), &e), 0);
 	pmd = pfn_of(e);
 	for (unsigned i = 0; i < 512; i++) {
-		assert_int_equal(svakit_read_entry(w->m, pmd, i, &e), 0);
+		assert_int_equal(svakit_pagetable_read_entry(w->m, pmd, i, &e), 0);
 		if ((e & SVAKIT_PTE_P) && !(e & SVAKIT_PTE_PS))
-			assert_int_equal(svakit_unlink_table(w->m, pmd, i, &saved[n++]), 0);
+			assert_int_equal(svakit_pagetable_unlink(w->m, pmd, i, &saved[n++]), 0);
 	}
-	assert_int_equal(svakit_unlink_table(w->m, pud_table, idx(addr, 3), &e), 0); /* pud_clear */
+	assert_int_equal(svakit_pagetable_unlink(w->m, pud_table, idx(addr, 3), &e), 0); /* pud_clear */
 	assert_int_equal(e, pmd);
 	assert_int_equal(flush_tlb_kernel_range(w->m, addr, addr + PAGE_SIZE - 1), 0);
 	for (unsigned i = 0; i < n; i++)
@@ -212,15 +212,15 @@ static void arch_cpa_collapse(struct world *w, uint64_t va)
 {
 	uint64_t pmd = arch_table(w, va, 2), pte, first, e;
 
-	assert_int_equal(svakit_read_entry(w->m, pmd, idx(va, 2), &e), 0);
+	assert_int_equal(svakit_pagetable_read_entry(w->m, pmd, idx(va, 2), &e), 0);
 	pte = pfn_of(e);
-	assert_int_equal(svakit_read_entry(w->m, pte, 0, &first), 0);
+	assert_int_equal(svakit_pagetable_read_entry(w->m, pte, 0, &first), 0);
 	for (unsigned i = 1; i < 512; i++) {
-		assert_int_equal(svakit_read_entry(w->m, pte, i, &e), 0);
+		assert_int_equal(svakit_pagetable_read_entry(w->m, pte, i, &e), 0);
 		assert_int_equal(pfn_of(e), pfn_of(first) + i);
 	}
-	assert_int_equal(svakit_unlink_table(w->m, pmd, idx(va, 2), &e), 0);
-	assert_int_equal(svakit_write_entry(w->m, pmd, idx(va, 2),
+	assert_int_equal(svakit_pagetable_unlink(w->m, pmd, idx(va, 2), &e), 0);
+	assert_int_equal(svakit_pagetable_write_entry(w->m, pmd, idx(va, 2),
 					    (first & ~(SVAKIT_PTE_A | SVAKIT_PTE_D)) | SVAKIT_PTE_PS), 0);
 	assert_int_equal(flush_tlb_kernel_range(w->m, 0, TLB_FLUSH_ALL), 0); /* flush_tlb_all */
 	assert_int_equal(pagetable_free(w->m, pte), 0);
@@ -234,7 +234,7 @@ static int touch(struct world *w, uint64_t va, uint64_t *out)
 {
 	struct svakit_dma_fault f;
 	*out = 0;
-	return svakit_dma_read(w->m, w->dev, w->pasid, va, out, 8, 0, &f);
+	return svakit_device_dma_read(w->m, w->dev, w->pasid, va, out, 8, 0, &f);
 }
 
 /* The attacker takes the next free frame and points its entry for va at the
@@ -261,7 +261,7 @@ static uint64_t reports(struct world *w)
 static int finish(struct world *w, uint64_t va, unsigned level, int frames)
 {
 	uint64_t got;
-	assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+	assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 	for (int i = 0; i < frames; i++)
 		attacker(w, va, level);
 	int r = touch(w, va, &got);
@@ -275,7 +275,7 @@ static int finish(struct world *w, uint64_t va, unsigned level, int frames)
 static int finish_stale(struct world *w, uint64_t va, unsigned level, int frames)
 {
 	uint64_t got, before = reports(w);
-	assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+	assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 	for (int i = 0; i < frames; i++)
 		attacker(w, va, level);
 	assert_int_equal(touch(w, va, &got), SVAKIT_DMA_FAULTED);
@@ -301,7 +301,7 @@ static void test_huge_vmap_over_pte_table(void **state)
 	assert_int_equal(svakit_vfree(w->m, va), 0);
 	pmd = arch_table(w, va, 2);
 	assert_int_equal(arch_pmd_free_pte_page(w, pmd, va), 0);
-	assert_int_equal(svakit_write_entry(w->m, pmd, idx(va, 2),
+	assert_int_equal(svakit_pagetable_write_entry(w->m, pmd, idx(va, 2),
 					    SVAKIT_PTE_P | SVAKIT_PTE_RW | SVAKIT_PTE_PS | (2ULL << 20)), 0);
 	assert_int_equal(finish(w, va, 1, 1), exploitable(w, 0));
 }
@@ -312,12 +312,12 @@ static void test_pud_free_pmd_page(void **state)
 	const uint64_t base = VMALLOC_START + (8ULL << 30);
 	uint64_t got, pud;
 
-	assert_int_equal(svakit_map(w->m, SVAKIT_INIT_MM, base, 0x1000, PAGE_SIZE, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_mm_map(w->m, SVAKIT_INIT_MM, base, 0x1000, PAGE_SIZE, SVAKIT_PTE_RW), 0);
 	assert_int_equal(touch(w, base, &got), SVAKIT_DMA_FAULTED);
-	assert_int_equal(svakit_unmap(w->m, SVAKIT_INIT_MM, base, PAGE_SIZE), 0);
+	assert_int_equal(svakit_mm_unmap(w->m, SVAKIT_INIT_MM, base, PAGE_SIZE), 0);
 	pud = arch_table(w, base, 3);
 	arch_pud_free_pmd_page(w, pud, base);
-	assert_int_equal(svakit_write_entry(w->m, pud, idx(base, 3), SVAKIT_PTE_P | SVAKIT_PTE_PS), 0);
+	assert_int_equal(svakit_pagetable_write_entry(w->m, pud, idx(base, 3), SVAKIT_PTE_P | SVAKIT_PTE_PS), 0);
 	assert_int_equal(finish(w, base, 1, 2), exploitable(w, 0));
 }
 
@@ -371,7 +371,7 @@ static void test_vmalloc_storm(void **state)
 		assert_int_equal(svakit_vm_unmap_aliases(w->m), 0); /* the lazy range returns */
 		assert_int_equal(svakit_vmalloc_huge(w->m, SVAKIT_PMD_SIZE, &huge), 0); /* pmd_free_pte_page */
 		assert_int_equal(huge, va);
-		assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+		assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 		attacker(w, va, 1);
 		if (touch(w, va, &got) == 0 && got == SECRET)
 			leaks++;
@@ -397,10 +397,10 @@ static void test_driver_invalidates_before_any_free(void **state)
 	uint64_t pmd = 0;
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(svakit_map(w->m, SVAKIT_INIT_MM, region + ((uint64_t)i << 21), 0x1000, PAGE_SIZE, 0), 0);
+		assert_int_equal(svakit_mm_map(w->m, SVAKIT_INIT_MM, region + ((uint64_t)i << 21), 0x1000, PAGE_SIZE, 0), 0);
 	for (int i = 0; i < 3; i++) {
 		uint64_t a = region + ((uint64_t)i << 21);
-		assert_int_equal(svakit_unmap(w->m, SVAKIT_INIT_MM, a, PAGE_SIZE), 0);
+		assert_int_equal(svakit_mm_unmap(w->m, SVAKIT_INIT_MM, a, PAGE_SIZE), 0);
 		pmd = arch_table(w, a, 2);
 		w->drv.armed = w->drv.free_armed = 1;
 		assert_int_equal(arch_pmd_free_pte_page(w, pmd, a), 0);
@@ -413,7 +413,7 @@ static void test_driver_invalidates_before_any_free(void **state)
 	assert_int_equal(ds.pending, w->mode == SVAKIT_FREE_IMMEDIATE ? 0 : 3);
 
 	w->drv.armed = w->drv.free_armed = 1;
-	assert_int_equal(svakit_run_deferred_work(w->m), 0);
+	assert_int_equal(svakit_deferred_work_run(w->m), 0);
 	w->drv.armed = w->drv.free_armed = 0;
 	/* The call order is the invariant: invalidate, fence, then free. */
 	assert_hook_calls(&w->drv.hk, w->mode == SVAKIT_FREE_IMMEDIATE ? "" : "RFfff");
@@ -446,7 +446,7 @@ static void test_no_sva_bound_no_driver_call(void **state)
 		assert_int_equal(svakit_vfree(w->m, va), 0);
 		assert_int_equal(svakit_vm_unmap_aliases(w->m), 0);
 		assert_int_equal(svakit_vmalloc_huge(w->m, SVAKIT_PMD_SIZE, &huge), 0);
-		assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+		assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 		assert_int_equal(svakit_vfree(w->m, huge), 0);
 		assert_int_equal(svakit_vm_unmap_aliases(w->m), 0);
 	}
@@ -473,7 +473,7 @@ static void test_v6_bug_is_caught(void **state)
 	assert_machine_ok(w->m);
 	/* The right table frees fine. */
 	assert_int_equal(arch_pmd_free_pte_page(w, pmd, va), 0);
-	assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+	assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 	assert_int_equal(reports(w), 0);
 }
 
@@ -490,32 +490,32 @@ static void test_primitives_refuse_bad_input(void **state)
 	assert_int_equal(svakit_pagetable_alloc_kernel(w->m, 0, &e), -EINVAL);
 	assert_int_equal(svakit_pagetable_alloc_kernel(w->m, 4, &e), -EINVAL); /* roots are the mm's */
 	assert_int_equal(svakit_pagetable_alloc_kernel(w->m, 1, NULL), -EFAULT);
-	assert_int_equal(svakit_read_entry(w->m, t1, 512, &e), -EINVAL);
-	assert_int_equal(svakit_read_entry(w->m, 4 * GIB_FRAMES, 0, &e), -ERANGE);
-	assert_int_equal(svakit_read_entry(w->m, data, 0, &e), -EPERM);       /* not a table */
-	assert_int_equal(svakit_write_entry(w->m, t2, 0, (t1 << 12) | SVAKIT_PTE_P), -EINVAL); /* use link */
-	assert_int_equal(svakit_link_table(w->m, t1, 0, t2), -EINVAL);        /* levels upside down */
-	assert_int_equal(svakit_link_table(w->m, t2, 0, w->root), -EINVAL);   /* a root */
-	assert_int_equal(svakit_unlink_table(w->m, t2, 0, &e), -ENOENT);      /* nothing linked */
+	assert_int_equal(svakit_pagetable_read_entry(w->m, t1, 512, &e), -EINVAL);
+	assert_int_equal(svakit_pagetable_read_entry(w->m, 4 * GIB_FRAMES, 0, &e), -ERANGE);
+	assert_int_equal(svakit_pagetable_read_entry(w->m, data, 0, &e), -EPERM);       /* not a table */
+	assert_int_equal(svakit_pagetable_write_entry(w->m, t2, 0, (t1 << 12) | SVAKIT_PTE_P), -EINVAL); /* use link */
+	assert_int_equal(svakit_pagetable_link(w->m, t1, 0, t2), -EINVAL);        /* levels upside down */
+	assert_int_equal(svakit_pagetable_link(w->m, t2, 0, w->root), -EINVAL);   /* a root */
+	assert_int_equal(svakit_pagetable_unlink(w->m, t2, 0, &e), -ENOENT);      /* nothing linked */
 	assert_int_equal(pagetable_free(w->m, data), -EPERM);
 	assert_int_equal(pagetable_free(w->m, w->root), -EPERM);
 	assert_int_equal(pagetable_free(w->m, 4 * GIB_FRAMES - 1), -ENXIO);   /* never allocated */
 	assert_int_equal(pagetable_free_kernel(w->m, data), -EPERM);
 	assert_int_equal(stats(w->m).step, before);
 
-	assert_int_equal(svakit_link_table(w->m, t2, 7, t1), 0);
-	assert_int_equal(svakit_link_table(w->m, t2, 8, t1), -EBUSY);         /* linked already */
-	assert_int_equal(svakit_write_entry(w->m, t2, 7, 0), -EBUSY);         /* use unlink */
+	assert_int_equal(svakit_pagetable_link(w->m, t2, 7, t1), 0);
+	assert_int_equal(svakit_pagetable_link(w->m, t2, 8, t1), -EBUSY);         /* linked already */
+	assert_int_equal(svakit_pagetable_write_entry(w->m, t2, 7, 0), -EBUSY);         /* use unlink */
 	assert_int_equal(pagetable_free(w->m, t1), -EBUSY);                   /* still linked */
-	assert_int_equal(svakit_unlink_table(w->m, t2, 7, &e), 0);
+	assert_int_equal(svakit_pagetable_unlink(w->m, t2, 7, &e), 0);
 	assert_int_equal(e, t1);
 	assert_int_equal(pagetable_free_kernel(w->m, t1), 0);
 	if (w->mode != SVAKIT_FREE_IMMEDIATE)
 		assert_int_equal(pagetable_free(w->m, t1), -EALREADY);         /* queued already */
-	assert_int_equal(svakit_flush_deferred_work(w->m), 0);
+	assert_int_equal(svakit_deferred_work_flush(w->m), 0);
 	assert_int_equal(pagetable_free(w->m, t1), -EALREADY);                /* freed already */
 	assert_int_equal(pagetable_free(w->m, t2), 0);
-	assert_int_equal(svakit_run_deferred_work(NULL), -EFAULT);
+	assert_int_equal(svakit_deferred_work_run(NULL), -EFAULT);
 	assert_int_equal(svakit_deferred_stats(w->m, NULL), -EFAULT);
 	assert_int_equal(svakit_iommu_set_driver(w->m, 99, &driver_ops, NULL), -ENODEV);
 }

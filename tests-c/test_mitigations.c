@@ -78,17 +78,17 @@ static int seed000(svakit_machine *m, uint32_t profile, uint64_t *got, struct sv
 	assert_int_equal(svakit_frame_alloc(m, 0, 0x5ec, &secret), 0);
 	assert_int_equal(svakit_frame_write(m, secret, 0, &SECRET, 8), 0);
 	assert_int_equal(svakit_vmalloc(m, 4096, &va), 0);
-	assert_int_equal(svakit_dma_read(m, s.dev, s.pasid, va, got, 8, 0, &first), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(m, s.dev, s.pasid, va, got, 8, 0, &first), SVAKIT_DMA_FAULTED);
 	assert_int_equal(svakit_vfree(m, va), 0);
 	assert_int_equal(svakit_vm_unmap_aliases(m), 0); /* the lazily freed range returns */
 	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &huge), 0);
 	assert_int_equal(huge, va);
-	assert_int_equal(svakit_flush_deferred_work(m), 0);
+	assert_int_equal(svakit_deferred_work_flush(m), 0);
 	assert_int_equal(svakit_frame_alloc(m, 0, 0xbad, &attacker), 0);
 	entry = (secret << 12) | SVAKIT_PTE_P | SVAKIT_PTE_RW | SVAKIT_PTE_US;
 	assert_int_equal(svakit_frame_write(m, attacker, idx(va, 1) * 8, &entry, 8), 0);
 	*got = 0;
-	return svakit_dma_read(m, s.dev, s.pasid, va, got, 8, 0, fault);
+	return svakit_device_dma_read(m, s.dev, s.pasid, va, got, 8, 0, fault);
 }
 
 /* What seed 000 must end with, by mitigation, on an IOMMU that walks the kernel half. */
@@ -188,8 +188,8 @@ static void test_clear_us_leaves_the_ad_write(void **state)
 	assert_int_equal(svakit_vmalloc_area(m, &start, &end), 0);
 	base = start + (12ULL << 30);
 	va = base + (5ULL << 21) + (3ULL << 12);
-	assert_int_equal(svakit_map(m, 0, base, 0x1000, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW), 0);
-	assert_int_equal(svakit_dma_read(m, s.dev, s.pasid, base, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_mm_map(m, 0, base, 0x1000, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_device_dma_read(m, s.dev, s.pasid, base, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_PRIVILEGE);
 	assert_int_equal(svakit_vunmap(m, base, SVAKIT_PAGE_SIZE), 0);
 	assert_int_equal(svakit_vmap_huge(m, base, 0, SVAKIT_PUD_SIZE, SVAKIT_PTE_RW), 0);
@@ -204,11 +204,11 @@ static void test_clear_us_leaves_the_ad_write(void **state)
 		assert_int_equal(svakit_frame_write(m, freed[i], idx(va, 2) * 8, &ptr, 8), 0);
 
 	got = 0;
-	assert_int_equal(svakit_dma_read(m, s.dev, s.pasid, va, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(m, s.dev, s.pasid, va, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_PRIVILEGE);
 	assert_int_not_equal(got, SECRET);
 	assert_int_equal(reports(m), 1);
-	assert_int_equal(svakit_reports(m, 0, &r, 1), 1);
+	assert_int_equal(svakit_report_read(m, 0, &r, 1), 1);
 	assert_true(r.corruption);
 	assert_true(r.corrupted_frame == freed[0] || r.corrupted_frame == freed[1]);
 	/* The A bit is in the attacker's frame now. */
@@ -233,7 +233,7 @@ static void test_clear_us_kernel_entries(void **state)
 		assert_int_equal(entry_of(m, root, i), entry_of(m, kroot, i));
 	}
 	assert_int_equal(svakit_frame_alloc(m, 0, 1, &data), 0);
-	assert_int_equal(svakit_map(m, s.mm, 1ULL << 30, data << 12, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW | SVAKIT_PTE_US), 0);
+	assert_int_equal(svakit_mm_map(m, s.mm, 1ULL << 30, data << 12, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW | SVAKIT_PTE_US), 0);
 	assert_true(entry_of(m, root, idx(1ULL << 30, 4)) & SVAKIT_PTE_US);
 	assert_machine_ok(m);
 	svakit_machine_destroy(m);
@@ -260,19 +260,19 @@ static void kpti_root(unsigned levels)
 	assert_int_equal(svakit_frame_alloc(m, 0, 1, &data), 0);
 	assert_int_equal(svakit_frame_write(m, data, 0, &word, 8), 0);
 	far = 3ULL << (12 + 9 * (levels - 1)); /* root entry 3 */
-	assert_int_equal(svakit_map(m, s.mm, far, data << 12, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW | SVAKIT_PTE_US), 0);
+	assert_int_equal(svakit_mm_map(m, s.mm, far, data << 12, SVAKIT_PAGE_SIZE, SVAKIT_PTE_RW | SVAKIT_PTE_US), 0);
 	got = 0;
-	assert_int_equal(svakit_dma_read(m, s.dev, s.pasid, far, &got, 8, 0, &fault), 0);
+	assert_int_equal(svakit_device_dma_read(m, s.dev, s.pasid, far, &got, 8, 0, &fault), 0);
 	assert_int_equal(got, word);
 
 	assert_int_equal(svakit_vmalloc(m, 4096, &kva), 0);
-	assert_int_equal(svakit_dma_read(m, s.dev, s.pasid, kva, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(m, s.dev, s.pasid, kva, &got, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_NOT_PRESENT);
 	assert_int_equal(fault.level, levels);
 	assert_machine_ok(m);
 
 	assert_int_equal(svakit_iommu_sva_unbind_device(m, s.handle), 0);
-	assert_int_equal(svakit_unmap(m, s.mm, far, SVAKIT_PAGE_SIZE), 0);
+	assert_int_equal(svakit_mm_unmap(m, s.mm, far, SVAKIT_PAGE_SIZE), 0);
 	assert_int_equal(svakit_mm_destroy(m, s.mm), 0);
 	assert_int_equal(svakit_vfree(m, kva), 0);
 	assert_int_equal(svakit_frame_free(m, data), 0);
@@ -324,7 +324,7 @@ static void test_where_the_invalidations_happen(void **state)
 	assert_int_equal(svakit_vm_unmap_aliases(m), 0);
 	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &huge), 0);
 	assert_int_equal(counters(m, s.iommu).fences, fences); /* the freeing caller waited for nothing */
-	assert_int_equal(svakit_flush_deferred_work(m), 0);
+	assert_int_equal(svakit_deferred_work_flush(m), 0);
 	assert_int_equal(counters(m, s.iommu).fences, fences + 1);
 	svakit_machine_destroy(m);
 
@@ -335,7 +335,7 @@ static void test_where_the_invalidations_happen(void **state)
 	assert_int_equal(svakit_vfree(m, va), 0);
 	assert_int_equal(svakit_vm_unmap_aliases(m), 0);
 	assert_int_equal(svakit_vmalloc_huge(m, SVAKIT_PMD_SIZE, &huge), 0);
-	assert_int_equal(svakit_flush_deferred_work(m), 0);
+	assert_int_equal(svakit_deferred_work_flush(m), 0);
 	assert_int_equal(counters(m, s.iommu).fences, fences);
 	assert_int_equal(counters(m, s.iommu).range_invalidations, 0);
 	svakit_machine_destroy(m);

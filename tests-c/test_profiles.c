@@ -53,12 +53,12 @@ static struct svakit_iommu_commands cmds(struct prof *p)
 	return c;
 }
 
-/* A user read of 8 bytes at va; returns svakit_dma_read's result. */
+/* A user read of 8 bytes at va; returns svakit_device_dma_read's result. */
 static int touch(struct prof *p, uint64_t va, struct svakit_dma_fault *fault)
 {
 	uint64_t word;
 
-	return svakit_dma_read(p->m, p->dev, p->pasid, va, &word, 8, 0, fault);
+	return svakit_device_dma_read(p->m, p->dev, p->pasid, va, &word, 8, 0, fault);
 }
 
 /* Maps n user pages from va and touches each once. */
@@ -67,7 +67,7 @@ static void warm(struct prof *p, uint64_t va, unsigned n)
 	struct svakit_dma_fault fault;
 
 	for (unsigned i = 0; i < n; i++) {
-		assert_int_equal(svakit_map(p->m, p->mm, va + i * 4096ULL, 0x3000, 4096, SVAKIT_PTE_US), 0);
+		assert_int_equal(svakit_mm_map(p->m, p->mm, va + i * 4096ULL, 0x3000, 4096, SVAKIT_PTE_US), 0);
 		assert_int_equal(touch(p, va + i * 4096ULL, &fault), 0);
 	}
 }
@@ -255,7 +255,7 @@ static uint64_t seed000(uint32_t profile, struct svakit_dma_fault *fault)
 	assert_int_equal(svakit_frame_alloc(p.m, 0, 0xbad, &attacker), 0);
 	entry = (secret << 12) | SVAKIT_PTE_P | SVAKIT_PTE_RW | SVAKIT_PTE_US;
 	assert_int_equal(svakit_frame_write(p.m, attacker, idx(va, 1) * 8, &entry, 8), 0);
-	if (svakit_dma_read(p.m, p.dev, p.pasid, va, &got, 8, 0, fault) != 0)
+	if (svakit_device_dma_read(p.m, p.dev, p.pasid, va, &got, 8, 0, fault) != 0)
 		got = 0;
 	assert_int_equal(svakit_iommu_sva_unbind_device(p.m, p.h), 0);
 	svakit_machine_destroy(p.m);

@@ -119,7 +119,7 @@ static void test_bind_errors(void **state)
 	assert_int_equal(iommu_sva_get_pasid(m, h, &p), 0);
 	assert_int_equal(p, 2);
 	assert_int_equal(iommu_sva_bind_device(m, narrow, mm[1], &h), -EOVERFLOW);
-	assert_int_equal(svakit_device_attach_pasid(m, dev, 3, mm[3]), 0); /* an iommufd-style PASID */
+	assert_int_equal(svakit_iommu_attach_device_pasid(m, dev, 3, mm[3]), 0); /* an iommufd-style PASID */
 	assert_int_equal(iommu_sva_bind_device(m, dev, mm[2], &h), -EBUSY);   /* mm[2] got PASID 3 */
 	assert_int_equal(iommu_sva_bind_device(m, dev, mm[3], &h), -ENOSPC);  /* 1..3 taken */
 	assert_int_equal(iommu_sva_unbind_device(m, 12345), -ESTALE);
@@ -173,7 +173,7 @@ static int run_seed000(svakit_machine *m, struct reports_seen *seen, uint64_t *o
 	uint32_t iommu, dev, mm, h, pasid;
 	uint64_t secret, va, huge, attacker, entry;
 
-	assert_int_equal(svakit_set_report_handler(m, on_report, seen), 0);
+	assert_int_equal(svakit_machine_set_report_handler(m, on_report, seen), 0);
 	assert_int_equal(svakit_frame_alloc(m, 0, 0x5ec, &secret), 0);
 	assert_int_equal(svakit_frame_write(m, secret, 0, &SECRET, 8), 0);
 	svakit_iommu_config_default(&ic);
@@ -186,7 +186,7 @@ static int run_seed000(svakit_machine *m, struct reports_seen *seen, uint64_t *o
 	/* The device touches a kernel vmalloc address: a user request faults at
 	 * the leaf, but PML4E, PDPTE and PDE stay cached. */
 	assert_int_equal(svakit_vmalloc(m, 4096, &va), 0);
-	assert_int_equal(svakit_dma_read(m, dev, pasid, va, out, 8, 0, fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(m, dev, pasid, va, out, 8, 0, fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault->reason, SVAKIT_FAULT_PRIVILEGE);
 	assert_int_equal(fault->level, 1);
 
@@ -202,7 +202,7 @@ static int run_seed000(svakit_machine *m, struct reports_seen *seen, uint64_t *o
 	assert_int_equal(svakit_frame_write(m, attacker, idx(va, 1) * 8, &entry, 8), 0);
 
 	*out = 0;
-	return svakit_dma_read(m, dev, pasid, va, out, 8, 0, fault);
+	return svakit_device_dma_read(m, dev, pasid, va, out, 8, 0, fault);
 }
 
 static void test_seed000_unfixed_kernel_is_exploitable(void **state)
@@ -229,7 +229,7 @@ static void test_seed000_unfixed_kernel_is_exploitable(void **state)
 
 	assert_int_equal(svakit_report_count(m, &total), 0);
 	assert_int_equal(total, 1);
-	assert_int_equal(svakit_reports(m, 0, &r, 1), 1);
+	assert_int_equal(svakit_report_read(m, 0, &r, 1), 1);
 	assert_memory_equal(&r, &seen.last, sizeof(r));
 	assert_int_equal(svakit_report_text(m, 0, text, sizeof(text)), 0);
 	assert_string_equal(text, seen.text);
@@ -266,15 +266,15 @@ static void test_dma_bad_input(void **state)
 	uint64_t buf;
 	struct svakit_dma_fault fault;
 
-	assert_int_equal(svakit_dma_read(f->m, 99, 1, 0, &buf, 8, 0, &fault), -ENODEV);
+	assert_int_equal(svakit_device_dma_read(f->m, 99, 1, 0, &buf, 8, 0, &fault), -ENODEV);
 	/* PASID 0 is a request without PASID: no DMA domain, so it faults. */
-	assert_int_equal(svakit_dma_read(f->m, f->dev[0], 0, 0, &buf, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(f->m, f->dev[0], 0, 0, &buf, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_NO_PASID);
 	assert_int_equal(fault.level, 0);
-	assert_int_equal(svakit_dma_read(f->m, f->dev[0], 1, 0, &buf, 8, 0x80, &fault), -EINVAL);
-	assert_int_equal(svakit_dma_read(f->m, f->dev[0], 1, 0, NULL, 8, 0, &fault), -EFAULT);
-	assert_int_equal(svakit_dma_read(f->m, f->dev[0], 1, 0x0000800000000000ULL, &buf, 8, 0, &fault), -ERANGE);
-	assert_int_equal(svakit_dma_read(f->m, f->dev[0], 5, 0x1000, &buf, 8, 0, &fault), SVAKIT_DMA_FAULTED);
+	assert_int_equal(svakit_device_dma_read(f->m, f->dev[0], 1, 0, &buf, 8, 0x80, &fault), -EINVAL);
+	assert_int_equal(svakit_device_dma_read(f->m, f->dev[0], 1, 0, NULL, 8, 0, &fault), -EFAULT);
+	assert_int_equal(svakit_device_dma_read(f->m, f->dev[0], 1, 0x0000800000000000ULL, &buf, 8, 0, &fault), -ERANGE);
+	assert_int_equal(svakit_device_dma_read(f->m, f->dev[0], 5, 0x1000, &buf, 8, 0, &fault), SVAKIT_DMA_FAULTED);
 	assert_int_equal(fault.reason, SVAKIT_FAULT_NO_PASID);
 	assert_int_equal(svakit_iommu_invalidate_range(f->m, 7, 1, 0, 1, 0), -ENODEV);
 	assert_int_equal(svakit_iommu_invalidate_range(f->m, f->iommu[0], 1, 2, 1, 0), -EINVAL);

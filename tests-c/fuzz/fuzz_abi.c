@@ -14,7 +14,7 @@
  *
  * After every call:
  *   - the return value must be 0, an errno of the header's table, or what
- *     the call documents (a count, 1 from svakit_cpa_collapse,
+ *     the call documents (a count, 1 from svakit_cpa_collapse_large_pages,
  *     SVAKIT_DMA_FAULTED); anything else aborts;
  *   - the counters must conserve (check_counters(), O(1)): every frame is
  *     free, offline, a table or data; live blocks fit in the allocated
@@ -449,7 +449,7 @@ static bool only_page_leaks(struct fz *z, uint64_t from, uint64_t to)
 
 	if (to - from > ARRAY_SIZE(rep))
 		return false;
-	n = svakit_reports(z->m, from, rep, ARRAY_SIZE(rep));
+	n = svakit_report_read(z->m, from, rep, ARRAY_SIZE(rep));
 	if (n < 0 || (uint64_t)n < to - from)
 		return false;
 	for (uint64_t i = 0; i < to - from; i++)
@@ -557,13 +557,13 @@ static bool unlink_takes_subtree(struct fz *z, uint64_t parent, unsigned index)
 	struct svakit_ptdesc d;
 	uint64_t e, child;
 
-	if (svakit_read_entry(z->m, parent, index, &e) != 0 || !(e & SVAKIT_PTE_P) || (e & SVAKIT_PTE_PS))
+	if (svakit_pagetable_read_entry(z->m, parent, index, &e) != 0 || !(e & SVAKIT_PTE_P) || (e & SVAKIT_PTE_PS))
 		return false;
 	child = (e & SVAKIT_PTE_PFN_MASK) >> 12;
 	if (!is_table(z, child, &d) || d.level < 2)
 		return false;
 	for (unsigned i = 0; i < 512; i++)
-		if (svakit_read_entry(z->m, child, i, &e) == 0 && (e & SVAKIT_PTE_P) && !(e & SVAKIT_PTE_PS))
+		if (svakit_pagetable_read_entry(z->m, child, i, &e) == 0 && (e & SVAKIT_PTE_P) && !(e & SVAKIT_PTE_PS))
 			return true;
 	return false;
 }
@@ -690,7 +690,7 @@ static void op_set_memory(struct fz *z)
 
 static void op_collapse(struct fz *z)
 {
-	CALL(z, RET_BOOL, svakit_cpa_collapse(z->m, arg_kva(z)));
+	CALL(z, RET_BOOL, svakit_cpa_collapse_large_pages(z->m, arg_kva(z)));
 }
 
 static void op_hotplug(struct fz *z)
@@ -722,7 +722,7 @@ static void op_map(struct fz *z)
 	prot = arg_prot(z);
 	tr(z, "map mm %u va %#llx phys %#llx size %#llx prot %#llx", mm, (unsigned long long)va,
 	   (unsigned long long)phys, (unsigned long long)size, (unsigned long long)prot);
-	if (CALL(z, RET_ERRNO, svakit_map(z->m, mm, va, phys, size, prot)) == 0) {
+	if (CALL(z, RET_ERRNO, svakit_mm_map(z->m, mm, va, phys, size, prot)) == 0) {
 		z->map[z->nmap % POOL].mm = mm;
 		z->map[z->nmap % POOL].va = va;
 		z->map[z->nmap++ % POOL].size = size;
@@ -744,7 +744,7 @@ static void op_unmap(struct fz *z)
 		size = arg_size(z);
 	}
 	tr(z, "unmap mm %u va %#llx size %#llx", mm, (unsigned long long)va, (unsigned long long)size);
-	CALL(z, RET_ERRNO, svakit_unmap(z->m, mm, va, size));
+	CALL(z, RET_ERRNO, svakit_mm_unmap(z->m, mm, va, size));
 }
 
 static void op_translate(struct fz *z)
@@ -752,7 +752,7 @@ static void op_translate(struct fz *z)
 	struct svakit_translation t;
 	uint32_t mm = arg_mm(z);
 	uint64_t va = u8(&z->r) & 1 ? arg_kva(z) : arg_uva(z, mm);
-	CALL(z, RET_ERRNO, svakit_translate(z->m, mm, va, &t));
+	CALL(z, RET_ERRNO, svakit_mm_translate(z->m, mm, va, &t));
 }
 
 static void op_mm_create(struct fz *z)
@@ -815,7 +815,7 @@ static void op_attach(struct fz *z)
 		log_skip(z, "attach_pasid of init_mm (accepted; tests-c/test_bad_input.c att_init_mm)");
 		return;
 	}
-	if (CALL(z, RET_ERRNO, svakit_device_attach_pasid(z->m, dev, pasid, mm)) == 0) {
+	if (CALL(z, RET_ERRNO, svakit_iommu_attach_device_pasid(z->m, dev, pasid, mm)) == 0) {
 		z->att[z->natt % POOL].dev = dev;
 		z->att[z->natt % POOL].mm = mm;
 		z->att[z->natt++ % POOL].pasid = pasid;
@@ -833,7 +833,7 @@ static void op_detach(struct fz *z)
 		dev = arg_dev(z);
 		pasid = arg_pasid(z, dev);
 	}
-	CALL(z, RET_ERRNO, svakit_device_detach_pasid(z->m, dev, pasid));
+	CALL(z, RET_ERRNO, svakit_iommu_detach_device_pasid(z->m, dev, pasid));
 }
 
 /* The mm a device reaches at pasid, as far as the program knows. */
@@ -869,7 +869,7 @@ static bool dma_write_hits_non_data(struct fz *z, uint32_t dev, uint32_t pasid, 
 	for (uint64_t a = va & ~0xfffULL; a < va + len && a >= (va & ~0xfffULL); a += SZ_4K) {
 		struct svakit_translation t;
 		struct svakit_ptdesc d;
-		if (svakit_translate(z->m, mm, a, &t) != 0)
+		if (svakit_mm_translate(z->m, mm, a, &t) != 0)
 			continue;
 		if (!desc_of(z, t.phys >> 12, &d) || d.kind != SVAKIT_FRAME_DATA)
 			return true;
@@ -902,9 +902,9 @@ static void op_dma(struct fz *z)
 			log_skip(z, "dma_write that the CPU's tables send to a frame that is not data");
 			return;
 		}
-		CALL(z, RET_DMA, svakit_dma_write(z->m, dev, pasid, va, buf, len, flags, c & 8 ? NULL : &fault));
+		CALL(z, RET_DMA, svakit_device_dma_write(z->m, dev, pasid, va, buf, len, flags, c & 8 ? NULL : &fault));
 	} else {
-		CALL(z, RET_DMA, svakit_dma_read(z->m, dev, pasid, va, buf, len, flags, c & 8 ? NULL : &fault));
+		CALL(z, RET_DMA, svakit_device_dma_read(z->m, dev, pasid, va, buf, len, flags, c & 8 ? NULL : &fault));
 	}
 }
 
@@ -974,7 +974,7 @@ static void op_read_entry(struct fz *z)
 	uint64_t t = arg_pfn(z), e = 0;
 	unsigned index = u8(&z->r) < 250 ? u16(&z->r) % 512 : u32(&z->r);
 	struct svakit_ptdesc d;
-	if (CALL(z, RET_ERRNO, svakit_read_entry(z->m, t, index, &e)) == 0 && (e & SVAKIT_PTE_P) &&
+	if (CALL(z, RET_ERRNO, svakit_pagetable_read_entry(z->m, t, index, &e)) == 0 && (e & SVAKIT_PTE_P) &&
 	    !(e & SVAKIT_PTE_PS) && is_table(z, (e & SVAKIT_PTE_PFN_MASK) >> 12, &d))
 		add_table(z, (e & SVAKIT_PTE_PFN_MASK) >> 12); /* walk down next time */
 }
@@ -1023,7 +1023,7 @@ static void op_write_entry(struct fz *z)
 			return;
 		}
 	}
-	CALL(z, RET_ERRNO, svakit_write_entry(z->m, t, index, e));
+	CALL(z, RET_ERRNO, svakit_pagetable_write_entry(z->m, t, index, e));
 }
 
 static void op_link(struct fz *z)
@@ -1041,7 +1041,7 @@ static void op_link(struct fz *z)
 		log_skip(z, "link_table under a parent no root reaches (machine_check then fails)");
 		return;
 	}
-	if (CALL(z, RET_ERRNO, svakit_link_table(z->m, parent, index, child)) == 0) {
+	if (CALL(z, RET_ERRNO, svakit_pagetable_link(z->m, parent, index, child)) == 0) {
 		z->link[z->nlink % POOL].child = child;
 		z->link[z->nlink++ % POOL].parent = parent;
 	}
@@ -1060,7 +1060,7 @@ static void op_unlink(struct fz *z)
 		log_skip(z, "unlink_table of a table that holds tables (machine_check then fails)");
 		return;
 	}
-	if (CALL(z, RET_ERRNO, svakit_unlink_table(z->m, parent, index, &child)) == 0)
+	if (CALL(z, RET_ERRNO, svakit_pagetable_unlink(z->m, parent, index, &child)) == 0)
 		add_table(z, child);
 }
 
@@ -1078,8 +1078,8 @@ static void op_deferred(struct fz *z)
 {
 	struct svakit_deferred_stats ds;
 	switch (u8(&z->r) % 3) {
-	case 0: CALL(z, RET_ERRNO, svakit_run_deferred_work(z->m)); break;
-	case 1: CALL(z, RET_ERRNO, svakit_flush_deferred_work(z->m)); break;
+	case 0: CALL(z, RET_ERRNO, svakit_deferred_work_run(z->m)); break;
+	case 1: CALL(z, RET_ERRNO, svakit_deferred_work_flush(z->m)); break;
 	default: CALL(z, RET_ERRNO, svakit_deferred_stats(z->m, &ds)); break;
 	}
 }
@@ -1132,9 +1132,9 @@ static void op_inspect(struct fz *z)
 	uint64_t total;
 
 	switch (u8(&z->r) % 8) {
-	case 0: CALL(z, RET_COUNT, svakit_events(z->m, u64(&z->r) % 1024, ev, ARRAY_SIZE(ev))); break;
+	case 0: CALL(z, RET_COUNT, svakit_event_read(z->m, u64(&z->r) % 1024, ev, ARRAY_SIZE(ev))); break;
 	case 1: CALL(z, RET_COUNT, svakit_frame_history(z->m, arg_pfn(z), ev, ARRAY_SIZE(ev))); break;
-	case 2: CALL(z, RET_COUNT, svakit_reports(z->m, u8(&z->r), rep, ARRAY_SIZE(rep))); break;
+	case 2: CALL(z, RET_COUNT, svakit_report_read(z->m, u8(&z->r), rep, ARRAY_SIZE(rep))); break;
 	case 3: {
 		uint64_t index = u8(&z->r) % 4;
 		size_t len = 1 + u8(&z->r);

@@ -20,9 +20,9 @@ private func dmaFlags(_ flags: UInt32) throws(SVAError) -> DMAAccess {
     return DMAAccess(rawValue: flags)
 }
 
-/// `svakit_dma_read()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_device_dma_read()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
+public func svakit_device_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                             _ buf: UnsafeMutableRawPointer?, _ len: Int, _ flags: UInt32,
                             _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
@@ -31,9 +31,9 @@ public func svakit_dma_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: U
     }
 }
 
-/// `svakit_dma_write()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_device_dma_write()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
+public func svakit_device_dma_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32, _ va: UInt64,
                              _ buf: UnsafeRawPointer?, _ len: Int, _ flags: UInt32,
                              _ fault: UnsafeMutablePointer<svakit_dma_fault>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in

@@ -19,9 +19,9 @@ public func svakit_pagetable_alloc_kernel(_ h: UnsafeMutablePointer<svakit_machi
     }
 }
 
-/// `svakit_read_entry()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_pagetable_read_entry()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
+public func svakit_pagetable_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
                               _ entry: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(entry)
@@ -30,23 +30,23 @@ public func svakit_read_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ tabl
     }
 }
 
-/// `svakit_write_entry()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_pagetable_write_entry()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_write_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
+public func svakit_pagetable_write_entry(_ h: UnsafeMutablePointer<svakit_machine>?, _ table: UInt64, _ index: UInt32,
                                _ entry: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.writeEntry(table: try pfnArgument(table), index: index, entry); return 0 }
 }
 
-/// `svakit_link_table()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_pagetable_link()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_link_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
+public func svakit_pagetable_link(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
                               _ child: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.linkTable(parent: try pfnArgument(parent), index: index, child: try pfnArgument(child)); return 0 }
 }
 
-/// `svakit_unlink_table()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_pagetable_unlink()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_unlink_table(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
+public func svakit_pagetable_unlink(_ h: UnsafeMutablePointer<svakit_machine>?, _ parent: UInt64, _ index: UInt32,
                                 _ child: UnsafeMutablePointer<UInt64>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(child)
@@ -67,15 +67,15 @@ public func svakit_pagetable_free_kernel(_ h: UnsafeMutablePointer<svakit_machin
     withMachine(h) { m throws(SVAError) in try m.pagetableFreeKernel(try pfnArgument(pfn)); return 0 }
 }
 
-/// `svakit_run_deferred_work()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_deferred_work_run()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_run_deferred_work(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
+public func svakit_deferred_work_run(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.runDeferredWork(); return 0 }
 }
 
-/// `svakit_flush_deferred_work()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_deferred_work_flush()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_flush_deferred_work(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
+public func svakit_deferred_work_flush(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.flushDeferredWork(); return 0 }
 }
 
@@ -93,9 +93,9 @@ public func svakit_deferred_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
-/// `svakit_set_free_hook()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_machine_set_free_hook()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_set_free_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_free_fn?,
+public func svakit_machine_set_free_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_free_fn?,
                                  _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m in
         if let fn {

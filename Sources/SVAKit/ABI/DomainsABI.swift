@@ -20,9 +20,9 @@ private func direction(_ dir: UInt32) throws(SVAError) -> DMADirection {
 @inline(__always)
 private func cpuArgument(_ cpu: Int32) -> Int? { cpu == SVAKIT_CPU_CURRENT ? nil : Int(cpu) }
 
-/// `svakit_domain_alloc()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_domain_alloc()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_domain_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ type: UInt32,
+public func svakit_iommu_domain_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ type: UInt32,
                                 _ pgsizeBitmap: UInt64, _ domain: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let out = try requireOut(domain)
@@ -33,22 +33,22 @@ public func svakit_domain_alloc(_ h: UnsafeMutablePointer<svakit_machine>?, _ io
     }
 }
 
-/// `svakit_domain_free()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_domain_free()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_domain_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32) -> Int32 {
+public func svakit_iommu_domain_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.freeDomain(DomainID(domain)); return 0 }
 }
 
-/// `svakit_attach_device()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_attach_device()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_attach_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32,
+public func svakit_iommu_attach_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32,
                                  _ dev: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.attachDomain(DomainID(domain), to: DeviceID(dev)); return 0 }
 }
 
-/// `svakit_detach_device()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_detach_device()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_detach_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32) -> Int32 {
+public func svakit_iommu_detach_device(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.detachDomain(from: DeviceID(dev)); return 0 }
 }
 
@@ -88,9 +88,9 @@ public func svakit_iommu_iova_to_phys(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
-/// `svakit_dma_setup()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_setup_default_domain()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_dma_setup(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ identity: Int32,
+public func svakit_iommu_setup_default_domain(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ identity: Int32,
                              _ domain: UnsafeMutablePointer<UInt32>?,
                              _ reason: UnsafeMutablePointer<UInt32>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
@@ -270,7 +270,7 @@ public func svakit_dma_map_benchmark(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
-/// `svakit_flush_queue_entries()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_flush_queue_entries()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_flush_queue_entries(_ h: UnsafeMutablePointer<svakit_machine>?, _ domain: UInt32,
                                        _ out: UnsafeMutablePointer<svakit_queued_iova>?, _ cap: Int,

@@ -8,9 +8,9 @@ import SVAKitSVA
 import SVAKitDMA
 #endif
 
-/// `svakit_events()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_event_read()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
-public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: UInt64,
+public func svakit_event_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: UInt64,
                           _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         guard cap >= 0 else { throw .invalidArgument }
@@ -19,7 +19,7 @@ public func svakit_events(_ h: UnsafeMutablePointer<svakit_machine>?, _ since: U
     }
 }
 
-/// `svakit_frame_history()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_frame_history()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_frame_history(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                                  _ out: UnsafeMutablePointer<svakit_event>?, _ cap: Int) -> Int32 {

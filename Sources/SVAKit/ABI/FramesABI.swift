@@ -26,7 +26,7 @@ public func svakit_frame_free(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
     withMachine(h) { m throws(SVAError) in try m.freeFrames(try pfnArgument(pfn)); return 0 }
 }
 
-/// `svakit_frame_info()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_frame_info()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64,
                               _ out: UnsafeMutablePointer<svakit_ptdesc>?) -> Int32 {
@@ -37,7 +37,7 @@ public func svakit_frame_info(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
     }
 }
 
-/// `svakit_frame_read()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_frame_read()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                               _ buf: UnsafeMutableRawPointer?, _ len: Int) -> Int32 {
@@ -47,7 +47,7 @@ public func svakit_frame_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn:
     }
 }
 
-/// `svakit_frame_write()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_frame_write()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_frame_write(_ h: UnsafeMutablePointer<svakit_machine>?, _ pfn: UInt64, _ offset: UInt32,
                                _ buf: UnsafeRawPointer?, _ len: Int) -> Int32 {

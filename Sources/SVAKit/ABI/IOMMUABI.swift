@@ -122,15 +122,15 @@ public func svakit_device_create(_ h: UnsafeMutablePointer<svakit_machine>?, _ i
     }
 }
 
-/// `svakit_device_attach_pasid()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_attach_device_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_device_attach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32,
+public func svakit_iommu_attach_device_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32,
                                        _ mm: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.attachPASID(device: DeviceID(dev), pasid: PASID(pasid), mm: MMID(mm)); return 0 }
 }
 
-/// `svakit_device_detach_pasid()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_detach_device_pasid()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_device_detach_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32) -> Int32 {
+public func svakit_iommu_detach_device_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ dev: UInt32, _ pasid: UInt32) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.detachPASID(device: DeviceID(dev), pasid: PASID(pasid)); return 0 }
 }

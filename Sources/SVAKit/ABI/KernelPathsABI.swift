@@ -94,9 +94,9 @@ public func svakit_set_memory_rox(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
     withMachine(h) { m throws(SVAError) in Int32(clamping: try m.setMemoryROX(va, pages: npages)) }
 }
 
-/// `svakit_cpa_collapse()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_cpa_collapse_large_pages()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_cpa_collapse(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64) -> Int32 {
+public func svakit_cpa_collapse_large_pages(_ h: UnsafeMutablePointer<svakit_machine>?, _ va: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in try m.collapseLargePages(va) ? 1 : 0 }
 }
 
@@ -114,9 +114,9 @@ public func svakit_memory_hot_add(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
     withMachine(h) { m throws(SVAError) in try m.hotAdd(pfn: pfn, pages: nrPages); return 0 }
 }
 
-/// `svakit_set_tlb_flush_hook()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_machine_set_tlb_flush_hook()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_set_tlb_flush_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_tlb_flush_fn?,
+public func svakit_machine_set_tlb_flush_hook(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_tlb_flush_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         if let fn {

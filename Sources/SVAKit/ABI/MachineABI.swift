@@ -71,13 +71,13 @@ public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
     }
 }
 
-/// `svakit_machine_check()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_machine_check()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_machine_check(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
     withMachine(h) { m in m.audit().isEmpty ? 0 : -EUCLEAN }
 }
 
-/// `svakit_machine_check_text()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_machine_check_text()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?,
                                       _ buf: UnsafeMutablePointer<CChar>?, _ len: Int) -> Int32 {
@@ -89,7 +89,7 @@ public func svakit_machine_check_text(_ h: UnsafeMutablePointer<svakit_machine>?
     }
 }
 
-/// `svakit_fail_nth()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_fail_nth()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_fail_nth(_ h: UnsafeMutablePointer<svakit_machine>?, _ n: UInt32,
                             _ made: UnsafeMutablePointer<UInt64>?) -> Int32 {
@@ -100,7 +100,7 @@ public func svakit_fail_nth(_ h: UnsafeMutablePointer<svakit_machine>?, _ n: UIn
     }
 }
 
-/// `svakit_fail_nth_injected()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_fail_nth_injected()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_fail_nth_injected(_ h: UnsafeMutablePointer<svakit_machine>?,
                                      _ what: UnsafeMutablePointer<UInt32>?) -> Int32 {

@@ -40,9 +40,9 @@ func pageSize(_ bytes: UInt64) throws(SVAError) -> PageSize {
     return s
 }
 
-/// `svakit_map()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_mm_map()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_map(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64, _ phys: UInt64,
+public func svakit_mm_map(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64, _ phys: UInt64,
                        _ size: UInt64, _ prot: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         try m.map(va, to: phys, size: try pageSize(size), prot: prot, in: MMID(mm))
@@ -50,9 +50,9 @@ public func svakit_map(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32,
     }
 }
 
-/// `svakit_unmap()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_mm_unmap()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_unmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
+public func svakit_mm_unmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
                          _ size: UInt64) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         try m.unmap(va, size: try pageSize(size), in: MMID(mm))
@@ -60,9 +60,9 @@ public func svakit_unmap(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt3
     }
 }
 
-/// `svakit_translate()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_mm_translate()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_translate(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
+public func svakit_mm_translate(_ h: UnsafeMutablePointer<svakit_machine>?, _ mm: UInt32, _ va: UInt64,
                              _ out: UnsafeMutablePointer<svakit_translation>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         let o = try requireOut(out)

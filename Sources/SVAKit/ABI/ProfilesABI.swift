@@ -8,7 +8,7 @@ import SVAKitSVA
 import SVAKitDMA
 #endif
 
-/// `svakit_iommu_commands()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_iommu_commands()` of the C ABI, as include/svakit_debug.h documents it.
 @c @implementation
 public func svakit_iommu_commands(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                   _ out: UnsafeMutablePointer<svakit_iommu_commands>?) -> Int32 {

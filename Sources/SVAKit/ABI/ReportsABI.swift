@@ -27,9 +27,9 @@ extension UAFReport {
     }
 }
 
-/// `svakit_set_report_handler()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_machine_set_report_handler()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
+public func svakit_machine_set_report_handler(_ h: UnsafeMutablePointer<svakit_machine>?, _ fn: svakit_report_fn?,
                                       _ ctx: UnsafeMutableRawPointer?) -> Int32 {
     withMachine(h) { m in
         if let fn {
@@ -55,9 +55,9 @@ public func svakit_report_count(_ h: UnsafeMutablePointer<svakit_machine>?, _ to
     }
 }
 
-/// `svakit_reports()` of the C ABI, as include/svakit.h documents it.
+/// `svakit_report_read()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
-public func svakit_reports(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: UInt64,
+public func svakit_report_read(_ h: UnsafeMutablePointer<svakit_machine>?, _ first: UInt64,
                            _ out: UnsafeMutablePointer<svakit_uaf_report>?, _ cap: Int) -> Int32 {
     withMachine(h) { m throws(SVAError) in
         guard cap >= 0 else { throw .invalidArgument }

@@ -36,7 +36,7 @@ extension Machine {
     }
 
     /// cpa_collapse_large_pages for the one 2 MiB region of `va`
-    /// (svakit_cpa_collapse, for arch code that calls it itself): when the
+    /// (svakit_cpa_collapse_large_pages, for arch code that calls it itself): when the
     /// PTE table maps 512 contiguous pages with equal flags, set_pmd writes a
     /// 2 MiB leaf over it, flush_tlb_all, and the table goes through
     /// pagetable_free. Returns whether it collapsed.

@@ -96,7 +96,7 @@ static int map_benchmark_ioctl(struct map_benchmark *map)
 	if (!rc)
 		rc = svakit_device_create(m, iommu, 0, 8, &dev);
 	if (!rc)
-		rc = svakit_dma_setup(m, dev, 0, &domain, &reason);
+		rc = svakit_iommu_setup_default_domain(m, dev, 0, &domain, &reason);
 	if (!rc)
 		rc = svakit_machine_stats(m, &before);
 	if (!rc) {

@@ -364,7 +364,7 @@ static uint64_t sv_clock_since;
 static uint64_t sv_clock(void)
 {
 	for (;;) {
-		int k = svakit_events(sv_m, sv_clock_since, sv_clock_ev, sizeof(sv_clock_ev) / sizeof(sv_clock_ev[0]));
+		int k = svakit_event_read(sv_m, sv_clock_since, sv_clock_ev, sizeof(sv_clock_ev) / sizeof(sv_clock_ev[0]));
 		if (k <= 0)
 			break;
 		sv_clock_since = sv_clock_ev[k - 1].step + 1;
@@ -416,14 +416,14 @@ static int sv_create(void)
 	ic.profile = SVAKIT_IOMMU_SMMUV3;
 	if ((r = svakit_iommu_create(sv_m, &ic, &sv_iommu)) ||
 	    (r = svakit_iommu_set_driver(sv_m, sv_iommu, &sv_driver, NULL)) ||
-	    (r = svakit_domain_alloc(sv_m, sv_iommu, SVAKIT_DOMAIN_DMA, SVAKIT_PGSIZE_DEFAULT, &sv_dom)))
+	    (r = svakit_iommu_domain_alloc(sv_m, sv_iommu, SVAKIT_DOMAIN_DMA, SVAKIT_PGSIZE_DEFAULT, &sv_dom)))
 		return r;
-	int n = svakit_events(sv_m, 0, NULL, 0);
+	int n = svakit_event_read(sv_m, 0, NULL, 0);
 	(void)n;
 	sv_step = 0;
 	/* Skip what boot and the domain's root logged. */
 	for (;;) {
-		int k = svakit_events(sv_m, sv_step, sv_ev, sizeof(sv_ev) / sizeof(sv_ev[0]));
+		int k = svakit_event_read(sv_m, sv_step, sv_ev, sizeof(sv_ev) / sizeof(sv_ev[0]));
 		if (k <= 0)
 			break;
 		sv_step = sv_ev[k - 1].step + 1;
@@ -436,7 +436,7 @@ static int sv_create(void)
 static void sv_collect(struct side *s)
 {
 	for (;;) {
-		int k = svakit_events(sv_m, sv_step, sv_ev, sizeof(sv_ev) / sizeof(sv_ev[0]));
+		int k = svakit_event_read(sv_m, sv_step, sv_ev, sizeof(sv_ev) / sizeof(sv_ev[0]));
 		if (k <= 0)
 			break;
 		for (int i = 0; i < k; i++) {
@@ -672,7 +672,7 @@ static int run_one(const struct op *o)
 		break;
 	}
 	case OP_FREE:
-		sv_side.ret = svakit_domain_free(sv_m, sv_dom);
+		sv_side.ret = svakit_iommu_domain_free(sv_m, sv_dom);
 		break;
 	}
 	for (int i = 0; i < 3 && o->kind != OP_FREE; i++)
