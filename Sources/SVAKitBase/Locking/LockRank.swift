@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-internal import CSVAKitCore
+// Not internal: the lock paths below are inlinable into the layers above,
+// which must see the per-thread rank word they read.
+import CSVAKitCore
 import Synchronization
 #if SVAKIT_TSAN && canImport(Glibc)
 import Glibc
@@ -42,6 +44,7 @@ import Glibc
 /// - `swiotlbArea` after them: a bounce's slot search and release take one
 ///   area's lock with no other engine lock held and call nothing.
 /// - `memory`, then the logs and the hook slots, which call nothing.
+@usableFromInline
 package enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case sva = 1
     case iommuCore = 2
@@ -90,9 +93,9 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case events = 20
     case hook = 21
 
-    package static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
+    @usableFromInline package static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
-    package var description: String {
+    @usableFromInline package var description: String {
         switch self {
         case .sva: "iommu_sva_lock"
         case .iommuCore: "IOMMU core"
@@ -120,7 +123,7 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
 
     /// Records that this thread takes a lock of `self`; traps when a lock of
     /// the same or a higher rank is already held.
-    @inline(__always)
+    @inlinable @inline(__always) @usableFromInline
     package func acquire() {
         #if DEBUG
         let held = svk_held_ranks()
@@ -133,7 +136,7 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
         #endif
     }
 
-    @inline(__always)
+    @inlinable @inline(__always) @usableFromInline
     package func release() {
         #if DEBUG
         svk_set_held_ranks(svk_held_ranks() & ~(1 << UInt64(rawValue)))
@@ -172,12 +175,16 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
 /// every hand-over (Synchronization's contended path is uninstrumented, and
 /// the access to the value begins before any annotation could run:
 /// docs/BUILDING.md §7).
+@usableFromInline
 package struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     // @unchecked: Value is reached only through `locked`, under the Mutex.
-    package let rank: LockRank
-    private let mutex: Mutex<Value>
+    // Inlinable (`locked` with its stored parts): every layer above takes
+    // these locks on its hot paths, and an unspecialised generic call across
+    // modules per acquisition costs more than the lock itself.
+    @usableFromInline package let rank: LockRank
+    @usableFromInline let mutex: Mutex<Value>
     #if SVAKIT_TSAN
-    private let tsanLock: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let tsanLock: UnsafeMutablePointer<pthread_mutex_t>
     #endif
 
     package init(_ rank: LockRank, _ value: consuming sending Value) {
@@ -196,7 +203,7 @@ package struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     }
     #endif
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
@@ -223,11 +230,11 @@ package final class HookBox<F>: @unchecked Sendable {
 /// rings, shards of a table).
 package final class LockBox<Value>: @unchecked Sendable {
     // @unchecked: Value is reached only through `locked`.
-    private let lock: RankedMutex<Value>
+    @usableFromInline let lock: RankedMutex<Value>
 
     package init(_ rank: LockRank, _ value: consuming sending Value) { lock = RankedMutex(rank, value) }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     package func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {

@@ -23,9 +23,9 @@ package final class PublishedWords: @unchecked Sendable {
     // owner's lock; everything readers see is atomic.
 
     /// Word 0 holds the capacity; words 1...capacity are the slots.
-    private let table: Atomic<UnsafeMutablePointer<Atomic<UInt64>>>
+    @usableFromInline let table: Atomic<UnsafeMutablePointer<Atomic<UInt64>>>
     /// Slots in use are below this index.
-    private let highWater = Atomic<Int>(0)
+    @usableFromInline let highWater = Atomic<Int>(0)
     private var retired: [UnsafeMutablePointer<Atomic<UInt64>>] = []
     private var freeSlots: [Int] = []
 
@@ -87,7 +87,9 @@ package final class PublishedWords: @unchecked Sendable {
     // MARK: - Readers (no lock)
 
     /// Calls `body` with every nonzero word.
-    @inline(__always)
+    // Inlinable: the gate's slow path and the DMA paths read it from the
+    // layers above, and a call across modules per word would cost them.
+    @inlinable @inline(__always)
     package func forEach(_ body: (UInt64) -> Void) {
         let t = table.load(ordering: .acquiring)
         let n = min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed)))
@@ -100,7 +102,7 @@ package final class PublishedWords: @unchecked Sendable {
     }
 
     /// The word in a slot, 0 when the slot is empty or past the end.
-    @inline(__always)
+    @inlinable @inline(__always)
     package func word(at slot: Int) -> UInt64 {
         let t = table.load(ordering: .acquiring)
         guard slot >= 0, slot < min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed))) else {
@@ -110,5 +112,5 @@ package final class PublishedWords: @unchecked Sendable {
     }
 
     /// Slots ever used (the scan length).
-    package var count: Int { highWater.load(ordering: .acquiring) }
+    @inlinable package var count: Int { highWater.load(ordering: .acquiring) }
 }

@@ -56,10 +56,11 @@ package struct CoreState {
 /// A device as the lock-free DMA paths see it, packed in one published word:
 /// bits 0-31 the IOMMU index + 1 (never 0), 32-39 the PASID width, bit 40
 /// untrusted, bits 41-63 the default DMA domain + 1 (0: none).
+@frozen @usableFromInline
 package struct DeviceWord {
-    package let raw: UInt64
+    @usableFromInline package let raw: UInt64
 
-    package init(raw: UInt64) { self.raw = raw }
+    @inlinable package init(raw: UInt64) { self.raw = raw }
 
     package init(iommu: Int, pasidBits: Int, untrusted: Bool, defaultDomain: UInt32?) {
         precondition(iommu < 1 << 31 && (defaultDomain ?? 0) < 1 << 22)
@@ -67,10 +68,10 @@ package struct DeviceWord {
             | UInt64(defaultDomain.map { $0 + 1 } ?? 0) << 41
     }
 
-    package var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
-    package var pasidBits: Int { Int((raw >> 32) & 0xff) }
-    package var untrusted: Bool { raw & 1 << 40 != 0 }
-    package var defaultDomain: UInt32? {
+    @inlinable package var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
+    @inlinable package var pasidBits: Int { Int((raw >> 32) & 0xff) }
+    @inlinable package var untrusted: Bool { raw & 1 << 40 != 0 }
+    @inlinable package var defaultDomain: UInt32? {
         let d = raw >> 41
         return d == 0 ? nil : UInt32(d - 1)
     }

@@ -27,9 +27,9 @@ package final class IOMMUCore: @unchecked Sendable {
     /// unbind attach and remove PASIDs under it.
     package let devices = RankedMutex<CoreState>(.iommuCore, CoreState())
     /// Unmanaged IOMMU references by id.
-    package let iommuTable = PublishedWords(capacity: 8)
+    @usableFromInline package let iommuTable = PublishedWords(capacity: 8)
     /// Each device's ``DeviceWord``, by device id.
-    package let deviceTable = PublishedWords()
+    @usableFromInline package let deviceTable = PublishedWords()
 
     package init(memory: PhysicalMemory, events: EventLog, rootLevel: Int) {
         self.memory = memory
@@ -51,6 +51,7 @@ package final class IOMMUCore: @unchecked Sendable {
         }
     }
 
+    @inlinable
     package func iommu(_ id: UInt32) throws(SVAError) -> IOMMU {
         let w = iommuTable.word(at: Int(id))
         guard w != 0, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { throw .noDevice }
@@ -58,7 +59,9 @@ package final class IOMMUCore: @unchecked Sendable {
     }
 
     /// Runs body with the IOMMU of `index`, borrowed without ARC traffic.
-    @inline(__always)
+    /// Inlinable, as the lookups below: SVA, DMA and the device accesses
+    /// call them from the layers above on every request.
+    @inlinable @inline(__always)
     package func withIOMMU<R>(_ index: Int, _ body: (IOMMU) -> R) -> R? {
         let w = iommuTable.word(at: index)
         guard w != 0, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { return nil }
@@ -66,6 +69,7 @@ package final class IOMMUCore: @unchecked Sendable {
     }
 
     /// IOMMUs registered so far (the scan length of the gate's slow path).
+    @inlinable
     package var iommuCount: Int { iommuTable.count }
 
     // MARK: - Devices
@@ -93,6 +97,7 @@ package final class IOMMUCore: @unchecked Sendable {
     }
 
     /// What the DMA paths know of a device, read with no lock.
+    @inlinable
     package func deviceWord(_ device: UInt32) throws(SVAError) -> DeviceWord {
         let w = deviceTable.word(at: Int(device))
         guard w != 0 else { throw .noDevice }
@@ -103,6 +108,7 @@ package final class IOMMUCore: @unchecked Sendable {
     /// PASID 0 is IOMMU_NO_PASID: a request without PASID, which the
     /// device's default DMA domain translates (and which faults at the
     /// PASID-table step when none is attached).
+    @inlinable
     package func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
         let w = try deviceWord(device)
         guard UInt64(pasid) < 1 << w.pasidBits else { throw .overflow }

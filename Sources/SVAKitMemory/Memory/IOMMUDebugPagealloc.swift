@@ -3,7 +3,7 @@
 import Glibc
 #endif
 import CSVAKit
-internal import CSVAKitCore
+import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
 import SVAKitBase

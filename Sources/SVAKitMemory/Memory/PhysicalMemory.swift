@@ -3,7 +3,9 @@
 import Glibc
 #endif
 import CSVAKit
-internal import CSVAKitCore
+// Not internal: the walker in SVAKitIOMMU inlines the entry and identity
+// reads, which call these C atomics.
+import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
 import SVAKitBase
 #endif
@@ -73,39 +75,39 @@ package struct PhysicalMemory: @unchecked Sendable {
     /// that was published with a release store (`storeEntry`) is seen
     /// initialised, and so that the seqcount re-check that follows is not
     /// satisfied early. A plain load on x86, as a walker's read is.
-    @inline(__always) package func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
+    @inlinable @inline(__always) package func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
         svk_load_acquire(entry(pfn, index))
     }
 
     /// Writes an entry (set_pte, set_pmd, pmd_clear): release, so whatever
     /// the entry points at is initialised before a walker can follow it.
-    @inline(__always) package func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
+    @inlinable @inline(__always) package func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
         svk_store_release(entry(pfn, index), value)
     }
 
     /// The walker's A/D update: a locked cmpxchg that succeeds only if the
     /// entry still holds `old` (VT-d and SMMUv3 HTTU update atomically; an
     /// entry the CPU cleared meanwhile is left clear).
-    @inline(__always) package func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
+    @inlinable @inline(__always) package func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
         svk_cas(entry(pfn, index), old, new) != 0
     }
 
     // MARK: - Descriptor identity, read by walkers with no lock
 
-    @inline(__always) package func kind(_ pfn: PFN) -> UInt8 {
+    @inlinable @inline(__always) package func kind(_ pfn: PFN) -> UInt8 {
         svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self))
     }
 
-    @inline(__always) package func level(_ pfn: PFN) -> UInt8 {
+    @inlinable @inline(__always) package func level(_ pfn: PFN) -> UInt8 {
         svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self) + 1)
     }
 
     /// The generation, acquire: the seqcount read of the walk oracle.
-    @inline(__always) package func generation(_ pfn: PFN) -> UInt32 {
+    @inlinable @inline(__always) package func generation(_ pfn: PFN) -> UInt32 {
         svk_load32_acquire(identityWord32(pfn))
     }
 
-    @inline(__always) private func identityWord32(_ pfn: PFN) -> UnsafeMutablePointer<UInt32> {
+    @inlinable @inline(__always) @usableFromInline package func identityWord32(_ pfn: PFN) -> UnsafeMutablePointer<UInt32> {
         (UnsafeMutableRawPointer(descs + pfn.index) + MemoryLayout<Ptdesc>.offset(of: \.generation)!)
             .assumingMemoryBound(to: UInt32.self)
     }
