@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-import CSVAKit
 
 /// Which freed block the allocator hands out next (per machine).
 public enum ReusePolicy: Sendable, Equatable {
@@ -13,13 +12,6 @@ public enum ReusePolicy: Sendable, Equatable {
     /// generator, so a failing run can be replayed.
     case random(seed: UInt64)
 
-    var cValue: UInt32 {
-        switch self {
-        case .lifo: UInt32(SVAKIT_REUSE_LIFO.rawValue)
-        case .fifo: UInt32(SVAKIT_REUSE_FIFO.rawValue)
-        case .random: UInt32(SVAKIT_REUSE_RANDOM.rawValue)
-        }
-    }
 }
 
 /// SplitMix64: small, fast and seedable; enough for reuse choices and tests.
