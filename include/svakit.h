@@ -722,7 +722,11 @@ int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
  * @prot: a subset of SVAKIT_PROT_MASK.
  *
  * Maps [@va, @va + @size) to @phys with a single leaf. Missing tables are
- * allocated; existing tables are never replaced.
+ * allocated; existing tables are never replaced. A process mm maps only
+ * frames a process could own: data frames and frames never allocated; a
+ * page table of any kind (kernel, user or IOMMU, queued or not) and offline
+ * memory are refused, as no Linux path gives a process a mapping of a
+ * page-table page. init_mm maps any frame.
  *
  * Context: Takes the address-space list lock, the mm's page-table lock and
  * the frame allocator's. May be called from any callback.
@@ -736,6 +740,8 @@ int svakit_mm_root(svakit_machine *m, uint32_t mm, uint64_t *root_pfn);
  * -ERANGE: @va is not canonical, or the leaf runs past the end of memory.
  * -EEXIST: a leaf maps there already, or a table sits where the leaf goes.
  * -ENOMEM: the tables needed cannot all be allocated (nothing is changed).
+ * -EPERM: @mm is a process mm and [@phys, @phys + @size) holds a page table
+ * or offline memory (checked after the errors above; nothing is changed).
  */
 int svakit_mm_map(svakit_machine *m, uint32_t mm, uint64_t va, uint64_t phys,
 	       uint64_t size, uint64_t prot);

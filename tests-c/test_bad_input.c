@@ -1183,6 +1183,12 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
 	  svakit_mm_map(M, f->mm, UVA_FREE, 1ULL << 51, SZ_4K, RW))                                     \
 	X(map_1g_past_end, -ERANGE, "1 GiB leaf at phys 0 on 64 MiB", NONE,                          \
 	  svakit_mm_map(M, f->mm, SZ_1G * 4, 0, SZ_1G, RW))                                             \
+	X(map_user_kroot, -EPERM, "init_mm's root into a process mm", NONE,                          \
+	  svakit_mm_map(M, f->mm, UVA_FREE, f->kroot << 12, SZ_4K, RW | US))                            \
+	X(map_user_table, -EPERM, "a kernel PTE table into a process mm", NONE,                      \
+	  svakit_mm_map(M, f->mm, UVA_FREE, f->pte_tab << 12, SZ_4K, RW | US))                          \
+	X(map_user_2m_over_table, -EPERM, "a 2 MiB leaf over the boot tables", NONE,                 \
+	  svakit_mm_map(M, f->mm, UVA_FREE, 0, SZ_2M, RW | US))                                         \
 	X(map_exists, -EEXIST, "over a live 4 KiB mapping", NONE,                                    \
 	  svakit_mm_map(M, f->mm, UVA, 0, SZ_4K, RW))                                                   \
 	X(map_under_huge, -EEXIST, "4 KiB inside a 2 MiB leaf", NONE,                                \

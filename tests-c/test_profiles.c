@@ -61,13 +61,17 @@ static int touch(struct prof *p, uint64_t va, struct svakit_dma_fault *fault)
 	return svakit_device_dma_read(p->m, p->dev, p->pasid, va, &word, 8, 0, fault);
 }
 
+/* The frame user pages map: the last of memory, never a page table (a
+ * process mm refuses those, -EPERM). */
+#define USER_PHYS ((GIB_FRAMES - 1) << 12)
+
 /* Maps n user pages from va and touches each once. */
 static void warm(struct prof *p, uint64_t va, unsigned n)
 {
 	struct svakit_dma_fault fault;
 
 	for (unsigned i = 0; i < n; i++) {
-		assert_int_equal(svakit_mm_map(p->m, p->mm, va + i * 4096ULL, 0x3000, 4096, SVAKIT_PTE_US), 0);
+		assert_int_equal(svakit_mm_map(p->m, p->mm, va + i * 4096ULL, USER_PHYS, 4096, SVAKIT_PTE_US), 0);
 		assert_int_equal(touch(p, va + i * 4096ULL, &fault), 0);
 	}
 }

@@ -83,9 +83,9 @@ struct DMAMapBenchmark: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Beyond the kernel tool: pages per buffer, overriding -g, up to \(pagesRange.upperBound) (262144: 1 GiB). "
             + "Past 1024 the buffer is contiguous frames starting one page into a 4 MiB block, so the IOMMU "
-            + "maps it with 4 KiB leaves.", valueName: "pages"))
+            + "maps it with 4 KiB leaves. (default: -g's pages)", valueName: "pages"))
     var pages: Int?
-    @Option(parsing: .unconditional, help: "Beyond the kernel tool: run this many ms instead of -s (\(range(millisecondsRange))).")
+    @Option(parsing: .unconditional, help: "Beyond the kernel tool: run this many ms instead of -s (\(range(millisecondsRange))). (default: -s's seconds)")
     var milliseconds: Int?
     @Option(help: "Beyond the kernel tool: the DMA domain's policy, strict (DMA) or lazy (DMA-FQ, flush timer on).")
     var policy: Policy = .strict

@@ -43,12 +43,16 @@ extension ScenarioName: ExpressibleByArgument {}
 extension IOMMUProfile: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
+    /// The default by name, not by its C value.
+    public var defaultValueDescription: String { description }
 }
 
 /// `--deferral-schedule linux|batched` (batched is beyond Linux).
 extension DeferralSchedule: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public static var allValueStrings: [String] { allCases.map(\.description) }
+    /// The default by name, not by its C value.
+    public var defaultValueDescription: String { description }
 }
 
 /// The help of a `--deferral-schedule` option.

@@ -145,7 +145,7 @@ struct MitigationBench: BenchCommand {
         f.flushNs = .infinity
         for _ in 0..<3 {
             let t0 = nowNs()
-            for _ in 0..<1000 { m.flushTLBKernelRange(region, region + 4096) }
+            for _ in 0..<1000 { try m.flushTLBKernelRange(region, region + 4096) }
             f.flushNs = min(f.flushNs, Double(nowNs() - t0) / 1000)
         }
 
@@ -153,10 +153,12 @@ struct MitigationBench: BenchCommand {
         // (kpti-root mirrors the new entry), touched, unmapped (the notifier).
         let n = 64
         var mapNs: UInt64 = 0, unmapNs: UInt64 = 0
+        let page = try m.allocFrames()   // a frame a process could own (svakit_map refuses tables)
+        defer { try? m.freeFrames(page) }
         for i in 0..<n {
             let va = UInt64(i % 200 + 1) << 39 | UInt64(i) << 21
             let t0 = nowNs()
-            try m.map(va, to: 0x2000, prot: PageTableEntry.writable | PageTableEntry.user, in: s.mm)
+            try m.map(va, to: page.physicalAddress, prot: PageTableEntry.writable | PageTableEntry.user, in: s.mm)
             mapNs += nowNs() - t0
             _ = try s.touch(m, va)
             let t1 = nowNs()

@@ -65,8 +65,9 @@ struct ProfileBench: BenchCommand {
             // `far` is outside every request's range: whether its IOTLB line
             // survives a request is the collateral the command's widening costs.
             let far = user + (1 << 31)
-            try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
-            try m.map(far, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+            let page = try m.allocFrames().physicalAddress   // a data frame: user maps refuse tables
+            try m.map(user, to: page, prot: PageTableEntry.user, in: s.mm)
+            try m.map(far, to: page, prot: PageTableEntry.user, in: s.mm)
             for shape in Self.shapes {
                 progress.update("profiles: \(profile), \(shape.name)")
                 let before = s.iommu.counters
@@ -78,8 +79,8 @@ struct ProfileBench: BenchCommand {
                     if shape.kernelGate {
                         _ = m.invalidateKernelRange(m.layout.directMapBase, .max)
                     } else {
-                        s.iommu.invalidateRange(pasid: s.bond.pasid, start: user,
-                                                end: user + shape.pages * 4096 - 1, leafOnly: shape.leafOnly)
+                        try m.invalidateRange(iommu: s.iommu.id, pasid: s.bond.pasid, start: user,
+                                              end: user + shape.pages * 4096 - 1, leafOnly: shape.leafOnly)
                         s.iommu.fence()
                     }
                     ns += s.iommu.counters.modelledDeviceNs - pre

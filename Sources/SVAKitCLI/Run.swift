@@ -43,7 +43,8 @@ struct Run: ParsableCommand {
             + "(default: complete). DMA scenarios: \(DMAMode.allCases.map(\.rawValue).joined(separator: ", ")) "
             + "where the scenario's table has it (default: lazy).", valueName: "mode"))
     var mode: String?
-    @Option(help: ArgumentHelp("Write a Chrome-trace JSON file here.", valueName: "path")) var trace: String?
+    @Option(help: ArgumentHelp("Write a Chrome-trace JSON file here. (default: none, no trace written)", valueName: "path"))
+    var trace: String?
     @Option(help: ArgumentHelp("The IOMMU's hardware profile (docs/KERNEL-MODEL.md §3.6).", valueName: "profile"))
     var iommu: IOMMUProfile = .generic
     @OptionGroup var machine: MachineOptions

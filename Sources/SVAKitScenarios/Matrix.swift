@@ -251,9 +251,11 @@ public struct CostWorkload: Sendable {
         // User side: new top-level slots, so kpti-root has entries to mirror.
         let syncs0 = (try? m.iommuRootSyncs(of: s.mm)) ?? 0
         let u0 = s.iommu.counters.invalidationCommands(config.profile)
+        let page = try m.allocFrames()   // a frame a process could own (svakit_map refuses tables)
+        defer { try? m.freeFrames(page) }
         for i in 0..<userRegions {
             let va = UInt64(i + 1) << 39
-            try m.map(va, to: 0x2000, prot: PageTableEntry.writable | PageTableEntry.user, in: s.mm)
+            try m.map(va, to: page.physicalAddress, prot: PageTableEntry.writable | PageTableEntry.user, in: s.mm)
             _ = try s.touch(m, va)
             try m.unmap(va, in: s.mm)
         }

@@ -148,7 +148,7 @@ import SVAKitDMA
         let index = UInt32(AddressLayout.index(a, level: 2))
         let leaf = try s.m.readEntry(table: holder.pfn, index: index)
         try s.m.writeEntry(table: holder.pfn, index: index, 0)
-        s.m.flushTLBKernelRange(a, a + (2 << 20))
+        try s.m.flushTLBKernelRange(a, a + (2 << 20))
         let pte = try s.m.allocKernelTable(level: 1)
         for i in 0..<512 {
             try s.m.writeEntry(table: pte.pfn, index: UInt32(i),

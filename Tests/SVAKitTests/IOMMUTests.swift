@@ -54,7 +54,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
 
     @Test func leafOnlyInvalidationKeepsPagingStructureEntries() throws {
         let (m, s) = try boundMachine()
-        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user, in: s.mm)
         _ = try s.touch(m, user)
         #expect(s.iommu.cachedEntries == (1, 3))
         s.iommu.invalidateRange(pasid: s.bond.pasid, start: user, end: user + 4095, leafOnly: true)
@@ -77,7 +77,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
     @Test(arguments: [IOMMUCaching.none, .leafOnly])
     func simplerHardwareCachesLess(caching: IOMMUCaching) throws {
         let (m, s) = try boundMachine(IOMMUConfig(caching: caching))
-        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user, in: s.mm)
         _ = try s.touch(m, user)
         _ = try s.touch(m, user)
         #expect(s.iommu.cachedEntries.psc == 0)
@@ -87,7 +87,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
 
     @Test func accessedDirtyUpdatesCanBeTurnedOff() throws {
         let (m, s) = try boundMachine(IOMMUConfig(setsAccessedDirty: false))
-        try m.map(user, to: 0x3000, prot: PageTableEntry.user | PageTableEntry.writable, in: s.mm)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user | PageTableEntry.writable, in: s.mm)
         let rootA = try m.entry(#require(try m.entrySlot(user, level: 4, in: s.mm))).raw & PageTableEntry.accessed
         _ = try [UInt8](repeating: 1, count: 8).withUnsafeBytes {
             try m.dmaWrite(device: s.device, pasid: s.bond.pasid, va: user, from: $0)
@@ -99,7 +99,7 @@ func boundMachine(_ config: IOMMUConfig = IOMMUConfig(), kva: KVAInvalidation = 
     @Test func unmappingABoundMMInvalidatesItsPASID() throws {
         // The MMU-notifier path: no stale IOTLB entry outlives the unmap.
         let (m, s) = try boundMachine()
-        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user, in: s.mm)
         #expect(try s.touch(m, user).isSuccess)
         try m.unmap(user, in: s.mm)
         #expect(try s.touch(m, user) == .failure(DMAFault(reason: .notPresent, level: 1, address: user)))
@@ -152,7 +152,7 @@ extension IOMMUTests {
         let (m, s) = try boundMachine()
         let other = try m.addDevice(iommu: s.iommu.id)
         let b2 = try m.bindSVA(device: other, mm: s.mm)
-        try m.map(user, to: 0x3000, prot: PageTableEntry.user, in: s.mm)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user, in: s.mm)
         #expect(try s.touch(m, user).isSuccess)
         try m.unbindSVA(s.bond)
         #expect(s.iommu.cachedEntries.iotlb == 1, "the domain lives on through the other device")

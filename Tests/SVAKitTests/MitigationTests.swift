@@ -311,7 +311,7 @@ import SVAKitScenarios
         let m = try Machine(MachineConfig(frames: gib, workMode: .manual).with(.flushOnKernelTLBFlush))
         let s = try SVASetup(m)
         let c0 = s.iommu.counters
-        for _ in 0..<5 { m.flushTLBKernelRange(m.layout.vmallocStart, m.layout.vmallocStart + 4096) }
+        for _ in 0..<5 { try m.flushTLBKernelRange(m.layout.vmallocStart, m.layout.vmallocStart + 4096) }
         let c1 = s.iommu.counters
         #expect(c1.rangeInvalidations - c0.rangeInvalidations == 5)
         #expect(c1.fences - c0.fences == 5)

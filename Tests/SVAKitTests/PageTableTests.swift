@@ -66,7 +66,7 @@ import SVAKitDMA
         let before = m.stats
         let mm = try m.createAddressSpace()
         for i in 0..<8 {
-            try m.map(UInt64(i) << 30, to: UInt64(i) << 12, prot: PageTableEntry.user, in: mm)
+            try m.map(UInt64(i) << 30, to: userFrame(m, i), prot: PageTableEntry.user, in: mm)
         }
         #expect(m.stats.userTables == before.userTables + 1 + 1 + 8 * 2)
         let root = try m.rootTable(of: mm)
@@ -115,7 +115,7 @@ import SVAKitDMA
                 try m.unmap(va, in: mm)
                 oracle[va] = nil
             } else {
-                let phys = UInt64(rng.next(below: gib)) << 12
+                let phys = UInt64(gib / 2 + rng.next(below: gib / 2)) << 12   // not a table
                 try m.map(va, to: phys, prot: PageTableEntry.user, in: mm)
                 oracle[va] = phys
             }

@@ -28,7 +28,7 @@ private func bound(_ profile: IOMMUProfile) throws -> (Machine, SVASetup) {
         let base = va ?? user
         for i in 0..<pages {
             let p = base + UInt64(i) << 12
-            if map { try m.map(p, to: 0x3000, prot: PageTableEntry.user, in: s.mm) }
+            if map { try m.map(p, to: userFrame(m), prot: PageTableEntry.user, in: s.mm) }
             #expect(try s.touch(m, p).isSuccess)
         }
     }
@@ -229,7 +229,7 @@ private func bound(_ profile: IOMMUProfile) throws -> (Machine, SVASetup) {
                 try m.translateForDevice(device: s.device, pasid: s.bond.pasid, vas: v, into: o)
             }
         }
-        #expect(faults == 1 && out == [.max, 0x3000])
+        #expect(faults == 1 && out == [.max, userFrame(m)])
         #expect(s.iommu.cachedEntries == (1, 3), "the refused kernel address left nothing behind")
     }
 

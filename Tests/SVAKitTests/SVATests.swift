@@ -109,7 +109,7 @@ import SVAKitDMA
         let p2 = try m.bindSVA(device: db, mm: mm2).pasid
         // Warm both IOMMUs with entries for both PASIDs' kernel half and user half.
         let user: UInt64 = 0x10_0000
-        try m.map(user, to: 0x5000, prot: PageTableEntry.user, in: mm1)
+        try m.map(user, to: userFrame(m), prot: PageTableEntry.user, in: mm1)
         _ = try m.dmaRead(device: da, pasid: p1, va: user, count: 8)
         let va = try m.vmalloc(4096)
         _ = try m.dmaRead(device: da, pasid: p1, va: va, count: 8)

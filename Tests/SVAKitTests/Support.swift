@@ -14,6 +14,11 @@ func machine(frames: Int = gib, levels: Int = 4, reuse: ReusePolicy = .lifo) thr
     try Machine(MachineConfig(frames: frames, pagingLevels: levels, reuse: reuse, eventLogCapacity: 1 << 14))
 }
 
+/// A frame a user mapping may point at: the `i`-th from the end of memory,
+/// which the tests' allocations never reach, so never a page table
+/// (`Machine.map` refuses those in a process mm).
+func userFrame(_ m: Machine, _ i: Int = 0) -> UInt64 { UInt64(m.config.frames - 1 - i) << 12 }
+
 /// The seed of a random test: SVAKIT_SEED from the environment to replay a
 /// run, otherwise a fresh one. Printed either way.
 func testSeed(_ name: String) -> UInt64 {

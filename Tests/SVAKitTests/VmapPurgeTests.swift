@@ -176,7 +176,7 @@ private final class FlushLog: Sendable {
         let walks = profile != .smmuv3
         #expect(Self.cached(s.iommu, pasid: s.bond.pasid.rawValue, base: base)
                 == Cached(pml4e: walks, pdpte: walks, pdeSlot0: walks, pdeSlot5: walks))
-        m.flushTLBKernelRange(base, base + 4095, site: .pmdFreePtePage)   // as pmd_free_pte_page
+        try m.flushTLBKernelRange(base, base + 4095, site: .pmdFreePtePage)   // as pmd_free_pte_page
         #expect(Self.cached(s.iommu, pasid: s.bond.pasid.rawValue, base: base)
                 == Cached(pml4e: false, pdpte: false, pdeSlot0: false, pdeSlot5: keepsSlot5), "\(profile)")
         #expect(ranges.withLock { $0.map(\.0) == [base] && $0.map(\.1) == [base + 4095] },

@@ -8,31 +8,6 @@ import SVAKitSVA
 import SVAKitDMA
 #endif
 
-extension IOMMUConfig {
-    init(_ c: svakit_iommu_config) throws(SVAError) {
-        guard let caching = IOMMUCaching(rawValue: c.caching),
-              let replacement = CacheReplacement(rawValue: c.replacement),
-              let profile = IOMMUProfile(rawValue: c.profile),
-              c.sets_accessed_dirty <= 1, c.deferred_flush <= 1, c.shadowed_flush <= 1,
-              c.reserved == 0, c.reserved2 == 0 else { throw .invalidArgument }
-        self.init(caching: caching, iotlbSets: Int(c.iotlb_sets), iotlbWays: Int(c.iotlb_ways),
-                  pscSets: Int(c.psc_sets), pscWays: Int(c.psc_ways), replacement: replacement,
-                  setsAccessedDirty: c.sets_accessed_dirty != 0, seed: c.seed)
-        deferredFlush = c.deferred_flush != 0
-        shadowedFlush = c.shadowed_flush != 0
-        self.profile = profile
-    }
-
-    var cValue: svakit_iommu_config {
-        svakit_iommu_config(caching: caching.rawValue, replacement: replacement.rawValue,
-                            iotlb_sets: UInt32(iotlbSets), iotlb_ways: UInt32(iotlbWays),
-                            psc_sets: UInt32(pscSets), psc_ways: UInt32(pscWays),
-                            sets_accessed_dirty: setsAccessedDirty ? 1 : 0, deferred_flush: deferredFlush ? 1 : 0,
-                            shadowed_flush: shadowedFlush ? 1 : 0, reserved: 0, seed: seed,
-                            profile: profile.rawValue, reserved2: 0)
-    }
-}
-
 /// `svakit_iommu_config_default()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_iommu_config_default(_ cfg: UnsafeMutablePointer<svakit_iommu_config>?) {
@@ -76,10 +51,8 @@ public func svakit_iommu_counters(_ h: UnsafeMutablePointer<svakit_machine>?, _ 
 public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32, _ pasid: UInt32,
                                           _ start: UInt64, _ end: UInt64, _ leafOnly: Int32) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        let unit = try m.iommu(IOMMUID(iommu))
         guard leafOnly == 0 || leafOnly == 1 else { throw .invalidArgument }
-        try m.iommuCommandRange(pasid: PASID(pasid), start: start, end: end)
-        unit.invalidateRange(pasid: PASID(pasid), start: start, end: end, leafOnly: leafOnly != 0)
+        try m.invalidateRange(iommu: IOMMUID(iommu), pasid: PASID(pasid), start: start, end: end, leafOnly: leafOnly != 0)
         return 0
     }
 }
@@ -88,12 +61,7 @@ public func svakit_iommu_invalidate_range(_ h: UnsafeMutablePointer<svakit_machi
 @c @implementation
 public func svakit_iommu_invalidate_pasid(_ h: UnsafeMutablePointer<svakit_machine>?, _ iommu: UInt32,
                                           _ pasid: UInt32) -> Int32 {
-    withMachine(h) { m throws(SVAError) in
-        let unit = try m.iommu(IOMMUID(iommu))
-        try m.iommuCommandRange(pasid: PASID(pasid), start: 0, end: 0xfff)
-        unit.invalidatePASID(PASID(pasid))
-        return 0
-    }
+    withMachine(h) { m throws(SVAError) in try m.invalidatePASID(iommu: IOMMUID(iommu), pasid: PASID(pasid)); return 0 }
 }
 
 /// `svakit_iommu_invalidate_all()` of the C ABI, as include/svakit.h documents it.

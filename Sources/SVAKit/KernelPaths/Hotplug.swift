@@ -50,8 +50,11 @@ extension Machine {
     public func hotAdd(pfn: UInt64, pages: UInt64) throws(SVAError) {
         let (first, end) = try checkSections(pfn: pfn, pages: pages)
         guard frames.isOffline(first, end) else { throw .busy }
-        try tables.withKernel { k throws(SVAError) in
-            try k.mapDirect(from: first, frames: end - first, flags: [], site: .hotAdd, gbpages: config.directGbpages)
+        try allocatingTables { () throws(SVAError) in
+            try tables.withKernel { k throws(SVAError) in
+                try k.mapDirect(from: first, frames: end - first, flags: [], site: .hotAdd,
+                                gbpages: config.directGbpages)
+            }
         }
         frames.online(first, end)
         events.record(.hotAdd, site: .hotAdd, pfn: PFN(first), va: layout.directMapBase + pfn << 12,

@@ -26,17 +26,19 @@ extension Machine {
         guard phys < frames.bytes, size.bytes <= frames.bytes - phys else { throw .outOfRange }
         // The slot for the leaf, with the tables above it; refuse before
         // changing anything.
-        let slot = try tables.withKernel { k throws(SVAError) -> EntrySlot in
-            switch try k.walk(va, to: size.level) {
-            case .leaf: throw SVAError.exists
-            case .slot(let s):
-                if k.entry(s).isPresent && k.child(of: s) == nil { throw SVAError.exists }
-                if let t = k.child(of: s), !k.holdsOnlyEmptyTables(t) { throw SVAError.busy }
-            case .hole: break
+        let slot = try allocatingTables { () throws(SVAError) -> EntrySlot in
+            try tables.withKernel { k throws(SVAError) -> EntrySlot in
+                switch try k.walk(va, to: size.level) {
+                case .leaf: throw SVAError.exists
+                case .slot(let s):
+                    if k.entry(s).isPresent && k.child(of: s) == nil { throw SVAError.exists }
+                    if let t = k.child(of: s), !k.holdsOnlyEmptyTables(t) { throw SVAError.busy }
+                case .hole: break
+                }
+                guard case .slot(let s) = try k.walk(va, to: size.level, allocating: (.kernel, .vmalloc))
+                else { throw SVAError.exists }
+                return s
             }
-            guard case .slot(let s) = try k.walk(va, to: size.level, allocating: (.kernel, .vmalloc))
-            else { throw SVAError.exists }
-            return s
         }
         // vmap_try_huge_p?d: a table there is freed first.
         if size == .size1G { pudFreePmdPage(slot, addr: va) } else { pmdFreePtePage(slot, addr: va) }
@@ -55,7 +57,7 @@ extension Machine {
     func pmdFreePtePage(_ pmd: EntrySlot, addr: UInt64) {
         let pte = tables.withKernel { k in k.unlink(pmd, va: addr, site: .pmdFreePtePage) }
         guard !pte.isEmpty else { return }
-        flushTLBKernelRange(addr, addr + UInt64(pageSize) - 1, site: .pmdFreePtePage)
+        flushKernelRange(addr, addr + UInt64(pageSize) - 1, site: .pmdFreePtePage)
         deferred.pagetableFree(pte, site: .pmdFreePtePage)
     }
 
@@ -74,7 +76,7 @@ extension Machine {
             return batch
         }
         guard !batch.isEmpty else { return }
-        flushTLBKernelRange(addr, addr + UInt64(pageSize) - 1, site: .pudFreePmdPage)
+        flushKernelRange(addr, addr + UInt64(pageSize) - 1, site: .pudFreePmdPage)
         deferred.pagetableFree(batch, site: .pudFreePmdPage)
     }
 }

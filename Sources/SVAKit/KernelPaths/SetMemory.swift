@@ -20,7 +20,7 @@ extension Machine {
     /// before changing anything; an allocation failure part-way leaves some
     /// leaves split, which changes no translation.
     public func setMemory(_ va: UInt64, pages: UInt64, set: UInt64 = 0, clear: UInt64 = 0) throws(SVAError) {
-        try changePageAttr(va, pages: pages, set: set, clear: clear)
+        try allocatingTables { () throws(SVAError) in try changePageAttr(va, pages: pages, set: set, clear: clear) }
         cpaFlush(va, pages: pages)
     }
 

@@ -18,10 +18,12 @@ extension Machine {
     /// range goes lazy, as __vmalloc_area_node's `fail:` calls vfree); tables
     /// allocated on the way stay, as in Linux.
     public func vmalloc(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        defer { drainLeaks() }  // a table it allocated may have been counted
-        return try vmallocRange(size, leaf: .size4K, owner: owner) { va, block throws(SVAError) in
-            try tables.withKernel { k throws(SVAError) in
-                try k.map(va, phys: block.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt, site: .vmalloc)
+        try allocatingTables { () throws(SVAError) in
+            try vmallocRange(size, leaf: .size4K, owner: owner) { va, block throws(SVAError) in
+                try tables.withKernel { k throws(SVAError) in
+                    try k.map(va, phys: block.physicalAddress, size: .size4K, prot: PageTableEntry.kernelProt,
+                              site: .vmalloc)
+                }
             }
         }
     }
@@ -29,9 +31,10 @@ extension Machine {
     /// vmalloc_huge: 2 MiB leaves over a 2 MiB aligned range. A stale PTE
     /// table under a slot goes through pmd_free_pte_page.
     public func vmallocHuge(_ size: UInt64, owner: UInt16 = 0) throws(SVAError) -> UInt64 {
-        defer { drainLeaks() }  // a table it allocated may have been counted
-        return try vmallocRange(size, leaf: .size2M, owner: owner) { va, block throws(SVAError) in
-            try vmapHuge(va, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
+        try allocatingTables { () throws(SVAError) in
+            try vmallocRange(size, leaf: .size2M, owner: owner) { va, block throws(SVAError) in
+                try vmapHuge(va, phys: block.physicalAddress, size: .size2M, prot: PageTableEntry.kernelProt)
+            }
         }
     }
 
@@ -134,7 +137,7 @@ extension Machine {
             }
             _ = k.clearLeaves(va: va, size: size)
         }
-        flushTLBKernelRange(va, end == 0 ? .max : end, site: .unmap)
+        flushKernelRange(va, end == 0 ? .max : end, site: .unmap)
     }
 
     /// page_offset_base + phys.

@@ -47,7 +47,7 @@ extension Machine {
     @discardableResult
     func purgeVmapAreaLazy() -> Bool {
         guard let claim = tables.vmallocArea.locked({ $0.claimLazy(start: .max, end: 0) }) else { return false }
-        flushTLBKernelRange(claim.start, claim.end, site: .vmapPurge)
+        flushKernelRange(claim.start, claim.end, site: .vmapPurge)
         tables.vmallocArea.locked { $0.returnPurged(claim) }
         return true
     }

@@ -134,25 +134,21 @@ extension Machine {
 
     /// Reports ever made.
     public var reportCount: UInt64 {
-        drainLeaks()
-        return reportSink.total
+        drainedReportSink.total
     }
 
     /// The reports still in the log, oldest first.
     public var reports: [UAFReport] {
-        drainLeaks()
-        return reportSink.list(from: 0, limit: .max)
+        drainedReportSink.list(from: 0, limit: .max)
     }
 
     /// Reports with index >= first still in the log, oldest first.
     public func reports(from first: UInt64, limit: Int = .max) -> [UAFReport] {
-        drainLeaks()
-        return reportSink.list(from: first, limit: limit)
+        drainedReportSink.list(from: first, limit: limit)
     }
 
     /// Report number `index`, if the log still holds it.
     public func report(_ index: UInt64) -> UAFReport? {
-        drainLeaks()
-        return reportSink.report(index)
+        drainedReportSink.report(index)
     }
 }

@@ -20,7 +20,9 @@ extension Machine {
     /// window (`EventType/dmaLazyWindow`).
     public func setupDMA(for device: DeviceID, identity: Bool = false) throws(SVAError)
         -> (domain: DomainID, reason: DMAPolicyReason) {
-        let (id, reason) = try domains.setupDefaultDomain(device: device.rawValue, identity: identity)
+        let (id, reason) = try allocatingTables { () throws(SVAError) in
+            try domains.setupDefaultDomain(device: device.rawValue, identity: identity)
+        }
         return (DomainID(id), reason)
     }
 
@@ -80,8 +82,9 @@ extension Machine {
     /// `SVAError/outOfRange` for a range past memory.
     public func dmaMapPage(device: DeviceID, phys: UInt64, size: UInt64, direction: DMADirection,
                            cpu: Int? = nil) throws(SVAError) -> UInt64 {
-        defer { drainLeaks() }
-        return try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
+        try allocatingTables { () throws(SVAError) in
+            try domains.mapPage(device: device.rawValue, phys: phys, size: size, direction: direction, cpu: cpu)
+        }
     }
 
     /// dma_max_mapping_size (iommu_dma_max_mapping_size): an untrusted
@@ -116,8 +119,9 @@ extension Machine {
     /// elements whose DMA addresses are contiguous into one segment.
     public func dmaMapSG(device: DeviceID, _ list: [(phys: UInt64, length: UInt64)], direction: DMADirection,
                          cpu: Int? = nil) throws(SVAError) -> DMAMappedSG {
-        defer { drainLeaks() }
-        return try domains.mapSG(device: device.rawValue, list, direction: direction, cpu: cpu)
+        try allocatingTables { () throws(SVAError) in
+            try domains.mapSG(device: device.rawValue, list, direction: direction, cpu: cpu)
+        }
     }
 
     /// dma_unmap_sg: unmaps what ``dmaMapSG(device:_:direction:cpu:)`` mapped.
@@ -153,9 +157,10 @@ extension Machine {
         }
         do throws(SVAError) {
             // __iommu_dma_map (iommu_dma_alloc at 6.12.118): never bounced.
-            defer { drainLeaks() }
-            return (try domains.mapPage(device: device.rawValue, phys: pfn.physicalAddress, size: size,
-                                        direction: .bidirectional, cpu: cpu, coherent: true), pfn)
+            return try allocatingTables { () throws(SVAError) in
+                (try domains.mapPage(device: device.rawValue, phys: pfn.physicalAddress, size: size,
+                                     direction: .bidirectional, cpu: cpu, coherent: true), pfn)
+            }
         } catch {
             try? freeFrames(pfn)
             throw error

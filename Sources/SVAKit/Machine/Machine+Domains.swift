@@ -22,7 +22,9 @@ extension Machine {
     /// `SVAError/invalidArgument` for a bad bitmap.
     public func createDomain(iommu: IOMMUID, type: DomainType = .dma,
                              pageSizes: UInt64 = Machine.defaultPageSizes) throws(SVAError) -> DomainID {
-        DomainID(try domains.create(iommu: iommu.rawValue, type: type, pgsizeBitmap: pageSizes))
+        try allocatingTables { () throws(SVAError) in
+            DomainID(try domains.create(iommu: iommu.rawValue, type: type, pgsizeBitmap: pageSizes))
+        }
     }
 
     /// The domain's type now (a DMA domain may have been switched to DMA-FQ).
@@ -75,8 +77,9 @@ extension Machine {
     /// cannot be allocated. `phys` may also lie in ``mmioWindow``.
     public func iommuMap(_ domain: DomainID, iova: UInt64, phys: UInt64, size: UInt64,
                          writable: Bool = true) throws(SVAError) {
-        defer { drainLeaks() }  // a table it allocated may have been counted
-        try domains.domain(domain.rawValue).map(iova: iova, phys: phys, size: size, writable: writable)
+        try allocatingTables { () throws(SVAError) in
+            try domains.domain(domain.rawValue).map(iova: iova, phys: phys, size: size, writable: writable)
+        }
     }
 
     /// iommu_unmap: clears the mapping of [iova, iova + size), invalidates

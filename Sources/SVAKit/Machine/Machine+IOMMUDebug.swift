@@ -65,37 +65,11 @@ extension Machine {
         frames.debug.afterUnmapBeginArmed.store(true, ordering: .releasing)
     }
 
-    /// Reports the leaks found while a page table was allocated (under a
-    /// page-table lock); called with no lock held by the calls that may
-    /// allocate tables and before reports are read. One relaxed load when
-    /// there are none.
-    func drainLeaks() {
-        guard _slowPath(frames.pendingLeakCount.load(ordering: .acquiring) > 0) else { return }
-        let pending = frames.pendingLeaks.locked { (p: inout [PendingLeak]) -> [PendingLeak] in
-            let taken = p
-            p = []
-            return taken
-        }
-        frames.pendingLeakCount.subtract(pending.count, ordering: .relaxed)
-        guard !pending.isEmpty else { return }
-        deliver(pending.map { leakReport($0.pfn, count: $0.count, when: $0.when, site: $0.site) })
-    }
-
     /// Stops reporting leaks (machine teardown: the frees it makes are not
     /// a driver's).
     func removeLeakHook() {
         frames.leakHook.locked { $0 = nil }
         frames.pendingLeaks.locked { $0 = [] }
-    }
-
-    /// The allocator's check reports through the machine (no lock held).
-    func installLeakHook() {
-        frames.leakHook.locked {
-            $0 = HookBox { [unowned self] pfn, count, when, site in
-                drainLeaks()
-                deliver([leakReport(pfn, count: count, when: when, site: site)])
-            }
-        }
     }
 
     /// "iommu: Detected page leak!" with the page owner's history: who

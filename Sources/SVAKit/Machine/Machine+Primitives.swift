@@ -20,8 +20,10 @@ extension Machine {
     /// `SVAError/outOfMemory`.
     public func allocKernelTable(level: Int) throws(SVAError) -> TableFrame {
         guard level >= 1, level < layout.rootLevel else { throw .invalidArgument }
-        let pfn = try frames.alloc(order: 0, kind: .kernelTable, level: level, flags: .kernel, site: .arch)
-        return TableFrame(pfn: pfn, level: level)
+        return try allocatingTables { () throws(SVAError) in
+            TableFrame(pfn: try frames.alloc(order: 0, kind: .kernelTable, level: level, flags: .kernel, site: .arch),
+                       level: level)
+        }
     }
 
     /// A page table frame given by number, with its descriptor.

@@ -31,7 +31,10 @@ extension Machine {
     /// A non-SVA attachment of mm's tables at a PASID the caller picks (as a
     /// VMM does through iommufd). It reaches the gate like an SVA domain.
     public func attachPASID(device: DeviceID, pasid: PASID, mm: MMID) throws(SVAError) {
-        try sva.attach(device: device.rawValue, pasid: pasid.rawValue, mm: mm.rawValue)
+        // kpti-root allocates the mm's IOMMU-only root at the first attach.
+        try allocatingTables { () throws(SVAError) in
+            try sva.attach(device: device.rawValue, pasid: pasid.rawValue, mm: mm.rawValue)
+        }
     }
 
     /// Undoes ``attachPASID(device:pasid:mm:)``: the PASID entry goes, then
@@ -42,7 +45,8 @@ extension Machine {
 
     /// iommu_sva_bind_device (docs/KERNEL-MODEL.md §1.4).
     public func bindSVA(device: DeviceID, mm: MMID) throws(SVAError) -> SVABond {
-        try sva.bind(device: device.rawValue, mm: mm.rawValue)
+        // kpti-root allocates the mm's IOMMU-only root at the first bind.
+        try allocatingTables { () throws(SVAError) in try sva.bind(device: device.rawValue, mm: mm.rawValue) }
     }
 
     /// iommu_sva_unbind_device (docs/KERNEL-MODEL.md §1.5): drops one

@@ -195,7 +195,9 @@ public final class Machine: @unchecked Sendable {
 
     /// A new address space: a user root whose kernel half points at the
     /// shared kernel tables, as every x86 mm does.
-    public func createAddressSpace() throws(SVAError) -> MMID { MMID(try tables.createMM()) }
+    public func createAddressSpace() throws(SVAError) -> MMID {
+        try allocatingTables { () throws(SVAError) in MMID(try tables.createMM()) }
+    }
 
     /// Tears an mm down. Refused with `.busy` while a device is attached to
     /// it: unbind first (in Linux the bond keeps the mm alive). Its user
@@ -215,11 +217,17 @@ public final class Machine: @unchecked Sendable {
     public func rootTable(of mm: MMID) throws(SVAError) -> TableFrame { try tables.root(of: mm.rawValue) }
 
     /// Maps [va, va + size) to phys with one leaf. Kernel addresses go through
-    /// `Machine.initMM`, user addresses through a process mm.
+    /// `Machine.initMM`, user addresses through a process mm. A process mm
+    /// maps only frames a process could own (``checkUserTarget(_:size:)``):
+    /// ``SVAError/wrongAPI`` for a page table or offline memory, checked
+    /// after the mapping's other checks.
     public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
                     prot: UInt64 = PageTableEntry.writable, in mm: MMID = .initMM) throws(SVAError) {
-        defer { drainLeaks() }  // a table it allocated may have been counted
-        try tables.map(mm: mm.rawValue, va: va, phys: phys, size: size, prot: prot, site: .map)
+        try allocatingTables { () throws(SVAError) in
+            try tables.map(mm: mm.rawValue, va: va, phys: phys, size: size, prot: prot, site: .map) {
+                () throws(SVAError) in if mm != .initMM { try checkUserTarget(phys, size: size) }
+            }
+        }
     }
 
     /// Clears the leaf that maps exactly [va, va + size); tables stay. In a
@@ -259,11 +267,13 @@ public final class Machine: @unchecked Sendable {
         flushHook.locked { $0 = hook.map { HookBox($0) } }
     }
 
-    /// flush_tlb_kernel_range: logs the flush and runs the hook (the CPUs'
+    /// flush_tlb_kernel_range as the kernel paths call it (their ranges are
+    /// right by construction; the checked public form is in
+    /// Machine+Checks.swift): logs the flush and runs the hook (the CPUs'
     /// flush) with no lock held; then, with `.onFlush` (v1-v3 of the
     /// series), calls the IOMMU gate over the pages the flush covers, as v1
     /// did at the end of the function.
-    public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) {
+    func flushKernelRange(_ start: UInt64, _ end: UInt64, site: Site) {
         flushCPUs(start, end, site: site)
         // v1-v3 call the gate at the end of flush_tlb_kernel_range(), after
         // the CPUs' flush (docs/KERNEL-MODEL.md §1.7).
@@ -288,7 +298,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// flush_tlb_all.
-    public func flushTLBAll(site: Site = .api) { flushTLBKernelRange(0, .max, site: site) }
+    public func flushTLBAll(site: Site = .api) { flushKernelRange(0, .max, site: site) }
 
     /// The pages a flush_tlb_kernel_range(start, end) covers, as the
     /// exclusive range the IOMMU gate takes: x86's do_kernel_range_flush

@@ -110,22 +110,4 @@ extension MachineConfig {
         guard pageTableDefence == .none || (freeMode == .immediate && kvaInvalidation == .none)
         else { throw .invalidArgument }
     }
-
-    /// Applies svakit_config.mitigation: 0 leaves the knobs as they are;
-    /// another value must agree with them (or find them at their defaults).
-    mutating func applyCMitigation(_ raw: UInt32) throws(SVAError) {
-        guard raw != 0 else { return }
-        guard let m = Mitigation(rawValue: raw) else { throw .invalidArgument }
-        switch m {
-        case .deferredFree: guard kvaInvalidation == .none else { throw .invalidArgument }
-        case .flushOnKernelTLBFlush: guard freeMode == .immediate else { throw .invalidArgument }
-        default: guard freeMode == .immediate && kvaInvalidation == .none else { throw .invalidArgument }
-        }
-        mitigation = m
-    }
-
-    /// svakit_config.mitigation for this configuration: 0 when the knobs
-    /// say everything (none, deferred-free, flush-on-kernel-tlb-flush), the
-    /// design otherwise; so a round trip through C is exact.
-    var cMitigation: UInt32 { pageTableDefence == .none ? 0 : mitigation.rawValue }
 }

@@ -92,17 +92,18 @@ public final class IOMMU: @unchecked Sendable {
 
     /// PASID-selective range invalidation; `leafOnly` is the VT-d IH / SMMUv3
     /// LEAF hint that lets paging-structure entries stay.
-    /// `end` is inclusive. The caller checks the range
-    /// (`Machine/iommuCommandRange(pasid:start:end:)`).
-    public func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
+    /// `end` is inclusive. Unchecked: the public, checked form is
+    /// `Machine.invalidateRange(iommu:pasid:start:end:leafOnly:)`.
+    package func invalidateRange(pasid: PASID, start: UInt64, end: UInt64, leafOnly: Bool = false) {
         let ns = hardware.locked { $0.invalidateRange(pasid: pasid.rawValue, start: start, end: end, leafOnly: leafOnly) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidateRange?(pasid, start, end, leafOnly)
     }
 
     /// PASID-selective invalidation: every IOTLB and paging-structure cache
-    /// line tagged with `pasid` goes.
-    public func invalidatePASID(_ pasid: PASID) {
+    /// line tagged with `pasid` goes. Unchecked: the public, checked form is
+    /// `Machine.invalidatePASID(iommu:pasid:)`.
+    package func invalidatePASID(_ pasid: PASID) {
         let ns = hardware.locked { $0.invalidatePASID(pasid.rawValue) }
         ModelledDeviceTime.charge(ns)
         driver?.invalidatePASID?(pasid)

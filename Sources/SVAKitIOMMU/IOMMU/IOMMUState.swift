@@ -23,7 +23,7 @@ public struct IOMMUCounters: Sendable, Equatable {
     /// Range invalidation requests with the leaf-only hint (paging-structure
     /// caches may be kept).
     public var leafRangeInvalidations = 0
-    /// PASID-wide invalidation requests (``IOMMU/invalidatePASID(_:)``).
+    /// PASID-wide invalidation requests (`IOMMU.invalidatePASID`).
     public var pasidInvalidations = 0
     /// Global invalidations (``IOMMU/invalidateAll()``).
     public var globalInvalidations = 0

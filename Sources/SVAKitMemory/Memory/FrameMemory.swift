@@ -55,7 +55,7 @@ package final class FrameMemory: @unchecked Sendable {
     /// Leaks found while allocating a page table, whose callers hold a
     /// page-table lock (the walk's ptl, a DMA domain's tables lock): kept
     /// here until the machine can report them with no lock held
-    /// (`Machine.drainLeaks`). Protected by its lock; the count lets the
+    /// (`Machine.allocatingTables`). Protected by its lock; the count lets the
     /// drain skip the lock when there is nothing.
     package let pendingLeaks = RankedMutex<[PendingLeak]>(.hook, [])
     package let pendingLeakCount = Atomic<Int>(0)

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
 import SVAKitBase
 #endif
@@ -16,13 +15,6 @@ public enum ReusePolicy: Sendable, Equatable {
     /// generator, so a failing run can be replayed.
     case random(seed: UInt64)
 
-    package var cValue: UInt32 {
-        switch self {
-        case .lifo: UInt32(SVAKIT_REUSE_LIFO.rawValue)
-        case .fifo: UInt32(SVAKIT_REUSE_FIFO.rawValue)
-        case .random: UInt32(SVAKIT_REUSE_RANDOM.rawValue)
-        }
-    }
 }
 
 /// SplitMix64: small, fast and seedable; enough for reuse choices and tests.

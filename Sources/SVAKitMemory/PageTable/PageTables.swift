@@ -208,13 +208,18 @@ package final class PageTables: Sendable {
     /// Maps [va, va + size) to phys with one leaf. Refuses before allocating
     /// anything, so a refused map leaves no tables; tables allocated for a
     /// map that then fails (out of memory part-way) stay, as in Linux.
-    package func map(mm: UInt32, va: UInt64, phys: UInt64, size: PageSize, prot: UInt64, site: Site) throws(SVAError) {
+    /// `checkTarget`, the caller's check of what `phys` may be, runs under
+    /// the mm's lock once the slot is known to be free.
+    package func map(mm: UInt32, va: UInt64, phys: UInt64, size: PageSize, prot: UInt64, site: Site,
+             checkTarget: () throws(SVAError) -> Void = {}) throws(SVAError) {
         guard prot & ~PageTableEntry.protMask == 0, va & (size.bytes - 1) == 0, phys & (size.bytes - 1) == 0
         else { throw .invalidArgument }
         try checkAddress(va, mm: mm)
         try checkAddress(va &+ size.bytes &- 1, mm: mm)
         guard phys < frames.bytes, size.bytes <= frames.bytes - phys else { throw .outOfRange }
-        try withMM(mm) { t throws(SVAError) in try t.map(va, phys: phys, size: size, prot: prot, site: site) }
+        try withMM(mm) { t throws(SVAError) in
+            try t.map(va, phys: phys, size: size, prot: prot, site: site, checkTarget: checkTarget)
+        }
     }
 
     /// Clears the leaf mapping exactly [va, va + size). Tables stay.
@@ -248,7 +253,8 @@ extension PTView {
     /// mark, as the generic kernel allocators set it (docs/KERNEL-MODEL.md §2.2).
     package func tableFlags(for va: UInt64) -> PtdescFlags { layout.isKernel(va) ? .kernel : [] }
 
-    package func map(_ va: UInt64, phys: UInt64, size: PageSize, prot: UInt64, site: Site) throws(SVAError) {
+    package func map(_ va: UInt64, phys: UInt64, size: PageSize, prot: UInt64, site: Site,
+             checkTarget: () throws(SVAError) -> Void = {}) throws(SVAError) {
         switch try walk(va, to: size.level) {
         case .leaf: throw .exists
         case .slot(let s) where entry(s).isPresent: throw .exists
@@ -258,6 +264,7 @@ extension PTView {
             guard frames.freeFrameCount >= s.holder.level - size.level else { throw .outOfMemory }
         default: break
         }
+        try checkTarget()
         guard case .slot(let s) = try walk(va, to: size.level, allocating: (tableFlags(for: va), site))
         else { throw .exists }
         setEntry(s, .leaf(phys, level: size.level, prot: prot))
