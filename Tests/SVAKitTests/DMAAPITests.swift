@@ -2,11 +2,11 @@
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 
 /// The DMA API over DMA and DMA-FQ domains: strict and lazy unmaps, the
 /// flush queue's counters and timer, the window lazy mode opens (shown by

@@ -5,11 +5,11 @@ import Glibc
 #endif
 import Testing
 @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 import SVAKitScenarios
 
 func machine(mode: FreeMode, work: WorkMode = .manual, frames: Int = 4 * gib, maxPending: Int = 4096,

@@ -2,11 +2,11 @@
 import Testing
 import SVAKitScenarios
 @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 
 /// The direct map with direct_gbpages (arch/x86/mm/init.c
 /// adjust_range_page_size_mask, init_64.c phys_pud_init; set_memory.c's

@@ -3,11 +3,11 @@ import Synchronization
 import Testing
 import SVAKitScenarios
 @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 
 /// Memory hot-remove in Linux's order (arch/x86/mm/init_64.c at 6.12.118,
 /// unchanged in this respect through 7.0): remove_pte_table clears the PTEs

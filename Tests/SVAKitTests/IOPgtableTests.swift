@@ -2,11 +2,11 @@
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 
 /// What a DMA domain's map and unmap do to its tables, per IOMMU profile, as
 /// each Linux 6.12.118 driver does it (docs/KERNEL-MODEL.md §4.4b), with the

@@ -5,11 +5,11 @@ import Glibc
 #endif
 import Testing
 @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 
 /// The IOVA allocator and its rcache (docs/KERNEL-MODEL.md §4.5).
 @Suite struct IOVATests {

@@ -6,11 +6,11 @@ import Glibc
 import Synchronization
 import Testing
 @_spi(Testing) @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 import SVAKitScenarios
 
 /// What the layered engine adds: explicit PASID attachments reach the gate,

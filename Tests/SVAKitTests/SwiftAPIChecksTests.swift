@@ -2,11 +2,11 @@
 import CSVAKit
 import Testing
 @testable import SVAKit
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 import SVAKitScenarios
 
 /// The checks live in the Swift API (issue 20, item 4): the Swift calls

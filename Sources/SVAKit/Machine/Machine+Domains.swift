@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 #endif
 
 /// DMA domains: an IOMMU page table per domain, attached to a device as its

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
-import SVAKitSVA
-import SVAKitDMA
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
+@_spi(Engine) import SVAKitSVA
+@_spi(Engine) import SVAKitDMA
 #endif
 
 /// The lazy window's whole distribution, for plots (`svakit bench dma

@@ -44,8 +44,7 @@ import Glibc
 /// - `swiotlbArea` after them: a bounce's slot search and release take one
 ///   area's lock with no other engine lock held and call nothing.
 /// - `memory`, then the logs and the hook slots, which call nothing.
-@usableFromInline
-package enum LockRank: UInt8, Comparable, CustomStringConvertible {
+@_spi(Engine) public enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case sva = 1
     case iommuCore = 2
     case addressSpaces = 3
@@ -93,9 +92,11 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
     case events = 20
     case hook = 21
 
-    @usableFromInline package static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
+    /// Orders ranks: outermost first.
+    @_spi(Engine) public static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
-    @usableFromInline package var description: String {
+    /// The lock's name in a lock-order report.
+    @_spi(Engine) public var description: String {
         switch self {
         case .sva: "iommu_sva_lock"
         case .iommuCore: "IOMMU core"
@@ -123,8 +124,8 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
 
     /// Records that this thread takes a lock of `self`; traps when a lock of
     /// the same or a higher rank is already held.
-    @inlinable @inline(__always) @usableFromInline
-    package func acquire() {
+    @inlinable @inline(__always)
+    @_spi(Engine) public func acquire() {
         #if DEBUG
         let held = svk_held_ranks()
         let bit: UInt64 = 1 << UInt64(rawValue)
@@ -136,8 +137,9 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
         #endif
     }
 
-    @inlinable @inline(__always) @usableFromInline
-    package func release() {
+    /// Records that this thread released a lock of `self`.
+    @inlinable @inline(__always)
+    @_spi(Engine) public func release() {
         #if DEBUG
         svk_set_held_ranks(svk_held_ranks() & ~(1 << UInt64(rawValue)))
         #endif
@@ -175,8 +177,7 @@ package enum LockRank: UInt8, Comparable, CustomStringConvertible {
 /// every hand-over (Synchronization's contended path is uninstrumented, and
 /// the access to the value begins before any annotation could run:
 /// docs/BUILDING.md §7).
-@usableFromInline
-package struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
+@_spi(Engine) public struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     // @unchecked: Value is reached only through `locked`, under the Mutex.
     // Inlinable (`locked` with its stored parts): every layer above takes
     // these locks on its hot paths, and an unspecialised generic call across
@@ -203,8 +204,9 @@ package struct RankedMutex<Value: ~Copyable>: ~Copyable, @unchecked Sendable {
     }
     #endif
 
+    /// Runs `body` with the value, under the lock, its rank checked in debug builds.
     @inlinable @inline(__always)
-    package func locked<Result: ~Copyable, E: Error>(
+    @_spi(Engine) public func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
         rank.acquire()
@@ -228,14 +230,15 @@ package final class HookBox<F>: @unchecked Sendable {
 
 /// A RankedMutex behind a reference, so locks can sit in an array (per-CPU
 /// rings, shards of a table).
-package final class LockBox<Value>: @unchecked Sendable {
+@_spi(Engine) public final class LockBox<Value>: @unchecked Sendable {
     // @unchecked: Value is reached only through `locked`.
     @usableFromInline let lock: RankedMutex<Value>
 
     package init(_ rank: LockRank, _ value: consuming sending Value) { lock = RankedMutex(rank, value) }
 
+    /// Runs `body` with the value under the boxed lock.
     @inlinable @inline(__always)
-    package func locked<Result: ~Copyable, E: Error>(
+    @_spi(Engine) public func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
         try lock.locked(body)

@@ -18,7 +18,7 @@ import Synchronization
 ///   invalidation; missing a just-set slot is harmless for the gate because
 ///   a bond published after the reader's load cannot have let a walk cache a
 ///   table the caller had already unlinked (see SVARegistry.invalidateKernelRange).
-package final class PublishedWords: @unchecked Sendable {
+@_spi(Engine) public final class PublishedWords: @unchecked Sendable {
     // @unchecked: `retired` and `freeSlots` are touched only under the
     // owner's lock; everything readers see is atomic.
 
@@ -89,8 +89,9 @@ package final class PublishedWords: @unchecked Sendable {
     /// Calls `body` with every nonzero word.
     // Inlinable: the gate's slow path and the DMA paths read it from the
     // layers above, and a call across modules per word would cost them.
+    /// Calls `body` with every nonzero word (no lock).
     @inlinable @inline(__always)
-    package func forEach(_ body: (UInt64) -> Void) {
+    @_spi(Engine) public func forEach(_ body: (UInt64) -> Void) {
         let t = table.load(ordering: .acquiring)
         let n = min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed)))
         var i = 1
@@ -103,7 +104,7 @@ package final class PublishedWords: @unchecked Sendable {
 
     /// The word in a slot, 0 when the slot is empty or past the end.
     @inlinable @inline(__always)
-    package func word(at slot: Int) -> UInt64 {
+    @_spi(Engine) public func word(at slot: Int) -> UInt64 {
         let t = table.load(ordering: .acquiring)
         guard slot >= 0, slot < min(highWater.load(ordering: .acquiring), Int(t[0].load(ordering: .relaxed))) else {
             return 0
@@ -112,5 +113,5 @@ package final class PublishedWords: @unchecked Sendable {
     }
 
     /// Slots ever used (the scan length).
-    @inlinable package var count: Int { highWater.load(ordering: .acquiring) }
+    @inlinable @_spi(Engine) public var count: Int { highWater.load(ordering: .acquiring) }
 }

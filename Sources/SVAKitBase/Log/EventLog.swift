@@ -150,7 +150,7 @@ package struct EventRing: ~Copyable {
 /// The event log: the lowest layer, a sink every other layer records into
 /// and that calls nothing. `record` is O(1) under its own lock (the last in
 /// the lock order), so any layer may record while holding its own lock.
-package final class EventLog: Sendable {
+@_spi(Engine) public final class EventLog: Sendable {
     /// Protects the ring and the machine's step clock.
     private let ring: RankedMutex<EventRing>
 

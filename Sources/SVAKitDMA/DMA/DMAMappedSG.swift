@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// A scatter-gather list mapped by `Machine/dmaMapSG(device:_:direction:cpu:)`:

@@ -2,9 +2,9 @@
 import Synchronization
 internal import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// One unmap waiting for a flush (struct iova_fq_entry): the IOVA range, the

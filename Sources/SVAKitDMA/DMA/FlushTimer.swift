@@ -4,9 +4,9 @@ import Synchronization
 import Glibc
 #endif
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// The timers of the DMA layer in thread mode: a thread that wakes every

@@ -4,9 +4,9 @@ import CSVAKit
 import Glibc
 #endif
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// The IOVA allocator on its own (include/svakit.h, "The IOVA allocator as

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// A reserved region of a device's IOVA space (struct iommu_resv_region):

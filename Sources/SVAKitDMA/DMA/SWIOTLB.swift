@@ -2,9 +2,9 @@
 internal import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// The software IO TLB: a pool of bounce slots (kernel/dma/swiotlb.c at

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// A device behind an IOMMU (struct device with its iommu_group, as
@@ -56,11 +56,11 @@ package struct CoreState {
 /// A device as the lock-free DMA paths see it, packed in one published word:
 /// bits 0-31 the IOMMU index + 1 (never 0), 32-39 the PASID width, bit 40
 /// untrusted, bits 41-63 the default DMA domain + 1 (0: none).
-@frozen @usableFromInline
-package struct DeviceWord {
+@frozen @_spi(Engine) public struct DeviceWord {
     @usableFromInline package let raw: UInt64
 
-    @inlinable package init(raw: UInt64) { self.raw = raw }
+    /// The word as published.
+    @inlinable @_spi(Engine) public init(raw: UInt64) { self.raw = raw }
 
     package init(iommu: Int, pasidBits: Int, untrusted: Bool, defaultDomain: UInt32?) {
         precondition(iommu < 1 << 31 && (defaultDomain ?? 0) < 1 << 22)
@@ -68,10 +68,14 @@ package struct DeviceWord {
             | UInt64(defaultDomain.map { $0 + 1 } ?? 0) << 41
     }
 
-    @inlinable package var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
-    @inlinable package var pasidBits: Int { Int((raw >> 32) & 0xff) }
-    @inlinable package var untrusted: Bool { raw & 1 << 40 != 0 }
-    @inlinable package var defaultDomain: UInt32? {
+    /// The device's IOMMU index.
+    @inlinable @_spi(Engine) public var iommu: Int { Int(raw & 0xffff_ffff) - 1 }
+    /// How many PASID bits the device emits.
+    @inlinable @_spi(Engine) public var pasidBits: Int { Int((raw >> 32) & 0xff) }
+    /// Whether the device is untrusted (dev->untrusted).
+    @inlinable @_spi(Engine) public var untrusted: Bool { raw & 1 << 40 != 0 }
+    /// The device's default DMA domain, if any.
+    @inlinable @_spi(Engine) public var defaultDomain: UInt32? {
         let d = raw >> 41
         return d == 0 ? nil : UInt32(d - 1)
     }

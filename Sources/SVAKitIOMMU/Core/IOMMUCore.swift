@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// The IOMMU core, as drivers/iommu/iommu.c is: the machine's IOMMUs, the
@@ -13,7 +13,7 @@ import SVAKitMemory
 /// Writers hold `devices` for the bookkeeping and take an IOMMU's lock inside
 /// it only to change a PASID entry. Readers on the DMA paths use the
 /// published words (`iommuTable`, `deviceTable`) with no lock.
-package final class IOMMUCore: @unchecked Sendable {
+@_spi(Engine) public final class IOMMUCore: @unchecked Sendable {
     // @unchecked: immutable references, a lock and published tables.
 
     package let memory: PhysicalMemory
@@ -51,8 +51,9 @@ package final class IOMMUCore: @unchecked Sendable {
         }
     }
 
+    /// The IOMMU with id `id` (no lock); `SVAError.noDevice` if none.
     @inlinable
-    package func iommu(_ id: UInt32) throws(SVAError) -> IOMMU {
+    @_spi(Engine) public func iommu(_ id: UInt32) throws(SVAError) -> IOMMU {
         let w = iommuTable.word(at: Int(id))
         guard w != 0, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { throw .noDevice }
         return Unmanaged<IOMMU>.fromOpaque(p).takeUnretainedValue()
@@ -62,7 +63,7 @@ package final class IOMMUCore: @unchecked Sendable {
     /// Inlinable, as the lookups below: SVA, DMA and the device accesses
     /// call them from the layers above on every request.
     @inlinable @inline(__always)
-    package func withIOMMU<R>(_ index: Int, _ body: (IOMMU) -> R) -> R? {
+    @_spi(Engine) public func withIOMMU<R>(_ index: Int, _ body: (IOMMU) -> R) -> R? {
         let w = iommuTable.word(at: index)
         guard w != 0, let p = UnsafeRawPointer(bitPattern: UInt(w)) else { return nil }
         return Unmanaged<IOMMU>.fromOpaque(p)._withUnsafeGuaranteedRef(body)
@@ -70,7 +71,7 @@ package final class IOMMUCore: @unchecked Sendable {
 
     /// IOMMUs registered so far (the scan length of the gate's slow path).
     @inlinable
-    package var iommuCount: Int { iommuTable.count }
+    @_spi(Engine) public var iommuCount: Int { iommuTable.count }
 
     // MARK: - Devices
 
@@ -98,7 +99,7 @@ package final class IOMMUCore: @unchecked Sendable {
 
     /// What the DMA paths know of a device, read with no lock.
     @inlinable
-    package func deviceWord(_ device: UInt32) throws(SVAError) -> DeviceWord {
+    @_spi(Engine) public func deviceWord(_ device: UInt32) throws(SVAError) -> DeviceWord {
         let w = deviceTable.word(at: Int(device))
         guard w != 0 else { throw .noDevice }
         return DeviceWord(raw: w)
@@ -109,7 +110,7 @@ package final class IOMMUCore: @unchecked Sendable {
     /// device's default DMA domain translates (and which faults at the
     /// PASID-table step when none is attached).
     @inlinable
-    package func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
+    @_spi(Engine) public func route(device: UInt32, pasid: UInt32) throws(SVAError) -> Int {
         let w = try deviceWord(device)
         guard UInt64(pasid) < 1 << w.pasidBits else { throw .overflow }
         return w.iommu

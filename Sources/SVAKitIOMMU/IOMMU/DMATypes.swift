@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// Why a DMA translation faulted. A fault is a record, never a crash.

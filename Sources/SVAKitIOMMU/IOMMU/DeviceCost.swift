@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 internal import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// What an IOMMU's commands would cost on the device, in nanoseconds

@@ -2,8 +2,8 @@
 internal import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// Layer 4: one IOMMU instance: a PASID table, an IOTLB, per-level

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// Invalidation requests (docs/KERNEL-MODEL.md §3.2-3.4, §3.6): PASID-selective

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
 #endif
 
 /// One line of a translation cache: a tag (PASID and a key derived from the

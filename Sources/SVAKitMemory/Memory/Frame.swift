@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// ptdesc.flags (SVAKIT_PTDESC_*).
@@ -31,7 +31,7 @@ public struct PtdescFlags: OptionSet, Sendable {
 /// The page descriptor as memory stores it: the C struct itself, so the
 /// layout C sees is the one Swift stores (32 bytes, checked in abi_checks.c
 /// and LayoutTests).
-@usableFromInline package typealias Ptdesc = svakit_ptdesc
+@_spi(Engine) public typealias Ptdesc = svakit_ptdesc
 
 extension svakit_ptdesc {
     package var frameKind: FrameKind { FrameKind(rawValue: kind) ?? .free }
@@ -74,9 +74,9 @@ public struct FrameDescriptor: Sendable, Equatable {
     }
 }
 
-extension UnsafeMutablePointer where Pointee == Ptdesc {
+extension UnsafeMutablePointer where Pointee == svakit_ptdesc {
     /// The descriptor of `pfn` in a descriptor array.
-    @inlinable package subscript(_ pfn: PFN) -> Ptdesc {
+    @inlinable @_spi(Engine) public subscript(_ pfn: PFN) -> Ptdesc {
         unsafeAddress { UnsafePointer(self + pfn.index) }
         nonmutating unsafeMutableAddress { self + pfn.index }
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// The frame allocator: one free list per order (0 ... maxOrder), linked

@@ -2,17 +2,17 @@
 import CSVAKit
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// Layers 1 and 2: the simulated RAM with one ptdesc per frame, and the frame
 /// allocator. The lowest engine layer: it calls nothing above it, and tells
 /// the machine of a freed page table only through the hook it was given,
 /// called with no engine lock held.
-package final class FrameMemory: @unchecked Sendable {
+@_spi(Engine) public final class FrameMemory: @unchecked Sendable {
     // @unchecked: `memory` is immutable pointers; all else is locks.
 
-    package let memory: PhysicalMemory
+    @usableFromInline package let memory: PhysicalMemory
     package let events: EventLog
 
     /// What the allocator's lock protects: the free lists, the virgin-memory
@@ -75,8 +75,10 @@ package final class FrameMemory: @unchecked Sendable {
 
     deinit { memory.unmap() }
 
-    package var frameCount: Int { memory.frameCount }
-    package var bytes: UInt64 { UInt64(memory.frameCount) << 12 }
+    /// Frames of simulated memory.
+    @inlinable @_spi(Engine) public var frameCount: Int { memory.frameCount }
+    /// Bytes of simulated memory.
+    @inlinable @_spi(Engine) public var bytes: UInt64 { UInt64(memory.frameCount) << 12 }
 
     package func checkFrame(_ pfn: UInt64) throws(SVAError) -> PFN {
         guard pfn < UInt64(memory.frameCount) else { throw .outOfRange }

@@ -6,7 +6,7 @@ import CSVAKit
 import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// IOMMU_DEBUG_PAGEALLOC's page_ext (docs/KERNEL-MODEL.md §5): one 4-byte

@@ -7,7 +7,7 @@ import CSVAKit
 // reads, which call these C atomics.
 import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// The simulated RAM: frame contents and one ptdesc per frame.
@@ -25,8 +25,7 @@ import SVAKitBase
 /// comment names, and the walker never reads it.
 ///
 /// `FrameMemory` owns it and calls `unmap()` once, from its deinit.
-@usableFromInline
-package struct PhysicalMemory: @unchecked Sendable {
+@_spi(Engine) public struct PhysicalMemory: @unchecked Sendable {
     @usableFromInline package let frameCount: Int
     @usableFromInline package let bytes: UnsafeMutableRawPointer
     @usableFromInline package let descs: UnsafeMutablePointer<Ptdesc>
@@ -57,15 +56,16 @@ package struct PhysicalMemory: @unchecked Sendable {
         return p == UnsafeMutableRawPointer(bitPattern: -1) ? nil : p
     }
 
-    @inlinable package func contains(_ pfn: PFN) -> Bool { pfn.index < frameCount }
+    /// Whether a descriptor backs `pfn`.
+    @inlinable @_spi(Engine) public func contains(_ pfn: PFN) -> Bool { pfn.index < frameCount }
 
     /// The frame's bytes. The caller has checked `contains`.
-    @inlinable package func frame(_ pfn: PFN) -> UnsafeMutableRawPointer {
+    @inlinable @_spi(Engine) public func frame(_ pfn: PFN) -> UnsafeMutableRawPointer {
         bytes + (pfn.index << pageShift)
     }
 
     /// Entry `index` of the page table in `pfn`.
-    @inlinable package func entry(_ pfn: PFN, _ index: Int) -> UnsafeMutablePointer<UInt64> {
+    @inlinable @_spi(Engine) public func entry(_ pfn: PFN, _ index: Int) -> UnsafeMutablePointer<UInt64> {
         (bytes + (pfn.index << pageShift)).assumingMemoryBound(to: UInt64.self) + index
     }
 
@@ -75,39 +75,42 @@ package struct PhysicalMemory: @unchecked Sendable {
     /// that was published with a release store (`storeEntry`) is seen
     /// initialised, and so that the seqcount re-check that follows is not
     /// satisfied early. A plain load on x86, as a walker's read is.
-    @inlinable @inline(__always) package func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
+    @inlinable @inline(__always) @_spi(Engine) public func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
         svk_load_acquire(entry(pfn, index))
     }
 
     /// Writes an entry (set_pte, set_pmd, pmd_clear): release, so whatever
     /// the entry points at is initialised before a walker can follow it.
-    @inlinable @inline(__always) package func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
+    @inlinable @inline(__always) @_spi(Engine) public func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
         svk_store_release(entry(pfn, index), value)
     }
 
     /// The walker's A/D update: a locked cmpxchg that succeeds only if the
     /// entry still holds `old` (VT-d and SMMUv3 HTTU update atomically; an
     /// entry the CPU cleared meanwhile is left clear).
-    @inlinable @inline(__always) package func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
+    @inlinable @inline(__always) @_spi(Engine) public func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
         svk_cas(entry(pfn, index), old, new) != 0
     }
 
     // MARK: - Descriptor identity, read by walkers with no lock
 
-    @inlinable @inline(__always) package func kind(_ pfn: PFN) -> UInt8 {
+    /// The frame's kind (ptdesc.kind), one atomic load.
+    @inlinable @inline(__always) @_spi(Engine) public func kind(_ pfn: PFN) -> UInt8 {
         svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self))
     }
 
-    @inlinable @inline(__always) package func level(_ pfn: PFN) -> UInt8 {
+    /// The frame's table level (ptdesc.level), one atomic load.
+    @inlinable @inline(__always) @_spi(Engine) public func level(_ pfn: PFN) -> UInt8 {
         svk_load8(UnsafeRawPointer(descs + pfn.index).assumingMemoryBound(to: UInt8.self) + 1)
     }
 
     /// The generation, acquire: the seqcount read of the walk oracle.
-    @inlinable @inline(__always) package func generation(_ pfn: PFN) -> UInt32 {
+    @inlinable @inline(__always) @_spi(Engine) public func generation(_ pfn: PFN) -> UInt32 {
         svk_load32_acquire(identityWord32(pfn))
     }
 
-    @inlinable @inline(__always) @usableFromInline package func identityWord32(_ pfn: PFN) -> UnsafeMutablePointer<UInt32> {
+    /// The address of the frame's generation word.
+    @inlinable @inline(__always) @_spi(Engine) public func identityWord32(_ pfn: PFN) -> UnsafeMutablePointer<UInt32> {
         (UnsafeMutableRawPointer(descs + pfn.index) + MemoryLayout<Ptdesc>.offset(of: \.generation)!)
             .assumingMemoryBound(to: UInt32.self)
     }
@@ -172,7 +175,7 @@ package struct PhysicalMemory: @unchecked Sendable {
     }
 
     /// The descriptor of `pfn`, by address.
-    @inlinable package subscript(_ pfn: PFN) -> Ptdesc {
+    @inlinable @_spi(Engine) public subscript(_ pfn: PFN) -> Ptdesc {
         unsafeAddress { UnsafePointer(descs + pfn.index) }
         nonmutating unsafeMutableAddress { descs + pfn.index }
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// The virtual address layout of x86-64 with 4- or 5-level paging

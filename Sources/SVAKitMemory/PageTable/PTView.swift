@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// The CPU side's view of one address space's tables, valid while its
@@ -11,23 +11,27 @@ import SVAKitBase
 /// Entries are read and written with single atomic accesses
 /// (`PhysicalMemory.loadEntry`/`storeEntry`) because IOMMU walkers read them
 /// with no lock; the lock serialises CPU-side writers only.
-package struct PTView {
-    package let memory: PhysicalMemory
-    package let frames: FrameMemory
-    package let events: EventLog
-    package let layout: AddressLayout
-    package let root: TableFrame
+@_spi(Engine) public struct PTView {
+    @usableFromInline package let memory: PhysicalMemory
+    @usableFromInline package let frames: FrameMemory
+    @usableFromInline package let events: EventLog
+    @usableFromInline package let layout: AddressLayout
+    @usableFromInline package let root: TableFrame
     /// The kind of the tables this view allocates: nil for a CPU address
     /// space (kernel or user by the half), `.iommuTable` for a DMA domain.
-    package var tableKind: FrameKind? = nil
+    @usableFromInline package var tableKind: FrameKind? = nil
     /// clear-us: entries that point at tables are written without U/S
     /// (init_mm's view only).
-    package var kernelEntriesWithoutUser = false
+    @usableFromInline package var kernelEntriesWithoutUser = false
     /// kpti-root: the IOMMU-only root that mirrors this mm's user-half
     /// top-level entries, if the mm has one.
-    package var iommuRoot: IOMMURootMirror? = nil
+    @usableFromInline package var iommuRoot: IOMMURootMirror? = nil
 
-    package init(memory: PhysicalMemory, frames: FrameMemory, events: EventLog, layout: AddressLayout,
+    // The view and its entry accessors and walk are inlinable: the DMA
+    // layer maps and unmaps its IOMMU tables through them on every call,
+    // and a copy of the view per call across modules costs retains.
+    /// A view of the tables under `root`.
+    @inlinable @_spi(Engine) public init(memory: PhysicalMemory, frames: FrameMemory, events: EventLog, layout: AddressLayout,
                  root: TableFrame, tableKind: FrameKind? = nil, kernelEntriesWithoutUser: Bool = false,
                  iommuRoot: IOMMURootMirror? = nil) {
         self.memory = memory
@@ -40,7 +44,8 @@ package struct PTView {
         self.iommuRoot = iommuRoot
     }
 
-    package func entry(_ slot: EntrySlot) -> PageTableEntry {
+    /// The entry in `slot` now (one atomic load).
+    @inlinable @_spi(Engine) public func entry(_ slot: EntrySlot) -> PageTableEntry {
         PageTableEntry(raw: memory.loadEntry(slot.holder.pfn, slot.index))
     }
 
@@ -49,8 +54,13 @@ package struct PTView {
     /// the user half is mirrored into the IOMMU-only root (kpti-root) right
     /// after, under the same page_table_lock, as KPTI's pgd setter updates
     /// the user copy: a device sees a new region once the mirror is stored.
-    package func setEntry(_ slot: EntrySlot, _ e: PageTableEntry) {
+    @inlinable @_spi(Engine) public func setEntry(_ slot: EntrySlot, _ e: PageTableEntry) {
         memory.storeEntry(slot.holder.pfn, slot.index, e.raw)
+        if iommuRoot != nil { mirrorUserRoot(slot, e) }
+    }
+
+    /// kpti-root's half of `setEntry`.
+    @usableFromInline package func mirrorUserRoot(_ slot: EntrySlot, _ e: PageTableEntry) {
         if let m = iommuRoot, slot.holder.pfn == root.pfn, slot.index < AddressLayout.kernelRootEntries.lowerBound {
             memory.storeEntry(m.pfn, slot.index, e.raw)
             m.space.iommuRootSyncs.add(1, ordering: .relaxed)
@@ -58,20 +68,21 @@ package struct PTView {
     }
 
     /// The table an entry points to: nil for an empty entry or a leaf.
-    package func child(of slot: EntrySlot) -> TableFrame? {
+    @inlinable @_spi(Engine) public func child(of slot: EntrySlot) -> TableFrame? {
         let e = entry(slot)
         guard e.isPresent, slot.holder.level > 1, !e.isHugeLeaf, memory.contains(e.pfn) else { return nil }
         return TableFrame(pfn: e.pfn, level: slot.holder.level - 1)
     }
 
-    package func slot(in table: TableFrame, for va: UInt64) -> EntrySlot {
+    /// The slot of `table` that maps `va`.
+    @inlinable @_spi(Engine) public func slot(in table: TableFrame, for va: UInt64) -> EntrySlot {
         EntrySlot(holder: table, index: AddressLayout.index(va, level: table.level))
     }
 
     // MARK: - The walker
 
     /// Where a software walk toward `level` stopped.
-    package enum WalkEnd {
+    @frozen @_spi(Engine) public enum WalkEnd {
         /// The slot for `va` in the table at the level asked for.
         case slot(EntrySlot)
         /// A present huge leaf above that level covers `va`.
@@ -84,7 +95,7 @@ package struct PTView {
     /// path do): from the root toward the table of `level` that maps `va`.
     /// With `allocating`, missing tables are allocated and linked on the
     /// way (pte_alloc and friends), so `.hole` never comes back.
-    package func walk(_ va: UInt64, to level: Int,
+    @inlinable @_spi(Engine) public func walk(_ va: UInt64, to level: Int,
               allocating: (flags: PtdescFlags, site: Site)? = nil) throws(SVAError) -> WalkEnd {
         var table = root
         while table.level > level {
@@ -130,7 +141,7 @@ package struct PTView {
 
     /// A zeroed table for `level`. Tables of the kernel half are kernel tables;
     /// `flags` carries the PT_kernel mark when the allocating path sets it.
-    package func allocTable(level: Int, kernelHalf: Bool, flags: PtdescFlags, site: Site) throws(SVAError) -> TableFrame {
+    @usableFromInline package func allocTable(level: Int, kernelHalf: Bool, flags: PtdescFlags, site: Site) throws(SVAError) -> TableFrame {
         let pfn = try frames.alloc(order: 0, kind: tableKind ?? (kernelHalf ? .kernelTable : .userTable),
                                    level: level, flags: flags, site: site)
         return TableFrame(pfn: pfn, level: level)
@@ -157,7 +168,7 @@ package struct PTView {
 }
 
 /// An mm's IOMMU-only root (kpti-root) as a view of that mm mirrors into it.
-package struct IOMMURootMirror {
+@_spi(Engine) public struct IOMMURootMirror {
     package let pfn: PFN
     /// The mm, for its count of mirrored entries.
     package let space: AddressSpace

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// A page table: a frame and the level of the table it holds (1 = PTE table,
@@ -11,7 +11,8 @@ public struct TableFrame: Hashable, Sendable, CustomStringConvertible {
     public let pfn: PFN
     /// The table's level, 1 (PTE) ... 5 (PML5).
     public let level: Int
-    @inlinable package init(pfn: PFN, level: Int) { self.pfn = pfn; self.level = level }
+    /// The table in `pfn`, at `level`.
+    @inlinable @_spi(Engine) public init(pfn: PFN, level: Int) { self.pfn = pfn; self.level = level }
     /// The level and frame, e.g. `L2 table at pfn 0x1a3`.
     public var description: String { "L\(level) table at \(pfn)" }
 }
@@ -27,7 +28,8 @@ public struct EntrySlot: Hashable, Sendable, CustomStringConvertible {
     public let holder: TableFrame
     /// The entry's index in the holder, 0 ..< 512.
     public let index: Int
-    @inlinable package init(holder: TableFrame, index: Int) { self.holder = holder; self.index = index }
+    /// Entry `index` of `holder`.
+    @inlinable @_spi(Engine) public init(holder: TableFrame, index: Int) { self.holder = holder; self.index = index }
     /// The index and holder, e.g. `entry 17 of L2 table at pfn 0x1a3`.
     public var description: String { "entry \(index) of \(holder)" }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
+@_spi(Engine) import SVAKitBase
 #endif
 
 /// Linking and unlinking tables: every change of an entry that points at a
@@ -11,7 +11,7 @@ extension PTView {
     /// Points `slot` at `table` (pmd_populate and friends: `_PAGE_TABLE`, U/S
     /// set; set_memory's split passes `_KERNPG_TABLE`). The table was zeroed
     /// by the allocator; the entry's release store publishes it.
-    package func link(_ slot: EntrySlot, to table: TableFrame, va: UInt64, site: Site,
+    @usableFromInline package func link(_ slot: EntrySlot, to table: TableFrame, va: UInt64, site: Site,
               flags: UInt64 = PageTableEntry.tableFlags) {
         memory.insertFlags(table.pfn, .linked)
         let e = PageTableEntry(raw: table.pfn.physicalAddress | flags)

@@ -3,9 +3,9 @@
 import Glibc
 #endif
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// The background worker that runs the deferred-free work, with the

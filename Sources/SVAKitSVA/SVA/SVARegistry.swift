@@ -2,9 +2,9 @@
 import CSVAKit
 internal import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// SVA, as drivers/iommu/iommu-sva.c is, on top of the IOMMU core

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #if !SVAKIT_SINGLE_MODULE
-import SVAKitBase
-import SVAKitMemory
-import SVAKitIOMMU
+@_spi(Engine) import SVAKitBase
+@_spi(Engine) import SVAKitMemory
+@_spi(Engine) import SVAKitIOMMU
 #endif
 
 /// iommu_mm_data: one PASID for the mm's whole life, and its SVA domains.
