@@ -15,8 +15,8 @@
 extension Machine {
     /// flush_tlb_kernel_range(start, end): a page-aligned, canonical start in
     /// the kernel half, end at or after it (flush_tlb_all is 0 .. UInt64.max).
-    /// Throws ``SVAError/outOfRange`` for a non-canonical start and
-    /// ``SVAError/invalidArgument`` for the rest, and flushes nothing then.
+    /// Throws `SVAError/outOfRange` for a non-canonical start and
+    /// `SVAError/invalidArgument` for the rest, and flushes nothing then.
     public func flushTLBKernelRange(_ start: UInt64, _ end: UInt64, site: Site = .api) throws(SVAError) {
         if !(start == 0 && end == .max) {
             guard layout.isCanonical(start) else { throw .outOfRange }
@@ -27,10 +27,10 @@ extension Machine {
 
     /// PASID-selective range invalidation on IOMMU `iommu`; `leafOnly` is the
     /// VT-d IH / SMMUv3 LEAF hint that lets paging-structure entries stay.
-    /// `end` is inclusive. Throws ``SVAError/noDevice`` for an unknown IOMMU,
-    /// ``SVAError/invalidArgument`` for a PASID past 20 bits, a start that is
+    /// `end` is inclusive. Throws `SVAError/noDevice` for an unknown IOMMU,
+    /// `SVAError/invalidArgument` for a PASID past 20 bits, a start that is
     /// not page-aligned or an end that is not a page's last byte (or before
-    /// the start), and ``SVAError/outOfRange`` for a non-canonical start or
+    /// the start), and `SVAError/outOfRange` for a non-canonical start or
     /// end (UInt64.max is "to the end").
     public func invalidateRange(iommu: IOMMUID, pasid: PASID, start: UInt64, end: UInt64,
                                 leafOnly: Bool = false) throws(SVAError) {
@@ -41,8 +41,8 @@ extension Machine {
 
     /// PASID-selective invalidation on IOMMU `iommu`: every IOTLB and
     /// paging-structure cache line tagged with `pasid` goes. Throws
-    /// ``SVAError/noDevice`` for an unknown IOMMU and
-    /// ``SVAError/invalidArgument`` for a PASID past 20 bits.
+    /// `SVAError/noDevice` for an unknown IOMMU and
+    /// `SVAError/invalidArgument` for a PASID past 20 bits.
     public func invalidatePASID(iommu: IOMMUID, pasid: PASID) throws(SVAError) {
         let unit = try self.iommu(iommu)
         try checkCommandRange(pasid: pasid, start: 0, end: 0xfff)

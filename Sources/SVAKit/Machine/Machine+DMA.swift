@@ -71,8 +71,9 @@ extension Machine {
         return faults
     }
 
-    /// Translates page by page through the device's IOMMU and copies through
-    /// `move` with no lock held, as a device's DMA does. Reports are
+    /// Routes a device's DMA to its IOMMU, which translates it page by page
+    /// and copies through `move` with no lock held
+    /// (`IOMMU.deviceAccess`); the oracle's findings become reports,
     /// delivered at the end.
     private func dma(device: UInt32, pasid: UInt32, va: UInt64, count: Int, access: DMAAccess,
                      move: (UnsafeMutableRawPointer, Int, Int) -> Void) throws(SVAError) -> DMAFault? {
@@ -81,26 +82,11 @@ extension Machine {
               inRange(va + (UInt64(max(count, 1)) - 1), pasid: pasid)
         else { throw .outOfRange }
         var reports: [UAFReport] = []
-        let memoryBytes = frames.bytes
         let fault: DMAFault? = core.withIOMMU(iommuIndex) { iommu in
-            var off = 0
-            while off < count {
-                let a = va + UInt64(off)
-                let n = min(count - off, pageSize - Int(a & 0xfff))
-                var finding: WalkFinding? = nil
-                let result = iommu.translate(device: device, pasid: pasid, va: a, access: access, finding: &finding)
-                if let finding { reports.append(report(finding, device: device, pasid: pasid, iommu: iommu.id.rawValue, va: a)) }
-                switch result {
-                case .failure(let f): return f
-                case .success(let t):
-                    guard t.phys < memoryBytes, UInt64(n) <= memoryBytes - t.phys else {
-                        return DMAFault(reason: .badAddress, level: 0, address: a)
-                    }
-                    move(frames.memory.bytes + Int(t.phys), off, n)
-                }
-                off += n
-            }
-            return nil
+            iommu.deviceAccess(device: device, pasid: pasid, va: va, count: count, access: access,
+                               found: { f, a in
+                                   reports.append(report(f, device: device, pasid: pasid, iommu: iommu.id.rawValue, va: a))
+                               }, move: move)
         } ?? nil
         deliver(reports)
         return fault

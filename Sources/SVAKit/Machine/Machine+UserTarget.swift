@@ -17,7 +17,7 @@
 /// bug of the modelled kind produces.
 extension Machine {
     /// Refuses a user mapping of [phys, phys + size) unless every frame in it
-    /// is one a process could own: ``SVAError/wrongAPI`` (-EPERM) for a page
+    /// is one a process could own: `SVAError/wrongAPI` (-EPERM) for a page
     /// table of any kind (kernel, user or IOMMU, queued on the deferred list
     /// or not) and for offline memory. Data frames are allowed, and so are
     /// free frames: the model hands memory it never allocated to whoever
