@@ -13,8 +13,11 @@ import Synchronization
 /// with no lock; the lock serialises CPU-side writers only.
 @_spi(Engine) public struct PTView {
     @usableFromInline package let memory: PhysicalMemory
-    @usableFromInline package let frames: FrameMemory
-    @usableFromInline package let events: EventLog
+    // unowned(unsafe): a view is transient and the machine owns both for
+    // its life; a view copied per call across modules would otherwise
+    // retain and release them each time (the DMA map/unmap path).
+    @usableFromInline package unowned(unsafe) let frames: FrameMemory
+    @usableFromInline package unowned(unsafe) let events: EventLog
     @usableFromInline package let layout: AddressLayout
     @usableFromInline package let root: TableFrame
     /// The kind of the tables this view allocates: nil for a CPU address
