@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
-internal import CSVAKitCore
+import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
 @_spi(Engine) import SVAKitBase

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-internal import CSVAKitCore
+import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
 @_spi(Engine) import SVAKitBase
 @_spi(Engine) import SVAKitMemory

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
-internal import CSVAKitCore
+import CSVAKitCore
 #if !SVAKIT_SINGLE_MODULE
 @_spi(Engine) import SVAKitBase
 @_spi(Engine) import SVAKitMemory
