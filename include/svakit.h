@@ -686,9 +686,10 @@ int svakit_mm_create(svakit_machine *m, uint32_t *mm);
  * Frees the tables of its user mappings and its root (data frames stay the
  * caller's).
  *
- * Context: Takes the SVA registry lock, the address-space list lock and the
- * mm's page-table lock, then frees with none held: calls the free hook for
- * every table freed. May be called from any callback.
+ * Context: Takes the SVA lock (iommu_sva_lock) and, inside it, the IOMMU core
+ * lock, the address-space list lock and the mm's page-table lock, then frees
+ * with none held: calls the free hook for every table freed. May be called from
+ * any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1066,7 +1067,7 @@ void svakit_iommu_config_default(struct svakit_iommu_config *cfg);
  * @cfg: its configuration.
  * @iommu: receives its id (0, 1, ... in creation order).
  *
- * Context: Takes the SVA registry lock. May be called from any callback.
+ * Context: Takes the IOMMU core lock. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m, @cfg or @iommu is NULL.
  * -EBADF: @m is not a live machine.
@@ -1213,7 +1214,7 @@ int svakit_iommu_set_driver(svakit_machine *m, uint32_t iommu, const struct svak
  * a strict default domain from svakit_iommu_setup_default_domain(), and its unmaps are strict
  * even through a lazy domain it shares (docs/KERNEL-MODEL.md §4.1).
  *
- * Context: Takes the SVA registry lock. May be called from any callback.
+ * Context: Takes the IOMMU core lock. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m or @dev is NULL.
  * -EBADF: @m is not a live machine.
@@ -1236,8 +1237,9 @@ int svakit_device_create(svakit_machine *m, uint32_t iommu, uint32_t flags,
  * so it turns the static key on and the kernel-address invalidation reaches
  * it like an SVA domain.
  *
- * Context: Takes the SVA registry lock, the address-space list lock and the
- * IOMMU's lock. May be called from any callback.
+ * Context: Takes the SVA lock (iommu_sva_lock) and, inside it, the
+ * address-space list lock, the IOMMU core lock and the IOMMU's lock. May be
+ * called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1258,9 +1260,9 @@ int svakit_iommu_attach_device_pasid(svakit_machine *m, uint32_t dev, uint32_t p
  * Removes the PASID entry, then invalidates the PASID and fences; the last
  * attachment or bond turns the static key off.
  *
- * Context: Takes the SVA registry lock, then (with none held) the IOMMU's
- * locks for the invalidation; calls driver ops with no lock held. May be
- * called from any callback.
+ * Context: Takes the SVA lock and, inside it, the IOMMU core lock, then (with
+ * none held) the IOMMU's locks for the invalidation; calls driver ops with no
+ * lock held. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1390,8 +1392,9 @@ int svakit_device_dma_write(svakit_machine *m, uint32_t dev, uint32_t pasid, uin
  * again returns the same handle with its count raised. The first bond of
  * any mm turns iommu_sva_present on.
  *
- * Context: Takes the SVA registry lock, the address-space list lock and the
- * IOMMU's lock. May be called from any callback.
+ * Context: Takes the SVA lock (iommu_sva_lock) and, inside it, the
+ * address-space list lock, the IOMMU core lock and the IOMMU's lock. May be
+ * called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m or @handle is NULL.
  * -EBADF: @m is not a live machine.
@@ -1429,7 +1432,8 @@ int svakit_iommu_sva_unbind_device(svakit_machine *m, uint32_t handle);
  * @handle: a live bond.
  * @pasid: receives the mm's PASID.
  *
- * Context: Takes the SVA registry lock. May be called from any callback.
+ * Context: Takes the SVA lock (iommu_sva_lock). May be called from any
+ * callback.
  * Return: 0 on success.
  * -EFAULT: @m or @pasid is NULL.
  * -EBADF: @m is not a live machine.
@@ -1663,7 +1667,7 @@ enum svakit_domain_type {
  * domain has none. The first SVAKIT_DOMAIN_DMA_FQ domain of a machine
  * taints it and logs the window lazy mode opens.
  *
- * Context: Takes the SVA registry lock, the domain list lock and the frame
+ * Context: Takes the domain list lock and the frame
  * allocator's lock in turn. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m or @domain is NULL.
@@ -1685,9 +1689,9 @@ int svakit_iommu_domain_alloc(svakit_machine *m, uint32_t iommu, uint32_t type, 
  * Drains its flush queue, unlinks its tables, drops its IOMMU's cache lines
  * for it and fences, then frees every table and the root.
  *
- * Context: Takes the domain list lock, the domain's table lock and the
- * IOMMU's locks; calls the IOMMU's driver ops with no lock held. May be
- * called from any callback.
+ * Context: Takes the IOMMU core lock, the domain list lock, the domain's table
+ * lock and the IOMMU's locks; calls the IOMMU's driver ops with no lock held.
+ * May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
@@ -1705,7 +1709,7 @@ int svakit_iommu_domain_free(svakit_machine *m, uint32_t domain);
  * The device's requests without PASID (svakit_device_dma_read() with PASID 0) go
  * through @domain from now on, and the DMA API maps into it.
  *
- * Context: Takes the domain list lock, then the SVA registry lock and the
+ * Context: Takes the domain list lock, then the IOMMU core lock and the
  * IOMMU's lock. May be called from any callback.
  * Return: 0 on success.
  * -EFAULT: @m is NULL.
@@ -1724,7 +1728,7 @@ int svakit_iommu_attach_device(svakit_machine *m, uint32_t domain, uint32_t dev)
  * Its requests without PASID fault again; the domain's lines are dropped and
  * the walks in flight waited for. The domain stays, with its mappings.
  *
- * Context: Takes the SVA registry lock, then (with none held) the IOMMU's
+ * Context: Takes the IOMMU core lock, then (with none held) the IOMMU's
  * locks; calls the driver's ops with no lock held. May be called from any
  * callback.
  * Return: 0 on success.

@@ -282,7 +282,7 @@ package final class SVARegistry: @unchecked Sendable {
     /// one hold of each IOMMU's lock for all its domains, then fences each
     /// IOMMU it touched. Returns whether it invalidated anything.
     ///
-    /// The read side takes no registry lock (the words are published
+    /// The read side takes no SVA lock (the words are published
     /// RCU-style), so it may run where the caller cannot sleep. Why it is
     /// right against a concurrent bind: bind publishes the word and sets the
     /// key *before* it installs the PASID entry. A walk that cached a table
