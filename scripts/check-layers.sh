@@ -20,7 +20,8 @@ probes=(
   "SVAKitDMA       Machine"
 )
 probe=
-cleanup() { [ -n "$probe" ] && rm -f "$probe"; }
+# (An `if`, not `&&`: an EXIT trap's last status becomes the script's.)
+cleanup() { if [ -n "$probe" ]; then rm -f "$probe"; fi; }
 trap cleanup EXIT INT TERM
 
 failures=0
@@ -39,4 +40,5 @@ for p in "${probes[@]}"; do
   fi
   rm -f "$probe"; probe=
 done
-[ "$failures" -eq 0 ]
+if [ "$failures" -ne 0 ]; then exit 1; fi
+exit 0

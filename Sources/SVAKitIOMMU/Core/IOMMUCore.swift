@@ -207,4 +207,43 @@
     package func isDefaultDomainAttached(_ domain: UInt32) -> Bool {
         devices.locked { s in s.devices.contains { $0.defaultDomain == domain } }
     }
+
+    // MARK: - Kernel-range invalidation over published (PASID, IOMMU) words
+
+    /// A (PASID, IOMMU) pair as one nonzero word, the format of the words
+    /// SVA publishes for the gate and `invalidateKernelRange` scans.
+    package static func pasidWord(pasid: UInt32, iommu: Int) -> UInt64 {
+        1 << 63 | UInt64(iommu) << 20 | UInt64(pasid)
+    }
+
+    /// The (PASID, IOMMU index) of a word made by `pasidWord`.
+    package static func decodePASIDWord(_ w: UInt64) -> (pasid: UInt32, iommu: Int) {
+        (UInt32(w & 0xf_ffff), Int((w >> 20) & 0xffff_ffff))
+    }
+
+    /// The gate's slow path over the words SVA published
+    /// (SVARegistry.invalidateKernelRange): each IOMMU invalidates
+    /// [start, last] for every PASID published on it, one hold of its lock
+    /// for all of them, then fences if it invalidated anything. Returns
+    /// whether any IOMMU did. No core lock: the IOMMU table and the words
+    /// are read as published. Here rather than in SVA so that the loop, the
+    /// invalidation and the fence compile in one module.
+    package func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords) -> Bool {
+        var any = false
+        for index in 0..<iommuCount {
+            let n = withIOMMU(index) { iommu in
+                iommu.invalidateKernelRange(start: start, end: last) { body in
+                    words.forEach { w in
+                        let (pasid, i) = Self.decodePASIDWord(w)
+                        if i == index { body(pasid) }
+                    }
+                }
+            } ?? 0
+            if n > 0 {
+                withIOMMU(index) { $0.fence() }
+                any = true
+            }
+        }
+        return any
+    }
 }

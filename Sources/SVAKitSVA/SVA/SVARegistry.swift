@@ -292,22 +292,6 @@ package final class SVARegistry: @unchecked Sendable {
     /// PASID entry is gone, its lines dropped and a fence, so a word the scan
     /// misses has nothing cached and nothing in flight.
     package func invalidateKernelRange(_ start: UInt64, _ end: UInt64) -> Bool {
-        let last = end == .max ? .max : end &- 1
-        var any = false
-        for index in 0..<core.iommuCount {
-            let n = core.withIOMMU(index) { iommu in
-                iommu.invalidateKernelRange(start: start, end: last) { body in
-                    domains.forEach { w in
-                        let (pasid, i) = SVAState.decode(w)
-                        if i == index { body(pasid) }
-                    }
-                }
-            } ?? 0
-            if n > 0 {
-                core.withIOMMU(index) { $0.fence() }
-                any = true
-            }
-        }
-        return any
+        core.invalidateKernelRange(start, end == .max ? .max : end &- 1, pasidsIn: domains)
     }
 }

@@ -48,13 +48,10 @@ package struct SVAState {
 
     package init(pasidBits: Int) { pasids = PASIDAllocator(bits: pasidBits) }
 
-    /// Encodes a published (pasid, IOMMU) word: never zero.
+    /// Encodes a published (pasid, IOMMU) word: never zero
+    /// (`IOMMUCore.pasidWord`, the format the core's scan reads).
     package static func domainWord(pasid: UInt32, iommu: Int) -> UInt64 {
-        1 << 63 | UInt64(iommu) << 20 | UInt64(pasid)
-    }
-
-    package static func decode(_ w: UInt64) -> (pasid: UInt32, iommu: Int) {
-        (UInt32(w & 0xf_ffff), Int((w >> 20) & 0xffff_ffff))
+        IOMMUCore.pasidWord(pasid: pasid, iommu: iommu)
     }
 
     /// mm_pasid_drop: the PASID lives until the mm is torn down.
