@@ -203,10 +203,6 @@
         devices.locked { s in s.devices.contains { $0.defaultDomain == domain && $0.untrusted } }
     }
 
-    /// Whether any device has `domain` as its default domain.
-    package func isDefaultDomainAttached(_ domain: UInt32) -> Bool {
-        devices.locked { s in s.devices.contains { $0.defaultDomain == domain } }
-    }
 
     // MARK: - Kernel-range invalidation over published (PASID, IOMMU) words
 

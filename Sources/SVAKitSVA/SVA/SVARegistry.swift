@@ -125,7 +125,7 @@ package final class SVARegistry: @unchecked Sendable {
                 r.mmData[mm]!.domains[d.iommu]!.users += 1
             } else {
                 if r.mmData[mm]!.domains.isEmpty { r.svaMMCount += 1 }
-                let word = SVAState.domainWord(pasid: pasid, iommu: d.iommu)
+                let word = IOMMUCore.pasidWord(pasid: pasid, iommu: d.iommu)
                 publishLocked(&r, word)
                 r.mmData[mm]!.domains[d.iommu] = SVADomain(users: 1, word: word)
             }
@@ -184,7 +184,7 @@ package final class SVARegistry: @unchecked Sendable {
             guard mm != 0 else { throw .invalidArgument }
             guard d.attachments[pasid] == nil else { throw .busy }
             let root = try walkRoot(of: mm)
-            publishLocked(&r, SVAState.domainWord(pasid: pasid, iommu: d.iommu))
+            publishLocked(&r, IOMMUCore.pasidWord(pasid: pasid, iommu: d.iommu))
             attachLocked(device: device, pasid: pasid, .explicit(mm: mm), root: root)
         }
     }
@@ -195,7 +195,7 @@ package final class SVARegistry: @unchecked Sendable {
             guard case .explicit = d.attachments[pasid] else { throw .notFound }
             let iommu = core.removePASID(device: device, pasid: pasid)
             return Teardown(iommu: iommu, pasid: pasid, flush: true,
-                            retireWord: SVAState.domainWord(pasid: pasid, iommu: iommu))
+                            retireWord: IOMMUCore.pasidWord(pasid: pasid, iommu: iommu))
         }
         finish(t)
     }

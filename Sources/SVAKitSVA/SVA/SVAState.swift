@@ -48,11 +48,6 @@ package struct SVAState {
 
     package init(pasidBits: Int) { pasids = PASIDAllocator(bits: pasidBits) }
 
-    /// Encodes a published (pasid, IOMMU) word: never zero
-    /// (`IOMMUCore.pasidWord`, the format the core's scan reads).
-    package static func domainWord(pasid: UInt32, iommu: Int) -> UInt64 {
-        IOMMUCore.pasidWord(pasid: pasid, iommu: iommu)
-    }
 
     /// mm_pasid_drop: the PASID lives until the mm is torn down.
     package mutating func dropPASID(of mm: UInt32) {
