@@ -218,7 +218,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Maps [va, va + size) to phys with one leaf. Kernel addresses go through
     /// `Machine.initMM`, user addresses through a process mm. A process mm
-    /// maps only frames a process could own (``checkUserTarget(_:size:)``):
+    /// maps only frames a process could own (`checkUserTarget(_:size:)`):
     /// `SVAError/wrongAPI` for a page table or offline memory, checked
     /// after the mapping's other checks.
     public func map(_ va: UInt64, to phys: UInt64, size: PageSize = .size4K,
