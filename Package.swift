@@ -3,8 +3,12 @@
 // (docs/BUILDING.md §3).
 import PackageDescription
 
-/// Every engine target: the sanitizer's trait as a compile-time condition.
-let engine: [SwiftSetting] = [.define("SVAKIT_IOMMU_DEBUG_PAGEALLOC", .when(traits: ["IOMMUDebugPagealloc"]))]
+/// Every engine target: the sanitizer's trait and the explorer's schedule
+/// points as compile-time conditions.
+let engine: [SwiftSetting] = [
+    .define("SVAKIT_IOMMU_DEBUG_PAGEALLOC", .when(traits: ["IOMMUDebugPagealloc"])),
+    .define("SVAKIT_SCHEDULE_POINTS", .when(traits: ["ScheduleExplorer"])),
+]
 
 let package = Package(
     name: "SVAKit",
@@ -23,6 +27,12 @@ let package = Package(
     traits: [
         .default(enabledTraits: ["IOMMUDebugPagealloc"]),
         .trait(name: "IOMMUDebugPagealloc", description: "Compile in the IOMMU_DEBUG_PAGEALLOC sanitizer."),
+        // Off by default: the schedule points of `svakit explore` compile to
+        // nothing in the ordinary build (docs/TESTING.md, "Every interleaving").
+        .trait(
+            name: "ScheduleExplorer",
+            description: "Compile in the schedule points the interleaving explorer drives (svakit explore)."
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -75,7 +85,11 @@ let package = Package(
         // The seed scenarios (name, story, expected verdict per free mode) and
         // the attacker's helpers, on the public API only: the CLI and both
         // Swift test suites share them.
-        .target(name: "SVAKitScenarios", dependencies: ["SVAKit"]),
+        .target(name: "SVAKitScenarios", dependencies: ["SVAKit", "SVAKitExplorer"], swiftSettings: engine),
+        // The interleaving explorer's search (DPOR over the schedule points
+        // of SVAKitBase/Schedule); the machine-free half, so its own tests
+        // can check it against brute force on small programs.
+        .target(name: "SVAKitExplorer", dependencies: ["SVAKitBase"], swiftSettings: engine),
         // Plain-C references for the benchmarks; not part of the library.
         .target(name: "CSVAKitBench"),
         .executableTarget(
@@ -83,6 +97,7 @@ let package = Package(
             dependencies: [
                 "SVAKit",
                 "SVAKitScenarios",
+                "SVAKitExplorer",
                 "CSVAKitBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -93,7 +108,7 @@ let package = Package(
             // The layers' `package` declarations are visible to tests through
             // plain imports (Support.swift), as to any target of this package.
             dependencies: ["SVAKit", "SVAKitBase", "SVAKitMemory", "SVAKitIOMMU", "SVAKitSVA", "SVAKitDMA",
-                           "SVAKitScenarios", "CSVAKit"]
+                           "SVAKitScenarios", "SVAKitExplorer", "CSVAKit"]
         ),
         // The CLI's outputs (JSON, traces) and options. The CLI encodes with
         // FoundationEssentials; the library never imports Foundation.

@@ -6,7 +6,9 @@
 #   0. scripts/kerneldoc.py --check: every function of include/svakit.h and
 #      svakit_debug.h has a complete kernel-doc comment and
 #      docs/api/svakit.h.md is current;
-#   1. swift build and swift test (Swift Testing), then the DocC reference;
+#   1. swift build and swift test (Swift Testing) with every trait (the
+#      sanitizer and the schedule explorer's points, so the explorer's
+#      suites run), then the DocC reference;
 #   2. the concurrent stress test again under ThreadSanitizer;
 #   3. the CMake build with the cmocka suites and the differential tests
 #      against Linux's own code (linux-source-6.12, scripts/kernel-source.sh)
@@ -39,10 +41,15 @@ fi
 step "kernel-doc: include/svakit.h and svakit_debug.h documented, docs/api/svakit.h.md current"
 python3 scripts/kerneldoc.py --check
 
-step "swift build"
-swift build
-step "swift test"
-swift test
+# --enable-all-traits: IOMMUDebugPagealloc (a default) and ScheduleExplorer,
+# whose points are inert outside an exploration, so every suite runs on this
+# build and the explorer's suites with it (docs/TESTING.md, "Every
+# interleaving"). The ordinary build (default traits) is built and tested
+# below: under ThreadSanitizer, by CMake, and in release by the allocation counts.
+step "swift build (every trait)"
+swift build --enable-all-traits
+step "swift test (every trait)"
+swift test --enable-all-traits
 
 step "the layers' direction: an upward reference does not build"
 bash scripts/check-layers.sh
@@ -51,14 +58,14 @@ step "every public Swift declaration documented"
 # swift-format's AllPublicDeclarationsHaveDocumentation, the only rule
 # .swift-format-docs.json enables (lint's layout findings are ignored).
 undocumented=$(swift format lint --configuration .swift-format-docs.json -r Sources/SVAKit Sources/SVAKitBase Sources/SVAKitMemory Sources/SVAKitIOMMU \
-  Sources/SVAKitSVA Sources/SVAKitDMA Sources/SVAKitScenarios 2>&1 \
+  Sources/SVAKitSVA Sources/SVAKitDMA Sources/SVAKitScenarios Sources/SVAKitExplorer 2>&1 \
   | grep AllPublicDeclarationsHaveDocumentation || true)
 if [ -n "$undocumented" ]; then echo "$undocumented"; exit 1; fi
 
 step "the Swift API reference (DocC), warnings as errors"
 # Unresolved symbol links and curation mistakes fail the run (docs/BUILDING.md §9).
-swift package --disable-sandbox generate-documentation --target SVAKitBase --target SVAKitMemory \
-  --target SVAKitIOMMU --target SVAKitSVA --target SVAKitDMA --target SVAKit --target SVAKitScenarios \
+swift package --enable-all-traits --disable-sandbox generate-documentation --target SVAKitBase --target SVAKitMemory \
+  --target SVAKitIOMMU --target SVAKitSVA --target SVAKitDMA --target SVAKit --target SVAKitScenarios --target SVAKitExplorer \
   --warnings-as-errors > "$root/.build/docc.log" 2>&1 || { cat "$root/.build/docc.log"; exit 1; }
 
 rm -rf "$out"
@@ -82,10 +89,13 @@ cmake -S . -B "$out/asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON
 ninja -C "$out/asan"
 (cd "$out/asan" && ctest --output-on-failure)
 
-step "cmake: the sanitizer compiled out (-DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF), the cmocka suites"
+step "cmake: the sanitizer compiled out, the explorer's points in (-DSVAKIT_SCHEDULE_EXPLORER=ON), the cmocka suites"
 # CONFIG_IOMMU_DEBUG_PAGEALLOC=n: the engine builds without it, machines that
 # ask for it are refused, the header's gates are constants (test_iommu_debug).
-cmake -S . -B "$out/nodebug" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF
+# Also with the schedule explorer's points compiled in (inert outside an
+# exploration): the option builds, and the C suites pass with it.
+cmake -S . -B "$out/nodebug" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSVAKIT_IOMMU_DEBUG_PAGEALLOC=OFF \
+  -DSVAKIT_SCHEDULE_EXPLORER=ON
 ninja -C "$out/nodebug"
 (cd "$out/nodebug" && ctest --output-on-failure)
 

@@ -8,7 +8,7 @@ struct SVAKitCommand: ParsableCommand {
         commandName: "svakit",
         abstract: "A model of how Linux stops DMA use-after-free through SVA IOMMUs.",
         version: SVAKit.version.description,
-        subcommands: [Demo.self, Run.self, Bench.self, DMAMapBenchmark.self])
+        subcommands: [Demo.self, Run.self, Bench.self, DMAMapBenchmark.self, Explore.self])
 }
 
 /// The simulated memory (demo, run, bench pagetable). The ranges are what

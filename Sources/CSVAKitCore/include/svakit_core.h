@@ -93,6 +93,13 @@ void svk_set_held_ranks(uint64_t ranks);
 int64_t svk_current_cpu(void);
 void svk_set_current_cpu(int64_t cpu);
 int64_t svk_next_cpu_ticket(void);
+/*
+ * The schedule explorer's actor the calling thread plays (schedule.c): NULL
+ * on every thread the explorer did not start, so a schedule point there does
+ * nothing. Read only in builds with SVAKIT_SCHEDULE_POINTS.
+ */
+void *svk_sched_current(void);
+void svk_sched_set_current(void *actor);
 /* Flush-queue flushes the calling thread is inside (currentcpu.c). */
 int svk_flush_depth(void);
 void svk_flush_depth_add(int delta);

@@ -69,8 +69,14 @@ extension Machine {
     }
 
     /// Whether hot-remove frees a table before clearing its entry, as
-    /// remove_pagetable does (every mode but `FreeMode/complete`).
-    var hotRemoveFreesBeforeClear: Bool { config.freeMode != .complete }
+    /// remove_pagetable does (every mode but `FreeMode/complete`, unless the
+    /// explorer asked for Linux's order there: `hotRemoveInLinuxOrder`).
+    var hotRemoveFreesBeforeClear: Bool {
+        #if SVAKIT_SCHEDULE_POINTS
+        if explorerLinuxHotRemoveOrder.locked({ $0 }) { return true }
+        #endif
+        return config.freeMode != .complete
+    }
 
     /// remove_p4d_table / remove_pud_table / remove_pmd_table /
     /// remove_pte_table over [start, stop) of `table`, then the free_*_table

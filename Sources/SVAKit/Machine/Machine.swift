@@ -48,6 +48,10 @@ public final class Machine: @unchecked Sendable {
     /// The kernel window hook (KernelPaths/KernelWindow.swift); copied out and
     /// called with no lock held.
     let windowHook = RankedMutex<HookBox<KernelWindowHook>?>(.hook, nil)
+    #if SVAKIT_SCHEDULE_POINTS
+    /// The explorer's what-if: hot-remove in Linux's order in `complete`.
+    let explorerLinuxHotRemoveOrder = RankedMutex<Bool>(.hook, false)
+    #endif
     /// flush_tlb_kernel_range calls (relaxed: a counter, not a lock).
     let tlbFlushes = Atomic<Int>(0)
 

@@ -92,6 +92,13 @@ import Glibc
     case events = 20
     case hook = 21
 
+    /// Whether the explorer schedules around this lock. The report and
+    /// event logs and the hook slots guard bookkeeping only and contain no
+    /// schedule point, so each of their critical sections runs inside one
+    /// step: their order changes no verdict, and modelling them would make
+    /// every two actors that log conflict.
+    @inlinable public var isScheduled: Bool { self < .reports }
+
     /// Orders ranks: outermost first.
     @_spi(Engine) public static func < (a: LockRank, b: LockRank) -> Bool { a.rawValue < b.rawValue }
 
@@ -187,6 +194,11 @@ import Glibc
     #if SVAKIT_TSAN
     @usableFromInline let tsanLock: UnsafeMutablePointer<pthread_mutex_t>
     #endif
+    #if SVAKIT_SCHEDULE_POINTS
+    /// The lock's identity for the schedule explorer: the address of a byte
+    /// it owns (the Mutex itself may move with its owner before it is shared).
+    @usableFromInline let scheduleToken: UnsafeMutablePointer<UInt8>
+    #endif
 
     package init(_ rank: LockRank, _ value: consuming sending Value) {
         self.rank = rank
@@ -195,12 +207,20 @@ import Glibc
         tsanLock = .allocate(capacity: 1)
         pthread_mutex_init(tsanLock, nil)
         #endif
+        #if SVAKIT_SCHEDULE_POINTS
+        scheduleToken = .allocate(capacity: 1)
+        #endif
     }
 
-    #if SVAKIT_TSAN
+    #if SVAKIT_TSAN || SVAKIT_SCHEDULE_POINTS
     deinit {
+        #if SVAKIT_TSAN
         pthread_mutex_destroy(tsanLock)
         tsanLock.deallocate()
+        #endif
+        #if SVAKIT_SCHEDULE_POINTS
+        scheduleToken.deallocate()
+        #endif
     }
     #endif
 
@@ -209,13 +229,28 @@ import Glibc
     @_spi(Engine) public func locked<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
+        #if SVAKIT_SCHEDULE_POINTS
+        // The explorer's points: before the acquire (the actor is not run
+        // while another holds the lock) and before the release (the lock is
+        // the holder's until that point is executed).
+        let object = ScheduleObject.lock(UInt64(UInt(bitPattern: scheduleToken)))
+        let scheduled = rank.isScheduled
+        if scheduled { SchedulePoints.point(.acquire, object, UInt64(rank.rawValue)) }
+        #endif
         rank.acquire()
         defer { rank.release() }
         #if SVAKIT_TSAN
         pthread_mutex_lock(tsanLock)
         defer { pthread_mutex_unlock(tsanLock) }
         #endif
+        #if SVAKIT_SCHEDULE_POINTS
+        return try mutex.withLock { (value: inout sending Value) throws(E) -> sending Result in
+            defer { if scheduled { SchedulePoints.point(.release, object, UInt64(rank.rawValue)) } }
+            return try body(&value)
+        }
+        #else
         return try mutex.withLock(body)
+        #endif
     }
 }
 

@@ -190,7 +190,8 @@ package final class FlushQueue: @unchecked Sendable {
         finishCount.add(1, ordering: .sequentiallyConsistent)
         flushes.add(1, ordering: .relaxed)
         guard drain, svk_flush_depth() == 0 else { return }
-        while finishCount.load(ordering: .sequentiallyConsistent) < ticket { sched_yield_() }
+        let me = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+        SchedulePoints.spinWhile(ScheduleObject.wait(me)) { finishCount.load(ordering: .sequentiallyConsistent) < ticket }
     }
 
     /// queue_iova: frees what a finished flush covers, flushes when the ring
@@ -300,7 +301,8 @@ package final class FlushQueue: @unchecked Sendable {
     /// a release, which could be the one waited for.
     package func quiesce() {
         guard svk_flush_depth() == 0 else { return }
-        while inFlight.load(ordering: .acquiring) > 0 { sched_yield_() }
+        let me = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+        SchedulePoints.spinWhile(ScheduleObject.wait(me)) { inFlight.load(ordering: .acquiring) > 0 }
     }
 
     /// Entries still queued, over every ring.

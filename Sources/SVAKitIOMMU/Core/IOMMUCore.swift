@@ -224,7 +224,8 @@
     /// whether any IOMMU did. No core lock: the IOMMU table and the words
     /// are read as published. Here rather than in SVA so that the loop, the
     /// invalidation and the fence compile in one module.
-    package func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords) -> Bool {
+    package func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords,
+                                       fence: Bool = true) -> Bool {
         var any = false
         for index in 0..<iommuCount {
             let n = withIOMMU(index) { iommu in
@@ -236,7 +237,7 @@
                 }
             } ?? 0
             if n > 0 {
-                withIOMMU(index) { $0.fence() }
+                if fence { withIOMMU(index) { $0.fence() } }
                 any = true
             }
         }

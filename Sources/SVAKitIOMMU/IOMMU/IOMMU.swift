@@ -170,7 +170,12 @@ public final class IOMMU: @unchecked Sendable {
                 return old
             }
             if let closed {
-                while hardware.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0 { sched_yield_() }
+                // A wait, not a lock handoff: under the explorer, one spin
+                // point a turn (the walks it waits for run meanwhile).
+                let me = UInt64(UInt(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+                SchedulePoints.spinWhile(ScheduleObject.wait(me)) {
+                    hardware.locked({ s in closed == 0 ? s.inflight.0 : s.inflight.1 }) > 0
+                }
             }
         }
         ModelledDeviceTime.charge(syncNs)

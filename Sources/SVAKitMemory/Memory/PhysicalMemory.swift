@@ -76,12 +76,14 @@ import CSVAKitCore
     /// initialised, and so that the seqcount re-check that follows is not
     /// satisfied early. A plain load on x86, as a walker's read is.
     @inlinable @inline(__always) @_spi(Engine) public func loadEntry(_ pfn: PFN, _ index: Int) -> UInt64 {
-        svk_load_acquire(entry(pfn, index))
+        SchedulePoints.point(.read, ScheduleObject.frame(pfn.rawValue), UInt64(index))
+        return svk_load_acquire(entry(pfn, index))
     }
 
     /// Writes an entry (set_pte, set_pmd, pmd_clear): release, so whatever
     /// the entry points at is initialised before a walker can follow it.
     @inlinable @inline(__always) @_spi(Engine) public func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
+        SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), UInt64(index))
         svk_store_release(entry(pfn, index), value)
     }
 
@@ -89,7 +91,8 @@ import CSVAKitCore
     /// entry still holds `old` (VT-d and SMMUv3 HTTU update atomically; an
     /// entry the CPU cleared meanwhile is left clear).
     @inlinable @inline(__always) @_spi(Engine) public func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
-        svk_cas(entry(pfn, index), old, new) != 0
+        SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), UInt64(index))
+        return svk_cas(entry(pfn, index), old, new) != 0
     }
 
     // MARK: - Descriptor identity, read by walkers with no lock
@@ -129,6 +132,7 @@ import CSVAKitCore
     /// Bumps the generation: the write side of the seqcount, after the kind
     /// changed, so a walker that read the old identity sees the change.
     package func bumpGeneration(_ pfn: PFN) {
+        SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), 512)
         let p = identityWord32(pfn)
         svk_store32_release(p, svk_load32_acquire(p) &+ 1)
     }
@@ -155,6 +159,7 @@ import CSVAKitCore
 
     /// Zeroes a table frame with atomic stores (a stale walker may be reading it).
     package func zeroTable(_ pfn: PFN) {
+        SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), 513)
         let p = entry(pfn, 0)
         for i in 0..<512 { svk_store_relaxed(p + i, 0) }
     }

@@ -35,6 +35,12 @@ package final class DeferredFree: @unchecked Sendable {
     /// The worker thread (nil in manual mode).
     package private(set) var worker: DeferredWorker?
 
+    #if SVAKIT_SCHEDULE_POINTS
+    /// The explorer's negative control: the work broken on purpose. Set
+    /// before any actor runs.
+    package var brokenFix: BrokenFix?
+    #endif
+
     package init(frames: FrameMemory, sva: SVARegistry, mode: FreeMode, rangeStart: UInt64,
          schedule: DeferralSchedule, maxPending: Int) {
         self.frames = frames
@@ -135,15 +141,24 @@ package final class DeferredFree: @unchecked Sendable {
     private func scheduleWork() {
         switch schedule {
         case .linux:
-            worker?.schedule()
+            if !spawnKworker() { worker?.schedule() }
         case .batched:
             let n = pending
             if n > maxPending {
                 runWork()
-            } else {
+            } else if !spawnKworker() {
                 worker?.schedule(pending: n)
             }
         }
+    }
+
+    /// Manual mode under the schedule explorer: schedule_work starts a
+    /// kworker actor that runs the work once, at any later point the
+    /// explorer chooses. False anywhere else.
+    private func spawnKworker() -> Bool {
+        guard worker == nil, SchedulePoints.onActor else { return false }
+        let me = Unmanaged.passUnretained(self)
+        return SchedulePoints.spawn("kworker") { me._withUnsafeGuaranteedRef { $0.runWork() } }
     }
 
     // MARK: - The primitives' entry (C harnesses with their own arch code)
@@ -173,9 +188,13 @@ package final class DeferredFree: @unchecked Sendable {
         frames.events.record(.deferBatch, site: .pgtableWork, pfn: head, aux: UInt64(count))
         // The gate, as Swift calls it: the key's load, then the slow path
         // directly. It says whether it invalidated anything.
-        let invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max)
-        if invalidated {
-            frames.events.record(.kvaInvalidate, site: .pgtableWork, va: rangeStart, aux: .max)
+        let fence = !isBroken(.workWithoutFence), freeFirst = isBroken(.freeBeforeInvalidation)
+        var invalidated = false
+        if !freeFirst {
+            invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max, fence: fence)
+            if invalidated {
+                frames.events.record(.kvaInvalidate, site: .pgtableWork, va: rangeStart, aux: .max)
+            }
         }
         let memory = frames.memory
         var p = head
@@ -187,6 +206,9 @@ package final class DeferredFree: @unchecked Sendable {
             freed += 1
             p = next
         }
+        if freeFirst {
+            invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max, fence: fence)
+        }
         workList.locked { l in
             l.freed += freed
             if invalidated { l.invalidations += 1 }
@@ -194,6 +216,16 @@ package final class DeferredFree: @unchecked Sendable {
     }
 
     /// flush_work(): returns when everything queued before the call is freed.
+    /// Whether the explorer broke the work this way (never, outside
+    /// builds with the schedule points).
+    private func isBroken(_ fix: BrokenFix) -> Bool {
+        #if SVAKIT_SCHEDULE_POINTS
+        brokenFix == fix
+        #else
+        false
+        #endif
+    }
+
     package func flushWork() {
         worker?.flush()
         // Manual mode, or frames queued while the worker's last run was
