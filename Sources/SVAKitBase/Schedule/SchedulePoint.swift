@@ -108,7 +108,9 @@ import CSVAKitCore
     /// each turn is one `spin` point and the condition is read with the
     /// points inside it suppressed (one atomic look, as a loop's load is);
     /// the actor is then not run again until another actor changes
-    /// something. Elsewhere it spins with `sched_yield`.
+    /// something. Elsewhere it spins with `sched_yield`. The condition may
+    /// take a lock only if no actor holds that lock across a schedule point
+    /// (checked: the explorer traps rather than block its one running thread).
     @inlinable @inline(__always)
     public static func spinWhile(_ object: UInt64, _ condition: () -> Bool) {
         #if SVAKIT_SCHEDULE_POINTS

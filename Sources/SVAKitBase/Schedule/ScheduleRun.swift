@@ -153,6 +153,8 @@ import Glibc
         strategy.executed(self, actor: i, point: p)
     }
 
+    fileprivate func ownerOfLock(_ object: UInt64) -> Int? { lockOwner[object] }
+
     fileprivate func yield(_ i: Int, _ point: SchedulePoint) -> Bool {
         actors[i].pending = point
         return pass(from: i)
@@ -229,7 +231,14 @@ import Glibc
     /// The point `point` on the actor behind `p` (the thread's current one).
     public static func yield(_ p: UnsafeMutableRawPointer, _ point: SchedulePoint) {
         let actor = Unmanaged<ScheduleActor>.fromOpaque(p).takeUnretainedValue()
-        guard actor.suppressed == 0 else { return }
+        guard actor.suppressed == 0 else {
+            // A wait loop's condition runs inside the actor's step: it may
+            // take a lock only if no other actor is parked holding it, or
+            // the real lock would block the one running thread.
+            precondition(point.op != .acquire || actor.run.ownerOfLock(point.object).map { $0 == actor.index } ?? true,
+                         "a wait loop's condition takes a lock another actor holds across a schedule point")
+            return
+        }
         if actor.run.yield(actor.index, point) { sem_wait(actor.sem) }
     }
 

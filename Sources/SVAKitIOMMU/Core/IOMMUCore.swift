@@ -224,8 +224,22 @@
     /// whether any IOMMU did. No core lock: the IOMMU table and the words
     /// are read as published. Here rather than in SVA so that the loop, the
     /// invalidation and the fence compile in one module.
-    package func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords,
-                                       fence: Bool = true) -> Bool {
+    package func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords) -> Bool {
+        invalidateKernelRange(start, last, pasidsIn: words, fence: true)
+    }
+
+    #if SVAKIT_SCHEDULE_POINTS
+    /// The same without the fence: the explorer's broken fix
+    /// (`BrokenFix.workWithoutFence`), in builds with the schedule points only.
+    package func invalidateKernelRangeWithoutFence(_ start: UInt64, _ last: UInt64,
+                                                   pasidsIn words: PublishedWords) -> Bool {
+        invalidateKernelRange(start, last, pasidsIn: words, fence: false)
+    }
+    #endif
+
+    @inline(__always)
+    private func invalidateKernelRange(_ start: UInt64, _ last: UInt64, pasidsIn words: PublishedWords,
+                                       fence: Bool) -> Bool {
         var any = false
         for index in 0..<iommuCount {
             let n = withIOMMU(index) { iommu in

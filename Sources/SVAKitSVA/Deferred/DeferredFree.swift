@@ -191,7 +191,7 @@ package final class DeferredFree: @unchecked Sendable {
         let fence = !isBroken(.workWithoutFence), freeFirst = isBroken(.freeBeforeInvalidation)
         var invalidated = false
         if !freeFirst {
-            invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max, fence: fence)
+            invalidated = sva.keyIsOn && invalidateAll(fence: fence)
             if invalidated {
                 frames.events.record(.kvaInvalidate, site: .pgtableWork, va: rangeStart, aux: .max)
             }
@@ -207,7 +207,7 @@ package final class DeferredFree: @unchecked Sendable {
             p = next
         }
         if freeFirst {
-            invalidated = sva.keyIsOn && sva.invalidateKernelRange(rangeStart, .max, fence: fence)
+            invalidated = sva.keyIsOn && invalidateAll(fence: fence)
         }
         workList.locked { l in
             l.freed += freed
@@ -216,6 +216,15 @@ package final class DeferredFree: @unchecked Sendable {
     }
 
     /// flush_work(): returns when everything queued before the call is freed.
+    /// The gate's slow path over the whole kernel range, with or without
+    /// its fence (without: only the explorer's broken fix).
+    private func invalidateAll(fence: Bool) -> Bool {
+        #if SVAKIT_SCHEDULE_POINTS
+        if !fence { return sva.invalidateKernelRangeWithoutFence(rangeStart, .max) }
+        #endif
+        return sva.invalidateKernelRange(rangeStart, .max)
+    }
+
     /// Whether the explorer broke the work this way (never, outside
     /// builds with the schedule points).
     private func isBroken(_ fix: BrokenFix) -> Bool {

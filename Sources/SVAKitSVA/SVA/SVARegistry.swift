@@ -291,7 +291,14 @@ package final class SVARegistry: @unchecked Sendable {
     /// sees the word. Against unbind: the word is retired only after the
     /// PASID entry is gone, its lines dropped and a fence, so a word the scan
     /// misses has nothing cached and nothing in flight.
-    package func invalidateKernelRange(_ start: UInt64, _ end: UInt64, fence: Bool = true) -> Bool {
-        core.invalidateKernelRange(start, end == .max ? .max : end &- 1, pasidsIn: domains, fence: fence)
+    package func invalidateKernelRange(_ start: UInt64, _ end: UInt64) -> Bool {
+        core.invalidateKernelRange(start, end == .max ? .max : end &- 1, pasidsIn: domains)
     }
+
+    #if SVAKIT_SCHEDULE_POINTS
+    /// The same without the fence (the explorer's `BrokenFix.workWithoutFence`).
+    package func invalidateKernelRangeWithoutFence(_ start: UInt64, _ end: UInt64) -> Bool {
+        core.invalidateKernelRangeWithoutFence(start, end == .max ? .max : end &- 1, pasidsIn: domains)
+    }
+    #endif
 }
