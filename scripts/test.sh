@@ -23,7 +23,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/.build-ci
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the seconds since the run began, so a slow step shows.
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
