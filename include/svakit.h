@@ -129,6 +129,8 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
+ * 0.6.1 adds svakit_machine_reset() and svakit_machine_counters(); layouts
+ * and behaviour are 0.6.0's.
  * 0.6.0 keeps 0.5's layouts and behaviour and renames functions: one naming
  * rule for all (above), the header in layer order, inspection and test-only
  * calls in svakit_debug.h, the kernel-name macros in svakit_kernel_names.h.
@@ -162,8 +164,8 @@ extern "C" {
  * a request without PASID. */
 #define SVAKIT_VERSION_MAJOR 0
 #define SVAKIT_VERSION_MINOR 6
-#define SVAKIT_VERSION_PATCH 0
-#define SVAKIT_VERSION_STRING "0.6.0"
+#define SVAKIT_VERSION_PATCH 1
+#define SVAKIT_VERSION_STRING "0.6.1"
 
 /* ------------------------------------------------------------------------ */
 /* The machine (the handle every call takes)                               */
@@ -422,6 +424,32 @@ int svakit_machine_create(const struct svakit_config *cfg, svakit_machine **out)
  * machine would go away under the call.
  */
 void svakit_machine_destroy(svakit_machine *m);
+
+/**
+ * svakit_machine_reset() - return a machine to its state after boot.
+ * @m: the machine.
+ *
+ * Afterwards @m is indistinguishable from a machine just created with the
+ * same configuration: every call returns what it would return there (the
+ * same frames, ids, PASIDs and addresses). Every frame written since boot
+ * gets its boot bytes back, the descriptors and the allocator are boot's,
+ * and everything created since is gone: address spaces, vmalloc ranges,
+ * IOMMUs and devices, bonds and PASIDs, DMA domains and the quarantine, the
+ * deferred list, reports, the events after boot's, counters, fail_nth, the
+ * static key, and every hook and handler the caller installed (install them
+ * again). The handle stays the same. The time it takes is proportional to
+ * what changed since boot or the previous reset, not to the machine's size:
+ * a fuzzer or a test suite can run each program on a reset machine instead
+ * of creating one.
+ *
+ * Context: No other call may run on @m meanwhile, and not from a callback
+ * of @m (as for svakit_machine_destroy()).
+ * Return: 0; -EBUSY with a SVAKIT_WORK_THREAD @work_mode (the worker and
+ * timer threads call in at any time, so the machine is never quiescent:
+ * reset needs SVAKIT_WORK_MANUAL), nothing changed; -EFAULT for NULL;
+ * -EBADF for a handle that is not a live machine.
+ */
+int svakit_machine_reset(svakit_machine *m);
 
 /**
  * svakit_version() - the library's version.
@@ -3168,6 +3196,24 @@ struct svakit_stats {
  * -EBADF: @m is not a live machine.
  */
 int svakit_machine_stats(svakit_machine *m, struct svakit_stats *out);
+
+/**
+ * svakit_machine_counters() - copy a machine's counters, in constant time.
+ * @m: the machine.
+ * @out: receives the counters; @out->host_bytes_resident is 0.
+ *
+ * svakit_machine_stats() without host_bytes_resident, whose mincore() walk
+ * costs time in proportion to the machine's memory: for a harness that
+ * checks the counters after every call (tests-c/fuzz/fuzz_abi.c). New in
+ * 0.6.1.
+ *
+ * Context: Takes the frame allocator's lock briefly. May be called from any
+ * callback.
+ * Return: 0 on success.
+ * -EFAULT: @m or @out is NULL.
+ * -EBADF: @m is not a live machine.
+ */
+int svakit_machine_counters(svakit_machine *m, struct svakit_stats *out);
 
 /**
  * struct svakit_uaf_report - a DMA use-after-free the walk oracle saw.

@@ -6,17 +6,25 @@
 #
 #   scripts/fuzz.sh [SECONDS]
 #
-# The library: libsvakit.a under ASan, as .build-ci/asan builds it. By
-# default it comes from .build-ci/fuzz, the same configuration plus Swift
-# sanitizer coverage as libFuzzer wants it (inline 8-bit counters, PC table,
-# comparison tracing), so that libFuzzer
-# sees the engine's branches and not only the decoder's; that tree is
-# configured once and reused (the engine builds in well under a minute).
+# The target is built by tests-c/fuzz/oss-fuzz/build.sh, the script OSS-Fuzz
+# and ClusterFuzzLite run, with $CC, $CFLAGS, $LIB_FUZZING_ENGINE and $OUT
+# set as they set them (ASan + UBSan here), so every run checks the
+# packaging too: libsvakit.a with the Swift under ASan and sanitizer
+# coverage (inline 8-bit counters, PC table, comparison tracing), so that
+# libFuzzer sees the engine's branches and not only the decoder's, the
+# Swift runtime linked statically, the seed corpus zipped. The tree
+# (.build-ci/fuzz/svakit-fuzz) is reused between runs.
 # SVAKIT_FUZZ_LIB=asan links .build-ci/asan/libsvakit.a instead (reused
 # when present, built otherwise): no engine coverage, no extra build.
 #
 # Environment:
 #   SVAKIT_FUZZ_LIB=coverage|asan   which library (above); default coverage
+#   SVAKIT_FUZZ_FRESH=1             a new machine for every input (default: one
+#                                   pooled machine per configuration, reset after
+#                                   each input, svakit_machine_reset)
+#   SVAKIT_FUZZ_RESET_CHECK=1       run each input on a reset machine and on a new
+#                                   one and compare (the replays below set it)
+#   SVAKIT_FUZZ_PROFILE=1           where an input's time goes, printed at exit
 #   SVAKIT_FUZZ_LENIENT=1           skip the once-known-bad call shapes (all fixed;
 #                                   the reproducers in tests-c/fuzz/crashes run first)
 #   SVAKIT_FUZZ_JOBS=N              parallel fuzzing jobs (default 1)
@@ -47,20 +55,12 @@ step() { printf '==> %s\n' "$*"; }
 mkdir -p "$out"
 case "$mode" in
 coverage)
-  lib=$out/libsvakit.a
-  # Configuring an existing tree again is quick and rebuilds nothing when
-  # the flags are the same.
-  flags="-sanitize=address -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp"
-  step "configuring $out (the ASan build plus Swift sanitizer coverage)"
-  cmake -S . -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSVAKIT_SANITIZE=ON -DSVAKIT_BUILD_TESTS=OFF \
-    "-DCMAKE_Swift_FLAGS=$flags" >/dev/null
-  # The Swift driver's incremental build does not notice new flags.
-  if [ "$(cat "$out/.swift-flags" 2>/dev/null)" != "$flags" ]; then
-    ninja -C "$out" -t clean >/dev/null
-    printf '%s' "$flags" >"$out/.swift-flags"
-  fi
-  step "building $lib"
-  ninja -C "$out" -j 2 svakit | tail -1
+  step "building $out/fuzz_abi with tests-c/fuzz/oss-fuzz/build.sh (as OSS-Fuzz does: \$CC, \$CFLAGS, \$LIB_FUZZING_ENGINE, \$OUT)"
+  san="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
+  CC=$clang CXX=$clang++ SWIFTC=$swiftc SANITIZER=address WORK=$out OUT=$out \
+    CFLAGS="$san -fsanitize=fuzzer-no-link -Wall -Wextra -Werror" \
+    CXXFLAGS="$san -fsanitize=fuzzer-no-link -fuse-ld=lld" LIB_FUZZING_ENGINE=-fsanitize=fuzzer \
+    bash tests-c/fuzz/oss-fuzz/build.sh
   ;;
 asan)
   lib=$root/.build-ci/asan/libsvakit.a
@@ -69,24 +69,21 @@ asan)
   fi
   step "building $lib"
   ninja -C "$root/.build-ci/asan" -j 2 svakit | tail -1
+  # What a C program needs beside the archive (cmake/SwiftRuntime.cmake).
+  info=$("$swiftc" -print-target-info)
+  resource=$(printf '%s' "$info" | sed -n 's/.*"runtimeResourcePath": *"\([^"]*\)".*/\1/p' | head -1)
+  triple=$(printf '%s' "$info" | sed -n 's/.*"triple": *"\([^"]*\)".*/\1/p' | head -1)
+  rtdir=$resource/linux
+  step "building $out/fuzz_abi"
+  "$clang" -g -O1 -std=gnu11 -Wall -Wextra -Werror \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+    -fuse-ld=lld -Iinclude tests-c/fuzz/fuzz_abi.c \
+    "$lib" "$rtdir/${triple%%-*}/swiftrt.o" -L"$rtdir" -lswiftSynchronization -lswiftCore -lm -Wl,-rpath,"$rtdir" \
+    -o "$out/fuzz_abi.new"
+  mv "$out/fuzz_abi.new" "$out/fuzz_abi"
   ;;
 *) echo "SVAKIT_FUZZ_LIB must be coverage or asan" >&2; exit 2 ;;
 esac
-
-# What a C program needs beside the archive (cmake/SwiftRuntime.cmake).
-info=$("$swiftc" -print-target-info)
-resource=$(printf '%s' "$info" | sed -n 's/.*"runtimeResourcePath": *"\([^"]*\)".*/\1/p' | head -1)
-triple=$(printf '%s' "$info" | sed -n 's/.*"triple": *"\([^"]*\)".*/\1/p' | head -1)
-rtdir=$resource/linux
-swiftrt=$rtdir/${triple%%-*}/swiftrt.o
-
-step "building $out/fuzz_abi"
-"$clang" -g -O1 -std=gnu11 -Wall -Wextra -Werror \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-  -fuse-ld=lld -Iinclude tests-c/fuzz/fuzz_abi.c \
-  "$lib" "$swiftrt" -L"$rtdir" -lswiftSynchronization -lswiftCore -lm -Wl,-rpath,"$rtdir" \
-  -o "$out/fuzz_abi.new"
-mv "$out/fuzz_abi.new" "$out/fuzz_abi"
 
 mkdir -p "$out/corpus" "$out/artifacts"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
@@ -99,8 +96,12 @@ log=$out/fuzz.log
 
 # The seed corpus and the reproducers, with the full audit after every call:
 # the known inputs keep the deepest check whatever the fuzzing pass uses.
-step "replaying tests-c/fuzz/corpus and tests-c/fuzz/crashes (audit after every call)"
-if ! SVAKIT_FUZZ_AUDIT_EVERY=1 "$out/fuzz_abi" -runs=0 tests-c/fuzz/corpus tests-c/fuzz/crashes >"$out/replay.log" 2>&1; then
+# And each on a reset machine and on a new one, whose traces must agree
+# (SVAKIT_FUZZ_RESET_CHECK: svakit_machine_reset leaves nothing behind).
+step "replaying tests-c/fuzz/corpus and tests-c/fuzz/crashes (audit after every call, reset vs new machine)"
+if ! SVAKIT_FUZZ_AUDIT_EVERY=1 SVAKIT_FUZZ_RESET_CHECK=1 "$out/fuzz_abi" -runs=0 -artifact_prefix="$out/artifacts/" \
+  tests-c/fuzz/corpus tests-c/fuzz/crashes \
+  >"$out/replay.log" 2>&1; then
   echo "fuzz_abi FAILED on a checked-in input: the tail of $out/replay.log:" >&2
   grep -E 'fuzz_abi:|ERROR: |SUMMARY|Fatal error|runtime error|Running:' "$out/replay.log" | tail -20 >&2
   exit 1
@@ -130,3 +131,14 @@ if [ $rc -ne 0 ]; then
   exit 1
 fi
 echo "fuzz_abi: no crash"
+
+# The corpus the run grew, hundreds of varied programs, each on a reset
+# machine and on a new one: the differential check of svakit_machine_reset.
+step "replaying the corpus the run grew on reset and on new machines (SVAKIT_FUZZ_RESET_CHECK=1)"
+if ! SVAKIT_FUZZ_RESET_CHECK=1 "$out/fuzz_abi" -runs=0 -artifact_prefix="$out/artifacts/" "$out/corpus" \
+  >"$out/reset-check.log" 2>&1; then
+  echo "fuzz_abi FAILED the reset check: the tail of $out/reset-check.log:" >&2
+  grep -E 'fuzz_abi:|ERROR: |SUMMARY|Fatal error|runtime error|Running:' "$out/reset-check.log" | tail -20 >&2
+  exit 1
+fi
+echo "fuzz_abi: $(ls "$out/corpus" | wc -l) inputs ran alike on reset and new machines"

@@ -225,6 +225,70 @@ static void test_two_machines_do_not_interfere(void **state)
 	assert_int_equal(svakit_vfree(a, va), 0);
 }
 
+/* One program: an mm, an IOMMU and an SVA device bound to the mm, a vmalloc
+ * area freed again, a user mapping. What it saw goes in out[]. */
+static void run_program(svakit_machine *m, uint64_t out[6])
+{
+	struct svakit_iommu_config ic;
+	uint32_t mm, iommu, dev, bond;
+	uint64_t va, root;
+
+	assert_int_equal(svakit_mm_create(m, &mm), 0);
+	svakit_iommu_config_default(&ic);
+	assert_int_equal(svakit_iommu_create(m, &ic, &iommu), 0);
+	assert_int_equal(svakit_device_create(m, iommu, SVAKIT_DEV_SVA, 20, &dev), 0);
+	assert_int_equal(svakit_iommu_sva_bind_device(m, dev, mm, &bond), 0);
+	assert_int_equal(svakit_vmalloc(m, 4 * 4096, &va), 0);
+	assert_int_equal(svakit_vfree(m, va), 0);
+	/* The last frame, which no allocation reaches: never a table. */
+	assert_int_equal(svakit_mm_map(m, mm, 0x10000000, (GIB_FRAMES - 1) << 12, 4096, SVAKIT_PTE_RW), 0);
+	assert_int_equal(svakit_mm_root(m, mm, &root), 0);
+	out[0] = mm;
+	out[1] = iommu;
+	out[2] = dev;
+	out[3] = bond;
+	out[4] = va;
+	out[5] = root;
+}
+
+/* A 1 GiB machine without the worker thread (reset needs it quiescent). */
+static svakit_machine *manual_machine(void)
+{
+	struct svakit_config cfg;
+	svakit_machine *m = NULL;
+
+	svakit_config_default(&cfg);
+	cfg.frames = GIB_FRAMES;
+	cfg.work_mode = SVAKIT_WORK_MANUAL;
+	assert_int_equal(svakit_machine_create(&cfg, &m), 0);
+	return m;
+}
+
+/* svakit_machine_reset: the same handle, then everything a program sees is
+ * what a new machine shows (ResetTests.swift compares every frame). */
+static void test_reset_returns_to_boot(void **state)
+{
+	svakit_machine *used = manual_machine(), *fresh;
+	struct svakit_stats boot, after;
+	uint64_t first[6], again[6], onfresh[6];
+
+	assert_int_equal(svakit_machine_counters(used, &boot), 0);
+	run_program(used, first);
+	assert_int_equal(svakit_machine_reset(used), 0);
+	assert_int_equal(svakit_machine_counters(used, &after), 0);
+	assert_memory_equal(&after, &boot, sizeof(boot));
+	assert_int_equal(svakit_iommu_sva_present(used), 0);
+	assert_int_equal(svakit_machine_check(used), 0);
+	run_program(used, again);
+	assert_memory_equal(again, first, sizeof(first));
+	fresh = manual_machine();
+	run_program(fresh, onfresh);
+	assert_memory_equal(onfresh, first, sizeof(first));
+	svakit_machine_destroy(fresh);
+	svakit_machine_destroy(used);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +300,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_handle_everywhere),
 		cmocka_unit_test_setup_teardown(test_null_outputs_leave_machine_unchanged, setup_machine, teardown_machine),
 		cmocka_unit_test_setup_teardown(test_two_machines_do_not_interfere, setup_machine, teardown_machine),
+		cmocka_unit_test(test_reset_returns_to_boot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -936,6 +936,34 @@ static int debug_off(int stats)
 	return rc;
 }
 
+/* svakit_machine_reset of a machine with the worker thread: -EBUSY with its
+ * counters and audit unchanged, -ENOTRECOVERABLE when they changed. */
+static int reset_thread_machine(void)
+{
+	struct svakit_config cfg;
+	struct svakit_stats before, after;
+	svakit_machine *m;
+	uint64_t va;
+	int rc;
+
+	svakit_config_default(&cfg);
+	cfg.frames = MIB_FRAMES(64);
+	cfg.free_mode = SVAKIT_FREE_COMPLETE;
+	cfg.work_mode = SVAKIT_WORK_THREAD;
+	if (svakit_machine_create(&cfg, &m))
+		return -ENOTRECOVERABLE;
+	if (svakit_vmalloc(m, SZ_4K, &va) || svakit_machine_counters(m, &before)) {
+		svakit_machine_destroy(m);
+		return -ENOTRECOVERABLE;
+	}
+	rc = svakit_machine_reset(m);
+	if (svakit_machine_counters(m, &after) || memcmp(&before, &after, sizeof(before)) ||
+	    svakit_machine_check(m))
+		rc = -ENOTRECOVERABLE;
+	svakit_machine_destroy(m);
+	return rc;
+}
+
 /* 1 when svakit_strerror has a text of its own for err. */
 static int has_text(int err)
 {
@@ -1087,6 +1115,12 @@ static int unmap_sg_with(struct fx *f, uint32_t dev, size_t nents, uint64_t addr
  * handle rows; svakit_machine_destroy returns nothing, so it must ignore
  * each of them. */
 #define CASES_svakit_machine_destroy(X)
+
+#define CASES_svakit_machine_reset(X)                                                               \
+	X(reset_thread_mode, -EBUSY,                                                                 \
+	  "a machine with the worker thread (SVAKIT_WORK_THREAD), never quiescent: refused, "        \
+	  "its counters and audit unchanged (our own machine; the fixture's is manual)", NONE,         \
+	  reset_thread_machine())
 
 #define CASES_svakit_version(X)                                                                     \
 	X(version_string, 0, "no input: the header's version string", NONE,                          \
@@ -2124,6 +2158,9 @@ static int reserve_on_granule1(uint64_t hi)
 #define CASES_svakit_machine_stats(X)                                                               \
 	X(stats_null_out, -EFAULT, "NULL out", NONE, svakit_machine_stats(M, NULL))
 
+#define CASES_svakit_machine_counters(X)                                                            \
+	X(counters_null_out, -EFAULT, "NULL out", NONE, svakit_machine_counters(M, NULL))
+
 #define CASES_svakit_machine_set_report_handler(X)                                                          \
 	X(rephandler_null, 0, "NULL fn (detaches; not an error)", NONE, svakit_machine_set_report_handler(M, NULL, NULL))
 
@@ -2213,7 +2250,7 @@ static int reserve_on_granule1(uint64_t hi)
 
 /* Every function of svakit.h, then of svakit_debug.h, in their order (checked). */
 #define FUNCTIONS(F)                                                                                    \
-	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_version)  \
+	F(svakit_config_default) F(svakit_machine_create) F(svakit_machine_destroy) F(svakit_machine_reset) F(svakit_version)  \
 	F(svakit_strerror) F(svakit_frame_alloc) F(svakit_frame_free) F(svakit_mm_create)              \
 	F(svakit_mm_destroy) F(svakit_mm_root) F(svakit_mm_map) F(svakit_mm_unmap)                     \
 	F(svakit_mm_translate) F(svakit_pagetable_alloc_kernel) F(svakit_pagetable_read_entry)         \
@@ -2244,6 +2281,7 @@ static int reserve_on_granule1(uint64_t hi)
 	F(svakit_direct_map_va) F(svakit_set_memory) F(svakit_set_memory_rox)                          \
 	F(svakit_cpa_collapse_large_pages) F(svakit_memory_hot_remove) F(svakit_memory_hot_add)        \
 	F(svakit_machine_set_tlb_flush_hook) F(svakit_flush_tlb_kernel_range) F(svakit_machine_stats)  \
+	F(svakit_machine_counters)                                                                     \
 	F(svakit_machine_set_report_handler) F(svakit_report_count) F(svakit_report_read)              \
 	F(svakit_report_text) F(svakit_machine_check) F(svakit_machine_check_text) F(svakit_fail_nth)  \
 	F(svakit_fail_nth_injected) F(svakit_frame_info) F(svakit_frame_read) F(svakit_frame_write)    \
@@ -2272,6 +2310,7 @@ static const char *const exempt[] = {
 /* Otherwise valid calls through h (the fixture gives the other arguments). */
 #define HANDLE_CALLS(H)                                                                             \
 	H(svakit_machine_destroy, 1, (svakit_machine_destroy(h), 0))                            \
+	H(svakit_machine_reset, 0, svakit_machine_reset(h))                                     \
 	H(svakit_frame_alloc, 0, svakit_frame_alloc(h, 0, 0, &o.a))                             \
 	H(svakit_frame_free, 0, svakit_frame_free(h, f->data_pfn))                              \
 	H(svakit_mm_create, 0, svakit_mm_create(h, &o.u))                                       \
@@ -2352,6 +2391,7 @@ static const char *const exempt[] = {
 	H(svakit_machine_set_tlb_flush_hook, 0, svakit_machine_set_tlb_flush_hook(h, NULL, NULL)) \
 	H(svakit_flush_tlb_kernel_range, 0, svakit_flush_tlb_kernel_range(h, f->vm_va, f->vm_va + SZ_4K)) \
 	H(svakit_machine_stats, 0, svakit_machine_stats(h, &o.st))                              \
+	H(svakit_machine_counters, 0, svakit_machine_counters(h, &o.st))                        \
 	H(svakit_machine_set_report_handler, 0, svakit_machine_set_report_handler(h, NULL, NULL)) \
 	H(svakit_report_count, 0, svakit_report_count(h, &o.a))                                 \
 	H(svakit_report_read, 0, svakit_report_read(h, 0, o.rep, 2))                            \

@@ -51,6 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <sanitizer/lsan_interface.h>
 
 #include "svakit.h"
 
@@ -59,6 +62,49 @@
 #define SZ_2M 0x200000ULL
 #define SZ_1G 0x40000000ULL
 #define POOL 32
+
+/* ------------------------------------------------------------------------ */
+/* Where an input's time goes (SVAKIT_FUZZ_PROFILE=1 prints it at exit)     */
+/* ------------------------------------------------------------------------ */
+
+enum phase { PH_BOOT, PH_CALLS, PH_CHECKS, PH_AUDIT, PH_DESTROY, PH_COUNT };
+static const char *const phase_name[PH_COUNT] = { "boot (pool or create)", "the calls",
+						  "checks after each call", "full audits", "reset or destroy" };
+static bool g_profile;
+static uint64_t g_phase_ns[PH_COUNT], g_inputs, g_calls, g_creates, g_resets;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Charges the time since *t to phase `ph` and restarts *t. */
+static void charge(enum phase ph, uint64_t *t)
+{
+	uint64_t n;
+	if (!g_profile)
+		return;
+	n = now_ns();
+	g_phase_ns[ph] += n - *t;
+	*t = n;
+}
+
+static void print_profile(void)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < PH_COUNT; i++)
+		total += g_phase_ns[i];
+	fprintf(stderr, "fuzz_abi profile: %llu inputs (%llu machines created, %llu reset), %llu calls, %.1f us per input\n",
+		(unsigned long long)g_inputs, (unsigned long long)g_creates, (unsigned long long)g_resets,
+		(unsigned long long)g_calls,
+		g_inputs ? (double)total / 1e3 / (double)g_inputs : 0.0);
+	for (int i = 0; i < PH_COUNT; i++)
+		fprintf(stderr, "  %-26s %8.1f us per input  %5.1f%%\n", phase_name[i],
+			g_inputs ? (double)g_phase_ns[i] / 1e3 / (double)g_inputs : 0.0,
+			total ? 100.0 * (double)g_phase_ns[i] / (double)total : 0.0);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Reading the input                                                        */
@@ -403,8 +449,10 @@ static void check_counters(struct fz *z, const char *op, long rc)
 	struct svakit_deferred_stats d;
 	uint64_t tables, used;
 
-	if (svakit_machine_stats(z->m, &s) != 0 || svakit_deferred_stats(z->m, &d) != 0)
-		die(z, op, "svakit_machine_stats or svakit_deferred_stats failed", rc);
+	/* svakit_machine_counters, not _stats: the O(1) check must not walk
+	 * the host mapping (mincore) after every call. */
+	if (svakit_machine_counters(z->m, &s) != 0 || svakit_deferred_stats(z->m, &d) != 0)
+		die(z, op, "svakit_machine_counters or svakit_deferred_stats failed", rc);
 	tables = s.kernel_tables + s.user_tables;
 	used = tables + s.data_frames;
 	if (s.frames != z->frames || s.frames_free + s.frames_offline + used != s.frames) {
@@ -438,6 +486,7 @@ static void check_counters(struct fz *z, const char *op, long rc)
 }
 
 static unsigned long g_audit_every;
+static bool g_reset_check;
 
 /* Whether reports [from, to) are all the sanitizer's page-leak reports
  * (IOMMU_DEBUG_PAGEALLOC doing its job: nothing was walked or corrupted).
@@ -458,9 +507,27 @@ static bool only_page_leaks(struct fz *z, uint64_t from, uint64_t to)
 	return true;
 }
 
+static uint64_t g_t; /* the profile's clock: the start of the current phase */
+
+/* SVAKIT_FUZZ_RESET_CHECK: the run's trace, every call's name and result
+ * (FNV-1a), compared between a reset machine and a new one. */
+static uint64_t g_trace_hash;
+
+static void trace_mix(uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		g_trace_hash ^= (v >> (8 * i)) & 0xff;
+		g_trace_hash *= 0x100000001b3ull;
+	}
+}
+
 static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 {
 	uint64_t reports = 0;
+
+	charge(PH_CALLS, &g_t);
+	trace_mix((uint64_t)(uintptr_t)op);
+	trace_mix((uint64_t)rc);
 
 	if (z->trace)
 		fprintf(stderr, "  [%lu] %s -> %ld\n", z->calls, op, rc);
@@ -502,14 +569,18 @@ static void checked(struct fz *z, const char *op, long rc, enum ret kind)
 		z->tainted = true; /* the modelled corruption may have happened */
 	}
 	check_counters(z, op, rc);
-	if (!z->tainted && g_audit_every && (z->calls + 1) % g_audit_every == 0 &&
-	    svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
-		fputs(check_text, stderr);
-		die(z, op, "svakit_machine_check failed after it (problems above)", rc);
+	if (!z->tainted && g_audit_every && (z->calls + 1) % g_audit_every == 0) {
+		charge(PH_CHECKS, &g_t);
+		if (svakit_machine_check_text(z->m, check_text, sizeof(check_text)) != 0) {
+			fputs(check_text, stderr);
+			die(z, op, "svakit_machine_check failed after it (problems above)", rc);
+		}
+		charge(PH_AUDIT, &g_t);
 	}
 	if (!z->tainted)
 		check_ownership(z, op, rc);
 	z->calls++;
+	charge(PH_CHECKS, &g_t);
 }
 
 #define CALL(z, kind, expr)                                                      \
@@ -1182,6 +1253,84 @@ static bool env_on(const char *name)
 	return s && *s && strcmp(s, "0") != 0;
 }
 
+/*
+ * The machines: one per configuration seen lately, reset after each input
+ * (svakit_machine_reset: the state after boot, in time proportional to what
+ * the input touched) instead of created and destroyed, which cost most of an
+ * input's time. The least recently used goes when the pool is
+ * full. SVAKIT_FUZZ_FRESH=1 creates a machine for every input, as before.
+ */
+#define POOL_MACHINES 32
+static struct {
+	struct svakit_config cfg;
+	svakit_machine *m;
+	uint64_t used;
+} g_pool[POOL_MACHINES];
+static uint64_t g_pool_clock;
+static bool g_fresh;          /* SVAKIT_FUZZ_FRESH, or the reset check's fresh run */
+static svakit_machine *g_lent; /* the machine the current input runs on, if pooled */
+
+static svakit_machine *machine_for(const struct svakit_config *cfg)
+{
+	svakit_machine *m;
+	int lru = 0;
+
+	if (!g_fresh) {
+		for (int i = 0; i < POOL_MACHINES; i++) {
+			if (g_pool[i].m && memcmp(&g_pool[i].cfg, cfg, sizeof(*cfg)) == 0) {
+				/* Reset when the previous input ended (machine_done). */
+				g_pool[i].used = ++g_pool_clock;
+				return g_lent = g_pool[i].m;
+			}
+			if (g_pool[i].used < g_pool[lru].used)
+				lru = i;
+		}
+	}
+	if (svakit_machine_create(cfg, &m) != 0)
+		abort();
+	g_creates++;
+	if (g_fresh)
+		return g_lent = NULL, m;
+	if (g_pool[lru].m) {
+		__lsan_unregister_root_region(g_pool[lru].m, sizeof(svakit_machine));
+		svakit_machine_destroy(g_pool[lru].m);
+	}
+	/* The handle lives in its own mapping, which LeakSanitizer does not
+	 * scan: without this, a pooled machine looks leaked at libFuzzer's
+	 * per-input leak check. */
+	__lsan_register_root_region(m, sizeof(svakit_machine));
+	g_pool[lru].cfg = *cfg;
+	g_pool[lru].m = m;
+	g_pool[lru].used = ++g_pool_clock;
+	return g_lent = m;
+}
+
+/* At exit: the pooled machines go (LeakSanitizer's check follows). */
+static void destroy_pool(void)
+{
+	for (int i = 0; i < POOL_MACHINES; i++) {
+		if (!g_pool[i].m)
+			continue;
+		__lsan_unregister_root_region(g_pool[i].m, sizeof(svakit_machine));
+		svakit_machine_destroy(g_pool[i].m);
+		g_pool[i].m = NULL;
+	}
+}
+
+/* The end of an input: a pooled machine is reset for the next one now, so
+ * that what the input allocated is freed within it (libFuzzer re-runs an
+ * input whose mallocs and frees differ, to look for leaks). */
+static void machine_done(svakit_machine *m)
+{
+	if (m != g_lent) {
+		svakit_machine_destroy(m);
+		return;
+	}
+	if (svakit_machine_reset(m) != 0)
+		abort();
+	g_resets++;
+}
+
 static void boot(struct fz *z)
 {
 	struct svakit_config cfg;
@@ -1207,8 +1356,11 @@ static void boot(struct fz *z)
 	/* The sanitizer in three inputs of four (off, linux, fast, window):
 	 * every call's bad input must leave its counts consistent too. */
 	cfg.iommu_debug_pagealloc = b2 & 3;
-	if (svakit_machine_create(&cfg, &z->m) != 0)
-		abort();
+	/* The seed drives only the random reuse policy: the same machine
+	 * otherwise, so one pooled machine serves every seed. */
+	if (cfg.reuse_policy != SVAKIT_REUSE_RANDOM)
+		cfg.seed = 0;
+	z->m = machine_for(&cfg);
 	z->levels = cfg.paging_levels;
 	z->free_mode = cfg.free_mode;
 	z->frames = cfg.frames;
@@ -1440,6 +1592,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	g_strict = !env_on("SVAKIT_FUZZ_LENIENT");
 	g_trace = env_on("SVAKIT_FUZZ_TRACE");
+	g_profile = env_on("SVAKIT_FUZZ_PROFILE");
+	g_fresh = env_on("SVAKIT_FUZZ_FRESH");
+	g_reset_check = env_on("SVAKIT_FUZZ_RESET_CHECK");
+	atexit(destroy_pool);
+	if (g_profile)
+		atexit(print_profile);
 	if (getenv("SVAKIT_FUZZ_AUDIT_EVERY"))
 		g_audit_every = strtoul(getenv("SVAKIT_FUZZ_AUDIT_EVERY"), NULL, 10);
 	if (getenv("SVAKIT_FUZZ_GEN_CRASHES")) {
@@ -1470,7 +1628,10 @@ static unsigned long run_program(const uint8_t *data, size_t size, unsigned long
 	z.r = (struct rd){ .p = data, .n = size };
 	z.strict = g_strict;
 	z.trace = g_trace;
+	if (g_profile)
+		g_t = now_ns();
 	boot(&z);
+	charge(PH_BOOT, &g_t);
 	if (z.trace)
 		fprintf(stderr, "fuzz_abi: %llu MiB, %u-level, free mode %u\n", (unsigned long long)(z.mem >> 20),
 			z.levels, z.free_mode);
@@ -1480,20 +1641,72 @@ static unsigned long run_program(const uint8_t *data, size_t size, unsigned long
 		uint8_t op = u8(&z.r);
 		ops[op % ARRAY_SIZE(ops)](&z);
 	}
+	charge(PH_CALLS, &g_t);
 	if (!z.tainted && svakit_machine_check_text(z.m, check_text, sizeof(check_text)) != 0) {
 		fputs(check_text, stderr);
 		fprintf(stderr, "fuzz_abi: the audit at the end of the input failed (problems above); "
 				"SVAKIT_FUZZ_AUDIT_EVERY=1 finds the call\n");
 		die(&z, "the end of the input", "svakit_machine_check failed", 0);
 	}
+	charge(PH_AUDIT, &g_t);
 	tainted_at = z.tainted ? z.tainted_at : ULONG_MAX;
-	svakit_machine_destroy(z.m);
+	/* What the reset check compares besides the calls' results: what the
+	 * program saw (ids, addresses, frames), the machine's counters. */
+	if (g_reset_check) {
+		struct svakit_stats st;
+		if (svakit_machine_counters(z.m, &st) != 0)
+			abort();
+		for (size_t i = 0; i < sizeof(st) / 8; i++)
+			trace_mix(((uint64_t *)&st)[i]);
+		for (unsigned i = 0; i < COUNT(z.nmm); i++)
+			trace_mix(z.mm[i]);
+		for (unsigned i = 0; i < COUNT(z.nvm); i++)
+			trace_mix(z.vm[i].va);
+		for (unsigned i = 0; i < COUNT(z.ndata); i++)
+			trace_mix(z.data[i]);
+		for (unsigned i = 0; i < COUNT(z.ntab); i++)
+			trace_mix(z.tab[i]);
+		for (unsigned i = 0; i < COUNT(z.nbond); i++)
+			trace_mix((uint64_t)z.bond[i].h << 32 | z.bond[i].pasid);
+		trace_mix(z.calls);
+	}
+	machine_done(z.m);
+	charge(PH_DESTROY, &g_t);
+	g_inputs++;
+	g_calls += z.calls;
+	return tainted_at;
+}
+
+/* Runs the input on a pooled (reset) machine and on a new one and
+ * compares their traces (SVAKIT_FUZZ_RESET_CHECK=1): a reset must leave
+ * nothing a program can see. */
+static unsigned long run_checked(const uint8_t *data, size_t size, unsigned long limit)
+{
+	uint64_t pooled, fresh;
+	unsigned long tainted_at;
+
+	if (!g_reset_check)
+		return run_program(data, size, limit);
+	g_trace_hash = 0xcbf29ce484222325ull;
+	tainted_at = run_program(data, size, limit);
+	pooled = g_trace_hash;
+	g_trace_hash = 0xcbf29ce484222325ull;
+	g_fresh = true;
+	run_program(data, size, limit);
+	g_fresh = false;
+	fresh = g_trace_hash;
+	if (pooled != fresh) {
+		fprintf(stderr, "fuzz_abi: the input ran differently on a reset machine (trace %016llx) "
+				"and on a new one (%016llx): svakit_machine_reset left state behind\n",
+			(unsigned long long)pooled, (unsigned long long)fresh);
+		abort();
+	}
 	return tainted_at;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	unsigned long tainted_at = run_program(data, size, 128);
+	unsigned long tainted_at = run_checked(data, size, 128);
 
 	/* A report stopped the audits: the machine before the reporting call
 	 * must still have been consistent. Run the input again up to that call
@@ -1503,7 +1716,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (g_trace)
 			fprintf(stderr, "fuzz_abi: again, up to call %lu, to audit before the first report\n",
 				tainted_at);
-		run_program(data, size, tainted_at);
+		run_checked(data, size, tainted_at);
 	}
 	return 0;
 }

@@ -106,6 +106,12 @@ void svk_flush_depth_add(int delta);
 /* The first index in [from, end) of a table of 512 entries whose present bit
  * is set, or end (tables.c). */
 int svk_next_present(const uint64_t *table, int from, int end);
+/* The audits' census of descriptors [first, end) (tables.c): counts[k] gets
+ * the frames whose kind byte (offset 0) is k (kinds past 7 count in
+ * counts[7]); returns the allocated block heads among them: kind neither
+ * free_kind nor offline_kind, and no tail_flag in the flags byte (offset 3). */
+uint64_t svk_census(const uint8_t *descs, uint64_t stride, uint64_t first, uint64_t end, uint8_t free_kind,
+		    uint8_t offline_kind, uint8_t tail_flag, uint64_t counts[8]);
 
 /*
  * Modelled IOMMU device time (devicetime.c): nanoseconds the invalidation
@@ -115,5 +121,67 @@ int svk_next_present(const uint64_t *table, int from, int end);
 uint64_t svk_device_ns(void);
 void svk_device_ns_add(uint64_t ns);
 void svk_device_ns_reset(void);
+
+/*
+ * The frames whose bytes changed since boot or the last reset (dirty.c), so
+ * that a reset (Machine.reset) costs what was touched, not what is
+ * simulated: one bit per frame and the list of the set bits, in the order
+ * they were set. Every write into a frame's bytes marks it first
+ * (PhysicalMemory); the common case, a frame already marked, is one relaxed
+ * load and a branch not taken. Marking is lock-free and may race with
+ * itself (the fetch_or decides which marker appends); the list is read and
+ * cleared only by a reset, which needs the machine quiescent.
+ *
+ * The boot image: the frames boot wrote (init_mm's root, the direct map's
+ * tables), copied as boot left them. A frame nobody marked since holds its
+ * boot bytes: its copy, or zeros.
+ */
+struct svk_dirty {
+	uint64_t *bits;        /* one bit per frame */
+	uint32_t *list;        /* the marked frames */
+	uint64_t count;        /* entries in list (atomic) */
+	uint64_t frames;       /* frames of memory */
+	uint64_t boot_frames;  /* boot_slot covers [0, boot_frames) */
+	int32_t *boot_slot;    /* per frame: its copy in boot_copy, or -1 */
+	uint8_t *boot_copy;    /* 4 KiB per copied frame */
+	uint64_t boot_copies;
+};
+
+/* Reserves the bit map and the list (MAP_NORESERVE): 0, or -1. */
+int svk_dirty_init(struct svk_dirty *d, uint64_t frames);
+void svk_dirty_destroy(struct svk_dirty *d);
+void svk_dirty_mark_slow(struct svk_dirty *d, uint64_t pfn);
+
+static inline void svk_dirty_mark(struct svk_dirty *d, uint64_t pfn)
+{
+	if (__builtin_expect(!(__atomic_load_n(&d->bits[pfn >> 6], __ATOMIC_RELAXED) & (1ull << (pfn & 63))), 0))
+		svk_dirty_mark_slow(d, pfn);
+}
+
+/* Whether frame pfn may hold anything but zeros: written since the last
+ * reset, or one of the frames boot wrote. */
+static inline int svk_dirty_may_be_nonzero(const struct svk_dirty *d, uint64_t pfn)
+{
+	if (__atomic_load_n(&d->bits[pfn >> 6], __ATOMIC_RELAXED) & (1ull << (pfn & 63)))
+		return 1;
+	return d->boot_slot && pfn < d->boot_frames && d->boot_slot[pfn] >= 0;
+}
+
+/* Frames marked since the last reset (or since the boot image was taken). */
+static inline uint64_t svk_dirty_count(const struct svk_dirty *d) { return __atomic_load_n(&d->count, __ATOMIC_RELAXED); }
+
+/* At the end of boot: copies every frame marked so far (the frames boot
+ * wrote) out of `bytes` into the boot image, and clears the marks. The
+ * copies cover [0, boot_frames). 0, or -1 when the host has no memory. */
+int svk_dirty_take_boot_image(struct svk_dirty *d, const uint8_t *bytes, uint64_t boot_frames);
+
+/* The reset: gives every marked frame its boot bytes again (its copy, or
+ * zeros) and clears the marks. Returns the frames restored. The machine is
+ * quiescent. */
+uint64_t svk_dirty_restore(struct svk_dirty *d, uint8_t *bytes);
+
+/* Zeroes a 4 KiB table with relaxed 8-byte stores (a stale walker may read
+ * it meanwhile; a byte-wise memset could tear an entry it reads). */
+void svk_zero_table(uint64_t *table);
 
 #endif

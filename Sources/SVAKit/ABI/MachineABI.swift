@@ -40,6 +40,15 @@ public func svakit_machine_destroy(_ h: UnsafeMutablePointer<svakit_machine>?) {
     Unmanaged<Machine>.fromOpaque(owner).release()
 }
 
+/// `svakit_machine_reset()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_machine_reset(_ h: UnsafeMutablePointer<svakit_machine>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        try m.reset()
+        return 0
+    }
+}
+
 /// `svakit_version()` of the C ABI, as include/svakit.h documents it.
 @c @implementation
 public func svakit_version() -> UnsafePointer<CChar>? {
@@ -60,15 +69,30 @@ public func svakit_strerror(_ err: Int32) -> UnsafePointer<CChar>? {
 public func svakit_machine_stats(_ h: UnsafeMutablePointer<svakit_machine>?,
                                  _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
     withMachine(h) { m throws(SVAError) in
-        let s = m.stats
-        try store(svakit_stats(
-            frames: UInt64(s.frames), frames_free: UInt64(s.freeFrames), frames_offline: UInt64(s.offlineFrames),
-            kernel_tables: UInt64(s.kernelTables), user_tables: UInt64(s.userTables),
-            data_frames: UInt64(s.dataFrames), allocs: UInt64(s.allocs), frees: UInt64(s.frees),
-            kernel_tlb_flushes: UInt64(s.kernelTLBFlushes), metadata_bytes_per_frame: UInt64(s.metadataBytesPerFrame),
-            host_bytes_resident: UInt64(m.residentBytes), step: s.step), to: out)
+        try store(cStats(m, resident: UInt64(m.residentBytes)), to: out)
         return 0
     }
+}
+
+/// `svakit_machine_counters()` of the C ABI, as include/svakit.h documents it.
+@c @implementation
+public func svakit_machine_counters(_ h: UnsafeMutablePointer<svakit_machine>?,
+                                    _ out: UnsafeMutablePointer<svakit_stats>?) -> Int32 {
+    withMachine(h) { m throws(SVAError) in
+        try store(cStats(m, resident: 0), to: out)
+        return 0
+    }
+}
+
+/// The C form of the machine's counters.
+private func cStats(_ m: Machine, resident: UInt64) -> svakit_stats {
+    let s = m.stats
+    return svakit_stats(
+        frames: UInt64(s.frames), frames_free: UInt64(s.freeFrames), frames_offline: UInt64(s.offlineFrames),
+        kernel_tables: UInt64(s.kernelTables), user_tables: UInt64(s.userTables),
+        data_frames: UInt64(s.dataFrames), allocs: UInt64(s.allocs), frees: UInt64(s.frees),
+        kernel_tlb_flushes: UInt64(s.kernelTLBFlushes), metadata_bytes_per_frame: UInt64(s.metadataBytesPerFrame),
+        host_bytes_resident: resident, step: s.step)
 }
 
 /// `svakit_machine_check()` of the C ABI, as include/svakit_debug.h documents it.

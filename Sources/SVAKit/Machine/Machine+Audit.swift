@@ -25,8 +25,12 @@ extension Machine {
 
         // 2. Tables: each reached exactly once, with the right kind, level
         //    and LINKED mark; every table is in exactly one place.
-        var seen = Set<Int>()
+        var seen = FrameSet(frames: memory.frameCount)
         func visit(_ k: PTView, _ t: TableFrame, kernelHalf: Bool, first: Int = 0, end: Int = 512) {
+            // A table no writer touched since boot or the last reset, and
+            // that boot left empty, holds no entry (the write tracker,
+            // PhysicalMemory.dirty): most of the kernel half's 256 tables.
+            guard memory.mayBeNonzero(t.pfn) else { return }
             let kind = memory.snapshot(t.pfn).frameKind
             let entries = memory.entry(t.pfn, 0)
             var i = first
@@ -44,14 +48,15 @@ extension Machine {
                 if Int(d.level) != c.level { fail("\(s) points at a level-\(d.level) table") }
                 if !d.ptFlags.contains(.linked) { fail("\(c) is linked but not marked") }
                 if d.ptFlags.contains(.deferred) { fail("\(c) is linked and on the deferred list") }
-                if !seen.insert(c.pfn.index).inserted { fail("\(c) is linked twice"); continue }
+                if !seen.insert(c.pfn.index) { fail("\(c) is linked twice"); continue }
                 visit(k, c, kernelHalf: kernelHalf)
             }
         }
         tables.withKernel { k in visit(k, k.root, kernelHalf: true) }
-        var roots = Set<Int>([tables.kernel.root.pfn.index])
+        var roots = FrameSet(frames: memory.frameCount)
+        _ = roots.insert(tables.kernel.root.pfn.index)
         for space in tables.allSpaces where space.id != 0 {
-            roots.insert(space.root.pfn.index)
+            _ = roots.insert(space.root.pfn.index)
             _ = try? tables.withMM(space.id) { k in
                 for i in AddressLayout.kernelRootEntries
                 where memory.loadEntry(space.root.pfn, i) != memory.loadEntry(tables.kernel.root.pfn, i) {
@@ -69,7 +74,7 @@ extension Machine {
         // is the mm's, entry for entry, and whose kernel half is empty.
         for space in tables.allSpaces where space.id != 0 {
             guard let r = tables.existingIOMMURoot(of: space) else { continue }
-            roots.insert(r.index)
+            _ = roots.insert(r.index)
             let d = memory.snapshot(r)
             if d.frameKind != .userTable || !d.ptFlags.contains(.root) { fail("mm \(space.id)'s IOMMU root \(r) is \(d.frameKind)") }
             _ = try? tables.withMM(space.id) { _ in
@@ -83,7 +88,7 @@ extension Machine {
         // reached once (the walk checks their kind).
         for domain in domains.all {
             guard let root = domain.root else { continue }
-            roots.insert(root.pfn.index)
+            _ = roots.insert(root.pfn.index)
             let d = memory.snapshot(root.pfn)
             if d.frameKind != .iommuTable || !d.ptFlags.contains(.root) { fail("domain \(domain.id)'s root \(root.pfn) is \(d.frameKind)") }
             let view = PTView(memory: memory, frames: frames, events: events, layout: layout, root: root,
@@ -99,11 +104,11 @@ extension Machine {
         if flow.entered != flow.left + flow.pending {
             fail("\(flow.entered) frames entered the deferred list, \(flow.left) left, \(flow.pending) pending")
         }
-        var deferredSet = Set<Int>()
+        var deferredSet = FrameSet(frames: memory.frameCount)
         for p in queued {
             let d = memory.snapshot(p)
             if !d.frameKind.isTable || !d.ptFlags.contains(.deferred) { fail("\(p) on the deferred list is \(d.frameKind)") }
-            if !deferredSet.insert(p.index).inserted { fail("\(p) on the deferred list twice") }
+            if !deferredSet.insert(p.index) { fail("\(p) on the deferred list twice") }
             if seen.contains(p.index) { fail("\(p) is on the deferred list and linked") }
         }
 
@@ -112,15 +117,15 @@ extension Machine {
         //    not DEFERRED), with whatever that caller linked under it.
         //    LINKED or DEFERRED marks must match the place.
         tables.withKernel { k in
-            for i in 0..<cursor where !seen.contains(i) && !deferredSet.contains(i) && !roots.contains(i) {
+            for i in 0..<cursor where FrameKind(rawValue: memory.kind(PFN(i)))?.isTable == true
+                && !seen.contains(i) && !deferredSet.contains(i) && !roots.contains(i) {
                 let d = memory.snapshot(PFN(i))
                 guard d.frameKind.isTable, !d.ptFlags.contains(.linked), !d.ptFlags.contains(.tail) else { continue }
                 visit(k, TableFrame(pfn: PFN(i), level: Int(d.level)), kernelHalf: d.frameKind == .kernelTable)
             }
         }
-        for i in 0..<cursor {
+        for i in 0..<cursor where FrameKind(rawValue: memory.kind(PFN(i)))?.isTable == true {
             let d = memory.snapshot(PFN(i))
-            guard d.frameKind.isTable else { continue }
             let linked = seen.contains(i), queuedHere = deferredSet.contains(i), root = roots.contains(i)
             if d.ptFlags.contains(.linked) && !linked { fail("\(PFN(i)) is marked linked but no entry points at it") }
             if d.ptFlags.contains(.deferred) && !queuedHere { fail("\(PFN(i)) is marked deferred but not on the list") }

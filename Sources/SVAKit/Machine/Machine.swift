@@ -94,6 +94,13 @@ public final class Machine: @unchecked Sendable {
                                 schedule: config.deferralSchedule, maxPending: config.maxPending)
         reportSink = ReportSink(capacity: config.reportLogCapacity)
         if config.iommuDebugPagealloc != .off { installLeakHook() }
+        // What reset() returns to: the bytes boot wrote, the descriptors and
+        // the allocator, the boot events.
+        do throws(SVAError) { try frames.takeBootImage() } catch {
+            MachineHandle.retire(handle)
+            throw error
+        }
+        events.takeBootImage()
         MachineHandle.publish(handle, owner: Unmanaged.passUnretained(self).toOpaque())
         if config.workMode == .thread {
             deferred.startWorker(latencyMicros: config.kworkerLatencyMicros, batchTarget: config.deferBatchTarget,

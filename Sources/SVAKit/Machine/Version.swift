@@ -11,5 +11,5 @@
 public enum SVAKit {
     /// The package version; equal to SVAKIT_VERSION_STRING in svakit.h (a
     /// test checks it). A StaticString so the C ABI can return its bytes.
-    public static let version: StaticString = "0.6.0"
+    public static let version: StaticString = "0.6.1"
 }

@@ -146,6 +146,12 @@ final class ReportSink: Sendable {
 
     func setHandler(_ h: ReportHandler?) { handler.locked { $0 = h.map { HookBox($0) } } }
 
+    /// Back to boot (Machine.reset): no report, no handler.
+    func resetToBoot() {
+        log.locked { $0 = ReportLog(capacity: $0.capacity) }
+        setHandler(nil)
+    }
+
     func deliver(_ reports: [UAFReport]) {
         log.locked { l in for r in reports { l.append(r) } }
         if let h = handler.locked({ $0 })?.fn {

@@ -84,6 +84,15 @@ import Synchronization
         freeSlots.append(slot)
     }
 
+    /// Empties every slot, as a new table is (a machine's reset; no reader
+    /// runs). The capacity stays.
+    package func removeAll() {
+        let t = table.load(ordering: .relaxed)
+        for i in 0..<highWater.load(ordering: .relaxed) { t[i + 1].store(0, ordering: .relaxed) }
+        highWater.store(0, ordering: .releasing)
+        freeSlots = []
+    }
+
     // MARK: - Readers (no lock)
 
     /// Calls `body` with every nonzero word.

@@ -145,6 +145,23 @@ package struct EventRing: ~Copyable {
             s += 1
         }
     }
+
+    /// The ring as it is now: the events it holds, oldest first, and the
+    /// clock (a reset's image of boot).
+    package func image() -> (events: [Event], nextStep: UInt64) {
+        var out: [Event] = []
+        out.reserveCapacity(Int(nextStep - oldestStep))
+        forEach(since: 0) { out.append($0); return true }
+        return (out, nextStep)
+    }
+
+    /// Back to an image: the clock as it was, and the image's events in
+    /// their slots (later events in other slots are past the clock, never
+    /// read).
+    package mutating func restore(_ image: (events: [Event], nextStep: UInt64)) {
+        nextStep = image.nextStep
+        for e in image.events { (ring + Int(e.step % UInt64(capacity))).pointee = e }
+    }
 }
 
 /// The event log: the lowest layer, a sink every other layer records into
@@ -160,6 +177,19 @@ package struct EventRing: ~Copyable {
     private let clock = Atomic<UInt64>(0)
 
     package init(capacity: Int) { ring = RankedMutex(.events, EventRing(capacity: capacity)) }
+
+    /// The log as boot left it, for a reset (set once, before the machine
+    /// is shared).
+    private nonisolated(unsafe) var bootImage: (events: [Event], nextStep: UInt64) = ([], 0)
+
+    /// Remembers the log as it is now as boot's (Machine.init, once).
+    package func takeBootImage() { bootImage = ring.locked { $0.image() } }
+
+    /// Back to boot's log and clock (Machine.reset, quiescent).
+    package func resetToBoot() {
+        ring.locked { $0.restore(bootImage) }
+        clock.store(bootImage.nextStep, ordering: .relaxed)
+    }
 
     /// Records one step and returns its number.
     @discardableResult

@@ -82,6 +82,9 @@ package final class DMADeviceTable: @unchecked Sendable {
     /// the one-shot clear of the PCI workaround. Taken alone.
     private let lock = RankedMutex<Void>(.domainList, ())
 
+    /// Every device back to the defaults (a machine's reset; no reader runs).
+    package func removeAll() { lock.locked { _ in words.removeAll() } }
+
     /// Device `id`'s limits now.
     @inline(__always)
     package func limits(_ id: UInt32) -> DMADeviceLimits { DMADeviceLimits(word: words.word(at: Int(id))) }

@@ -82,6 +82,21 @@ package final class DMADomains: @unchecked Sendable {
         self.policy = policy
     }
 
+    /// Back to boot (Machine.reset, quiescent, no timer thread): no domain,
+    /// no cookie (retired ones too), an empty quarantine, no bounce pool,
+    /// every device's limits the defaults, the machine untainted. The
+    /// domains' tables and the pool's frames are the frame memory's to
+    /// restore; dropping the objects frees only host memory.
+    package func resetToBoot() {
+        domainSlots.locked { $0 = [] }
+        cookieTable.removeAll()
+        retired.locked { $0 = [] }
+        quarantine.locked { $0 = Quarantine() }
+        tainted.store(false, ordering: .relaxed)
+        deviceLimits.removeAll()
+        bouncePool.locked { $0 = nil }
+    }
+
     /// The sizes a domain maps with by default: 4 KiB, 2 MiB and 1 GiB.
     package static let defaultPageSizes: UInt64 = 0x1000 | 0x20_0000 | 0x4000_0000
 

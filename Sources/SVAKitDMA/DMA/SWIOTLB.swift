@@ -332,12 +332,14 @@ extension PhysicalMemory {
     package func copyBytes(from src: UInt64, to dst: UInt64, count: Int) {
         let s = UnsafePointer<UInt8>(bytes.assumingMemoryBound(to: UInt8.self)) + Int(src)
         let d = bytes.assumingMemoryBound(to: UInt8.self) + Int(dst)
+        markWritten(d, count: count)
         for i in 0..<count { svk_store8(d + i, svk_load8(s + i)) }
     }
 
     /// memset(phys_to_virt(at), 0, count).
     package func zeroBytes(at phys: UInt64, count: Int) {
         let d = bytes.assumingMemoryBound(to: UInt8.self) + Int(phys)
+        markWritten(d, count: count)
         for i in 0..<count { svk_store8(d + i, 0) }
     }
 }

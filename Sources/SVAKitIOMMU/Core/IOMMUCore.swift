@@ -37,6 +37,13 @@
         self.rootLevel = rootLevel
     }
 
+    /// Back to boot (Machine.reset, quiescent): no IOMMU, no device.
+    package func resetToBoot() {
+        devices.locked { $0 = CoreState() }
+        iommuTable.removeAll()
+        deviceTable.removeAll()
+    }
+
     // MARK: - IOMMUs
 
     /// iommu_device_register: a new IOMMU with its own caches and PASID table.

@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
+#if canImport(Glibc)
+import Glibc
+#endif
 #if !SVAKIT_SINGLE_MODULE
 @_spi(Engine) import SVAKitBase
 @_spi(Engine) import SVAKitMemory
@@ -146,8 +149,11 @@ package struct IOMMUState: ~Copyable, @unchecked Sendable {
 
     package init(config: IOMMUConfig) {
         self.config = config
-        pasidBits = .allocate(capacity: Self.pasidWords)
-        pasidBits.initialize(repeating: 0, count: Self.pasidWords)
+        // 128 KiB of zeros the host backs only where a PASID's bit is set
+        // (an IOMMU is made per device model, and per fuzzer input).
+        let p = mmap(nil, Self.pasidWords * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        precondition(p != UnsafeMutableRawPointer(bitPattern: -1) && p != nil, "no host memory for an IOMMU")
+        pasidBits = p!.bindMemory(to: UInt64.self, capacity: Self.pasidWords)
         iotlb = TranslationCache(sets: config.iotlbSets, ways: config.iotlbWays,
                                  replacement: config.replacement, seed: config.seed)
         pde = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 2)
@@ -156,7 +162,7 @@ package struct IOMMUState: ~Copyable, @unchecked Sendable {
         pml5e = TranslationCache(sets: config.pscSets, ways: config.pscWays, replacement: config.replacement, seed: config.seed &+ 5)
     }
 
-    deinit { pasidBits.deallocate() }
+    deinit { munmap(UnsafeMutableRawPointer(pasidBits), Self.pasidWords * 8) }
 
     package func mayHaveLines(_ pasid: UInt32) -> Bool {
         pasidBits[Int(pasid >> 6) & (Self.pasidWords - 1)] & (1 << UInt64(pasid & 63)) != 0

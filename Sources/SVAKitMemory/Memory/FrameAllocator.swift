@@ -23,7 +23,7 @@ import CSVAKit
 ///
 /// Not thread-safe by itself: FrameMemory's allocator lock protects it.
 @usableFromInline
-package struct FrameAllocator {
+package struct FrameAllocator: Sendable {
     package let policy: ReusePolicy
     private var rng: SplitMix64
     private var heads = [PFN](repeating: .none, count: maxOrder + 1)

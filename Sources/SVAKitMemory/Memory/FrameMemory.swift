@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import CSVAKit
+import CSVAKitCore
 import Synchronization
 #if !SVAKIT_SINGLE_MODULE
 @_spi(Engine) import SVAKitBase
@@ -20,9 +21,12 @@ import Synchronization
     /// order, site, owner, alloc_step, lru_next/lru_prev. (The kind, level,
     /// flags and generation are single atomic words, written under this lock
     /// by alloc and free and read by walkers with none.)
-    package struct State {
+    package struct State: Sendable {
         package var allocator: FrameAllocator
         package var counters = Counters()
+        /// Ranges whose descriptors offline or online changed above the
+        /// virgin cursor since boot (a reset gives them back their zeros).
+        package var touchedAboveCursor: [Range<Int>] = []
     }
 
     package struct Counters: Equatable {
@@ -59,6 +63,13 @@ import Synchronization
     /// drain skip the lock when there is nothing.
     package let pendingLeaks = RankedMutex<[PendingLeak]>(.hook, [])
     package let pendingLeakCount = Atomic<Int>(0)
+
+    /// What boot left, for a reset: the allocator's state and the
+    /// descriptors below its virgin cursor (the frames' bytes are in
+    /// `memory.dirty`'s boot image). Written once, by `takeBootImage`,
+    /// before the machine is shared.
+    private var bootState: State?
+    private var bootDescriptors: [Ptdesc] = []
 
     package init(frames: Int, policy: ReusePolicy, events: EventLog, debugMode: IOMMUDebugMode = .off,
          debugKey: UnsafeMutablePointer<Int32>) throws(SVAError) {
@@ -217,6 +228,53 @@ import Synchronization
         zone.locked { s in s.allocator.freeFrames(offlineAboveCursor: s.counters.offlineVirgin) }
     }
 
+    // MARK: - Boot image and reset
+
+    /// The end of boot: remembers the allocator's state, the descriptors it
+    /// has handed out and the bytes boot wrote (`svk_dirty_take_boot_image`),
+    /// which a reset returns to. Called once, by the machine's init.
+    package func takeBootImage() throws(SVAError) {
+        let s = zone.locked { $0 }
+        let cursor = s.allocator.virginCursor
+        bootState = s
+        bootDescriptors = Array(UnsafeBufferPointer(start: memory.descs, count: cursor))
+        guard svk_dirty_take_boot_image(memory.dirty, memory.bytes.assumingMemoryBound(to: UInt8.self),
+                                        UInt64(cursor)) == 0 else { throw .outOfMemory }
+    }
+
+    /// Back to boot, in time proportional to what changed since: the frames
+    /// written since get their boot bytes again (zeros, or the boot image's
+    /// copy), the descriptors below the allocator's cursor and the ranges
+    /// hotplug touched above it get theirs, and the allocator, its counters,
+    /// fail_nth, the sanitizer's counts and the hooks are as boot left them.
+    /// The machine is quiescent (Machine.reset). Returns the frames restored.
+    package func resetToBoot() -> Int {
+        guard let boot = bootState else { return 0 }
+        let restored = Int(svk_dirty_restore(memory.dirty, memory.bytes.assumingMemoryBound(to: UInt8.self)))
+        zone.locked { s in
+            let stride = MemoryLayout<Ptdesc>.stride
+            let bootCursor = bootDescriptors.count
+            bootDescriptors.withUnsafeBufferPointer { memory.descs.update(from: $0.baseAddress!, count: bootCursor) }
+            let cursor = s.allocator.virginCursor
+            if cursor > bootCursor {
+                UnsafeMutableRawPointer(memory.descs + bootCursor).initializeMemory(
+                    as: UInt8.self, repeating: 0, count: (cursor - bootCursor) * stride)
+            }
+            for r in s.touchedAboveCursor where r.upperBound > cursor {
+                let lo = max(r.lowerBound, cursor)
+                UnsafeMutableRawPointer(memory.descs + lo).initializeMemory(
+                    as: UInt8.self, repeating: 0, count: (r.upperBound - lo) * stride)
+            }
+            s = boot
+        }
+        _ = failNth.arm(0)
+        tableFreeHook.locked { $0 = nil }
+        pendingLeaks.locked { $0 = [] }
+        pendingLeakCount.store(0, ordering: .relaxed)
+        debug.resetToBoot()
+        return restored
+    }
+
     // MARK: - Offline and online (memory hot-remove, hot-add)
 
     /// Takes the free frames of [first, end) off the allocator and marks them
@@ -241,6 +299,7 @@ import Synchronization
             }
             for f in first..<end { memory.setKind(PFN(f), .offline) }
             s.counters.offlineFrames += end - first
+            s.touchedAboveCursor.append(first..<end)
         }
     }
 
@@ -256,6 +315,7 @@ import Synchronization
         debug.reset(first: first, frames: end - first)
         zone.locked { s in
             for f in first..<end { memory.setKind(PFN(f), .free) }
+            s.touchedAboveCursor.append(first..<end)
             var f = first
             while f < end {
                 if s.allocator.isVirgin(PFN(f)) {

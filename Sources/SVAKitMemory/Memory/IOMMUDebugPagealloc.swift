@@ -172,6 +172,26 @@ package final class IOMMUDebugPagealloc: @unchecked Sendable {
         }
     }
 
+    /// Back to boot (Machine.reset): every count and stamp zero, the
+    /// counters zero, the test hook gone, WARN_ON_ONCE armed again. The
+    /// host drops the page_ext pages the counts touched (their cost).
+    package func resetToBoot() {
+        if let refs {
+            _ = madvise(UnsafeMutableRawPointer(refs), memory.frameCount * Self.entryBytes, MADV_DONTNEED)
+        }
+        raised.store(0, ordering: .relaxed)
+        lowered.store(0, ordering: .relaxed)
+        reraised.store(0, ordering: .relaxed)
+        skipped.store(0, ordering: .relaxed)
+        overflows.store(0, ordering: .relaxed)
+        underflows.store(0, ordering: .relaxed)
+        unmappedMore.store(0, ordering: .relaxed)
+        leaks.store(0, ordering: .relaxed)
+        afterUnmapBegin.locked { $0 = nil }
+        afterUnmapBeginArmed.store(false, ordering: .relaxed)
+        warnedUnmappedMore.store(false, ordering: .relaxed)
+    }
+
     /// A frame's count; 0 for a frame without one.
     package func count(_ pfn: Int) -> Int32 {
         guard refs != nil, pfn >= 0, pfn < memory.frameCount else { return 0 }

@@ -29,6 +29,11 @@ import CSVAKitCore
     @usableFromInline package let frameCount: Int
     @usableFromInline package let bytes: UnsafeMutableRawPointer
     @usableFromInline package let descs: UnsafeMutablePointer<Ptdesc>
+    /// The frames whose bytes changed since boot or the last reset, and the
+    /// boot image (svakit_core.h, `struct svk_dirty`): every write into a
+    /// frame's bytes marks the frame first, so a reset restores only those
+    /// (docs/ARCHITECTURE.md, "Reset").
+    @usableFromInline package let dirty: UnsafeMutablePointer<svk_dirty>
 
     package init(frames: Int) throws(SVAError) {
         guard frames > 0, frames <= Int(UInt32.max) else { throw .invalidArgument }
@@ -37,15 +42,25 @@ import CSVAKitCore
             munmap(b, frames << pageShift)
             throw .outOfMemory
         }
+        let t = UnsafeMutablePointer<svk_dirty>.allocate(capacity: 1)
+        guard svk_dirty_init(t, UInt64(frames)) == 0 else {
+            t.deallocate()
+            munmap(b, frames << pageShift)
+            munmap(d, frames * MemoryLayout<Ptdesc>.stride)
+            throw .outOfMemory
+        }
         frameCount = frames
         bytes = b
         descs = d.bindMemory(to: Ptdesc.self, capacity: frames)
+        dirty = t
     }
 
     /// Returns both mappings to the host; only the owner's deinit calls it.
     package func unmap() {
         munmap(bytes, frameCount << pageShift)
         munmap(UnsafeMutableRawPointer(descs), frameCount * MemoryLayout<Ptdesc>.stride)
+        svk_dirty_destroy(dirty)
+        dirty.deallocate()
     }
 
     private static func reserve(_ size: Int) -> UnsafeMutableRawPointer? {
@@ -84,6 +99,7 @@ import CSVAKitCore
     /// the entry points at is initialised before a walker can follow it.
     @inlinable @inline(__always) @_spi(Engine) public func storeEntry(_ pfn: PFN, _ index: Int, _ value: UInt64) {
         SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), UInt64(index))
+        svk_dirty_mark(dirty, UInt64(truncatingIfNeeded: pfn.index))
         svk_store_release(entry(pfn, index), value)
     }
 
@@ -92,6 +108,7 @@ import CSVAKitCore
     /// entry the CPU cleared meanwhile is left clear).
     @inlinable @inline(__always) @_spi(Engine) public func casEntry(_ pfn: PFN, _ index: Int, old: UInt64, new: UInt64) -> Bool {
         SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), UInt64(index))
+        svk_dirty_mark(dirty, UInt64(truncatingIfNeeded: pfn.index))
         return svk_cas(entry(pfn, index), old, new) != 0
     }
 
@@ -157,12 +174,39 @@ import CSVAKitCore
         return d
     }
 
-    /// Zeroes a table frame with atomic stores (a stale walker may be reading it).
+    /// Zeroes a table frame with atomic stores (a stale walker may be
+    /// reading it). A frame nobody wrote since boot or the last reset, and
+    /// that boot did not write, holds zeros already: it is left alone, so
+    /// the host never backs the 256 empty kernel-half tables of a fresh
+    /// machine (the schedule point stays: the explorer sees the same write).
     package func zeroTable(_ pfn: PFN) {
         SchedulePoints.point(.write, ScheduleObject.frame(pfn.rawValue), 513)
-        let p = entry(pfn, 0)
-        for i in 0..<512 { svk_store_relaxed(p + i, 0) }
+        let f = UInt64(truncatingIfNeeded: pfn.index)
+        guard svk_dirty_may_be_nonzero(dirty, f) != 0 else { return }
+        svk_dirty_mark(dirty, f)
+        svk_zero_table(entry(pfn, 0))
     }
+
+    /// Marks the frames of [p, p + count) written, for a writer that holds a
+    /// raw pointer into the frames (a device's or the CPU's byte copy, the
+    /// bounce buffer's).
+    package func markWritten(_ p: UnsafeRawPointer, count: Int) {
+        guard count > 0 else { return }
+        let first = (p - UnsafeRawPointer(bytes)) >> pageShift
+        let last = (p + (count - 1) - UnsafeRawPointer(bytes)) >> pageShift
+        for f in first...last { svk_dirty_mark(dirty, UInt64(truncatingIfNeeded: f)) }
+    }
+
+    /// Whether the frame may hold anything but zeros: written since boot or
+    /// the last reset, or one of the frames boot wrote. False proves the
+    /// frame all zeros, so long as every write goes through this type's
+    /// writers (the audit's scan skips such tables).
+    package func mayBeNonzero(_ pfn: PFN) -> Bool {
+        svk_dirty_may_be_nonzero(dirty, UInt64(truncatingIfNeeded: pfn.index)) != 0
+    }
+
+    /// Frames written since the boot image or the last reset.
+    package var dirtyFrames: Int { Int(svk_dirty_count(dirty)) }
 
     /// Byte copies in and out of frames, as a device or the CPU makes them:
     /// word by word with relaxed atomics, since a walker may read the same
@@ -175,6 +219,7 @@ import CSVAKitCore
     }
 
     package func copyIn(_ src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, count: Int) {
+        markWritten(dst, count: count)
         let d = dst.assumingMemoryBound(to: UInt8.self)
         for i in 0..<count { svk_store8(d + i, src.load(fromByteOffset: i, as: UInt8.self)) }
     }

@@ -70,6 +70,16 @@ package final class PageTables: Sendable {
 
     package var memory: PhysicalMemory { frames.memory }
 
+    /// Back to boot (Machine.reset, quiescent): init_mm alone, with no
+    /// IOMMU-only root, and an empty vmalloc area. The tables' bytes and
+    /// descriptors are the frame memory's to restore.
+    package func resetToBoot() {
+        spaces.locked { $0 = [kernel] }
+        kernel.ptl.locked { $0 = .none }
+        kernel.iommuRootSyncs.store(0, ordering: .relaxed)
+        vmallocArea.locked { $0 = VmallocSpace(start: layout.vmallocStart, end: layout.vmallocEnd) }
+    }
+
     /// The sign-extended address of root entry `i`.
     package func kernelAddress(rootIndex i: Int) -> UInt64 {
         UInt64(i) << UInt64(12 + 9 * (layout.rootLevel - 1)) | ~0 << UInt64(layout.vaBits - 1)

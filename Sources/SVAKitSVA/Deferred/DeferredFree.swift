@@ -75,6 +75,16 @@ package final class DeferredFree: @unchecked Sendable {
         while pending > 0 { runWork() }
     }
 
+    /// Back to boot (Machine.reset, quiescent, manual mode): nothing
+    /// queued, the figures zero (the queued frames' descriptors are the
+    /// frame memory's to restore), no broken fix.
+    package func resetToBoot() {
+        workList.locked { $0 = DeferredList() }
+        #if SVAKIT_SCHEDULE_POINTS
+        brokenFix = nil
+        #endif
+    }
+
     // MARK: - pagetable_free
 
     /// pagetable_free(): the one release path for page-table frames. Every

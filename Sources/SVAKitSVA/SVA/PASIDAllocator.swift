@@ -10,19 +10,21 @@
 /// space and the device's. A bitmap, scanned a word at a time.
 package struct PASIDAllocator {
     package let space: Int
-    private var words: [UInt64]
+    /// The bit map up to the highest word ever used; the words past its end
+    /// are all zero (it grows on demand, so a new registry, made at boot
+    /// and at every reset, costs one word, not the 128 KiB of 20 bits).
+    private var words: [UInt64] = [1]  // PASID 0 is reserved (RID_PASID)
     package private(set) var inUse = 0
 
     package init(bits: Int) {
         space = 1 << bits
-        words = [UInt64](repeating: 0, count: (space + 63) / 64)
-        words[0] = 1  // PASID 0 is reserved (RID_PASID)
     }
 
     package mutating func allocate(below limit: Int) -> UInt32? {
         let end = min(limit, space)
         var w = 0
         while w * 64 < end {
+            if w == words.count { words.append(0) }
             if words[w] != .max {
                 let bit = (~words[w]).trailingZeroBitCount
                 let p = w * 64 + bit

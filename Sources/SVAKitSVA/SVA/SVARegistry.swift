@@ -40,6 +40,8 @@ package final class SVARegistry: @unchecked Sendable {
     /// kpti-root: PASID entries point at the mm's IOMMU-only root
     /// (`PageTables.iommuRoot(of:)`), never at its CPU root.
     package let iommuOnlyRoots: Bool
+    /// The width of the PASID space (a reset's new SVAState).
+    private let pasidBits: Int
 
     package init(core: IOMMUCore, tables: PageTables, key: UnsafeMutablePointer<Int32>, pasidBits: Int,
          iommuOnlyRoots: Bool = false) {
@@ -48,7 +50,16 @@ package final class SVARegistry: @unchecked Sendable {
         self.iommuOnlyRoots = iommuOnlyRoots
         frames = tables.frames
         self.key = key
+        self.pasidBits = pasidBits
         bonds = RankedMutex(.sva, SVAState(pasidBits: pasidBits))
+    }
+
+    /// Back to boot (Machine.reset, quiescent): no bond, no PASID, no
+    /// published domain, the key off.
+    package func resetToBoot() {
+        bonds.locked { $0 = SVAState(pasidBits: pasidBits) }
+        domains.removeAll()
+        svk_store_key(key, 0)
     }
 
     // MARK: - The static key
