@@ -14,7 +14,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark.",
         subcommands: [PagetableBench.self, GateBench.self, FanoutBench.self, BindBench.self,
-                      WalkBench.self, DeferralBench.self, ScaleBench.self, DMABench.self,
+                      WalkBench.self, DeferralBench.self, ScaleBench.self, DMABench.self, MachineBench.self,
                       ProfileBench.self, MitigationBench.self])
 }
 

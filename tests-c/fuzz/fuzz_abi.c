@@ -1260,7 +1260,7 @@ static bool env_on(const char *name)
  * input's time. The least recently used goes when the pool is
  * full. SVAKIT_FUZZ_FRESH=1 creates a machine for every input, as before.
  */
-#define POOL_MACHINES 32
+#define POOL_MACHINES 64
 static struct {
 	struct svakit_config cfg;
 	svakit_machine *m;

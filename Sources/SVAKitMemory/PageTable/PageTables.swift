@@ -318,6 +318,18 @@ extension PTView {
             else { throw .invalidArgument }
             setEntry(s, .leaf(phys, level: level, prot: PTView.directMapProt))
             pfn += wholeGiB ? gib : 512
+            guard !wholeGiB else { continue }
+            // The rest of this PMD table's 2 MiB leaves, in the order the
+            // walk per leaf wrote them (the walk would find the same table:
+            // boot's cost drops from one walk per 2 MiB to one per GiB).
+            var i = s.index + 1
+            while i < 512 && pfn < first + count
+                && !(gbpages && pfn % gib == 0 && pfn + gib <= first + count) {
+                setEntry(EntrySlot(holder: s.holder, index: i),
+                         .leaf(UInt64(pfn) << 12, level: 2, prot: PTView.directMapProt))
+                pfn += 512
+                i += 1
+            }
         }
     }
 
