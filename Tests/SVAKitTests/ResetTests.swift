@@ -34,6 +34,9 @@ import SVAKitScenarios
         var reports: UInt64
         var svaPresent: Bool
         var audit: [String]
+        /// fail_nth's count of allocations (boot's, on a new machine);
+        /// reading it rearms, on both machines alike.
+        var allocationsCounted: Int
 
         init(_ m: Machine) throws {
             stats = m.stats
@@ -41,11 +44,12 @@ import SVAKitScenarios
             reports = m.reportCount
             svaPresent = m.svaPresent
             audit = m.audit()
+            allocationsCounted = m.failNthAllocation(0)
         }
 
         static func == (a: Image, b: Image) -> Bool {
             a.stats == b.stats && a.events == b.events && a.reports == b.reports && a.svaPresent == b.svaPresent
-                && a.audit == b.audit
+                && a.audit == b.audit && a.allocationsCounted == b.allocationsCounted
         }
     }
 
@@ -53,7 +57,8 @@ import SVAKitScenarios
     static func difference(_ a: Image, _ b: Image) -> String {
         if a.stats != b.stats { return "stats \(a.stats) vs \(b.stats)" }
         if a.events != b.events { return "events: \(a.events.count) vs \(b.events.count)" }
-        return "reports \(a.reports)/\(b.reports), key \(a.svaPresent)/\(b.svaPresent), audit \(a.audit)/\(b.audit)"
+        return "reports \(a.reports)/\(b.reports), key \(a.svaPresent)/\(b.svaPresent), audit \(a.audit)/\(b.audit), "
+            + "fail_nth count \(a.allocationsCounted)/\(b.allocationsCounted)"
     }
 
     /// The first frame whose bytes or descriptor differ between two

@@ -70,6 +70,9 @@ import Synchronization
     /// before the machine is shared.
     private var bootState: State?
     private var bootDescriptors: [Ptdesc] = []
+    /// The allocations fail_nth had counted at the end of boot (a new
+    /// machine's first svakit_fail_nth reports them).
+    private var bootAllocationsSeen = 0
 
     package init(frames: Int, policy: ReusePolicy, events: EventLog, debugMode: IOMMUDebugMode = .off,
          debugKey: UnsafeMutablePointer<Int32>) throws(SVAError) {
@@ -237,6 +240,7 @@ import Synchronization
         let s = zone.locked { $0 }
         let cursor = s.allocator.virginCursor
         bootState = s
+        bootAllocationsSeen = failNth.seenCount
         bootDescriptors = Array(UnsafeBufferPointer(start: memory.descs, count: cursor))
         guard svk_dirty_take_boot_image(memory.dirty, memory.bytes.assumingMemoryBound(to: UInt8.self),
                                         UInt64(cursor)) == 0 else { throw .outOfMemory }
@@ -267,7 +271,7 @@ import Synchronization
             }
             s = boot
         }
-        _ = failNth.arm(0)
+        failNth.restore(seen: bootAllocationsSeen)
         tableFreeHook.locked { $0 = nil }
         pendingLeaks.locked { $0 = [] }
         pendingLeakCount.store(0, ordering: .relaxed)
@@ -365,6 +369,16 @@ package final class FailNth: Sendable {
         let made = seen.exchange(0, ordering: .relaxed)
         countdown.store(n, ordering: .relaxed)
         return made
+    }
+
+    /// Allocations counted since the last arm() (boot's, on a new machine).
+    package var seenCount: Int { seen.load(ordering: .relaxed) }
+
+    /// Disarmed, with `n` allocations counted: the state boot left (a reset).
+    package func restore(seen n: Int) {
+        failed.store(0, ordering: .relaxed)
+        countdown.store(0, ordering: .relaxed)
+        seen.store(n, ordering: .relaxed)
     }
 
     /// The allocation made to fail since the last arm(), if one was.
