@@ -24,8 +24,9 @@ import Synchronization
     package struct State: Sendable {
         package var allocator: FrameAllocator
         package var counters = Counters()
-        /// Ranges whose descriptors offline or online changed above the
-        /// virgin cursor since boot (a reset gives them back their zeros).
+        /// Ranges whose descriptors offline or online changed since boot: a
+        /// reset zeroes the parts above the allocator's virgin cursor (those
+        /// below it are restored with every descriptor there).
         package var touchedAboveCursor: [Range<Int>] = []
     }
 
