@@ -13,7 +13,9 @@
 #   3. the CMake build with the cmocka suites and the differential tests
 #      against Linux's own code (linux-source-6.12, scripts/kernel-source.sh)
 #      under AddressSanitizer + UBSan, then 60 s of libFuzzer over the C ABI
-#      (scripts/fuzz.sh);
+#      (scripts/fuzz.sh: the target built by tests-c/fuzz/oss-fuzz/build.sh
+#      as OSS-Fuzz builds it; the inputs replayed on reset and on new
+#      machines);
 #   4. a release CMake build, installed, consumed by a find_package() project,
 #      an add_subdirectory() project and a pkg-config build;
 #   5. the allocation counts of the hot paths (scripts/bench-counts.sh).
