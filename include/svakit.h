@@ -129,8 +129,9 @@ extern "C" {
 #endif
 
 /* The package version; CMake reads these lines, Swift checks them in a test.
- * 0.6.1 adds svakit_machine_reset() and svakit_machine_counters(); layouts
- * and behaviour are 0.6.0's.
+ * 0.6.1 adds svakit_machine_reset() and svakit_machine_counters(), and
+ * svakit_set_memory() refuses SVAKIT_PTE_US in @set (-EINVAL); layouts are
+ * 0.6.0's.
  * 0.6.0 keeps 0.5's layouts and behaviour and renames functions: one naming
  * rule for all (above), the header in layer order, inspection and test-only
  * calls in svakit_debug.h, the kernel-name macros in svakit_kernel_names.h.
@@ -2971,7 +2972,9 @@ int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
  * @m: the machine.
  * @va: a page-aligned kernel address in the direct map or the vmalloc area.
  * @npages: pages from @va, at least 1, inside that area, every one mapped.
- * @set: protection bits to set, a subset of SVAKIT_PROT_MASK.
+ * @set: protection bits to set, a subset of SVAKIT_PROT_MASK without
+ *	SVAKIT_PTE_US (no set_memory_*() makes a kernel page user-accessible;
+ *	refused since 0.6.1).
  * @clear: protection bits to clear, a subset of SVAKIT_PROT_MASK, none in @set.
  *
  * change_page_attr_set_clr(): first purges the lazily freed vmalloc ranges
@@ -2988,7 +2991,8 @@ int svakit_direct_map_va(svakit_machine *m, uint64_t phys, uint64_t *va);
  * -EFAULT: @m is NULL.
  * -EBADF: @m is not a live machine.
  * -EINVAL: @npages is 0, @va is not page aligned or is a user address, a bit
- * outside SVAKIT_PROT_MASK, or a bit both set and cleared.
+ * outside SVAKIT_PROT_MASK, SVAKIT_PTE_US in @set, or a bit both set and
+ * cleared.
  * -ERANGE: @va is not canonical or in neither area, or the range runs past
  * the end of memory or of the vmalloc area.
  * -ENOENT: the range holds offline memory or an unmapped page (CPA's "zero

@@ -2071,6 +2071,9 @@ static int reserve_on_granule1(uint64_t hi)
 	  svakit_set_memory(M, f->dm_va, 1, P, 0))                                                   \
 	X(setmem_set_ps, -EINVAL, "set PS", NONE, svakit_set_memory(M, f->dm_va, 1, PS, 0))          \
 	X(setmem_clear_p, -EINVAL, "clear P", NONE, svakit_set_memory(M, f->dm_va, 1, 0, P))         \
+	X(setmem_set_us, -EINVAL,                                                                    \
+	  "set U/S: no set_memory_*() makes a kernel page user-accessible (fuzzer class 14)", NONE,  \
+	  svakit_set_memory(M, f->vm_va, 1, SVAKIT_PTE_US, 0))                                       \
 	X(setmem_overlap, -EINVAL, "the same bit set and cleared", NONE,                             \
 	  svakit_set_memory(M, f->dm_va, 1, RW, RW))                                                 \
 	X(setmem_hole, -ERANGE, "a kernel va in neither the direct map nor the vmalloc area", NONE, \

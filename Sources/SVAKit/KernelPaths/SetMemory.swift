@@ -18,7 +18,9 @@ extension Machine {
     /// set_memory_*: sets and clears protections of `pages` pages, splitting
     /// 2 MiB and 1 GiB leaves as needed, then cpa_flush. Checks everything
     /// before changing anything; an allocation failure part-way leaves some
-    /// leaves split, which changes no translation.
+    /// leaves split, which changes no translation. Setting U/S is
+    /// `SVAError/invalidArgument`: no set_memory_* makes a kernel page
+    /// user-accessible.
     public func setMemory(_ va: UInt64, pages: UInt64, set: UInt64 = 0, clear: UInt64 = 0) throws(SVAError) {
         try allocatingTables { () throws(SVAError) in try changePageAttr(va, pages: pages, set: set, clear: clear) }
         cpaFlush(va, pages: pages)
@@ -68,6 +70,12 @@ extension Machine {
     private func changePageAttr(_ va: UInt64, pages: UInt64, set: UInt64, clear: UInt64) throws(SVAError) {
         try checkCPARange(va, pages: pages)
         guard (set | clear) & ~PageTableEntry.protMask == 0, set & clear == 0 else { throw .invalidArgument }
+        // No set_memory_* sets _PAGE_USER (arch/x86/mm/pat/set_memory.c
+        // never names it): a user-accessible kernel page would let a
+        // device's user request through an SVA PASID read it, and keep it in
+        // the IOTLB past vfree, a state no Linux path makes (fuzzer class
+        // 14, tests-c/fuzz/README.md). Clearing U/S stays allowed.
+        guard set & PageTableEntry.user == 0 else { throw .invalidArgument }
         // vm_unmap_aliases() before any change (no lazily unmapped vmap
         // alias of these pages may stay in a TLB), as Linux does even when
         // the change then fails.
